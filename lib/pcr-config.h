@@ -1,0 +1,105 @@
+/* The camera service's configuration (GKeyFile, group [picamrtc]) and the
+ * choice of source and encoder from what this machine offers. The choice
+ * takes a PcrPlatform so tests can fake what the registry holds. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define PCR_CONFIG_ERROR (pcr_config_error_quark ())
+GQuark pcr_config_error_quark (void);
+
+typedef enum
+{
+  PCR_CONFIG_ERROR_INVALID,     /* a bad value: the message names key + value */
+  PCR_CONFIG_ERROR_MISSING_ELEMENT,     /* message names the Debian package */
+} PcrConfigError;
+
+#define PCR_DEFAULT_WIDTH 1280
+#define PCR_DEFAULT_HEIGHT 720
+#define PCR_DEFAULT_FRAMERATE 30
+#define PCR_DEFAULT_BITRATE 2000        /* kbit/s */
+#define PCR_DEFAULT_BROKER "mqtt://127.0.0.1:1883"
+#define PCR_DEFAULT_DEVICE "cam1"
+#define PCR_DEFAULT_MAX_VIEWERS 8
+
+typedef struct
+{
+  gchar *broker;                /* mqtt://host:port or mqtts://host:port */
+  gchar *username;              /* nullable */
+  gchar *password;              /* nullable */
+  gchar *ca_file;               /* nullable, for mqtts:// */
+  gchar *device;
+  gchar *topic_prefix;
+  gchar *source;                /* auto|test|libcamera|v4l2|v4l2:/dev/videoN */
+  gchar *pipeline;              /* nullable: a file path or a description */
+  gint width, height, framerate;
+  gint bitrate;                 /* kbit/s */
+  gint max_viewers;
+  gchar **ice_addresses;        /* NULL-terminated, maybe empty */
+  gchar *stun_server;           /* nullable */
+  gchar *turn_server;           /* nullable */
+  gboolean on_demand;           /* default TRUE */
+  gint idle_stop_seconds;       /* on-demand: stop this long after the last
+                                 * viewer left; default 5 */
+} PcrConfig;
+
+PcrConfig *pcr_config_new (void);       /* all defaults */
+void pcr_config_free (PcrConfig * config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrConfig, pcr_config_free)
+
+/* Reads [picamrtc] from @path over what @config holds. Keys are the long
+ * command-line option names: broker, username, password, ca-file, device,
+ * topic-prefix, source, pipeline, width, height, framerate, bitrate,
+ * max-viewers, ice-address (a ;-list), stun-server, turn-server, on-demand,
+ * idle-stop-seconds. Unknown keys warn; bad values fail with a message that
+ * names the key. */
+gboolean pcr_config_load_file (PcrConfig * config, const gchar * path,
+    GError ** error);
+
+/* Checks ranges (width/height 16..4096, framerate 1..120, bitrate
+ * 100..50000, max-viewers 1..64, broker scheme, device id, source). */
+gboolean pcr_config_validate (const PcrConfig * config, GError ** error);
+
+/* What this machine offers. pcr_platform_probe() asks the GStreamer registry
+ * and the libcamera/V4L2 device providers; tests fill one by hand. */
+typedef struct
+{
+  GHashTable *elements;         /* factory names present (set of gchar*) */
+  gboolean libcamera_camera;    /* libcamera sees at least one camera */
+  gchar *v4l2_capture_device;   /* first V4L2 capture device, nullable */
+} PcrPlatform;
+
+PcrPlatform *pcr_platform_new (void);   /* empty: nothing available */
+PcrPlatform *pcr_platform_probe (void);
+void pcr_platform_add_element (PcrPlatform * platform, const gchar * factory);
+void pcr_platform_free (PcrPlatform * platform);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrPlatform, pcr_platform_free)
+
+typedef struct
+{
+  gchar *source_desc;           /* e.g. "libcamerasrc ! video/x-raw,..." */
+  gchar *encoder_desc;          /* e.g. "x264enc ... ! video/x-h264,..." */
+  gchar *source_reason;         /* one line: why this source */
+  gchar *encoder_reason;        /* one line: why this encoder */
+} PcrSelection;
+
+void pcr_selection_free (PcrSelection * selection);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrSelection, pcr_selection_free)
+
+/* Chooses source and encoder per the rules in src/picamrtc/README (auto:
+ * libcamera camera, else V4L2 capture device, else test pattern; encoder:
+ * v4l2h264enc, else x264enc, else openh264enc). Fails with
+ * PCR_CONFIG_ERROR_MISSING_ELEMENT naming the Debian package when an explicit
+ * source or every encoder is missing. */
+PcrSelection *pcr_select (const PcrConfig * config,
+    const PcrPlatform * platform, GError ** error);
+
+/* The whole gst-launch description: source ! encoder ! mqttwebrtcsink with
+ * its properties from @config (name=sink). When config->pipeline is set it is
+ * used instead of source+encoder (read from the file when it names one). */
+gchar *pcr_build_pipeline (const PcrConfig * config,
+    const PcrSelection * selection, GError ** error);
+
+G_END_DECLS

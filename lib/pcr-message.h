@@ -1,0 +1,108 @@
+/* picamrtc signalling messages: the JSON codec for the MQTT contract
+ * (DESIGN.md section 3), topic building/parsing and id validation. Pure data
+ * code: no I/O, no threads, safe on hostile input. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Largest payload accepted from the network (DESIGN.md: 256 KiB). */
+#define PCR_MESSAGE_MAX_SIZE (256 * 1024)
+/* Bounds on the optional iceServers list of an offer. */
+#define PCR_MESSAGE_MAX_ICE_SERVERS 8
+#define PCR_MESSAGE_MAX_ICE_URLS 8
+#define PCR_DEFAULT_TOPIC_PREFIX "picamrtc"
+
+#define PCR_MESSAGE_ERROR (pcr_message_error_quark ())
+GQuark pcr_message_error_quark (void);
+
+/* The error codes of the contract; pcr_error_code_to_string() gives the wire
+ * string ("bad-request", ...). */
+typedef enum
+{
+  PCR_ERROR_BAD_REQUEST,
+  PCR_ERROR_NO_COMPATIBLE_CODEC,
+  PCR_ERROR_MAX_VIEWERS,
+  PCR_ERROR_UNKNOWN_SESSION,
+  PCR_ERROR_INTERNAL,
+} PcrErrorCode;
+
+const gchar *pcr_error_code_to_string (PcrErrorCode code);
+
+typedef enum
+{
+  PCR_MESSAGE_OFFER,
+  PCR_MESSAGE_ANSWER,
+  PCR_MESSAGE_CANDIDATE,
+  PCR_MESSAGE_BYE,
+  PCR_MESSAGE_ERROR_MSG,
+} PcrMessageType;
+
+/* One RTCIceServer: urls (at least one), optional username/credential. */
+typedef struct
+{
+  gchar **urls;                 /* NULL-terminated */
+  gchar *username;              /* nullable */
+  gchar *credential;            /* nullable */
+} PcrIceServer;
+
+void pcr_ice_server_free (PcrIceServer * server);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrIceServer, pcr_ice_server_free)
+
+typedef struct
+{
+  PcrMessageType type;
+  gchar *sdp;                   /* offer, answer */
+  gboolean trickle;             /* offer; default FALSE */
+  GPtrArray *ice_servers;       /* offer: PcrIceServer*, never NULL */
+  gchar *candidate;             /* candidate; "" = end of candidates */
+  guint sdp_mline_index;        /* candidate */
+  gchar *sdp_mid;               /* candidate, nullable */
+  gchar *code;                  /* error */
+  gchar *message;               /* error */
+} PcrMessage;
+
+void pcr_message_free (PcrMessage * msg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrMessage, pcr_message_free)
+
+/* Parses one payload. Rejects with PCR_ERROR_BAD_REQUEST (in
+ * PCR_MESSAGE_ERROR) and a one-line message: over PCR_MESSAGE_MAX_SIZE,
+ * invalid UTF-8, not a JSON object, missing/unknown "type", a missing or
+ * non-string required field, an "sdp" that is empty, bad iceServers.
+ * Unknown fields are ignored. @data need not be NUL-terminated. */
+PcrMessage *pcr_message_parse (const gchar * data, gsize len,
+    GError ** error);
+
+/* Serializes to a compact JSON object (NUL-terminated, length in @len). */
+gchar *pcr_message_to_json (const PcrMessage * msg, gsize * len);
+
+PcrMessage *pcr_message_new_offer (const gchar * sdp, gboolean trickle);
+PcrMessage *pcr_message_new_answer (const gchar * sdp);
+PcrMessage *pcr_message_new_candidate (const gchar * candidate,
+    guint sdp_mline_index, const gchar * sdp_mid);
+PcrMessage *pcr_message_new_bye (void);
+PcrMessage *pcr_message_new_error (PcrErrorCode code, const gchar * message);
+
+/* [A-Za-z0-9_-]{1,64}: session ids, and device ids too. */
+gboolean pcr_id_is_valid (const gchar * id);
+
+/* "P/D/<dir>/S" where dir is "in" or "out"; "P/D/status" when session is
+ * NULL and dir is "status". */
+gchar *pcr_topic_build (const gchar * prefix, const gchar * device,
+    const gchar * dir, const gchar * session);
+
+/* Splits @topic of the form "P/D/<dir>/S" for the given prefix and device;
+ * returns FALSE when it does not have that form. *session is set (transfer
+ * full) even when S is not a valid id, so the caller can decide whether it
+ * may reply; check with pcr_id_is_valid(). */
+gboolean pcr_topic_parse_session (const gchar * topic, const gchar * prefix,
+    const gchar * device, const gchar * dir, gchar ** session);
+
+/* Turns an RTCIceServer into webrtcbin URIs: "stun://host:port" for stun:
+ * urls, "turn://user:pass@host:port" (user and pass URI-escaped) and
+ * "turns://..." for turn:/turns: urls (with ?transport= kept). Unknown
+ * schemes are skipped. Returns a NULL-terminated array (maybe empty). */
+gchar **pcr_ice_server_to_gst_uris (const PcrIceServer * server);
+
+G_END_DECLS

@@ -1,0 +1,67 @@
+/* A small MQTT client over libmosquitto that delivers its events on a
+ * GMainContext of the owner's choosing: libmosquitto runs its network loop
+ * on its own thread, which only copies the data and posts it. Reconnects with
+ * capped exponential backoff (1 s .. 30 s) and calls on_connect again, so
+ * subscriptions made there survive a broker restart. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define PCR_MQTT_ERROR (pcr_mqtt_error_quark ())
+GQuark pcr_mqtt_error_quark (void);
+
+typedef struct _PcrMqtt PcrMqtt;
+
+typedef struct
+{
+  /* connected (TRUE) or lost (FALSE); subscribe when TRUE. */
+  void (*on_connection) (PcrMqtt * mqtt, gboolean connected,
+      gpointer user_data);
+  /* one message; payload is not NUL-terminated, may be empty */
+  void (*on_message) (PcrMqtt * mqtt, const gchar * topic, GBytes * payload,
+      gpointer user_data);
+} PcrMqttCallbacks;
+
+typedef struct
+{
+  const gchar *uri;             /* mqtt://host[:1883] or mqtts://host[:8883] */
+  const gchar *client_id;       /* nullable: random */
+  const gchar *username;        /* nullable */
+  const gchar *password;        /* nullable */
+  const gchar *ca_file;         /* nullable; mqtts:// without it uses the
+                                 * system CA store */
+  const gchar *will_topic;      /* nullable */
+  const gchar *will_payload;    /* retained will */
+  gint keepalive;               /* seconds; 0 = 30 */
+} PcrMqttOptions;
+
+/* Validates the URI and options; the callbacks run on @context (NULL = the
+ * thread-default context at call time), never on libmosquitto's thread. */
+PcrMqtt *pcr_mqtt_new (const PcrMqttOptions * options,
+    GMainContext * context, const PcrMqttCallbacks * callbacks,
+    gpointer user_data, GError ** error);
+
+/* Starts connecting in the background; retries until it works. */
+gboolean pcr_mqtt_start (PcrMqtt * mqtt, GError ** error);
+
+/* Thread-safe; QoS 1. FALSE (with a warning) when not connected. */
+gboolean pcr_mqtt_publish (PcrMqtt * mqtt, const gchar * topic,
+    const void *payload, gsize len, gboolean retain);
+gboolean pcr_mqtt_subscribe (PcrMqtt * mqtt, const gchar * pattern);
+gboolean pcr_mqtt_is_connected (PcrMqtt * mqtt);
+
+/* Disconnects cleanly (no last will), joins the thread. Waits up to
+ * @flush_ms for queued publishes to go out first. */
+void pcr_mqtt_stop (PcrMqtt * mqtt, guint flush_ms);
+
+/* Stops if needed and frees; no callback runs after this returns. */
+void pcr_mqtt_free (PcrMqtt * mqtt);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrMqtt, pcr_mqtt_free)
+
+/* Splits mqtt://host:port; *tls is TRUE for mqtts://. */
+gboolean pcr_mqtt_parse_uri (const gchar * uri, gchar ** host, gint * port,
+    gboolean * tls, GError ** error);
+
+G_END_DECLS

@@ -1,0 +1,50 @@
+/* SDP helpers: choosing the H.264 format a viewer's offer can take. */
+#pragma once
+
+#include <glib.h>
+#include <gst/sdp/sdp.h>
+
+G_BEGIN_DECLS
+
+/* What the sender's stream is, as far as format choice cares. */
+typedef enum
+{
+  PCR_H264_CONSTRAINED_BASELINE,
+  PCR_H264_BASELINE,
+  PCR_H264_MAIN,
+  PCR_H264_HIGH,
+} PcrH264Profile;
+
+/* Maps a GStreamer caps "profile" string ("constrained-baseline", "main",
+ * ...) to the enum; NULL or unknown gives constrained-baseline. */
+PcrH264Profile pcr_h264_profile_from_string (const gchar * profile);
+
+typedef struct
+{
+  guint mline;                  /* index of the video m-line */
+  gchar *mid;                   /* its a=mid, nullable */
+  gint pt;                      /* chosen payload type */
+  gchar *profile_level_id;      /* of the chosen format, nullable */
+  gchar *fmtp;                  /* the chosen format's a=fmtp value, nullable */
+} PcrH264Choice;
+
+void pcr_h264_choice_free (PcrH264Choice * choice);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrH264Choice, pcr_h264_choice_free)
+
+/* Picks, from the first video m-line of @offer that is not rejected (port 0)
+ * and wants to receive (not a=sendonly / a=inactive), the H.264/90000 format
+ * with packetization-mode=1 whose profile can decode a stream of
+ * @stream_profile. Preference: the same profile as the stream first (for
+ * constrained baseline: profile-level-id 42e0xx/42c0xx, then 4200xx), then
+ * the smallest profile above it (main 4d, then high 64); ties keep offer
+ * order. A format with no profile-level-id counts as 42001f (RFC 6184).
+ * Errors (PCR_MESSAGE_ERROR): PCR_ERROR_BAD_REQUEST when there is no video
+ * m-line that receives, PCR_ERROR_NO_COMPATIBLE_CODEC when none fits. */
+PcrH264Choice *pcr_sdp_choose_h264 (const GstSDPMessage * offer,
+    PcrH264Profile stream_profile, GError ** error);
+
+/* Parses SDP text (bounded by the caller) into a new message; FALSE with
+ * PCR_ERROR_BAD_REQUEST when it is not SDP (no v=, no m= line). */
+GstSDPMessage *pcr_sdp_parse (const gchar * text, GError ** error);
+
+G_END_DECLS

@@ -1,0 +1,6 @@
+/* STUB: to be written. */
+int
+main (int argc, char **argv)
+{
+  return 1;
+}
