@@ -1,0 +1,469 @@
+/* A libmosquitto client whose events arrive on the owner's GMainContext.
+ * libmosquitto runs the network on its own thread (mosquitto_loop_start);
+ * its callbacks only copy what they got and attach an idle source to the
+ * owner's context, so the owner never sees a foreign thread. The state the
+ * posted events need lives in a small refcounted block, so an event that is
+ * still queued when the client is freed finds it marked dead and does
+ * nothing. */
+#include "pcr-mqtt.h"
+
+#include <errno.h>
+#include <string.h>
+#include <mosquitto.h>
+#include <gst/gst.h>
+
+GST_DEBUG_CATEGORY_STATIC (pcr_mqtt_debug);
+#define GST_CAT_DEFAULT pcr_mqtt_debug
+
+G_DEFINE_QUARK (pcr-mqtt-error-quark, pcr_mqtt_error);
+
+#define RECONNECT_MIN_S 1
+#define RECONNECT_MAX_S 30
+#define DEFAULT_KEEPALIVE_S 30
+
+/* What queued events share with the client; outlives it while events are
+ * pending. */
+typedef struct
+{
+  gint refcount;
+  GMutex lock;
+  gboolean dead;
+  PcrMqtt *mqtt;
+  PcrMqttCallbacks callbacks;
+  gpointer user_data;
+} Shared;
+
+struct _PcrMqtt
+{
+  struct mosquitto *mosq;
+  GMainContext *context;
+  Shared *shared;
+  gchar *host;
+  gint port;
+  gint keepalive;
+  gboolean started;
+
+  GMutex lock;
+  GCond cond;
+  gboolean connected;
+  guint inflight;               /* QoS 1 publishes not yet acknowledged */
+};
+
+typedef struct
+{
+  Shared *shared;
+  gboolean is_message;
+  gboolean connected;
+  gchar *topic;
+  GBytes *payload;
+} Event;
+
+static Shared *
+shared_ref (Shared * shared)
+{
+  g_atomic_int_inc (&shared->refcount);
+  return shared;
+}
+
+static void
+shared_unref (Shared * shared)
+{
+  if (g_atomic_int_dec_and_test (&shared->refcount)) {
+    g_mutex_clear (&shared->lock);
+    g_free (shared);
+  }
+}
+
+static void
+event_free (Event * event)
+{
+  shared_unref (event->shared);
+  g_free (event->topic);
+  g_clear_pointer (&event->payload, g_bytes_unref);
+  g_free (event);
+}
+
+/* Runs on the owner's context. The lock is held while the callback runs so
+ * pcr_mqtt_free() from another thread waits for it; callbacks must not free
+ * the client (they may publish). */
+static gboolean
+event_dispatch (gpointer data)
+{
+  Event *event = data;
+  Shared *shared = event->shared;
+
+  g_mutex_lock (&shared->lock);
+  if (!shared->dead) {
+    if (event->is_message && shared->callbacks.on_message)
+      shared->callbacks.on_message (shared->mqtt, event->topic,
+          event->payload, shared->user_data);
+    else if (!event->is_message && shared->callbacks.on_connection)
+      shared->callbacks.on_connection (shared->mqtt, event->connected,
+          shared->user_data);
+  }
+  g_mutex_unlock (&shared->lock);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+post_event (PcrMqtt * mqtt, Event * event)
+{
+  GSource *source = g_idle_source_new ();
+
+  event->shared = shared_ref (mqtt->shared);
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, event_dispatch, event,
+      (GDestroyNotify) event_free);
+  g_source_attach (source, mqtt->context);
+  g_source_unref (source);
+}
+
+static void
+on_connect (struct mosquitto *mosq, void *obj, int rc)
+{
+  PcrMqtt *mqtt = obj;
+  Event *event;
+
+  if (rc != 0) {
+    /* libmosquitto's loop retries with the reconnect delay. */
+    GST_WARNING ("broker %s:%d refused the connection: %s", mqtt->host,
+        mqtt->port, mosquitto_connack_string (rc));
+    return;
+  }
+  GST_INFO ("connected to %s:%d", mqtt->host, mqtt->port);
+  g_mutex_lock (&mqtt->lock);
+  mqtt->connected = TRUE;
+  g_mutex_unlock (&mqtt->lock);
+
+  event = g_new0 (Event, 1);
+  event->connected = TRUE;
+  post_event (mqtt, event);
+}
+
+static void
+on_disconnect (struct mosquitto *mosq, void *obj, int rc)
+{
+  PcrMqtt *mqtt = obj;
+  Event *event;
+  gboolean was_connected;
+
+  g_mutex_lock (&mqtt->lock);
+  was_connected = mqtt->connected;
+  mqtt->connected = FALSE;
+  mqtt->inflight = 0;
+  g_cond_broadcast (&mqtt->cond);
+  g_mutex_unlock (&mqtt->lock);
+
+  if (!was_connected)
+    return;
+  if (rc != 0)
+    GST_WARNING ("lost the broker %s:%d (%s); reconnecting", mqtt->host,
+        mqtt->port, mosquitto_strerror (rc));
+  event = g_new0 (Event, 1);
+  event->connected = FALSE;
+  post_event (mqtt, event);
+}
+
+static void
+on_publish (struct mosquitto *mosq, void *obj, int mid)
+{
+  PcrMqtt *mqtt = obj;
+
+  g_mutex_lock (&mqtt->lock);
+  if (mqtt->inflight > 0)
+    mqtt->inflight--;
+  g_cond_broadcast (&mqtt->cond);
+  g_mutex_unlock (&mqtt->lock);
+}
+
+static void
+on_message (struct mosquitto *mosq, void *obj,
+    const struct mosquitto_message *message)
+{
+  PcrMqtt *mqtt = obj;
+  Event *event = g_new0 (Event, 1);
+
+  event->is_message = TRUE;
+  event->topic = g_strdup (message->topic);
+  event->payload = g_bytes_new (message->payload, message->payloadlen);
+  post_event (mqtt, event);
+}
+
+gboolean
+pcr_mqtt_parse_uri (const gchar * uri, gchar ** host, gint * port,
+    gboolean * tls, GError ** error)
+{
+  g_autoptr (GUri) parsed = NULL;
+  const gchar *scheme;
+  gboolean is_tls;
+  gint p;
+
+  g_return_val_if_fail (uri != NULL, FALSE);
+
+  parsed = g_uri_parse (uri, G_URI_FLAGS_NONE, NULL);
+  if (!parsed) {
+    g_set_error (error, PCR_MQTT_ERROR, 0,
+        "broker URI \"%s\" is not a URI (expected mqtt://host:port)", uri);
+    return FALSE;
+  }
+  scheme = g_uri_get_scheme (parsed);
+  if (g_ascii_strcasecmp (scheme, "mqtt") == 0 ||
+      g_ascii_strcasecmp (scheme, "tcp") == 0) {
+    is_tls = FALSE;
+  } else if (g_ascii_strcasecmp (scheme, "mqtts") == 0 ||
+      g_ascii_strcasecmp (scheme, "ssl") == 0) {
+    is_tls = TRUE;
+  } else {
+    g_set_error (error, PCR_MQTT_ERROR, 0,
+        "broker URI \"%s\" has scheme \"%s\"; use mqtt:// or mqtts://", uri,
+        scheme);
+    return FALSE;
+  }
+  if (!g_uri_get_host (parsed) || !*g_uri_get_host (parsed)) {
+    g_set_error (error, PCR_MQTT_ERROR, 0, "broker URI \"%s\" has no host",
+        uri);
+    return FALSE;
+  }
+  p = g_uri_get_port (parsed);
+  if (p <= 0)
+    p = is_tls ? 8883 : 1883;
+  if (host)
+    *host = g_strdup (g_uri_get_host (parsed));
+  if (port)
+    *port = p;
+  if (tls)
+    *tls = is_tls;
+  return TRUE;
+}
+
+static void
+init_once (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done)) {
+    mosquitto_lib_init ();
+    GST_DEBUG_CATEGORY_INIT (pcr_mqtt_debug, "pcrmqtt", 0,
+        "picamrtc MQTT client");
+    g_once_init_leave (&done, 1);
+  }
+}
+
+PcrMqtt *
+pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
+    const PcrMqttCallbacks * callbacks, gpointer user_data, GError ** error)
+{
+  g_autofree gchar *host = NULL;
+  g_autofree gchar *client_id = NULL;
+  gboolean tls;
+  gint port, rc;
+  PcrMqtt *mqtt;
+
+  g_return_val_if_fail (options != NULL && options->uri != NULL, NULL);
+  g_return_val_if_fail (callbacks != NULL, NULL);
+
+  init_once ();
+  if (!pcr_mqtt_parse_uri (options->uri, &host, &port, &tls, error))
+    return NULL;
+
+  if (options->client_id)
+    client_id = g_strdup (options->client_id);
+  else
+    client_id = g_strdup_printf ("picamrtc-%08x%08x", g_random_int (),
+        g_random_int ());
+
+  mqtt = g_new0 (PcrMqtt, 1);
+  g_mutex_init (&mqtt->lock);
+  g_cond_init (&mqtt->cond);
+  mqtt->host = g_steal_pointer (&host);
+  mqtt->port = port;
+  mqtt->keepalive = options->keepalive > 0 ? options->keepalive :
+      DEFAULT_KEEPALIVE_S;
+  mqtt->context = context ? g_main_context_ref (context) :
+      g_main_context_ref_thread_default ();
+  mqtt->shared = g_new0 (Shared, 1);
+  mqtt->shared->refcount = 1;
+  g_mutex_init (&mqtt->shared->lock);
+  mqtt->shared->mqtt = mqtt;
+  mqtt->shared->callbacks = *callbacks;
+  mqtt->shared->user_data = user_data;
+
+  mqtt->mosq = mosquitto_new (client_id, TRUE, mqtt);
+  if (!mqtt->mosq) {
+    g_set_error (error, PCR_MQTT_ERROR, 0, "cannot create an MQTT client: %s",
+        g_strerror (errno));
+    pcr_mqtt_free (mqtt);
+    return NULL;
+  }
+  mosquitto_int_option (mqtt->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+      MQTT_PROTOCOL_V311);
+  mosquitto_reconnect_delay_set (mqtt->mosq, RECONNECT_MIN_S,
+      RECONNECT_MAX_S, TRUE);
+  mosquitto_connect_callback_set (mqtt->mosq, on_connect);
+  mosquitto_disconnect_callback_set (mqtt->mosq, on_disconnect);
+  mosquitto_publish_callback_set (mqtt->mosq, on_publish);
+  mosquitto_message_callback_set (mqtt->mosq, on_message);
+
+  if (options->username || options->password) {
+    rc = mosquitto_username_pw_set (mqtt->mosq, options->username,
+        options->password);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      g_set_error (error, PCR_MQTT_ERROR, 0, "bad MQTT credentials: %s",
+          mosquitto_strerror (rc));
+      pcr_mqtt_free (mqtt);
+      return NULL;
+    }
+  }
+  if (tls) {
+    rc = mosquitto_tls_set (mqtt->mosq, options->ca_file,
+        options->ca_file ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      g_set_error (error, PCR_MQTT_ERROR, 0,
+          "cannot set up TLS with CA file \"%s\": %s",
+          options->ca_file ? options->ca_file : "(system)",
+          mosquitto_strerror (rc));
+      pcr_mqtt_free (mqtt);
+      return NULL;
+    }
+  }
+  if (options->will_topic) {
+    const gchar *payload = options->will_payload ? options->will_payload : "";
+
+    rc = mosquitto_will_set (mqtt->mosq, options->will_topic,
+        strlen (payload), payload, 1, TRUE);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      g_set_error (error, PCR_MQTT_ERROR, 0, "bad last will on \"%s\": %s",
+          options->will_topic, mosquitto_strerror (rc));
+      pcr_mqtt_free (mqtt);
+      return NULL;
+    }
+  }
+  return mqtt;
+}
+
+gboolean
+pcr_mqtt_start (PcrMqtt * mqtt, GError ** error)
+{
+  gint rc;
+
+  g_return_val_if_fail (mqtt != NULL, FALSE);
+  g_return_val_if_fail (!mqtt->started, FALSE);
+
+  rc = mosquitto_connect_async (mqtt->mosq, mqtt->host, mqtt->port,
+      mqtt->keepalive);
+  /* A broker that is down is not an error: the loop keeps retrying. */
+  if (rc != MOSQ_ERR_SUCCESS)
+    GST_WARNING ("cannot reach broker %s:%d yet (%s); retrying", mqtt->host,
+        mqtt->port, rc == MOSQ_ERR_ERRNO ? g_strerror (errno) :
+        mosquitto_strerror (rc));
+  rc = mosquitto_loop_start (mqtt->mosq);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    g_set_error (error, PCR_MQTT_ERROR, 0, "cannot start the MQTT thread: %s",
+        mosquitto_strerror (rc));
+    return FALSE;
+  }
+  mqtt->started = TRUE;
+  return TRUE;
+}
+
+gboolean
+pcr_mqtt_publish (PcrMqtt * mqtt, const gchar * topic, const void *payload,
+    gsize len, gboolean retain)
+{
+  gint rc;
+
+  g_return_val_if_fail (mqtt != NULL && topic != NULL, FALSE);
+
+  if (len > G_MAXINT)
+    return FALSE;
+  g_mutex_lock (&mqtt->lock);
+  mqtt->inflight++;
+  g_mutex_unlock (&mqtt->lock);
+  rc = mosquitto_publish (mqtt->mosq, NULL, topic, (gint) len, payload, 1,
+      retain);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    g_mutex_lock (&mqtt->lock);
+    if (mqtt->inflight > 0)
+      mqtt->inflight--;
+    g_mutex_unlock (&mqtt->lock);
+    GST_WARNING ("cannot publish to %s: %s", topic, mosquitto_strerror (rc));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+pcr_mqtt_subscribe (PcrMqtt * mqtt, const gchar * pattern)
+{
+  gint rc;
+
+  g_return_val_if_fail (mqtt != NULL && pattern != NULL, FALSE);
+
+  rc = mosquitto_subscribe (mqtt->mosq, NULL, pattern, 1);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    GST_WARNING ("cannot subscribe to %s: %s", pattern,
+        mosquitto_strerror (rc));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+pcr_mqtt_is_connected (PcrMqtt * mqtt)
+{
+  gboolean connected;
+
+  g_return_val_if_fail (mqtt != NULL, FALSE);
+
+  g_mutex_lock (&mqtt->lock);
+  connected = mqtt->connected;
+  g_mutex_unlock (&mqtt->lock);
+  return connected;
+}
+
+void
+pcr_mqtt_stop (PcrMqtt * mqtt, guint flush_ms)
+{
+  gint64 deadline;
+
+  g_return_if_fail (mqtt != NULL);
+
+  if (!mqtt->started)
+    return;
+
+  deadline = g_get_monotonic_time () + flush_ms * G_TIME_SPAN_MILLISECOND;
+  g_mutex_lock (&mqtt->lock);
+  while (mqtt->connected && mqtt->inflight > 0)
+    if (!g_cond_wait_until (&mqtt->cond, &mqtt->lock, deadline))
+      break;
+  g_mutex_unlock (&mqtt->lock);
+
+  /* A clean DISCONNECT: the broker then drops the last will. */
+  mosquitto_disconnect (mqtt->mosq);
+  mosquitto_loop_stop (mqtt->mosq, FALSE);
+  mqtt->started = FALSE;
+  g_mutex_lock (&mqtt->lock);
+  mqtt->connected = FALSE;
+  g_mutex_unlock (&mqtt->lock);
+}
+
+void
+pcr_mqtt_free (PcrMqtt * mqtt)
+{
+  if (!mqtt)
+    return;
+
+  pcr_mqtt_stop (mqtt, 0);
+  g_mutex_lock (&mqtt->shared->lock);
+  mqtt->shared->dead = TRUE;
+  mqtt->shared->mqtt = NULL;
+  g_mutex_unlock (&mqtt->shared->lock);
+  shared_unref (mqtt->shared);
+
+  g_clear_pointer (&mqtt->mosq, mosquitto_destroy);
+  g_main_context_unref (mqtt->context);
+  g_free (mqtt->host);
+  g_mutex_clear (&mqtt->lock);
+  g_cond_clear (&mqtt->cond);
+  g_free (mqtt);
+}
