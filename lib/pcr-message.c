@@ -1,2 +1,810 @@
-/* STUB: to be written. */
+/* picamrtc signalling messages: the JSON codec for the MQTT contract of
+ * DESIGN.md section 3 (offer, answer, candidate, bye, error), the topic scheme
+ * "P/D/in|out/S" and "P/D/status", session and device id validation, and the
+ * conversion of RTCIceServer entries into the stun:// and turn:// URIs that
+ * webrtcbin takes. Every payload comes from the network and is treated as
+ * hostile: its size, encoding, nesting and lexical form are checked before
+ * json-glib sees it, and every field is type-checked and bounded. */
+
 #include "pcr-message.h"
+
+#include <string.h>
+#include <json-glib/json-glib.h>
+
+/* json-glib 1.6 recurses once per nesting level and overflows the stack on
+ * a payload of "[[[[..."; no valid message needs more than 4 levels. */
+#define MAX_NESTING 64
+#define MAX_CANDIDATE_SIZE 2048
+#define MAX_URL_SIZE 512
+/* How much of a peer's text an error message may quote. */
+#define MAX_QUOTED_TYPE 40
+#define MAX_QUOTED_JSON_ERROR 160
+
+/* *INDENT-OFF* */
+G_DEFINE_QUARK (pcr-message-error-quark, pcr_message_error);
+/* *INDENT-ON* */
+
+static const gchar *const type_names[] = {
+  [PCR_MESSAGE_OFFER] = "offer",
+  [PCR_MESSAGE_ANSWER] = "answer",
+  [PCR_MESSAGE_CANDIDATE] = "candidate",
+  [PCR_MESSAGE_BYE] = "bye",
+  [PCR_MESSAGE_ERROR_MSG] = "error",
+};
+
+const gchar *
+pcr_error_code_to_string (PcrErrorCode code)
+{
+  switch (code) {
+    case PCR_ERROR_BAD_REQUEST:
+      return "bad-request";
+    case PCR_ERROR_NO_COMPATIBLE_CODEC:
+      return "no-compatible-codec";
+    case PCR_ERROR_MAX_VIEWERS:
+      return "max-viewers";
+    case PCR_ERROR_UNKNOWN_SESSION:
+      return "unknown-session";
+    case PCR_ERROR_INTERNAL:
+      return "internal";
+  }
+  g_return_val_if_reached ("internal");
+}
+
+void
+pcr_ice_server_free (PcrIceServer * server)
+{
+  if (server == NULL)
+    return;
+  g_strfreev (server->urls);
+  g_free (server->username);
+  g_free (server->credential);
+  g_free (server);
+}
+
+void
+pcr_message_free (PcrMessage * msg)
+{
+  if (msg == NULL)
+    return;
+  g_free (msg->sdp);
+  g_clear_pointer (&msg->ice_servers, g_ptr_array_unref);
+  g_free (msg->candidate);
+  g_free (msg->sdp_mid);
+  g_free (msg->code);
+  g_free (msg->message);
+  g_free (msg);
+}
+
+static PcrMessage *
+message_new (PcrMessageType type)
+{
+  PcrMessage *msg = g_new0 (PcrMessage, 1);
+
+  msg->type = type;
+  msg->ice_servers =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) pcr_ice_server_free);
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_offer (const gchar * sdp, gboolean trickle)
+{
+  PcrMessage *msg;
+
+  g_return_val_if_fail (sdp != NULL, NULL);
+
+  msg = message_new (PCR_MESSAGE_OFFER);
+  msg->sdp = g_strdup (sdp);
+  msg->trickle = trickle;
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_answer (const gchar * sdp)
+{
+  PcrMessage *msg;
+
+  g_return_val_if_fail (sdp != NULL, NULL);
+
+  msg = message_new (PCR_MESSAGE_ANSWER);
+  msg->sdp = g_strdup (sdp);
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_candidate (const gchar * candidate, guint sdp_mline_index,
+    const gchar * sdp_mid)
+{
+  PcrMessage *msg;
+
+  g_return_val_if_fail (candidate != NULL, NULL);
+  g_return_val_if_fail (sdp_mline_index <= G_MAXUINT16, NULL);
+
+  msg = message_new (PCR_MESSAGE_CANDIDATE);
+  msg->candidate = g_strdup (candidate);
+  msg->sdp_mline_index = sdp_mline_index;
+  msg->sdp_mid = g_strdup (sdp_mid);
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_bye (void)
+{
+  return message_new (PCR_MESSAGE_BYE);
+}
+
+PcrMessage *
+pcr_message_new_error (PcrErrorCode code, const gchar * message)
+{
+  PcrMessage *msg = message_new (PCR_MESSAGE_ERROR_MSG);
+
+  msg->code = g_strdup (pcr_error_code_to_string (code));
+  msg->message = g_strdup (message ? message : "");
+  return msg;
+}
+
+/* ---- parsing ---- */
+
+/* *INDENT-OFF* */
+static gboolean
+bad_request (GError ** error, const gchar * format, ...) G_GNUC_PRINTF (2, 3);
+/* *INDENT-ON* */
+
+static gboolean
+bad_request (GError ** error, const gchar * format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_propagate_error (error, g_error_new_valist (PCR_MESSAGE_ERROR,
+          PCR_ERROR_BAD_REQUEST, format, args));
+  va_end (args);
+  return FALSE;
+}
+
+/* A peer's text inside an error message: cut short and escaped, so the
+ * message stays one line of printable ASCII whatever the peer sent. */
+static gchar *
+quote_untrusted (const gchar * text, gsize max)
+{
+  gsize len = strlen (text);
+  g_autofree gchar *head = g_strndup (text, MIN (len, max));
+  g_autofree gchar *escaped = g_strescape (head, NULL);
+
+  if (len > max)
+    return g_strconcat (escaped, "...", NULL);
+  return g_steal_pointer (&escaped);
+}
+
+static gint
+hex_value (gchar c)
+{
+  return g_ascii_isxdigit (c) ? g_ascii_xdigit_value (c) : -1;
+}
+
+/* Reads the 4 hex digits of a \u escape at data[*i]; advances *i past them. */
+static gboolean
+read_hex4 (const gchar * data, gsize len, gsize * i, guint * value)
+{
+  guint v = 0;
+  gint k;
+
+  if (len - *i < 4)
+    return FALSE;
+  for (k = 0; k < 4; k++) {
+    gint d = hex_value (data[*i + k]);
+
+    if (d < 0)
+      return FALSE;
+    v = v << 4 | d;
+  }
+  *i += 4;
+  *value = v;
+  return TRUE;
+}
+
+/* data[*i] is the opening '"'; on success *i is just past the closing one.
+ * Only the escapes of RFC 8259 pass: json-glib 1.6 accepts malformed ones and
+ * then returns invalid UTF-8, drops characters or ends the string somewhere
+ * else than this scan does. \u0000 is refused because it would silently cut
+ * the C string short. */
+static gboolean
+skip_string (const gchar * data, gsize len, gsize * i, GError ** error)
+{
+  gsize p = *i + 1;
+
+  while (p < len) {
+    gchar c = data[p++];
+    guint cp, low;
+
+    if (c == '"') {
+      *i = p;
+      return TRUE;
+    }
+    if (c != '\\')
+      continue;
+    if (p >= len)
+      break;
+    c = data[p++];
+    if (strchr ("\"\\/bfnrt", c) != NULL)
+      continue;
+    if (c != 'u' || !read_hex4 (data, len, &p, &cp))
+      return bad_request (error, "not valid JSON: bad escape in a string");
+    if (cp == 0)
+      return bad_request (error, "\\u0000 is not allowed in a string");
+    if (cp >= 0xdc00 && cp <= 0xdfff)
+      return bad_request (error, "not valid JSON: unpaired UTF-16 surrogate");
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+      if (len - p < 2 || data[p] != '\\' || data[p + 1] != 'u')
+        return bad_request (error, "not valid JSON: unpaired UTF-16 surrogate");
+      p += 2;
+      if (!read_hex4 (data, len, &p, &low) || low < 0xdc00 || low > 0xdfff)
+        return bad_request (error, "not valid JSON: unpaired UTF-16 surrogate");
+    }
+  }
+  return bad_request (error, "not valid JSON: unterminated string");
+}
+
+/* A strict lexical pass before json-glib: bounds the nesting depth, and
+ * refuses what json-glib 1.6 accepts beyond JSON (single-quoted strings,
+ * comments, trailing values), since any place where its idea of a string
+ * differs from this scan's would let deep nesting through. */
+static gboolean
+check_json_text (const gchar * data, gsize len, GError ** error)
+{
+  guint depth = 0;
+  gboolean closed = FALSE;
+  gsize i = 0;
+
+  while (i < len) {
+    guchar c = data[i];
+
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      i++;
+      continue;
+    }
+    if (closed)
+      return bad_request (error, "trailing data after the JSON object");
+
+    if (c == '"') {
+      if (!skip_string (data, len, &i, error))
+        return FALSE;
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      if (++depth > MAX_NESTING)
+        return bad_request (error, "JSON nested deeper than %d levels",
+            MAX_NESTING);
+    } else if (c == '}' || c == ']') {
+      if (depth == 0)
+        return bad_request (error, "not valid JSON: unbalanced '%c'", c);
+      if (--depth == 0)
+        closed = TRUE;
+    } else if (!(c == ',' || c == ':' || c == '-' || c == '+' || c == '.'
+            || g_ascii_isalnum (c))) {
+      if (g_ascii_isprint (c))
+        return bad_request (error, "not valid JSON: unexpected '%c'", c);
+      return bad_request (error, "not valid JSON: unexpected byte 0x%02x", c);
+    }
+    i++;
+  }
+  return TRUE;
+}
+
+/* Looks up a string member. Absent (or null when !required) gives TRUE with
+ * *out = NULL. */
+static gboolean
+get_string (JsonObject * obj, const gchar * name, gboolean required,
+    const gchar ** out, GError ** error)
+{
+  JsonNode *node = json_object_get_member (obj, name);
+
+  *out = NULL;
+  if (node == NULL) {
+    if (required)
+      return bad_request (error, "missing \"%s\" string", name);
+    return TRUE;
+  }
+  if (!required && JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING)
+    return bad_request (error, "\"%s\" is not a string", name);
+  *out = json_node_get_string (node);
+  /* Belt and braces: the lexical pass should make this impossible. */
+  if (*out == NULL || !g_utf8_validate (*out, -1, NULL))
+    return bad_request (error, "\"%s\" is not valid UTF-8", name);
+  return TRUE;
+}
+
+static gboolean
+parse_url (const gchar * url, guint index, GPtrArray * urls, GError ** error)
+{
+  gsize len = strlen (url);
+
+  if (len == 0)
+    return bad_request (error, "iceServers[%u] has an empty url", index);
+  if (len > MAX_URL_SIZE)
+    return bad_request (error,
+        "iceServers[%u] has a url of %" G_GSIZE_FORMAT
+        " bytes, over the %d-byte limit", index, len, MAX_URL_SIZE);
+  g_ptr_array_add (urls, g_strdup (url));
+  return TRUE;
+}
+
+static PcrIceServer *
+parse_ice_server (JsonNode * node, guint index, GError ** error)
+{
+  g_autoptr (PcrIceServer) server = NULL;
+  g_autoptr (GPtrArray) urls = g_ptr_array_new_with_free_func (g_free);
+  JsonObject *obj;
+  JsonNode *urls_node;
+  const gchar *username, *credential;
+
+  if (!JSON_NODE_HOLDS_OBJECT (node)) {
+    bad_request (error, "iceServers[%u] is not an object", index);
+    return NULL;
+  }
+  obj = json_node_get_object (node);
+
+  urls_node = json_object_get_member (obj, "urls");
+  if (urls_node == NULL) {
+    bad_request (error, "iceServers[%u] has no \"urls\"", index);
+    return NULL;
+  }
+  if (JSON_NODE_HOLDS_VALUE (urls_node)
+      && json_node_get_value_type (urls_node) == G_TYPE_STRING) {
+    if (!parse_url (json_node_get_string (urls_node), index, urls, error))
+      return NULL;
+  } else if (JSON_NODE_HOLDS_ARRAY (urls_node)) {
+    JsonArray *array = json_node_get_array (urls_node);
+    guint n = json_array_get_length (array), i;
+
+    if (n == 0) {
+      bad_request (error, "iceServers[%u] has an empty \"urls\" array", index);
+      return NULL;
+    }
+    if (n > PCR_MESSAGE_MAX_ICE_URLS) {
+      bad_request (error, "iceServers[%u] has %u urls, over the limit of %d",
+          index, n, PCR_MESSAGE_MAX_ICE_URLS);
+      return NULL;
+    }
+    for (i = 0; i < n; i++) {
+      JsonNode *url = json_array_get_element (array, i);
+
+      if (!JSON_NODE_HOLDS_VALUE (url)
+          || json_node_get_value_type (url) != G_TYPE_STRING) {
+        bad_request (error, "iceServers[%u] has a url that is not a string",
+            index);
+        return NULL;
+      }
+      if (!parse_url (json_node_get_string (url), index, urls, error))
+        return NULL;
+    }
+  } else {
+    bad_request (error,
+        "iceServers[%u] \"urls\" is not a string or an array of strings",
+        index);
+    return NULL;
+  }
+
+  if (!get_string (obj, "username", FALSE, &username, error)
+      || !get_string (obj, "credential", FALSE, &credential, error))
+    return NULL;
+
+  /* Every string came through the lexical pass, so it is valid UTF-8. */
+  server = g_new0 (PcrIceServer, 1);
+  g_ptr_array_add (urls, NULL);
+  server->urls = (gchar **) g_ptr_array_free (g_steal_pointer (&urls), FALSE);
+  server->username = g_strdup (username);
+  server->credential = g_strdup (credential);
+  return g_steal_pointer (&server);
+}
+
+static gboolean
+parse_ice_servers (JsonObject * obj, GPtrArray * servers, GError ** error)
+{
+  JsonNode *node = json_object_get_member (obj, "iceServers");
+  JsonArray *array;
+  guint n, i;
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    return bad_request (error, "\"iceServers\" is not an array");
+  array = json_node_get_array (node);
+  n = json_array_get_length (array);
+  if (n > PCR_MESSAGE_MAX_ICE_SERVERS)
+    return bad_request (error, "%u iceServers, over the limit of %d", n,
+        PCR_MESSAGE_MAX_ICE_SERVERS);
+  for (i = 0; i < n; i++) {
+    PcrIceServer *server =
+        parse_ice_server (json_array_get_element (array, i), i, error);
+
+    if (server == NULL)
+      return FALSE;
+    g_ptr_array_add (servers, server);
+  }
+  return TRUE;
+}
+
+static gboolean
+parse_sdp (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  const gchar *sdp;
+
+  if (!get_string (obj, "sdp", TRUE, &sdp, error))
+    return FALSE;
+  if (sdp[0] == '\0')
+    return bad_request (error, "empty \"sdp\"");
+  msg->sdp = g_strdup (sdp);
+  return TRUE;
+}
+
+static gboolean
+parse_offer (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  JsonNode *trickle;
+
+  if (!parse_sdp (obj, msg, error))
+    return FALSE;
+
+  trickle = json_object_get_member (obj, "trickle");
+  if (trickle != NULL) {
+    if (!JSON_NODE_HOLDS_VALUE (trickle)
+        || json_node_get_value_type (trickle) != G_TYPE_BOOLEAN)
+      return bad_request (error, "\"trickle\" is not a boolean");
+    msg->trickle = json_node_get_boolean (trickle);
+  }
+  return parse_ice_servers (obj, msg->ice_servers, error);
+}
+
+static gboolean
+parse_candidate (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  const gchar *candidate, *mid;
+  JsonNode *index;
+  gsize len;
+
+  if (!get_string (obj, "candidate", TRUE, &candidate, error))
+    return FALSE;
+  len = strlen (candidate);
+  if (len > MAX_CANDIDATE_SIZE)
+    return bad_request (error,
+        "\"candidate\" of %" G_GSIZE_FORMAT " bytes is over the %d-byte limit",
+        len, MAX_CANDIDATE_SIZE);
+
+  index = json_object_get_member (obj, "sdpMLineIndex");
+  if (index != NULL && !JSON_NODE_HOLDS_NULL (index)) {
+    gint64 value;
+
+    /* json-glib clamps integers beyond 64 bits, which lands out of range. */
+    if (!JSON_NODE_HOLDS_VALUE (index)
+        || json_node_get_value_type (index) != G_TYPE_INT64
+        || (value = json_node_get_int (index)) < 0 || value > G_MAXUINT16)
+      return bad_request (error,
+          "\"sdpMLineIndex\" is not an integer from 0 to 65535");
+    msg->sdp_mline_index = value;
+  }
+
+  if (!get_string (obj, "sdpMid", FALSE, &mid, error))
+    return FALSE;
+
+  msg->candidate = g_strdup (candidate);
+  msg->sdp_mid = g_strdup (mid);
+  return TRUE;
+}
+
+static gboolean
+parse_error (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  const gchar *code, *message;
+
+  if (!get_string (obj, "code", TRUE, &code, error)
+      || !get_string (obj, "message", FALSE, &message, error))
+    return FALSE;
+  msg->code = g_strdup (code);
+  msg->message = g_strdup (message ? message : "");
+  return TRUE;
+}
+
+PcrMessage *
+pcr_message_parse (const gchar * data, gsize len, GError ** error)
+{
+  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (PcrMessage) msg = NULL;
+  g_autoptr (GError) json_error = NULL;
+  JsonNode *root;
+  JsonObject *obj;
+  const gchar *type;
+  guint i;
+  gboolean ok = FALSE;
+
+  g_return_val_if_fail (data != NULL || len == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (len > PCR_MESSAGE_MAX_SIZE) {
+    bad_request (error, "payload of %" G_GSIZE_FORMAT
+        " bytes is over the %d-byte limit", len, PCR_MESSAGE_MAX_SIZE);
+    return NULL;
+  }
+  if (len == 0) {
+    bad_request (error, "empty payload");
+    return NULL;
+  }
+  if (memchr (data, '\0', len) != NULL) {
+    bad_request (error, "payload contains a NUL byte");
+    return NULL;
+  }
+  if (!g_utf8_validate (data, len, NULL)) {
+    bad_request (error, "payload is not valid UTF-8");
+    return NULL;
+  }
+  if (!check_json_text (data, len, error))
+    return NULL;
+
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, data, len, &json_error)) {
+    g_autofree gchar *why = quote_untrusted (json_error->message,
+        MAX_QUOTED_JSON_ERROR);
+
+    bad_request (error, "not valid JSON: %s", why);
+    return NULL;
+  }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
+    bad_request (error, "not a JSON object");
+    return NULL;
+  }
+  obj = json_node_get_object (root);
+
+  if (!get_string (obj, "type", TRUE, &type, error))
+    return NULL;
+  for (i = 0; i < G_N_ELEMENTS (type_names); i++) {
+    if (strcmp (type, type_names[i]) == 0)
+      break;
+  }
+  if (i == G_N_ELEMENTS (type_names)) {
+    g_autofree gchar *quoted = quote_untrusted (type, MAX_QUOTED_TYPE);
+
+    bad_request (error, "unknown type \"%s\"", quoted);
+    return NULL;
+  }
+
+  msg = message_new ((PcrMessageType) i);
+  switch (msg->type) {
+    case PCR_MESSAGE_OFFER:
+      ok = parse_offer (obj, msg, error);
+      break;
+    case PCR_MESSAGE_ANSWER:
+      ok = parse_sdp (obj, msg, error);
+      break;
+    case PCR_MESSAGE_CANDIDATE:
+      ok = parse_candidate (obj, msg, error);
+      break;
+    case PCR_MESSAGE_BYE:
+      ok = TRUE;
+      break;
+    case PCR_MESSAGE_ERROR_MSG:
+      ok = parse_error (obj, msg, error);
+      break;
+  }
+  if (!ok)
+    return NULL;
+  return g_steal_pointer (&msg);
+}
+
+/* ---- serializing ---- */
+
+static void
+add_string (JsonBuilder * builder, const gchar * name, const gchar * value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_string_value (builder, value ? value : "");
+}
+
+static void
+add_ice_servers (JsonBuilder * builder, GPtrArray * servers)
+{
+  guint i;
+
+  json_builder_set_member_name (builder, "iceServers");
+  json_builder_begin_array (builder);
+  for (i = 0; i < servers->len; i++) {
+    const PcrIceServer *server = g_ptr_array_index (servers, i);
+    gchar **url;
+
+    json_builder_begin_object (builder);
+    json_builder_set_member_name (builder, "urls");
+    json_builder_begin_array (builder);
+    for (url = server->urls; url && *url; url++)
+      json_builder_add_string_value (builder, *url);
+    json_builder_end_array (builder);
+    if (server->username)
+      add_string (builder, "username", server->username);
+    if (server->credential)
+      add_string (builder, "credential", server->credential);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_array (builder);
+}
+
+gchar *
+pcr_message_to_json (const PcrMessage * msg, gsize * len)
+{
+  g_autoptr (JsonBuilder) builder = NULL;
+  g_autoptr (JsonGenerator) generator = NULL;
+  g_autoptr (JsonNode) root = NULL;
+
+  g_return_val_if_fail (msg != NULL, NULL);
+  g_return_val_if_fail ((guint) msg->type < G_N_ELEMENTS (type_names), NULL);
+
+  builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  add_string (builder, "type", type_names[msg->type]);
+  switch (msg->type) {
+    case PCR_MESSAGE_OFFER:
+      add_string (builder, "sdp", msg->sdp);
+      json_builder_set_member_name (builder, "trickle");
+      json_builder_add_boolean_value (builder, msg->trickle);
+      if (msg->ice_servers && msg->ice_servers->len > 0)
+        add_ice_servers (builder, msg->ice_servers);
+      break;
+    case PCR_MESSAGE_ANSWER:
+      add_string (builder, "sdp", msg->sdp);
+      break;
+    case PCR_MESSAGE_CANDIDATE:
+      add_string (builder, "candidate", msg->candidate);
+      json_builder_set_member_name (builder, "sdpMLineIndex");
+      json_builder_add_int_value (builder, msg->sdp_mline_index);
+      if (msg->sdp_mid)
+        add_string (builder, "sdpMid", msg->sdp_mid);
+      break;
+    case PCR_MESSAGE_BYE:
+      break;
+    case PCR_MESSAGE_ERROR_MSG:
+      add_string (builder, "code", msg->code);
+      add_string (builder, "message", msg->message);
+      break;
+  }
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  generator = json_generator_new ();
+  json_generator_set_root (generator, root);
+  return json_generator_to_data (generator, len);
+}
+
+/* ---- ids and topics ---- */
+
+gboolean
+pcr_id_is_valid (const gchar * id)
+{
+  gsize i;
+
+  if (id == NULL)
+    return FALSE;
+  for (i = 0; id[i] != '\0'; i++) {
+    if (i >= 64)
+      return FALSE;
+    if (!g_ascii_isalnum (id[i]) && id[i] != '_' && id[i] != '-')
+      return FALSE;
+  }
+  return i > 0;
+}
+
+gchar *
+pcr_topic_build (const gchar * prefix, const gchar * device,
+    const gchar * dir, const gchar * session)
+{
+  g_return_val_if_fail (prefix != NULL, NULL);
+  g_return_val_if_fail (device != NULL, NULL);
+  g_return_val_if_fail (dir != NULL, NULL);
+
+  if (session == NULL)
+    return g_strjoin ("/", prefix, device, dir, NULL);
+  return g_strjoin ("/", prefix, device, dir, session, NULL);
+}
+
+/* If @s starts with @part followed by '/', returns what follows. */
+static const gchar *
+skip_segment (const gchar * s, const gchar * part)
+{
+  gsize len = strlen (part);
+
+  if (strncmp (s, part, len) != 0 || s[len] != '/')
+    return NULL;
+  return s + len + 1;
+}
+
+gboolean
+pcr_topic_parse_session (const gchar * topic, const gchar * prefix,
+    const gchar * device, const gchar * dir, gchar ** session)
+{
+  const gchar *rest;
+
+  g_return_val_if_fail (topic != NULL, FALSE);
+  g_return_val_if_fail (prefix != NULL, FALSE);
+  g_return_val_if_fail (device != NULL, FALSE);
+  g_return_val_if_fail (dir != NULL, FALSE);
+
+  if ((rest = skip_segment (topic, prefix)) == NULL
+      || (rest = skip_segment (rest, device)) == NULL
+      || (rest = skip_segment (rest, dir)) == NULL)
+    return FALSE;
+  if (rest[0] == '\0' || strchr (rest, '/') != NULL)
+    return FALSE;
+  if (session)
+    *session = g_strdup (rest);
+  return TRUE;
+}
+
+/* ---- ICE servers ---- */
+
+/* The host[:port][?query] part of a stun:/turn: url goes into a URI as it is,
+ * so refuse anything that would change how that URI splits. */
+static gboolean
+host_part_is_sane (const gchar * rest)
+{
+  const gchar *p;
+
+  if (rest[0] == '\0' || rest[0] == '?' || rest[0] == ':')
+    return FALSE;
+  for (p = rest; *p; p++) {
+    if (*p == '@' || *p == '/' || *p == '#' || g_ascii_isspace (*p)
+        || g_ascii_iscntrl (*p))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+gchar **
+pcr_ice_server_to_gst_uris (const PcrIceServer * server)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  gchar **url;
+
+  g_return_val_if_fail (server != NULL, NULL);
+
+  for (url = server->urls; url && *url; url++) {
+    const gchar *scheme, *rest;
+    gboolean turn;
+
+    if (g_str_has_prefix (*url, "stun:")) {
+      scheme = "stun";
+      turn = FALSE;
+    } else if (g_str_has_prefix (*url, "turn:")) {
+      scheme = "turn";
+      turn = TRUE;
+    } else if (g_str_has_prefix (*url, "turns:")) {
+      scheme = "turns";
+      turn = TRUE;
+    } else {
+      continue;
+    }
+    rest = *url + strlen (scheme) + 1;
+    /* Tolerate "stun://host" as well as RFC 7064's "stun:host". */
+    if (g_str_has_prefix (rest, "//"))
+      rest += 2;
+    if (!host_part_is_sane (rest))
+      continue;
+
+    if (!turn) {
+      g_autofree gchar *uri = g_strconcat (scheme, "://", rest, NULL);
+
+      g_strv_builder_add (builder, uri);
+    } else if (server->username && server->credential) {
+      /* TURN REST usernames look like "1700000000:user": escape every
+       * reserved character, webrtcbin unescapes user and password. */
+      g_autofree gchar *user =
+          g_uri_escape_string (server->username, NULL, FALSE);
+      g_autofree gchar *pass =
+          g_uri_escape_string (server->credential, NULL, FALSE);
+      g_autofree gchar *uri =
+          g_strconcat (scheme, "://", user, ":", pass, "@", rest, NULL);
+
+      g_strv_builder_add (builder, uri);
+    }
+  }
+  return g_strv_builder_end (builder);
+}

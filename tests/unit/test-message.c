@@ -1,8 +1,1082 @@
-/* STUB: to be written. */
-#include <glib.h>
+/* Unit tests of the signalling codec (lib/pcr-message.c): every message of
+ * the MQTT contract (DESIGN.md section 3) survives a trip through JSON, the
+ * wire form keeps the field names browsers and the gateway read, every
+ * malformed or hostile payload is refused with a one-line bad-request error
+ * instead of a crash, and session ids, topics and ICE server URIs come out as
+ * the device, the gateway and webrtcbin expect them. */
+
+#include <string.h>
+
+#include "pcr-message.h"
+
+#define OFFER_SDP "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n" \
+  "s=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n" \
+  "c=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtpmap:96 H264/90000\r\n"
+
+/* ---- helpers ---- */
+
+static PcrMessage *
+parse (const gchar * json, GError ** error)
+{
+  return pcr_message_parse (json, strlen (json), error);
+}
+
+/* Refused as bad-request with a one-line message (it ends up in a log line
+ * and in the error reply), mentioning @mention when given. */
+static void
+assert_rejected_len (const gchar * data, gsize len, const gchar * mention)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PcrMessage) msg = pcr_message_parse (data, len, &error);
+
+  g_assert_null (msg);
+  g_assert_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST);
+  g_assert_nonnull (error->message);
+  g_assert_cmpstr (error->message, !=, "");
+  g_assert_null (strchr (error->message, '\n'));
+  g_assert_null (strchr (error->message, '\r'));
+  if (mention && strstr (error->message, mention) == NULL)
+    g_error ("error \"%s\" does not mention \"%s\"", error->message, mention);
+}
+
+static void
+assert_rejected (const gchar * json, const gchar * mention)
+{
+  assert_rejected_len (json, strlen (json), mention);
+}
+
+static PcrMessage *
+assert_parses (const gchar * json)
+{
+  g_autoptr (GError) error = NULL;
+  PcrMessage *msg = parse (json, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (msg);
+  g_assert_nonnull (msg->ice_servers);
+  return msg;
+}
+
+static void
+assert_messages_equal (const PcrMessage * a, const PcrMessage * b)
+{
+  guint i;
+
+  g_assert_cmpint (a->type, ==, b->type);
+  g_assert_cmpstr (a->sdp, ==, b->sdp);
+  g_assert_cmpint (a->trickle, ==, b->trickle);
+  g_assert_nonnull (a->ice_servers);
+  g_assert_nonnull (b->ice_servers);
+  g_assert_cmpuint (a->ice_servers->len, ==, b->ice_servers->len);
+  for (i = 0; i < a->ice_servers->len; i++) {
+    const PcrIceServer *sa = g_ptr_array_index (a->ice_servers, i);
+    const PcrIceServer *sb = g_ptr_array_index (b->ice_servers, i);
+
+    g_assert_true (g_strv_equal ((const gchar * const *) sa->urls,
+            (const gchar * const *) sb->urls));
+    g_assert_cmpstr (sa->username, ==, sb->username);
+    g_assert_cmpstr (sa->credential, ==, sb->credential);
+  }
+  g_assert_cmpstr (a->candidate, ==, b->candidate);
+  g_assert_cmpuint (a->sdp_mline_index, ==, b->sdp_mline_index);
+  g_assert_cmpstr (a->sdp_mid, ==, b->sdp_mid);
+  g_assert_cmpstr (a->code, ==, b->code);
+  g_assert_cmpstr (a->message, ==, b->message);
+}
+
+/* parse (to_json (msg)) gives msg back; the JSON is compact and its length
+ * is reported. */
+static void
+assert_round_trip (const PcrMessage * msg)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PcrMessage) back = NULL;
+  g_autofree gchar *json = NULL;
+  gsize len = 0;
+
+  json = pcr_message_to_json (msg, &len);
+  g_assert_nonnull (json);
+  g_assert_cmpuint (len, ==, strlen (json));
+  g_assert_null (strchr (json, '\n'));
+  back = pcr_message_parse (json, len, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (back);
+  assert_messages_equal (msg, back);
+}
+
+static PcrIceServer *
+ice_server_new (const gchar * const *urls, const gchar * username,
+    const gchar * credential)
+{
+  PcrIceServer *server = g_new0 (PcrIceServer, 1);
+
+  server->urls = g_strdupv ((gchar **) urls);
+  server->username = g_strdup (username);
+  server->credential = g_strdup (credential);
+  return server;
+}
+
+static gchar *
+to_json (const PcrMessage * msg)
+{
+  return pcr_message_to_json (msg, NULL);
+}
+
+/* ---- constructors and round trips ---- */
+
+static void
+test_new_messages (void)
+{
+  PcrMessage *all[] = {
+    pcr_message_new_offer (OFFER_SDP, FALSE),
+    pcr_message_new_answer (OFFER_SDP),
+    pcr_message_new_candidate ("", 0, NULL),
+    pcr_message_new_bye (),
+    pcr_message_new_error (PCR_ERROR_INTERNAL, NULL),
+  };
+  guint i;
+
+  /* Callers append to ice_servers and iterate it without a NULL check. */
+  for (i = 0; i < G_N_ELEMENTS (all); i++) {
+    g_assert_nonnull (all[i]->ice_servers);
+    g_assert_cmpuint (all[i]->ice_servers->len, ==, 0);
+    g_ptr_array_add (all[i]->ice_servers,
+        ice_server_new ((const gchar *[]) { "stun:h:1", NULL }, NULL, NULL));
+    pcr_message_free (all[i]);
+  }
+  pcr_message_free (NULL);
+  pcr_ice_server_free (NULL);
+}
+
+static void
+test_round_trip_offer (void)
+{
+  g_autoptr (PcrMessage) plain = pcr_message_new_offer (OFFER_SDP, FALSE);
+  g_autoptr (PcrMessage) trickle = pcr_message_new_offer (OFFER_SDP, TRUE);
+  g_autoptr (PcrMessage) odd =
+      pcr_message_new_offer ("v=0\r\n\"quoted\" \\ / \t caméra 🎥 \x01",
+      TRUE);
+  g_autoptr (PcrMessage) with_ice = pcr_message_new_offer (OFFER_SDP, TRUE);
+
+  g_assert_cmpint (plain->type, ==, PCR_MESSAGE_OFFER);
+  g_assert_cmpstr (plain->sdp, ==, OFFER_SDP);
+  g_assert_false (plain->trickle);
+  g_assert_true (trickle->trickle);
+
+  g_ptr_array_add (with_ice->ice_servers,
+      ice_server_new ((const gchar *[]) { "stun:stun.example.org:3478", NULL },
+          NULL, NULL));
+  g_ptr_array_add (with_ice->ice_servers, ice_server_new ((const gchar *[]) {
+            "turn:turn.example.org:3478?transport=udp",
+            "turns:turn.example.org:5349?transport=tcp", NULL
+          },
+          "1700000000:user", "p@ss:\"w\"/rd"));
+
+  assert_round_trip (plain);
+  assert_round_trip (trickle);
+  assert_round_trip (odd);
+  assert_round_trip (with_ice);
+}
+
+static void
+test_round_trip_answer (void)
+{
+  g_autoptr (PcrMessage) msg = pcr_message_new_answer (OFFER_SDP);
+
+  g_assert_cmpint (msg->type, ==, PCR_MESSAGE_ANSWER);
+  assert_round_trip (msg);
+}
+
+static void
+test_round_trip_candidate (void)
+{
+  const gchar *cand = "candidate:1 1 UDP 2122252543 127.0.0.1 40000 typ host";
+  g_autoptr (PcrMessage) full = pcr_message_new_candidate (cand, 1, "1");
+  g_autoptr (PcrMessage) no_mid = pcr_message_new_candidate (cand, 0, NULL);
+  g_autoptr (PcrMessage) end = pcr_message_new_candidate ("", 0, "0");
+  g_autoptr (PcrMessage) max = pcr_message_new_candidate (cand, 65535, "");
+
+  g_assert_cmpint (full->type, ==, PCR_MESSAGE_CANDIDATE);
+  g_assert_cmpstr (full->candidate, ==, cand);
+  g_assert_cmpuint (full->sdp_mline_index, ==, 1);
+  g_assert_cmpstr (full->sdp_mid, ==, "1");
+  g_assert_null (no_mid->sdp_mid);
+
+  assert_round_trip (full);
+  assert_round_trip (no_mid);
+  assert_round_trip (end);
+  assert_round_trip (max);
+}
+
+static void
+test_round_trip_bye (void)
+{
+  g_autoptr (PcrMessage) msg = pcr_message_new_bye ();
+
+  g_assert_cmpint (msg->type, ==, PCR_MESSAGE_BYE);
+  assert_round_trip (msg);
+}
+
+static void
+test_round_trip_error (void)
+{
+  const struct
+  {
+    PcrErrorCode code;
+    const gchar *wire;
+  } codes[] = {
+    {PCR_ERROR_BAD_REQUEST, "bad-request"},
+    {PCR_ERROR_NO_COMPATIBLE_CODEC, "no-compatible-codec"},
+    {PCR_ERROR_MAX_VIEWERS, "max-viewers"},
+    {PCR_ERROR_UNKNOWN_SESSION, "unknown-session"},
+    {PCR_ERROR_INTERNAL, "internal"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (codes); i++) {
+    g_autoptr (PcrMessage) msg =
+        pcr_message_new_error (codes[i].code, "what went wrong");
+    g_autoptr (PcrMessage) empty = pcr_message_new_error (codes[i].code, NULL);
+
+    g_assert_cmpstr (pcr_error_code_to_string (codes[i].code), ==,
+        codes[i].wire);
+    g_assert_cmpint (msg->type, ==, PCR_MESSAGE_ERROR_MSG);
+    g_assert_cmpstr (msg->code, ==, codes[i].wire);
+    g_assert_cmpstr (msg->message, ==, "what went wrong");
+    g_assert_cmpstr (empty->message, ==, "");
+    assert_round_trip (msg);
+    assert_round_trip (empty);
+  }
+}
+
+/* ---- the wire form ---- */
+
+static void
+test_wire_form (void)
+{
+  g_autoptr (PcrMessage) bye = pcr_message_new_bye ();
+  g_autoptr (PcrMessage) answer = pcr_message_new_answer ("v=0\r\n");
+  g_autoptr (PcrMessage) cand = pcr_message_new_candidate ("candidate:x", 2,
+      "a");
+  g_autoptr (PcrMessage) end = pcr_message_new_candidate ("", 0, NULL);
+  g_autoptr (PcrMessage) err = pcr_message_new_error (PCR_ERROR_MAX_VIEWERS,
+      "3 viewers already");
+  g_autoptr (PcrMessage) offer = pcr_message_new_offer ("v=0\r\n", FALSE);
+  g_autoptr (PcrMessage) offer_ice = pcr_message_new_offer ("v=0\r\n", TRUE);
+  g_autofree gchar *json = NULL;
+
+  json = to_json (bye);
+  g_assert_cmpstr (json, ==, "{\"type\":\"bye\"}");
+  g_clear_pointer (&json, g_free);
+
+  /* Browsers read "sdp" and no offer-only fields in an answer. */
+  json = to_json (answer);
+  g_assert_cmpstr (json, ==, "{\"type\":\"answer\",\"sdp\":\"v=0\\r\\n\"}");
+  g_clear_pointer (&json, g_free);
+
+  /* The RTCIceCandidateInit names, so a browser can pass it on as is. */
+  json = to_json (cand);
+  g_assert_cmpstr (json, ==, "{\"type\":\"candidate\",\"candidate\":"
+      "\"candidate:x\",\"sdpMLineIndex\":2,\"sdpMid\":\"a\"}");
+  g_clear_pointer (&json, g_free);
+
+  json = to_json (end);
+  g_assert_cmpstr (json, ==, "{\"type\":\"candidate\",\"candidate\":\"\","
+      "\"sdpMLineIndex\":0}");
+  g_clear_pointer (&json, g_free);
+
+  json = to_json (err);
+  g_assert_cmpstr (json, ==, "{\"type\":\"error\",\"code\":\"max-viewers\","
+      "\"message\":\"3 viewers already\"}");
+  g_clear_pointer (&json, g_free);
+
+  /* No "iceServers" when there are none. */
+  json = to_json (offer);
+  g_assert_cmpstr (json, ==, "{\"type\":\"offer\",\"sdp\":\"v=0\\r\\n\","
+      "\"trickle\":false}");
+  g_clear_pointer (&json, g_free);
+
+  g_ptr_array_add (offer_ice->ice_servers,
+      ice_server_new ((const gchar *[]) { "turn:h:3478", NULL }, "u", "p"));
+  json = to_json (offer_ice);
+  g_assert_cmpstr (json, ==, "{\"type\":\"offer\",\"sdp\":\"v=0\\r\\n\","
+      "\"trickle\":true,\"iceServers\":[{\"urls\":[\"turn:h:3478\"],"
+      "\"username\":\"u\",\"credential\":\"p\"}]}");
+}
+
+/* ---- parsing what peers really send ---- */
+
+static void
+test_parse_browser_shapes (void)
+{
+  g_autoptr (PcrMessage) offer = NULL;
+  g_autoptr (PcrMessage) cand = NULL;
+  g_autoptr (PcrMessage) cand_nulls = NULL;
+  g_autoptr (PcrMessage) err = NULL;
+  const PcrIceServer *server;
+
+  /* RTCSessionDescription.toJSON() plus our fields, and RTCIceServer
+   * entries with urls as a string or an array, and credentialType. */
+  offer = assert_parses ("{\"type\":\"offer\",\"sdp\":\"v=0\\r\\n\","
+      "\"trickle\":true,\"iceServers\":["
+      "{\"urls\":\"stun:stun.example.org:19302\"},"
+      "{\"urls\":[\"turn:t.example.org:3478?transport=udp\","
+      "\"turns:t.example.org:5349\"],\"username\":\"1700000000:alice\","
+      "\"credential\":\"c2VjcmV0\",\"credentialType\":\"password\"}]}");
+  g_assert_cmpint (offer->type, ==, PCR_MESSAGE_OFFER);
+  g_assert_cmpstr (offer->sdp, ==, "v=0\r\n");
+  g_assert_true (offer->trickle);
+  g_assert_cmpuint (offer->ice_servers->len, ==, 2);
+  server = g_ptr_array_index (offer->ice_servers, 0);
+  g_assert_cmpuint (g_strv_length (server->urls), ==, 1);
+  g_assert_cmpstr (server->urls[0], ==, "stun:stun.example.org:19302");
+  g_assert_null (server->username);
+  g_assert_null (server->credential);
+  server = g_ptr_array_index (offer->ice_servers, 1);
+  g_assert_cmpuint (g_strv_length (server->urls), ==, 2);
+  g_assert_cmpstr (server->urls[1], ==, "turns:t.example.org:5349");
+  g_assert_cmpstr (server->username, ==, "1700000000:alice");
+  g_assert_cmpstr (server->credential, ==, "c2VjcmV0");
+
+  /* RTCIceCandidate.toJSON() carries usernameFragment too. */
+  cand = assert_parses ("{\"type\":\"candidate\",\"candidate\":"
+      "\"candidate:842163049 1 udp 1677729535 192.0.2.1 3478 typ srflx\","
+      "\"sdpMid\":\"0\",\"sdpMLineIndex\":3,\"usernameFragment\":\"a1b2\"}");
+  g_assert_cmpint (cand->type, ==, PCR_MESSAGE_CANDIDATE);
+  g_assert_cmpstr (cand->candidate, ==,
+      "candidate:842163049 1 udp 1677729535 192.0.2.1 3478 typ srflx");
+  g_assert_cmpstr (cand->sdp_mid, ==, "0");
+  g_assert_cmpuint (cand->sdp_mline_index, ==, 3);
+
+  cand_nulls = assert_parses ("{\"type\":\"candidate\",\"candidate\":\"\","
+      "\"sdpMid\":null,\"sdpMLineIndex\":null}");
+  g_assert_cmpstr (cand_nulls->candidate, ==, "");
+  g_assert_null (cand_nulls->sdp_mid);
+  g_assert_cmpuint (cand_nulls->sdp_mline_index, ==, 0);
+
+  /* Pretty-printed, with whitespace everywhere, from a hand-written client. */
+  err = assert_parses ("\r\n {\n  \"type\" : \"error\" ,\n"
+      "  \"code\" :\t\"unknown-session\"\n }\n");
+  g_assert_cmpint (err->type, ==, PCR_MESSAGE_ERROR_MSG);
+  g_assert_cmpstr (err->code, ==, "unknown-session");
+  g_assert_cmpstr (err->message, ==, "");
+}
+
+static void
+test_parse_defaults (void)
+{
+  g_autoptr (PcrMessage) offer = assert_parses ("{\"type\":\"offer\","
+      "\"sdp\":\"v=0\"}");
+  g_autoptr (PcrMessage) cand = assert_parses ("{\"type\":\"candidate\","
+      "\"candidate\":\"candidate:1\"}");
+  g_autoptr (PcrMessage) no_ice = assert_parses ("{\"type\":\"offer\","
+      "\"sdp\":\"v=0\",\"iceServers\":[]}");
+  g_autoptr (PcrMessage) bye = assert_parses ("{\"type\":\"bye\"}");
+
+  /* Without "trickle" the device answers in one piece (the seed's style). */
+  g_assert_false (offer->trickle);
+  g_assert_cmpuint (offer->ice_servers->len, ==, 0);
+  g_assert_cmpuint (cand->sdp_mline_index, ==, 0);
+  g_assert_null (cand->sdp_mid);
+  g_assert_cmpuint (no_ice->ice_servers->len, ==, 0);
+  g_assert_cmpint (bye->type, ==, PCR_MESSAGE_BYE);
+  g_assert_null (bye->sdp);
+}
+
+static void
+test_parse_unknown_fields (void)
+{
+  g_autoptr (PcrMessage) offer = assert_parses ("{\"extra\":{\"a\":[1,2,"
+      "{\"b\":null}]},\"type\":\"offer\",\"sdp\":\"v=0\",\"version\":2,"
+      "\"device\":\"cam1\",\"flag\":true,\"n\":-1.5e3}");
+  g_autoptr (PcrMessage) bye = assert_parses ("{\"type\":\"bye\","
+      "\"reason\":\"tab closed\",\"sdp\":42}");
+  g_autoptr (PcrMessage) answer = assert_parses ("{\"type\":\"answer\","
+      "\"sdp\":\"v=0\",\"trickle\":\"not looked at\",\"candidate\":7}");
+
+  g_assert_cmpint (offer->type, ==, PCR_MESSAGE_OFFER);
+  g_assert_cmpstr (offer->sdp, ==, "v=0");
+  g_assert_cmpint (bye->type, ==, PCR_MESSAGE_BYE);
+  g_assert_cmpint (answer->type, ==, PCR_MESSAGE_ANSWER);
+  g_assert_cmpstr (answer->sdp, ==, "v=0");
+}
+
+/* ---- malformed payloads ---- */
+
+static void
+test_parse_malformed (void)
+{
+  const struct
+  {
+    const gchar *json;
+    const gchar *mention;
+  } cases[] = {
+    {"not json", "JSON"},
+    {"{", "JSON"},
+    {"{\"type\":\"bye\"", "JSON"},
+    {"{\"type\":\"bye\",}", "JSON"},
+    {"{\"type\" \"bye\"}", "JSON"},
+    {"{type:\"bye\"}", "JSON"},
+    {"[]", "not a JSON object"},
+    {"[{\"type\":\"bye\"}]", "not a JSON object"},
+    {"\"bye\"", "not a JSON object"},
+    {"42", "not a JSON object"},
+    {"true", "not a JSON object"},
+    {"null", "not a JSON object"},
+    {"   ", NULL},
+    {"{}", "missing \"type\" string"},
+    {"{\"sdp\":\"v=0\"}", "missing \"type\" string"},
+    {"{\"type\":null}", "\"type\""},
+    {"{\"type\":1}", "\"type\""},
+    {"{\"type\":[\"offer\"]}", "\"type\""},
+    {"{\"type\":\"foo\"}", "unknown type \"foo\""},
+    {"{\"type\":\"\"}", "unknown type"},
+    {"{\"type\":\"Offer\",\"sdp\":\"v=0\"}", "unknown type \"Offer\""},
+    /* offer */
+    {"{\"type\":\"offer\"}", "missing \"sdp\" string"},
+    {"{\"type\":\"offer\",\"sdp\":null}", "\"sdp\""},
+    {"{\"type\":\"offer\",\"sdp\":42}", "\"sdp\""},
+    {"{\"type\":\"offer\",\"sdp\":{\"sdp\":\"v=0\"}}", "\"sdp\""},
+    {"{\"type\":\"offer\",\"sdp\":\"\"}", "\"sdp\""},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"trickle\":\"yes\"}", "trickle"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"trickle\":1}", "trickle"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"trickle\":null}", "trickle"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":{}}", "iceServers"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":\"stun:h\"}",
+        "iceServers"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":[\"stun:h\"]}",
+        "iceServers[0]"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":[{}]}", "urls"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":[{\"urls\":[]}]}",
+        "urls"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":[{\"urls\":\"\"}]}",
+        "url"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":[{\"urls\":5}]}",
+        "urls"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":[{\"urls\":[5]}]}",
+        "url"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":"
+          "[{\"urls\":\"stun:h\"},{\"url\":\"stun:h\"}]}", "iceServers[1]"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":[{\"urls\":"
+          "\"turn:h\",\"username\":1,\"credential\":\"p\"}]}", "username"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"iceServers\":[{\"urls\":"
+          "\"turn:h\",\"username\":\"u\",\"credential\":{}}]}", "credential"},
+    /* answer */
+    {"{\"type\":\"answer\"}", "missing \"sdp\" string"},
+    {"{\"type\":\"answer\",\"sdp\":\"\"}", "\"sdp\""},
+    {"{\"type\":\"answer\",\"sdp\":false}", "\"sdp\""},
+    /* candidate */
+    {"{\"type\":\"candidate\"}", "missing \"candidate\" string"},
+    {"{\"type\":\"candidate\",\"candidate\":null}", "\"candidate\""},
+    {"{\"type\":\"candidate\",\"candidate\":{}}", "\"candidate\""},
+    {"{\"type\":\"candidate\",\"candidate\":\"\",\"sdpMLineIndex\":-1}",
+        "sdpMLineIndex"},
+    {"{\"type\":\"candidate\",\"candidate\":\"\",\"sdpMLineIndex\":65536}",
+        "sdpMLineIndex"},
+    {"{\"type\":\"candidate\",\"candidate\":\"\",\"sdpMLineIndex\":"
+          "4294967296}", "sdpMLineIndex"},
+    {"{\"type\":\"candidate\",\"candidate\":\"\",\"sdpMLineIndex\":"
+          "18446744073709551617}", "sdpMLineIndex"},
+    {"{\"type\":\"candidate\",\"candidate\":\"\",\"sdpMLineIndex\":"
+          "-9223372036854775809}", "sdpMLineIndex"},
+    {"{\"type\":\"candidate\",\"candidate\":\"\",\"sdpMLineIndex\":1e300}",
+        "sdpMLineIndex"},
+    {"{\"type\":\"candidate\",\"candidate\":\"\",\"sdpMLineIndex\":0.5}",
+        "sdpMLineIndex"},
+    {"{\"type\":\"candidate\",\"candidate\":\"\",\"sdpMLineIndex\":\"0\"}",
+        "sdpMLineIndex"},
+    {"{\"type\":\"candidate\",\"candidate\":\"\",\"sdpMLineIndex\":[0]}",
+        "sdpMLineIndex"},
+    {"{\"type\":\"candidate\",\"candidate\":\"\",\"sdpMid\":0}", "sdpMid"},
+    /* error */
+    {"{\"type\":\"error\"}", "missing \"code\" string"},
+    {"{\"type\":\"error\",\"code\":404}", "\"code\""},
+    {"{\"type\":\"error\",\"code\":\"internal\",\"message\":[]}",
+        "\"message\""},
+    /* What json-glib would let through but JSON does not allow. */
+    {"{'type':'bye'}", "JSON"},
+    {"/* hi */ {\"type\":\"bye\"}", "JSON"},
+    {"{\"type\":\"bye\"} // hi", "JSON"},
+    {"{\"type\":\"bye\"}{\"type\":\"bye\"}", "trailing"},
+    {"{\"type\":\"bye\"} x", "trailing"},
+    {"{\"type\":\"bye\"}]", NULL},
+    {"]", NULL},
+    {"{\"type\":\"bye\",\"x\":\"\\q\"}", "escape"},
+    {"{\"type\":\"bye\",\"x\":\"\\u12\"}", "escape"},
+    {"{\"type\":\"bye\",\"x\":\"\\u123g\"}", "escape"},
+    {"{\"type\":\"bye\",\"x\":\"\\", NULL},
+    {"{\"type\":\"bye\",\"x\":\"abc", "unterminated"},
+    /* \u0000 would cut the string short without a word. */
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\\u0000a=evil\"}", "\\u0000"},
+    /* Lone UTF-16 surrogates would come out as invalid UTF-8. */
+    {"{\"type\":\"offer\",\"sdp\":\"\\udc00x\"}", "surrogate"},
+    {"{\"type\":\"offer\",\"sdp\":\"\\ud800\"}", "surrogate"},
+    {"{\"type\":\"offer\",\"sdp\":\"\\ud800\\u0041\"}", "surrogate"},
+    {"{\"type\":\"offer\",\"sdp\":\"\\ud800\\ud800\"}", "surrogate"},
+    {"{\"type\":\"offer\",\"sdp\":\"\\ud800\\", "surrogate"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_test_message ("case %u: %s", i, cases[i].json);
+    assert_rejected (cases[i].json, cases[i].mention);
+  }
+}
+
+static void
+test_parse_valid_escapes (void)
+{
+  g_autoptr (PcrMessage) msg = assert_parses ("{\"type\":\"offer\",\"sdp\":"
+      "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83c\\udfa5\\u20AC\"}");
+
+  g_assert_cmpstr (msg->sdp, ==, "\"\\/\b\f\n\r\té🎥€");
+}
+
+static void
+test_parse_empty (void)
+{
+  assert_rejected_len ("", 0, "empty");
+  assert_rejected_len (NULL, 0, "empty");
+  /* A length of 0 wins over whatever the pointer holds. */
+  assert_rejected_len ("{\"type\":\"bye\"}", 0, "empty");
+}
+
+static void
+test_parse_not_nul_terminated (void)
+{
+  const gchar *json = "{\"type\":\"bye\"}";
+  gsize len = strlen (json);
+  g_autofree gchar *exact = g_memdup2 (json, len);
+  g_autofree gchar *garbage = g_strconcat (json, "garbage", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PcrMessage) a = pcr_message_parse (exact, len, &error);
+  g_autoptr (PcrMessage) b = NULL;
+
+  /* An MQTT payload has no NUL after it: only @len bytes are read (ASan or
+   * valgrind would flag a read past @exact). */
+  g_assert_no_error (error);
+  g_assert_nonnull (a);
+  g_assert_cmpint (a->type, ==, PCR_MESSAGE_BYE);
+  b = pcr_message_parse (garbage, len, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (b);
+  /* ...and a shorter length cuts the object. */
+  assert_rejected_len (json, len - 1, NULL);
+}
+
+static void
+test_parse_invalid_utf8 (void)
+{
+  assert_rejected ("{\"type\":\"offer\",\"sdp\":\"v=0\xff\"}", "UTF-8");
+  assert_rejected ("{\"type\":\"offer\",\"sdp\":\"\xc3\"}", "UTF-8");
+  /* Overlong '"': must not end the string early for anybody. */
+  assert_rejected ("{\"type\":\"offer\",\"sdp\":\"\xc0\xa2\"}", "UTF-8");
+  /* A UTF-16 surrogate encoded directly in UTF-8. */
+  assert_rejected ("{\"type\":\"offer\",\"sdp\":\"\xed\xa0\x80\"}", "UTF-8");
+  assert_rejected ("{\"type\":\"bye\",\"\xfe\":1}", "UTF-8");
+  assert_rejected ("\xef\xbb\xbf{\"type\":\"bye\"}", NULL);
+}
+
+static void
+test_parse_embedded_nul (void)
+{
+  const gchar json[] = "{\"type\":\"offer\",\"sdp\":\"v=0\0a=evil\"}";
+  const gchar tail[] = "{\"type\":\"bye\"}\0";
+
+  assert_rejected_len (json, sizeof (json) - 1, "NUL");
+  assert_rejected_len (tail, sizeof (tail) - 1, "NUL");
+}
+
+/* An offer JSON of exactly @size bytes. */
+static gchar *
+offer_of_size (gsize size)
+{
+  const gchar *head = "{\"type\":\"offer\",\"sdp\":\"";
+  const gchar *tail = "\"}";
+  GString *s = g_string_sized_new (size + 1);
+
+  g_string_append (s, head);
+  while (s->len < size - strlen (tail))
+    g_string_append_c (s, 'a');
+  g_string_append (s, tail);
+  g_assert_cmpuint (s->len, ==, size);
+  return g_string_free (s, FALSE);
+}
+
+static void
+test_parse_size_limit (void)
+{
+  g_autofree gchar *max = offer_of_size (PCR_MESSAGE_MAX_SIZE);
+  g_autofree gchar *over = offer_of_size (PCR_MESSAGE_MAX_SIZE + 1);
+  g_autofree gchar *huge = g_malloc0 (4 * PCR_MESSAGE_MAX_SIZE);
+  g_autoptr (PcrMessage) msg = NULL;
+
+  g_assert_cmpint (PCR_MESSAGE_MAX_SIZE, ==, 262144);
+
+  /* 256 KiB is still fine: a large SDP with many candidates fits. */
+  msg = assert_parses (max);
+  g_assert_cmpuint (strlen (msg->sdp), ==, PCR_MESSAGE_MAX_SIZE
+      - strlen ("{\"type\":\"offer\",\"sdp\":\"\"}"));
+
+  assert_rejected (over,
+      "payload of 262145 bytes is over the 262144-byte limit");
+  /* The size is checked first: a huge buffer of NULs is not even looked at
+   * for its encoding. */
+  assert_rejected_len (huge, 4 * PCR_MESSAGE_MAX_SIZE, "1048576 bytes");
+}
+
+static void
+test_parse_deep_nesting (void)
+{
+  const guint depths[] = { 65, 10000, 200000 };
+  guint i, k;
+
+  for (i = 0; i < G_N_ELEMENTS (depths); i++) {
+    GString *s = g_string_new (NULL);
+
+    /* A bare "[[[[..." (200000 of them crash json-glib 1.6 by stack
+     * overflow). */
+    for (k = 0; k < depths[i] && s->len < PCR_MESSAGE_MAX_SIZE; k++)
+      g_string_append_c (s, '[');
+    assert_rejected_len (s->str, s->len, NULL);
+
+    /* Balanced, inside an otherwise valid message. */
+    g_string_assign (s, "{\"type\":\"bye\",\"x\":");
+    for (k = 0; k < depths[i] && s->len < PCR_MESSAGE_MAX_SIZE / 2 - 2; k++)
+      g_string_append (s, "{\"a\":[");
+    for (; k > 0; k--)
+      g_string_append (s, "]}");
+    g_string_append_c (s, '}');
+    assert_rejected_len (s->str, s->len, "nested");
+
+    g_string_free (s, TRUE);
+  }
+}
+
+static void
+test_parse_nesting_hidden_in_strings (void)
+{
+  GString *s = g_string_new ("{\"type\":\"offer\",\"sdp\":\"");
+  g_autoptr (PcrMessage) msg = NULL;
+  guint k;
+
+  /* Brackets inside a string are text, however many: an SDP may hold any. */
+  for (k = 0; k < 5000; k++)
+    g_string_append (s, "[{\\\"");
+  g_string_append (s, "\"}");
+  msg = assert_parses (s->str);
+  g_assert_cmpuint (strlen (msg->sdp), ==, 5000 * 3);
+
+  /* Quoting tricks that could make a scan think the nesting is text. */
+  g_string_assign (s, "{\"type\":\"bye\",\"x\":'\"',\"y\":");
+  for (k = 0; k < 100000; k++)
+    g_string_append_c (s, '[');
+  assert_rejected_len (s->str, s->len, NULL);
+
+  g_string_assign (s, "{\"type\":\"bye\",\"x\":\"\\u00\",\"y\":\"");
+  for (k = 0; k < 100000; k++)
+    g_string_append_c (s, '[');
+  assert_rejected_len (s->str, s->len, NULL);
+
+  g_string_free (s, TRUE);
+}
+
+static void
+test_parse_prefixes (void)
+{
+  g_autofree gchar *json = NULL;
+  g_autoptr (PcrMessage) msg = pcr_message_new_offer (OFFER_SDP, TRUE);
+  gsize len, i;
+
+  g_ptr_array_add (msg->ice_servers,
+      ice_server_new ((const gchar *[]) { "turn:h:1", "stun:h:2", NULL },
+          "u:1", "p"));
+  json = pcr_message_to_json (msg, &len);
+
+  /* A payload cut anywhere (a truncated publish) is an error, never a
+   * crash or a half-filled message. */
+  for (i = 0; i < len; i++)
+    assert_rejected_len (json, i, NULL);
+}
+
+static void
+test_parse_limits (void)
+{
+  g_autofree gchar *cand_ok = NULL, *cand_over = NULL;
+  g_autofree gchar *url_ok = NULL, *url_over = NULL;
+  g_autoptr (GString) servers = g_string_new (NULL);
+  g_autoptr (GString) urls = g_string_new (NULL);
+  g_autofree gchar *long_cand = g_strnfill (2048, 'c');
+  g_autofree gchar *long_url = g_strnfill (512 - 5, 'h');
+  g_autoptr (PcrMessage) m1 = NULL, m2 = NULL, m3 = NULL, m4 = NULL;
+  guint i;
+
+  cand_ok = g_strdup_printf ("{\"type\":\"candidate\",\"candidate\":\"%s\"}",
+      long_cand);
+  cand_over = g_strdup_printf ("{\"type\":\"candidate\",\"candidate\":"
+      "\"%sc\"}", long_cand);
+  m1 = assert_parses (cand_ok);
+  g_assert_cmpuint (strlen (m1->candidate), ==, 2048);
+  assert_rejected (cand_over, "2048");
+
+  url_ok = g_strdup_printf ("{\"type\":\"offer\",\"sdp\":\"v=0\","
+      "\"iceServers\":[{\"urls\":\"stun:%s\"}]}", long_url);
+  url_over = g_strdup_printf ("{\"type\":\"offer\",\"sdp\":\"v=0\","
+      "\"iceServers\":[{\"urls\":[\"stun:h\",\"stun:%sh\"]}]}", long_url);
+  m2 = assert_parses (url_ok);
+  assert_rejected (url_over, "512");
+
+  /* PCR_MESSAGE_MAX_ICE_SERVERS servers pass, one more does not. */
+  g_string_append (servers, "{\"type\":\"offer\",\"sdp\":\"v=0\","
+      "\"iceServers\":[{\"urls\":\"stun:h0\"}");
+  for (i = 1; i < PCR_MESSAGE_MAX_ICE_SERVERS; i++)
+    g_string_append_printf (servers, ",{\"urls\":\"stun:h%u\"}", i);
+  g_string_append (servers, "]}");
+  m3 = assert_parses (servers->str);
+  g_assert_cmpuint (m3->ice_servers->len, ==, PCR_MESSAGE_MAX_ICE_SERVERS);
+  g_string_truncate (servers, servers->len - 2);
+  g_string_append (servers, ",{\"urls\":\"stun:extra\"}]}");
+  assert_rejected (servers->str, "iceServers");
+
+  g_string_append (urls, "{\"type\":\"offer\",\"sdp\":\"v=0\","
+      "\"iceServers\":[{\"urls\":[\"stun:h0\"");
+  for (i = 1; i < PCR_MESSAGE_MAX_ICE_URLS; i++)
+    g_string_append_printf (urls, ",\"stun:h%u\"", i);
+  g_string_append (urls, "]}]}");
+  m4 = assert_parses (urls->str);
+  g_assert_cmpuint (g_strv_length (((PcrIceServer *)
+              g_ptr_array_index (m4->ice_servers, 0))->urls), ==,
+      PCR_MESSAGE_MAX_ICE_URLS);
+  g_string_truncate (urls, urls->len - 4);
+  g_string_append (urls, ",\"stun:extra\"]}]}");
+  assert_rejected (urls->str, "urls");
+}
+
+static void
+test_parse_error_messages_are_safe (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PcrMessage) msg = NULL;
+  g_autofree gchar *long_type = g_strnfill (100000, 'x');
+  g_autofree gchar *json = NULL;
+
+  /* A hostile "type" is quoted escaped and cut short: it ends up in log
+   * lines and in the error reply. */
+  msg = parse ("{\"type\":\"a\\nb\\u001b[31m\\\"c\"}", &error);
+  g_assert_null (msg);
+  g_assert_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST);
+  g_assert_null (strchr (error->message, '\n'));
+  g_assert_null (strchr (error->message, '\x1b'));
+  g_assert_nonnull (strstr (error->message, "unknown type"));
+  g_clear_error (&error);
+
+  json = g_strdup_printf ("{\"type\":\"%s\"}", long_type);
+  msg = parse (json, &error);
+  g_assert_null (msg);
+  g_assert_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST);
+  g_assert_cmpuint (strlen (error->message), <, 200);
+}
+
+/* ---- ids and topics ---- */
+
+static void
+test_id_valid (void)
+{
+  g_autofree gchar *id64 = g_strnfill (64, 'a');
+  const gchar *valid[] = { "a", "Z", "0", "_", "-", "cam1", "living-room_2",
+    "0123456789abcdefABCDEF", "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (valid); i++)
+    g_assert_true (pcr_id_is_valid (valid[i]));
+  g_assert_true (pcr_id_is_valid (id64));
+}
+
+static void
+test_id_invalid (void)
+{
+  g_autofree gchar *id65 = g_strnfill (65, 'a');
+  g_autofree gchar *id1000 = g_strnfill (1000, 'a');
+  /* MQTT separators and wildcards would let a session id reach other
+   * sessions' topics. */
+  const gchar *invalid[] = { "", "a/b", "/", "+", "#", "a+", "a#", "cam 1",
+    " a", "a ", "a.b", "a:b", "a\tb", "a\nb", "caméra", "カメラ", "\xff",
+    "a\x7f", "$SYS", "*", "a,b", "..",
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (invalid); i++) {
+    g_test_message ("invalid id %u", i);
+    g_assert_false (pcr_id_is_valid (invalid[i]));
+  }
+  g_assert_false (pcr_id_is_valid (id65));
+  g_assert_false (pcr_id_is_valid (id1000));
+  g_assert_false (pcr_id_is_valid (NULL));
+}
+
+static void
+test_topic_build (void)
+{
+  g_autofree gchar *in = pcr_topic_build (PCR_DEFAULT_TOPIC_PREFIX, "cam1",
+      "in", "s-1");
+  g_autofree gchar *out = pcr_topic_build ("site/a", "cam1", "out", "s_2");
+  g_autofree gchar *status = pcr_topic_build (PCR_DEFAULT_TOPIC_PREFIX, "cam1",
+      "status", NULL);
+
+  g_assert_cmpstr (in, ==, "picamrtc/cam1/in/s-1");
+  g_assert_cmpstr (out, ==, "site/a/cam1/out/s_2");
+  g_assert_cmpstr (status, ==, "picamrtc/cam1/status");
+}
+
+static void
+test_topic_parse (void)
+{
+  const struct
+  {
+    const gchar *topic;
+    const gchar *dir;
+    const gchar *session;       /* NULL: the topic is not ours */
+  } cases[] = {
+    {"picamrtc/cam1/in/s-1", "in", "s-1"},
+    {"picamrtc/cam1/out/s-1", "out", "s-1"},
+    /* Not a valid id, but still split, so the caller can decide. */
+    {"picamrtc/cam1/in/a b+#", "in", "a b+#"},
+    {"picamrtc/cam1/in/caméra", "in", "caméra"},
+    {"picamrtc/cam1/out/s-1", "in", NULL},
+    {"picamrtc/cam1/in/s-1", "out", NULL},
+    {"picamrtc/cam1/inx/s-1", "in", NULL},
+    {"picamrtc/cam1/i/s-1", "in", NULL},
+    {"other/cam1/in/s-1", "in", NULL},
+    {"picamrtcx/cam1/in/s-1", "in", NULL},
+    {"picamrt/cam1/in/s-1", "in", NULL},
+    {"/picamrtc/cam1/in/s-1", "in", NULL},
+    {"Picamrtc/cam1/in/s-1", "in", NULL},
+    {"picamrtc/cam2/in/s-1", "in", NULL},
+    {"picamrtc/cam/in/s-1", "in", NULL},
+    {"picamrtc/cam11/in/s-1", "in", NULL},
+    {"picamrtc/cam1/in/s-1/x", "in", NULL},
+    {"picamrtc/cam1/in/s-1/", "in", NULL},
+    {"picamrtc/cam1/in//s-1", "in", NULL},
+    {"picamrtc/cam1/in/", "in", NULL},
+    {"picamrtc/cam1/in", "in", NULL},
+    {"picamrtc/cam1/status", "in", NULL},
+    {"picamrtc/cam1", "in", NULL},
+    {"picamrtc", "in", NULL},
+    {"", "in", NULL},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree gchar *session = NULL;
+    gboolean ok;
+
+    g_test_message ("topic %s", cases[i].topic);
+    ok = pcr_topic_parse_session (cases[i].topic, "picamrtc", "cam1",
+        cases[i].dir, &session);
+    g_assert_cmpint (ok, ==, cases[i].session != NULL);
+    g_assert_cmpstr (session, ==, cases[i].session);
+  }
+}
+
+static void
+test_topic_round_trip (void)
+{
+  g_autofree gchar *topic = pcr_topic_build ("a/b", "dev_1", "in", "S-9");
+  g_autofree gchar *session = NULL;
+
+  g_assert_true (pcr_topic_parse_session (topic, "a/b", "dev_1", "in",
+          &session));
+  g_assert_cmpstr (session, ==, "S-9");
+  g_assert_true (pcr_id_is_valid (session));
+}
+
+/* ---- ICE servers ---- */
+
+static gchar **
+uris_for (const gchar * const *urls, const gchar * username,
+    const gchar * credential)
+{
+  g_autoptr (PcrIceServer) server = ice_server_new (urls, username, credential);
+  gchar **uris = pcr_ice_server_to_gst_uris (server);
+
+  g_assert_nonnull (uris);
+  return uris;
+}
+
+static void
+test_ice_stun (void)
+{
+  g_auto (GStrv) uris = uris_for ((const gchar *[]) {
+        "stun:stun.example.org:19302", "stun:192.0.2.1",
+        "stun:[2001:db8::1]:3478",
+        "stun://legacy.example.org:3478", NULL
+      }, NULL, NULL);
+
+  g_assert_cmpuint (g_strv_length (uris), ==, 4);
+  g_assert_cmpstr (uris[0], ==, "stun://stun.example.org:19302");
+  /* No default port is made up. */
+  g_assert_cmpstr (uris[1], ==, "stun://192.0.2.1");
+  g_assert_cmpstr (uris[2], ==, "stun://[2001:db8::1]:3478");
+  g_assert_cmpstr (uris[3], ==, "stun://legacy.example.org:3478");
+}
+
+/* Splits a turn(s):// URI the way webrtcbin's libnice backend does: the
+ * userinfo stays escaped, the first ':' in it ends the user name, then both
+ * halves are unescaped. */
+static void
+assert_turn_credentials (const gchar * uri, const gchar * user,
+    const gchar * pass, const gchar * host, gint port)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *u = NULL, *p = NULL, *h = NULL;
+  g_autofree gchar *raw_user = NULL, *raw_pass = NULL;
+  gint n = -1;
+
+  g_assert_true (g_uri_split_with_user (uri, G_URI_FLAGS_HAS_PASSWORD
+          | G_URI_FLAGS_ENCODED, NULL, &raw_user, &raw_pass, NULL, &h, &n,
+          NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (raw_user);
+  g_assert_nonnull (raw_pass);
+  /* Exactly one ':' in the userinfo: nothing for webrtcbin to guess. */
+  g_assert_null (strchr (raw_user, ':'));
+  g_assert_null (strchr (raw_pass, ':'));
+  u = g_uri_unescape_string (raw_user, NULL);
+  p = g_uri_unescape_string (raw_pass, NULL);
+  g_assert_cmpstr (u, ==, user);
+  g_assert_cmpstr (p, ==, pass);
+  g_assert_cmpstr (h, ==, host);
+  g_assert_cmpint (n, ==, port);
+}
+
+static void
+test_ice_turn (void)
+{
+  g_auto (GStrv) uris = uris_for ((const gchar *[]) {
+        "turn:turn.example.org:3478?transport=udp",
+        "turn:turn.example.org:3478?transport=tcp",
+        "turns:turn.example.org:5349?transport=tcp", "turn:turn.example.org",
+        NULL
+      },
+      "1700000000:alice", "s3cr/t+=");
+
+  g_assert_cmpuint (g_strv_length (uris), ==, 4);
+  g_assert_cmpstr (uris[0], ==, "turn://1700000000%3Aalice:s3cr%2Ft%2B%3D@"
+      "turn.example.org:3478?transport=udp");
+  g_assert_cmpstr (uris[1], ==, "turn://1700000000%3Aalice:s3cr%2Ft%2B%3D@"
+      "turn.example.org:3478?transport=tcp");
+  g_assert_cmpstr (uris[2], ==, "turns://1700000000%3Aalice:s3cr%2Ft%2B%3D@"
+      "turn.example.org:5349?transport=tcp");
+  g_assert_cmpstr (uris[3], ==, "turn://1700000000%3Aalice:s3cr%2Ft%2B%3D@"
+      "turn.example.org");
+  assert_turn_credentials (uris[0], "1700000000:alice", "s3cr/t+=",
+      "turn.example.org", 3478);
+  assert_turn_credentials (uris[2], "1700000000:alice", "s3cr/t+=",
+      "turn.example.org", 5349);
+}
+
+static void
+test_ice_turn_escaping (void)
+{
+  const gchar *user = "us@er:name%20 é";
+  const gchar *pass = "p@ss:w?rd#/&";
+  g_auto (GStrv) uris = uris_for ((const gchar *[]) {
+        "turn:t.example.org:3478", NULL
+      }, user, pass);
+
+  g_assert_cmpuint (g_strv_length (uris), ==, 1);
+  g_assert_cmpstr (uris[0], ==, "turn://us%40er%3Aname%2520%20%C3%A9:"
+      "p%40ss%3Aw%3Frd%23%2F%26@t.example.org:3478");
+  assert_turn_credentials (uris[0], user, pass, "t.example.org", 3478);
+}
+
+static void
+test_ice_skipped (void)
+{
+  g_auto (GStrv) no_credential = uris_for ((const gchar *[]) {
+        "turn:t.example.org:3478", "turns:t.example.org:5349",
+        "stun:s.example.org", NULL
+      }, "user", NULL);
+  g_auto (GStrv) no_username = uris_for ((const gchar *[]) {
+        "turn:t.example.org:3478", NULL
+      }, NULL, "pass");
+  g_auto (GStrv) unknown = uris_for ((const gchar *[]) {
+        "http://example.org", "stuns:s.example.org",
+        "turnx:t.example.org", "stun", "", "stun:", "turn:", "stun:?x",
+        "stun:evil@host", "stun:host/path", "stun:host name",
+        "stun:host\r\n", NULL
+      }, "u", "p");
+  g_auto (GStrv) none = uris_for ((const gchar *[]) { NULL }, NULL, NULL);
+
+  /* TURN without credentials cannot work: skipped, STUN kept. */
+  g_assert_cmpuint (g_strv_length (no_credential), ==, 1);
+  g_assert_cmpstr (no_credential[0], ==, "stun://s.example.org");
+  g_assert_cmpuint (g_strv_length (no_username), ==, 0);
+  g_assert_cmpuint (g_strv_length (unknown), ==, 0);
+  g_assert_cmpuint (g_strv_length (none), ==, 0);
+}
+
+static void
+test_ice_from_parsed_offer (void)
+{
+  g_autoptr (PcrMessage) msg = assert_parses ("{\"type\":\"offer\","
+      "\"sdp\":\"v=0\",\"iceServers\":[{\"urls\":\"stun:s.example.org:3478\"},"
+      "{\"urls\":[\"turn:t.example.org:3478?transport=udp\"],"
+      "\"username\":\"1700000000:bob\",\"credential\":\"x@y\"}]}");
+  g_auto (GStrv) stun = NULL;
+  g_auto (GStrv) turn = NULL;
+
+  g_assert_cmpuint (msg->ice_servers->len, ==, 2);
+  stun = pcr_ice_server_to_gst_uris (g_ptr_array_index (msg->ice_servers, 0));
+  turn = pcr_ice_server_to_gst_uris (g_ptr_array_index (msg->ice_servers, 1));
+  g_assert_cmpuint (g_strv_length (stun), ==, 1);
+  g_assert_cmpstr (stun[0], ==, "stun://s.example.org:3478");
+  g_assert_cmpuint (g_strv_length (turn), ==, 1);
+  g_assert_cmpstr (turn[0], ==, "turn://1700000000%3Abob:x%40y@"
+      "t.example.org:3478?transport=udp");
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/message/new", test_new_messages);
+  g_test_add_func ("/message/round-trip/offer", test_round_trip_offer);
+  g_test_add_func ("/message/round-trip/answer", test_round_trip_answer);
+  g_test_add_func ("/message/round-trip/candidate", test_round_trip_candidate);
+  g_test_add_func ("/message/round-trip/bye", test_round_trip_bye);
+  g_test_add_func ("/message/round-trip/error", test_round_trip_error);
+  g_test_add_func ("/message/wire-form", test_wire_form);
+  g_test_add_func ("/message/parse/browser-shapes", test_parse_browser_shapes);
+  g_test_add_func ("/message/parse/defaults", test_parse_defaults);
+  g_test_add_func ("/message/parse/unknown-fields", test_parse_unknown_fields);
+  g_test_add_func ("/message/parse/valid-escapes", test_parse_valid_escapes);
+  g_test_add_func ("/message/parse/malformed", test_parse_malformed);
+  g_test_add_func ("/message/parse/empty", test_parse_empty);
+  g_test_add_func ("/message/parse/not-nul-terminated",
+      test_parse_not_nul_terminated);
+  g_test_add_func ("/message/parse/invalid-utf8", test_parse_invalid_utf8);
+  g_test_add_func ("/message/parse/embedded-nul", test_parse_embedded_nul);
+  g_test_add_func ("/message/parse/size-limit", test_parse_size_limit);
+  g_test_add_func ("/message/parse/deep-nesting", test_parse_deep_nesting);
+  g_test_add_func ("/message/parse/nesting-hidden-in-strings",
+      test_parse_nesting_hidden_in_strings);
+  g_test_add_func ("/message/parse/truncated", test_parse_prefixes);
+  g_test_add_func ("/message/parse/limits", test_parse_limits);
+  g_test_add_func ("/message/parse/safe-error-messages",
+      test_parse_error_messages_are_safe);
+  g_test_add_func ("/id/valid", test_id_valid);
+  g_test_add_func ("/id/invalid", test_id_invalid);
+  g_test_add_func ("/topic/build", test_topic_build);
+  g_test_add_func ("/topic/parse", test_topic_parse);
+  g_test_add_func ("/topic/round-trip", test_topic_round_trip);
+  g_test_add_func ("/ice/stun", test_ice_stun);
+  g_test_add_func ("/ice/turn", test_ice_turn);
+  g_test_add_func ("/ice/turn-escaping", test_ice_turn_escaping);
+  g_test_add_func ("/ice/skipped", test_ice_skipped);
+  g_test_add_func ("/ice/from-parsed-offer", test_ice_from_parsed_offer);
+
   return g_test_run ();
 }
