@@ -131,6 +131,7 @@ struct _PcrMqttWebrtcSink
   GMainLoop *loop;
   GThread *thread;
   GSource *housekeeping;
+  GSource *key_unit_timer;      /* a deferred key-unit request */
   PcrMqtt *mqtt;
   gchar *run_prefix, *run_device;       /* snapshot at start */
   gchar *status_topic;
@@ -278,15 +279,44 @@ set_viewers (PcrMqttWebrtcSink * self, guint viewers)
   publish_status (self);
 }
 
-/* Asks upstream for a key frame; the probe on h264parse's src pad applies
- * the rate limit, to this and to the viewers' PLI/FIR alike. */
+static void request_key_unit (PcrMqttWebrtcSink * self);
+
+static gboolean
+key_unit_timer_cb (gpointer data)
+{
+  PcrMqttWebrtcSink *self = data;
+
+  g_clear_pointer (&self->key_unit_timer, g_source_unref);
+  request_key_unit (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Asks upstream for a key frame for a viewer that just connected (context
+ * thread). The probe on h264parse's src pad drops requests inside the rate
+ * limit, which is right for PLI/FIR (the browser asks again) but would make
+ * a new viewer wait a whole GOP: so a request inside the window is
+ * deferred to its end instead, one for all viewers that arrive meanwhile. */
 static void
 request_key_unit (PcrMqttWebrtcSink * self)
 {
-  GstEvent *event = gst_video_event_new_upstream_force_key_unit
-      (GST_CLOCK_TIME_NONE, TRUE, 0);
+  gint64 wait_us;
 
-  gst_pad_send_event (self->parse_src, event);
+  if (self->key_unit_timer)
+    return;
+  GST_OBJECT_LOCK (self);
+  wait_us = self->last_key_unit_us ? self->last_key_unit_us +
+      KEY_UNIT_INTERVAL_US - g_get_monotonic_time () : 0;
+  GST_OBJECT_UNLOCK (self);
+  if (wait_us > 0) {
+    self->key_unit_timer = g_timeout_source_new (wait_us / 1000 + 1);
+    g_source_set_callback (self->key_unit_timer, key_unit_timer_cb, self,
+        NULL);
+    g_source_attach (self->key_unit_timer, self->context);
+    return;
+  }
+  gst_pad_send_event (self->parse_src,
+      gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE, TRUE,
+          0));
 }
 
 static GstPadProbeReturn
@@ -995,7 +1025,6 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   gst_promise_unref (promise);
 
   set_viewers (self, g_hash_table_size (self->sessions));
-  request_key_unit (self);
 }
 
 static gboolean
@@ -1312,6 +1341,10 @@ stop (PcrMqttWebrtcSink * self)
   if (self->housekeeping) {
     g_source_destroy (self->housekeeping);
     g_clear_pointer (&self->housekeeping, g_source_unref);
+  }
+  if (self->key_unit_timer) {
+    g_source_destroy (self->key_unit_timer);
+    g_clear_pointer (&self->key_unit_timer, g_source_unref);
   }
   /* Drain what is still queued (idle removals) now that no thread runs. */
   while (g_main_context_iteration (self->context, FALSE));
