@@ -154,11 +154,11 @@ on_disconnect (struct mosquitto *mosq, void *obj, int rc)
   g_cond_broadcast (&mqtt->cond);
   g_mutex_unlock (&mqtt->lock);
 
-  if (!was_connected)
+  /* rc 0: we asked for it (pcr_mqtt_stop); nobody needs telling. */
+  if (!was_connected || rc == 0)
     return;
-  if (rc != 0)
-    GST_WARNING ("lost the broker %s:%d (%s); reconnecting", mqtt->host,
-        mqtt->port, mosquitto_strerror (rc));
+  GST_WARNING ("lost the broker %s:%d (%s); reconnecting", mqtt->host,
+      mqtt->port, mosquitto_strerror (rc));
   event = g_new0 (Event, 1);
   event->connected = FALSE;
   post_event (mqtt, event);

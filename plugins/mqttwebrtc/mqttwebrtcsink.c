@@ -811,23 +811,48 @@ add_ice_addresses (PcrMqttWebrtcSink * self, GstElement * webrtc)
   g_object_unref (ice);
 }
 
-/* The offer's caps for the chosen payload type: webrtcbin answers with the
- * intersection of the offer and these. */
+/* The codec preferences for a viewer's transceiver. webrtcbin answers with
+ * their intersection with the offer, so naming only what must match (the
+ * payload type, H264, packetization-mode=1) answers the offer's own fmtp for
+ * that type. */
 static GstCaps *
-codec_preferences_from_offer (const GstSDPMessage * sdp,
-    const PcrH264Choice * choice)
+codec_preferences (const PcrH264Choice * choice)
 {
-  const GstSDPMedia *media = gst_sdp_message_get_media (sdp, choice->mline);
-  GstCaps *caps = gst_sdp_media_get_caps_from_media (media, choice->pt);
-  guint i;
+  return gst_caps_new_simple ("application/x-rtp",
+      "media", G_TYPE_STRING, "video",
+      "encoding-name", G_TYPE_STRING, "H264",
+      "clock-rate", G_TYPE_INT, 90000,
+      "payload", G_TYPE_INT, choice->pt,
+      "packetization-mode", G_TYPE_STRING, "1", NULL);
+}
 
-  if (!caps)
-    return NULL;
-  caps = gst_caps_make_writable (caps);
-  for (i = 0; i < gst_caps_get_size (caps); i++)
-    gst_structure_set_name (gst_caps_get_structure (caps, i),
-        "application/x-rtp");
-  return caps;
+/* webrtcbin (1.22) also intersects the offer with the caps its sink pad
+ * received. rtph264pay derives profile-level-id from the stream's SPS
+ * (x264 writes 42c01f where a browser offers 42e01f: both constrained
+ * baseline), so whether the answer matched would depend on whether the
+ * caps or the answer came first. The format choice already checked that the
+ * stream fits the offered profile: say so in the offer's own words. */
+static GstPadProbeReturn
+rewrite_profile_level_id (GstPad * pad, GstPadProbeInfo * info,
+    gpointer user_data)
+{
+  const gchar *plid = user_data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+  GstCaps *caps;
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
+    return GST_PAD_PROBE_OK;
+  gst_event_parse_caps (event, &caps);
+  caps = gst_caps_copy (caps);
+  if (plid)
+    gst_caps_set_simple (caps, "profile-level-id", G_TYPE_STRING, plid, NULL);
+  else
+    gst_structure_remove_field (gst_caps_get_structure (caps, 0),
+        "profile-level-id");
+  GST_PAD_PROBE_INFO_DATA (info) = gst_event_new_caps (caps);
+  gst_caps_unref (caps);
+  gst_event_unref (event);
+  return GST_PAD_PROBE_OK;
 }
 
 static GStrv
@@ -849,8 +874,8 @@ offer_mids (const GstSDPMessage * sdp)
 }
 
 static gboolean
-build_branch (PcrMqttWebrtcSink * self, Session * session, gint pt,
-    GstCaps * prefs, GError ** error)
+build_branch (PcrMqttWebrtcSink * self, Session * session,
+    const PcrH264Choice * choice, GstCaps * prefs, GError ** error)
 {
   g_autoptr (GstPad) pay_src = NULL;
   g_autoptr (GstPad) webrtc_sink = NULL;
@@ -873,7 +898,7 @@ build_branch (PcrMqttWebrtcSink * self, Session * session, gint pt,
   /* A slow viewer loses frames instead of stalling the tee. */
   g_object_set (session->queue, "leaky", 2, "max-size-buffers", 60,
       "max-size-bytes", 0, "max-size-time", (guint64) 0, NULL);
-  g_object_set (session->pay, "pt", pt, "config-interval", -1, NULL);
+  g_object_set (session->pay, "pt", choice->pt, "config-interval", -1, NULL);
   gst_util_set_object_arg (G_OBJECT (session->pay), "aggregate-mode",
       "zero-latency");
   gst_util_set_object_arg (G_OBJECT (session->webrtc), "bundle-policy",
@@ -907,6 +932,8 @@ build_branch (PcrMqttWebrtcSink * self, Session * session, gint pt,
   }
 
   pay_src = gst_element_get_static_pad (session->pay, "src");
+  gst_pad_add_probe (pay_src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      rewrite_profile_level_id, g_strdup (choice->profile_level_id), g_free);
   webrtc_sink = gst_element_request_pad_simple (session->webrtc, "sink_%u");
   queue_sink = gst_element_get_static_pad (session->queue, "sink");
   if (!webrtc_sink || gst_pad_link (pay_src, webrtc_sink) != GST_PAD_LINK_OK
@@ -984,13 +1011,7 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
       gst_sdp_message_free (sdp);
     return;
   }
-  prefs = codec_preferences_from_offer (sdp, choice);
-  if (!prefs) {
-    reply_error (self, id, PCR_ERROR_BAD_REQUEST,
-        "cannot read the offered H.264 format");
-    gst_sdp_message_free (sdp);
-    return;
-  }
+  prefs = codec_preferences (choice);
 
   session = g_new0 (Session, 1);
   session->peer = g_new0 (Peer, 1);
@@ -1006,7 +1027,7 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   GST_INFO_OBJECT (self, "session %s: offer (%s), payload type %d on m-line "
       "%u", id, msg->trickle ? "trickle" : "bulk", choice->pt, choice->mline);
 
-  if (!build_branch (self, session, choice->pt, prefs, &error)) {
+  if (!build_branch (self, session, choice, prefs, &error)) {
     reply_error (self, id, PCR_ERROR_INTERNAL, error->message);
     gst_sdp_message_free (sdp);
     remove_session (self, session, FALSE, "branch failed");
