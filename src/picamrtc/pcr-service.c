@@ -1,0 +1,890 @@
+/* The camera service's pipeline runner. mqttwebrtcsink ("the sink") stays
+ * PLAYING for the whole run: it holds the MQTT connection and answers
+ * viewers. Every other top-level element ("the camera part") is held in NULL
+ * with gst_element_set_locked_state() while nobody watches, started
+ * downstream-first when the sink's "viewers" count rises above zero and
+ * stopped again a few seconds after it falls back to zero. An ERROR from the
+ * camera part stops it, marks the sink's camera-state "error" and retries
+ * with a capped exponential backoff; an ERROR from the sink ends the run.
+ * Everything here runs on the service's GMainContext; the sink's notify and
+ * pad-added signals from streaming threads only post work to it. */
+#include "pcr-service.h"
+
+#include <glib-unix.h>
+#include <signal.h>
+
+GST_DEBUG_CATEGORY_STATIC (pcr_service_debug);
+#define GST_CAT_DEFAULT pcr_service_debug
+
+G_DEFINE_QUARK (pcr-service-error-quark, pcr_service_error);
+
+#define SINK_FACTORY "mqttwebrtcsink"
+#define BACKOFF_FIRST 1         /* seconds */
+#define BACKOFF_MAX 30
+#define STABLE_SECONDS 10       /* running this long resets the backoff */
+
+struct _PcrService
+{
+  GMainContext *context;
+  GMainLoop *loop;
+
+  GstElement *pipeline;
+  GstElement *sink;             /* the mqttwebrtcsink */
+  GstElement *sink_top;         /* the top-level element holding it */
+  GPtrArray *camera;            /* start order: downstream first */
+
+  gboolean on_demand;
+  guint idle_stop_seconds;
+
+  guint viewers;
+  gboolean camera_running;
+  const gchar *camera_state;    /* last value set on the sink */
+  guint backoff;                /* seconds before the next restart */
+
+  GSource *idle_stop_source;
+  GSource *restart_source;
+  GSource *stable_source;
+  GSource *sigint_source;
+  GSource *sigterm_source;
+  GstBus *bus;                  /* watched while running */
+  gulong viewers_handler;
+  gboolean stopping;
+  gint camera_error;            /* atomic: set by a camera ERROR at post time */
+  GstPad *probe_pad;            /* where the EOS of a failed camera stops */
+  gulong eos_probe;
+  gulong sync_error_handler;
+
+  /* pad-added relinking, touched from streaming threads */
+  GMutex links_lock;
+  GHashTable *links;            /* GstElement* -> GPtrArray of peer GstPad* */
+
+  gint exit_code;
+};
+
+static PcrService *
+service_ref (PcrService * self)
+{
+  return g_atomic_rc_box_acquire (self);
+}
+
+static void
+service_clear (PcrService * self)
+{
+  GST_DEBUG ("freeing the service and its pipeline");
+  g_clear_pointer (&self->links, g_hash_table_unref);
+  g_mutex_clear (&self->links_lock);
+  g_clear_pointer (&self->camera, g_ptr_array_unref);
+  gst_clear_object (&self->sink);
+  gst_clear_object (&self->sink_top);
+  gst_clear_object (&self->pipeline);
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+}
+
+static void
+service_unref (gpointer data)
+{
+  g_atomic_rc_box_release_full (data, (GDestroyNotify) service_clear);
+}
+
+static void
+service_unref_closure (gpointer data, GClosure * closure)
+{
+  service_unref (data);
+}
+
+static void
+clear_source (GSource ** source)
+{
+  if (*source != NULL) {
+    g_source_destroy (*source);
+    g_clear_pointer (source, g_source_unref);
+  }
+}
+
+/* Sources hold a reference on the service, so a callback never outlives
+ * it. */
+static GSource *
+attach_source (PcrService * self, GSource * source, GSourceFunc func)
+{
+  g_source_set_callback (source, func, service_ref (self), service_unref);
+  g_source_attach (source, self->context);
+  return source;
+}
+
+static GSource *
+add_timeout (PcrService * self, guint seconds, GSourceFunc func)
+{
+  return attach_source (self, g_timeout_source_new (seconds * 1000), func);
+}
+
+/* ---- sink properties --------------------------------------------------- */
+
+/* Sets @name when the element has it; an element without it (an older build
+ * or a stand-in) gets a warning rather than a critical. */
+static void
+set_sink_property (PcrService * self, const gchar * name, const GValue * value)
+{
+  GParamSpec *pspec;
+
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (self->sink), name);
+  if (pspec == NULL || !(pspec->flags & G_PARAM_WRITABLE) ||
+      !g_value_type_transformable (G_VALUE_TYPE (value), pspec->value_type)) {
+    GST_WARNING_OBJECT (self->sink, "no writable property %s", name);
+    g_warning ("%s has no property '%s'; not set", SINK_FACTORY, name);
+    return;
+  }
+  g_object_set_property (G_OBJECT (self->sink), name, value);
+}
+
+static void
+set_sink_string (PcrService * self, const gchar * name, const gchar * str)
+{
+  g_auto (GValue) value = G_VALUE_INIT;
+
+  if (str == NULL)
+    return;
+  g_value_init (&value, G_TYPE_STRING);
+  g_value_set_string (&value, str);
+  set_sink_property (self, name, &value);
+}
+
+static void
+set_sink_uint (PcrService * self, const gchar * name, guint v)
+{
+  g_auto (GValue) value = G_VALUE_INIT;
+
+  g_value_init (&value, G_TYPE_UINT);
+  g_value_set_uint (&value, v);
+  set_sink_property (self, name, &value);
+}
+
+static void
+configure_sink (PcrService * self, const PcrConfig * config)
+{
+  set_sink_string (self, "broker-uri", config->broker);
+  set_sink_string (self, "username", config->username);
+  set_sink_string (self, "password", config->password);
+  set_sink_string (self, "ca-file", config->ca_file);
+  set_sink_string (self, "device-id", config->device);
+  set_sink_string (self, "topic-prefix", config->topic_prefix);
+  set_sink_uint (self, "max-viewers", config->max_viewers);
+  set_sink_string (self, "stun-server", config->stun_server);
+  set_sink_string (self, "turn-server", config->turn_server);
+  if (config->ice_addresses != NULL && config->ice_addresses[0] != NULL) {
+    g_autofree gchar *joined = g_strjoinv (",", config->ice_addresses);
+
+    set_sink_string (self, "ice-addresses", joined);
+  }
+}
+
+static void
+set_camera_state (PcrService * self, const gchar * state)
+{
+  if (g_strcmp0 (self->camera_state, state) == 0)
+    return;
+  self->camera_state = state;
+  GST_INFO ("camera-state %s", state);
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (self->sink),
+          "camera-state") != NULL)
+    g_object_set (self->sink, "camera-state", state, NULL);
+}
+
+/* ---- the camera part --------------------------------------------------- */
+
+static void camera_failed (PcrService * self, const gchar * what);
+
+static gboolean
+on_stable (gpointer data)
+{
+  PcrService *self = data;
+
+  GST_DEBUG ("camera ran %d s without error: backoff reset", STABLE_SECONDS);
+  self->backoff = BACKOFF_FIRST;
+  g_clear_pointer (&self->stable_source, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+camera_start (PcrService * self)
+{
+  guint i;
+
+  clear_source (&self->idle_stop_source);
+  if (self->camera_running)
+    return TRUE;
+
+  GST_INFO ("starting the camera part (%u elements)", self->camera->len);
+  self->camera_running = TRUE;
+  g_atomic_int_set (&self->camera_error, 0);
+  /* downstream first: a source must never push into a stopped element */
+  for (i = 0; i < self->camera->len; i++) {
+    GstElement *element = g_ptr_array_index (self->camera, i);
+
+    gst_element_set_locked_state (element, FALSE);
+    if (!gst_element_sync_state_with_parent (element)) {
+      g_autofree gchar *what = g_strdup_printf ("cannot start %s",
+          GST_ELEMENT_NAME (element));
+
+      camera_failed (self, what);
+      return FALSE;
+    }
+  }
+  gst_bin_recalculate_latency (GST_BIN (self->pipeline));
+  set_camera_state (self, "online");
+  clear_source (&self->stable_source);
+  self->stable_source = add_timeout (self, STABLE_SECONDS, on_stable);
+  return TRUE;
+}
+
+static void
+camera_stop (PcrService * self)
+{
+  guint i;
+
+  clear_source (&self->idle_stop_source);
+  clear_source (&self->stable_source);
+
+  GST_INFO ("stopping the camera part");
+  /* sources first, the reverse of the start order */
+  for (i = self->camera->len; i > 0; i--) {
+    GstElement *element = g_ptr_array_index (self->camera, i - 1);
+
+    gst_element_set_locked_state (element, TRUE);
+    gst_element_set_state (element, GST_STATE_NULL);
+  }
+  self->camera_running = FALSE;
+}
+
+static gboolean
+camera_wanted (PcrService * self)
+{
+  return self->viewers > 0 || !self->on_demand;
+}
+
+static gboolean
+on_restart (gpointer data)
+{
+  PcrService *self = data;
+
+  g_clear_pointer (&self->restart_source, g_source_unref);
+  if (!camera_wanted (self)) {
+    g_message ("camera: no viewers, not restarting until one comes");
+    return G_SOURCE_REMOVE;
+  }
+  g_message ("camera: restarting");
+  if (camera_start (self))
+    g_message ("camera: restarted");
+  return G_SOURCE_REMOVE;
+}
+
+/* Stops the camera part and retries after the backoff. Repeated errors of
+ * one failure find the camera already stopped and change nothing. */
+static void
+camera_failed (PcrService * self, const gchar * what)
+{
+  if (!self->camera_running) {
+    GST_DEBUG ("camera already stopped: %s", what);
+    return;
+  }
+  set_camera_state (self, "error");
+  camera_stop (self);
+
+  if (!camera_wanted (self)) {
+    g_message ("camera: stopped after the error; starts again with the next "
+        "viewer");
+    return;
+  }
+  g_message ("camera: restarting in %u s", self->backoff);
+  clear_source (&self->restart_source);
+  self->restart_source = add_timeout (self, self->backoff, on_restart);
+  self->backoff = MIN (self->backoff * 2, BACKOFF_MAX);
+}
+
+static gboolean
+on_idle_stop (gpointer data)
+{
+  PcrService *self = data;
+
+  g_clear_pointer (&self->idle_stop_source, g_source_unref);
+  if (self->viewers == 0 && self->on_demand && self->camera_running) {
+    g_message ("camera: off (no viewers for %u s)", self->idle_stop_seconds);
+    camera_stop (self);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+viewers_changed (PcrService * self, guint viewers)
+{
+  if (viewers == self->viewers)
+    return;
+  g_message ("viewers: %u", viewers);
+  self->viewers = viewers;
+
+  if (viewers > 0) {
+    clear_source (&self->idle_stop_source);
+    /* during a backoff the pending restart starts it */
+    if (!self->camera_running && self->restart_source == NULL) {
+      g_message ("camera: on");
+      camera_start (self);
+    }
+  } else if (self->on_demand && self->camera_running &&
+      self->idle_stop_source == NULL) {
+    self->idle_stop_source = add_timeout (self, self->idle_stop_seconds,
+        on_idle_stop);
+  }
+}
+
+static gboolean
+on_viewers_idle (gpointer data)
+{
+  PcrService *self = data;
+  guint viewers = 0;
+
+  if (!self->stopping) {
+    g_object_get (self->sink, "viewers", &viewers, NULL);
+    viewers_changed (self, viewers);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* Called on the element's own thread: only post to the main context. */
+static void
+on_notify_viewers (GObject * object, GParamSpec * pspec, gpointer data)
+{
+  PcrService *self = data;
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_HIGH);
+  attach_source (self, source, on_viewers_idle);
+  g_source_unref (source);
+}
+
+/* gst_parse links a dynamic pad (decodebin's) only once: after a restart the
+ * new pad would stay unlinked. Remember each first link and redo it. Runs on
+ * a streaming thread and only touches pads. */
+static void
+on_pad_added (GstElement * element, GstPad * pad, gpointer data)
+{
+  PcrService *self = data;
+  GPtrArray *peers;
+
+  if (GST_PAD_DIRECTION (pad) != GST_PAD_SRC)
+    return;
+
+  g_mutex_lock (&self->links_lock);
+  peers = g_hash_table_lookup (self->links, element);
+  if (gst_pad_is_linked (pad)) {
+    GstPad *peer = gst_pad_get_peer (pad);
+
+    if (peer != NULL && !g_ptr_array_find (peers, peer, NULL)) {
+      GST_DEBUG_OBJECT (element, "remembering link %" GST_PTR_FORMAT " -> %"
+          GST_PTR_FORMAT, pad, peer);
+      g_ptr_array_add (peers, gst_object_ref (peer));
+    }
+    gst_clear_object (&peer);
+  } else {
+    guint i;
+
+    for (i = 0; i < peers->len; i++) {
+      GstPad *peer = g_ptr_array_index (peers, i);
+
+      if (!gst_pad_is_linked (peer) &&
+          GST_PAD_LINK_SUCCESSFUL (gst_pad_link (pad, peer))) {
+        GST_DEBUG_OBJECT (element, "relinked %" GST_PTR_FORMAT " -> %"
+            GST_PTR_FORMAT, pad, peer);
+        break;
+      }
+    }
+  }
+  g_mutex_unlock (&self->links_lock);
+}
+
+static gboolean
+has_sometimes_src_pads (GstElement * element)
+{
+  GList *l;
+
+  for (l = gst_element_class_get_pad_template_list (GST_ELEMENT_GET_CLASS
+          (element)); l != NULL; l = l->next) {
+    GstPadTemplate *templ = l->data;
+
+    if (GST_PAD_TEMPLATE_DIRECTION (templ) == GST_PAD_SRC &&
+        GST_PAD_TEMPLATE_PRESENCE (templ) == GST_PAD_SOMETIMES)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static GstElement *toplevel_of (GstElement * pipeline, GstObject * object);
+
+/* Runs on the thread that posts the ERROR, before the failing source pushes
+ * the EOS that follows a flow error: only sets a flag. */
+static void
+on_sync_error (GstBus * bus, GstMessage * msg, gpointer data)
+{
+  PcrService *self = data;
+  g_autoptr (GstElement) top = toplevel_of (self->pipeline,
+      GST_MESSAGE_SRC (msg));
+
+  if (top != NULL && top != self->sink_top)
+    g_atomic_int_set (&self->camera_error, 1);
+}
+
+/* A failing camera ends its stream with EOS. Passed on, the sink would end
+ * every viewer's stream (RTCP BYE) and the service would exit; only an EOS
+ * of a healthy camera (a finite source) goes through. */
+static GstPadProbeReturn
+on_sink_event (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  PcrService *self = data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS &&
+      g_atomic_int_get (&self->camera_error)) {
+    GST_INFO ("dropping the EOS of a failed camera");
+    return GST_PAD_PROBE_DROP;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* The direct child of the pipeline that holds @object, or NULL when @object
+ * is the pipeline itself or outside it. */
+static GstElement *
+toplevel_of (GstElement * pipeline, GstObject * object)
+{
+  GstObject *cur = gst_object_ref (object);
+
+  while (cur != NULL) {
+    GstObject *parent = gst_object_get_parent (cur);
+
+    if (parent == GST_OBJECT (pipeline)) {
+      gst_object_unref (parent);
+      if (GST_IS_ELEMENT (cur))
+        return GST_ELEMENT (cur);
+      gst_object_unref (cur);
+      return NULL;
+    }
+    gst_object_unref (cur);
+    cur = parent;
+  }
+  return NULL;
+}
+
+static gboolean
+is_sink_factory (GstElement * element)
+{
+  GstElementFactory *factory = gst_element_get_factory (element);
+
+  return factory != NULL &&
+      g_str_equal (GST_OBJECT_NAME (factory), SINK_FACTORY);
+}
+
+static gint
+find_sink_factory (gconstpointer item, gconstpointer unused)
+{
+  GstElement *element = g_value_get_object (item);
+
+  return is_sink_factory (element) ? 0 : 1;
+}
+
+/* The element named "sink" when it is an mqttwebrtcsink, else the first
+ * mqttwebrtcsink anywhere in the pipeline. */
+static GstElement *
+find_sink (GstElement * pipeline)
+{
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  GstIterator *it;
+  GValue found = G_VALUE_INIT;
+
+  if (sink != NULL && is_sink_factory (sink))
+    return sink;
+  gst_clear_object (&sink);
+
+  it = gst_bin_iterate_recurse (GST_BIN (pipeline));
+  if (gst_iterator_find_custom (it, find_sink_factory, &found, NULL)) {
+    sink = g_value_dup_object (&found);
+    g_value_unset (&found);
+  }
+  gst_iterator_free (it);
+  return sink;
+}
+
+/* Top-level elements but the sink's, sinks first and sources last (see
+ * gst_bin_iterate_sorted), then every source moved to the end. */
+static GPtrArray *
+collect_camera (GstElement * pipeline, GstElement * sink_top)
+{
+  g_autoptr (GPtrArray) others = NULL;
+  g_autoptr (GPtrArray) sources = NULL;
+  GstIterator *it = gst_bin_iterate_sorted (GST_BIN (pipeline));
+  GValue item = G_VALUE_INIT;
+  gboolean done = FALSE;
+  guint i;
+
+  others = g_ptr_array_new_with_free_func (gst_object_unref);
+  sources = g_ptr_array_new_with_free_func (gst_object_unref);
+  while (!done) {
+    switch (gst_iterator_next (it, &item)) {
+      case GST_ITERATOR_OK:{
+        GstElement *element = g_value_get_object (&item);
+
+        if (element != sink_top) {
+          g_ptr_array_add (GST_OBJECT_FLAG_IS_SET (element,
+                  GST_ELEMENT_FLAG_SOURCE) ? sources : others,
+              gst_object_ref (element));
+        }
+        g_value_reset (&item);
+        break;
+      }
+      case GST_ITERATOR_RESYNC:
+        g_ptr_array_set_size (others, 0);
+        g_ptr_array_set_size (sources, 0);
+        gst_iterator_resync (it);
+        break;
+      default:
+        done = TRUE;
+        break;
+    }
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+
+  for (i = 0; i < sources->len; i++)
+    g_ptr_array_add (others, gst_object_ref (g_ptr_array_index (sources, i)));
+  return g_steal_pointer (&others);
+}
+
+static gchar *
+missing_list (GstParseContext * ctx)
+{
+  g_auto (GStrv) missing = gst_parse_context_get_missing_elements (ctx);
+
+  if (missing == NULL || missing[0] == NULL)
+    return NULL;
+  return pcr_describe_missing_elements ((const gchar * const *) missing);
+}
+
+PcrService *
+pcr_service_new (const PcrConfig * config, const gchar * description,
+    GError ** error)
+{
+  g_autoptr (GstParseContext) ctx = gst_parse_context_new ();
+  g_autoptr (GError) local = NULL;
+  PcrService *self;
+  GstElement *parsed;
+  guint i;
+
+  g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail (description != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  GST_DEBUG_CATEGORY_INIT (pcr_service_debug, "picamrtc", 0,
+      "picamrtc camera service");
+
+  parsed = gst_parse_launch_full (description, ctx,
+      GST_PARSE_FLAG_FATAL_ERRORS, &local);
+  if (parsed == NULL) {
+    g_autofree gchar *missing = missing_list (ctx);
+
+    if (missing != NULL) {
+      g_set_error (error, PCR_SERVICE_ERROR,
+          PCR_SERVICE_ERROR_MISSING_ELEMENT,
+          "the pipeline needs elements that are not installed: %s", missing);
+    } else {
+      g_set_error (error, PCR_SERVICE_ERROR, PCR_SERVICE_ERROR_PARSE,
+          "the pipeline does not parse: %s", local->message);
+    }
+    return NULL;
+  }
+
+  self = g_atomic_rc_box_new0 (PcrService);
+  self->context = g_main_context_ref_thread_default ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  g_mutex_init (&self->links_lock);
+  self->links = g_hash_table_new_full (NULL, NULL, NULL,
+      (GDestroyNotify) g_ptr_array_unref);
+  self->on_demand = config->on_demand;
+  self->idle_stop_seconds = config->idle_stop_seconds;
+  self->backoff = BACKOFF_FIRST;
+
+  /* one element alone comes back bare: put it in a pipeline */
+  if (GST_IS_PIPELINE (parsed)) {
+    self->pipeline = gst_object_ref_sink (parsed);
+  } else {
+    self->pipeline = gst_object_ref_sink (gst_pipeline_new (NULL));
+    gst_bin_add (GST_BIN (self->pipeline), parsed);
+  }
+  gst_object_set_name (GST_OBJECT (self->pipeline), "picamrtc");
+
+  self->sink = find_sink (self->pipeline);
+  if (self->sink == NULL) {
+    g_set_error (error, PCR_SERVICE_ERROR, PCR_SERVICE_ERROR_NO_SINK,
+        "the pipeline has no " SINK_FACTORY);
+    service_unref (self);
+    return NULL;
+  }
+  self->sink_top = toplevel_of (self->pipeline, GST_OBJECT (self->sink));
+  self->camera = collect_camera (self->pipeline, self->sink_top);
+
+  for (i = 0; i < self->camera->len; i++) {
+    GstElement *element = g_ptr_array_index (self->camera, i);
+
+    GST_DEBUG ("camera element %u: %s", i, GST_ELEMENT_NAME (element));
+    /* a bin that prerolls (decodebin) started in a PLAYING pipeline would
+     * make the whole pipeline lose its state and wait for a preroll the
+     * still stopped live source never delivers: let it handle that alone */
+    if (GST_IS_BIN (element))
+      g_object_set (element, "async-handling", TRUE, NULL);
+    if (has_sometimes_src_pads (element)) {
+      g_hash_table_insert (self->links, element,
+          g_ptr_array_new_with_free_func (gst_object_unref));
+      /* connected after gst_parse's own handler, so it sees that link */
+      g_signal_connect_data (element, "pad-added", G_CALLBACK (on_pad_added),
+          service_ref (self), service_unref_closure, 0);
+    }
+  }
+
+  {
+    g_autoptr (GstPad) pad = gst_element_get_static_pad (self->sink, "sink");
+    g_autoptr (GstBus) bus = gst_element_get_bus (self->pipeline);
+
+    /* on the camera side of the link, so the sink never sees that EOS */
+    if (pad != NULL) {
+      self->probe_pad = gst_pad_get_peer (pad);
+      if (self->probe_pad == NULL)
+        self->probe_pad = g_steal_pointer (&pad);
+      self->eos_probe = gst_pad_add_probe (self->probe_pad,
+          GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_sink_event,
+          service_ref (self), service_unref);
+    }
+    gst_bus_enable_sync_message_emission (bus);
+    self->sync_error_handler = g_signal_connect_data (bus,
+        "sync-message::error", G_CALLBACK (on_sync_error),
+        service_ref (self), service_unref_closure, 0);
+  }
+
+  configure_sink (self, config);
+  return self;
+}
+
+/* ---- running ----------------------------------------------------------- */
+
+static void
+quit (PcrService * self, gint exit_code)
+{
+  self->exit_code = exit_code;
+  g_main_loop_quit (self->loop);
+}
+
+static void
+handle_error (PcrService * self, GstMessage * msg)
+{
+  g_autoptr (GError) err = NULL;
+  g_autofree gchar *debug = NULL;
+  g_autoptr (GstElement) top = NULL;
+  const gchar *src = GST_MESSAGE_SRC_NAME (msg);
+
+  gst_message_parse_error (msg, &err, &debug);
+  GST_DEBUG_BIN_TO_DOT_FILE_WITH_TS (GST_BIN (self->pipeline),
+      GST_DEBUG_GRAPH_SHOW_ALL, "picamrtc-error");
+
+  top = toplevel_of (self->pipeline, GST_MESSAGE_SRC (msg));
+  if (top == NULL || top == self->sink_top) {
+    g_printerr ("picamrtc: error from %s: %s\n", src ? src : "the pipeline",
+        err->message);
+    g_printerr ("picamrtc: debug: %s\n", debug ? debug : "none");
+    quit (self, 1);
+    return;
+  }
+
+  if (self->camera_running) {
+    g_warning ("camera error from %s: %s (%s)", src, err->message,
+        debug ? debug : "no details");
+    camera_failed (self, err->message);
+  } else {
+    GST_DEBUG ("late error from the stopped camera: %s", err->message);
+  }
+}
+
+static gboolean
+on_bus_message (GstBus * bus, GstMessage * msg, gpointer data)
+{
+  PcrService *self = data;
+
+  switch (GST_MESSAGE_TYPE (msg)) {
+    case GST_MESSAGE_ERROR:
+      handle_error (self, msg);
+      break;
+    case GST_MESSAGE_WARNING:{
+      g_autoptr (GError) err = NULL;
+
+      gst_message_parse_warning (msg, &err, NULL);
+      g_warning ("warning from %s: %s", GST_MESSAGE_SRC_NAME (msg),
+          err->message);
+      break;
+    }
+    case GST_MESSAGE_EOS:
+      g_message ("end of stream");
+      quit (self, 0);
+      break;
+    case GST_MESSAGE_LATENCY:
+      gst_bin_recalculate_latency (GST_BIN (self->pipeline));
+      break;
+    case GST_MESSAGE_STATE_CHANGED:
+      if (GST_MESSAGE_SRC (msg) == GST_OBJECT (self->pipeline)) {
+        GstState old, state;
+
+        gst_message_parse_state_changed (msg, &old, &state, NULL);
+        GST_INFO ("pipeline %s -> %s", gst_element_state_get_name (old),
+            gst_element_state_get_name (state));
+      }
+      break;
+    default:
+      break;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+  PcrService *self = data;
+
+  g_message ("stopping on a signal");
+  quit (self, 0);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+teardown (PcrService * self)
+{
+  guint i;
+
+  clear_source (&self->idle_stop_source);
+  clear_source (&self->restart_source);
+  clear_source (&self->stable_source);
+  clear_source (&self->sigint_source);
+  clear_source (&self->sigterm_source);
+  if (self->bus != NULL) {
+    gst_bus_remove_watch (self->bus);
+    gst_clear_object (&self->bus);
+  }
+  self->stopping = TRUE;
+
+  /* unlocked, the camera part follows the pipeline to NULL; the sink says
+   * bye to every viewer and publishes offline */
+  for (i = 0; i < self->camera->len; i++)
+    gst_element_set_locked_state (g_ptr_array_index (self->camera, i), FALSE);
+  gst_element_set_state (self->pipeline, GST_STATE_NULL);
+
+  if (self->viewers_handler != 0) {
+    g_signal_handler_disconnect (self->sink, self->viewers_handler);
+    self->viewers_handler = 0;
+  }
+  /* run what the element's thread posted before it stopped */
+  while (g_main_context_iteration (self->context, FALSE));
+}
+
+gint
+pcr_service_run (PcrService * service)
+{
+  PcrService *self = service;
+  GstStateChangeReturn ret;
+  guint i;
+
+  g_return_val_if_fail (self != NULL, 1);
+
+  g_main_context_push_thread_default (self->context);
+
+  self->bus = gst_element_get_bus (self->pipeline);
+  gst_bus_add_watch (self->bus, on_bus_message, self);
+  self->sigint_source = attach_source (self, g_unix_signal_source_new (SIGINT),
+      on_signal);
+  self->sigterm_source = attach_source (self,
+      g_unix_signal_source_new (SIGTERM), on_signal);
+
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (self->sink),
+          "viewers") != NULL) {
+    self->viewers_handler = g_signal_connect (self->sink, "notify::viewers",
+        G_CALLBACK (on_notify_viewers), self);
+  } else if (self->on_demand) {
+    g_warning ("%s has no 'viewers' property: the camera runs always",
+        SINK_FACTORY);
+    self->on_demand = FALSE;
+  }
+
+  /* the sink alone comes up; the camera part waits in NULL */
+  for (i = 0; i < self->camera->len; i++) {
+    GstElement *element = g_ptr_array_index (self->camera, i);
+
+    gst_element_set_locked_state (element, TRUE);
+    gst_element_set_state (element, GST_STATE_NULL);
+  }
+  set_camera_state (self, "online");
+
+  ret = gst_element_set_state (self->pipeline, GST_STATE_PLAYING);
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    /* the bus holds the reason */
+    g_autoptr (GstMessage) msg = gst_bus_pop_filtered (self->bus,
+        GST_MESSAGE_ERROR);
+
+    if (msg != NULL) {
+      handle_error (self, msg);
+    } else {
+      g_printerr ("picamrtc: the pipeline does not start\n");
+    }
+    self->exit_code = 1;
+    teardown (self);
+    g_main_context_pop_thread_default (self->context);
+    return self->exit_code;
+  }
+
+  if (self->on_demand) {
+    g_message ("camera: on demand (off until a viewer comes, off again %u s "
+        "after the last one leaves)", self->idle_stop_seconds);
+    if (self->viewers_handler != 0)
+      on_viewers_idle (self);
+  } else {
+    g_message ("camera: always on");
+    camera_start (self);
+  }
+
+  g_main_loop_run (self->loop);
+
+  teardown (self);
+  g_main_context_pop_thread_default (self->context);
+  return self->exit_code;
+}
+
+/* Drops the references the pipeline's probe and handlers hold, so the last
+ * unref below frees the pipeline. */
+void
+pcr_service_free (PcrService * service)
+{
+  PcrService *self = service;
+  g_autoptr (GstBus) bus = NULL;
+  guint i;
+
+  if (self == NULL)
+    return;
+
+  if (self->probe_pad != NULL) {
+    gst_pad_remove_probe (self->probe_pad, self->eos_probe);
+    gst_clear_object (&self->probe_pad);
+  }
+  bus = gst_element_get_bus (self->pipeline);
+  if (self->sync_error_handler != 0) {
+    g_signal_handler_disconnect (bus, self->sync_error_handler);
+    gst_bus_disable_sync_message_emission (bus);
+    self->sync_error_handler = 0;
+  }
+  for (i = 0; i < self->camera->len; i++) {
+    g_signal_handlers_disconnect_by_func (g_ptr_array_index (self->camera,
+            i), on_pad_added, self);
+  }
+  service_unref (self);
+}
