@@ -11,7 +11,7 @@ DEBIAN_PACKAGES="
   libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice
-  gstreamer1.0-libav gstreamer1.0-libcamera
+  gstreamer1.0-libav gstreamer1.0-libcamera gstreamer1.0-x
   mosquitto mosquitto-clients
   iproute2 util-linux procps openssl
 "
