@@ -15,7 +15,9 @@
 GST_DEBUG_CATEGORY_STATIC (pcr_mqtt_debug);
 #define GST_CAT_DEFAULT pcr_mqtt_debug
 
+/* *INDENT-OFF* */
 G_DEFINE_QUARK (pcr-mqtt-error-quark, pcr_mqtt_error);
+/* *INDENT-ON* */
 
 #define RECONNECT_MIN_S 1
 #define RECONNECT_MAX_S 30

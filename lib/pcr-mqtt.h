@@ -8,9 +8,8 @@
 #include <glib.h>
 
 G_BEGIN_DECLS
-
 #define PCR_MQTT_ERROR (pcr_mqtt_error_quark ())
-GQuark pcr_mqtt_error_quark (void);
+    GQuark pcr_mqtt_error_quark (void);
 
 typedef struct _PcrMqtt PcrMqtt;
 
@@ -59,9 +58,8 @@ void pcr_mqtt_stop (PcrMqtt * mqtt, guint flush_ms);
 /* Stops if needed and frees; no callback runs after this returns. */
 void pcr_mqtt_free (PcrMqtt * mqtt);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrMqtt, pcr_mqtt_free)
-
 /* Splits mqtt://host:port; *tls is TRUE for mqtts://. */
-gboolean pcr_mqtt_parse_uri (const gchar * uri, gchar ** host, gint * port,
+     gboolean pcr_mqtt_parse_uri (const gchar * uri, gchar ** host, gint * port,
     gboolean * tls, GError ** error);
 
 G_END_DECLS

@@ -258,8 +258,7 @@ publish_status (PcrMqttWebrtcSink * self)
     return;
   json = status_json (self, TRUE);
   GST_DEBUG_OBJECT (self, "status %s", json);
-  pcr_mqtt_publish (self->mqtt, self->status_topic, json, strlen (json),
-      TRUE);
+  pcr_mqtt_publish (self->mqtt, self->status_topic, json, strlen (json), TRUE);
 }
 
 static gboolean
@@ -309,8 +308,7 @@ request_key_unit (PcrMqttWebrtcSink * self)
   GST_OBJECT_UNLOCK (self);
   if (wait_us > 0) {
     self->key_unit_timer = g_timeout_source_new (wait_us / 1000 + 1);
-    g_source_set_callback (self->key_unit_timer, key_unit_timer_cb, self,
-        NULL);
+    g_source_set_callback (self->key_unit_timer, key_unit_timer_cb, self, NULL);
     g_source_attach (self->key_unit_timer, self->context);
     return;
   }
@@ -672,8 +670,7 @@ on_answer (PcrMqttWebrtcSink * self, Session * session, PeerEvent * ev)
   }
   gst_sdp_message_new_from_text (ev->text, &sdp);
   desc = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
-  g_signal_emit_by_name (session->webrtc, "set-local-description", desc,
-      NULL);
+  g_signal_emit_by_name (session->webrtc, "set-local-description", desc, NULL);
   gst_webrtc_session_description_free (desc);
   session->answer_set_us = g_get_monotonic_time ();
 
@@ -1204,8 +1201,7 @@ housekeeping (gpointer data)
     if (!session->connected && now - session->created_us > CONNECT_TIMEOUT_US)
       g_ptr_array_add (stale, session);
     else if (session->connected &&
-        now_s - g_atomic_int_get (&session->peer->last_rtcp_s) >
-        RTCP_TIMEOUT_S)
+        now_s - g_atomic_int_get (&session->peer->last_rtcp_s) > RTCP_TIMEOUT_S)
       g_ptr_array_add (stale, session);
   }
   for (i = 0; i < stale->len; i++) {
@@ -1278,8 +1274,7 @@ start (PcrMqttWebrtcSink * self)
   options.ca_file = self->ca_file;
   options.will_topic = self->status_topic;
   options.will_payload = offline;
-  self->mqtt = pcr_mqtt_new (&options, self->context, &callbacks, self,
-      &error);
+  self->mqtt = pcr_mqtt_new (&options, self->context, &callbacks, self, &error);
   GST_OBJECT_UNLOCK (self);
   if (!self->mqtt) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,

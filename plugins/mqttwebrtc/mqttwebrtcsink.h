@@ -5,11 +5,9 @@
 #include <gst/gst.h>
 
 G_BEGIN_DECLS
-
 #define PCR_TYPE_MQTT_WEBRTC_SINK (pcr_mqtt_webrtc_sink_get_type ())
 G_DECLARE_FINAL_TYPE (PcrMqttWebrtcSink, pcr_mqtt_webrtc_sink, PCR,
     MQTT_WEBRTC_SINK, GstBin)
-
 GST_ELEMENT_REGISTER_DECLARE (mqttwebrtcsink);
 
 G_END_DECLS
