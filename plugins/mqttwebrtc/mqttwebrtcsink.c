@@ -27,6 +27,7 @@
 #include <gst/video/video.h>
 #include <gst/webrtc/webrtc.h>
 
+#include "pcr-config.h"
 #include "pcr-message.h"
 #include "pcr-mqtt.h"
 #include "pcr-sdp.h"
@@ -348,7 +349,10 @@ parse_src_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     GST_OBJECT_UNLOCK (self);
     if (changed && self->context)
       post (self, publish_status_cb, self, NULL);
-  } else if (gst_video_event_is_force_key_unit (event)) {
+  } else if (GST_EVENT_TYPE (event) == GST_EVENT_CUSTOM_UPSTREAM &&
+      gst_video_event_is_force_key_unit (event)) {
+    /* Only requests count: the downstream event that marks the key frame
+     * itself passes untouched and does not restart the window. */
     gint64 now = g_get_monotonic_time ();
     gboolean drop;
 
@@ -1236,46 +1240,50 @@ start (PcrMqttWebrtcSink * self)
   g_autofree gchar *offline = NULL;
   PcrMqttOptions options = { 0 };
   PcrMqttCallbacks callbacks = { on_mqtt_connection, on_mqtt_message };
-  gboolean ok = TRUE;
+  g_autofree gchar *broker_uri = NULL;
+  g_autofree gchar *username = NULL;
+  g_autofree gchar *password = NULL;
+  g_autofree gchar *ca_file = NULL;
 
   if (self->missing) {
     GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
         ("Missing element '%s'", self->missing),
-        ("install the Debian package %s", g_str_equal (self->missing,
-                "rtph264pay") || g_str_equal (self->missing, "queue") ?
-            "gstreamer1.0-plugins-good" : "gstreamer1.0-plugins-bad"));
+        ("install the Debian package %s",
+            pcr_debian_package_for_element (self->missing)));
     return FALSE;
   }
 
   GST_OBJECT_LOCK (self);
-  if (!pcr_id_is_valid (self->device_id)) {
-    ok = FALSE;
-  } else if (!*self->topic_prefix || strpbrk (self->topic_prefix, "+#")) {
-    ok = FALSE;
-  }
   self->run_prefix = g_strdup (self->topic_prefix);
   self->run_device = g_strdup (self->device_id);
+  broker_uri = g_strdup (self->broker_uri);
+  username = g_strdup (self->username);
+  password = g_strdup (self->password);
+  ca_file = g_strdup (self->ca_file);
   GST_OBJECT_UNLOCK (self);
-  if (!ok) {
+  if (!pcr_id_is_valid (self->run_device)) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("Invalid device-id or topic-prefix"),
-        ("device-id must match [A-Za-z0-9_-]{1,64}; topic-prefix must be "
-            "non-empty without + or #"));
+        ("Invalid device-id \"%s\"", self->run_device),
+        ("device-id must match [A-Za-z0-9_-]{1,64}"));
+    return FALSE;
+  }
+  if (!*self->run_prefix || strpbrk (self->run_prefix, "+#")) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Invalid topic-prefix \"%s\"", self->run_prefix),
+        ("topic-prefix must be non-empty, without + or #"));
     return FALSE;
   }
   self->status_topic = pcr_topic_build (self->run_prefix, self->run_device,
       "status", NULL);
   offline = status_json (self, FALSE);
 
-  GST_OBJECT_LOCK (self);
-  options.uri = self->broker_uri;
-  options.username = self->username;
-  options.password = self->password;
-  options.ca_file = self->ca_file;
+  options.uri = broker_uri;
+  options.username = username;
+  options.password = password;
+  options.ca_file = ca_file;
   options.will_topic = self->status_topic;
   options.will_payload = offline;
   self->mqtt = pcr_mqtt_new (&options, self->context, &callbacks, self, &error);
-  GST_OBJECT_UNLOCK (self);
   if (!self->mqtt) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("Cannot use the MQTT broker settings"), ("%s", error->message));
@@ -1295,6 +1303,13 @@ start (PcrMqttWebrtcSink * self)
     return FALSE;
   }
   return TRUE;
+}
+
+static gboolean
+quit_loop_cb (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -1349,7 +1364,9 @@ stop (PcrMqttWebrtcSink * self)
     pcr_mqtt_stop (self->mqtt, 1000);
   }
   if (self->thread) {
-    g_main_loop_quit (self->loop);
+    /* Quit from inside the loop: a g_main_loop_quit() from here before the
+     * thread reached g_main_loop_run() would be lost, and the join hang. */
+    post (self, quit_loop_cb, self->loop, NULL);
     g_thread_join (self->thread);
     self->thread = NULL;
   }
@@ -1603,7 +1620,9 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   self->fakesink = make_child (self, "fakesink");
   /* Viewers' branches need these later; find out now. */
   if (!self->missing) {
-    const gchar *later[] = { "queue", "rtph264pay", "webrtcbin" };
+    const gchar *later[] = { "queue", "rtph264pay", "webrtcbin", "nicesrc",
+      "nicesink", "dtlssrtpenc", "srtpenc"
+    };
     guint i;
 
     for (i = 0; i < G_N_ELEMENTS (later); i++) {
