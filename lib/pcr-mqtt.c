@@ -411,6 +411,22 @@ pcr_mqtt_subscribe (PcrMqtt * mqtt, const gchar * pattern)
 }
 
 gboolean
+pcr_mqtt_unsubscribe (PcrMqtt * mqtt, const gchar * pattern)
+{
+  gint rc;
+
+  g_return_val_if_fail (mqtt != NULL && pattern != NULL, FALSE);
+
+  rc = mosquitto_unsubscribe (mqtt->mosq, NULL, pattern);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    GST_WARNING ("cannot unsubscribe from %s: %s", pattern,
+        mosquitto_strerror (rc));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
 pcr_mqtt_is_connected (PcrMqtt * mqtt)
 {
   gboolean connected;

@@ -49,6 +49,7 @@ gboolean pcr_mqtt_start (PcrMqtt * mqtt, GError ** error);
 gboolean pcr_mqtt_publish (PcrMqtt * mqtt, const gchar * topic,
     const void *payload, gsize len, gboolean retain);
 gboolean pcr_mqtt_subscribe (PcrMqtt * mqtt, const gchar * pattern);
+gboolean pcr_mqtt_unsubscribe (PcrMqtt * mqtt, const gchar * pattern);
 gboolean pcr_mqtt_is_connected (PcrMqtt * mqtt);
 
 /* Disconnects cleanly (no last will), joins the thread. Waits up to
