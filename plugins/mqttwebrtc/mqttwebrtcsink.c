@@ -8,10 +8,10 @@
  * from NULL->READY to READY->NULL. Everything about sessions happens there.
  *
  * ```
- *  ,-------------------------- mqttwebrtcsink ------------------------------.
- *  |                                  ,-> fakesink (keeps EOS and the tee)  |
- * sink -> h264parse -> tee ----------+-> queue -> rtph264pay -> webrtcbin    |  viewer 1
- *  |   (config-interval=-1)          '-> queue -> rtph264pay -> webrtcbin    |  viewer 2
+ *  ,-------------------------- mqttwebrtcsink -----------------------------------.
+ *  |                                       ,-> fakesink (keeps EOS and the tee)  |
+ * sink -> capsfilter -> h264parse -> tee -+-> queue -> rtph264pay -> webrtcbin    |  viewer 1
+ *  |   (baseline)   (config-interval=-1)  '-> queue -> rtph264pay -> webrtcbin    |  viewer 2
  *  |                     ^ force-key-unit events (new viewer, PLI, FIR),     |
  *  |                       rate-limited on h264parse's src pad               |
  *  '------------------------------------------------------------------------'
@@ -107,7 +107,7 @@ struct _PcrMqttWebrtcSink
 {
   GstBin parent;
 
-  GstElement *parse, *tee, *fakesink;
+  GstElement *filter, *parse, *tee, *fakesink;
   GstPad *parse_src;
   gchar *missing;               /* a factory we could not make, or NULL */
 
@@ -153,10 +153,16 @@ G_DEFINE_TYPE_WITH_CODE (PcrMqttWebrtcSink, pcr_mqtt_webrtc_sink,
 GST_ELEMENT_REGISTER_DEFINE (mqttwebrtcsink, "mqttwebrtcsink", GST_RANK_NONE,
     PCR_TYPE_MQTT_WEBRTC_SINK);
 
+/* Every browser decodes constrained baseline (Firefox's OpenH264 nothing
+ * else), and it has no B-frames. Saying so in a capsfilter makes an
+ * encoder that follows downstream caps produce it: a bare x264enc would
+ * otherwise pick High 4:4:4, which no browser decodes. */
+#define SINK_CAPS "video/x-h264, stream-format=(string)byte-stream, " \
+    "alignment=(string)au, profile=(string){ constrained-baseline, baseline }"
+
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS ("video/x-h264, stream-format=(string)byte-stream, "
-        "alignment=(string)au"));
+    GST_STATIC_CAPS (SINK_CAPS));
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -1615,6 +1621,7 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   self->profile = PCR_H264_CONSTRAINED_BASELINE;
   self->context = g_main_context_new ();
 
+  self->filter = make_child (self, "capsfilter");
   self->parse = make_child (self, "h264parse");
   self->tee = make_child (self, "tee");
   self->fakesink = make_child (self, "fakesink");
@@ -1636,25 +1643,31 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
     }
   }
 
-  if (self->parse && self->tee && self->fakesink) {
+  if (self->filter && self->parse && self->tee && self->fakesink) {
+    GstCaps *caps = gst_caps_from_string (SINK_CAPS);
+
+    g_object_set (self->filter, "caps", caps, NULL);
+    gst_caps_unref (caps);
     g_object_set (self->parse, "config-interval", -1, NULL);
     g_object_set (self->tee, "allow-not-linked", TRUE, NULL);
     g_object_set (self->fakesink, "sync", FALSE, "async", FALSE,
         "enable-last-sample", FALSE, NULL);
-    gst_bin_add_many (GST_BIN (self), self->parse, self->tee, self->fakesink,
-        NULL);
-    gst_element_link_many (self->parse, self->tee, self->fakesink, NULL);
+    gst_bin_add_many (GST_BIN (self), self->filter, self->parse, self->tee,
+        self->fakesink, NULL);
+    gst_element_link_many (self->filter, self->parse, self->tee,
+        self->fakesink, NULL);
     self->parse_src = gst_element_get_static_pad (self->parse, "src");
     gst_pad_add_probe (self->parse_src,
         GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
         GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, parse_src_probe, self, NULL);
     {
-      GstPad *target = gst_element_get_static_pad (self->parse, "sink");
+      GstPad *target = gst_element_get_static_pad (self->filter, "sink");
 
       ghost = gst_ghost_pad_new_from_template ("sink", target, templ);
       gst_object_unref (target);
     }
   } else {
+    gst_clear_object (&self->filter);
     gst_clear_object (&self->parse);
     gst_clear_object (&self->tee);
     gst_clear_object (&self->fakesink);

@@ -140,7 +140,8 @@ GST_START_TEST (test_factory_and_caps)
   fail_unless_equals_string (gst_element_factory_get_metadata (factory,
           GST_ELEMENT_METADATA_KLASS), "Sink/Network/WebRTC");
 
-  /* One always sink pad, H.264 byte-stream, one access unit per buffer. */
+  /* One always sink pad, H.264 byte-stream, one access unit per buffer, in
+   * a profile every browser decodes. */
   templates = gst_element_factory_get_static_pad_templates (factory);
   fail_unless_equals_int (g_list_length ((GList *) templates), 1);
   templ = templates->data;
@@ -149,7 +150,8 @@ GST_START_TEST (test_factory_and_caps)
   fail_unless_equals_int (templ->presence, GST_PAD_ALWAYS);
   caps = gst_static_caps_get (&templ->static_caps);
   expected = gst_caps_from_string ("video/x-h264, "
-      "stream-format=(string)byte-stream, alignment=(string)au");
+      "stream-format=(string)byte-stream, alignment=(string)au, "
+      "profile=(string){ constrained-baseline, baseline }");
   fail_unless (gst_caps_is_equal (caps, expected),
       "sink template caps are %" GST_PTR_FORMAT, caps);
   gst_object_unref (factory);
@@ -800,8 +802,8 @@ encode_frames (guint n, GstCaps ** caps)
   g_autofree gchar *desc = g_strdup_printf ("videotestsrc num-buffers=%u ! "
       "video/x-raw,width=320,height=240,framerate=30/1 ! "
       "x264enc speed-preset=ultrafast key-int-max=10 ! "
-      "video/x-h264,stream-format=byte-stream,alignment=au ! "
-      "appsink name=out sync=false", n);
+      "video/x-h264,stream-format=byte-stream,alignment=au,"
+      "profile=constrained-baseline ! appsink name=out sync=false", n);
   g_autoptr (GError) error = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &error);
   GstElement *out;
@@ -1044,6 +1046,65 @@ GST_START_TEST (test_key_frame_does_not_use_up_rate_limit)
 
 GST_END_TEST;
 
+static GstPadProbeReturn
+remember_caps (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  GstCaps **seen = user_data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
+    GstCaps *caps;
+
+    gst_event_parse_caps (event, &caps);
+    gst_caps_replace (seen, caps);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* The bare "x264enc ! mqttwebrtcsink" of the README must give a stream that
+ * browsers decode: left alone, x264enc would pick High 4:4:4. */
+GST_START_TEST (test_bare_encoder_gives_baseline)
+{
+  GstElement *pipeline;
+  GstElement *sink;
+  GstPad *pad;
+  GstBus *bus;
+  GstMessage *msg;
+  GstCaps *seen = NULL;
+  const gchar *profile;
+
+  pipeline = gst_parse_launch ("videotestsrc num-buffers=5 ! x264enc "
+      "tune=zerolatency ! mqttwebrtcsink name=s "
+      "broker-uri=mqtt://127.0.0.1:1", NULL);
+  fail_unless (pipeline != NULL);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "s");
+  pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, remember_caps,
+      &seen, NULL);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  bus = gst_element_get_bus (pipeline);
+  msg = gst_bus_timed_pop_filtered (bus, 20 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS,
+      "the stream did not reach EOS");
+  fail_unless (seen != NULL, "no caps reached the sink");
+  profile = gst_structure_get_string (gst_caps_get_structure (seen, 0),
+      "profile");
+  fail_unless (g_strcmp0 (profile, "constrained-baseline") == 0 ||
+      g_strcmp0 (profile, "baseline") == 0,
+      "x264enc produced profile %s for the sink", profile);
+  gst_message_unref (msg);
+  gst_caps_unref (seen);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pad);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+}
+
+GST_END_TEST;
+
 static Suite *
 mqttwebrtcsink_suite (void)
 {
@@ -1068,6 +1129,7 @@ mqttwebrtcsink_suite (void)
   tcase_add_test (tc, test_stop_while_reconnecting);
   tcase_add_test (tc, test_missing_elements);
   tcase_add_test (tc, test_stream_without_viewers);
+  tcase_add_test (tc, test_bare_encoder_gives_baseline);
   tcase_add_test (tc, test_key_unit_rate_limit);
   tcase_add_test (tc, test_key_frame_does_not_use_up_rate_limit);
   return s;

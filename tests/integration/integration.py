@@ -1,0 +1,762 @@
+#!/usr/bin/env python3
+"""picamrtc integration tests: a real mosquitto broker, the picamrtc service
+(or gst-launch-1.0 with mqttwebrtcsink) and real WebRTC viewers
+(pcr-test-viewer), all inside a private network namespace that holds only
+loopback (DESIGN.md section 5). One case per run: integration.py CASE.
+
+Standard library only. Paths come from the environment that meson sets:
+PCR_TEST_VIEWER, PCR_SERVICE, PCR_PLUGIN_DIR (GST_PLUGIN_PATH and friends
+from test_env in tests/meson.build)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+NS_MARK = 'PCR_INTEGRATION_IN_NETNS'
+DEVICE = 'cam1'
+PREFIX = 'picamrtc'
+SKIP = 77
+
+
+class Failure(Exception):
+    """An assertion that failed; the message says what a user would see."""
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+def log(msg):
+    print(f'[{time.strftime("%H:%M:%S")}] {msg}', flush=True)
+
+
+# --- processes ----------------------------------------------------------
+
+class Proc:
+    """A child in its own process group, its output in a log file."""
+
+    def __init__(self, name, argv, workdir, env=None, stdout_pipe=False):
+        self.name = name
+        self.argv = argv
+        self.log_path = os.path.join(workdir, name + '.log')
+        self.log_file = open(self.log_path, 'wb')
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout_pipe else self.log_file,
+            stderr=self.log_file, env=env or os.environ.copy(),
+            start_new_session=True)
+        self.pid = self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace=3.0):
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            if self.wait(grace) is None:
+                self.signal(signal.SIGKILL)
+                self.wait(5)
+        else:
+            # whatever it left behind in its group
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.log_file.close()
+
+    def log_text(self, limit=12000):
+        try:
+            with open(self.log_path, 'rb') as f:
+                data = f.read()
+        except OSError:
+            return ''
+        text = data.decode('utf-8', 'replace')
+        if len(text) > limit:
+            text = '[... cut ...]\n' + text[-limit:]
+        return text
+
+
+class Viewer(Proc):
+    """pcr-test-viewer, its JSON event lines collected by a thread."""
+
+    def __init__(self, env, name, args):
+        argv = [env.viewer_bin, '--broker', env.broker_uri, '--device', DEVICE,
+                '--prefix', PREFIX] + args
+        super().__init__(name, argv, env.workdir, stdout_pipe=True)
+        self.events = []
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode('utf-8', 'replace').strip()
+            if not line:
+                continue
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                ev = {'event': 'garbage', 'line': line}
+            ev['_t'] = time.monotonic()
+            with self.cond:
+                self.events.append(ev)
+                self.cond.notify_all()
+            self.log_file.write(b'stdout: ' + raw)
+            self.log_file.flush()
+        with self.cond:
+            self.cond.notify_all()
+
+    def find(self, name):
+        with self.cond:
+            return [e for e in self.events if e.get('event') == name]
+
+    def first(self, name):
+        found = self.find(name)
+        return found[0] if found else None
+
+    def wait_event(self, name, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for e in self.events:
+                    if e.get('event') == name:
+                        return e
+                left = deadline - time.monotonic()
+                if left <= 0 or (not self.alive() and
+                                 not self.thread.is_alive()):
+                    return None
+                self.cond.wait(min(left, 0.2))
+
+    def finish(self, timeout):
+        """Waits for the exit; returns (exit code, done event)."""
+        rc = self.wait(timeout)
+        self.thread.join(2)
+        return rc, self.first('done')
+
+    def frame_count(self):
+        """Latest (count, monotonic time) the viewer reported."""
+        frames = self.find('frames')
+        if not frames:
+            return 0, time.monotonic()
+        return frames[-1]['count'], frames[-1]['_t']
+
+
+# --- the environment of one case -----------------------------------------
+
+class Env:
+    def __init__(self, case):
+        self.case = case
+        build = os.environ.get('PICAMRTC_BUILD_ROOT', '')
+        self.viewer_bin = os.environ.get('PCR_TEST_VIEWER') or os.path.join(
+            build, 'tests', 'integration', 'pcr-test-viewer')
+        self.service_bin = os.environ.get('PCR_SERVICE') or os.path.join(
+            build, 'src', 'picamrtc', 'picamrtc')
+        self.plugin_dir = os.environ.get('PCR_PLUGIN_DIR') or os.path.join(
+            build, 'plugins', 'mqttwebrtc')
+        self.workdir = tempfile.mkdtemp(prefix=f'pcr-int-{case}-')
+        self.procs = []
+        self.viewers = []
+        self.service = None
+        self.broker = None
+        self.status_sub = None
+        self.statuses = []
+        self.status_cond = threading.Condition()
+        self.port = None
+        self.broker_uri = None
+        self.viewer_seq = 0
+
+    # broker
+
+    def start_broker(self):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            self.port = s.getsockname()[1]
+        self.broker_uri = f'mqtt://127.0.0.1:{self.port}'
+        conf = os.path.join(self.workdir, 'mosquitto.conf')
+        with open(conf, 'w') as f:
+            # user root: inside unshare -r we look like root to ourselves,
+            # and dropping privileges would fail (DESIGN.md section 5)
+            f.write(f'listener {self.port} 127.0.0.1\n'
+                    'allow_anonymous true\nuser root\npersistence false\n'
+                    'log_dest stderr\nlog_type all\n')
+        self.broker = self.spawn('mosquitto', ['mosquitto', '-c', conf])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            check(self.broker.alive(), 'the MQTT broker did not start')
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), 0.5):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise Failure('the MQTT broker does not accept connections')
+        self._watch_status()
+
+    def _watch_status(self):
+        topic = f'{PREFIX}/{DEVICE}/status'
+        self.status_sub = self.spawn(
+            'status-sub', ['mosquitto_sub', '-h', '127.0.0.1', '-p',
+                           str(self.port), '-t', topic, '-q', '1'],
+            stdout_pipe=True)
+
+        def read():
+            for raw in self.status_sub.proc.stdout:
+                line = raw.decode('utf-8', 'replace').strip()
+                try:
+                    st = json.loads(line)
+                except ValueError:
+                    st = {'_unparsable': line}
+                with self.status_cond:
+                    self.statuses.append(st)
+                    self.status_cond.notify_all()
+                self.status_sub.log_file.write(raw)
+                self.status_sub.log_file.flush()
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def wait_status(self, pred, timeout):
+        """The first status (seen so far or arriving) for which pred holds,
+        looking only at the latest one at each moment."""
+        deadline = time.monotonic() + timeout
+        with self.status_cond:
+            while True:
+                if self.statuses and isinstance(self.statuses[-1], dict) \
+                        and pred(self.statuses[-1]):
+                    return self.statuses[-1]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.status_cond.wait(min(left, 0.2))
+
+    def last_status(self):
+        with self.status_cond:
+            return self.statuses[-1] if self.statuses else None
+
+    def retained_status(self, timeout=5):
+        """Reads the retained status with a fresh subscription."""
+        out = subprocess.run(
+            ['mosquitto_sub', '-h', '127.0.0.1', '-p', str(self.port), '-t',
+             f'{PREFIX}/{DEVICE}/status', '-C', '1', '-W', str(timeout)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
+        line = out.stdout.decode('utf-8', 'replace').strip()
+        if not line:
+            return None
+        try:
+            return json.loads(line)
+        except ValueError:
+            return {'_unparsable': line}
+
+    def publish(self, topic, payload):
+        subprocess.run(['mosquitto_pub', '-h', '127.0.0.1', '-p',
+                        str(self.port), '-q', '1', '-t', topic, '-m',
+                        payload], check=True, timeout=10)
+
+    # processes
+
+    def spawn(self, name, argv, stdout_pipe=False):
+        p = Proc(name, argv, self.workdir, stdout_pipe=stdout_pipe)
+        self.procs.append(p)
+        return p
+
+    def start_service(self, extra=None):
+        check(os.access(self.service_bin, os.X_OK),
+              f'the service binary {self.service_bin} is missing')
+        argv = [self.service_bin, '--source', 'test', '--broker',
+                self.broker_uri, '--device', DEVICE, '--ice-address',
+                '127.0.0.1'] + (extra or [])
+        self.service = self.spawn('picamrtc', argv)
+        self.wait_online()
+        return self.service
+
+    def start_gst_launch(self):
+        argv = ['gst-launch-1.0', 'videotestsrc', 'is-live=true', '!',
+                'video/x-raw,width=1280,height=720,framerate=30/1', '!',
+                'x264enc', 'tune=zerolatency', 'speed-preset=ultrafast', '!',
+                'mqttwebrtcsink', f'broker-uri={self.broker_uri}',
+                f'device-id={DEVICE}', 'ice-addresses=127.0.0.1']
+        self.service = self.spawn('gst-launch', argv)
+        self.wait_online()
+        return self.service
+
+    def wait_online(self, timeout=20):
+        st = self.wait_status(lambda s: s.get('state') == 'online', timeout)
+        check(self.service.alive(),
+              f'{self.service.name} exited at start-up with code '
+              f'{self.service.proc.returncode}')
+        check(st is not None,
+              f'{self.service.name} never published a retained status with '
+              f'state "online" on {PREFIX}/{DEVICE}/status within '
+              f'{timeout} s (last: {self.last_status()})')
+        log(f'device online: {json.dumps(st)}')
+
+    def viewer(self, args, name=None):
+        self.viewer_seq += 1
+        name = name or f'viewer{self.viewer_seq}'
+        v = Viewer(self, name, ['--ice-address', '127.0.0.1'] + args)
+        self.procs.append(v)
+        self.viewers.append(v)
+        return v
+
+    def service_alive(self):
+        check(self.service.alive(),
+              f'{self.service.name} died (exit code '
+              f'{self.service.proc.returncode}) while viewers were watching')
+
+    def teardown(self, failed):
+        for p in reversed(self.procs):
+            p.stop()
+        if failed:
+            for p in self.procs:
+                if p is self.service or isinstance(p, Viewer) or \
+                        p is self.broker:
+                    print(f'----- log of {p.name}: {" ".join(p.argv)[:300]}'
+                          f' (exit {p.proc.returncode})')
+                    print(p.log_text(4000 if p is self.broker else 12000))
+            print(f'----- logs kept in {self.workdir}')
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# --- helpers for the cases -------------------------------------------------
+
+def expect_frames(v, timeout, width=1280, height=720):
+    ff = v.wait_event('first-frame', timeout)
+    if ff is None:
+        why = f'within {timeout} s'
+        for e in v.events:
+            if e['event'] == 'error':
+                why = f'(error reply "{e["code"]}": {e["message"]})'
+            elif e['event'] == 'bye':
+                why = f'(the device said bye {e["ms"]} ms after the offer)'
+            elif e['event'] in ('ice-failed', 'pipeline-error',
+                                'protocol-error', 'mqtt-error'):
+                why = f'({e["event"]}: {e.get("message")})'
+        if not v.find('answer') and why.startswith('within'):
+            why += ', no answer to the offer'
+        raise Failure(f'{v.name} saw no video {why}')
+    check((ff['width'], ff['height']) == (width, height),
+          f'{v.name} got {ff["width"]}x{ff["height"]} video, '
+          f'expected {width}x{height}')
+    # the viewer offers profile-level-id 42e01f only
+    check(ff.get('profile') in ('', None, 'constrained-baseline', 'baseline'),
+          f'{v.name} offered only H.264 constrained baseline (42e01f) but '
+          f'got a {ff.get("profile")} profile stream: a browser that decodes '
+          'only what it negotiated (Safari, hardware decoders) shows nothing')
+    return ff
+
+
+def frame_rate(viewers, seconds):
+    """Frames per second each viewer decoded over the next seconds."""
+    before = [v.frame_count() for v in viewers]
+    time.sleep(seconds)
+    rates = []
+    for v, (c0, t0) in zip(viewers, before):
+        c1, t1 = v.frame_count()
+        rates.append((c1 - c0) / (t1 - t0) if t1 > t0 else 0.0)
+    return rates
+
+
+def expect_playing(viewers, seconds, min_fps, what):
+    rates = frame_rate(viewers, seconds)
+    for v, r in zip(viewers, rates):
+        check(v.alive(), f'{v.name} stopped {what}')
+        check(r >= min_fps,
+              f'{v.name} video froze or stuttered {what}: {r:.1f} frames/s '
+              f'over {seconds} s (expected ~30)')
+    return rates
+
+
+def expect_exit(v, code, timeout, what):
+    rc, done = v.finish(timeout)
+    check(rc is not None, f'{v.name} still running {timeout} s after {what}')
+    check(rc == code, f'{v.name} exited with {rc} (expected {code}) {what}; '
+          f'errors: {v.find("error")}')
+    return done
+
+
+def fmt_rates(rates):
+    return '/'.join(f'{r:.0f}' for r in rates)
+
+
+# --- the cases ------------------------------------------------------------
+
+def case_one_viewer(env):
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    v = env.viewer(['--frames', '60', '--timeout', '30'])
+    ff = expect_frames(v, 20)
+    done = expect_exit(v, 0, 20, 'after decoding 60 frames')
+    check(done and done['frames'] >= 60, f'viewer decoded only {done}')
+    check(ff['ms'] <= 3000,
+          f'the first frame took {ff["ms"]} ms after the offer (limit 3 s)')
+    env.service_alive()
+    return (f'1280x720, answer after {v.first("answer")["ms"]} ms, first '
+            f'frame after {ff["ms"]} ms')
+
+
+def case_three_viewers(env):
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    vs = [env.viewer(['--frames', '90', '--timeout', '40']) for _ in range(3)]
+    ffs = [expect_frames(v, 20) for v in vs]
+    for v in vs:
+        done = expect_exit(v, 0, 30, 'after decoding 90 frames')
+        check(done['frames'] >= 90, f'{v.name} decoded only {done["frames"]}')
+    env.service_alive()
+    return ('3 viewers 1280x720, first frames after ' +
+            '/'.join(str(f['ms']) for f in ffs) + ' ms')
+
+
+def case_leave_and_kill(env):
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    leaver, victim, stayer = [
+        env.viewer(['--frames', '1', '--hold', '90', '--timeout', '110'],
+                   name=n) for n in ('leaver', 'victim', 'stayer')]
+    for v in (leaver, victim, stayer):
+        expect_frames(v, 20)
+    expect_playing([stayer], 2, 20, 'with three viewers')
+    # SIGTERM makes the viewer send bye and leave
+    leaver.signal(signal.SIGTERM)
+    expect_exit(leaver, 0, 10, 'after it was asked to leave (bye)')
+    victim.signal(signal.SIGKILL)
+    victim.wait(5)
+    killed_at = time.monotonic()
+    rates = expect_playing([stayer], 5, 20,
+                           'after one viewer left and another was killed')
+    env.service_alive()
+    # the dead viewer must be reaped (ICE failure or RTCP timeout), or its
+    # slot counts against --max-viewers forever
+    st = env.wait_status(lambda s: s.get('viewers') == 1, 60)
+    check(st is not None, 'a SIGKILLed viewer was not reaped within 60 s: '
+          f'the status still says {env.last_status()}')
+    reaped = time.monotonic() - killed_at
+    expect_playing([stayer], 2, 20, 'after the dead viewer was reaped')
+    return (f'remaining viewer kept playing at {rates[0]:.1f} frames/s '
+            f'after a bye and a SIGKILL; the dead viewer was reaped after '
+            f'{reaped:.0f} s')
+
+
+def case_bulk(env):
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    v = env.viewer(['--frames', '60', '--timeout', '30'])
+    ff = expect_frames(v, 20)
+    done = expect_exit(v, 0, 20, 'after decoding 60 frames')
+    ans = v.first('answer')
+    check(ans['candidates'] >= 1,
+          'the answer to a non-trickle offer held no ICE candidates: a '
+          'client that does not trickle (the seed web page) cannot connect')
+    # not an error, but a bulk client ignores them
+    extra = (f' (and {done["remote_candidates"]} trickled candidates the '
+             'viewer did not ask for)' if done['remote_candidates'] else '')
+    return (f'bulk ICE: answer after {ans["ms"]} ms with '
+            f'{ans["candidates"]} candidates{extra}, first frame '
+            f'{ff["ms"]} ms')
+
+
+def case_trickle(env):
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    v = env.viewer(['--trickle', '--frames', '60', '--timeout', '30'])
+    ff = expect_frames(v, 20)
+    done = expect_exit(v, 0, 20, 'after decoding 60 frames')
+    ans = v.first('answer')
+    check(done['remote_candidates'] >= 1 or ans['candidates'] >= 1,
+          'the device sent no ICE candidates at all with trickle')
+    return (f'trickle ICE: answer after {ans["ms"]} ms, '
+            f'{done["remote_candidates"]} candidate messages, first frame '
+            f'{ff["ms"]} ms')
+
+
+def raw(env, payload, expect_error=None, session=None, timeout=10,
+        name=None):
+    args = ['--timeout', str(timeout)]
+    if os.path.exists(payload):
+        args += ['--raw-file', payload]
+    else:
+        args += ['--raw', payload]
+    if expect_error:
+        args += ['--expect-error', expect_error]
+    if session:
+        args += ['--session', session]
+    return env.viewer(args, name=name)
+
+
+def case_bad_input(env):
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    watcher = env.viewer(['--frames', '1', '--hold', '100', '--timeout',
+                          '115'], name='watcher')
+    expect_frames(watcher, 20)
+    results = []
+
+    def expect_reply(name, v, code):
+        rc, _ = v.finish(20)
+        errs = v.find('error')
+        got = errs[0]['code'] if errs else None
+        check(rc == 0, f'{name}: expected error "{code}", got '
+              f'{got or "no reply"} (exit {rc})')
+        results.append(name)
+
+    expect_reply('malformed JSON', raw(env, '{"type":"offer",',
+                                       'bad-request', name='malformed'),
+                 'bad-request')
+    expect_reply('unknown type', raw(env, '{"type":"dance"}', 'bad-request',
+                                     name='unknown-type'), 'bad-request')
+    big = os.path.join(env.workdir, 'big.json')
+    with open(big, 'w') as f:
+        f.write('{"type":"offer","sdp":"' + 'v=0 ' * (70 * 1024) + '"}')
+    expect_reply('payload over 256 KiB', raw(env, big, 'bad-request',
+                                             name='oversized'),
+                 'bad-request')
+    expect_reply('offer without H.264',
+                 env.viewer(['--no-h264', '--expect-error',
+                             'no-compatible-codec', '--timeout', '20'],
+                            name='no-h264'), 'no-compatible-codec')
+    expect_reply('candidate for an unknown session', raw(
+        env, '{"type":"candidate","candidate":"candidate:1 1 UDP 2122252543 '
+        '127.0.0.1 40000 typ host","sdpMLineIndex":0,"sdpMid":"0"}',
+        'unknown-session', name='unknown-session'), 'unknown-session')
+
+    # an invalid session id: no reply (there is nowhere valid to send it)
+    bad = raw(env, '{"type":"offer",', session='bad.id!', timeout=3,
+              name='bad-session')
+    rc, _ = bad.finish(15)
+    check(bad.first('timeout') is not None and not bad.find('reply'),
+          f'a message on the invalid session id "bad.id!" got a reply: '
+          f'{bad.find("reply")}')
+    results.append('bad session id (no reply)')
+
+    env.service_alive()
+    rates = expect_playing([watcher], 3, 20,
+                           'while the device was fed bad input')
+    return (f'{len(results)} bad inputs handled; the running viewer kept '
+            f'{rates[0]:.1f} frames/s')
+
+
+def case_max_viewers(env):
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    vs = [env.viewer(['--frames', '1', '--hold', '90', '--timeout', '110'])
+          for _ in range(4)]
+    for v in vs:
+        expect_frames(v, 30)
+    fifth = env.viewer(['--expect-error', 'max-viewers', '--timeout', '20'],
+                       name='fifth')
+    rc, _ = fifth.finish(30)
+    errs = fifth.find('error')
+    check(rc == 0, f'a 5th viewer over --max-viewers 4 got '
+          f'{errs[0]["code"] if errs else "no error"} instead of the '
+          f'"max-viewers" error (frames: {fifth.frame_count()[0]})')
+    rates = expect_playing(vs, 4, 15, 'after a 5th viewer was refused')
+    env.service_alive()
+    return (f'4 viewers play ({fmt_rates(rates)} frames/s), the 5th got '
+            f'max-viewers')
+
+
+def case_mixed_offers(env):
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    # a browser-like offer (level-asymmetry-allowed=1) and a strict one
+    # (42e01f only, like some hardware or embedded clients)
+    browser = env.viewer(['--level-asymmetry-allowed', '--frames', '1',
+                          '--hold', '90', '--timeout', '110'],
+                         name='browser-like')
+    expect_frames(browser, 20)
+    strict = env.viewer(['--frames', '1', '--hold', '90', '--timeout',
+                         '110'], name='strict')
+    rates = expect_playing([browser], 5, 20,
+                           'while a viewer with a strict 42e01f offer joined')
+    env.service_alive()
+    ff = expect_frames(strict, 5)
+    rates += expect_playing([browser, strict], 3, 20, 'with both viewers')
+    return (f'browser-like and strict offers both play '
+            f'({fmt_rates(rates[1:])} frames/s), first frame of the strict '
+            f'one {ff["ms"]} ms')
+
+
+def case_gst_launch(env):
+    env.start_broker()
+    env.start_gst_launch()
+    v = env.viewer(['--frames', '60', '--timeout', '30'])
+    ff = expect_frames(v, 20)
+    expect_exit(v, 0, 20, 'after decoding 60 frames')
+    env.service_alive()
+    return (f'gst-launch-1.0 ... ! mqttwebrtcsink: 1280x720 '
+            f'{ff.get("profile")}, first frame {ff["ms"]} ms')
+
+
+def cpu_seconds(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    # fields after the comm: state is [0], utime [11], stime [12]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def case_on_demand(env):
+    env.start_broker()
+    env.start_service()
+    time.sleep(2)               # let start-up work settle
+    c0 = cpu_seconds(env.service.pid)
+    t0 = time.monotonic()
+    time.sleep(3)
+    c1 = cpu_seconds(env.service.pid)
+    idle = 100.0 * (c1 - c0) / (time.monotonic() - t0)
+    check(idle < 10.0,
+          f'the idle service (no viewers) uses {idle:.1f} % of a core: the '
+          'camera is not stopped while nobody watches')
+    v = env.viewer(['--frames', '30', '--timeout', '30'])
+    ff = expect_frames(v, 20)
+    expect_exit(v, 0, 20, 'after decoding 30 frames')
+    check(ff['ms'] <= 3000,
+          f'the first frame of an on-demand camera took {ff["ms"]} ms after '
+          'the offer (limit 3 s)')
+    env.service_alive()
+    return (f'idle CPU {idle:.1f} % of a core, first frame {ff["ms"]} ms '
+            f'after the offer (camera started on demand)')
+
+
+def case_status(env):
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    st = env.retained_status()
+    check(st and st.get('state') == 'online',
+          f'the retained status is {st}, expected state "online"')
+    check(st.get('viewers', 0) == 0,
+          f'the status says {st.get("viewers")} viewers with none connected')
+    a = env.viewer(['--frames', '1', '--hold', '90', '--timeout', '110'],
+                   name='a')
+    b = env.viewer(['--frames', '1', '--hold', '90', '--timeout', '110'],
+                   name='b')
+    expect_frames(a, 20)
+    expect_frames(b, 20)
+    st = env.wait_status(lambda s: s.get('viewers') == 2, 10)
+    check(st is not None, f'with 2 viewers the status says '
+          f'{env.last_status()} (expected "viewers":2)')
+    retained = env.retained_status()
+    check(retained.get('viewers') == 2,
+          f'the retained status says {retained}, expected "viewers":2')
+    a.signal(signal.SIGTERM)     # a sends bye
+    expect_exit(a, 0, 10, 'after it was asked to leave')
+    st = env.wait_status(lambda s: s.get('viewers') == 1, 10)
+    check(st is not None, f'after one viewer said bye the status says '
+          f'{env.last_status()} (expected "viewers":1)')
+
+    env.service.signal(signal.SIGTERM)
+    rc = env.service.wait(15)
+    check(rc is not None, 'the service did not exit within 15 s of SIGTERM')
+    check(rc == 0, f'the service exited with {rc} on SIGTERM (expected 0)')
+    bye = b.wait_event('bye', 5)
+    check(bye is not None, 'a watching viewer got no bye when the service '
+          'stopped')
+    expect_exit(b, 0, 10, 'after the device said bye')
+    retained = env.retained_status()
+    check(retained and retained.get('state') == 'offline',
+          f'after the service stopped the retained status is {retained}, '
+          'expected state "offline"')
+    return ('status online with 0/2/1 viewers, SIGTERM: exit 0, bye to the '
+            'viewer, retained status offline')
+
+
+CASES = {
+    'one-viewer': case_one_viewer,
+    'three-viewers': case_three_viewers,
+    'leave-and-kill': case_leave_and_kill,
+    'bulk': case_bulk,
+    'trickle': case_trickle,
+    'bad-input': case_bad_input,
+    'max-viewers': case_max_viewers,
+    'mixed-offers': case_mixed_offers,
+    'gst-launch': case_gst_launch,
+    'on-demand': case_on_demand,
+    'status': case_status,
+}
+
+
+def prepare_environ():
+    # an empty system plugin path would hide webrtcbin, x264enc, libav...
+    if os.environ.get('GST_PLUGIN_SYSTEM_PATH_1_0') == '':
+        del os.environ['GST_PLUGIN_SYSTEM_PATH_1_0']
+    build = os.environ.get('PICAMRTC_BUILD_ROOT')
+    if build:
+        os.environ['GST_REGISTRY'] = os.path.join(
+            build, 'tests', 'integration', 'registry.bin')
+    plugin_dir = os.environ.get('PCR_PLUGIN_DIR')
+    if plugin_dir and plugin_dir not in os.environ.get(
+            'GST_PLUGIN_PATH', '').split(':'):
+        os.environ['GST_PLUGIN_PATH'] = ':'.join(
+            p for p in (plugin_dir, os.environ.get('GST_PLUGIN_PATH')) if p)
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
+        print(f'usage: {sys.argv[0]} CASE\ncases: {" ".join(CASES)}',
+              file=sys.stderr)
+        return 2
+    case = sys.argv[1]
+
+    if os.environ.get(NS_MARK) != '1':
+        for tool in ('unshare', 'mosquitto', 'mosquitto_sub',
+                     'mosquitto_pub'):
+            if shutil.which(tool) is None and not os.path.exists(
+                    '/usr/sbin/' + tool):
+                print(f'SKIP: {tool} is not installed')
+                return SKIP
+        os.environ[NS_MARK] = '1'
+        # a private network namespace with only loopback: nothing leaves
+        # this machine, nothing from outside interferes
+        argv = ['unshare', '-rn', 'sh', '-c',
+                'ip link set lo up && exec "$@"', 'sh', sys.executable,
+                os.path.abspath(__file__), case]
+        os.environ['PATH'] = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
+        try:
+            os.execvp('unshare', argv)
+        except OSError as e:
+            print(f'SKIP: cannot enter a private network namespace: {e}')
+            return SKIP
+
+    prepare_environ()
+    env = Env(case)
+    failed = True
+    start = time.monotonic()
+    try:
+        summary = CASES[case](env)
+        failed = False
+    except Failure as e:
+        summary = str(e)
+    except Exception as e:      # a bug in this script or a tool
+        summary = f'{type(e).__name__}: {e}'
+        import traceback
+        traceback.print_exc()
+    finally:
+        env.teardown(failed)
+    took = time.monotonic() - start
+    print(f'{"FAIL" if failed else "PASS"} integration-{case} ({took:.1f} s):'
+          f' {summary}', flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1117 @@
+/* A WebRTC viewer for the integration tests that speaks only the MQTT
+ * signalling contract of DESIGN.md section 3, like any outside program would:
+ * it offers one recvonly H.264 video m-line from its own webrtcbin, decodes
+ * what arrives and reports one JSON object per line on stdout: "offer",
+ * "answer" (with the number of candidates in the answer SDP), "first-frame"
+ * (with the decoded width and height), "frames" once a second, "error",
+ * "bye", "reply" (--raw), "timeout", "ice-failed", and last "done". All
+ * times ("ms") count from the moment the offer (or raw payload) was
+ * published. It uses libmosquitto and json-glib directly, not the project's
+ * own MQTT and message code, so it checks those too. Exit codes: 0 success,
+ * 1 failure or timeout, 2 usage. */
+
+#include <gst/gst.h>
+#include <gst/sdp/sdp.h>
+#include <gst/webrtc/webrtc.h>
+#include <glib-unix.h>
+#include <json-glib/json-glib.h>
+#include <mosquitto.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#define H264_CAPS "application/x-rtp,media=video,encoding-name=H264," \
+    "clock-rate=90000,payload=102,packetization-mode=(string)1," \
+    "profile-level-id=(string)42e01f"
+#define VP8_CAPS "application/x-rtp,media=video,encoding-name=VP8," \
+    "clock-rate=90000,payload=96"
+
+GST_DEBUG_CATEGORY_STATIC (viewer_debug);
+#define GST_CAT_DEFAULT viewer_debug
+
+typedef struct
+{
+  /* options */
+  gchar *broker_host;
+  gint broker_port;
+  gchar *device;
+  gchar *prefix;
+  gchar *session;
+  gboolean trickle;
+  gint frames_target;
+  gint timeout_s;
+  gchar **ice_addresses;
+  gint hold_s;
+  gboolean no_h264;
+  gboolean level_asymmetry;
+  gchar *raw;
+  gsize raw_len;
+  gchar *expect_error;
+  gboolean no_bye;
+
+  /* state, main thread only unless noted */
+  GMainLoop *loop;
+  GMainContext *context;
+  struct mosquitto *mosq;
+  gchar *topic_in;
+  gchar *topic_out;
+  GstElement *pipeline;
+  GstElement *webrtc;
+  gint64 t0;                    /* monotonic µs when the offer went out */
+  gboolean offer_sent;
+  gboolean subscribed;
+  gboolean answered;
+  gboolean finishing;
+  gboolean target_reached;
+  gboolean device_bye;
+  gboolean end_of_candidates_sent;
+  gint exit_code;
+  gint width;
+  gint height;
+  gint frames;                  /* atomic: written by the streaming thread */
+  gint first_frame_posted;      /* atomic */
+  gint remote_candidates;       /* candidate messages from the device */
+  gint bye_mid;
+  gboolean bye_published;       /* atomic */
+} Viewer;
+
+static Viewer v;
+
+static void finish (gint exit_code);
+
+static gint64
+elapsed_ms (void)
+{
+  if (v.t0 == 0)
+    return 0;
+  return (g_get_monotonic_time () - v.t0) / 1000;
+}
+
+/* One JSON line on stdout, flushed at once so the harness sees it live. */
+static void
+emit (JsonBuilder * b)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autofree gchar *line = json_to_string (root, FALSE);
+
+  fprintf (stdout, "%s\n", line);
+  fflush (stdout);
+}
+
+static JsonBuilder *
+event_begin (const gchar * name)
+{
+  JsonBuilder *b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "event");
+  json_builder_add_string_value (b, name);
+  return b;
+}
+
+static void
+event_end (JsonBuilder * b)
+{
+  json_builder_end_object (b);
+  emit (b);
+  g_object_unref (b);
+}
+
+static void
+event_simple (const gchar * name, gboolean with_ms)
+{
+  JsonBuilder *b = event_begin (name);
+
+  if (with_ms) {
+    json_builder_set_member_name (b, "ms");
+    json_builder_add_int_value (b, elapsed_ms ());
+  }
+  event_end (b);
+}
+
+static void
+event_message (const gchar * name, const gchar * message)
+{
+  JsonBuilder *b = event_begin (name);
+
+  json_builder_set_member_name (b, "ms");
+  json_builder_add_int_value (b, elapsed_ms ());
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  event_end (b);
+}
+
+/* Posting work to the main context (STYLE rule 5) */
+
+typedef struct
+{
+  GSourceFunc func;
+  gpointer data;
+  GDestroyNotify destroy;
+} Posted;
+
+static gboolean
+posted_dispatch (gpointer user_data)
+{
+  Posted *p = user_data;
+
+  p->func (p->data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+posted_free (gpointer user_data)
+{
+  Posted *p = user_data;
+
+  if (p->destroy && p->data)
+    p->destroy (p->data);
+  g_free (p);
+}
+
+static void
+post (GSourceFunc func, gpointer data, GDestroyNotify destroy)
+{
+  GSource *source = g_idle_source_new ();
+  Posted *p = g_new0 (Posted, 1);
+
+  p->func = func;
+  p->data = data;
+  p->destroy = destroy;
+  g_source_set_callback (source, posted_dispatch, p, posted_free);
+  g_source_attach (source, v.context);
+  g_source_unref (source);
+}
+
+/* MQTT */
+
+static void
+publish_json (JsonBuilder * b)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autofree gchar *payload = json_to_string (root, FALSE);
+  int rc;
+
+  rc = mosquitto_publish (v.mosq, NULL, v.topic_in, strlen (payload), payload,
+      1, false);
+  if (rc != MOSQ_ERR_SUCCESS)
+    g_printerr ("viewer: publish failed: %s\n", mosquitto_strerror (rc));
+}
+
+static void
+publish_type_only (const gchar * type, int *mid)
+{
+  g_autofree gchar *payload = g_strdup_printf ("{\"type\":\"%s\"}", type);
+  int rc;
+
+  rc = mosquitto_publish (v.mosq, mid, v.topic_in, strlen (payload), payload,
+      1, false);
+  if (rc != MOSQ_ERR_SUCCESS)
+    g_printerr ("viewer: publish failed: %s\n", mosquitto_strerror (rc));
+}
+
+static void
+publish_candidate (const gchar * candidate, guint mline)
+{
+  JsonBuilder *b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, "candidate");
+  json_builder_set_member_name (b, "candidate");
+  json_builder_add_string_value (b, candidate);
+  json_builder_set_member_name (b, "sdpMLineIndex");
+  json_builder_add_int_value (b, mline);
+  json_builder_set_member_name (b, "sdpMid");
+  json_builder_add_string_value (b, "0");
+  json_builder_end_object (b);
+  publish_json (b);
+  g_object_unref (b);
+}
+
+static void
+publish_offer (const gchar * sdp)
+{
+  JsonBuilder *b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, "offer");
+  json_builder_set_member_name (b, "sdp");
+  json_builder_add_string_value (b, sdp);
+  json_builder_set_member_name (b, "trickle");
+  json_builder_add_boolean_value (b, v.trickle);
+  json_builder_end_object (b);
+  v.t0 = g_get_monotonic_time ();
+  publish_json (b);
+  g_object_unref (b);
+  v.offer_sent = TRUE;
+  event_simple ("offer", TRUE);
+}
+
+static void create_offer (void);
+
+static gboolean
+on_subscribed_main (gpointer data)
+{
+  if (v.subscribed || v.finishing)
+    return G_SOURCE_REMOVE;
+  v.subscribed = TRUE;
+
+  if (v.raw) {
+    v.t0 = g_get_monotonic_time ();
+    mosquitto_publish (v.mosq, NULL, v.topic_in, v.raw_len, v.raw, 1, false);
+    event_simple ("raw-sent", TRUE);
+    return G_SOURCE_REMOVE;
+  }
+  create_offer ();
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_connect_main (gpointer data)
+{
+  gint rc = GPOINTER_TO_INT (data);
+
+  if (rc != 0) {
+    g_autofree gchar *msg = g_strdup_printf ("MQTT connect refused: %s",
+        mosquitto_connack_string (rc));
+
+    event_message ("mqtt-error", msg);
+    finish (1);
+    return G_SOURCE_REMOVE;
+  }
+  /* subscribe before the offer goes out, so no reply is missed */
+  mosquitto_subscribe (v.mosq, NULL, v.topic_out, 1);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_connect (struct mosquitto *mosq, void *obj, int rc)
+{
+  post (on_connect_main, GINT_TO_POINTER (rc), NULL);
+}
+
+static void
+on_subscribe (struct mosquitto *mosq, void *obj, int mid, int qos_count,
+    const int *granted_qos)
+{
+  post (on_subscribed_main, NULL, NULL);
+}
+
+static void
+on_publish (struct mosquitto *mosq, void *obj, int mid)
+{
+  /* read from the main thread while it waits for the bye to go out */
+  if (mid == g_atomic_int_get (&v.bye_mid))
+    g_atomic_int_set (&v.bye_published, TRUE);
+}
+
+static void handle_reply (GBytes * payload);
+
+static gboolean
+on_message_main (gpointer data)
+{
+  handle_reply (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_message (struct mosquitto *mosq, void *obj,
+    const struct mosquitto_message *msg)
+{
+  post (on_message_main, g_bytes_new (msg->payload, msg->payloadlen),
+      (GDestroyNotify) g_bytes_unref);
+}
+
+/* Replies from the device */
+
+/* A string member, or NULL when absent or not a string: peer input never
+ * reaches a json-glib precondition check. */
+static const gchar *
+get_string (JsonObject * obj, const gchar * name)
+{
+  JsonNode *node = json_object_get_member (obj, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static void
+on_remote_description_set (GstPromise * promise, gpointer user_data)
+{
+  gst_promise_unref (promise);
+}
+
+static void
+handle_answer (const gchar * sdp_text)
+{
+  GstSDPMessage *sdp = NULL;
+  GstWebRTCSessionDescription *answer;
+  GstPromise *promise;
+  JsonBuilder *b;
+  const gchar *p;
+  gint candidates = 0;
+
+  if (v.answered) {
+    event_message ("protocol-error", "second answer");
+    finish (1);
+    return;
+  }
+  v.answered = TRUE;
+  b = event_begin ("answer");
+  json_builder_set_member_name (b, "ms");
+  json_builder_add_int_value (b, elapsed_ms ());
+  /* bulk ICE puts every candidate in the answer */
+  for (p = strstr (sdp_text, "a=candidate:"); p;
+      p = strstr (p + 1, "a=candidate:"))
+    candidates++;
+  json_builder_set_member_name (b, "candidates");
+  json_builder_add_int_value (b, candidates);
+  event_end (b);
+
+  if (gst_sdp_message_new_from_text (sdp_text, &sdp) != GST_SDP_OK) {
+    event_message ("protocol-error", "answer SDP does not parse");
+    finish (1);
+    return;
+  }
+  answer = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
+  promise = gst_promise_new_with_change_func (on_remote_description_set,
+      NULL, NULL);
+  g_signal_emit_by_name (v.webrtc, "set-remote-description", answer, promise);
+  gst_webrtc_session_description_free (answer);
+}
+
+static void
+handle_candidate (JsonObject * obj)
+{
+  const gchar *candidate;
+  guint mline = 0;
+
+  candidate = get_string (obj, "candidate");
+  if (candidate == NULL) {
+    event_message ("protocol-error", "candidate without \"candidate\"");
+    return;
+  }
+  mline = json_object_get_int_member_with_default (obj, "sdpMLineIndex", 0);
+  /* end of candidates: webrtcbin 1.22 needs nothing for it */
+  if (candidate == NULL || candidate[0] == '\0')
+    return;
+  v.remote_candidates++;
+  g_signal_emit_by_name (v.webrtc, "add-ice-candidate", mline, candidate);
+}
+
+static void
+handle_reply (GBytes * payload)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  gsize len;
+  const gchar *data = g_bytes_get_data (payload, &len);
+  JsonNode *root;
+  JsonObject *obj;
+  const gchar *type;
+
+  if (v.finishing)
+    return;
+
+  if (!json_parser_load_from_data (parser, data, len, &error) ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
+    g_autofree gchar *text = g_strndup (data, len);
+
+    event_message ("protocol-error", "reply is not a JSON object");
+    g_printerr ("viewer: unparsable reply: %s\n", text);
+    finish (1);
+    return;
+  }
+  root = json_parser_get_root (parser);
+  obj = json_node_get_object (root);
+
+  if (v.raw) {
+    JsonBuilder *b = event_begin ("reply");
+
+    json_builder_set_member_name (b, "ms");
+    json_builder_add_int_value (b, elapsed_ms ());
+    json_builder_set_member_name (b, "payload");
+    json_builder_add_value (b, json_node_copy (root));
+    event_end (b);
+  }
+
+  type = get_string (obj, "type");
+  if (type == NULL)
+    type = "";
+  if (g_str_equal (type, "error")) {
+    const gchar *code = get_string (obj, "code");
+    const gchar *message = get_string (obj, "message");
+    JsonBuilder *b = event_begin ("error");
+    gint exit_code;
+
+    if (code == NULL)
+      code = "";
+    if (message == NULL)
+      message = "";
+
+    json_builder_set_member_name (b, "code");
+    json_builder_add_string_value (b, code);
+    json_builder_set_member_name (b, "message");
+    json_builder_add_string_value (b, message);
+    event_end (b);
+    /* an error ends the session on the device side: no bye needed */
+    v.no_bye = TRUE;
+    if (v.expect_error)
+      exit_code = g_str_equal (code, v.expect_error) ? 0 : 1;
+    else
+      exit_code = v.raw ? 0 : 1;
+    finish (exit_code);
+    return;
+  }
+  if (v.raw) {
+    finish (v.expect_error ? 1 : 0);
+    return;
+  }
+  if (g_str_equal (type, "answer")) {
+    const gchar *sdp = get_string (obj, "sdp");
+
+    if (sdp == NULL) {
+      event_message ("protocol-error", "answer without sdp");
+      finish (1);
+      return;
+    }
+    handle_answer (sdp);
+  } else if (g_str_equal (type, "candidate")) {
+    handle_candidate (obj);
+  } else if (g_str_equal (type, "bye")) {
+    event_simple ("bye", TRUE);
+    v.device_bye = TRUE;
+    v.no_bye = TRUE;
+    finish (v.target_reached ? 0 : 1);
+  } else {
+    g_autofree gchar *msg = g_strdup_printf ("unexpected type \"%s\"", type);
+
+    event_message ("protocol-error", msg);
+  }
+}
+
+/* webrtcbin */
+
+static gboolean
+send_bulk_offer (gpointer data)
+{
+  GstWebRTCSessionDescription *desc = NULL;
+  g_autofree gchar *text = NULL;
+
+  if (v.offer_sent || v.finishing)
+    return G_SOURCE_REMOVE;
+  g_object_get (v.webrtc, "local-description", &desc, NULL);
+  if (desc == NULL) {
+    event_message ("internal-error", "no local description");
+    finish (1);
+    return G_SOURCE_REMOVE;
+  }
+  text = gst_sdp_message_as_text (desc->sdp);
+  gst_webrtc_session_description_free (desc);
+  publish_offer (text);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_gathering_complete_main (gpointer data)
+{
+  if (v.finishing)
+    return G_SOURCE_REMOVE;
+  if (!v.trickle) {
+    send_bulk_offer (NULL);
+  } else if (v.offer_sent && !v.end_of_candidates_sent) {
+    v.end_of_candidates_sent = TRUE;
+    publish_candidate ("", 0);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_gathering_state (GstElement * webrtc, GParamSpec * pspec, gpointer data)
+{
+  GstWebRTCICEGatheringState state;
+
+  g_object_get (webrtc, "ice-gathering-state", &state, NULL);
+  if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
+    post (on_gathering_complete_main, NULL, NULL);
+}
+
+static gboolean
+on_ice_failed_main (gpointer data)
+{
+  if (!v.finishing) {
+    event_message ("ice-failed", "ICE connection failed");
+    finish (1);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_ice_connection_state (GstElement * webrtc, GParamSpec * pspec, gpointer data)
+{
+  GstWebRTCICEConnectionState state;
+
+  g_object_get (webrtc, "ice-connection-state", &state, NULL);
+  if (state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED)
+    post (on_ice_failed_main, NULL, NULL);
+}
+
+typedef struct
+{
+  gchar *candidate;
+  guint mline;
+} Candidate;
+
+static void
+candidate_free (gpointer data)
+{
+  Candidate *c = data;
+
+  g_free (c->candidate);
+  g_free (c);
+}
+
+static gboolean
+on_ice_candidate_main (gpointer data)
+{
+  Candidate *c = data;
+
+  if (v.trickle && v.offer_sent && !v.finishing)
+    publish_candidate (c->candidate, c->mline);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_ice_candidate (GstElement * webrtc, guint mline, const gchar * candidate,
+    gpointer data)
+{
+  Candidate *c = g_new0 (Candidate, 1);
+
+  c->candidate = g_strdup (candidate);
+  c->mline = mline;
+  post (on_ice_candidate_main, c, candidate_free);
+}
+
+static gboolean
+on_offer_created_main (gpointer data)
+{
+  GstPromise *promise = data;
+  const GstStructure *reply = gst_promise_get_reply (promise);
+  GstWebRTCSessionDescription *offer = NULL;
+  g_autofree gchar *text = NULL;
+
+  if (v.finishing)
+    return G_SOURCE_REMOVE;
+  if (reply)
+    gst_structure_get (reply, "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
+        &offer, NULL);
+  if (offer == NULL) {
+    event_message ("internal-error", "webrtcbin created no offer");
+    finish (1);
+    return G_SOURCE_REMOVE;
+  }
+  g_signal_emit_by_name (v.webrtc, "set-local-description", offer, NULL);
+  text = gst_sdp_message_as_text (offer->sdp);
+  gst_webrtc_session_description_free (offer);
+
+  /* trickle: at once, candidates follow; bulk: once gathering is complete,
+   * from the local description, which then holds every candidate */
+  if (v.trickle)
+    publish_offer (text);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_offer_created (GstPromise * promise, gpointer data)
+{
+  post (on_offer_created_main, promise, (GDestroyNotify) gst_promise_unref);
+}
+
+static void
+create_offer (void)
+{
+  GstPromise *promise =
+      gst_promise_new_with_change_func (on_offer_created, NULL, NULL);
+
+  g_signal_emit_by_name (v.webrtc, "create-offer", NULL, promise);
+}
+
+/* Decoding and counting */
+
+typedef struct
+{
+  GstCaps *caps;                /* decoded video */
+  gchar *profile;               /* H.264 profile of the stream, nullable */
+} FirstFrame;
+
+static void
+first_frame_free (gpointer data)
+{
+  FirstFrame *ff = data;
+
+  gst_clear_caps (&ff->caps);
+  g_free (ff->profile);
+  g_free (ff);
+}
+
+static gboolean
+on_first_frame_main (gpointer data)
+{
+  FirstFrame *ff = data;
+  GstStructure *s;
+  JsonBuilder *b;
+
+  if (ff->caps && (s = gst_caps_get_structure (ff->caps, 0))) {
+    gst_structure_get_int (s, "width", &v.width);
+    gst_structure_get_int (s, "height", &v.height);
+  }
+  b = event_begin ("first-frame");
+  json_builder_set_member_name (b, "ms");
+  json_builder_add_int_value (b, elapsed_ms ());
+  json_builder_set_member_name (b, "width");
+  json_builder_add_int_value (b, v.width);
+  json_builder_set_member_name (b, "height");
+  json_builder_add_int_value (b, v.height);
+  /* what was sent, to compare with what was offered */
+  json_builder_set_member_name (b, "profile");
+  json_builder_add_string_value (b, ff->profile ? ff->profile : "");
+  event_end (b);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+hold_done (gpointer data)
+{
+  finish (0);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_target_main (gpointer data)
+{
+  if (v.target_reached || v.finishing)
+    return G_SOURCE_REMOVE;
+  v.target_reached = TRUE;
+  if (v.hold_s > 0)
+    g_timeout_add_seconds (v.hold_s, hold_done, NULL);
+  else
+    finish (0);
+  return G_SOURCE_REMOVE;
+}
+
+static GstPadProbeReturn
+on_decoded_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  GstElement *parse = data;
+  gint count = g_atomic_int_add (&v.frames, 1) + 1;
+
+  if (g_atomic_int_compare_and_exchange (&v.first_frame_posted, 0, 1)) {
+    FirstFrame *ff = g_new0 (FirstFrame, 1);
+
+    ff->caps = gst_pad_get_current_caps (pad);
+    if (parse) {
+      GstPad *src = gst_element_get_static_pad (parse, "src");
+      GstCaps *caps = gst_pad_get_current_caps (src);
+      GstStructure *s = caps ? gst_caps_get_structure (caps, 0) : NULL;
+
+      if (s)
+        ff->profile = g_strdup (gst_structure_get_string (s, "profile"));
+      gst_clear_caps (&caps);
+      gst_object_unref (src);
+    }
+    post (on_first_frame_main, ff, first_frame_free);
+  }
+  if (v.frames_target > 0 && count == v.frames_target)
+    post (on_target_main, NULL, NULL);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+on_pad_added (GstElement * webrtc, GstPad * pad, gpointer data)
+{
+  g_autoptr (GstCaps) caps = NULL;
+  g_autoptr (GError) error = NULL;
+  const gchar *encoding = NULL;
+  const gchar *desc;
+  GstElement *bin;
+  GstElement *sink;
+  GstElement *parse;
+  GstPad *sinkpad;
+  GstPad *ghost;
+
+  if (GST_PAD_DIRECTION (pad) != GST_PAD_SRC)
+    return;
+
+  /* linked here, on webrtcbin's thread, not posted: data is about to flow
+   * and an unlinked pad would fail the stream */
+  caps = gst_pad_get_current_caps (pad);
+  if (caps == NULL)
+    caps = gst_pad_query_caps (pad, NULL);
+  if (caps && gst_caps_get_size (caps) > 0)
+    encoding = gst_structure_get_string (gst_caps_get_structure (caps, 0),
+        "encoding-name");
+
+  GST_INFO ("pad %s added, caps %" GST_PTR_FORMAT, GST_PAD_NAME (pad), caps);
+
+  /* one decoder thread: frame threading would add frames of delay */
+  if (g_strcmp0 (encoding, "H264") == 0)
+    desc = "rtph264depay ! h264parse name=parse ! avdec_h264 max-threads=1 ! "
+        "videoconvert ! fakesink name=sink sync=false async=false";
+  else
+    desc = "decodebin ! videoconvert ! "
+        "fakesink name=sink sync=false async=false";
+
+  bin = gst_parse_bin_from_description (desc, TRUE, &error);
+  if (bin == NULL) {
+    g_printerr ("viewer: cannot build decoder: %s\n", error->message);
+    return;
+  }
+  sink = gst_bin_get_by_name (GST_BIN (bin), "sink");
+  sinkpad = gst_element_get_static_pad (sink, "sink");
+  parse = gst_bin_get_by_name (GST_BIN (bin), "parse");
+  gst_pad_add_probe (sinkpad, GST_PAD_PROBE_TYPE_BUFFER, on_decoded_buffer,
+      parse, parse ? (GDestroyNotify) gst_object_unref : NULL);
+  gst_object_unref (sinkpad);
+  gst_object_unref (sink);
+
+  gst_bin_add (GST_BIN (v.pipeline), bin);
+  gst_element_sync_state_with_parent (bin);
+  ghost = gst_element_get_static_pad (bin, "sink");
+  if (gst_pad_link (pad, ghost) != GST_PAD_LINK_OK)
+    g_printerr ("viewer: cannot link the decoder\n");
+  gst_object_unref (ghost);
+}
+
+static gboolean
+on_bus_message (GstBus * bus, GstMessage * msg, gpointer data)
+{
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    g_autoptr (GError) error = NULL;
+    g_autofree gchar *debug = NULL;
+
+    gst_message_parse_error (msg, &error, &debug);
+    g_printerr ("viewer: pipeline error: %s\n%s\n", error->message,
+        debug ? debug : "");
+    event_message ("pipeline-error", error->message);
+    finish (1);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+build_pipeline (void)
+{
+  GstWebRTCRTPTransceiver *trans = NULL;
+  g_autoptr (GstCaps) caps = NULL;
+  GstBus *bus;
+  GObject *ice = NULL;
+  gint i;
+
+  v.pipeline = gst_pipeline_new ("viewer");
+  v.webrtc = gst_element_factory_make ("webrtcbin", "webrtc");
+  if (v.webrtc == NULL) {
+    g_printerr ("viewer: no webrtcbin (gstreamer1.0-plugins-bad)\n");
+    return FALSE;
+  }
+  g_object_set (v.webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE,
+      NULL);
+  gst_bin_add (GST_BIN (v.pipeline), v.webrtc);
+
+  /* libnice skips loopback addresses unless told to use them */
+  g_object_get (v.webrtc, "ice-agent", &ice, NULL);
+  for (i = 0; v.ice_addresses && v.ice_addresses[i]; i++) {
+    gboolean ok = FALSE;
+
+    if (ice)
+      g_signal_emit_by_name (ice, "add-local-ip-address", v.ice_addresses[i],
+          &ok);
+    if (!ok) {
+      g_printerr ("viewer: cannot add ICE address %s\n", v.ice_addresses[i]);
+      g_clear_object (&ice);
+      return FALSE;
+    }
+  }
+  g_clear_object (&ice);
+
+  caps = gst_caps_from_string (v.no_h264 ? VP8_CAPS : H264_CAPS);
+  /* what browsers add; without it the level must match exactly */
+  if (v.level_asymmetry && !v.no_h264)
+    gst_caps_set_simple (caps, "level-asymmetry-allowed", G_TYPE_STRING, "1",
+        NULL);
+  g_signal_emit_by_name (v.webrtc, "add-transceiver",
+      GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &trans);
+  g_clear_object (&trans);
+
+  g_signal_connect (v.webrtc, "pad-added", G_CALLBACK (on_pad_added), NULL);
+  g_signal_connect (v.webrtc, "on-ice-candidate",
+      G_CALLBACK (on_ice_candidate), NULL);
+  g_signal_connect (v.webrtc, "notify::ice-gathering-state",
+      G_CALLBACK (on_gathering_state), NULL);
+  g_signal_connect (v.webrtc, "notify::ice-connection-state",
+      G_CALLBACK (on_ice_connection_state), NULL);
+
+  bus = gst_element_get_bus (v.pipeline);
+  gst_bus_add_watch (bus, on_bus_message, NULL);
+  gst_object_unref (bus);
+
+  if (gst_element_set_state (v.pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE) {
+    g_printerr ("viewer: pipeline does not start\n");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Ending */
+
+static gboolean
+print_frames (gpointer data)
+{
+  JsonBuilder *b;
+
+  if (v.t0 == 0 || v.finishing)
+    return G_SOURCE_CONTINUE;
+  b = event_begin ("frames");
+  json_builder_set_member_name (b, "count");
+  json_builder_add_int_value (b, g_atomic_int_get (&v.frames));
+  json_builder_set_member_name (b, "ms");
+  json_builder_add_int_value (b, elapsed_ms ());
+  event_end (b);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_timeout (gpointer data)
+{
+  if (!v.finishing) {
+    event_simple ("timeout", TRUE);
+    finish (1);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_unix_signal (gpointer data)
+{
+  if (!v.finishing)
+    finish (v.target_reached ? 0 : 1);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+finish (gint exit_code)
+{
+  JsonBuilder *b;
+
+  if (v.finishing)
+    return;
+  v.finishing = TRUE;
+  v.exit_code = exit_code;
+
+  if (!v.no_bye && !v.raw && v.offer_sent) {
+    gint mid = 0;
+    gint64 deadline = g_get_monotonic_time () + G_TIME_SPAN_SECOND;
+
+    publish_type_only ("bye", &mid);
+    g_atomic_int_set (&v.bye_mid, mid);
+    /* the bye must reach the broker before we disconnect */
+    while (!g_atomic_int_get (&v.bye_published) &&
+        g_get_monotonic_time () < deadline)
+      g_usleep (10 * 1000);
+  }
+
+  b = event_begin ("done");
+  json_builder_set_member_name (b, "frames");
+  json_builder_add_int_value (b, g_atomic_int_get (&v.frames));
+  json_builder_set_member_name (b, "width");
+  json_builder_add_int_value (b, v.width);
+  json_builder_set_member_name (b, "height");
+  json_builder_add_int_value (b, v.height);
+  json_builder_set_member_name (b, "remote_candidates");
+  json_builder_add_int_value (b, v.remote_candidates);
+  json_builder_set_member_name (b, "exit");
+  json_builder_add_int_value (b, exit_code);
+  event_end (b);
+  g_main_loop_quit (v.loop);
+}
+
+/* Options */
+
+static gboolean
+parse_broker (const gchar * uri)
+{
+  const gchar *rest;
+  const gchar *colon;
+
+  if (!g_str_has_prefix (uri, "mqtt://"))
+    return FALSE;
+  rest = uri + strlen ("mqtt://");
+  colon = strrchr (rest, ':');
+  if (colon) {
+    gchar *end = NULL;
+    gint64 port = g_ascii_strtoll (colon + 1, &end, 10);
+
+    if (end == colon + 1 || *end != '\0' || port <= 0 || port > 65535)
+      return FALSE;
+    v.broker_port = port;
+    v.broker_host = g_strndup (rest, colon - rest);
+  } else {
+    v.broker_port = 1883;
+    v.broker_host = g_strdup (rest);
+  }
+  return v.broker_host[0] != '\0';
+}
+
+static gchar *
+random_session (void)
+{
+  GString *s = g_string_new (NULL);
+  gint i;
+
+  for (i = 0; i < 32; i++)
+    g_string_append_c (s, "0123456789abcdef"[g_random_int_range (0, 16)]);
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+parse_options (int argc, char **argv)
+{
+  g_autofree gchar *broker = NULL;
+  g_autofree gchar *raw_file = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GOptionContext) ctx = NULL;
+  GOptionEntry entries[] = {
+    {"broker", 0, 0, G_OPTION_ARG_STRING, &broker,
+        "Broker URI (mqtt://HOST:PORT)", "URI"},
+    {"device", 0, 0, G_OPTION_ARG_STRING, &v.device, "Device id", "D"},
+    {"prefix", 0, 0, G_OPTION_ARG_STRING, &v.prefix,
+        "Topic prefix (default picamrtc)", "P"},
+    {"session", 0, 0, G_OPTION_ARG_STRING, &v.session,
+        "Session id (default: random)", "S"},
+    {"trickle", 0, 0, G_OPTION_ARG_NONE, &v.trickle, "Trickle ICE", NULL},
+    {"frames", 0, 0, G_OPTION_ARG_INT, &v.frames_target,
+        "Succeed once N frames are decoded", "N"},
+    {"timeout", 0, 0, G_OPTION_ARG_INT, &v.timeout_s,
+        "Fail after SEC seconds (default 30)", "SEC"},
+    {"ice-address", 0, 0, G_OPTION_ARG_STRING_ARRAY, &v.ice_addresses,
+        "Local ICE address (repeatable)", "IP"},
+    {"hold", 0, 0, G_OPTION_ARG_INT, &v.hold_s,
+        "Keep running SEC seconds after --frames is reached", "SEC"},
+    {"no-h264", 0, 0, G_OPTION_ARG_NONE, &v.no_h264, "Offer VP8 only", NULL},
+    {"level-asymmetry-allowed", 0, 0, G_OPTION_ARG_NONE, &v.level_asymmetry,
+        "Offer H.264 with level-asymmetry-allowed=1, as browsers do", NULL},
+    {"raw", 0, 0, G_OPTION_ARG_STRING, &v.raw,
+        "Publish PAYLOAD to in/S, print one reply", "PAYLOAD"},
+    {"raw-file", 0, 0, G_OPTION_ARG_FILENAME, &raw_file,
+        "Like --raw, the payload read from FILE", "FILE"},
+    {"expect-error", 0, 0, G_OPTION_ARG_STRING, &v.expect_error,
+        "Succeed on an error reply with CODE", "CODE"},
+    {"no-bye", 0, 0, G_OPTION_ARG_NONE, &v.no_bye,
+        "Do not send bye at the end", NULL},
+    {NULL}
+  };
+
+  v.timeout_s = 30;
+  ctx = g_option_context_new ("- picamrtc MQTT test viewer");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_add_group (ctx, gst_init_get_option_group ());
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    g_printerr ("viewer: %s\n", error->message);
+    return FALSE;
+  }
+  if (argc > 1) {
+    g_printerr ("viewer: unexpected argument %s\n", argv[1]);
+    return FALSE;
+  }
+  if (broker == NULL || !parse_broker (broker)) {
+    g_printerr ("viewer: --broker mqtt://HOST:PORT is required\n");
+    return FALSE;
+  }
+  if (v.device == NULL) {
+    g_printerr ("viewer: --device is required\n");
+    return FALSE;
+  }
+  if (raw_file) {
+    if (v.raw) {
+      g_printerr ("viewer: --raw and --raw-file exclude each other\n");
+      return FALSE;
+    }
+    if (!g_file_get_contents (raw_file, &v.raw, &v.raw_len, &error)) {
+      g_printerr ("viewer: %s\n", error->message);
+      return FALSE;
+    }
+  } else if (v.raw) {
+    v.raw_len = strlen (v.raw);
+  }
+  if (v.prefix == NULL)
+    v.prefix = g_strdup ("picamrtc");
+  /* any session is allowed, so tests can probe invalid ones */
+  if (v.session == NULL)
+    v.session = random_session ();
+  if (v.session[0] == '\0' || strpbrk (v.session, "/+#")) {
+    g_printerr ("viewer: --session must be a single topic level\n");
+    return FALSE;
+  }
+  if (v.timeout_s <= 0 || v.frames_target < 0 || v.hold_s < 0) {
+    g_printerr ("viewer: --timeout, --frames and --hold must be >= 0\n");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  int rc;
+
+  gst_init (NULL, NULL);
+  GST_DEBUG_CATEGORY_INIT (viewer_debug, "pcr-test-viewer", 0,
+      "picamrtc test viewer");
+  if (!parse_options (argc, argv))
+    return 2;
+
+  v.context = g_main_context_default ();
+  v.loop = g_main_loop_new (v.context, FALSE);
+  v.topic_in = g_strdup_printf ("%s/%s/in/%s", v.prefix, v.device, v.session);
+  v.topic_out = g_strdup_printf ("%s/%s/out/%s", v.prefix, v.device, v.session);
+
+  if (!v.raw && !build_pipeline ())
+    return 1;
+
+  mosquitto_lib_init ();
+  v.mosq = mosquitto_new (NULL, true, NULL);
+  mosquitto_connect_callback_set (v.mosq, on_connect);
+  mosquitto_subscribe_callback_set (v.mosq, on_subscribe);
+  mosquitto_message_callback_set (v.mosq, on_message);
+  mosquitto_publish_callback_set (v.mosq, on_publish);
+  rc = mosquitto_connect_async (v.mosq, v.broker_host, v.broker_port, 30);
+  if (rc == MOSQ_ERR_SUCCESS)
+    rc = mosquitto_loop_start (v.mosq);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    g_printerr ("viewer: cannot connect to %s:%d: %s\n", v.broker_host,
+        v.broker_port, mosquitto_strerror (rc));
+    return 1;
+  }
+
+  g_timeout_add_seconds (v.timeout_s, on_timeout, NULL);
+  g_timeout_add_seconds (1, print_frames, NULL);
+  g_unix_signal_add (SIGINT, on_unix_signal, NULL);
+  g_unix_signal_add (SIGTERM, on_unix_signal, NULL);
+
+  g_main_loop_run (v.loop);
+
+  mosquitto_disconnect (v.mosq);
+  mosquitto_loop_stop (v.mosq, false);
+  mosquitto_destroy (v.mosq);
+  mosquitto_lib_cleanup ();
+  if (v.pipeline) {
+    gst_element_set_state (v.pipeline, GST_STATE_NULL);
+    gst_object_unref (v.pipeline);
+  }
+  g_main_loop_unref (v.loop);
+  return v.exit_code;
+}
