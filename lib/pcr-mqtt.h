@@ -1,7 +1,7 @@
 /* A small MQTT client over libmosquitto that delivers its events on a
  * GMainContext of the owner's choosing: libmosquitto runs its network loop
  * on its own thread, which only copies the data and posts it. Reconnects with
- * capped exponential backoff (1 s .. 30 s) and calls on_connect again, so
+ * capped exponential backoff (1 s .. 5 s) and calls on_connect again, so
  * subscriptions made there survive a broker restart. */
 #pragma once
 

@@ -323,6 +323,30 @@ class Env:
               f'{self.service.name} died (exit code '
               f'{self.service.proc.returncode}) while viewers were watching')
 
+    def restart_broker(self, down_seconds):
+        """Stops the broker, waits, starts it again on the same port (with
+        no persistence: the retained status is gone until the device
+        republishes it)."""
+        self.broker.stop()
+        if self.status_sub:
+            self.status_sub.stop()
+        time.sleep(down_seconds)
+        port = self.port
+        conf = os.path.join(self.workdir, 'mosquitto.conf')
+        self.broker = self.spawn('mosquitto-2', ['mosquitto', '-c', conf])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(('127.0.0.1', port), 0.5):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise Failure('the MQTT broker did not come back')
+        with self.status_cond:
+            self.statuses = []
+        self._watch_status()
+
     def teardown(self, failed):
         for p in reversed(self.procs):
             p.stop()
@@ -680,7 +704,35 @@ def case_status(env):
             'viewer, retained status offline')
 
 
+def case_broker_restart(env):
+    env.start_broker()
+    env.start_service()
+    a = env.viewer(['--frames', '1', '--hold', '60', '--timeout', '80'],
+                   name='a')
+    expect_frames(a, 20)
+    before, _ = a.frame_count()
+    t0 = time.monotonic()
+    env.restart_broker(5)
+    outage = time.monotonic() - t0
+    after, _ = a.frame_count()
+    check(after - before >= 20 * outage,
+          f'the viewer got {after - before} frames during a {outage:.1f} s '
+          'broker outage: media must not depend on the broker')
+    t1 = time.monotonic()
+    st = env.wait_status(lambda s: s.get('state') == 'online', 40)
+    check(st is not None, 'the device did not republish its status within '
+          '40 s of the broker coming back')
+    back = time.monotonic() - t1
+    b = env.viewer(['--frames', '30', '--timeout', '30'], name='b')
+    ff = expect_frames(b, 20)
+    expect_exit(b, 0, 30, 'after the broker came back')
+    return (f'viewer kept playing through a {outage:.0f} s outage; device '
+            f'back online {back:.1f} s after the broker; a new viewer '
+            'played')
+
+
 CASES = {
+    'broker-restart': case_broker_restart,
     'one-viewer': case_one_viewer,
     'three-viewers': case_three_viewers,
     'leave-and-kill': case_leave_and_kill,
