@@ -444,6 +444,9 @@ def case_three_viewers(env):
     env.start_service(['--max-viewers', '4'])
     vs = [env.viewer(['--frames', '90', '--timeout', '40']) for _ in range(3)]
     ffs = [expect_frames(v, 20) for v in vs]
+    for v, ff in zip(vs, ffs):
+        check(ff['ms'] <= 3000, f'{v.name} saw its first frame {ff["ms"]} '
+              'ms after its offer (limit 3 s)')
     for v in vs:
         done = expect_exit(v, 0, 30, 'after decoding 90 frames')
         check(done['frames'] >= 90, f'{v.name} decoded only {done["frames"]}')
