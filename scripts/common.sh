@@ -13,6 +13,7 @@ DEBIAN_PACKAGES="
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice
   gstreamer1.0-libav gstreamer1.0-libcamera gstreamer1.0-x
   mosquitto mosquitto-clients
+  libsystemd-dev systemd
   iproute2 util-linux procps openssl
 "
 

@@ -9,6 +9,7 @@
  * Everything here runs on the service's GMainContext; the sink's notify and
  * pad-added signals from streaming threads only post work to it. */
 #include "pcr-service.h"
+#include "pcr-systemd.h"
 
 #include <glib-unix.h>
 #include <signal.h>
@@ -49,6 +50,7 @@ struct _PcrService
   GstBus *bus;                  /* watched while running */
   gulong viewers_handler;
   gboolean stopping;
+  GSource *watchdog;            /* systemd keep-alive, or NULL */
   gint camera_error;            /* atomic: set by a camera ERROR at post time */
   GstPad *probe_pad;            /* where the EOS of a failed camera stops */
   gulong eos_probe;
@@ -321,6 +323,8 @@ viewers_changed (PcrService * self, guint viewers)
     return;
   g_message ("viewers: %u", viewers);
   self->viewers = viewers;
+  pcr_systemd_status ("serving, %u viewer%s", viewers, viewers == 1 ? "" :
+      "s");
 
   if (viewers > 0) {
     clear_source (&self->idle_stop_source);
@@ -764,6 +768,7 @@ teardown (PcrService * self)
 {
   guint i;
 
+  pcr_systemd_stop (g_steal_pointer (&self->watchdog));
   clear_source (&self->idle_stop_source);
   clear_source (&self->restart_source);
   clear_source (&self->stable_source);
@@ -842,6 +847,10 @@ pcr_service_run (PcrService * service)
     g_main_context_pop_thread_default (self->context);
     return self->exit_code;
   }
+
+  /* The sink is up and dialling the broker: systemd may count us started,
+   * and the watchdog ticks from this loop from now on. */
+  self->watchdog = pcr_systemd_ready (self->context, "serving, no viewers");
 
   if (self->on_demand) {
     g_message ("camera: on demand (off until a viewer comes, off again %u s "

@@ -274,8 +274,8 @@ class Env:
 
     # processes
 
-    def spawn(self, name, argv, stdout_pipe=False):
-        p = Proc(name, argv, self.workdir, stdout_pipe=stdout_pipe)
+    def spawn(self, name, argv, stdout_pipe=False, env=None):
+        p = Proc(name, argv, self.workdir, env=env, stdout_pipe=stdout_pipe)
         self.procs.append(p)
         return p
 
@@ -734,7 +734,57 @@ def case_broker_restart(env):
             'played')
 
 
+def case_systemd_notify(env):
+    """The service speaks systemd's notify protocol (Type=notify,
+    WatchdogSec=): READY=1 once serving, WATCHDOG=1 from its main loop,
+    STATUS= lines, STOPPING=1 on SIGTERM."""
+    env.start_broker()
+    path = os.path.join(env.workdir, 'notify.sock')
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    child_env = os.environ.copy()
+    child_env.update(NOTIFY_SOCKET=path, WATCHDOG_USEC='1000000')
+    env.service = env.spawn('picamrtc', [
+        env.service_bin, '--source', 'test', '--broker', env.broker_uri,
+        '--device', DEVICE, '--ice-address', '127.0.0.1'], env=child_env)
+    got = []
+
+    def receive_until(pred, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                got.extend(sock.recv(4096).decode().split('\n'))
+            except socket.timeout:
+                pass
+            if pred():
+                return True
+        return False
+
+    try:
+        check(receive_until(lambda: 'READY=1' in got, 10),
+              f'no READY=1 from the service within 10 s (got {got})')
+        check(receive_until(lambda: got.count('WATCHDOG=1') >= 3, 5),
+              'fewer than 3 WATCHDOG=1 in 5 s with WatchdogSec=1s '
+              f'(got {got.count("WATCHDOG=1")}): systemd would kill it')
+        env.wait_online()
+        v = env.viewer(['--frames', '10', '--timeout', '20'])
+        check(receive_until(lambda: any(l.startswith('STATUS=') and
+                                        '1 viewer' in l for l in got), 10),
+              f'no STATUS= line with the viewer (got {got})')
+        expect_exit(v, 0, 20, 'after 10 frames')
+        env.service.signal(signal.SIGTERM)
+        check(receive_until(lambda: 'STOPPING=1' in got, 10),
+              'no STOPPING=1 on SIGTERM')
+        check(env.service.wait(10) == 0, 'the service did not exit 0')
+    finally:
+        sock.close()
+    return ('READY=1, %d WATCHDOG=1, STATUS lines, STOPPING=1' %
+            got.count('WATCHDOG=1'))
+
+
 CASES = {
+    'systemd-notify': case_systemd_notify,
     'broker-restart': case_broker_restart,
     'one-viewer': case_one_viewer,
     'three-viewers': case_three_viewers,
