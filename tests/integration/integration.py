@@ -783,7 +783,52 @@ def case_systemd_notify(env):
             got.count('WATCHDOG=1'))
 
 
+def case_never_connects(env):
+    """An offer whose ICE never completes (a captured browser offer with no
+    reachable candidates, whose browser is gone) is reaped within 15 s: the
+    device says bye and its viewer count drops back, while a real viewer
+    keeps playing."""
+    env.start_broker()
+    env.start_service()
+    a = env.viewer(['--frames', '1', '--hold', '40', '--timeout', '60'],
+                   name='real')
+    expect_frames(a, 20)
+    src = os.environ.get('PICAMRTC_SOURCE_ROOT', '')
+    with open(os.path.join(src, 'tests', 'fixtures', 'sdp',
+                           'chromium-recvonly.sdp')) as f:
+        sdp = f.read()
+    payload = os.path.join(env.workdir, 'ghost-offer.json')
+    with open(payload, 'w') as f:
+        json.dump({'type': 'offer', 'sdp': sdp}, f)
+    watcher = env.spawn('bye-watch', [
+        'mosquitto_sub', '-p', str(env.port), '-t',
+        f'picamrtc/{DEVICE}/out/ghost', '-C', '2', '-W', '40'],
+        stdout_pipe=True)
+    ghost = raw(env, payload, session='ghost', timeout=20, name='ghost')
+    t0 = time.monotonic()
+    st = env.wait_status(lambda s: s.get('viewers') == 2, 10)
+    check(st is not None, 'the device did not take the ghost offer '
+          f'(status {env.last_status()})')
+    st = env.wait_status(lambda s: s.get('viewers') == 1, 25)
+    reaped = time.monotonic() - t0
+    check(st is not None, 'a session that never connected was not reaped '
+          'within 25 s of its offer')
+    check(reaped <= 15, f'the ghost session was reaped {reaped:.1f} s after '
+          'its offer (limit 15 s)')
+    out, _ = watcher.proc.communicate(timeout=30)
+    msgs = [json.loads(line) for line in out.decode().splitlines() if line]
+    check(any(m.get('type') == 'bye' for m in msgs),
+          f'the device sent no bye to the ghost session (sent {msgs})')
+    before, _ = a.frame_count()
+    time.sleep(2)
+    after, _ = a.frame_count()
+    check(after - before >= 40, f'the real viewer got {after - before} '
+          'frames in 2 s after the ghost was reaped')
+    return f'ghost offer reaped after {reaped:.1f} s with a bye'
+
+
 CASES = {
+    'never-connects': case_never_connects,
     'systemd-notify': case_systemd_notify,
     'broker-restart': case_broker_restart,
     'one-viewer': case_one_viewer,
