@@ -827,7 +827,93 @@ def case_never_connects(env):
     return f'ghost offer reaped after {reaped:.1f} s with a bye'
 
 
+def case_flood(env):
+    """Abuse over MQTT: 100 offers in a burst that never finish ICE, 1000
+    candidates (some mDNS .local) for one session, candidates for unknown
+    sessions and a replayed offer. The device stays within max-viewers,
+    answers each with the right error, keeps a real viewer playing, and
+    serves a new viewer once the ghosts are reaped."""
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    a = env.viewer(['--frames', '1', '--hold', '70', '--timeout', '90'],
+                   name='real')
+    expect_frames(a, 20)
+    replies = env.spawn('replies', [
+        'mosquitto_sub', '-p', str(env.port), '-v', '-t',
+        f'picamrtc/{DEVICE}/out/#'], stdout_pipe=True)
+    time.sleep(0.5)
+    src = os.environ.get('PICAMRTC_SOURCE_ROOT', '')
+    with open(os.path.join(src, 'tests', 'fixtures', 'sdp',
+                           'chromium-recvonly.sdp')) as f:
+        offer = json.dumps({'type': 'offer', 'sdp': f.read()})
+    base = f'picamrtc/{DEVICE}/in/'
+    # flood0 first, so the 1000 candidates below meet a live session
+    subprocess.run(['mosquitto_pub', '-p', str(env.port), '-t',
+                    f'{base}flood0', '-m', offer], check=True, timeout=10)
+    check(env.wait_status(lambda s: s.get('viewers') == 2, 10) is not None,
+          'the device did not take the first ghost offer')
+    t0 = time.monotonic()
+    pubs = [subprocess.Popen(['mosquitto_pub', '-p', str(env.port), '-t',
+                              f'{base}flood{i}', '-m', offer],
+                             stdout=subprocess.DEVNULL)
+            for i in range(1, 100)]
+    for p in pubs:
+        p.wait(30)
+    burst = time.monotonic() - t0
+    cand = []
+    for i in range(1000):
+        host = f'{i}.local' if i % 10 == 0 else f'127.0.{i // 250}.{i % 250}'
+        cand.append(json.dumps({
+            'type': 'candidate', 'sdpMLineIndex': 0, 'sdpMid': '0',
+            'candidate': f'candidate:{i} 1 udp {2122260223 - i} {host} '
+                         f'{40000 + i} typ host'}))
+    subprocess.run(['mosquitto_pub', '-p', str(env.port), '-t',
+                    f'{base}flood0', '-l'], input='\n'.join(cand).encode(),
+                   check=True, timeout=30)
+    for i in range(20):
+        subprocess.run(['mosquitto_pub', '-p', str(env.port), '-t',
+                        f'{base}nobody{i}', '-m', cand[1]], check=True,
+                       timeout=10)
+    subprocess.run(['mosquitto_pub', '-p', str(env.port), '-t',
+                    f'{base}flood0', '-m', offer], check=True, timeout=10)
+    check(max(s.get('viewers', 0) for s in env.statuses) <= 4,
+          'the status showed more viewers than max-viewers=4')
+    expect_playing([a], 3, 25, 'while being flooded')
+    st = env.wait_status(lambda s: s.get('viewers') == 1, 20)
+    check(st is not None, 'the ghost sessions were not reaped within 20 s')
+    b = env.viewer(['--frames', '30', '--timeout', '30'], name='after')
+    expect_frames(b, 20)
+    expect_exit(b, 0, 30, 'after the flood')
+    env.service_alive()
+    replies.signal(signal.SIGTERM)
+    out, _ = replies.proc.communicate(timeout=10)
+    codes = {}
+    for line in out.decode(errors='replace').splitlines():
+        topic, _, body = line.partition(' ')
+        try:
+            m = json.loads(body)
+        except ValueError:
+            continue
+        if m.get('type') == 'error':
+            codes.setdefault(m['code'], set()).add(topic.rsplit('/', 1)[1])
+    refused = codes.get('max-viewers', set())
+    check(len(refused) == 97, f'{len(refused)} of the burst got a '
+          f'max-viewers error (expected 97 = 100 - 3 free places; replies '
+          f'{list(codes.keys())})')
+    check(len(codes.get('unknown-session', ())) == 20,
+          'candidates for 20 unknown sessions got '
+          f'{len(codes.get("unknown-session", ()))} unknown-session errors')
+    check('flood0' in codes.get('bad-request', set()),
+          'the replayed offer on the live session flood0 got no bad-request')
+    check('flood0' not in codes.get('unknown-session', set()),
+          'candidates for the live session flood0 were refused as unknown')
+    return (f'100 offers in {burst:.1f} s: {len(refused)} max-viewers, '
+            'ghosts reaped, 1000 candidates and 20 unknown sessions '
+            'absorbed; the real viewer kept 25+ fps and a new one played')
+
+
 CASES = {
+    'flood': case_flood,
     'never-connects': case_never_connects,
     'systemd-notify': case_systemd_notify,
     'broker-restart': case_broker_restart,
