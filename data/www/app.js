@@ -1,0 +1,802 @@
+// picamrtc web client: the page. Lists cameras (GET api/devices every 2 s),
+// plays one over WHEP (or the seed's bulk API), reconnects with backoff, and
+// shows getStats() numbers. No dependencies, no build step.
+//
+// URL parameters:
+//   ?device=D             the camera to play (default: the first online one)
+//   ?token=T              bearer token for api/ and whep/ requests
+//   ?signalling=auto|whep|bulk   force one signalling path (default auto)
+//   ?stats=0|1            stats overlay off/on at start (default on)
+//   ?autoplay=0           do not start playing on load
+//
+// For tests and scripts: window.picamrtc (see the end of this file).
+
+import {
+  WhepClient, HttpError, NetworkError, AbortedError,
+  request, readError, authHeaders, canReceiveH264,
+} from './whep.js';
+import { StatsMonitor, renderStats, EMPTY } from './stats.js';
+
+const POLL_MS = 2000;
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+const STABLE_MS = 10000;          // live this long resets the backoff
+const CONNECT_TIMEOUT_MS = 15000; // answer applied -> connected
+const STALL_MS = 3000;            // no frame this long while live: say so
+const TOKEN_KEY = 'picamrtc.token';
+const STATS_KEY = 'picamrtc.stats';
+
+const params = new URLSearchParams(location.search);
+const SIGNALLING = ['auto', 'whep', 'bulk'].includes(params.get('signalling')) ? params.get('signalling') : 'auto';
+const AUTOPLAY = params.get('autoplay') !== '0';
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  stage: $('stage'),
+  viewport: $('viewport'),
+  video: $('video'),
+  liveBadge: $('live-badge'),
+  overlay: $('overlay'),
+  overlayTitle: $('overlay-title'),
+  overlayDetail: $('overlay-detail'),
+  retryBtn: $('retry-btn'),
+  stats: $('stats'),
+  playBtn: $('play-btn'),
+  playLabel: $('play-label'),
+  statePill: $('state-pill'),
+  stateText: $('state-text'),
+  srStatus: $('sr-status'),
+  statsBtn: $('stats-btn'),
+  fsBtn: $('fs-btn'),
+  metaDevice: $('meta-device'),
+  metaInfo: $('meta-info'),
+  gateway: $('gateway-status'),
+  deviceList: $('device-list'),
+  deviceEmpty: $('device-empty'),
+  tokenDialog: $('token-dialog'),
+  tokenForm: $('token-form'),
+  tokenInput: $('token-input'),
+  tokenReason: $('token-reason'),
+};
+
+function load(key) { try { return localStorage.getItem(key); } catch { return null; } }
+function save(key, value) {
+  try {
+    if (value == null) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
+  } catch { /* storage disabled */ }
+}
+
+let token = params.get('token') || load(TOKEN_KEY) || null;
+let tokenSource = params.get('token') ? 'url' : (token ? 'storage' : null);
+
+/** Everything the page knows. */
+const S = {
+  state: 'idle',             // idle connecting live reconnecting offline error stopped
+  statusText: 'Idle',
+  detail: '',
+  device: params.get('device') || null,
+  devices: [],               // [{id, status}]
+  devicesLoaded: false,
+  gatewayError: null,
+  selectedWas: undefined,    // the selected device's polled state at the previous poll
+  client: null,              // the WhepClient of the current attempt
+  lastPath: null,
+  whepWorks: false,          // a WHEP POST has succeeded on this gateway
+  stats: { ...EMPTY },
+  framesRendered: 0,
+  lastFrameAt: 0,
+  liveSince: 0,
+  framesAtLive: 0,
+  failures: 0,
+  retryAt: 0,
+  retryTimer: null,
+  connectTimer: null,
+  stableTimer: null,
+  gen: 0,
+  userStopped: false,
+  needsToken: false,
+  tokenDismissed: false,
+};
+
+class SessionEnded extends Error {
+  constructor(reason) { super(reason); this.name = 'SessionEnded'; }
+}
+
+const answerable = (st) => st === 'online' || st === 'error';
+const api = (path) => new URL(path, document.baseURI).href;
+
+// ---- stats ------------------------------------------------------------------
+
+const monitor = new StatsMonitor({
+  intervalMs: 1000,
+  onSample: (sample) => {
+    S.stats = sample;
+    renderStats(el.stats, sample, { path: currentPath() });
+  },
+});
+
+function clearStats() {
+  monitor.detach();
+  S.stats = { ...EMPTY };
+  renderStats(el.stats, S.stats, { path: currentPath() });
+}
+
+function currentPath() { return (S.client && S.client.path) || S.lastPath; }
+
+// ---- frame counter (requestVideoFrameCallback) -------------------------------
+
+function startFrameCounter(video) {
+  if (typeof video.requestVideoFrameCallback === 'function') {
+    let lastPresented = -1;
+    const onFrame = (_now, meta) => {
+      const p = meta && typeof meta.presentedFrames === 'number' ? meta.presentedFrames : -1;
+      const d = lastPresented >= 0 && p > lastPresented ? p - lastPresented : 1;
+      lastPresented = p;
+      S.framesRendered += d > 0 && d < 120 ? d : 1;
+      S.lastFrameAt = performance.now();
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  } else {
+    // Fallback: count decoded frames the element reports.
+    let last = 0;
+    setInterval(() => {
+      const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+      const total = q ? q.totalVideoFrames : 0;
+      if (total > last) {
+        S.framesRendered += total - last;
+        S.lastFrameAt = performance.now();
+      }
+      last = total;
+    }, 250);
+  }
+}
+
+// ---- state and rendering ----------------------------------------------------
+
+function setState(state, text, detail = '') {
+  const changed = S.state !== state || S.statusText !== text;
+  S.state = state;
+  S.statusText = text;
+  S.detail = detail;
+  // Screen readers hear state changes, not every tick of a countdown.
+  if (changed) el.srStatus.textContent = detail && state !== 'live' ? `${text}. ${detail}` : text;
+  render();
+}
+
+function retrySeconds() {
+  return S.retryTimer ? Math.max(1, Math.ceil((S.retryAt - Date.now()) / 1000)) : 0;
+}
+
+/** The words for the state, with the live countdown. */
+function stateWords() {
+  if (S.state === 'reconnecting' && S.retryTimer) return `Reconnecting in ${retrySeconds()} s…`;
+  return S.statusText;
+}
+
+function render() {
+  const words = stateWords();
+  const now = performance.now();
+  el.stage.dataset.state = S.state;
+  el.statePill.dataset.state = S.state;
+  if (el.stateText.textContent !== words) el.stateText.textContent = words;
+
+  // Overlay: hidden while live with frames flowing.
+  let title = words;
+  const lines = [];
+  let busy = S.state === 'connecting' || S.state === 'reconnecting';
+  let showOverlay = S.state !== 'live';
+  if (S.state === 'live') {
+    if (S.framesRendered === S.framesAtLive) {
+      showOverlay = true;
+      busy = true;
+      title = 'Waiting for video…';
+      lines.push('Connected; the camera is starting');
+    } else if (now - S.lastFrameAt > STALL_MS) {
+      showOverlay = true;
+      title = `No video for ${Math.floor((now - S.lastFrameAt) / 1000)} s`;
+      lines.push('Still connected; waiting for the camera');
+    }
+  }
+  if (S.detail) lines.push(S.detail);
+  if (S.retryTimer && S.state !== 'reconnecting') lines.push(`Retrying in ${retrySeconds()} s…`);
+  el.overlay.hidden = !showOverlay;
+  el.overlay.classList.toggle('busy', busy);
+  el.overlay.classList.toggle('over-video', Boolean(el.video.srcObject));
+  if (el.overlayTitle.textContent !== title) el.overlayTitle.textContent = title;
+  const detail = lines.join('\n');
+  if (el.overlayDetail.textContent !== detail) el.overlayDetail.textContent = detail;
+  const canPlay = S.device && (S.state === 'stopped' || (S.state === 'idle' && !S.client));
+  el.retryBtn.hidden = !(S.retryTimer || canPlay || (S.state === 'error' && S.device && !S.userStopped));
+  el.retryBtn.textContent = S.needsToken ? 'Enter token' : (canPlay ? 'Play' : 'Retry now');
+
+  el.liveBadge.hidden = !(S.state === 'live' && !showOverlay);
+
+  // Play/Stop: Stop while something is running or scheduled.
+  const running = !S.userStopped && S.device &&
+    ['connecting', 'live', 'reconnecting', 'offline'].includes(S.state);
+  const errorRetrying = S.state === 'error' && S.retryTimer;
+  const canStop = running || errorRetrying;
+  el.playBtn.classList.toggle('is-playing', Boolean(canStop));
+  el.playBtn.setAttribute('aria-label', canStop ? 'Stop' : 'Play');
+  el.playBtn.title = canStop ? 'Stop' : 'Play';
+  el.playLabel.textContent = canStop ? 'Stop' : 'Play';
+  el.playBtn.disabled = !S.device;
+
+  // Meta line under the player.
+  const dev = S.devices.find((d) => d.id === S.device);
+  el.metaDevice.textContent = S.device ? S.device : 'No camera selected';
+  const info = [];
+  const st = dev && dev.status ? dev.status : null;
+  if (st && st.width && st.height) info.push(`${st.width}×${st.height}${st.framerate ? ` @ ${st.framerate} fps` : ''}`);
+  if (st && viewersText(st)) info.push(viewersText(st));
+  const path = currentPath();
+  if (path) info.push(path === 'whep' ? 'WHEP' : 'bulk API');
+  const session = S.client && S.client.session;
+  if (session) info.push(`session ${session.length > 12 ? `${session.slice(0, 12)}…` : session}`);
+  const infoText = info.join(' · ');
+  if (el.metaInfo.textContent !== infoText) el.metaInfo.textContent = infoText;
+
+  renderGateway();
+}
+
+function renderGateway() {
+  const e = S.gatewayError;
+  let cls = 'pending';
+  let text = 'Connecting to gateway…';
+  if (e) {
+    cls = 'bad';
+    text = e instanceof HttpError && e.status === 401 ? 'Access token needed' : 'Gateway unreachable';
+  } else if (S.devicesLoaded) {
+    cls = 'ok';
+    text = 'Gateway connected';
+  }
+  el.gateway.dataset.state = cls;
+  const t = el.gateway.querySelector('.gateway-text');
+  if (t.textContent !== text) t.textContent = text;
+  el.gateway.title = e ? e.message : '';
+}
+
+const STATE_LABEL = { online: 'Online', offline: 'Offline', error: 'Camera error', unknown: 'Unknown' };
+
+function viewersText(st) {
+  if (typeof st.viewers !== 'number') return '';
+  return `${st.viewers}${st.maxViewers ? `/${st.maxViewers}` : ''} viewer${st.viewers === 1 && !st.maxViewers ? '' : 's'}`;
+}
+
+/** [state word, viewers, format] for a device row. */
+function deviceInfo(d) {
+  const st = d.status || {};
+  let format = '';
+  if (st.width && st.height) format = `${st.height}p${st.framerate ? st.framerate : ''}`;
+  return [STATE_LABEL[d.state] || d.state, viewersText(st), format];
+}
+
+function renderDevices() {
+  const list = S.devices.slice();
+  if (S.device && !list.some((d) => d.id === S.device)) {
+    list.unshift({ id: S.device, state: 'unknown', status: null });
+  }
+  const existing = new Map([...el.deviceList.children].map((li) => [li.dataset.id, li]));
+  list.forEach((d, i) => {
+    let li = existing.get(d.id);
+    if (!li) {
+      li = document.createElement('li');
+      li.dataset.id = d.id;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'device';
+      b.innerHTML = '<span class="dot" aria-hidden="true"></span><span class="device-name"></span>' +
+        '<span class="device-info"><span class="di-state"></span><span class="di-viewers"></span><span class="di-format"></span></span>';
+      b.addEventListener('click', () => onDeviceClick(d.id));
+      li.append(b);
+    }
+    existing.delete(d.id);
+    const b = li.firstElementChild;
+    const selected = d.id === S.device;
+    b.dataset.state = d.state;
+    b.setAttribute('aria-pressed', String(selected));
+    b.querySelector('.device-name').textContent = d.id;
+    const info = deviceInfo(d);
+    ['.di-state', '.di-viewers', '.di-format'].forEach((sel, k) => {
+      const span = b.querySelector(sel);
+      span.textContent = info[k];
+      span.hidden = !info[k];
+    });
+    b.setAttribute('aria-label', `${d.id}: ${info.filter(Boolean).join(', ')}${selected ? ' (selected)' : ''}`);
+    if (el.deviceList.children[i] !== li) el.deviceList.insertBefore(li, el.deviceList.children[i] || null);
+  });
+  for (const li of existing.values()) li.remove();
+
+  let empty = '';
+  if (S.gatewayError) {
+    const e = S.gatewayError;
+    empty = e instanceof HttpError && e.status === 401
+      ? 'The gateway needs an access token to list cameras.'
+      : `Gateway unreachable (${e.message}). Retrying…`;
+  } else if (!S.devicesLoaded) {
+    empty = 'Looking for cameras…';
+  } else if (!S.devices.length) {
+    empty = 'No camera has reported to the gateway yet.';
+  }
+  el.deviceEmpty.textContent = empty;
+  el.deviceEmpty.hidden = !empty;
+}
+
+// ---- timers -------------------------------------------------------------------
+
+function clearRetry() {
+  clearTimeout(S.retryTimer);
+  S.retryTimer = null;
+}
+
+function clearTimers() {
+  clearRetry();
+  clearTimeout(S.connectTimer);
+  clearTimeout(S.stableTimer);
+  S.connectTimer = null;
+  S.stableTimer = null;
+}
+
+/** The last poll worked and says the selected camera is offline (or not listed). */
+function polledOffline() {
+  if (!S.devicesLoaded || S.gatewayError || !S.device) return false;
+  const dev = S.devices.find((d) => d.id === S.device);
+  return !dev || !answerable(dev.state);
+}
+
+/** Wait for the poll to report the camera online instead of retrying blindly. */
+function waitForOnline(detail) {
+  clearRetry();
+  setState('offline', 'Camera offline', detail || 'Playback starts when it comes online');
+}
+
+function scheduleRetry() {
+  clearRetry();
+  if (polledOffline()) {
+    waitForOnline();
+    return;
+  }
+  const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** S.failures);
+  S.failures = Math.min(S.failures + 1, 16);
+  S.retryAt = Date.now() + delay;
+  S.retryTimer = setTimeout(() => {
+    S.retryTimer = null;
+    if (polledOffline()) waitForOnline();
+    else connect();
+  }, delay);
+  render();
+}
+
+// ---- sessions -----------------------------------------------------------------
+
+/** Drop the current attempt (telling the gateway) without changing the state. */
+function dropClient(opts) {
+  const c = S.client;
+  S.client = null;
+  S.gen += 1;
+  clearTimers();
+  monitor.detach();
+  if (c) {
+    if (c.path) S.lastPath = c.path;
+    return c.stop(opts);
+  }
+  return Promise.resolve();
+}
+
+async function fetchIceServers() {
+  try {
+    const res = await request(api('api/turn-credentials'), { headers: authHeaders(token), timeoutMs: 5000 });
+    if (!res.ok) throw await readError(res);
+    const list = await res.json();
+    return Array.isArray(list) ? list.filter((s) => s && s.urls) : [];
+  } catch (e) {
+    if (e instanceof HttpError && e.status === 401) throw e;
+    console.info('picamrtc: no ICE servers from api/turn-credentials:', e.message);
+    return [];
+  }
+}
+
+async function connect() {
+  dropClient();
+  const gen = S.gen;
+  if (!S.device) {
+    setState('idle', S.gatewayError ? 'Gateway unreachable' : 'No camera selected',
+      S.gatewayError ? S.gatewayError.message : 'Choose a camera from the list');
+    return;
+  }
+  if (!canReceiveH264()) {
+    setState('error', 'Error: this browser cannot decode H.264', 'Try Chrome, Edge, Safari or Firefox with H.264 enabled');
+    return;
+  }
+  setState('connecting', 'Connecting…', `Camera ${S.device}`);
+
+  let iceServers;
+  try {
+    iceServers = await fetchIceServers();
+  } catch (e) {
+    if (gen === S.gen) fail(e);
+    return;
+  }
+  if (gen !== S.gen) return;
+
+  const client = new WhepClient({
+    device: S.device, token, iceServers, signalling: SIGNALLING,
+    // Once WHEP has worked here, a 404 means "camera offline", not "no WHEP".
+    fallbackOn404: !S.whepWorks,
+  });
+  S.client = client;
+  client.addEventListener('track', (e) => {
+    if (S.client === client) attachTrack(e.detail);
+  });
+  client.addEventListener('connectionstatechange', (e) => {
+    if (S.client !== client) return;
+    if (e.detail.state === 'connected') onConnected(client);
+    render();
+  });
+  client.addEventListener('ended', (e) => {
+    if (S.client === client) fail(new SessionEnded(e.detail.reason));
+  });
+
+  try {
+    await client.start();
+  } catch (e) {
+    if (S.client === client && !(e instanceof AbortedError)) fail(e);
+    return;
+  }
+  if (S.client !== client) return;
+  S.lastPath = client.path;
+  if (client.path === 'whep') S.whepWorks = true;
+  monitor.attach(client.pc);
+  if (client.pc.connectionState === 'connected') {
+    onConnected(client);
+  } else if (S.state !== 'live') {
+    S.connectTimer = setTimeout(() => {
+      if (S.client === client && S.state !== 'live') {
+        fail(new SessionEnded(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`));
+      }
+    }, CONNECT_TIMEOUT_MS);
+  }
+  render();
+}
+
+function onConnected(client) {
+  if (S.client !== client || S.state === 'live') return;
+  clearTimeout(S.connectTimer);
+  S.connectTimer = null;
+  S.liveSince = performance.now();
+  S.framesAtLive = S.framesRendered;
+  S.lastFrameAt = performance.now();
+  clearTimeout(S.stableTimer);
+  S.stableTimer = setTimeout(() => {
+    S.stableTimer = null;
+    if (S.client === client && S.state === 'live') S.failures = 0;
+  }, STABLE_MS);
+  setState('live', 'Live');
+}
+
+function attachTrack({ track, streams }) {
+  const stream = streams && streams[0] ? streams[0] : new MediaStream([track]);
+  if (el.video.srcObject !== stream) el.video.srcObject = stream;
+  const p = el.video.play();
+  if (p && p.catch) p.catch(() => { /* muted autoplay; a click plays */ });
+}
+
+function fail(err) {
+  if (S.userStopped) return;
+  const selected = S.devices.find((d) => d.id === S.device);
+  const wasOffline = S.devicesLoaded && !S.gatewayError && (!selected || selected.state === 'offline');
+  dropClient();
+  const msg = (err && err.message) || String(err);
+  if (err instanceof HttpError) {
+    switch (err.status) {
+      case 401:
+        S.needsToken = true;
+        setState('error', `Error: ${msg}`, 'This gateway needs an access token.');
+        askToken(msg, true);
+        return;
+      case 404:
+        setState('offline', 'Camera offline', msg);
+        break;
+      case 503:
+        setState('error', 'Camera busy (max viewers)', msg);
+        break;
+      case 405:
+      case 501:
+        // Neither WHEP nor the bulk API answers here: not a picamrtc gateway.
+        setState('error', 'Gateway unreachable', `No picamrtc signalling at this address (${msg})`);
+        break;
+      default:
+        setState('error', `Error: ${msg}`);
+    }
+  } else if (err instanceof NetworkError) {
+    setState('error', 'Gateway unreachable', msg);
+  } else if (err instanceof SessionEnded) {
+    if (wasOffline) setState('offline', 'Camera offline', `The session ended: ${msg}`);
+    else setState('reconnecting', 'Reconnecting…', `The session ended: ${msg}`);
+  } else {
+    console.error('picamrtc:', err);
+    setState('error', `Error: ${msg}`);
+  }
+  scheduleRetry();
+}
+
+// ---- public actions -------------------------------------------------------------
+
+function selectDevice(id) {
+  if (S.device !== id) {
+    S.device = id;
+    S.selectedWas = undefined;
+    const p = new URLSearchParams(location.search);
+    p.set('device', id);
+    try { history.replaceState(null, '', `${location.pathname}?${p}${location.hash}`); } catch { /* file: URLs */ }
+    const dev = S.devices.find((d) => d.id === id);
+    if (dev && dev.status && dev.status.width && dev.status.height) setAspect(dev.status.width, dev.status.height);
+  }
+  renderDevices();
+}
+
+/** Play a camera (default: the selected one). Resolves once negotiated or failed. */
+async function play(deviceId) {
+  if (deviceId != null && deviceId !== '') selectDevice(String(deviceId));
+  S.userStopped = false;
+  S.needsToken = false;
+  S.tokenDismissed = false;
+  S.failures = 0;
+  await connect();
+}
+
+/** End the session (DELETE / stop-webrtc); no reconnect until play(). */
+async function stop() {
+  S.userStopped = true;
+  const p = dropClient();
+  el.video.srcObject = null;
+  clearStats();
+  setState('stopped', 'Stopped', S.device ? 'Press Play to watch again' : '');
+  await p;
+}
+
+function onDeviceClick(id) {
+  if (id === S.device && !S.userStopped && ['live', 'connecting'].includes(S.state)) return;
+  play(id);
+}
+
+// ---- device polling ---------------------------------------------------------------
+
+let pollTimer = null;
+
+function normalizeDevices(list) {
+  const out = [];
+  for (const d of list) {
+    if (!d || typeof d.id !== 'string' || !d.id) continue;
+    const status = d.status && typeof d.status === 'object' ? d.status : {};
+    const state = ['online', 'offline', 'error'].includes(status.state) ? status.state : 'offline';
+    out.push({ id: d.id, state, status });
+  }
+  return out;
+}
+
+async function poll() {
+  clearTimeout(pollTimer);
+  try {
+    const res = await request(api('api/devices'), { headers: authHeaders(token), timeoutMs: 5000 });
+    if (!res.ok) throw await readError(res);
+    let list;
+    try { list = await res.json(); } catch { throw new HttpError(502, 'api/devices: malformed JSON'); }
+    if (!Array.isArray(list)) throw new HttpError(502, 'api/devices: not a list');
+    S.gatewayError = null;
+    onDevices(normalizeDevices(list));
+  } catch (e) {
+    S.gatewayError = e instanceof HttpError || e instanceof NetworkError ? e : new NetworkError(e.message);
+    if (e instanceof HttpError && e.status === 401) askToken(e.message, false);
+    if (!S.device && S.state === 'idle') {
+      setState('idle', 'Gateway unreachable', `${e.message}\nNo cameras to show; trying again every ${POLL_MS / 1000} s`);
+    }
+    renderDevices();
+    render();
+  } finally {
+    pollTimer = setTimeout(poll, document.hidden ? POLL_MS * 5 : POLL_MS);
+  }
+}
+
+function onDevices(list) {
+  S.devices = list;
+  const first = !S.devicesLoaded;
+  S.devicesLoaded = true;
+
+  if (!S.device) {
+    const pick = list.find((d) => d.state === 'online') || list.find((d) => d.state === 'error');
+    if (pick && AUTOPLAY && !S.userStopped) {
+      selectDevice(pick.id);
+      S.selectedWas = pick.state;
+      play(pick.id);
+    } else if (pick || list.length) {
+      const d = pick || list[0];
+      selectDevice(d.id);
+      S.selectedWas = d.state;
+      if (!AUTOPLAY) setState('idle', 'Ready', 'Press Play to watch');
+      else setState('offline', 'Camera offline', 'Playback starts when it comes online');
+    } else {
+      setState('idle', 'No cameras', 'No camera has reported to the gateway yet');
+    }
+    renderDevices();
+    render();
+    return;
+  }
+
+  const dev = list.find((d) => d.id === S.device);
+  const now = dev ? dev.state : 'offline';
+  const was = S.selectedWas;
+  S.selectedWas = now;
+  if (dev && dev.status.width && dev.status.height && !el.video.videoWidth) setAspect(dev.status.width, dev.status.height);
+
+  if (!S.userStopped && !S.needsToken) {
+    const cameBack = answerable(now) && was !== undefined && !answerable(was);
+    const waiting = S.state === 'offline' && !S.retryTimer && !S.client;
+    if ((cameBack && ['offline', 'reconnecting', 'error'].includes(S.state)) || (waiting && answerable(now))) {
+      // The camera is back: no need to sit out the backoff.
+      S.failures = 0;
+      connect();
+    } else if (!answerable(now) && S.state === 'reconnecting') {
+      S.state = 'offline';
+      S.statusText = 'Camera offline';
+    } else if (first && S.state === 'idle' && AUTOPLAY && answerable(now)) {
+      play(S.device);
+    }
+  }
+  renderDevices();
+  render();
+}
+
+// ---- access token -----------------------------------------------------------------
+
+function askToken(reason, userInitiated) {
+  if (tokenSource === 'storage') {
+    save(TOKEN_KEY, null); // the stored token was refused
+    tokenSource = null;
+  }
+  if (!userInitiated && S.tokenDismissed) return;
+  if (el.tokenDialog.open) return;
+  el.tokenReason.textContent = token
+    ? `The gateway refused the token (${reason}). Enter another one.`
+    : `This gateway asks for an access token (${reason}).`;
+  el.tokenInput.value = '';
+  if (typeof el.tokenDialog.showModal === 'function') el.tokenDialog.showModal();
+  else el.tokenDialog.setAttribute('open', '');
+  el.tokenInput.focus();
+}
+
+el.tokenDialog.addEventListener('close', () => {
+  const value = el.tokenInput.value.trim();
+  if (el.tokenDialog.returnValue === 'ok' && value) {
+    token = value;
+    tokenSource = 'storage';
+    save(TOKEN_KEY, value);
+    S.needsToken = false;
+    S.tokenDismissed = false;
+    S.gatewayError = null;
+    poll();
+    if (S.device) play(S.device);
+  } else {
+    S.tokenDismissed = true;
+  }
+  el.tokenInput.value = '';
+});
+
+// ---- layout helpers -------------------------------------------------------------------
+
+function setAspect(w, h) {
+  if (w > 0 && h > 0) el.viewport.style.setProperty('--aspect', `${w} / ${h}`);
+}
+
+function isFullscreen() { return Boolean(document.fullscreenElement || document.webkitFullscreenElement); }
+
+function toggleFullscreen() {
+  if (isFullscreen()) {
+    (document.exitFullscreen || document.webkitExitFullscreen).call(document);
+    return;
+  }
+  const stage = el.stage;
+  const videoFs = () => { if (el.video.webkitEnterFullscreen) el.video.webkitEnterFullscreen(); };
+  if (stage.requestFullscreen) stage.requestFullscreen({ navigationUI: 'hide' }).catch(videoFs);
+  else if (stage.webkitRequestFullscreen) stage.webkitRequestFullscreen();
+  else videoFs(); // iPhone Safari: only the video element goes fullscreen
+}
+
+function onFullscreenChange() {
+  const fs = isFullscreen();
+  el.fsBtn.setAttribute('aria-label', fs ? 'Exit fullscreen' : 'Fullscreen');
+  el.fsBtn.title = fs ? 'Exit fullscreen (F)' : 'Fullscreen (F)';
+  el.fsBtn.querySelector('.btn-label').textContent = fs ? 'Exit' : 'Fullscreen';
+  el.stage.classList.toggle('is-fullscreen', fs);
+}
+
+function setStatsVisible(on) {
+  el.stats.hidden = !on;
+  el.statsBtn.setAttribute('aria-pressed', String(on));
+  save(STATS_KEY, on ? '1' : '0');
+}
+
+// ---- wiring -------------------------------------------------------------------------
+
+el.playBtn.addEventListener('click', () => {
+  if (el.playBtn.classList.contains('is-playing')) stop();
+  else play();
+});
+el.retryBtn.addEventListener('click', () => {
+  if (S.needsToken) askToken('401', true);
+  else play();
+});
+el.statsBtn.addEventListener('click', () => setStatsVisible(el.stats.hidden));
+el.fsBtn.addEventListener('click', toggleFullscreen);
+el.viewport.addEventListener('dblclick', (e) => {
+  if (e.target.closest('button, .stats')) return;
+  toggleFullscreen();
+});
+document.addEventListener('fullscreenchange', onFullscreenChange);
+document.addEventListener('webkitfullscreenchange', onFullscreenChange);
+el.video.addEventListener('resize', () => setAspect(el.video.videoWidth, el.video.videoHeight));
+// A click on the video starts it if autoplay was refused.
+el.video.addEventListener('click', () => { if (el.video.paused && el.video.srcObject) el.video.play().catch(() => {}); });
+
+document.addEventListener('keydown', (e) => {
+  if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.target.closest && e.target.closest('input, textarea, select, dialog')) return;
+  if (e.key === 'f' || e.key === 'F') { e.preventDefault(); toggleFullscreen(); }
+  else if (e.key === 's' || e.key === 'S') { e.preventDefault(); setStatsVisible(el.stats.hidden); }
+});
+
+window.addEventListener('pagehide', () => {
+  // The page is going away: end the session now, the request outlives the page.
+  if (S.client) dropClient({ keepalive: true });
+});
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted && S.device && !S.userStopped) play(S.device);
+});
+
+// Countdown and stall display.
+setInterval(render, 500);
+
+// ---- window.picamrtc ------------------------------------------------------------------
+
+const picamrtc = {
+  /** 'idle'|'connecting'|'live'|'reconnecting'|'offline'|'error'|'stopped' */
+  get state() { return S.state; },
+  /** the words shown for the state, e.g. "Reconnecting in 4 s…" */
+  get statusText() { return stateWords(); },
+  /** the selected device id */
+  get device() { return S.device; },
+  /** the last polled device list [{id, state, status}] */
+  get devices() { return S.devices.map((d) => ({ ...d })); },
+  /** the current session id (WHEP Location's last segment or the bulk "session"), else null */
+  get session() { return (S.client && S.client.session) || null; },
+  /** 'whep' | 'bulk' for the current (or last) session, null before any */
+  get path() { return currentPath() || null; },
+  /** the current RTCPeerConnection, else null */
+  get pc() { return (S.client && S.client.pc) || null; },
+  /** the latest stats sample (see stats.js EMPTY for the fields) */
+  get stats() { return S.stats; },
+  /** frames presented by the <video>, counted with requestVideoFrameCallback since load */
+  get framesRendered() { return S.framesRendered; },
+  /** the forced signalling path from ?signalling=, 'auto' by default */
+  get signalling() { return SIGNALLING; },
+  play,
+  stop,
+};
+window.picamrtc = picamrtc;
+
+// ---- start ------------------------------------------------------------------------
+
+setStatsVisible(params.has('stats') ? params.get('stats') !== '0' : load(STATS_KEY) !== '0');
+startFrameCounter(el.video);
+clearStats();
+renderDevices();
+if (S.device) {
+  renderDevices();
+  if (AUTOPLAY) play(S.device);
+  else setState('idle', 'Ready', 'Press Play to watch');
+} else {
+  setState('idle', 'Looking for cameras…', '');
+}
+poll();

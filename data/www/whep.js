@@ -1,0 +1,567 @@
+// picamrtc web client: a small WHEP client (draft-ietf-wish-whep) for a
+// receive-only video session, with the seed's bulk API as a fallback.
+//
+//   const c = new WhepClient({ device: 'cam1', iceServers, token });
+//   c.addEventListener('track', (e) => { video.srcObject = e.detail.streams[0]; });
+//   c.addEventListener('ended', (e) => console.log('session over:', e.detail.reason));
+//   await c.start();     // c.path is 'whep' or 'bulk', c.session the session id
+//   await c.stop();      // DELETE the WHEP resource, or POST /api/stop-webrtc
+//
+// WHEP: POST <base>/whep/D with the offer (application/sdp) right after
+// setLocalDescription; 201 gives Location (the session resource) and the
+// answer. Local candidates trickle by PATCH (application/trickle-ice-sdpfrag,
+// RFC 8840) in small batches, then a=end-of-candidates.
+// Bulk (the seed's API): wait for ICE gathering to complete, POST
+// <base>/api/start-webrtc {"type":"offer","sdp","device"} and read
+// {"webrtc_answer","session"}; stop with POST <base>/api/stop-webrtc.
+// 'auto' (the default) tries WHEP and falls back to bulk when the POST
+// answers 404, 405 or 501 or cannot be sent at all.
+//
+// No dependencies, no build step: an ES module for current browsers.
+
+/** An HTTP error answer: `status` and the server's one-line message. */
+export class HttpError extends Error {
+  constructor(status, message, url = '') {
+    super(message || `HTTP ${status}`);
+    this.name = 'HttpError';
+    this.status = status;
+    this.url = url;
+  }
+}
+
+/** The request could not be made (gateway down, network gone, timeout). */
+export class NetworkError extends Error {
+  constructor(message, cause) {
+    super(message);
+    this.name = 'NetworkError';
+    this.cause = cause;
+  }
+}
+
+/** Thrown by start() when stop() was called meanwhile. */
+export class AbortedError extends Error {
+  constructor() {
+    super('stopped');
+    this.name = 'AbortError';
+  }
+}
+
+/** Authorization header for an optional bearer token. */
+export function authHeaders(token) {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+/**
+ * fetch() with a timeout and an optional outer AbortSignal. A failure to
+ * send becomes a NetworkError; an outer abort stays an AbortError.
+ */
+export async function request(url, {
+  method = 'GET', headers = {}, body, timeoutMs = 15000, keepalive = false, signal,
+} = {}) {
+  const ctl = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; ctl.abort(); }, timeoutMs);
+  const onAbort = () => ctl.abort();
+  if (signal) {
+    if (signal.aborted) ctl.abort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
+  try {
+    return await fetch(url, {
+      method, headers, body, keepalive, signal: ctl.signal,
+      cache: 'no-store', credentials: 'same-origin', redirect: 'follow',
+    });
+  } catch (e) {
+    if (signal && signal.aborted) throw new AbortedError();
+    if (timedOut) throw new NetworkError(`${method} ${shortUrl(url)}: no answer in ${Math.round(timeoutMs / 1000)} s`, e);
+    throw new NetworkError(`${method} ${shortUrl(url)}: ${e && e.message ? e.message : 'network error'}`, e);
+  } finally {
+    clearTimeout(timer);
+    if (signal) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function shortUrl(url) {
+  try { return new URL(url, document.baseURI).pathname; } catch { return String(url); }
+}
+
+/**
+ * Turn an error answer into an HttpError carrying the server's one-line
+ * message. An HTML error page (a plain file server, a proxy) gives the
+ * status line instead of markup.
+ */
+export async function readError(res) {
+  let text = '';
+  try { text = await res.text(); } catch { /* body unreadable */ }
+  text = text.trim();
+  if (/^<(!doctype|html|\?xml)/i.test(text) || /text\/html/i.test(res.headers.get('Content-Type') || '')) {
+    text = ''; // an HTML error page, not the gateway's one-line message
+  }
+  text = text.split(/\r?\n/)[0].trim();
+  if (text.length > 240) text = `${text.slice(0, 240)}…`;
+  if (!text) text = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
+  return new HttpError(res.status, text, res.url);
+}
+
+/** Parse an fmtp line "a=1;b=2" into an object. */
+function parseFmtp(line) {
+  const out = {};
+  for (const part of (line || '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i).trim().toLowerCase()] = part.slice(i + 1).trim().toLowerCase();
+  }
+  return out;
+}
+
+/**
+ * Rank a codec capability: constrained-baseline H.264 with
+ * packetization-mode=1 first, then other H.264 with mode 1, then the rest.
+ */
+function codecRank(c) {
+  const mime = (c.mimeType || '').toLowerCase();
+  if (mime === 'video/h264') {
+    const f = parseFmtp(c.sdpFmtpLine);
+    const pm1 = f['packetization-mode'] === '1';
+    const plid = f['profile-level-id'] || '42001f';
+    const profile = plid.slice(0, 2);
+    const constraints = parseInt(plid.slice(2, 4), 16) || 0;
+    const constrainedBaseline = profile === '42' && (constraints & 0x40) !== 0;
+    if (pm1 && constrainedBaseline) return 0;
+    if (pm1 && profile === '42') return 1;
+    if (pm1) return 2;
+    return 3;
+  }
+  if (/\/(rtx|red|ulpfec|flexfec-03)$/.test(mime)) return 4;
+  return 5;
+}
+
+/** True when the browser can receive H.264 (unknown counts as yes). */
+export function canReceiveH264() {
+  try {
+    const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('video');
+    if (!caps) return true;
+    return caps.codecs.some((c) => (c.mimeType || '').toLowerCase() === 'video/h264');
+  } catch {
+    return true;
+  }
+}
+
+/** Put H.264 (constrained baseline, packetization-mode=1) first. */
+export function preferH264(transceiver) {
+  if (!transceiver || typeof transceiver.setCodecPreferences !== 'function') return false;
+  let caps;
+  try { caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('video'); } catch { caps = null; }
+  if (!caps || !caps.codecs || !caps.codecs.length) return false;
+  const sorted = caps.codecs
+    .map((c, i) => ({ c, i, r: codecRank(c) }))
+    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((x) => x.c);
+  try {
+    transceiver.setCodecPreferences(sorted);
+    return true;
+  } catch (e) {
+    console.warn('picamrtc: setCodecPreferences failed:', e);
+    return false;
+  }
+}
+
+/** Ask the receiver for the smallest playout delay the browser allows. */
+export function tuneReceiver(receiver) {
+  if (!receiver) return;
+  try { if ('jitterBufferTarget' in receiver) receiver.jitterBufferTarget = 0; } catch { /* unsupported */ }
+  try { if ('playoutDelayHint' in receiver) receiver.playoutDelayHint = 0; } catch { /* unsupported */ }
+}
+
+/** Parse RFC 8288 Link headers with rel="ice-server" into RTCIceServer objects. */
+export function parseIceServerLinks(headerValue) {
+  const servers = [];
+  if (!headerValue) return servers;
+  // Split on commas that start a new <uri> (URIs and quoted values may hold commas).
+  for (const link of headerValue.split(/,(?=\s*<)/)) {
+    const m = /^\s*<([^>]*)>(.*)$/.exec(link);
+    if (!m) continue;
+    const params = {};
+    const re = /;\s*([A-Za-z0-9_-]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^;,\s]*)))?/g;
+    let p;
+    while ((p = re.exec(m[2])) !== null) {
+      params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] || '');
+    }
+    if ((params.rel || '').split(/\s+/).includes('ice-server')) {
+      const s = { urls: m[1] };
+      if (params.username) s.username = params.username;
+      if (params.credential) s.credential = params.credential;
+      servers.push(s);
+    }
+  }
+  return servers;
+}
+
+function iceCredentials(sdp) {
+  const ufrag = /^a=ice-ufrag:(.+)$/m.exec(sdp || '');
+  const pwd = /^a=ice-pwd:(.+)$/m.exec(sdp || '');
+  return { ufrag: ufrag ? ufrag[1].trim() : '', pwd: pwd ? pwd[1].trim() : '' };
+}
+
+/**
+ * Resolve once ICE gathering is complete, or after timeoutMs, or once no
+ * new candidate came for quietMs after the first one (an unreachable STUN
+ * server would otherwise hold the offer for many seconds). Resolves to
+ * true when gathering completed.
+ */
+function waitForIceGathering(pc, timeoutMs, quietMs) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    let quiet = null;
+    const done = (ok) => {
+      clearTimeout(timer);
+      clearTimeout(quiet);
+      pc.removeEventListener('icegatheringstatechange', check);
+      pc.removeEventListener('icecandidate', onCand);
+      resolve(ok);
+    };
+    const check = () => { if (pc.iceGatheringState === 'complete') done(true); };
+    const onCand = (e) => {
+      if (!e.candidate || !e.candidate.candidate) { done(true); return; }
+      clearTimeout(quiet);
+      quiet = setTimeout(() => done(false), quietMs);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    pc.addEventListener('icegatheringstatechange', check);
+    pc.addEventListener('icecandidate', onCand);
+    // Candidates gathered before we started listening count too.
+    if (/^a=candidate:/m.test((pc.localDescription && pc.localDescription.sdp) || '')) {
+      quiet = setTimeout(() => done(false), quietMs);
+    }
+  });
+}
+
+/**
+ * One receive-only video session with a camera, over WHEP or the bulk API.
+ *
+ * Events (EventTarget, data in `event.detail`):
+ *  - 'track'                  {track, streams, receiver}
+ *  - 'connectionstatechange'  {state}  the RTCPeerConnection's connectionState
+ *  - 'ended'                  {reason} the session is over (connection failed or
+ *                             closed, the camera closed DTLS, or disconnected for
+ *                             longer than disconnectGraceMs); not sent after stop()
+ *  - 'warning'                {message} something non-fatal (a PATCH failed, ...)
+ */
+export class WhepClient extends EventTarget {
+  /**
+   * @param {object} o
+   * @param {string} o.device                 device id D
+   * @param {string} [o.baseUrl]              where /whep and /api live (default: the page)
+   * @param {string} [o.token]                bearer token
+   * @param {RTCIceServer[]} [o.iceServers]   STUN/TURN servers
+   * @param {'auto'|'whep'|'bulk'} [o.signalling]
+   * @param {number} [o.gatherTimeoutMs]      bulk: how long to wait for ICE gathering at most
+   * @param {number} [o.gatherQuietMs]        bulk: stop waiting once no candidate came for this long
+   * @param {boolean} [o.fallbackOn404]       auto: a WHEP 404 means "no WHEP here" (default);
+   *                                          false once WHEP is known to work (404 = offline)
+   * @param {number} [o.requestTimeoutMs]     POST timeout (the gateway waits for the device)
+   * @param {number} [o.disconnectGraceMs]    'disconnected' this long ends the session
+   */
+  constructor({
+    device, baseUrl, token = null, iceServers = [], signalling = 'auto',
+    gatherTimeoutMs = 4000, gatherQuietMs = 1500, requestTimeoutMs = 20000, disconnectGraceMs = 5000,
+    fallbackOn404 = true,
+  } = {}) {
+    super();
+    if (!device) throw new TypeError('WhepClient: device is required');
+    this.device = device;
+    this.baseUrl = baseUrl || document.baseURI;
+    this.token = token;
+    this.iceServers = iceServers;
+    this.signalling = signalling;
+    this.gatherTimeoutMs = gatherTimeoutMs;
+    this.gatherQuietMs = gatherQuietMs;
+    this.fallbackOn404 = fallbackOn404;
+    this.requestTimeoutMs = requestTimeoutMs;
+    this.disconnectGraceMs = disconnectGraceMs;
+
+    /** @type {RTCPeerConnection|null} */
+    this.pc = null;
+    /** @type {RTCRtpTransceiver|null} */
+    this.transceiver = null;
+    /** 'whep' or 'bulk' once an answer came; null before */
+    this.path = null;
+    /** why WHEP was not used ('' when it was) */
+    this.fallbackReason = '';
+    /** session id: the last segment of the WHEP Location, or the bulk "session" */
+    this.session = null;
+    /** the WHEP session resource URL */
+    this.resourceUrl = null;
+    /** ICE servers the gateway listed in Link headers (informational) */
+    this.linkIceServers = [];
+    /** whether setCodecPreferences put H.264 first */
+    this.codecPreferencesSet = false;
+    this.closed = false;
+    this.ended = false;
+
+    this._abort = new AbortController();
+    this._pending = [];          // RTCIceCandidate objects, null = end of candidates
+    this._offerSdp = '';
+    this._trickle = true;
+    this._patchTimer = null;
+    this._patchChain = Promise.resolve();
+    this._disconnectTimer = null;
+  }
+
+  get whepUrl() { return new URL(`whep/${encodeURIComponent(this.device)}`, this.baseUrl).href; }
+  get startUrl() { return new URL('api/start-webrtc', this.baseUrl).href; }
+  get stopUrl() { return new URL('api/stop-webrtc', this.baseUrl).href; }
+
+  _emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+
+  _headers(extra = {}) { return { ...authHeaders(this.token), ...extra }; }
+
+  /** Negotiate. Resolves once the answer is applied (media may follow). */
+  async start() {
+    if (this.pc) throw new Error('WhepClient: start() called twice');
+    const pc = new RTCPeerConnection({
+      iceServers: this.iceServers || [],
+      bundlePolicy: 'max-bundle',
+      rtcpMuxPolicy: 'require',
+    });
+    this.pc = pc;
+    const tr = pc.addTransceiver('video', { direction: 'recvonly' });
+    this.transceiver = tr;
+    this.codecPreferencesSet = preferH264(tr);
+
+    pc.addEventListener('track', (e) => {
+      if (this.closed) return;
+      this._emit('track', { track: e.track, streams: e.streams, receiver: e.receiver });
+    });
+    pc.addEventListener('icecandidate', (e) => this._onCandidate(e.candidate));
+    pc.addEventListener('connectionstatechange', () => this._onConnectionState(pc.connectionState));
+    if (!('connectionState' in pc)) {
+      // Older engines: derive from the ICE state.
+      pc.addEventListener('iceconnectionstatechange', () => {
+        const s = pc.iceConnectionState;
+        this._onConnectionState(s === 'completed' ? 'connected' : s);
+      });
+    }
+
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    this._check();
+
+    let answer = null;
+    if (this.signalling !== 'bulk') {
+      try {
+        answer = await this._postWhep();
+        this.path = 'whep';
+      } catch (e) {
+        if (e instanceof AbortedError || this.closed) throw new AbortedError();
+        const statuses = this.fallbackOn404 ? [404, 405, 501] : [405, 501];
+        const fallback = (e instanceof HttpError && statuses.includes(e.status)) ||
+          e instanceof NetworkError || e instanceof TypeError;
+        if (this.signalling === 'whep' || !fallback) throw e;
+        this.fallbackReason = e.message;
+        console.info(`picamrtc: WHEP not usable (${e.message}); using /api/start-webrtc`);
+      }
+    }
+    if (answer === null) {
+      this._trickle = false;
+      this._pending = [];
+      answer = await this._postBulk();
+      this.path = 'bulk';
+    }
+    this._check();
+
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    tuneReceiver(tr.receiver);
+    this._check();
+
+    const dtls = tr.receiver && tr.receiver.transport;
+    if (dtls && 'onstatechange' in dtls) {
+      dtls.addEventListener('statechange', () => {
+        if (dtls.state === 'closed') this._end('the camera closed the session');
+        else if (dtls.state === 'failed') this._end('DTLS failed');
+      });
+    }
+    if (this.path === 'whep') this._schedulePatch();
+    return this;
+  }
+
+  _check() { if (this.closed) throw new AbortedError(); }
+
+  async _postWhep() {
+    this._offerSdp = this.pc.localDescription.sdp;
+    const res = await request(this.whepUrl, {
+      method: 'POST',
+      headers: this._headers({ 'Content-Type': 'application/sdp', Accept: 'application/sdp' }),
+      body: this._offerSdp,
+      timeoutMs: this.requestTimeoutMs,
+      signal: this._abort.signal,
+    });
+    if (res.status !== 201 && res.status !== 200) throw await readError(res);
+    const location = res.headers.get('Location');
+    const sdp = await res.text();
+    if (location) {
+      this.resourceUrl = new URL(location, res.url || this.whepUrl).href;
+      const segs = new URL(this.resourceUrl).pathname.split('/').filter(Boolean);
+      this.session = segs.length ? decodeURIComponent(segs[segs.length - 1]) : null;
+    } else {
+      this._trickle = false; // nowhere to PATCH
+    }
+    this.linkIceServers = parseIceServerLinks(res.headers.get('Link'));
+    if (this.closed) {
+      this._deleteResource(false);
+      throw new AbortedError();
+    }
+    if (!/^v=0/m.test(sdp)) throw new HttpError(502, 'the gateway answered without an SDP', res.url);
+    return sdp;
+  }
+
+  async _postBulk() {
+    const complete = await waitForIceGathering(this.pc, this.gatherTimeoutMs, this.gatherQuietMs);
+    this._check();
+    if (!complete) console.info('picamrtc: ICE gathering still running; sending the candidates so far');
+    const res = await request(this.startUrl, {
+      method: 'POST',
+      headers: this._headers({ 'Content-Type': 'application/json' }),
+      body: JSON.stringify({ type: 'offer', sdp: this.pc.localDescription.sdp, device: this.device }),
+      timeoutMs: this.requestTimeoutMs,
+      signal: this._abort.signal,
+    });
+    if (!res.ok) throw await readError(res);
+    let body;
+    try { body = await res.json(); } catch { throw new HttpError(502, 'the gateway answered with malformed JSON', res.url); }
+    if (body && body.session) this.session = String(body.session);
+    if (this.closed) {
+      this._stopBulk(false);
+      throw new AbortedError();
+    }
+    const sdp = body && (body.webrtc_answer || body.sdp);
+    if (typeof sdp !== 'string' || !sdp) throw new HttpError(502, 'the gateway answered without webrtc_answer', res.url);
+    return sdp;
+  }
+
+  // ---- trickle ICE by PATCH ----------------------------------------------
+
+  _onCandidate(c) {
+    if (this.closed || !this._trickle || this.path === 'bulk' || this.signalling === 'bulk') return;
+    if (!c || !c.candidate) {
+      if (!this._pending.includes(null)) this._pending.push(null);
+    } else {
+      this._pending.push(c);
+    }
+    if (this.resourceUrl) this._schedulePatch();
+  }
+
+  _schedulePatch() {
+    if (this._patchTimer || this.closed || !this._trickle || !this.resourceUrl) return;
+    // A short delay batches the candidates that arrive together.
+    this._patchTimer = setTimeout(() => {
+      this._patchTimer = null;
+      this._patchChain = this._patchChain.then(() => this._sendPatch());
+    }, 30);
+  }
+
+  async _sendPatch() {
+    if (this.closed || !this._trickle || !this._pending.length) return;
+    const batch = this._pending.splice(0);
+    const ended = batch.includes(null);
+    const cands = batch.filter((c) => c && !this._offerSdp.includes(c.candidate));
+    if (!cands.length && !ended) return;
+    const { ufrag, pwd } = iceCredentials(this.pc.localDescription ? this.pc.localDescription.sdp : this._offerSdp);
+    const mid = (cands[0] && cands[0].sdpMid) || (this.transceiver && this.transceiver.mid) || '0';
+    const lines = [];
+    if (ufrag) lines.push(`a=ice-ufrag:${ufrag}`);
+    if (pwd) lines.push(`a=ice-pwd:${pwd}`);
+    const local = this.pc.localDescription ? this.pc.localDescription.sdp : this._offerSdp;
+    const mline = /^m=video [^\r\n]*/m.exec(local);
+    lines.push(mline ? mline[0] : 'm=video 9 UDP/TLS/RTP/SAVPF 96');
+    lines.push(`a=mid:${mid}`);
+    for (const c of cands) lines.push(`a=${c.candidate}`);
+    if (ended) lines.push('a=end-of-candidates');
+    try {
+      const res = await request(this.resourceUrl, {
+        method: 'PATCH',
+        headers: this._headers({ 'Content-Type': 'application/trickle-ice-sdpfrag' }),
+        body: `${lines.join('\r\n')}\r\n`,
+        timeoutMs: 10000,
+        signal: this._abort.signal,
+      });
+      if (res.status === 405 || res.status === 501) {
+        this._trickle = false; // the server takes no trickle: it has what the offer held
+        return;
+      }
+      if (!res.ok) {
+        const err = await readError(res);
+        this._emit('warning', { message: `PATCH ${res.status}: ${err.message}` });
+        console.warn('picamrtc: trickle PATCH failed:', res.status, err.message);
+      }
+    } catch (e) {
+      if (!(e instanceof AbortedError)) {
+        this._emit('warning', { message: `PATCH: ${e.message}` });
+        console.warn('picamrtc: trickle PATCH failed:', e.message);
+      }
+    }
+  }
+
+  // ---- connection monitoring --------------------------------------------
+
+  _onConnectionState(state) {
+    if (this.closed) return;
+    this._emit('connectionstatechange', { state });
+    if (state !== 'disconnected') {
+      clearTimeout(this._disconnectTimer);
+      this._disconnectTimer = null;
+    }
+    if (state === 'failed') this._end('the connection failed');
+    else if (state === 'closed') this._end('the connection closed');
+    else if (state === 'disconnected' && !this._disconnectTimer) {
+      this._disconnectTimer = setTimeout(() => {
+        this._disconnectTimer = null;
+        this._end('the connection was lost');
+      }, this.disconnectGraceMs);
+    }
+  }
+
+  _end(reason) {
+    if (this.closed || this.ended) return;
+    this.ended = true;
+    this._emit('ended', { reason });
+  }
+
+  // ---- ending -------------------------------------------------------------
+
+  _deleteResource(keepalive) {
+    if (!this.resourceUrl) return Promise.resolve();
+    return request(this.resourceUrl, {
+      method: 'DELETE', headers: this._headers(), timeoutMs: 5000, keepalive,
+    }).catch(() => {});
+  }
+
+  _stopBulk(keepalive) {
+    if (!this.session) return Promise.resolve();
+    return request(this.stopUrl, {
+      method: 'POST',
+      headers: this._headers({ 'Content-Type': 'application/json' }),
+      body: JSON.stringify({ session: this.session }),
+      timeoutMs: 5000,
+      keepalive,
+    }).catch(() => {});
+  }
+
+  /**
+   * End the session: close the peer connection and tell the gateway
+   * (DELETE the WHEP resource, or POST /api/stop-webrtc). Safe to call
+   * at any time, also while start() is running; idempotent.
+   * @param {{keepalive?: boolean}} [o] keepalive: the page is going away
+   */
+  async stop({ keepalive = false } = {}) {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this._patchTimer);
+    clearTimeout(this._disconnectTimer);
+    this._abort.abort();
+    if (this.pc) {
+      try { this.pc.close(); } catch { /* already closed */ }
+    }
+    if (this.path === 'whep') await this._deleteResource(keepalive);
+    else if (this.path === 'bulk') await this._stopBulk(keepalive);
+  }
+}
