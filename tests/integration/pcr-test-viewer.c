@@ -7,8 +7,10 @@
  * "bye", "reply" (--raw), "timeout", "ice-failed", and last "done". All
  * times ("ms") count from the moment the offer (or raw payload) was
  * published. It uses libmosquitto and json-glib directly, not the project's
- * own MQTT and message code, so it checks those too. Exit codes: 0 success,
- * 1 failure or timeout, 2 usage. */
+ * own MQTT and message code, so it checks those too. With --username,
+ * --password and an mqtts:// broker (checked with --ca-file) it logs in over
+ * TLS like the gateway does. Exit codes: 0 success, 1 failure or timeout,
+ * 2 usage. */
 
 #include <gst/gst.h>
 #include <gst/sdp/sdp.h>
@@ -34,6 +36,10 @@ typedef struct
   /* options */
   gchar *broker_host;
   gint broker_port;
+  gboolean broker_tls;          /* mqtts:// */
+  gchar *username;
+  gchar *password;
+  gchar *ca_file;
   gchar *device;
   gchar *prefix;
   gchar *session;
@@ -73,6 +79,8 @@ typedef struct
   gint remote_candidates;       /* candidate messages from the device */
   gint bye_mid;
   gboolean bye_published;       /* atomic */
+  gboolean connected;           /* a CONNACK came */
+  gboolean lost_reported;
 } Viewer;
 
 static Viewer v;
@@ -281,6 +289,7 @@ on_connect_main (gpointer data)
     finish (1);
     return G_SOURCE_REMOVE;
   }
+  v.connected = TRUE;
   /* subscribe before the offer goes out, so no reply is missed */
   mosquitto_subscribe (v.mosq, NULL, v.topic_out, 1);
   return G_SOURCE_REMOVE;
@@ -290,6 +299,29 @@ static void
 on_connect (struct mosquitto *mosq, void *obj, int rc)
 {
   post (on_connect_main, GINT_TO_POINTER (rc), NULL);
+}
+
+/* A connection lost before any CONNACK (TLS handshake failed, plain MQTT to
+ * a TLS port...): said once, libmosquitto keeps retrying until --timeout. */
+static gboolean
+on_disconnect_main (gpointer data)
+{
+  gint rc = GPOINTER_TO_INT (data);
+  g_autofree gchar *msg = NULL;
+
+  if (v.connected || v.lost_reported || v.finishing)
+    return G_SOURCE_REMOVE;
+  v.lost_reported = TRUE;
+  msg = g_strdup_printf ("MQTT connection lost before CONNACK: %s",
+      mosquitto_strerror (rc));
+  event_message ("mqtt-error", msg);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_disconnect (struct mosquitto *mosq, void *obj, int rc)
+{
+  post (on_disconnect_main, GINT_TO_POINTER (rc), NULL);
 }
 
 static void
@@ -947,9 +979,14 @@ parse_broker (const gchar * uri)
   const gchar *rest;
   const gchar *colon;
 
-  if (!g_str_has_prefix (uri, "mqtt://"))
+  if (g_str_has_prefix (uri, "mqtt://")) {
+    rest = uri + strlen ("mqtt://");
+  } else if (g_str_has_prefix (uri, "mqtts://")) {
+    rest = uri + strlen ("mqtts://");
+    v.broker_tls = TRUE;
+  } else {
     return FALSE;
-  rest = uri + strlen ("mqtt://");
+  }
   colon = strrchr (rest, ':');
   if (colon) {
     gchar *end = NULL;
@@ -960,7 +997,7 @@ parse_broker (const gchar * uri)
     v.broker_port = port;
     v.broker_host = g_strndup (rest, colon - rest);
   } else {
-    v.broker_port = 1883;
+    v.broker_port = v.broker_tls ? 8883 : 1883;
     v.broker_host = g_strdup (rest);
   }
   return v.broker_host[0] != '\0';
@@ -986,7 +1023,14 @@ parse_options (int argc, char **argv)
   g_autoptr (GOptionContext) ctx = NULL;
   GOptionEntry entries[] = {
     {"broker", 0, 0, G_OPTION_ARG_STRING, &broker,
-        "Broker URI (mqtt://HOST:PORT)", "URI"},
+        "Broker URI (mqtt://HOST:PORT, mqtts://HOST:PORT for TLS)", "URI"},
+    {"username", 0, 0, G_OPTION_ARG_STRING, &v.username, "MQTT user name",
+        "U"},
+    {"password", 0, 0, G_OPTION_ARG_STRING, &v.password, "MQTT password",
+        "P"},
+    {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &v.ca_file,
+        "CA certificate to check an mqtts:// broker with (default: the "
+          "system's)", "F"},
     {"device", 0, 0, G_OPTION_ARG_STRING, &v.device, "Device id", "D"},
     {"prefix", 0, 0, G_OPTION_ARG_STRING, &v.prefix,
         "Topic prefix (default picamrtc)", "P"},
@@ -1028,7 +1072,16 @@ parse_options (int argc, char **argv)
     return FALSE;
   }
   if (broker == NULL || !parse_broker (broker)) {
-    g_printerr ("viewer: --broker mqtt://HOST:PORT is required\n");
+    g_printerr ("viewer: --broker mqtt://HOST:PORT or mqtts://HOST:PORT "
+        "is required\n");
+    return FALSE;
+  }
+  if (v.password && !v.username) {
+    g_printerr ("viewer: --password needs --username\n");
+    return FALSE;
+  }
+  if (v.ca_file && !v.broker_tls) {
+    g_printerr ("viewer: --ca-file needs an mqtts:// broker\n");
     return FALSE;
   }
   if (v.device == NULL) {
@@ -1085,9 +1138,28 @@ main (int argc, char **argv)
   mosquitto_lib_init ();
   v.mosq = mosquitto_new (NULL, true, NULL);
   mosquitto_connect_callback_set (v.mosq, on_connect);
+  mosquitto_disconnect_callback_set (v.mosq, on_disconnect);
   mosquitto_subscribe_callback_set (v.mosq, on_subscribe);
   mosquitto_message_callback_set (v.mosq, on_message);
   mosquitto_publish_callback_set (v.mosq, on_publish);
+  if (v.username) {
+    rc = mosquitto_username_pw_set (v.mosq, v.username, v.password);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      g_printerr ("viewer: bad MQTT credentials: %s\n",
+          mosquitto_strerror (rc));
+      return 1;
+    }
+  }
+  if (v.broker_tls) {
+    /* checks the broker's certificate and its name (or IP address) */
+    rc = mosquitto_tls_set (v.mosq, v.ca_file,
+        v.ca_file ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      g_printerr ("viewer: cannot set up TLS with %s: %s\n",
+          v.ca_file ? v.ca_file : "the system's CAs", mosquitto_strerror (rc));
+      return 1;
+    }
+  }
   rc = mosquitto_connect_async (v.mosq, v.broker_host, v.broker_port, 30);
   if (rc == MOSQ_ERR_SUCCESS)
     rc = mosquitto_loop_start (v.mosq);

@@ -1,0 +1,708 @@
+#!/usr/bin/env python3
+"""picamrtc integration tests of the locked-down broker of data/mosquitto/:
+TLS, passwords and the ACL, with a real mosquitto started from a config
+derived from data/mosquitto/picamrtc.conf (paths and port replaced) and the
+real data/mosquitto/picamrtc.acl, inside a private network namespace that
+holds only loopback (DESIGN.md section 5). One case per run:
+secure.py CASE.
+
+Each case makes, in its own temporary directory, a CA and a certificate for
+127.0.0.1 signed by it, and a password file (mosquitto_passwd) with the
+users cam1, cam2 (cameras whose user name is their device id) and gateway,
+each with a random password. The harness (processes, viewers, status
+watching, logs) is integration.py's; SecureEnv only swaps the broker for
+the TLS one and logs its own MQTT clients in.
+
+Standard library only; needs mosquitto, mosquitto_sub, mosquitto_pub,
+mosquitto_passwd and openssl."""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import integration  # noqa: E402  (the harness, next to this file)
+from integration import DEVICE, PREFIX, Failure, check, log  # noqa: E402
+
+SKIP = 77
+USERS = ('cam1', 'cam2', 'gateway')
+
+
+def source_root():
+    return os.environ.get('PICAMRTC_SOURCE_ROOT') or os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+MOSQ_DATA = os.path.join(source_root(), 'data', 'mosquitto')
+PROD_CONF = os.path.join(MOSQ_DATA, 'picamrtc.conf')
+PROD_ACL = os.path.join(MOSQ_DATA, 'picamrtc.acl')
+
+
+def run(argv, cwd=None, timeout=30, stdin=None):
+    """Runs a tool; returns (exit code, stdout + stderr as text)."""
+    try:
+        out = subprocess.run(argv, cwd=cwd, input=stdin,
+                             stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=timeout,
+                             check=False)
+    except subprocess.TimeoutExpired as e:
+        text = (e.stdout or b'').decode('utf-8', 'replace')
+        return None, text
+    return out.returncode, out.stdout.decode('utf-8', 'replace')
+
+
+class Sub:
+    """mosquitto_sub -v as some user over TLS, with its own client id;
+    collects 'topic payload' lines. Its SUBACK is seen in the broker log
+    (mosquitto_sub's own debug output is block-buffered in a pipe)."""
+
+    def __init__(self, env, name, user, topics, password=None):
+        argv = ['mosquitto_sub', '-v', '-q', '1', '-i', name] + \
+            env.client_args(user, password)
+        for t in topics:
+            argv += ['-t', t]
+        self.name = name
+        self.env = env
+        self.proc = env.spawn(name, argv, stdout_pipe=True)
+        self.messages = []
+        self.cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for raw in self.proc.proc.stdout:
+            line = raw.decode('utf-8', 'replace').rstrip('\n')
+            with self.cond:
+                if line:
+                    topic, _, payload = line.partition(' ')
+                    self.messages.append((topic, payload))
+                self.cond.notify_all()
+            self.proc.log_file.write(raw)
+            self.proc.log_file.flush()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait(self, pred, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not pred():
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.proc.alive():
+                    return pred()
+                self.cond.wait(min(left, 0.2))
+            return True
+
+    def wait_subscribed(self, timeout=10):
+        mark = f'Sending SUBACK to {self.name}'
+        deadline = time.monotonic() + timeout
+        while mark not in self.env.broker.log_text(1000000):
+            check(self.proc.alive(), f'{self.name} exited with '
+                  f'{self.proc.proc.returncode}: {self.proc.log_text(2000)}')
+            check(time.monotonic() < deadline,
+                  f'{self.name}: no SUBACK within {timeout} s')
+            time.sleep(0.05)
+
+    def wait_message(self, topic, payload, timeout=10):
+        return self.wait(lambda: (topic, payload) in self.messages, timeout)
+
+    def got(self, topic=None):
+        with self.cond:
+            return [m for m in self.messages if topic is None or
+                    m[0] == topic]
+
+
+class SecureEnv(integration.Env):
+    """integration.Env with the production broker config over TLS."""
+
+    def __init__(self, case):
+        super().__init__(case)
+        # random, so finding one in a log means it leaked from here
+        self.passwords = {u: f'pw-{u}-{secrets.token_hex(12)}' for u in USERS}
+        self.ca = os.path.join(self.workdir, 'ca.crt')
+        self.plain_uri = None
+        self.broker_conf = None
+
+    # certificates, passwords, broker
+
+    def make_pki(self):
+        t0 = time.monotonic()
+        ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+              '-nodes']
+        rc, out = run(['openssl', 'req', '-x509'] + ec +
+                      ['-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2',
+                       '-subj', '/CN=picamrtc test CA'], cwd=self.workdir)
+        check(rc == 0, f'openssl could not make the test CA: {out}')
+        with open(os.path.join(self.workdir, 'server.ext'), 'w') as f:
+            f.write('basicConstraints=CA:FALSE\n'
+                    'keyUsage=digitalSignature,keyEncipherment\n'
+                    'extendedKeyUsage=serverAuth\n'
+                    'subjectAltName=IP:127.0.0.1\n')
+        req = subprocess.run(
+            ['openssl', 'req', '-new'] + ec +
+            ['-keyout', 'server.key', '-subj', '/CN=127.0.0.1'],
+            cwd=self.workdir, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, check=False, timeout=30)
+        check(req.returncode == 0, 'openssl could not make the server key: '
+              + req.stderr.decode('utf-8', 'replace'))
+        rc, out = run(['openssl', 'x509', '-req', '-CA', 'ca.crt', '-CAkey',
+                       'ca.key', '-CAcreateserial', '-days', '2', '-extfile',
+                       'server.ext', '-out', 'server.crt'],
+                      cwd=self.workdir, stdin=req.stdout)
+        check(rc == 0, f'openssl could not sign the server certificate: '
+              f'{out}')
+        log(f'CA and server certificate for 127.0.0.1 made in '
+            f'{(time.monotonic() - t0) * 1000:.0f} ms')
+
+    def make_other_ca(self):
+        """A CA that did not sign the broker's certificate."""
+        rc, out = run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                       'ec_paramgen_curve:prime256v1', '-nodes', '-keyout',
+                       'other-ca.key', '-out', 'other-ca.crt', '-days', '2',
+                       '-subj', '/CN=some other CA'], cwd=self.workdir)
+        check(rc == 0, f'openssl could not make a second CA: {out}')
+        return os.path.join(self.workdir, 'other-ca.crt')
+
+    def make_passwd(self):
+        path = os.path.join(self.workdir, 'picamrtc.passwd')
+        for i, user in enumerate(USERS):
+            argv = ['mosquitto_passwd', '-b'] + (['-c'] if i == 0 else []) + \
+                [path, user, self.passwords[user]]
+            rc, out = run(argv)
+            check(rc == 0, f'mosquitto_passwd failed for {user}: {out}')
+        os.chmod(path, 0o600)
+        return path
+
+    def derive_conf(self, port, passwd):
+        """data/mosquitto/picamrtc.conf with the paths and the port
+        replaced, plus what a test broker needs."""
+        with open(PROD_CONF) as f:
+            lines = f.read().splitlines()
+        certs = '/etc/mosquitto/certs/'
+        replaced = {}
+        out = []
+        for line in lines:
+            words = line.split()
+            key = words[0] if words and not line.startswith('#') else None
+            if key == 'listener':
+                check(words[1:] == ['8883'], f'picamrtc.conf: unexpected '
+                      f'listener line "{line}" (expected "listener 8883")')
+                line = f'listener {port} 127.0.0.1'
+            elif key in ('cafile', 'certfile', 'keyfile'):
+                check(len(words) == 2 and words[1].startswith(certs),
+                      f'picamrtc.conf: {key} is not under {certs}: "{line}"')
+                name = words[1][len(certs):]
+                line = f'{key} {os.path.join(self.workdir, name)}'
+            elif key == 'password_file':
+                line = f'password_file {passwd}'
+            elif key == 'acl_file':
+                line = f'acl_file {PROD_ACL}'
+            else:
+                key = None
+            if key:
+                replaced[key] = replaced.get(key, 0) + 1
+            out.append(line)
+        for key in ('listener', 'cafile', 'certfile', 'keyfile',
+                    'password_file', 'acl_file'):
+            check(replaced.get(key) == 1, f'picamrtc.conf has '
+                  f'{replaced.get(key, 0)} "{key}" lines, the test expects 1')
+        # user root: inside unshare -r we look like root to ourselves, and
+        # dropping privileges would fail (DESIGN.md section 5)
+        out += ['', '# added by secure.py', 'user root', 'persistence false',
+                'log_dest stderr', 'log_type all']
+        return '\n'.join(out) + '\n'
+
+    def start_broker(self):
+        self.make_pki()
+        passwd = self.make_passwd()
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            self.port = s.getsockname()[1]
+        self.broker_uri = f'mqtts://127.0.0.1:{self.port}'
+        self.plain_uri = f'mqtt://127.0.0.1:{self.port}'
+        # the same name as Env's, so Env.restart_broker() works too
+        self.broker_conf = os.path.join(self.workdir, 'mosquitto.conf')
+        with open(self.broker_conf, 'w') as f:
+            f.write(self.derive_conf(self.port, passwd))
+        self.broker = self.spawn('mosquitto', ['mosquitto', '-c',
+                                               self.broker_conf])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            check(self.broker.alive(), 'the MQTT broker did not start with '
+                  'the config derived from data/mosquitto/picamrtc.conf: ' +
+                  self.broker.log_text(3000))
+            if 'running' in self.broker.log_text(20000):
+                try:
+                    with socket.create_connection(('127.0.0.1', self.port),
+                                                  0.5):
+                        break
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        else:
+            raise Failure('the TLS broker does not accept connections')
+        self._watch_status()
+
+    # MQTT clients of the harness, logged in
+
+    def client_args(self, user, password=None, tls=True):
+        """mosquitto_sub/pub arguments: host, port, CA, user, password."""
+        args = ['-h', '127.0.0.1', '-p', str(self.port)]
+        if tls:
+            args += ['--cafile', self.ca]
+        if user is not None:
+            args += ['-u', user, '-P',
+                     password if password is not None
+                     else self.passwords[user]]
+        return args
+
+    def viewer_auth(self, user='gateway'):
+        """pcr-test-viewer options to log in as USER over TLS."""
+        return ['--username', user, '--password', self.passwords[user],
+                '--ca-file', self.ca]
+
+    def _watch_status(self):
+        # as the gateway, which may read every device's status
+        topic = f'{PREFIX}/{DEVICE}/status'
+        self.status_sub = self.spawn(
+            'status-sub', ['mosquitto_sub'] + self.client_args('gateway') +
+            ['-t', topic, '-q', '1'], stdout_pipe=True)
+
+        def read():
+            for raw in self.status_sub.proc.stdout:
+                line = raw.decode('utf-8', 'replace').strip()
+                try:
+                    st = json.loads(line)
+                except ValueError:
+                    st = {'_unparsable': line}
+                with self.status_cond:
+                    self.statuses.append(st)
+                    self.status_cond.notify_all()
+                self.status_sub.log_file.write(raw)
+                self.status_sub.log_file.flush()
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def retained_status(self, timeout=5):
+        rc, out = run(['mosquitto_sub'] + self.client_args('gateway') +
+                      ['-t', f'{PREFIX}/{DEVICE}/status', '-C', '1', '-W',
+                       str(timeout)], timeout=timeout + 10)
+        line = out.strip()
+        try:
+            return json.loads(line) if rc == 0 and line else None
+        except ValueError:
+            return {'_unparsable': line}
+
+    def publish(self, topic, payload, user='gateway', retain=False,
+                file=None):
+        """Publishes with QoS 1 as USER (the payload, or the contents of
+        FILE); returns mosquitto_pub's exit code and output (a denied publish
+        is still acknowledged in MQTT 3.1.1: only what subscribers get shows
+        the ACL at work)."""
+        what = ['-f', file] if file else ['-m', payload]
+        rc, out = run(['mosquitto_pub'] + self.client_args(user) +
+                      ['-q', '1', '-t', topic] + what +
+                      (['-r'] if retain else []), timeout=15)
+        check(rc == 0, f'{user} could not publish to {topic} at all (exit '
+              f'{rc}): {out.strip()}')
+        return rc, out
+
+    def write_service_conf(self, name, **keys):
+        """A picamrtc config file (GKeyFile, group [picamrtc]), mode 0600."""
+        path = os.path.join(self.workdir, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write('[picamrtc]\n')
+            for k, v in keys.items():
+                f.write(f'{k.replace("_", "-")}={v}\n')
+        return path
+
+    def spawn_service(self, name, argv, debug=None):
+        check(os.access(self.service_bin, os.X_OK),
+              f'the service binary {self.service_bin} is missing')
+        env = os.environ.copy()
+        if debug:
+            env['GST_DEBUG'] = debug
+        return self.spawn(name, [self.service_bin] + argv, env=env)
+
+    def all_logs(self):
+        """Every log file this case wrote: name -> text."""
+        logs = {}
+        for name in sorted(os.listdir(self.workdir)):
+            if name.endswith('.log'):
+                with open(os.path.join(self.workdir, name), 'rb') as f:
+                    logs[name] = f.read().decode('utf-8', 'replace')
+        return logs
+
+
+# --- the cases -------------------------------------------------------------
+
+def case_anonymous_refused(env):
+    env.start_broker()
+    topic = f'{PREFIX}/{DEVICE}/status'
+    results = []
+
+    def refused(what, argv):
+        rc, out = run(argv, timeout=20)
+        check(rc is not None, f'{what}: still running after 20 s '
+              f'(expected a refusal): {out.strip()}')
+        check(rc != 0, f'{what}: exit code 0, the broker let it in '
+              f'(output: {out.strip()!r})')
+        check('not authorised' in out.lower() or 'not authorized' in
+              out.lower(), f'{what}: exit code {rc} but no "not '
+              f'authorised" in its output: {out.strip()!r}')
+        results.append(f'{what}: exit {rc}')
+
+    refused('mosquitto_sub without credentials',
+            ['mosquitto_sub'] + env.client_args(None) +
+            ['-t', 'picamrtc/#', '-C', '1', '-W', '5'])
+    refused('mosquitto_pub without credentials',
+            ['mosquitto_pub'] + env.client_args(None) +
+            ['-t', topic, '-m', '{"state":"online"}', '-q', '1'])
+    refused('mosquitto_pub as cam1 with a wrong password',
+            ['mosquitto_pub'] + env.client_args('cam1', 'wrong-password') +
+            ['-t', topic, '-m', '{"state":"online"}', '-q', '1'])
+    refused('mosquitto_sub as cam1 with the gateway\'s password',
+            ['mosquitto_sub'] + env.client_args(
+                'cam1', env.passwords['gateway']) +
+            ['-t', 'picamrtc/cam1/in/#', '-C', '1', '-W', '5'])
+    refused('mosquitto_pub as an unknown user',
+            ['mosquitto_pub'] + env.client_args('cam9', 'whatever') +
+            ['-t', 'picamrtc/cam9/status', '-m', '{}', '-q', '1'])
+
+    # the viewer (libmosquitto, like the gateway) with a wrong password
+    v = env.viewer(['--username', 'gateway', '--password', 'wrong',
+                    '--ca-file', env.ca, '--timeout', '15'],
+                   name='wrong-password')
+    err = v.wait_event('mqtt-error', 15)
+    rc, _ = v.finish(10)
+    check(err is not None and 'not authorised' in err.get('message', ''),
+          f'a viewer with a wrong password got no "not authorised" refusal '
+          f'(events: {v.events})')
+    check(rc == 1, f'the refused viewer exited with {rc} (expected 1)')
+    results.append('test viewer with a wrong password: refused')
+
+    # without TLS at all: the TLS listener does not speak plain MQTT
+    rc, out = run(['mosquitto_pub'] + env.client_args('cam1', tls=False) +
+                  ['-t', topic, '-m', '{}', '-q', '1'], timeout=20)
+    check(rc not in (0, None), f'plain MQTT to the TLS port: exit {rc} '
+          f'({out.strip()!r})')
+    results.append(f'plain MQTT to the TLS port: exit {rc}')
+
+    # the control: the right password gets in (so the above can fail)
+    rc, out = run(['mosquitto_pub'] + env.client_args('cam1') +
+                  ['-t', topic, '-m', '{"state":"test"}', '-q', '1'])
+    check(rc == 0, f'cam1 with its right password was refused too (exit '
+          f'{rc}): {out.strip()}')
+    st = env.wait_status(lambda s: s.get('state') == 'test', 10)
+    check(st is not None, 'cam1 logged in but its status never reached the '
+          'gateway-role subscriber')
+    broker_log = env.broker.log_text(200000)
+    check(broker_log.count('not authorised') >= 5,
+          'the broker log does not show the refused logins: ' +
+          broker_log[-3000:])
+    return '; '.join(results) + '; cam1 with its password: accepted'
+
+
+def case_acl(env):
+    env.start_broker()
+    gw = Sub(env, 'gw-sub', 'gateway',
+             ['picamrtc/+/status', 'picamrtc/+/out/#'])
+    # cam1 tries to read cam2's input and status; its own in/ is the marker
+    spy = Sub(env, 'cam1-spy', 'cam1',
+              ['picamrtc/cam2/in/#', 'picamrtc/cam2/status',
+               'picamrtc/cam1/in/#'])
+    cam2 = Sub(env, 'cam2-sub', 'cam2', ['picamrtc/cam2/in/#'])
+    for s in (gw, spy, cam2):
+        s.wait_subscribed()
+
+    # cam2 holds a real retained status that nobody else may replace
+    env.publish('picamrtc/cam2/status', '{"state":"online","who":"cam2"}',
+                user='cam2', retain=True)
+    check(gw.wait_message('picamrtc/cam2/status',
+                          '{"state":"online","who":"cam2"}'),
+          'cam2\'s own status did not reach the gateway')
+
+    # forbidden: one device writing another's topics, the gateway posing as
+    # a device, a device writing to another device's input
+    forbidden = [
+        ('cam1', 'picamrtc/cam2/status', '{"state":"offline","who":"cam1"}',
+         True),
+        ('cam1', 'picamrtc/cam2/out/x', '{"type":"answer","who":"cam1"}',
+         False),
+        ('cam1', 'picamrtc/cam2/in/x', '{"type":"offer","who":"cam1"}',
+         False),
+        ('gateway', 'picamrtc/cam2/status', '{"state":"offline","who":"gw"}',
+         True),
+        ('gateway', 'picamrtc/cam2/out/x', '{"type":"answer","who":"gw"}',
+         False),
+        ('gateway', 'picamrtc/gateway/status', '{"state":"online"}', True),
+    ]
+    for user, topic, payload, retain in forbidden:
+        env.publish(topic, payload, user=user, retain=retain)
+
+    # message_size_limit: the contract's 256 KiB passes, a byte more not
+    sizes = {'big-ok': 256 * 1024, 'big-over': 256 * 1024 + 1}
+    for name, size in sizes.items():
+        path = os.path.join(env.workdir, name + '.json')
+        with open(path, 'w') as f:
+            f.write('{"type":"offer","sdp":"' + 'x' * (size - 25) + '"}')
+        check(os.path.getsize(path) == size, 'bad test payload size')
+        env.publish(f'picamrtc/cam2/in/{name}', None, file=path)
+
+    # allowed: the gateway to cam2's input (cam1 must not see it), then cam1
+    # its own status and out/, then the markers
+    env.publish('picamrtc/cam2/in/s1', '{"type":"offer","for":"cam2"}')
+    env.publish('picamrtc/cam1/status', '{"state":"online","who":"cam1"}',
+                user='cam1', retain=True)
+    env.publish('picamrtc/cam1/out/s1', '{"type":"answer","who":"cam1"}',
+                user='cam1')
+    env.publish('picamrtc/cam1/in/end', 'end')
+    env.publish('picamrtc/cam2/in/end', 'end')
+    env.publish('picamrtc/cam1/out/end', 'end', user='cam1')
+
+    check(cam2.wait_message('picamrtc/cam2/in/s1',
+                            '{"type":"offer","for":"cam2"}'),
+          'the gateway\'s offer on picamrtc/cam2/in/s1 never reached cam2 '
+          f'(cam2 got {cam2.got()})')
+    check(gw.wait_message('picamrtc/cam1/status',
+                          '{"state":"online","who":"cam1"}'),
+          f'cam1\'s own status never reached the gateway (it got '
+          f'{gw.got()})')
+    check(gw.wait_message('picamrtc/cam1/out/s1',
+                          '{"type":"answer","who":"cam1"}'),
+          f'cam1\'s own answer on picamrtc/cam1/out/s1 never reached the '
+          f'gateway (it got {gw.got()})')
+    for s, topic in ((spy, 'picamrtc/cam1/in/end'),
+                     (cam2, 'picamrtc/cam2/in/end'),
+                     (gw, 'picamrtc/cam1/out/end')):
+        check(s.wait_message(topic, 'end'), f'{s.name} never got the end '
+              f'marker on {topic} (got {s.got()})')
+    time.sleep(0.5)             # anything late would be out of order anyway
+
+    got = {t.rsplit('/', 1)[1]: len(p) for t, p in cam2.got()
+           if t.startswith('picamrtc/cam2/in/big')}
+    check(got.get('big-ok') == sizes['big-ok'],
+          f'a 256 KiB payload did not reach cam2 whole (got {got})')
+    check('big-over' not in got, 'a payload of 256 KiB + 1 byte passed the '
+          'broker\'s message_size_limit')
+
+    leaks = []
+    for user, topic, payload, _ in forbidden:
+        for s in (gw, spy, cam2):
+            if (topic, payload) in s.got():
+                leaks.append(f'{user} -> {topic} reached {s.name}')
+    spied = [m for m in spy.got() if not m[0].startswith('picamrtc/cam1/')]
+    check(not spied, f'cam1, subscribed to picamrtc/cam2/in/# and '
+          f'picamrtc/cam2/status, received {spied}')
+    check(not leaks, 'the ACL let through: ' + '; '.join(leaks))
+
+    # the retained status of cam2 is still cam2's own
+    rc, out = run(['mosquitto_sub'] + env.client_args('gateway') +
+                  ['-t', 'picamrtc/cam2/status', '-C', '1', '-W', '5'])
+    check(rc == 0 and '"who":"cam2"' in out,
+          f'the retained picamrtc/cam2/status is now {out.strip()!r} '
+          '(expected cam2\'s own)')
+    denied = env.broker.log_text(200000).count('Denied PUBLISH')
+    check(denied >= len(forbidden), f'the broker log shows {denied} denied '
+          f'publishes, expected {len(forbidden)}')
+    return (f'{len(forbidden)} forbidden publishes dropped (cam1 on cam2\'s '
+            'status/out/in, the gateway posing as a device), cam1 read '
+            'nothing of cam2\'s; the gateway reached cam2 and saw cam1\'s '
+            'own status and answer; 256 KiB passed, 256 KiB + 1 did not')
+
+
+def case_tls_session(env):
+    env.start_broker()
+    password = env.passwords['cam1']
+    conf = env.write_service_conf(
+        'picamrtc.conf', broker=env.broker_uri, username='cam1',
+        password=password, ca_file=env.ca, device=DEVICE)
+    # the debug output of our own code and of the parsing and property
+    # setting, where a password would show if anything printed it
+    debug = ('3,picamrtc:7,mqttwebrtcsink:6,pcrmqtt:7,pcrconfig:7,'
+             'GST_PIPELINE:6,GST_PARAMS:7')
+    env.service = env.spawn_service('picamrtc', [
+        '--config', conf, '--source', 'test', '--ice-address', '127.0.0.1'],
+        debug=debug)
+    env.wait_online()
+    with open(f'/proc/{env.service.pid}/cmdline', 'rb') as f:
+        check(password.encode() not in f.read(),
+              'the password is on the service\'s command line')
+    v = env.viewer(env.viewer_auth('gateway') +
+                   ['--frames', '60', '--timeout', '40'])
+    ff = integration.expect_frames(v, 25)
+    done = integration.expect_exit(v, 0, 30, 'after decoding 60 frames')
+    check(done and done['frames'] >= 60, f'the viewer decoded only {done}')
+    env.service_alive()
+
+    env.service.signal(signal.SIGTERM)
+    rc = env.service.wait(15)
+    check(rc == 0, f'the service exited with {rc} on SIGTERM')
+    env.broker.stop()           # flushes its log
+    logs = env.all_logs()
+    broker_log = logs.get('mosquitto.log', '')
+    check("u'cam1'" in broker_log and "u'gateway'" in broker_log,
+          'the broker log does not show cam1 and gateway logging in')
+    for name, text in logs.items():
+        for user, pw in env.passwords.items():
+            check(pw not in text, f'the password of {user} appears in '
+                  f'{name}')
+    size = len(logs.get('picamrtc.log', ''))
+    return (f'mqtts:// as cam1 (password from a 0600 config file) and a '
+            f'viewer as gateway: {ff["width"]}x{ff["height"]}, first frame '
+            f'{ff["ms"]} ms; no password in {len(logs)} logs (the service '
+            f'log: {size // 1024} KiB at GST_DEBUG={debug})')
+
+
+STARTUP_LINES = ('source:', 'encoder:', 'pipeline:', 'pipeline file:',
+                 'device ', 'camera:', 'stopping on a signal')
+FAILURE_WORDS = ('warn', 'refused', 'not authori', 'tls', 'ssl',
+                 'certificate', 'cannot', 'lost', 'retry', 'retrying',
+                 'unreachable', 'error', 'fail')
+
+
+def says_broker_failure(line):
+    """A log line (not one of the start-up messages) that tells why the
+    broker connection does not work."""
+    text = line.split(': ', 2)[-1] if line.startswith('picamrtc-') else line
+    if text.startswith(STARTUP_LINES):
+        return False
+    low = text.lower()
+    return any(w in low for w in FAILURE_WORDS)
+
+
+def case_refused_service(env):
+    """The service facing a broker it cannot use: plain mqtt:// to the TLS
+    port, mqtts:// with a CA that did not sign the broker, and a wrong
+    password. Each keeps running, says why, retries, and never comes
+    online."""
+    env.start_broker()
+    other_ca = env.make_other_ca()
+    common = ['--source', 'test', '--ice-address', '127.0.0.1']
+    setups = {
+        'plain-to-tls': dict(broker=env.plain_uri, username='cam1',
+                             password=env.passwords['cam1']),
+        'wrong-ca': dict(broker=env.broker_uri, username='cam1',
+                         password=env.passwords['cam1'], ca_file=other_ca),
+        'wrong-password': dict(broker=env.broker_uri, username='cam1',
+                               password='not-the-password',
+                               ca_file=env.ca),
+    }
+    services = {}
+    silent = []
+    for name, keys in setups.items():
+        conf = env.write_service_conf(f'{name}.conf', device=DEVICE, **keys)
+        # the default log level, as under systemd
+        services[name] = env.spawn_service(name, ['--config', conf] + common)
+    time.sleep(12)               # several reconnect attempts (1 s .. 5 s)
+    problems = []
+    for name, p in services.items():
+        text = p.log_text(20000)
+        if not p.alive():
+            problems.append(f'{name}: exited with {p.proc.returncode}: '
+                            f'{text[-1500:]}')
+            continue
+        said = [l for l in text.splitlines() if says_broker_failure(l)]
+        if said:
+            log(f'{name} says: {said[0].strip()[:200]}')
+        else:
+            silent.append(name)
+            print(f'----- log of {name} ({" ".join(p.argv)})\n{text}')
+    if silent:
+        problems.append(f'{", ".join(silent)}: kept running but said '
+                        'nothing about the broker refusing them at the '
+                        'default log level (what the journal shows); their '
+                        'logs are above')
+    broker_log = env.broker.log_text(500000)
+    attempts = {
+        'plain-to-tls': broker_log.count('wrong version number'),
+        'wrong-ca': broker_log.count('alert unknown ca'),
+        'wrong-password': broker_log.count('not authorised'),
+    }
+    for name, n in attempts.items():
+        if n < 3:
+            problems.append(f'{name}: {n} connection attempts seen by the '
+                            'broker in 12 s (expected 3 or more: it retries '
+                            'every 1 to 5 s)')
+    st = env.last_status()
+    check(st is None, f'a refused service published a status: {st}')
+    for p in services.values():
+        p.signal(signal.SIGTERM)
+    for name, p in services.items():
+        rc = p.wait(15)
+        if rc != 0:
+            problems.append(f'{name}: exit {rc} on SIGTERM (expected 0)')
+    for name, text in env.all_logs().items():
+        for user, pw in env.passwords.items():
+            check(pw not in text, f'the password of {user} appears in '
+                  f'{name}')
+    check(not problems, '; '.join(problems))
+    return ('plain mqtt:// to the TLS port, a wrong CA and a wrong password: '
+            'each service kept running, warned and retried (' +
+            ', '.join(f'{k} {v} attempts' for k, v in attempts.items()) +
+            '), none came online, all exited 0 on SIGTERM')
+
+
+CASES = {
+    'secure-anonymous-refused': case_anonymous_refused,
+    'secure-acl': case_acl,
+    'secure-tls-session': case_tls_session,
+    'secure-refused-service': case_refused_service,
+}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
+        print(f'usage: {sys.argv[0]} CASE\ncases: {" ".join(CASES)}',
+              file=sys.stderr)
+        return 2
+    case = sys.argv[1]
+
+    if os.environ.get(integration.NS_MARK) != '1':
+        os.environ['PATH'] = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
+        for tool in ('unshare', 'mosquitto', 'mosquitto_sub',
+                     'mosquitto_pub', 'mosquitto_passwd', 'openssl'):
+            if shutil.which(tool) is None:
+                print(f'SKIP: {tool} is not installed')
+                return SKIP
+        os.environ[integration.NS_MARK] = '1'
+        # a private network namespace with only loopback: nothing leaves
+        # this machine, nothing from outside interferes
+        argv = ['unshare', '-rn', 'sh', '-c',
+                'ip link set lo up && exec "$@"', 'sh', sys.executable,
+                os.path.abspath(__file__), case]
+        try:
+            os.execvp('unshare', argv)
+        except OSError as e:
+            print(f'SKIP: cannot enter a private network namespace: {e}')
+            return SKIP
+
+    integration.prepare_environ()
+    env = SecureEnv(case)
+    failed = True
+    start = time.monotonic()
+    try:
+        summary = CASES[case](env)
+        failed = False
+    except Failure as e:
+        summary = str(e)
+    except Exception as e:      # a bug in this script or a tool
+        summary = f'{type(e).__name__}: {e}'
+        import traceback
+        traceback.print_exc()
+    finally:
+        env.teardown(failed)
+    took = time.monotonic() - start
+    print(f'{"FAIL" if failed else "PASS"} {case} ({took:.1f} s): '
+          f'{summary}', flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
