@@ -124,6 +124,7 @@ static const KeyInfo keys[] = {
   {"turn-server", KEY_NULLABLE_STRING, OFF (turn_server)},
   {"on-demand", KEY_BOOL, OFF (on_demand)},
   {"idle-stop-seconds", KEY_INT, OFF (idle_stop_seconds), 0, MAX_IDLE_STOP},
+  {"latency-stamp", KEY_BOOL, OFF (latency_stamp)},
 };
 
 static const KeyInfo *
@@ -364,7 +365,11 @@ check_broker (const gchar * broker, GError ** error)
 {
   g_autoptr (GUri) uri = NULL;
   g_autoptr (GError) local = NULL;
-  g_autofree gchar *escaped = g_strescape (broker ? broker : "", NULL);
+  /* A URI with user:password@ in it is never echoed: the message goes to
+   * logs. */
+  g_autofree gchar *escaped = broker && strchr (broker, '@') ?
+      g_strdup ("(a URI with credentials, not shown)") :
+      g_strescape (broker ? broker : "", NULL);
   const gchar *scheme, *host, *path;
   gint port;
 
@@ -776,6 +781,7 @@ static const struct
   {"identity", "libgstreamer1.0-0"},
   {"fakesink", "libgstreamer1.0-0"},
   {"mqttwebrtcsink", "picamrtc"},
+  {"latencystamp", "picamrtc"},
 };
 
 const gchar *
@@ -1059,6 +1065,11 @@ pcr_pipeline_expand (const PcrConfig * config, const gchar * text,
       return NULL;
     }
     name = g_strndup (p + 2, end - (p + 2));
+    if (g_str_equal (name, "LATENCY_STAMP")) {
+      g_string_append (out, config->latency_stamp ? "latencystamp !" : "");
+      p = end + 1;
+      continue;
+    }
     if (g_str_equal (name, "WIDTH"))
       value = config->width;
     else if (g_str_equal (name, "HEIGHT"))
@@ -1074,7 +1085,8 @@ pcr_pipeline_expand (const PcrConfig * config, const gchar * text,
 
       g_set_error (error, PCR_CONFIG_ERROR, PCR_CONFIG_ERROR_INVALID,
           "pipeline: unknown placeholder \"${%s}\" (known: ${WIDTH} "
-          "${HEIGHT} ${FRAMERATE} ${BITRATE} ${KEYINT})", escaped);
+          "${HEIGHT} ${FRAMERATE} ${BITRATE} ${KEYINT} ${LATENCY_STAMP})",
+          escaped);
       g_string_free (out, TRUE);
       return NULL;
     }
@@ -1173,8 +1185,12 @@ pcr_build_pipeline (const PcrConfig * config,
   pipeline = config->pipeline;
   if (pipeline == NULL || *pipeline == '\0') {
     g_return_val_if_fail (selection != NULL, NULL);
-    return g_strdup_printf ("%s ! %s ! mqttwebrtcsink name=sink",
-        selection->source_desc, selection->encoder_desc);
+    /* right after the source caps: the stamp is the capture time, and the
+     * encoder must see it */
+    return g_strdup_printf ("%s ! %s%s ! mqttwebrtcsink name=sink",
+        selection->source_desc,
+        config->latency_stamp ? "latencystamp ! " : "",
+        selection->encoder_desc);
   }
 
   if (g_file_test (pipeline, G_FILE_TEST_IS_REGULAR)) {
@@ -1203,6 +1219,16 @@ pcr_build_pipeline (const PcrConfig * config,
     g_set_error (error, PCR_CONFIG_ERROR, PCR_CONFIG_ERROR_INVALID,
         "pipeline: the description has no mqttwebrtcsink (it should end in "
         "\"... ! mqttwebrtcsink name=sink\")");
+    return NULL;
+  }
+  /* asked for a stamp the pipeline has no place for: say so rather than
+   * measure nothing */
+  if (config->latency_stamp && strstr (joined, "${LATENCY_STAMP}") == NULL
+      && strstr (joined, "latencystamp") == NULL) {
+    g_set_error (error, PCR_CONFIG_ERROR, PCR_CONFIG_ERROR_INVALID,
+        "pipeline: latency-stamp is on but the description has no "
+        "${LATENCY_STAMP} placeholder (put it after the source caps: "
+        "\"... ! video/x-raw,... ! ${LATENCY_STAMP} x264enc ...\")");
     return NULL;
   }
   expanded = pcr_pipeline_expand (config, joined, error);

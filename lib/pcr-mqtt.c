@@ -1,13 +1,16 @@
 /* A libmosquitto client whose events arrive on the owner's GMainContext.
- * libmosquitto runs the network on its own thread (mosquitto_loop_start);
- * its callbacks only copy what they got and attach an idle source to the
- * owner's context, so the owner never sees a foreign thread. The state the
- * posted events need lives in a small refcounted block, so an event that is
- * still queued when the client is freed finds it marked dead and does
- * nothing. */
+ * A thread of ours runs the network (mosquitto_loop, in threaded mode):
+ * libmosquitto's own mosquitto_loop_start thread gives up for good after a
+ * TLS error, and a camera must keep trying. libmosquitto's callbacks only
+ * copy what they got and attach an idle source to the owner's context, so
+ * the owner never sees a foreign thread. The state the posted events need
+ * lives in a small refcounted block, so an event still queued when the
+ * client is freed finds it marked dead and does nothing. */
 #include "pcr-mqtt.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <mosquitto.h>
 #include <gst/gst.h>
@@ -24,6 +27,10 @@ G_DEFINE_QUARK (pcr-mqtt-error-quark, pcr_mqtt_error);
  * restart; one attempt every 5 s costs the broker nothing. */
 #define RECONNECT_MAX_S 5
 #define DEFAULT_KEEPALIVE_S 30
+/* An attempt with no CONNACK this long has failed: libmosquitto's async
+ * connect does not report a refused or broken TLS handshake at all, and a
+ * broker may accept TCP and never answer. */
+#define CONNACK_TIMEOUT_US (5 * G_TIME_SPAN_SECOND)
 
 /* What queued events share with the client; outlives it while events are
  * pending. */
@@ -45,20 +52,30 @@ struct _PcrMqtt
   gchar *host;
   gint port;
   gint keepalive;
-  gboolean started;
+  GThread *thread;
 
   GMutex lock;
   GCond cond;
   gboolean connected;
+  gboolean stopping;
   guint inflight;               /* QoS 1 publishes not yet acknowledged */
+  gchar *last_error;            /* reported once until a connection works */
+  gboolean connack_refused;     /* this attempt's refusal already reported */
 };
+
+typedef enum
+{
+  EVENT_CONNECTION,
+  EVENT_MESSAGE,
+  EVENT_ERROR,
+} EventKind;
 
 typedef struct
 {
   Shared *shared;
-  gboolean is_message;
+  EventKind kind;
   gboolean connected;
-  gchar *topic;
+  gchar *topic;                 /* message; error: the text */
   GBytes *payload;
 } Event;
 
@@ -98,12 +115,15 @@ event_dispatch (gpointer data)
 
   g_mutex_lock (&shared->lock);
   if (!shared->dead) {
-    if (event->is_message && shared->callbacks.on_message)
-      shared->callbacks.on_message (shared->mqtt, event->topic,
-          event->payload, shared->user_data);
-    else if (!event->is_message && shared->callbacks.on_connection)
-      shared->callbacks.on_connection (shared->mqtt, event->connected,
+    const PcrMqttCallbacks *cb = &shared->callbacks;
+
+    if (event->kind == EVENT_MESSAGE && cb->on_message)
+      cb->on_message (shared->mqtt, event->topic, event->payload,
           shared->user_data);
+    else if (event->kind == EVENT_CONNECTION && cb->on_connection)
+      cb->on_connection (shared->mqtt, event->connected, shared->user_data);
+    else if (event->kind == EVENT_ERROR && cb->on_error)
+      cb->on_error (shared->mqtt, event->topic, shared->user_data);
   }
   g_mutex_unlock (&shared->lock);
   return G_SOURCE_REMOVE;
@@ -122,6 +142,32 @@ post_event (PcrMqtt * mqtt, Event * event)
   g_source_unref (source);
 }
 
+/* Tells the owner about a failure, once until a connection succeeds. */
+static void
+report_error (PcrMqtt * mqtt, const gchar * what)
+{
+  g_autofree gchar *text = g_strdup_printf ("%s %s:%d: %s",
+      mqtt->connected ? "lost the broker" : "cannot connect to", mqtt->host,
+      mqtt->port, what);
+  gboolean repeated;
+  Event *event;
+
+  g_mutex_lock (&mqtt->lock);
+  repeated = g_strcmp0 (mqtt->last_error, text) == 0;
+  if (!repeated) {
+    g_free (mqtt->last_error);
+    mqtt->last_error = g_strdup (text);
+  }
+  g_mutex_unlock (&mqtt->lock);
+  if (repeated)
+    return;
+  GST_WARNING ("%s; retrying", text);
+  event = g_new0 (Event, 1);
+  event->kind = EVENT_ERROR;
+  event->topic = g_steal_pointer (&text);
+  post_event (mqtt, event);
+}
+
 static void
 on_connect (struct mosquitto *mosq, void *obj, int rc)
 {
@@ -129,17 +175,20 @@ on_connect (struct mosquitto *mosq, void *obj, int rc)
   Event *event;
 
   if (rc != 0) {
-    /* libmosquitto's loop retries with the reconnect delay. */
-    GST_WARNING ("broker %s:%d refused the connection: %s", mqtt->host,
-        mqtt->port, mosquitto_connack_string (rc));
+    report_error (mqtt, mosquitto_connack_string (rc));
+    g_mutex_lock (&mqtt->lock);
+    mqtt->connack_refused = TRUE;
+    g_mutex_unlock (&mqtt->lock);
     return;
   }
   GST_INFO ("connected to %s:%d", mqtt->host, mqtt->port);
   g_mutex_lock (&mqtt->lock);
   mqtt->connected = TRUE;
+  g_clear_pointer (&mqtt->last_error, g_free);
   g_mutex_unlock (&mqtt->lock);
 
   event = g_new0 (Event, 1);
+  event->kind = EVENT_CONNECTION;
   event->connected = TRUE;
   post_event (mqtt, event);
 }
@@ -164,6 +213,7 @@ on_disconnect (struct mosquitto *mosq, void *obj, int rc)
   GST_WARNING ("lost the broker %s:%d (%s); reconnecting", mqtt->host,
       mqtt->port, mosquitto_strerror (rc));
   event = g_new0 (Event, 1);
+  event->kind = EVENT_CONNECTION;
   event->connected = FALSE;
   post_event (mqtt, event);
 }
@@ -187,7 +237,7 @@ on_message (struct mosquitto *mosq, void *obj,
   PcrMqtt *mqtt = obj;
   Event *event = g_new0 (Event, 1);
 
-  event->is_message = TRUE;
+  event->kind = EVENT_MESSAGE;
   event->topic = g_strdup (message->topic);
   event->payload = g_bytes_new (message->payload, message->payloadlen);
   post_event (mqtt, event);
@@ -301,8 +351,8 @@ pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
   }
   mosquitto_int_option (mqtt->mosq, MOSQ_OPT_PROTOCOL_VERSION,
       MQTT_PROTOCOL_V311);
-  mosquitto_reconnect_delay_set (mqtt->mosq, RECONNECT_MIN_S,
-      RECONNECT_MAX_S, TRUE);
+  /* Our own thread runs the loop; publishes from others wake it. */
+  mosquitto_threaded_set (mqtt->mosq, TRUE);
   mosquitto_connect_callback_set (mqtt->mosq, on_connect);
   mosquitto_disconnect_callback_set (mqtt->mosq, on_disconnect);
   mosquitto_publish_callback_set (mqtt->mosq, on_publish);
@@ -345,29 +395,119 @@ pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
   return mqtt;
 }
 
+static const gchar *
+describe (gint rc)
+{
+  return rc == MOSQ_ERR_ERRNO ? g_strerror (errno) : mosquitto_strerror (rc);
+}
+
+/* Sleeps @seconds unless told to stop; TRUE when stopping. */
+static gboolean
+wait_or_stop (PcrMqtt * mqtt, guint seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_TIME_SPAN_SECOND;
+  gboolean stopping;
+
+  g_mutex_lock (&mqtt->lock);
+  while (!mqtt->stopping)
+    if (!g_cond_wait_until (&mqtt->cond, &mqtt->lock, deadline))
+      break;
+  stopping = mqtt->stopping;
+  g_mutex_unlock (&mqtt->lock);
+  return stopping;
+}
+
+static gboolean
+is_stopping (PcrMqtt * mqtt)
+{
+  gboolean stopping;
+
+  g_mutex_lock (&mqtt->lock);
+  stopping = mqtt->stopping;
+  g_mutex_unlock (&mqtt->lock);
+  return stopping;
+}
+
+/* Connects, runs the loop, and after any failure waits the backoff and
+ * connects again, until pcr_mqtt_stop(). */
+static gpointer
+network_thread (gpointer data)
+{
+  PcrMqtt *mqtt = data;
+  gboolean have_socket = FALSE, tried = FALSE, refused;
+  guint delay = RECONNECT_MIN_S;
+  gint64 attempt_start = 0;
+  sigset_t pipe;
+  gint rc;
+
+  /* OpenSSL write()s without MSG_NOSIGNAL: a TLS connection the broker
+   * closed would kill the whole process with SIGPIPE. Only this thread
+   * writes to the socket (threaded mode), so blocking it here makes such a
+   * write fail with EPIPE instead, whatever the application does. */
+  sigemptyset (&pipe);
+  sigaddset (&pipe, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe, NULL);
+
+  while (!is_stopping (mqtt)) {
+    if (!have_socket) {
+      /* Non-blocking: the loop below finishes TCP and TLS, and a stop
+       * never waits for a slow connect. */
+      rc = tried ? mosquitto_reconnect_async (mqtt->mosq) :
+          mosquitto_connect_async (mqtt->mosq, mqtt->host, mqtt->port,
+          mqtt->keepalive);
+      tried = TRUE;
+      attempt_start = g_get_monotonic_time ();
+      if (rc != MOSQ_ERR_SUCCESS) {
+        report_error (mqtt, describe (rc));
+        if (wait_or_stop (mqtt, delay))
+          break;
+        delay = MIN (delay * 2, RECONNECT_MAX_S);
+        continue;
+      }
+      have_socket = TRUE;
+    }
+    rc = mosquitto_loop (mqtt->mosq, 1000, 1);
+    if (rc == MOSQ_ERR_SUCCESS) {
+      if (pcr_mqtt_is_connected (mqtt)) {
+        delay = RECONNECT_MIN_S;
+        continue;
+      }
+      if (g_get_monotonic_time () - attempt_start < CONNACK_TIMEOUT_US)
+        continue;
+      report_error (mqtt, "no answer within 5 s (a TLS problem: wrong CA, "
+          "host name or port? or a broker that does not answer)");
+      have_socket = FALSE;
+      if (wait_or_stop (mqtt, delay))
+        break;
+      delay = MIN (delay * 2, RECONNECT_MAX_S);
+      continue;
+    }
+    /* The connection is gone: refused, lost, or broken by TLS. */
+    have_socket = FALSE;
+    if (is_stopping (mqtt))
+      break;
+    g_mutex_lock (&mqtt->lock);
+    refused = mqtt->connack_refused;
+    mqtt->connack_refused = FALSE;
+    g_mutex_unlock (&mqtt->lock);
+    if (!refused)               /* else on_connect said why already */
+      report_error (mqtt, describe (rc));
+    if (wait_or_stop (mqtt, delay))
+      break;
+    delay = MIN (delay * 2, RECONNECT_MAX_S);
+  }
+  return NULL;
+}
+
 gboolean
 pcr_mqtt_start (PcrMqtt * mqtt, GError ** error)
 {
-  gint rc;
-
   g_return_val_if_fail (mqtt != NULL, FALSE);
-  g_return_val_if_fail (!mqtt->started, FALSE);
+  g_return_val_if_fail (mqtt->thread == NULL, FALSE);
 
-  rc = mosquitto_connect_async (mqtt->mosq, mqtt->host, mqtt->port,
-      mqtt->keepalive);
-  /* A broker that is down is not an error: the loop keeps retrying. */
-  if (rc != MOSQ_ERR_SUCCESS)
-    GST_WARNING ("cannot reach broker %s:%d yet (%s); retrying", mqtt->host,
-        mqtt->port, rc == MOSQ_ERR_ERRNO ? g_strerror (errno) :
-        mosquitto_strerror (rc));
-  rc = mosquitto_loop_start (mqtt->mosq);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    g_set_error (error, PCR_MQTT_ERROR, 0, "cannot start the MQTT thread: %s",
-        mosquitto_strerror (rc));
-    return FALSE;
-  }
-  mqtt->started = TRUE;
-  return TRUE;
+  mqtt->stopping = FALSE;
+  mqtt->thread = g_thread_try_new ("pcr-mqtt", network_thread, mqtt, error);
+  return mqtt->thread != NULL;
 }
 
 gboolean
@@ -448,7 +588,7 @@ pcr_mqtt_stop (PcrMqtt * mqtt, guint flush_ms)
 
   g_return_if_fail (mqtt != NULL);
 
-  if (!mqtt->started)
+  if (!mqtt->thread)
     return;
 
   deadline = g_get_monotonic_time () + flush_ms * G_TIME_SPAN_MILLISECOND;
@@ -456,12 +596,15 @@ pcr_mqtt_stop (PcrMqtt * mqtt, guint flush_ms)
   while (mqtt->connected && mqtt->inflight > 0)
     if (!g_cond_wait_until (&mqtt->cond, &mqtt->lock, deadline))
       break;
+  mqtt->stopping = TRUE;
+  g_cond_broadcast (&mqtt->cond);
   g_mutex_unlock (&mqtt->lock);
 
-  /* A clean DISCONNECT: the broker then drops the last will. */
+  /* A clean DISCONNECT (the broker then drops the last will); it wakes the
+   * loop, which sends it and returns. */
   mosquitto_disconnect (mqtt->mosq);
-  mosquitto_loop_stop (mqtt->mosq, FALSE);
-  mqtt->started = FALSE;
+  g_thread_join (mqtt->thread);
+  mqtt->thread = NULL;
   g_mutex_lock (&mqtt->lock);
   mqtt->connected = FALSE;
   g_mutex_unlock (&mqtt->lock);
@@ -483,6 +626,7 @@ pcr_mqtt_free (PcrMqtt * mqtt)
   g_clear_pointer (&mqtt->mosq, mosquitto_destroy);
   g_main_context_unref (mqtt->context);
   g_free (mqtt->host);
+  g_free (mqtt->last_error);
   g_mutex_clear (&mqtt->lock);
   g_cond_clear (&mqtt->cond);
   g_free (mqtt);

@@ -1,8 +1,9 @@
 /* A small MQTT client over libmosquitto that delivers its events on a
- * GMainContext of the owner's choosing: libmosquitto runs its network loop
- * on its own thread, which only copies the data and posts it. Reconnects with
- * capped exponential backoff (1 s .. 5 s) and calls on_connect again, so
- * subscriptions made there survive a broker restart. */
+ * GMainContext of the owner's choosing: the network runs on a thread of its
+ * own, which only copies the data and posts it. After any failure (refused,
+ * lost, TLS, bad credentials) it retries with capped exponential backoff
+ * (1 s .. 5 s) and calls on_connection again, so subscriptions made there
+ * survive a broker restart. */
 #pragma once
 
 #include <glib.h>
@@ -21,6 +22,10 @@ typedef struct
   /* one message; payload is not NUL-terminated, may be empty */
   void (*on_message) (PcrMqtt * mqtt, const gchar * topic, GBytes * payload,
       gpointer user_data);
+  /* nullable: a connection attempt failed or the connection broke, in one
+   * line ("cannot connect to broker.lan:8883: A TLS error occurred."); each
+   * distinct failure once until a connection succeeds. It keeps retrying. */
+  void (*on_error) (PcrMqtt * mqtt, const gchar * message, gpointer user_data);
 } PcrMqttCallbacks;
 
 typedef struct
@@ -42,7 +47,7 @@ PcrMqtt *pcr_mqtt_new (const PcrMqttOptions * options,
     GMainContext * context, const PcrMqttCallbacks * callbacks,
     gpointer user_data, GError ** error);
 
-/* Starts connecting in the background; retries until it works. */
+/* Starts the network thread, which connects and retries until it works. */
 gboolean pcr_mqtt_start (PcrMqtt * mqtt, GError ** error);
 
 /* Thread-safe; QoS 1. FALSE (with a warning) when not connected. */

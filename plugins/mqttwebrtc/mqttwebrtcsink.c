@@ -1189,6 +1189,17 @@ on_mqtt_connection (PcrMqtt * mqtt, gboolean connected, gpointer user_data)
   GST_INFO_OBJECT (self, "connected to the broker, listening on %s", pattern);
 }
 
+/* A failed or broken broker connection, once per distinct failure: a bus
+ * WARNING, so gst-launch and the service say why the camera is not online. */
+static void
+on_mqtt_error (PcrMqtt * mqtt, const gchar * message, gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+
+  GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE,
+      ("MQTT: %s; retrying", message), (NULL));
+}
+
 static gboolean
 housekeeping (gpointer data)
 {
@@ -1247,7 +1258,9 @@ start (PcrMqttWebrtcSink * self)
   g_autoptr (GError) error = NULL;
   g_autofree gchar *offline = NULL;
   PcrMqttOptions options = { 0 };
-  PcrMqttCallbacks callbacks = { on_mqtt_connection, on_mqtt_message };
+  PcrMqttCallbacks callbacks = { on_mqtt_connection, on_mqtt_message,
+    on_mqtt_error
+  };
   g_autofree gchar *broker_uri = NULL;
   g_autofree gchar *username = NULL;
   g_autofree gchar *password = NULL;

@@ -7,6 +7,9 @@
 #include "config.h"
 
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <gst/gst.h>
 
@@ -34,6 +37,7 @@ typedef struct
   gchar *stun_server;
   gchar *turn_server;
   gboolean always_on;
+  gboolean latency_stamp;
   gboolean print_pipeline;
   gboolean version;
 } Options;
@@ -98,6 +102,8 @@ apply_options (PcrConfig * config, Options * o)
   }
   if (o->always_on)
     config->on_demand = FALSE;
+  if (o->latency_stamp)
+    config->latency_stamp = TRUE;
 }
 
 static gboolean
@@ -145,6 +151,9 @@ parse_options (Options * o, int *argc, char ***argv, GError ** error)
         "S"},
     {"always-on", 0, 0, G_OPTION_ARG_NONE, &o->always_on,
         "Keep the camera running without viewers", NULL},
+    {"latency-stamp", 0, 0, G_OPTION_ARG_NONE, &o->latency_stamp,
+        "Write each frame's capture time into the picture, for measuring "
+          "latency (docs/latency.md)", NULL},
     {"print-pipeline", 0, 0, G_OPTION_ARG_NONE, &o->print_pipeline,
         "Print the pipeline description and exit", NULL},
     {"version", 0, 0, G_OPTION_ARG_NONE, &o->version,
@@ -182,17 +191,19 @@ one_line_error (const gchar * message)
   g_printerr ("picamrtc: %s\n", line);
 }
 
-/* Exits when mqttwebrtcsink is not there; its plugin ships with picamrtc. */
+/* Exits when mqttwebrtcsink (or latencystamp, when asked for) is not there;
+ * their plugin ships with picamrtc. */
 static gboolean
-check_sink_element (void)
+check_own_element (const gchar * name)
 {
-  g_autoptr (GstElementFactory) factory =
-      gst_element_factory_find ("mqttwebrtcsink");
+  g_autoptr (GstElementFactory) factory = gst_element_factory_find (name);
+  g_autofree gchar *message = NULL;
 
   if (factory != NULL)
     return TRUE;
-  one_line_error ("element mqttwebrtcsink is missing: install picamrtc "
-      "(the gstmqttwebrtc plugin) or point GST_PLUGIN_PATH at it");
+  message = g_strdup_printf ("element %s is missing: install picamrtc "
+      "(the gstmqttwebrtc plugin) or point GST_PLUGIN_PATH at it", name);
+  one_line_error (message);
   return FALSE;
 }
 
@@ -248,7 +259,8 @@ run (Options * o)
   }
   g_message ("pipeline: %s", description);
 
-  if (!check_sink_element ())
+  if (!check_own_element ("mqttwebrtcsink") ||
+      (config->latency_stamp && !check_own_element ("latencystamp")))
     return EXIT_BAD_CONFIG;
 
   service = pcr_service_new (config, description, &error);
@@ -267,6 +279,13 @@ main (int argc, char **argv)
   Options options = { 0 };
   g_autoptr (GError) error = NULL;
   gint ret;
+
+#ifdef __GLIBC__
+  /* Every viewer brings short-lived threads; glibc would give them up to
+   * 8 arenas per core, each keeping freed memory. Two arenas hold the RSS
+   * of a long-running camera flat across thousands of viewers. */
+  mallopt (M_ARENA_MAX, 2);
+#endif
 
   if (!parse_options (&options, &argc, &argv, &error)) {
     one_line_error (error->message);

@@ -12,6 +12,9 @@
 #include "pcr-systemd.h"
 
 #include <glib-unix.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 
 GST_DEBUG_CATEGORY_STATIC (pcr_service_debug);
@@ -51,6 +54,7 @@ struct _PcrService
   gulong viewers_handler;
   gboolean stopping;
   GSource *watchdog;            /* systemd keep-alive, or NULL */
+  GSource *trim_source;         /* a pending malloc_trim after viewers left */
   gint camera_error;            /* atomic: set by a camera ERROR at post time */
   GstPad *probe_pad;            /* where the EOS of a failed camera stops */
   gulong eos_probe;
@@ -316,12 +320,30 @@ on_idle_stop (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Each viewer's webrtcbin brings its own threads (ICE, DTLS, RTP), and
+ * glibc keeps what they freed in per-thread arenas: without a trim the RSS
+ * of a camera that saw thousands of viewers creeps up although nothing
+ * leaks. */
+static gboolean
+on_trim (gpointer data)
+{
+  PcrService *self = data;
+
+  g_clear_pointer (&self->trim_source, g_source_unref);
+#ifdef __GLIBC__
+  malloc_trim (0);
+#endif
+  return G_SOURCE_REMOVE;
+}
+
 static void
 viewers_changed (PcrService * self, guint viewers)
 {
   if (viewers == self->viewers)
     return;
   g_message ("viewers: %u", viewers);
+  if (viewers < self->viewers && self->trim_source == NULL)
+    self->trim_source = add_timeout (self, 2, on_trim);
   self->viewers = viewers;
   pcr_systemd_status ("serving, %u viewer%s", viewers, viewers == 1 ? "" :
       "s");
@@ -772,6 +794,7 @@ teardown (PcrService * self)
   clear_source (&self->idle_stop_source);
   clear_source (&self->restart_source);
   clear_source (&self->stable_source);
+  clear_source (&self->trim_source);
   clear_source (&self->sigint_source);
   clear_source (&self->sigterm_source);
   if (self->bus != NULL) {
