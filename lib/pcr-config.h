@@ -52,6 +52,8 @@ typedef struct
   gboolean on_demand;           /* default TRUE */
   gint idle_stop_seconds;       /* on-demand: stop this long after the last
                                  * viewer left; default 5 */
+  gboolean latency_stamp;       /* latencystamp after the source caps;
+                                 * default FALSE (docs/latency.md) */
 } PcrConfig;
 
 PcrConfig *pcr_config_new (void);       /* all defaults */
@@ -62,9 +64,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrConfig, pcr_config_free)
  * command-line option names: broker, username, password, ca-file, device,
  * topic-prefix, source, pipeline, width, height, framerate, bitrate,
  * max-viewers, ice-address (a ;-list), stun-server, turn-server, on-demand,
- * idle-stop-seconds. Unknown keys and groups warn (g_warning); bad values
- * fail with a message that names the file and the key, and leave @config as
- * it was. A missing or unreadable file, or one without a [picamrtc] group,
+ * idle-stop-seconds, latency-stamp. Unknown keys and groups warn
+ * (g_warning); bad values fail with a message that names the file and the
+ * key, and leave @config as it was. A missing or unreadable file, or one without a [picamrtc] group,
  * fails too. */
 gboolean pcr_config_load_file (PcrConfig * config, const gchar * path,
     GError ** error);
@@ -120,16 +122,21 @@ PcrSelection *pcr_select (const PcrConfig * config,
     const PcrPlatform * platform, GError ** error);
 
 /* The whole gst-launch description: "SOURCE ! ENCODER ! mqttwebrtcsink
- * name=sink", without sink properties (the service sets those on the
- * element). When config->pipeline is set it is used instead (@selection may
- * then be NULL): read from the file when it names one (at most
+ * name=sink" ("SOURCE ! latencystamp ! ENCODER ! ..." with
+ * config->latency_stamp), without sink properties (the service sets those on
+ * the element). When config->pipeline is set it is used instead (@selection
+ * may then be NULL): read from the file when it names one (at most
  * PCR_PIPELINE_FILE_MAX bytes, lines starting with '#' dropped, lines
  * joined), placeholders ${WIDTH} ${HEIGHT} ${FRAMERATE} ${BITRATE} ${KEYINT}
- * substituted from @config; it must contain mqttwebrtcsink. */
+ * ${LATENCY_STAMP} substituted from @config; it must contain mqttwebrtcsink,
+ * and with config->latency_stamp ${LATENCY_STAMP} or latencystamp. */
 gchar *pcr_build_pipeline (const PcrConfig * config,
     const PcrSelection * selection, GError ** error);
 
-/* Substitutes the placeholders above in @text; an unknown ${NAME} fails. */
+/* Substitutes the placeholders above in @text; an unknown ${NAME} fails.
+ * ${LATENCY_STAMP} becomes "latencystamp !" with config->latency_stamp and
+ * nothing without, so it goes between the source caps and the encoder:
+ * "... ! video/x-raw,... ! ${LATENCY_STAMP} x264enc ...". */
 gchar *pcr_pipeline_expand (const PcrConfig * config, const gchar * text,
     GError ** error);
 

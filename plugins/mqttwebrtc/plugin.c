@@ -1,14 +1,19 @@
-/* The mqttwebrtc plugin: registers mqttwebrtcsink. */
+/* The mqttwebrtc plugin: registers mqttwebrtcsink and latencystamp. */
 #include "config.h"
 
 #include <gst/gst.h>
 
+#include "latencystamp.h"
 #include "mqttwebrtcsink.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
-  return GST_ELEMENT_REGISTER (mqttwebrtcsink, plugin);
+  gboolean ret = FALSE;
+
+  ret |= GST_ELEMENT_REGISTER (mqttwebrtcsink, plugin);
+  ret |= GST_ELEMENT_REGISTER (latencystamp, plugin);
+  return ret;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, mqttwebrtc,

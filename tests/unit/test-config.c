@@ -80,6 +80,7 @@ test_defaults (void)
   g_assert_null (config->ice_addresses[0]);
   g_assert_true (config->on_demand);
   g_assert_cmpint (config->idle_stop_seconds, ==, 5);
+  g_assert_false (config->latency_stamp);
   g_assert_true (pcr_config_validate (config, &error));
   g_assert_no_error (error);
 }
@@ -106,7 +107,7 @@ test_load_good (TmpDir * t, gconstpointer data)
       "ice-address=127.0.0.1;192.168.1.10\n"
       "stun-server=stun://stun.example.org:3478\n"
       "turn-server=turn://u:p@turn.example.org:3478\n"
-      "on-demand=false\n" "idle-stop-seconds=30\n");
+      "on-demand=false\n" "idle-stop-seconds=30\n" "latency-stamp=true\n");
 
   g_assert_true (pcr_config_load_file (config, path, &error));
   g_assert_no_error (error);
@@ -128,6 +129,7 @@ test_load_good (TmpDir * t, gconstpointer data)
   g_assert_cmpstr (config->turn_server, ==, "turn://u:p@turn.example.org:3478");
   g_assert_false (config->on_demand);
   g_assert_cmpint (config->idle_stop_seconds, ==, 30);
+  g_assert_true (config->latency_stamp);
   g_assert_true (pcr_config_validate (config, &error));
   g_assert_no_error (error);
 }
@@ -174,6 +176,7 @@ static const struct
   {"idle-stop-seconds", "3601"},
   {"on-demand", "maybe"},
   {"on-demand", "2"},
+  {"latency-stamp", "sometimes"},
   {"broker", ""},
   {"device", ""},
   {"source", ""},
@@ -953,6 +956,103 @@ test_build_inline (void)
       "mqttwebrtcsink name=sink");
 }
 
+/* --latency-stamp: latencystamp right after the source caps (and after a
+ * clock overlay: the stamp must be the last thing drawn), before the
+ * encoder, whatever the source and encoder. */
+static void
+test_build_latency_stamp (void)
+{
+  static const struct
+  {
+    const gchar *source;
+    gboolean libcamera;
+    const gchar *encoder;
+  } cases[] = {
+    {"test", FALSE, "x264enc"},
+    {"libcamera", TRUE, "v4l2h264enc"},
+    {"v4l2:/dev/video4", FALSE, "openh264enc"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (PcrConfig) config = pcr_config_new ();
+    g_autoptr (PcrPlatform) platform = platform_with ("libcamerasrc",
+        "v4l2src", "clockoverlay", cases[i].encoder, NULL);
+    g_autoptr (PcrSelection) sel = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autofree gchar *plain = NULL;
+    g_autofree gchar *desc = NULL;
+    g_autofree gchar *expected = NULL;
+
+    platform->libcamera_camera = cases[i].libcamera;
+    g_free (config->source);
+    config->source = g_strdup (cases[i].source);
+    sel = pcr_select (config, platform, &error);
+    g_assert_no_error (error);
+
+    /* off by default: no stamp */
+    plain = pcr_build_pipeline (config, sel, &error);
+    g_assert_no_error (error);
+    g_assert_null (strstr (plain, "latencystamp"));
+
+    config->latency_stamp = TRUE;
+    desc = pcr_build_pipeline (config, sel, &error);
+    g_assert_no_error (error);
+    expected = g_strdup_printf ("%s ! latencystamp ! %s ! mqttwebrtcsink "
+        "name=sink", sel->source_desc, sel->encoder_desc);
+    g_assert_cmpstr (desc, ==, expected);
+    g_test_message ("%s", desc);
+  }
+}
+
+/* ${LATENCY_STAMP} in a --pipeline: "latencystamp !" or nothing. With the
+ * stamp on, a description with no place for it fails rather than measure
+ * nothing; one that names latencystamp itself is taken as it is. */
+static void
+test_build_latency_stamp_placeholder (void)
+{
+  g_autoptr (PcrConfig) config = pcr_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *off = NULL;
+  g_autofree gchar *on = NULL;
+  g_autofree gchar *own = NULL;
+  g_autofree gchar *unknown = NULL;
+
+  config->pipeline = g_strdup ("videotestsrc ! video/x-raw,width=${WIDTH} "
+      "! ${LATENCY_STAMP} x264enc ! mqttwebrtcsink name=sink");
+  off = pcr_build_pipeline (config, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (off, ==, "videotestsrc ! video/x-raw,width=1280 !  "
+      "x264enc ! mqttwebrtcsink name=sink");
+
+  config->latency_stamp = TRUE;
+  on = pcr_build_pipeline (config, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (on, ==, "videotestsrc ! video/x-raw,width=1280 ! "
+      "latencystamp ! x264enc ! mqttwebrtcsink name=sink");
+
+  g_free (config->pipeline);
+  config->pipeline = g_strdup ("videotestsrc ! x264enc ! mqttwebrtcsink");
+  g_assert_null (pcr_build_pipeline (config, NULL, &error));
+  g_assert_error (error, PCR_CONFIG_ERROR, PCR_CONFIG_ERROR_INVALID);
+  g_assert_true (g_str_has_prefix (error->message, "pipeline"));
+  assert_contains (error->message, "${LATENCY_STAMP}");
+  g_clear_error (&error);
+
+  g_free (config->pipeline);
+  config->pipeline = g_strdup ("videotestsrc ! latencystamp block-size=32 "
+      "! x264enc ! mqttwebrtcsink");
+  own = pcr_build_pipeline (config, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (own, ==, config->pipeline);
+
+  /* the list of known placeholders names it */
+  unknown = pcr_pipeline_expand (config, "${STAMP}", &error);
+  g_assert_null (unknown);
+  g_assert_error (error, PCR_CONFIG_ERROR, PCR_CONFIG_ERROR_INVALID);
+  assert_contains (error->message, "${LATENCY_STAMP}");
+}
+
 static void
 test_build_errors (void)
 {
@@ -1074,6 +1174,7 @@ test_packages (void)
     {"nicesrc", "gstreamer1.0-nice"},
     {"nicesink", "gstreamer1.0-nice"},
     {"mqttwebrtcsink", "picamrtc"},
+    {"latencystamp", "picamrtc"},
   };
   const gchar *missing[] = { "x264enc", "frobsrc", NULL };
   g_autofree gchar *text = NULL;
@@ -1128,6 +1229,9 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline/default", test_build_default);
   g_test_add_func ("/pipeline/inline", test_build_inline);
   g_test_add_func ("/pipeline/errors", test_build_errors);
+  g_test_add_func ("/pipeline/latency-stamp", test_build_latency_stamp);
+  g_test_add_func ("/pipeline/latency-stamp-placeholder",
+      test_build_latency_stamp_placeholder);
   g_test_add ("/pipeline/file", TmpDir, NULL, tmpdir_setup, test_build_file,
       tmpdir_teardown);
   g_test_add ("/pipeline/file-bad", TmpDir, NULL, tmpdir_setup,
