@@ -912,7 +912,86 @@ def case_flood(env):
             'absorbed; the real viewer kept 25+ fps and a new one played')
 
 
+def proc_usage(pid):
+    """(RSS in kB, open fds, threads) of a process."""
+    with open(f'/proc/{pid}/status') as f:
+        rss = next(int(l.split()[1]) for l in f if l.startswith('VmRSS:'))
+    return (rss, len(os.listdir(f'/proc/{pid}/fd')),
+            len(os.listdir(f'/proc/{pid}/task')))
+
+
+def case_churn(env):
+    """Viewers come and go (connect, watch 1 s, leave by bye or by being
+    killed) for PICAMRTC_CHURN_CYCLES cycles (200), 4 at a time. Afterwards
+    the service's RSS is within 5 MB of where it was after a warm-up, and
+    its open files and threads are back to their count."""
+    cycles = int(os.environ.get('PICAMRTC_CHURN_CYCLES', '200'))
+    env.start_broker()
+    # killed viewers hold their place until the 10 s RTCP reap
+    env.start_service(['--max-viewers', '32', '--always-on'])
+    pid = env.service.pid
+
+    def run(n, tag):
+        done = 0
+        running = []
+        while done < n or running:
+            while len(running) < 4 and done + len(running) < n:
+                i = done + len(running)
+                v = env.viewer(['--frames', '30', '--timeout', '30'],
+                               name=f'{tag}{i}')
+                running.append((i, v, time.monotonic()))
+            time.sleep(0.1)
+            for item in list(running):
+                i, v, t = item
+                if i % 3 == 2 and v.first('first-frame') and \
+                        time.monotonic() - t > 1.0:
+                    v.signal(signal.SIGKILL)    # gone without a bye
+                elif v.alive():
+                    continue
+                v.wait(5)
+                running.remove(item)
+                done += 1
+                if i % 3 != 2:
+                    check(v.proc.returncode == 0,
+                          f'{v.name} failed while churning (exit '
+                          f'{v.proc.returncode})')
+                # keep the harness's own bookkeeping small
+                env.procs.remove(v)
+                env.viewers.remove(v)
+                v.log_file.close()
+
+    def settle():
+        st = env.wait_status(lambda s: s.get('viewers') == 0, 30)
+        check(st is not None, 'viewers did not drop back to 0 within 30 s '
+              f'of the churn (status {env.last_status()})')
+        time.sleep(2)
+        return proc_usage(pid)
+
+    # the allocator's retained memory grows during the first tens of viewers
+    # and then stays (400 viewers grew less than 200): warm up past that
+    run(40, 'warm')
+    rss0, fds0, threads0 = settle()
+    t0 = time.monotonic()
+    run(cycles, 'churn')
+    took = time.monotonic() - t0
+    rss1, fds1, threads1 = settle()
+    env.service_alive()
+    check(rss1 - rss0 <= 5 * 1024, f'RSS grew by {(rss1 - rss0) / 1024:.1f} '
+          f'MB over {cycles} viewers ({rss0 // 1024} -> {rss1 // 1024} MB)')
+    check(fds1 <= fds0, f'open files went from {fds0} to {fds1} over '
+          f'{cycles} viewers: a viewer leaks sockets')
+    check(threads1 <= threads0, f'threads went from {threads0} to '
+          f'{threads1} over {cycles} viewers')
+    v = env.viewer(['--frames', '30', '--timeout', '30'], name='last')
+    expect_frames(v, 20)
+    expect_exit(v, 0, 30, 'after the churn')
+    return (f'{cycles} viewers in {took:.0f} s: RSS {rss0 // 1024} -> '
+            f'{rss1 // 1024} MB ({(rss1 - rss0) / 1024:+.1f}), fds {fds0} -> '
+            f'{fds1}, threads {threads0} -> {threads1}')
+
+
 CASES = {
+    'churn': case_churn,
     'flood': case_flood,
     'never-connects': case_never_connects,
     'systemd-notify': case_systemd_notify,
