@@ -866,8 +866,9 @@ select_test (const PcrConfig * config, const PcrPlatform * platform,
   sel->source_desc = g_strdup_printf ("videotestsrc is-live=true "
       "pattern=smpte horizontal-speed=4 ! video/x-raw,width=%d,height=%d,"
       "framerate=%d/1%s", config->width, config->height, config->framerate,
-      clock ? " ! clockoverlay time-format=\"%H:%M:%S\" "
-      "font-desc=\"Sans 24\"" : "");
+      /* bottom right: the web client's stats sit top left */
+      clock ? " ! clockoverlay time-format=\"%H:%M:%S\" halignment=right "
+      "valignment=bottom font-desc=\"Sans 24\"" : "");
   sel->source_reason = g_strdup_printf ("videotestsrc: %s%s", why,
       clock ? "" : " (no clock overlay: clockoverlay is in gstreamer1.0-x)");
   return TRUE;

@@ -776,7 +776,8 @@ test_select_nothing (void)
   sel = pcr_select (config, platform, &error);
   g_assert_no_error (error);
   g_assert_true (g_str_has_suffix (sel->source_desc,
-          " ! clockoverlay time-format=\"%H:%M:%S\" font-desc=\"Sans 24\""));
+          " ! clockoverlay time-format=\"%H:%M:%S\" halignment=right "
+          "valignment=bottom font-desc=\"Sans 24\""));
 }
 
 static void
