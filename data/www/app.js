@@ -634,7 +634,12 @@ function onDevices(list) {
   if (!S.userStopped && !S.needsToken) {
     const cameBack = answerable(now) && was !== undefined && !answerable(was);
     const waiting = S.state === 'offline' && !S.retryTimer && !S.client;
-    if ((cameBack && ['offline', 'reconnecting', 'error'].includes(S.state)) || (waiting && answerable(now))) {
+    if (now === 'offline' && was !== undefined && answerable(was) && ['live', 'connecting'].includes(S.state)) {
+      // The device said so (its own status, or the broker's last will for
+      // it): no need to wait seconds for the media connection to time out.
+      dropClient();
+      waitForOnline('The camera went offline');
+    } else if ((cameBack && ['offline', 'reconnecting', 'error'].includes(S.state)) || (waiting && answerable(now))) {
       // The camera is back: no need to sit out the backoff.
       S.failures = 0;
       connect();

@@ -1,0 +1,794 @@
+#!/usr/bin/env node
+// picamrtc browser end-to-end tests: Debian's Chromium, driven by
+// playwright-core, watches the camera service's test pattern through the
+// gateway and its web client, with a real mosquitto broker, all inside a
+// private network namespace that holds only loopback (DESIGN.md section 5).
+// One case per run: `node browser.mjs CASE`; prints PASS or FAIL and exits
+// 0 or 1. Run by meson (tests/browser/meson.build), which sets
+// PICAMRTC_SOURCE_ROOT, PICAMRTC_BUILD_ROOT and the PCR_* binary paths.
+//
+// Outside the namespace the script installs playwright-core into the build
+// tree when missing (`npm ci`, from package-lock.json), then runs itself
+// again under `unshare -rn`, where it never reaches anything but loopback.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import {
+  closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync,
+  readFileSync, rmSync, writeFileSync,
+} from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const NS_MARK = 'PCR_BROWSER_IN_NETNS';
+const DEVICE = 'cam1';
+const CASE_LIMIT_MS = 150_000; // meson's timeout is 180 s
+const SCRIPT = fileURLToPath(import.meta.url);
+const HERE = dirname(SCRIPT);
+const SOURCE_ROOT = process.env.PICAMRTC_SOURCE_ROOT || resolve(HERE, '..', '..');
+const BUILD_ROOT = process.env.PICAMRTC_BUILD_ROOT || join(SOURCE_ROOT, 'build');
+const OUT_DIR = join(BUILD_ROOT, 'tests', 'browser');
+const CHROMIUM = process.env.PCR_CHROMIUM || '/usr/bin/chromium';
+const SERVICE_BIN = process.env.PCR_SERVICE ||
+  join(BUILD_ROOT, 'src', 'picamrtc', 'picamrtc');
+const GATEWAY_BIN = process.env.PCR_GATEWAY ||
+  join(BUILD_ROOT, 'src', 'gateway', 'picamrtc-gateway');
+const WWW_DIR = process.env.PCR_WWW || join(SOURCE_ROOT, 'data', 'www');
+const PLUGIN_DIR = process.env.PCR_PLUGIN_DIR ||
+  join(BUILD_ROOT, 'plugins', 'mqttwebrtc');
+
+// What the brief for browser tests on this machine asks of Chromium.
+const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--disable-gpu',
+  '--disable-background-networking', '--no-first-run',
+  '--disable-component-update', '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--autoplay-policy=no-user-gesture-required',
+  '--use-fake-ui-for-media-stream',
+];
+
+class Failure extends Error {}
+
+function check(cond, message) {
+  if (!cond) throw new Failure(message);
+}
+
+const t0 = Date.now();
+function log(msg) {
+  const s = ((Date.now() - t0) / 1000).toFixed(1).padStart(6);
+  console.log(`[${s} s] ${msg}`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls fn until it returns a truthy value; null after timeoutMs. */
+async function poll(fn, timeoutMs, intervalMs = 200) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() >= deadline) return null;
+    await sleep(intervalMs);
+  }
+}
+
+// --- outside the namespace: dependencies, then re-exec -------------------
+
+function ensurePlaywright() {
+  // The copy in the build tree, installed exactly as the lock file says.
+  const lock = join(HERE, 'package-lock.json');
+  const want = JSON.parse(readFileSync(lock, 'utf8'))
+    .packages['node_modules/playwright-core'].version;
+  const have = join(OUT_DIR, 'node_modules', 'playwright-core', 'package.json');
+  if (existsSync(have) &&
+      JSON.parse(readFileSync(have, 'utf8')).version === want)
+    return;
+  log(`installing playwright-core ${want} into ${OUT_DIR} (npm ci)`);
+  mkdirSync(OUT_DIR, { recursive: true });
+  copyFileSync(join(HERE, 'package.json'), join(OUT_DIR, 'package.json'));
+  copyFileSync(lock, join(OUT_DIR, 'package-lock.json'));
+  const r = spawnSync('npm', ['ci', '--prefix', OUT_DIR, '--no-audit',
+    '--no-fund', '--loglevel=error'], { stdio: 'inherit' });
+  check(r.status === 0 && existsSync(have),
+    `npm ci of playwright-core ${want} into ${OUT_DIR} failed ` +
+    `(exit ${r.status}${r.error ? ', ' + r.error.message : ''}): the ` +
+    'browser tests need the npm registry once');
+}
+
+function outer(name) {
+  try {
+    check(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests ` +
+      "need Debian's Chromium (apt-get install chromium)");
+    ensurePlaywright();
+  } catch (e) {
+    console.log(`FAIL browser-${name}: ${e.message}`);
+    process.exit(1);
+  }
+  // Also a PID namespace whose init is the inner run: when meson gives up
+  // on a case and kills this process group, --kill-child takes the inner
+  // run down and the kernel every service and browser it started with it.
+  const child = spawn('unshare', ['-rn', '--pid', '--fork', '--mount-proc',
+    '--kill-child', 'sh', '-c',
+    'ip link set lo up && exec "$0" "$@"', process.execPath, SCRIPT, name],
+  { stdio: 'inherit', env: { ...process.env, [NS_MARK]: '1' } });
+  // unshare --fork does not pass signals on: a SIGTERM for this process
+  // goes to the inner run itself (the child of unshare), which cleans up.
+  for (const sig of ['SIGTERM', 'SIGINT']) {
+    process.on(sig, () => {
+      let inner = [];
+      try {
+        inner = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`,
+          'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch { /* gone */ }
+      for (const pid of inner.length ? inner : [child.pid]) {
+        try { process.kill(pid, sig); } catch { /* gone */ }
+      }
+    });
+  }
+  child.on('error', (e) => {
+    console.log(`FAIL browser-${name}: cannot run unshare -rn: ${e.message}`);
+    process.exit(1);
+  });
+  child.on('exit', (code, sig) => process.exit(code ?? (sig ? 1 : 0)));
+}
+
+// --- inside the namespace ------------------------------------------------
+
+class Proc {
+  /** A child in its own process group, its output in a log file. */
+  constructor(name, argv, workdir, extraEnv = {}) {
+    this.name = name;
+    this.argv = argv;
+    this.logPath = join(workdir, `${name}.log`);
+    const fd = openSync(this.logPath, 'a');
+    this.code = undefined;
+    this.child = spawn(argv[0], argv.slice(1), {
+      stdio: ['ignore', fd, fd], detached: true,
+      env: { ...process.env, ...extraEnv },
+    });
+    closeSync(fd);
+    this.pid = this.child.pid;
+    this.exited = new Promise((res) => {
+      this.child.on('exit', (code, sig) => {
+        this.code = code ?? sig;
+        res();
+      });
+      this.child.on('error', (e) => {
+        this.code = `spawn error: ${e.message}`;
+        res();
+      });
+    });
+  }
+
+  alive() { return this.code === undefined; }
+
+  signal(sig) {
+    try { process.kill(-this.pid, sig); } catch { /* gone */ }
+  }
+
+  async wait(ms) {
+    await Promise.race([this.exited, sleep(ms)]);
+    return !this.alive();
+  }
+
+  async stop(graceMs = 3000) {
+    if (this.alive()) {
+      this.signal('SIGTERM');
+      if (!(await this.wait(graceMs))) {
+        this.signal('SIGKILL');
+        await this.wait(3000);
+      }
+    } else {
+      this.signal('SIGKILL'); // whatever it left behind in its group
+    }
+  }
+
+  logText(limit = 12000) {
+    let text = '';
+    try { text = readFileSync(this.logPath, 'utf8'); } catch { return ''; }
+    return text.length > limit ? '[... cut ...]\n' + text.slice(-limit) : text;
+  }
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+class Env {
+  constructor(name) {
+    this.name = name;
+    this.workdir = mkdtempSync(join(tmpdir(), `pcr-browser-${name}-`));
+    this.procs = [];
+    this.pages = [];
+    this.pageLog = [];
+    this.browser = null;
+    this.service = null;
+    this.gateway = null;
+  }
+
+  spawn(name, argv, extraEnv) {
+    const p = new Proc(name, argv, this.workdir, extraEnv);
+    this.procs.push(p);
+    return p;
+  }
+
+  async startBroker() {
+    this.brokerPort = await freePort();
+    this.brokerUri = `mqtt://127.0.0.1:${this.brokerPort}`;
+    const conf = join(this.workdir, 'mosquitto.conf');
+    // user root: inside unshare -r we look like root to ourselves, and
+    // dropping privileges would fail (DESIGN.md section 5)
+    writeFileSync(conf, `listener ${this.brokerPort} 127.0.0.1\n` +
+      'allow_anonymous true\nuser root\npersistence false\n' +
+      'log_dest stderr\nlog_type error\nlog_type warning\n' +
+      'log_type notice\n');
+    this.broker = this.spawn('mosquitto', ['mosquitto', '-c', conf]);
+    const ok = await poll(async () => {
+      check(this.broker.alive(),
+        `the MQTT broker exited at start-up (${this.broker.code})`);
+      return tcpOpen(this.brokerPort);
+    }, 10_000, 50);
+    check(ok, 'the MQTT broker does not accept connections');
+  }
+
+  startService(name = 'picamrtc') {
+    check(existsSync(SERVICE_BIN), `the service binary ${SERVICE_BIN} is ` +
+      'missing (ninja -C BUILD first)');
+    this.service = this.spawn(name, [SERVICE_BIN, '--source', 'test',
+      '--broker', this.brokerUri, '--device', DEVICE, '--ice-address',
+      '127.0.0.1', '--max-viewers', '4'], { GST_PLUGIN_PATH: PLUGIN_DIR });
+    return this.service;
+  }
+
+  async startGateway() {
+    check(existsSync(GATEWAY_BIN), `the gateway binary ${GATEWAY_BIN} is ` +
+      'missing (ninja -C BUILD first)');
+    check(existsSync(join(WWW_DIR, 'index.html')),
+      `the web client ${WWW_DIR}/index.html is missing`);
+    this.httpPort = await freePort();
+    this.base = `http://127.0.0.1:${this.httpPort}`;
+    this.gateway = this.spawn('gateway', [GATEWAY_BIN, '--broker',
+      this.brokerUri, '--listen', `127.0.0.1:${this.httpPort}`, '--www',
+      WWW_DIR, '--device', DEVICE, '--answer-timeout', '10']);
+  }
+
+  /** GET /api/devices, the entry of our device: its status, or null. */
+  async deviceStatus() {
+    const r = await http(`${this.base}/api/devices`);
+    check(r.status === 200, `GET /api/devices answered ${r.status}: ` +
+      `${r.text.slice(0, 200)}`);
+    check(Array.isArray(r.json), 'GET /api/devices did not answer a JSON ' +
+      `array: ${r.text.slice(0, 200)}`);
+    const d = r.json.find((e) => e && e.id === DEVICE);
+    return d ? d.status ?? {} : null;
+  }
+
+  /** Waits until GET /api/devices shows a status for which pred holds. */
+  async waitDevice(pred, timeoutMs, what) {
+    let last = null;
+    let lastErr = null;
+    const ok = await poll(async () => {
+      try {
+        last = await this.deviceStatus();
+        lastErr = null;
+      } catch (e) {
+        lastErr = e;
+        return false;
+      }
+      return last && pred(last);
+    }, timeoutMs);
+    check(ok, `GET /api/devices never showed ${DEVICE} ${what} within ` +
+      `${timeoutMs / 1000} s (last: ${lastErr ? lastErr.message
+        : JSON.stringify(last)})`);
+    return last;
+  }
+
+  async waitReady() {
+    // The gateway answers HTTP, and it has seen the device's retained
+    // status: what a person opening the page needs.
+    const up = await poll(async () => {
+      check(this.gateway.alive(), `the gateway exited at start-up ` +
+        `(${this.gateway.code})`);
+      check(this.service.alive(), `the camera service exited at start-up ` +
+        `(${this.service.code})`);
+      return tcpOpen(this.httpPort);
+    }, 15_000, 100);
+    check(up, `the gateway does not accept connections on ${this.base}`);
+    const st = await this.waitDevice((s) => s.state === 'online', 20_000,
+      'online');
+    log(`gateway ${this.base} up, ${DEVICE} online: ${JSON.stringify(st)}`);
+  }
+
+  async start() {
+    await this.startBroker();
+    this.startService();
+    await this.startGateway();
+    await this.waitReady();
+    await this.launchBrowser();
+  }
+
+  async launchBrowser() {
+    const req = createRequire(join(OUT_DIR, 'package.json'));
+    const { chromium } = req('playwright-core');
+    this.browser = await chromium.launch({
+      executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000,
+      // our own SIGTERM handler closes it after reporting what pages show
+      handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
+    });
+    log(`Chromium ${this.browser.version()} launched`);
+  }
+
+  /** A page in its own context, its console and signalling requests kept. */
+  async newPage(label) {
+    const ctx = await this.browser.newContext({
+      viewport: { width: 1366, height: 900 },
+    });
+    const page = await ctx.newPage();
+    const note = (s) => this.pageLog.push(
+      `[${((Date.now() - t0) / 1000).toFixed(1)} s] [${label}] ${s}`);
+    page.on('console', (m) => note(`console.${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => note(`page error: ${e.message}`));
+    page.on('requestfailed', (q) => note(`request failed: ${q.method()} ` +
+      `${q.url()} ${q.failure()?.errorText ?? ''}`));
+    page.on('response', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith('/api/') || u.pathname.startsWith('/whep'))
+        note(`${r.request().method()} ${u.pathname} -> ${r.status()}`);
+    });
+    page.label = label;
+    this.pages.push(page);
+    return page;
+  }
+
+  alive() {
+    check(this.service.alive(), `the camera service died (exit ` +
+      `${this.service.code})`);
+    check(this.gateway.alive(), `the gateway died (exit ${this.gateway.code})`);
+  }
+
+  async teardown(failed) {
+    if (failed) {
+      for (const page of this.pages) {
+        try {
+          const snap = await Promise.race([snapshot(page), sleep(2000)]);
+          console.log(`----- ${page.label} at the end: ` +
+            JSON.stringify(snap ?? 'no answer'));
+        } catch { /* page gone */ }
+      }
+    }
+    if (this.browser) {
+      try {
+        await Promise.race([this.browser.close(), sleep(10_000)]);
+      } catch { /* already gone */ }
+    }
+    for (const p of [...this.procs].reverse()) await p.stop();
+    if (failed) {
+      if (this.pageLog.length) {
+        console.log('----- browser console and signalling requests');
+        console.log(this.pageLog.slice(-150).join('\n'));
+      }
+      for (const p of this.procs) {
+        console.log(`----- log of ${p.name}: ${p.argv.join(' ')} ` +
+          `(exit ${p.code})`);
+        console.log(p.logText(p.name === 'mosquitto' ? 3000 : 12000));
+      }
+      console.log(`----- logs kept in ${this.workdir}`);
+    } else {
+      rmSync(this.workdir, { recursive: true, force: true });
+    }
+  }
+}
+
+function tcpOpen(port) {
+  return new Promise((res) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.on('connect', () => { s.destroy(); res(true); });
+    s.on('error', () => res(false));
+    s.setTimeout(1000, () => { s.destroy(); res(false); });
+  });
+}
+
+async function http(url, opts = {}) {
+  const r = await fetch(url, { ...opts, signal: AbortSignal.timeout(15_000) });
+  const text = await r.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+/** What the page shows: the client's state and the video element's. */
+function snapshot(page) {
+  return page.evaluate(() => {
+    const p = window.picamrtc;
+    const v = document.querySelector('video');
+    return {
+      state: p?.state, path: p?.path, session: p?.session,
+      framesRendered: p?.framesRendered,
+      videoWidth: v?.videoWidth, videoHeight: v?.videoHeight,
+      paused: v?.paused, reloadMark: window.__pcrMark ?? null,
+    };
+  });
+}
+
+/** Waits until the page has rendered at least `frames` frames of
+ * widthxheight video; returns the snapshot and how long it took. */
+async function expectPlaying(page, frames, timeoutMs, what) {
+  const start = Date.now();
+  let last = null;
+  const ok = await poll(async () => {
+    last = await snapshot(page);
+    return last.framesRendered >= frames && last.videoWidth > 0;
+  }, timeoutMs, 100);
+  check(ok, `${page.label} did not play ${what}: ${frames} frames expected ` +
+    `within ${timeoutMs / 1000} s, the page shows ${JSON.stringify(last)}`);
+  check(last.videoWidth === 1280 && last.videoHeight === 720,
+    `${page.label} plays ${last.videoWidth}x${last.videoHeight} video, ` +
+    'expected 1280x720');
+  return { snap: last, ms: Date.now() - start };
+}
+
+/** The video element shows a picture, not a uniform (black) frame. */
+async function expectPicture(page) {
+  const spread = await page.evaluate(() => {
+    const v = document.querySelector('video');
+    const c = document.createElement('canvas');
+    c.width = 160;
+    c.height = 90;
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0, c.width, c.height);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let min = 255;
+    let max = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const y = (d[i] * 3 + d[i + 1] * 6 + d[i + 2]) / 10;
+      min = Math.min(min, y);
+      max = Math.max(max, y);
+    }
+    return max - min;
+  });
+  check(spread > 64, `${page.label}'s video is a uniform picture (luma ` +
+    `spread ${spread.toFixed(0)}), not the test pattern`);
+  const visible = await page.locator('video').first().isVisible();
+  check(visible, `${page.label}'s video element is not visible`);
+}
+
+/** The page's visible text says `re` (a person reads it, not the state). */
+async function expectText(page, re, what) {
+  let text = '';
+  const ok = await poll(async () => {
+    text = await page.locator('body').innerText();
+    return re.test(text);
+  }, 2000);
+  check(ok, `${page.label} does not say ${re} ${what}; it reads: ` +
+    JSON.stringify(text.replace(/\s+/g, ' ').slice(0, 400)));
+}
+
+/** Frames the page renders per second over the next `ms`. */
+async function frameRate(page, ms) {
+  const a = await snapshot(page);
+  const ta = Date.now();
+  await sleep(ms);
+  const b = await snapshot(page);
+  return (b.framesRendered - a.framesRendered) * 1000 / (Date.now() - ta);
+}
+
+async function openPlayer(env, label) {
+  const page = await env.newPage(label);
+  await page.goto(`${env.base}/?device=${DEVICE}`, { waitUntil: 'load' });
+  const st = await poll(async () => (await snapshot(page)).state, 5000, 100);
+  check(st, `${label}: window.picamrtc.state is missing on ` +
+    `${env.base}/?device=${DEVICE}`);
+  return page;
+}
+
+// --- the cases ------------------------------------------------------------
+
+async function casePlays(env) {
+  const page = await openPlayer(env, 'page');
+  const { snap, ms } = await expectPlaying(page, 90, 10_000,
+    'within 10 s of load');
+  check(snap.state === 'live', `the page plays but says "${snap.state}", ` +
+    'expected "live"');
+  await expectPicture(page);
+  const fps = await frameRate(page, 2000);
+  check(fps >= 15, `the video stutters: ${fps.toFixed(1)} frames/s ` +
+    '(the camera sends 30)');
+  const shot = join(OUT_DIR, 'plays.png');
+  mkdirSync(OUT_DIR, { recursive: true });
+  await page.screenshot({ path: shot });
+  log(`screenshot: ${shot}`);
+  env.alive();
+  return `1280x720 over ${snap.path}, 90 frames ${ms} ms after load, ` +
+    `${fps.toFixed(0)} frames/s; screenshot ${shot}`;
+}
+
+async function caseTwoPages(env) {
+  const pages = await Promise.all([openPlayer(env, 'page1'),
+    openPlayer(env, 'page2')]);
+  const res = await Promise.all(pages.map((p) => expectPlaying(p, 90, 15_000,
+    'with a second page open')));
+  for (const [i, r] of res.entries())
+    check(r.snap.state === 'live', `${pages[i].label} plays but says ` +
+      `"${r.snap.state}", expected "live"`);
+  const st = await env.waitDevice((s) => s.viewers === 2, 5000,
+    'with viewers == 2');
+  const rates = await Promise.all(pages.map((p) => frameRate(p, 3000)));
+  for (const [i, r] of rates.entries())
+    check(r >= 15, `${pages[i].label} stutters with two pages open: ` +
+      `${r.toFixed(1)} frames/s`);
+  for (const p of pages) await expectPicture(p);
+  env.alive();
+  return `both pages play (${res.map((r) => r.ms).join('/')} ms to 90 ` +
+    `frames, ${rates.map((r) => r.toFixed(0)).join('/')} frames/s), ` +
+    `device viewers ${st.viewers}`;
+}
+
+async function caseStop(env) {
+  const page = await openPlayer(env, 'page');
+  await expectPlaying(page, 30, 10_000, 'before stop');
+  await env.waitDevice((s) => s.viewers === 1, 5000, 'with viewers == 1');
+  const button = page.getByRole('button', { name: /stop/i });
+  check(await button.count() > 0, 'the page has no Stop button');
+  const t = Date.now();
+  await button.first().click({ timeout: 5000 });
+  await env.waitDevice((s) => s.viewers === 0, 5000,
+    'with viewers == 0 after Stop was clicked');
+  const gone = Date.now() - t;
+  const st = await poll(async () => {
+    const s = await snapshot(page);
+    return s.state === 'stopped' ? s : null;
+  }, 2000);
+  check(st, `after Stop the page says "${(await snapshot(page)).state}", ` +
+    'expected "stopped"');
+  await expectText(page, /stopped/i, 'after Stop');
+  // the picture stands still: no more frames arrive
+  const f0 = (await snapshot(page)).framesRendered;
+  await sleep(1500);
+  const f1 = (await snapshot(page)).framesRendered;
+  check(f1 - f0 <= 1, `after Stop the video still plays (${f1 - f0} frames ` +
+    'in 1.5 s)');
+  env.alive();
+  return `Stop ended the session: viewers 0 after ${gone} ms, page stopped`;
+}
+
+async function caseCameraRestart(env) {
+  const page = await openPlayer(env, 'page');
+  await expectPlaying(page, 30, 10_000, 'before the camera restarts');
+  await page.evaluate(() => { window.__pcrMark = 'same page'; });
+  log('stopping the camera service (SIGTERM)');
+  env.service.signal('SIGTERM');
+  check(await env.service.wait(10_000), 'the camera service did not exit ' +
+    'within 10 s of SIGTERM');
+  const t1 = Date.now();
+  await env.waitDevice((s) => s.state === 'offline', 5000,
+    'offline after the camera service said goodbye');
+  const apiOffMs = Date.now() - t1;
+  let last = null;
+  const off = await poll(async () => {
+    last = await snapshot(page);
+    return last.state === 'offline';
+  }, 5_000);
+  // the page polls the device list every 2 s
+  check(off, 'the page did not say "offline" within 5 s of the camera ' +
+    `going away (it shows ${JSON.stringify(last)})`);
+  const offMs = Date.now() - t1;
+  await expectText(page, /offline/i, 'once the camera went away');
+  log(`page offline after ${offMs} ms: ${JSON.stringify(last)}`);
+  env.startService('picamrtc-2');
+  const t2 = Date.now();
+  await env.waitDevice((s) => s.state === 'online', 20_000,
+    'online after the restart');
+  const live = await poll(async () => {
+    last = await snapshot(page);
+    return last.state === 'live' && last.videoWidth > 0 ? last : null;
+  }, Math.max(1000, 20_000 - (Date.now() - t2)));
+  check(live, 'the picture did not come back within 20 s of the camera ' +
+    `restarting (the page shows ${JSON.stringify(last)})`);
+  const f0 = live.framesRendered;
+  const again = await poll(async () => {
+    last = await snapshot(page);
+    return last.framesRendered >= f0 + 30 ? last : null;
+  }, Math.max(1000, 20_000 - (Date.now() - t2)), 100);
+  check(again, 'the page says "live" after the camera restarted but the ' +
+    `video does not move (${JSON.stringify(last)})`);
+  check(again.reloadMark === 'same page', 'the page was reloaded to ' +
+    'recover; the picture should come back by itself');
+  check(again.state === 'live', `the page says "${again.state}" while ` +
+    'playing');
+  await expectPicture(page);
+  env.alive();
+  return `offline in /api/devices after ${apiOffMs} ms, on the page ` +
+    `after ${offMs} ms; playing again ` +
+    `${Date.now() - t2} ms after the restart, without reload`;
+}
+
+async function caseSeedApi(env) {
+  // A blank page on the gateway's origin (served by the test, not the
+  // gateway) so the seed's same-origin fetches work without the web client.
+  const page = await env.newPage('seed');
+  const url = `${env.base}/__seed-client-test.html`;
+  await page.route(url, (route) => route.fulfill({
+    status: 200, contentType: 'text/html',
+    body: '<!doctype html><title>seed client</title>' +
+      '<video autoplay muted playsinline width="640" height="360"></video>',
+  }));
+  await page.goto(url);
+  const r = await page.evaluate(async (device) => {
+    const out = {};
+    const creds = await fetch('/api/turn-credentials');
+    out.credsStatus = creds.status;
+    let iceServers = [];
+    try { iceServers = await creds.json(); } catch { iceServers = null; }
+    out.credsShape = Array.isArray(iceServers);
+    const pc = new RTCPeerConnection({
+      iceServers: Array.isArray(iceServers) ? iceServers : [],
+    });
+    window.seedPc = pc;
+    const video = document.querySelector('video');
+    pc.ontrack = (ev) => {
+      video.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+    };
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((res) => {
+      if (pc.iceGatheringState === 'complete') return res();
+      const t = setTimeout(res, 5000);
+      pc.addEventListener('icegatheringstatechange', () => {
+        if (pc.iceGatheringState === 'complete') { clearTimeout(t); res(); }
+      });
+    });
+    const resp = await fetch('/api/start-webrtc', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        type: 'offer', sdp: pc.localDescription.sdp, device,
+      }),
+    });
+    out.startStatus = resp.status;
+    const text = await resp.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* below */ }
+    if (resp.status !== 200 || !json || typeof json.webrtc_answer !== 'string') {
+      out.startBody = text.slice(0, 300);
+      return out;
+    }
+    out.session = json.session;
+    out.answerCandidates = (json.webrtc_answer.match(/a=candidate:/g) || [])
+      .length;
+    await pc.setRemoteDescription({ type: 'answer', sdp: json.webrtc_answer });
+    out.frames = await new Promise((res) => {
+      let n = 0;
+      const stop = setTimeout(() => res(n), 15000);
+      const count = () => {
+        n += 1;
+        if (n >= 30) { clearTimeout(stop); res(n); return; }
+        video.requestVideoFrameCallback(count);
+      };
+      video.requestVideoFrameCallback(count);
+    });
+    out.width = video.videoWidth;
+    out.height = video.videoHeight;
+    out.iceState = pc.iceConnectionState;
+    return out;
+  }, DEVICE);
+  log(`seed client: ${JSON.stringify(r)}`);
+  check(r.credsStatus === 200 && r.credsShape, 'GET /api/turn-credentials ' +
+    `answered ${r.credsStatus}${r.credsShape ? '' : ', not a JSON array'}`);
+  check(r.startStatus === 200 && r.frames !== undefined,
+    `POST /api/start-webrtc answered ${r.startStatus}: ${r.startBody}`);
+  check(typeof r.session === 'string' && r.session.length > 0,
+    `POST /api/start-webrtc gave no "session": ${JSON.stringify(r)}`);
+  check(r.answerCandidates > 0, 'the answer from POST /api/start-webrtc ' +
+    'holds no a=candidate lines (bulk ICE: all candidates in the answer)');
+  check(r.frames >= 30, `the seed client's video showed ${r.frames} frames ` +
+    `in 15 s, expected 30 (ICE ${r.iceState})`);
+  check(r.width === 1280 && r.height === 720, `the seed client got ` +
+    `${r.width}x${r.height} video, expected 1280x720`);
+  await env.waitDevice((s) => s.viewers === 1, 5000, 'with viewers == 1');
+  const stop = await page.evaluate(async (session) => {
+    const resp = await fetch('/api/stop-webrtc', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ session }),
+    });
+    return { status: resp.status, body: (await resp.text()).slice(0, 300) };
+  }, r.session);
+  check(stop.status === 200, `POST /api/stop-webrtc answered ` +
+    `${stop.status}: ${stop.body}`);
+  await env.waitDevice((s) => s.viewers === 0, 5000,
+    'with viewers == 0 after POST /api/stop-webrtc');
+  env.alive();
+  return `seed flow: ${r.frames} frames of 1280x720, ` +
+    `${r.answerCandidates} candidates in the answer, stop-webrtc 200, ` +
+    'viewers back to 0';
+}
+
+// A probe of the harness itself: Chromium in the namespace loads a page
+// from a loopback server. Not a meson case; `node browser.mjs harness`.
+async function caseHarness(env) {
+  const { createServer: httpServer } = await import('node:http');
+  const srv = httpServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end('<!doctype html><title>loopback</title><h1>hello</h1>');
+  });
+  await new Promise((res) => srv.listen(0, '127.0.0.1', res));
+  const url = `http://127.0.0.1:${srv.address().port}/`;
+  await env.launchBrowser();
+  const page = await env.newPage('probe');
+  await page.goto(url);
+  const h1 = await page.textContent('h1');
+  const codecs = await page.evaluate(() =>
+    RTCRtpReceiver.getCapabilities('video').codecs
+      .filter((c) => c.mimeType === 'video/H264').length);
+  srv.close();
+  check(h1 === 'hello', `the page from ${url} says ${h1}`);
+  check(codecs > 0, 'Chromium offers no H.264 for receiving video');
+  return `Chromium loads ${url}; ${codecs} H.264 receive formats`;
+}
+
+const CASES = {
+  plays: casePlays,
+  'two-pages': caseTwoPages,
+  stop: caseStop,
+  'camera-restart': caseCameraRestart,
+  'seed-api': caseSeedApi,
+  harness: caseHarness,
+};
+
+async function inner(name) {
+  // Only loopback in here, or we refuse to run (nothing may leave it).
+  const ifaces = Object.entries(networkInterfaces())
+    .filter(([, addrs]) => addrs.some((a) => !a.internal));
+  if (ifaces.length) {
+    console.log(`FAIL browser-${name}: not in a loopback-only network ` +
+      `namespace (found ${ifaces.map(([n]) => n).join(', ')})`);
+    process.exit(1);
+  }
+  for (const k of ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY',
+    'all_proxy', 'ALL_PROXY'])
+    delete process.env[k];
+  const env = new Env(name);
+  let done = false;
+  const finish = async (failed, line) => {
+    if (done) return;
+    done = true;
+    if (failed) console.log(line);
+    await env.teardown(failed);
+    console.log(line); // last, where a reader of the log looks first
+    process.exit(failed ? 1 : 0);
+  };
+  for (const sig of ['SIGTERM', 'SIGINT']) {
+    process.on(sig, () => finish(true,
+      `FAIL browser-${name}: stopped by ${sig} (timeout?)`));
+  }
+  const limit = setTimeout(() => finish(true, `FAIL browser-${name}: ` +
+    `did not finish within ${CASE_LIMIT_MS / 1000} s`), CASE_LIMIT_MS);
+  const start = Date.now();
+  try {
+    if (name !== 'harness') await env.start();
+    const summary = await CASES[name](env);
+    clearTimeout(limit);
+    await finish(false, `PASS browser-${name}: ${summary} ` +
+      `(${((Date.now() - start) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    clearTimeout(limit);
+    const msg = e instanceof Failure ? e.message : (e.stack || String(e));
+    await finish(true, `FAIL browser-${name}: ${msg}`);
+  }
+}
+
+const name = process.argv[2];
+if (!Object.hasOwn(CASES, name)) {
+  console.log(`usage: node browser.mjs ${Object.keys(CASES).join('|')}`);
+  process.exit(2);
+}
+if (process.env[NS_MARK]) await inner(name);
+else outer(name);
