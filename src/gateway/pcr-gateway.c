@@ -1,0 +1,1480 @@
+/* The gateway's core: the HTTP routes of DESIGN.md section 4 on a libsoup 3
+ * server and the MQTT relay of section 3. A viewer's offer (the seed's
+ * POST /api/start-webrtc or WHEP's POST /whep/D) becomes a session: its
+ * P/D/out/S topic is subscribed before the offer goes to P/D/in/S (one
+ * client, so the broker keeps that order), the HTTP request is paused, and
+ * the device's answer, its error, the answer timeout or the client going
+ * away resumes it. Sessions stay in a bounded table until the viewer's
+ * DELETE / stop-webrtc, the device's bye, or the device going offline.
+ * Checks that need no body (token, route, method, content type, declared
+ * length) run when the headers arrive, so a rejected body is never kept.
+ * Everything runs on one GMainContext; the MQTT client delivers there. */
+#include "pcr-gateway.h"
+
+#include <signal.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <glib-unix.h>
+#include <gst/gst.h>
+#include <libsoup/soup.h>
+#include <json-glib/json-glib.h>
+
+#include "pcr-http.h"
+#include "pcr-ice.h"
+#include "pcr-message.h"
+#include "pcr-mqtt.h"
+#include "pcr-sdp.h"
+#include "pcr-sdpfrag.h"
+
+GST_DEBUG_CATEGORY_STATIC (pcr_gateway_debug);
+#define GST_CAT_DEFAULT pcr_gateway_debug
+
+/* *INDENT-OFF* */
+G_DEFINE_QUARK (pcr-gateway-error-quark, pcr_gateway_error);
+/* *INDENT-ON* */
+
+#define SESSION_ID_BYTES 16     /* 128 bits, 32 hex digits */
+#define ETAG_BYTES 8
+#define MAX_DEVICES 1024
+#define MAX_STATUS_SIZE (16 * 1024)
+#define MAX_FRAG_CANDIDATES 64
+#define CLIENT_POLL_MS 500
+#define SHUTDOWN_FLUSH_MS 1000
+#define BROKER_CHECK_S 10
+#define ROUTE_KEY "pcr-route"
+
+#define TYPE_SDP "application/sdp"
+#define TYPE_SDPFRAG "application/trickle-ice-sdpfrag"
+#define TYPE_JSON "application/json"
+
+typedef enum
+{
+  ROUTE_STATIC,
+  ROUTE_START,
+  ROUTE_STOP,
+  ROUTE_TURN,
+  ROUTE_DEVICES,
+  ROUTE_WHEP,                   /* /whep/D */
+  ROUTE_WHEP_SESSION,           /* /whep/D/S */
+  ROUTE_NOT_FOUND,              /* under /api or /whep, nothing there */
+} RouteKind;
+
+typedef struct
+{
+  RouteKind kind;
+  gboolean api;                 /* /api or /whep: CORS, bearer token */
+  gchar *device;
+  gchar *session;
+} Route;
+
+typedef struct
+{
+  JsonNode *status;
+  gchar *state;                 /* nullable */
+} Device;
+
+typedef struct _Session Session;
+
+struct _PcrGateway
+{
+  PcrGatewayConfig *config;
+  GMainContext *context;
+  GMainLoop *loop;
+  SoupServer *server;
+  GTlsCertificate *certificate;
+  PcrMqtt *mqtt;
+  gboolean connected;
+  PcrIceConfig *ice;
+  gchar *status_pattern;        /* P/+/status */
+  GHashTable *devices;          /* id -> Device */
+  GHashTable *sessions;         /* id -> Session */
+  GSource *broker_check;        /* says so when the broker stays away */
+};
+
+struct _Session
+{
+  PcrGateway *gateway;
+  gchar *id;
+  gchar *device;
+  gchar *in_topic;
+  gchar *out_topic;
+  gboolean whep;
+  gboolean answered;
+
+  /* while waiting for the device's answer */
+  SoupServerMessage *pending;
+  gulong finished_handler;
+  gulong disconnected_handler;
+  GSource *timeout_source;
+  GSource *client_source;
+
+  GPtrArray *ice_servers;       /* PcrIceServer*: what the viewer got */
+  gchar **mids;                 /* a=mid of the offer's m-lines ("" none) */
+  gchar *ice_ufrag;             /* the offer's, nullable */
+  gchar *etag;                  /* WHEP */
+};
+
+static void session_end (Session * s, gboolean send_bye, const gchar * why);
+
+/* ---- small helpers ---- */
+
+static void
+clear_source (GSource ** source)
+{
+  if (*source != NULL) {
+    g_source_destroy (*source);
+    g_source_unref (*source);
+    *source = NULL;
+  }
+}
+
+static void
+route_free (Route * route)
+{
+  g_free (route->device);
+  g_free (route->session);
+  g_free (route);
+}
+
+static Route *
+route_parse (const gchar * path)
+{
+  static const struct
+  {
+    const gchar *path;
+    RouteKind kind;
+  } api[] = {
+    {"/api/start-webrtc", ROUTE_START},
+    {"/api/stop-webrtc", ROUTE_STOP},
+    {"/api/turn-credentials", ROUTE_TURN},
+    {"/api/devices", ROUTE_DEVICES},
+  };
+  Route *route = g_new0 (Route, 1);
+  guint i;
+
+  route->kind = ROUTE_STATIC;
+  if (g_str_equal (path, "/api") || g_str_has_prefix (path, "/api/")) {
+    route->api = TRUE;
+    route->kind = ROUTE_NOT_FOUND;
+    for (i = 0; i < G_N_ELEMENTS (api); i++) {
+      if (g_str_equal (path, api[i].path))
+        route->kind = api[i].kind;
+    }
+  } else if (g_str_equal (path, "/whep") || g_str_has_prefix (path, "/whep/")) {
+    g_auto (GStrv) parts = NULL;
+
+    route->api = TRUE;
+    route->kind = ROUTE_NOT_FOUND;
+    if (strlen (path) > 6) {
+      parts = g_strsplit (path + 6, "/", 3);
+      if (g_strv_length (parts) == 1 && pcr_id_is_valid (parts[0])) {
+        route->kind = ROUTE_WHEP;
+        route->device = g_strdup (parts[0]);
+      } else if (g_strv_length (parts) == 2 && pcr_id_is_valid (parts[0])
+          && pcr_id_is_valid (parts[1])) {
+        route->kind = ROUTE_WHEP_SESSION;
+        route->device = g_strdup (parts[0]);
+        route->session = g_strdup (parts[1]);
+      }
+    }
+  }
+  return route;
+}
+
+/* The methods a route takes, for 405's Allow header. */
+static const gchar *
+route_allow (RouteKind kind)
+{
+  switch (kind) {
+    case ROUTE_START:
+    case ROUTE_STOP:
+    case ROUTE_WHEP:
+      return "POST, OPTIONS";
+    case ROUTE_TURN:
+    case ROUTE_DEVICES:
+      return "GET, HEAD, OPTIONS";
+    case ROUTE_WHEP_SESSION:
+      return "PATCH, DELETE, OPTIONS";
+    case ROUTE_STATIC:
+      return "GET, HEAD";
+    case ROUTE_NOT_FOUND:
+      break;
+  }
+  return "";
+}
+
+static gboolean
+route_allows (RouteKind kind, const gchar * method)
+{
+  g_auto (GStrv) methods = g_strsplit (route_allow (kind), ", ", -1);
+
+  return g_strv_contains ((const gchar * const *) methods, method);
+}
+
+/* One log line per reply: errors and signalling at message level, the
+ * routine GETs (files, device list, ICE servers) at GST_INFO. */
+static void
+log_reply (SoupServerMessage * msg, guint status, const gchar * detail)
+{
+  const gchar *m = soup_server_message_get_method (msg);
+  g_autofree gchar *method = pcr_http_sanitize (m, 16);
+  g_autofree gchar *path =
+      pcr_http_sanitize (g_uri_get_path (soup_server_message_get_uri (msg)),
+      200);
+  const gchar *remote = soup_server_message_get_remote_host (msg);
+
+  if (status < 400 && (g_strcmp0 (m, SOUP_METHOD_GET) == 0 ||
+          g_strcmp0 (m, SOUP_METHOD_HEAD) == 0))
+    GST_INFO ("%s %s %s -> %u%s%s", remote ? remote : "-", method, path,
+        status, detail ? ": " : "", detail ? detail : "");
+  else
+    g_message ("%s %s %s -> %u%s%s", remote ? remote : "-", method, path,
+        status, detail ? ": " : "", detail ? detail : "");
+}
+
+/* *INDENT-OFF* */
+static void reply_error (SoupServerMessage * msg, guint status,
+    const gchar * format, ...)
+    G_GNUC_PRINTF (3, 4);
+/* *INDENT-ON* */
+
+/* An error reply: status, one-line text/plain body, a log line. */
+static void
+reply_error (SoupServerMessage * msg, guint status, const gchar * format, ...)
+{
+  g_autofree gchar *message = NULL;
+  g_autofree gchar *line = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  line = pcr_http_sanitize (message, 1024);
+  pcr_http_set_error (msg, status, line);
+  log_reply (msg, status, line);
+}
+
+static void
+reply_body (SoupServerMessage * msg, guint status, const gchar * type,
+    const gchar * body, gsize len, const gchar * detail)
+{
+  pcr_http_set_body (msg, status, type, body, len);
+  log_reply (msg, status, detail);
+}
+
+static GBytes *
+request_body (SoupServerMessage * msg)
+{
+  return soup_message_body_flatten (soup_server_message_get_request_body (msg));
+}
+
+/* Drops whatever of the body arrives from now on (the reply is decided). */
+static void
+discard_body (SoupServerMessage * msg)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+
+  soup_message_body_truncate (body);
+  soup_message_body_set_accumulate (body, FALSE);
+}
+
+static gchar *
+json_string_member (JsonObject * obj, const gchar * name, gboolean * bad)
+{
+  JsonNode *node = json_object_get_member (obj, name);
+
+  *bad = FALSE;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return NULL;
+  if (!JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING) {
+    *bad = TRUE;
+    return NULL;
+  }
+  return g_strdup (json_node_get_string (node));
+}
+
+/* ---- devices ---- */
+
+static void
+device_free (Device * device)
+{
+  g_clear_pointer (&device->status, json_node_unref);
+  g_free (device->state);
+  g_free (device);
+}
+
+/* NULL when @id may take an offer; else why not (for a 404). */
+static gchar *
+device_unavailable (PcrGateway * self, const gchar * id)
+{
+  Device *device = g_hash_table_lookup (self->devices, id);
+
+  if (device == NULL)
+    return g_strdup_printf ("unknown device \"%s\" (no status seen from it)",
+        id);
+  if (g_strcmp0 (device->state, "offline") == 0)
+    return g_strdup_printf ("device \"%s\" is offline", id);
+  return NULL;
+}
+
+/* ---- sessions ---- */
+
+static Session *
+session_new (PcrGateway * self, const gchar * id, const gchar * device,
+    gboolean whep)
+{
+  Session *s = g_new0 (Session, 1);
+
+  s->gateway = self;
+  s->id = g_strdup (id);
+  s->device = g_strdup (device);
+  s->in_topic = pcr_topic_build (self->config->topic_prefix, device, "in", id);
+  s->out_topic = pcr_topic_build (self->config->topic_prefix, device, "out",
+      id);
+  s->whep = whep;
+  return s;
+}
+
+/* Takes the waiting request off the session (transfer full): no more
+ * signals, timeout or client watch for it. NULL when none waits. */
+static SoupServerMessage *
+session_take_request (Session * s)
+{
+  SoupServerMessage *msg = s->pending;
+
+  if (msg == NULL)
+    return NULL;
+  g_clear_signal_handler (&s->finished_handler, msg);
+  g_clear_signal_handler (&s->disconnected_handler, msg);
+  clear_source (&s->timeout_source);
+  clear_source (&s->client_source);
+  s->pending = NULL;
+  return msg;
+}
+
+/* *INDENT-OFF* */
+static void session_reply_error (Session * s, guint status,
+    const gchar * format, ...)
+    G_GNUC_PRINTF (3, 4);
+/* *INDENT-ON* */
+
+static void
+session_reply_error (Session * s, guint status, const gchar * format, ...)
+{
+  g_autoptr (SoupServerMessage) msg = session_take_request (s);
+  g_autofree gchar *message = NULL;
+  va_list args;
+
+  if (msg == NULL)
+    return;
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  reply_error (msg, status, "%s", message);
+  soup_server_message_unpause (msg);
+}
+
+static void
+session_free (Session * s)
+{
+  PcrGateway *self = s->gateway;
+
+  /* still waiting (the gateway is stopping): let the request go */
+  session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
+      "the gateway is stopping");
+  if (self->mqtt != NULL && self->connected)
+    pcr_mqtt_unsubscribe (self->mqtt, s->out_topic);
+  g_free (s->id);
+  g_free (s->device);
+  g_free (s->in_topic);
+  g_free (s->out_topic);
+  g_clear_pointer (&s->ice_servers, g_ptr_array_unref);
+  g_strfreev (s->mids);
+  g_free (s->ice_ufrag);
+  g_free (s->etag);
+  g_free (s);
+}
+
+static gboolean
+session_publish (Session * s, const PcrMessage * message)
+{
+  PcrGateway *self = s->gateway;
+  g_autofree gchar *payload = NULL;
+  gsize len;
+
+  if (!self->connected)
+    return FALSE;
+  payload = pcr_message_to_json (message, &len);
+  return pcr_mqtt_publish (self->mqtt, s->in_topic, payload, len, FALSE);
+}
+
+/* Forgets @s (and unsubscribes); says bye to the device first when asked. */
+static void
+session_end (Session * s, gboolean send_bye, const gchar * why)
+{
+  PcrGateway *self = s->gateway;
+
+  if (send_bye) {
+    g_autoptr (PcrMessage) bye = pcr_message_new_bye ();
+
+    if (!session_publish (s, bye))
+      g_message ("session %s: could not send bye to device %s (broker not "
+          "connected); it ends the session itself", s->id, s->device);
+  }
+  g_message ("session %s (device %s) ended: %s", s->id, s->device, why);
+  g_hash_table_remove (self->sessions, s->id);
+}
+
+static void
+on_request_gone (SoupServerMessage * msg, Session * s)
+{
+  /* the connection is gone: nothing to reply to */
+  g_object_unref (session_take_request (s));
+  session_end (s, TRUE, "the HTTP client went away before the answer");
+}
+
+/* The peer closed (FIN or RST): the TCP state is no longer ESTABLISHED. */
+static gboolean
+client_closed (GSocket * socket)
+{
+  struct tcp_info info;
+  socklen_t len = sizeof (info);
+
+  if (getsockopt (g_socket_get_fd (socket), IPPROTO_TCP, TCP_INFO, &info,
+          &len) == 0)
+    return info.tcpi_state != TCP_ESTABLISHED;
+  return g_socket_condition_check (socket, G_IO_HUP | G_IO_ERR) != 0;
+}
+
+static void
+session_client_gone (Session * s)
+{
+  g_autoptr (SoupServerMessage) msg = session_take_request (s);
+
+  /* an answer to nobody lets libsoup notice the closed connection and free
+   * it; a paused message would keep it forever */
+  pcr_http_set_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+      "the client went away");
+  soup_server_message_unpause (msg);
+  session_end (s, TRUE, "the HTTP client went away before the answer");
+}
+
+static gboolean
+on_client_poll (gpointer user_data)
+{
+  Session *s = user_data;
+  GSocket *socket = soup_server_message_get_socket (s->pending);
+
+  if (socket == NULL || client_closed (socket)) {
+    session_client_gone (s);
+    return G_SOURCE_REMOVE;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_client_event (GSocket * socket, GIOCondition condition, gpointer user_data)
+{
+  Session *s = user_data;
+
+  if ((condition & (G_IO_HUP | G_IO_ERR)) != 0 || client_closed (socket)) {
+    session_client_gone (s);
+    return G_SOURCE_REMOVE;
+  }
+  /* bytes to read (a pipelined request, TLS records): the socket stays
+   * readable, so look at its TCP state now and then instead */
+  g_source_unref (s->client_source);
+  s->client_source = g_timeout_source_new (CLIENT_POLL_MS);
+  g_source_set_callback (s->client_source, on_client_poll, s, NULL);
+  g_source_attach (s->client_source, s->gateway->context);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_answer_timeout (gpointer user_data)
+{
+  Session *s = user_data;
+
+  session_reply_error (s, SOUP_STATUS_GATEWAY_TIMEOUT,
+      "device %s did not answer within %d s", s->device,
+      s->gateway->config->answer_timeout);
+  session_end (s, TRUE, "no answer in time");
+  return G_SOURCE_REMOVE;
+}
+
+/* Pauses @msg until the device answers, fails, the time is up or the
+ * client goes away. */
+static void
+session_wait (Session * s, SoupServerMessage * msg)
+{
+  PcrGateway *self = s->gateway;
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  s->pending = g_object_ref (msg);
+  s->finished_handler = g_signal_connect (msg, "finished",
+      G_CALLBACK (on_request_gone), s);
+  s->disconnected_handler = g_signal_connect (msg, "disconnected",
+      G_CALLBACK (on_request_gone), s);
+  s->timeout_source = g_timeout_source_new (self->config->answer_timeout *
+      1000);
+  g_source_set_callback (s->timeout_source, on_answer_timeout, s, NULL);
+  g_source_attach (s->timeout_source, self->context);
+  if (socket != NULL) {
+    s->client_source = g_socket_create_source (socket,
+        G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+    g_source_set_callback (s->client_source, G_SOURCE_FUNC (on_client_event),
+        s, NULL);
+    g_source_attach (s->client_source, self->context);
+  }
+  soup_server_message_pause (msg);
+}
+
+static void
+session_read_offer (Session * s, const GstSDPMessage * offer)
+{
+  guint n = gst_sdp_message_medias_len (offer), i;
+  const gchar *ufrag = gst_sdp_message_get_attribute_val (offer,
+      "ice-ufrag");
+
+  s->mids = g_new0 (gchar *, n + 1);
+  for (i = 0; i < n; i++) {
+    const GstSDPMedia *media = gst_sdp_message_get_media (offer, i);
+    const gchar *mid = gst_sdp_media_get_attribute_val (media, "mid");
+
+    s->mids[i] = g_strdup (mid ? mid : "");
+    if (ufrag == NULL)
+      ufrag = gst_sdp_media_get_attribute_val (media, "ice-ufrag");
+  }
+  s->ice_ufrag = g_strdup (ufrag);
+}
+
+/* The device's answer: 201 (WHEP) or 200 (the seed's API). */
+static void
+session_answer (Session * s, const gchar * sdp)
+{
+  g_autoptr (SoupServerMessage) msg = session_take_request (s);
+  g_autofree gchar *detail = NULL;
+
+  if (msg == NULL)
+    return;
+  detail = g_strdup_printf ("session %s answered by device %s", s->id,
+      s->device);
+  if (s->whep) {
+    SoupMessageHeaders *headers =
+        soup_server_message_get_response_headers (msg);
+    g_autofree gchar *location = g_strdup_printf ("/whep/%s/%s", s->device,
+        s->id);
+    g_autoptr (GPtrArray) links = pcr_ice_servers_to_links (s->ice_servers);
+    guint i;
+
+    soup_message_headers_replace (headers, "Location", location);
+    soup_message_headers_replace (headers, "ETag", s->etag);
+    soup_message_headers_replace (headers, "Accept-Patch", TYPE_SDPFRAG);
+    for (i = 0; i < links->len; i++)
+      soup_message_headers_append (headers, "Link",
+          g_ptr_array_index (links, i));
+    reply_body (msg, SOUP_STATUS_CREATED, TYPE_SDP, sdp, strlen (sdp), detail);
+  } else {
+    g_autoptr (JsonBuilder) builder = json_builder_new ();
+    g_autoptr (JsonNode) root = NULL;
+    g_autofree gchar *body = NULL;
+    gsize len;
+
+    json_builder_begin_object (builder);
+    json_builder_set_member_name (builder, "webrtc_answer");
+    json_builder_add_string_value (builder, sdp);
+    json_builder_set_member_name (builder, "session");
+    json_builder_add_string_value (builder, s->id);
+    json_builder_end_object (builder);
+    root = json_builder_get_root (builder);
+    body = pcr_http_json_to_string (root, &len);
+    reply_body (msg, SOUP_STATUS_OK, TYPE_JSON, body, len, detail);
+  }
+  soup_server_message_unpause (msg);
+  s->answered = TRUE;
+}
+
+static guint
+status_for_device_error (const gchar * code)
+{
+  if (g_str_equal (code, "bad-request") ||
+      g_str_equal (code, "no-compatible-codec"))
+    return SOUP_STATUS_BAD_REQUEST;
+  if (g_str_equal (code, "max-viewers"))
+    return SOUP_STATUS_SERVICE_UNAVAILABLE;
+  return SOUP_STATUS_BAD_GATEWAY;
+}
+
+/* A viewer's offer: checks, the session, subscribe, publish, wait. */
+static void
+start_session (PcrGateway * self, SoupServerMessage * msg,
+    const gchar * device, const gchar * sdp, gboolean whep)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GstSDPMessage) offer = NULL;
+  g_autoptr (PcrMessage) request = NULL;
+  g_autofree gchar *why = NULL;
+  g_autofree gchar *id = NULL;
+  g_autofree gchar *payload = NULL;
+  guint max_sessions = self->config->max_sessions;
+  Session *s;
+  gsize len;
+  guint i;
+
+  if (!self->connected) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "the gateway is not connected to the MQTT broker; try again later");
+    return;
+  }
+  why = device_unavailable (self, device);
+  if (why != NULL) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "%s", why);
+    return;
+  }
+  offer = pcr_sdp_parse (sdp, &error);
+  if (offer == NULL) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "bad SDP offer: %s",
+        error->message);
+    return;
+  }
+  if (g_hash_table_size (self->sessions) >= max_sessions) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "too many open sessions (%u); try again later", max_sessions);
+    return;
+  }
+  id = pcr_http_random_hex (SESSION_ID_BYTES, &error);
+  if (id == NULL) {
+    reply_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", error->message);
+    return;
+  }
+
+  s = session_new (self, id, device, whep);
+  s->ice_servers = pcr_ice_config_get_servers (self->ice,
+      g_get_real_time () / G_USEC_PER_SEC);
+  session_read_offer (s, offer);
+  if (whep) {
+    g_autofree gchar *tag = pcr_http_random_hex (ETAG_BYTES, NULL);
+
+    s->etag = g_strdup_printf ("\"%s\"", tag ? tag : id);
+  }
+
+  /* bulk ICE: the device answers with all its candidates; it gets the
+   * same STUN/TURN servers as the viewer */
+  request = pcr_message_new_offer (sdp, FALSE);
+  for (i = 0; i < s->ice_servers->len; i++)
+    g_ptr_array_add (request->ice_servers,
+        pcr_ice_server_copy (g_ptr_array_index (s->ice_servers, i)));
+  payload = pcr_message_to_json (request, &len);
+
+  /* subscribe before the offer: replies are not retained, and the broker
+   * handles one client's packets in order */
+  if (!pcr_mqtt_subscribe (self->mqtt, s->out_topic) ||
+      !pcr_mqtt_publish (self->mqtt, s->in_topic, payload, len, FALSE)) {
+    session_free (s);
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "cannot reach the MQTT broker; try again later");
+    return;
+  }
+  g_hash_table_insert (self->sessions, s->id, s);
+  g_message ("session %s: offer to device %s (%s, %u ICE servers)", s->id,
+      device, whep ? "WHEP" : "start-webrtc", s->ice_servers->len);
+  session_wait (s, msg);
+}
+
+/* ---- device messages ---- */
+
+static void
+handle_status (PcrGateway * self, const gchar * id, GBytes * payload)
+{
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) gone = NULL;
+  g_autofree gchar *state = NULL;
+  gboolean bad, changed;
+  GHashTableIter iter;
+  Session *s;
+  Device *device;
+  gsize len;
+  guint i;
+  const gchar *data = g_bytes_get_data (payload, &len);
+
+  if (!pcr_id_is_valid (id)) {
+    GST_DEBUG ("status of an invalid device id ignored");
+    return;
+  }
+  if (len == 0) {
+    /* a cleared retained status: the device is gone for good */
+    if (g_hash_table_remove (self->devices, id))
+      g_message ("device %s: status cleared, forgotten", id);
+    return;
+  }
+  if (len > MAX_STATUS_SIZE) {
+    g_message ("device %s: status of %" G_GSIZE_FORMAT " bytes ignored "
+        "(limit %d)", id, len, MAX_STATUS_SIZE);
+    return;
+  }
+  root = pcr_http_parse_json_object (data, len, &error);
+  if (root == NULL) {
+    g_message ("device %s: malformed status ignored: %s", id, error->message);
+    return;
+  }
+  state = json_string_member (json_node_get_object (root), "state", &bad);
+
+  device = g_hash_table_lookup (self->devices, id);
+  if (device == NULL) {
+    if (g_hash_table_size (self->devices) >= MAX_DEVICES) {
+      g_message ("device %s: ignored, already %d devices", id, MAX_DEVICES);
+      return;
+    }
+    device = g_new0 (Device, 1);
+    g_hash_table_insert (self->devices, g_strdup (id), device);
+    changed = TRUE;
+  } else {
+    changed = g_strcmp0 (device->state, state) != 0;
+  }
+  g_clear_pointer (&device->status, json_node_unref);
+  device->status = g_steal_pointer (&root);
+  g_free (device->state);
+  device->state = g_steal_pointer (&state);
+  if (changed) {
+    g_autofree gchar *shown = pcr_http_sanitize (device->state, 40);
+
+    g_message ("device %s: %s", id, device->state ? shown : "(no state)");
+  }
+
+  if (g_strcmp0 (device->state, "offline") != 0)
+    return;
+  /* its sessions are over; nobody is left to answer */
+  gone = g_ptr_array_new ();
+  g_hash_table_iter_init (&iter, self->sessions);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & s)) {
+    if (g_str_equal (s->device, id))
+      g_ptr_array_add (gone, s);
+  }
+  for (i = 0; i < gone->len; i++) {
+    s = g_ptr_array_index (gone, i);
+    session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "device %s went offline", id);
+    session_end (s, FALSE, "the device went offline");
+  }
+}
+
+static void
+handle_device_message (PcrGateway * self, const gchar * device,
+    const gchar * id, GBytes * payload)
+{
+  g_autoptr (PcrMessage) message = NULL;
+  g_autoptr (GError) error = NULL;
+  Session *s = g_hash_table_lookup (self->sessions, id);
+  gsize len;
+  const gchar *data = g_bytes_get_data (payload, &len);
+
+  if (s == NULL || !g_str_equal (s->device, device)) {
+    GST_DEBUG ("message for a session that is not ours ignored");
+    return;
+  }
+  message = pcr_message_parse (data, len, &error);
+  if (message == NULL) {
+    g_autofree gchar *why = pcr_http_sanitize (error->message, 200);
+
+    g_message ("session %s: malformed message from device %s ignored: %s",
+        s->id, device, why);
+    return;
+  }
+  switch (message->type) {
+    case PCR_MESSAGE_ANSWER:
+      if (s->pending != NULL)
+        session_answer (s, message->sdp);
+      else
+        GST_INFO ("session %s: a second answer ignored", s->id);
+      break;
+    case PCR_MESSAGE_ERROR_MSG:{
+      g_autofree gchar *code = pcr_http_sanitize (message->code, 64);
+      g_autofree gchar *text = pcr_http_sanitize (message->message, 400);
+
+      if (s->pending != NULL) {
+        session_reply_error (s, status_for_device_error (message->code),
+            "device %s refused the offer: %s: %s", device, code, text);
+        session_end (s, FALSE, "the device refused the offer");
+      } else if (g_str_equal (message->code, "unknown-session")) {
+        session_end (s, FALSE, "the device does not know it");
+      } else {
+        g_message ("session %s: device %s reports %s: %s", s->id, device,
+            code, text);
+      }
+      break;
+    }
+    case PCR_MESSAGE_BYE:
+      session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
+          "device %s ended the session before answering", device);
+      session_end (s, FALSE, "bye from the device");
+      break;
+    case PCR_MESSAGE_CANDIDATE:
+      /* bulk ICE: the answer holds the device's candidates */
+      GST_DEBUG ("session %s: trickled candidate ignored", s->id);
+      break;
+    case PCR_MESSAGE_OFFER:
+      g_message ("session %s: an offer from device %s ignored", s->id, device);
+      break;
+  }
+}
+
+static void
+on_mqtt_message (PcrMqtt * mqtt, const gchar * topic, GBytes * payload,
+    gpointer user_data)
+{
+  PcrGateway *self = user_data;
+  const gchar *prefix = self->config->topic_prefix;
+  gsize plen = strlen (prefix);
+  g_auto (GStrv) parts = NULL;
+  guint n;
+
+  if (!g_str_has_prefix (topic, prefix) || topic[plen] != '/')
+    return;
+  parts = g_strsplit (topic + plen + 1, "/", 4);
+  n = g_strv_length (parts);
+  if (n == 2 && g_str_equal (parts[1], "status"))
+    handle_status (self, parts[0], payload);
+  else if (n == 3 && g_str_equal (parts[1], "out"))
+    handle_device_message (self, parts[0], parts[2], payload);
+}
+
+static void
+on_mqtt_connection (PcrMqtt * mqtt, gboolean connected, gpointer user_data)
+{
+  PcrGateway *self = user_data;
+  GHashTableIter iter;
+  Session *s;
+
+  self->connected = connected;
+  if (!connected) {
+    g_message ("lost the MQTT broker %s; reconnecting", self->config->broker);
+    return;
+  }
+  g_message ("connected to the MQTT broker %s", self->config->broker);
+  /* the retained statuses come again; one cleared meanwhile must not stay */
+  g_hash_table_remove_all (self->devices);
+  pcr_mqtt_subscribe (mqtt, self->status_pattern);
+  /* subscriptions do not survive a reconnect */
+  g_hash_table_iter_init (&iter, self->sessions);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & s))
+    pcr_mqtt_subscribe (mqtt, s->out_topic);
+}
+
+/* ---- HTTP handlers ---- */
+
+static void
+handle_options (SoupServerMessage * msg, Route * route)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  if (route->kind == ROUTE_NOT_FOUND) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "no such endpoint");
+    return;
+  }
+  pcr_http_add_preflight (msg);
+  soup_message_headers_replace (headers, "Allow", route_allow (route->kind));
+  if (route->kind == ROUTE_WHEP)
+    soup_message_headers_replace (headers, "Accept-Post", TYPE_SDP);
+  if (route->kind == ROUTE_WHEP_SESSION)
+    soup_message_headers_replace (headers, "Accept-Patch", TYPE_SDPFRAG);
+  soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
+}
+
+static void
+handle_start (PcrGateway * self, SoupServerMessage * msg)
+{
+  g_autoptr (GBytes) body = request_body (msg);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree gchar *type = NULL;
+  g_autofree gchar *sdp = NULL;
+  g_autofree gchar *device = NULL;
+  JsonObject *obj;
+  gboolean bad;
+  gsize len;
+  const gchar *data = g_bytes_get_data (body, &len);
+
+  root = pcr_http_parse_json_object (data, len, &error);
+  if (root == NULL) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+    return;
+  }
+  obj = json_node_get_object (root);
+  type = json_string_member (obj, "type", &bad);
+  if (bad || (type != NULL && !g_str_equal (type, "offer"))) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "\"type\" must be \"offer\"");
+    return;
+  }
+  sdp = json_string_member (obj, "sdp", &bad);
+  if (bad) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "\"sdp\" is not a string");
+    return;
+  }
+  if (sdp == NULL || *sdp == '\0') {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+        "missing \"sdp\" (the offer, a string)");
+    return;
+  }
+  device = json_string_member (obj, "device", &bad);
+  if (bad || (device != NULL && !pcr_id_is_valid (device))) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+        "\"device\" is not a device id (1 to 64 of A-Z a-z 0-9 _ -)");
+    return;
+  }
+  start_session (self, msg, device ? device : self->config->device, sdp, FALSE);
+}
+
+static void
+handle_stop (PcrGateway * self, SoupServerMessage * msg)
+{
+  g_autoptr (GBytes) body = request_body (msg);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree gchar *id = NULL;
+  Session *s = NULL;
+  gboolean bad;
+  gsize len;
+  const gchar *data = g_bytes_get_data (body, &len);
+
+  root = pcr_http_parse_json_object (data, len, &error);
+  if (root == NULL) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+    return;
+  }
+  id = json_string_member (json_node_get_object (root), "session", &bad);
+  if (id == NULL) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+        "missing \"session\" (a string)");
+    return;
+  }
+  if (pcr_id_is_valid (id))
+    s = g_hash_table_lookup (self->sessions, id);
+  if (s == NULL) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown session");
+    return;
+  }
+  session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
+      "the session was stopped before the device answered");
+  reply_body (msg, SOUP_STATUS_OK, TYPE_JSON, "{}", 2, s->id);
+  session_end (s, TRUE, "stopped by the viewer (stop-webrtc)");
+}
+
+static void
+handle_turn (PcrGateway * self, SoupServerMessage * msg)
+{
+  g_autoptr (GPtrArray) servers = pcr_ice_config_get_servers (self->ice,
+      g_get_real_time () / G_USEC_PER_SEC);
+  g_autofree gchar *body = pcr_ice_servers_to_json (servers);
+  g_autofree gchar *detail = g_strdup_printf ("%u ICE servers",
+      servers->len);
+
+  soup_message_headers_replace (soup_server_message_get_response_headers
+      (msg), "Cache-Control", "no-store");
+  reply_body (msg, SOUP_STATUS_OK, TYPE_JSON, body, strlen (body), detail);
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (a, b);
+}
+
+static void
+handle_devices (PcrGateway * self, SoupServerMessage * msg)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree gchar *body = NULL;
+  g_autofree gchar *detail = NULL;
+  GList *ids = g_list_sort (g_hash_table_get_keys (self->devices),
+      compare_strings);
+  GList *l;
+  gsize len;
+
+  json_builder_begin_array (builder);
+  for (l = ids; l != NULL; l = l->next) {
+    Device *device = g_hash_table_lookup (self->devices, l->data);
+
+    json_builder_begin_object (builder);
+    json_builder_set_member_name (builder, "id");
+    json_builder_add_string_value (builder, l->data);
+    json_builder_set_member_name (builder, "status");
+    json_builder_add_value (builder, json_node_copy (device->status));
+    json_builder_end_object (builder);
+  }
+  json_builder_end_array (builder);
+  detail = g_strdup_printf ("%u devices", g_list_length (ids));
+  g_list_free (ids);
+  root = json_builder_get_root (builder);
+  body = pcr_http_json_to_string (root, &len);
+  soup_message_headers_replace (soup_server_message_get_response_headers
+      (msg), "Cache-Control", "no-store");
+  reply_body (msg, SOUP_STATUS_OK, TYPE_JSON, body, len, detail);
+}
+
+static void
+handle_whep_post (PcrGateway * self, SoupServerMessage * msg, Route * route)
+{
+  g_autoptr (GBytes) body = request_body (msg);
+  g_autofree gchar *sdp = NULL;
+  gsize len;
+  const gchar *data = g_bytes_get_data (body, &len);
+
+  if (len == 0 || memchr (data, '\0', len) != NULL ||
+      !g_utf8_validate (data, len, NULL)) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+        "bad SDP offer: the body is empty or not UTF-8 text");
+    return;
+  }
+  sdp = g_strndup (data, len);
+  start_session (self, msg, route->device, sdp, TRUE);
+}
+
+static Session *
+find_session (PcrGateway * self, Route * route)
+{
+  Session *s = g_hash_table_lookup (self->sessions, route->session);
+
+  return (s != NULL && g_str_equal (s->device, route->device)) ? s : NULL;
+}
+
+static void
+handle_whep_patch (PcrGateway * self, SoupServerMessage * msg, Route * route)
+{
+  g_autoptr (GBytes) body = request_body (msg);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PcrSdpFrag) frag = NULL;
+  g_autofree gchar *detail = NULL;
+  const gchar *if_match;
+  Session *s = find_session (self, route);
+  gsize len;
+  guint i;
+  const gchar *data = g_bytes_get_data (body, &len);
+
+  if (s == NULL) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown session");
+    return;
+  }
+  if_match =
+      soup_message_headers_get_one (soup_server_message_get_request_headers
+      (msg), "If-Match");
+  if (if_match != NULL && !g_str_equal (if_match, "*")
+      && !g_str_equal (if_match, s->etag ? s->etag : "")) {
+    reply_error (msg, SOUP_STATUS_PRECONDITION_FAILED,
+        "If-Match does not match the session's ETag");
+    return;
+  }
+  frag = pcr_sdpfrag_parse (data, len, (const gchar * const *) s->mids,
+      MAX_FRAG_CANDIDATES, &error);
+  if (frag == NULL) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "bad SDP fragment: %s",
+        error->message);
+    return;
+  }
+  if (frag->ice_ufrag != NULL && s->ice_ufrag != NULL &&
+      !g_str_equal (frag->ice_ufrag, s->ice_ufrag)) {
+    reply_error (msg, SOUP_STATUS_UNPROCESSABLE_ENTITY,
+        "ICE restarts are not supported (a=ice-ufrag differs from the "
+        "offer's)");
+    return;
+  }
+  if (frag->candidates->len > 0 && !self->connected) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "the gateway is not connected to the MQTT broker; try again later");
+    return;
+  }
+  for (i = 0; i < frag->candidates->len; i++) {
+    PcrFragCandidate *c = g_ptr_array_index (frag->candidates, i);
+    g_autoptr (PcrMessage) candidate = pcr_message_new_candidate
+        (c->candidate, c->mline, c->mid);
+
+    if (!session_publish (s, candidate)) {
+      reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+          "cannot reach the MQTT broker; try again later");
+      return;
+    }
+  }
+  detail = g_strdup_printf ("session %s, %u candidates", s->id,
+      frag->candidates->len);
+  reply_body (msg, SOUP_STATUS_NO_CONTENT, NULL, NULL, 0, detail);
+}
+
+static void
+handle_whep_delete (PcrGateway * self, SoupServerMessage * msg, Route * route)
+{
+  Session *s = find_session (self, route);
+
+  if (s == NULL) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown session");
+    return;
+  }
+  session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
+      "the session was deleted before the device answered");
+  reply_body (msg, SOUP_STATUS_OK, NULL, NULL, 0, s->id);
+  session_end (s, TRUE, "deleted by the viewer (WHEP DELETE)");
+}
+
+static void
+handle_request (SoupServer * server, SoupServerMessage * msg,
+    const char *path, GHashTable * query, gpointer user_data)
+{
+  PcrGateway *self = user_data;
+  Route *route = g_object_get_data (G_OBJECT (msg), ROUTE_KEY);
+  const gchar *method = soup_server_message_get_method (msg);
+
+  if (route == NULL) {
+    /* got-headers always sets it */
+    reply_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "no route");
+    return;
+  }
+  if (route->api && g_str_equal (method, SOUP_METHOD_OPTIONS)) {
+    handle_options (msg, route);
+    return;
+  }
+  switch (route->kind) {
+    case ROUTE_STATIC:
+      if (pcr_http_serve_file (msg, self->config->www_dir, path) !=
+          SOUP_STATUS_OK)
+        log_reply (msg, SOUP_STATUS_NOT_FOUND, "not found");
+      break;
+    case ROUTE_START:
+      handle_start (self, msg);
+      break;
+    case ROUTE_STOP:
+      handle_stop (self, msg);
+      break;
+    case ROUTE_TURN:
+      handle_turn (self, msg);
+      break;
+    case ROUTE_DEVICES:
+      handle_devices (self, msg);
+      break;
+    case ROUTE_WHEP:
+      handle_whep_post (self, msg, route);
+      break;
+    case ROUTE_WHEP_SESSION:
+      if (g_str_equal (method, "PATCH"))
+        handle_whep_patch (self, msg, route);
+      else
+        handle_whep_delete (self, msg, route);
+      break;
+    case ROUTE_NOT_FOUND:
+      reply_error (msg, SOUP_STATUS_NOT_FOUND, "no such endpoint");
+      break;
+  }
+}
+
+/* Everything decided by the request line and headers, before the body:
+ * a rejected body is then read and dropped, never kept. */
+static void
+on_got_headers (SoupServerMessage * msg, PcrGateway * self)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const gchar *method = soup_server_message_get_method (msg);
+  guint status = soup_server_message_get_status (msg);
+  Route *route;
+
+  if (status != 0) {
+    /* libsoup refused it (a bad path) */
+    log_reply (msg, status, "rejected by the HTTP parser");
+    discard_body (msg);
+    return;
+  }
+  route = route_parse (g_uri_get_path (soup_server_message_get_uri (msg)));
+  g_object_set_data_full (G_OBJECT (msg), ROUTE_KEY, route,
+      (GDestroyNotify) route_free);
+  if (route->api)
+    pcr_http_add_cors (msg);
+  if (route->api && g_str_equal (method, SOUP_METHOD_OPTIONS))
+    return;
+
+  if (route->api && self->config->token != NULL) {
+    PcrHttpTokenCheck check = pcr_http_check_bearer (msg, self->config->token);
+
+    if (check != PCR_HTTP_TOKEN_OK) {
+      soup_message_headers_replace (soup_server_message_get_response_headers
+          (msg), "WWW-Authenticate", check == PCR_HTTP_TOKEN_MISSING ?
+          "Bearer realm=\"picamrtc\"" :
+          "Bearer realm=\"picamrtc\", error=\"invalid_token\"");
+      reply_error (msg, SOUP_STATUS_UNAUTHORIZED,
+          check == PCR_HTTP_TOKEN_MISSING ?
+          "missing bearer token (Authorization: Bearer ...)" :
+          "wrong bearer token");
+      discard_body (msg);
+      return;
+    }
+  }
+  if (route->kind == ROUTE_NOT_FOUND) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "no such endpoint");
+  } else if (!route_allows (route->kind, method)) {
+    soup_message_headers_replace (soup_server_message_get_response_headers
+        (msg), "Allow", route_allow (route->kind));
+    reply_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
+        "method not allowed here (allowed: %s)", route_allow (route->kind));
+  } else if (route->kind == ROUTE_WHEP &&
+      !pcr_http_content_type_is (msg, TYPE_SDP)) {
+    reply_error (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
+        "expected Content-Type: " TYPE_SDP);
+  } else if (route->kind == ROUTE_WHEP_SESSION &&
+      g_str_equal (method, "PATCH") &&
+      !pcr_http_content_type_is (msg, TYPE_SDPFRAG)) {
+    reply_error (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
+        "expected Content-Type: " TYPE_SDPFRAG);
+  } else if (soup_message_headers_get_encoding (headers) ==
+      SOUP_ENCODING_CONTENT_LENGTH &&
+      soup_message_headers_get_content_length (headers) >
+      self->config->max_body_size) {
+    soup_message_headers_replace (soup_server_message_get_response_headers
+        (msg), "Connection", "close");
+    reply_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+        "body of %" G_GOFFSET_FORMAT " bytes is over the limit of %d bytes",
+        soup_message_headers_get_content_length (headers),
+        self->config->max_body_size);
+  }
+  if (soup_server_message_get_status (msg) != 0)
+    discard_body (msg);
+}
+
+/* A body without Content-Length (chunked) is counted as it comes. */
+static void
+on_got_chunk (SoupServerMessage * msg, GBytes * chunk, PcrGateway * self)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+
+  if (soup_server_message_get_status (msg) != 0 ||
+      body->length <= self->config->max_body_size)
+    return;
+  soup_message_headers_replace (soup_server_message_get_response_headers
+      (msg), "Connection", "close");
+  reply_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+      "body over the limit of %d bytes", self->config->max_body_size);
+  discard_body (msg);
+}
+
+static void
+on_request_started (SoupServer * server, SoupServerMessage * msg,
+    PcrGateway * self)
+{
+  g_signal_connect (msg, "got-headers", G_CALLBACK (on_got_headers), self);
+  g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), self);
+}
+
+/* ---- life cycle ---- */
+
+static gboolean
+on_broker_check (gpointer user_data)
+{
+  PcrGateway *self = user_data;
+
+  if (!self->connected)
+    g_message ("not connected to the MQTT broker %s yet; still trying",
+        self->config->broker);
+  return G_SOURCE_CONTINUE;
+}
+
+PcrGateway *
+pcr_gateway_new (PcrGatewayConfig * config, GError ** error)
+{
+  g_autoptr (PcrGateway) self = NULL;
+  g_autoptr (GError) local = NULL;
+  PcrMqttOptions options = { 0 };
+  PcrMqttCallbacks callbacks = {
+    .on_connection = on_mqtt_connection,
+    .on_message = on_mqtt_message,
+  };
+
+  g_return_val_if_fail (config != NULL, NULL);
+
+  GST_DEBUG_CATEGORY_INIT (pcr_gateway_debug, "pcrgateway", 0,
+      "picamrtc gateway");
+
+  self = g_new0 (PcrGateway, 1);
+  self->config = config;
+  self->context = g_main_context_ref_thread_default ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->devices = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      (GDestroyNotify) device_free);
+  self->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+      (GDestroyNotify) session_free);
+  self->status_pattern = g_strdup_printf ("%s/+/status", config->topic_prefix);
+
+  self->ice = pcr_ice_config_new ((const gchar * const *) config->stun_uris,
+      (const gchar * const *) config->turn_uris, config->turn_secret,
+      config->turn_ttl, &local);
+  if (self->ice == NULL) {
+    g_set_error_literal (error, PCR_GATEWAY_ERROR, PCR_GATEWAY_ERROR_CONFIG,
+        local->message);
+    return NULL;
+  }
+
+  if (config->tls_cert != NULL) {
+    self->certificate = g_tls_certificate_new_from_files (config->tls_cert,
+        config->tls_key, &local);
+    if (self->certificate == NULL) {
+      g_set_error (error, PCR_GATEWAY_ERROR, PCR_GATEWAY_ERROR_CONFIG,
+          "tls-cert: cannot load \"%s\" with the key \"%s\": %s",
+          config->tls_cert, config->tls_key, local->message);
+      return NULL;
+    }
+  }
+  self->server = soup_server_new ("server-header", "picamrtc-gateway",
+      "tls-certificate", self->certificate, NULL);
+  soup_server_add_handler (self->server, NULL, handle_request, self, NULL);
+  g_signal_connect (self->server, "request-started",
+      G_CALLBACK (on_request_started), self);
+
+  options.uri = config->broker;
+  options.username = config->username;
+  options.password = config->password;
+  options.ca_file = config->ca_file;
+  self->mqtt = pcr_mqtt_new (&options, self->context, &callbacks, self, &local);
+  if (self->mqtt == NULL) {
+    g_set_error (error, PCR_GATEWAY_ERROR, PCR_GATEWAY_ERROR_CONFIG,
+        "broker: %s", local->message);
+    return NULL;
+  }
+  return g_steal_pointer (&self);
+}
+
+gboolean
+pcr_gateway_start (PcrGateway * self, GError ** error)
+{
+  g_autoptr (GError) local = NULL;
+  SoupServerListenOptions options = 0;
+  const gchar *host = self->config->listen_host;
+  guint port = self->config->listen_port;
+  GSList *uris, *l;
+  gboolean ok;
+
+  g_return_val_if_fail (self != NULL, FALSE);
+
+  if (self->certificate != NULL)
+    options |= SOUP_SERVER_LISTEN_HTTPS;
+  if (*host == '\0') {
+    ok = soup_server_listen_all (self->server, port, options, &local);
+  } else if (g_str_equal (host, "localhost")) {
+    ok = soup_server_listen_local (self->server, port, options, &local);
+  } else {
+    g_autoptr (GSocketAddress) address =
+        g_inet_socket_address_new_from_string (host, port);
+
+    ok = address != NULL && soup_server_listen (self->server, address,
+        options, &local);
+  }
+  if (!ok) {
+    g_set_error (error, PCR_GATEWAY_ERROR, PCR_GATEWAY_ERROR_LISTEN,
+        "listen: cannot listen on %s: %s", self->config->listen,
+        local ? local->message : "bad address");
+    return FALSE;
+  }
+
+  if (!pcr_mqtt_start (self->mqtt, &local)) {
+    g_set_error (error, PCR_GATEWAY_ERROR, PCR_GATEWAY_ERROR_LISTEN,
+        "broker: %s", local->message);
+    return FALSE;
+  }
+
+  self->broker_check = g_timeout_source_new_seconds (BROKER_CHECK_S);
+  g_source_set_callback (self->broker_check, on_broker_check, self, NULL);
+  g_source_attach (self->broker_check, self->context);
+
+  if (self->config->www_dir != NULL)
+    g_message ("web client from %s", self->config->www_dir);
+  else
+    g_message ("no web client directory (set www); static files give 404");
+  g_message ("broker %s, topic prefix %s, default device %s%s",
+      self->config->broker, self->config->topic_prefix, self->config->device,
+      self->config->token ? ", bearer token required" : "");
+  uris = soup_server_get_uris (self->server);
+  for (l = uris; l != NULL; l = l->next) {
+    g_autofree gchar *text = g_uri_to_string (l->data);
+
+    g_message ("serving %s", text);
+  }
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  return TRUE;
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  PcrGateway *self = user_data;
+
+  g_message ("stopping on a signal");
+  g_main_loop_quit (self->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSource *
+watch_signal (PcrGateway * self, gint signum)
+{
+  GSource *source = g_unix_signal_source_new (signum);
+
+  g_source_set_callback (source, on_signal, self, NULL);
+  g_source_attach (source, self->context);
+  return source;
+}
+
+/* Says bye to every device with an open session (freeing its slot at
+ * once) and forgets them all. */
+static void
+close_sessions (PcrGateway * self)
+{
+  g_autoptr (GPtrArray) all = g_ptr_array_new ();
+  GHashTableIter iter;
+  Session *s;
+  guint i;
+
+  g_hash_table_iter_init (&iter, self->sessions);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & s))
+    g_ptr_array_add (all, s);
+  for (i = 0; i < all->len; i++)
+    session_end (g_ptr_array_index (all, i), TRUE, "the gateway is stopping");
+}
+
+gint
+pcr_gateway_run (PcrGateway * self)
+{
+  GSource *sigint, *sigterm;
+
+  g_return_val_if_fail (self != NULL, 1);
+
+  sigint = watch_signal (self, SIGINT);
+  sigterm = watch_signal (self, SIGTERM);
+  g_main_loop_run (self->loop);
+  close_sessions (self);
+  pcr_mqtt_stop (self->mqtt, SHUTDOWN_FLUSH_MS);
+  g_source_destroy (sigint);
+  g_source_unref (sigint);
+  g_source_destroy (sigterm);
+  g_source_unref (sigterm);
+  return 0;
+}
+
+void
+pcr_gateway_free (PcrGateway * self)
+{
+  if (self == NULL)
+    return;
+  clear_source (&self->broker_check);
+  if (self->sessions != NULL)
+    g_hash_table_remove_all (self->sessions);
+  if (self->server != NULL) {
+    soup_server_disconnect (self->server);
+    g_clear_object (&self->server);
+  }
+  g_clear_pointer (&self->mqtt, pcr_mqtt_free);
+  g_clear_object (&self->certificate);
+  g_clear_pointer (&self->sessions, g_hash_table_unref);
+  g_clear_pointer (&self->devices, g_hash_table_unref);
+  g_clear_pointer (&self->ice, pcr_ice_config_free);
+  g_clear_pointer (&self->status_pattern, g_free);
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->config, pcr_gateway_config_free);
+  g_free (self);
+}

@@ -1,0 +1,426 @@
+/* HTTP helpers: replies, CORS, bearer tokens, guarded JSON parsing, static
+ * files and random ids. Nothing here keeps state; everything that comes from
+ * a client is bounded and checked before use. */
+#include "pcr-http.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <gst/gst.h>
+
+GST_DEBUG_CATEGORY_STATIC (pcr_http_debug);
+#define GST_CAT_DEFAULT pcr_http_debug
+
+/* *INDENT-OFF* */
+G_DEFINE_QUARK (pcr-http-error-quark, pcr_http_error);
+/* *INDENT-ON* */
+
+#define MAX_JSON_DEPTH 16
+#define MAX_PATH_LEN 1024
+#define MAX_FILE_SIZE (64 * 1024 * 1024)
+
+static void
+init_debug (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done)) {
+    GST_DEBUG_CATEGORY_INIT (pcr_http_debug, "pcrhttp", 0,
+        "picamrtc gateway HTTP helpers");
+    g_once_init_leave (&done, 1);
+  }
+}
+
+void
+pcr_http_set_body (SoupServerMessage * msg, guint status,
+    const gchar * content_type, const gchar * body, gsize len)
+{
+  soup_server_message_set_status (msg, status, NULL);
+  if (content_type != NULL)
+    soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY,
+        body, len);
+}
+
+void
+pcr_http_set_error (SoupServerMessage * msg, guint status,
+    const gchar * message)
+{
+  g_autofree gchar *line = pcr_http_sanitize (message, 1024);
+  g_autofree gchar *body = g_strconcat (line, "\n", NULL);
+
+  pcr_http_set_body (msg, status, "text/plain; charset=utf-8", body,
+      strlen (body));
+}
+
+void
+pcr_http_add_cors (SoupServerMessage * msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  soup_message_headers_replace (headers, "Access-Control-Allow-Origin", "*");
+  soup_message_headers_replace (headers, "Access-Control-Expose-Headers",
+      "Location, Link, ETag, Accept-Post, Accept-Patch");
+}
+
+void
+pcr_http_add_preflight (SoupServerMessage * msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  pcr_http_add_cors (msg);
+  soup_message_headers_replace (headers, "Access-Control-Allow-Methods",
+      "GET, POST, PATCH, DELETE, OPTIONS");
+  soup_message_headers_replace (headers, "Access-Control-Allow-Headers",
+      "Authorization, Content-Type, If-Match");
+  soup_message_headers_replace (headers, "Access-Control-Max-Age", "86400");
+}
+
+gboolean
+pcr_http_content_type_is (SoupServerMessage * msg, const gchar * type)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const gchar *value = soup_message_headers_get_content_type (headers, NULL);
+
+  return value != NULL && g_ascii_strcasecmp (value, type) == 0;
+}
+
+gboolean
+pcr_http_secret_equal (const gchar * a, const gchar * b)
+{
+  g_autoptr (GChecksum) ca = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (GChecksum) cb = g_checksum_new (G_CHECKSUM_SHA256);
+  guint8 da[32], db[32];
+  gsize la = sizeof (da), lb = sizeof (db), i;
+  guint8 diff = 0;
+
+  /* Comparing digests: the time taken tells nothing about where (or in how
+   * long a prefix) the two differ, nor the secret's length. */
+  g_checksum_update (ca, (const guchar *) a, strlen (a));
+  g_checksum_update (cb, (const guchar *) b, strlen (b));
+  g_checksum_get_digest (ca, da, &la);
+  g_checksum_get_digest (cb, db, &lb);
+  for (i = 0; i < sizeof (da); i++)
+    diff |= da[i] ^ db[i];
+  return diff == 0;
+}
+
+PcrHttpTokenCheck
+pcr_http_check_bearer (SoupServerMessage * msg, const gchar * token)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const gchar *value = soup_message_headers_get_one (headers, "Authorization");
+  g_autofree gchar *given = NULL;
+
+  if (value == NULL)
+    return PCR_HTTP_TOKEN_MISSING;
+  if (g_ascii_strncasecmp (value, "Bearer ", 7) != 0)
+    return PCR_HTTP_TOKEN_WRONG;
+  given = g_strstrip (g_strdup (value + 7));
+  if (*given == '\0')
+    return PCR_HTTP_TOKEN_MISSING;
+  return pcr_http_secret_equal (given, token) ? PCR_HTTP_TOKEN_OK :
+      PCR_HTTP_TOKEN_WRONG;
+}
+
+/* Only JSON's own characters outside strings: json-glib 1.6 also takes
+ * single-quoted strings and comments, and a place where its idea of a
+ * string differs from this scan's would let deep nesting through. */
+static gboolean
+check_json_text (const gchar * data, gsize len, GError ** error)
+{
+  guint depth = 0;
+  gboolean in_string = FALSE;
+  gsize i;
+
+  for (i = 0; i < len; i++) {
+    guchar c = data[i];
+
+    if (in_string) {
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_string = FALSE;
+      else if (c < 0x20) {
+        g_set_error (error, PCR_HTTP_ERROR, 0,
+            "invalid JSON: a control character in a string");
+        return FALSE;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = TRUE;
+    } else if (c == '{' || c == '[') {
+      if (++depth > MAX_JSON_DEPTH) {
+        g_set_error (error, PCR_HTTP_ERROR, 0,
+            "JSON nested deeper than %d levels", MAX_JSON_DEPTH);
+        return FALSE;
+      }
+    } else if (c == '}' || c == ']') {
+      if (depth > 0)
+        depth--;
+    } else if (!(g_ascii_isalnum (c) || strchr (" \t\r\n,:.+-", c) != NULL)) {
+      g_set_error (error, PCR_HTTP_ERROR, 0,
+          "invalid JSON: unexpected character at byte %" G_GSIZE_FORMAT, i);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+JsonNode *
+pcr_http_parse_json_object (const gchar * data, gsize len, GError ** error)
+{
+  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (GError) json_error = NULL;
+  JsonNode *root;
+
+  init_debug ();
+  if (len == 0) {
+    g_set_error (error, PCR_HTTP_ERROR, 0, "empty body (expected JSON)");
+    return NULL;
+  }
+  if (memchr (data, '\0', len) != NULL || !g_utf8_validate (data, len, NULL)) {
+    g_set_error (error, PCR_HTTP_ERROR, 0, "the body is not UTF-8 text");
+    return NULL;
+  }
+  if (!check_json_text (data, len, error))
+    return NULL;
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, data, len, &json_error)) {
+    g_autofree gchar *why = pcr_http_sanitize (json_error->message, 200);
+
+    g_set_error (error, PCR_HTTP_ERROR, 0, "invalid JSON: %s", why);
+    return NULL;
+  }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_set_error (error, PCR_HTTP_ERROR, 0, "the body is not a JSON object");
+    return NULL;
+  }
+  return json_node_copy (root);
+}
+
+gchar *
+pcr_http_json_to_string (JsonNode * node, gsize * len)
+{
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+
+  json_generator_set_root (generator, node);
+  return json_generator_to_data (generator, len);
+}
+
+gchar *
+pcr_http_sanitize (const gchar * text, gsize max)
+{
+  GString *out;
+  const gchar *c;
+
+  if (text == NULL)
+    return g_strdup ("");
+  out = g_string_new (NULL);
+  for (c = text; *c != '\0'; c++) {
+    if (out->len >= max) {
+      g_string_append (out, "...");
+      break;
+    }
+    /* bytes >= 0x80 pass when the whole text is UTF-8 */
+    if ((guchar) * c < 0x20 || *c == 0x7f)
+      g_string_append_c (out, ' ');
+    else
+      g_string_append_c (out, *c);
+  }
+  if (!g_utf8_validate (out->str, out->len, NULL)) {
+    gsize i;
+
+    for (i = 0; i < out->len; i++) {
+      if ((guchar) out->str[i] >= 0x80)
+        out->str[i] = '?';
+    }
+  }
+  return g_string_free (out, FALSE);
+}
+
+const gchar *
+pcr_http_mime_type (const gchar * path)
+{
+  static const struct
+  {
+    const gchar *suffix;
+    const gchar *type;
+  } types[] = {
+    {".html", "text/html; charset=utf-8"},
+    {".htm", "text/html; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".mjs", "text/javascript; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".jpg", "image/jpeg"},
+    {".jpeg", "image/jpeg"},
+    {".ico", "image/x-icon"},
+    {".json", "application/json"},
+    {".map", "application/json"},
+    {".webmanifest", "application/manifest+json"},
+    {".txt", "text/plain; charset=utf-8"},
+    {".wasm", "application/wasm"},
+  };
+  g_autofree gchar *lower = g_ascii_strdown (path, -1);
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (types); i++) {
+    if (g_str_has_suffix (lower, types[i].suffix))
+      return types[i].type;
+  }
+  return "application/octet-stream";
+}
+
+/* The path below @root that @path names, or NULL: no "..", no hidden
+ * names, no backslashes or control characters. */
+static gchar *
+relative_path (const gchar * path)
+{
+  g_auto (GStrv) segments = NULL;
+  GString *rel;
+  guint i;
+
+  if (strlen (path) > MAX_PATH_LEN || path[0] != '/')
+    return NULL;
+  segments = g_strsplit (path, "/", -1);
+  rel = g_string_new (NULL);
+  for (i = 0; segments[i] != NULL; i++) {
+    const gchar *seg = segments[i];
+    const gchar *c;
+
+    if (*seg == '\0')
+      continue;
+    if (seg[0] == '.') {
+      /* "..", ".", ".git", ".env": none is part of the web client */
+      g_string_free (rel, TRUE);
+      return NULL;
+    }
+    for (c = seg; *c != '\0'; c++) {
+      if ((guchar) * c < 0x20 || *c == '\\' || *c == 0x7f) {
+        g_string_free (rel, TRUE);
+        return NULL;
+      }
+    }
+    if (rel->len > 0)
+      g_string_append_c (rel, '/');
+    g_string_append (rel, seg);
+  }
+  return g_string_free (rel, FALSE);
+}
+
+guint
+pcr_http_serve_file (SoupServerMessage * msg, const gchar * root,
+    const gchar * path)
+{
+  g_autofree gchar *rel = NULL;
+  g_autofree gchar *full = NULL;
+  g_autofree gchar *real = NULL;
+  g_autoptr (GMappedFile) mapped = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (GError) error = NULL;
+  SoupMessageHeaders *headers;
+  struct stat st;
+  gsize root_len;
+
+  init_debug ();
+  rel = root != NULL ? relative_path (path) : NULL;
+  if (rel == NULL)
+    goto not_found;
+  if (*rel == '\0' || g_str_has_suffix (path, "/"))
+    full = g_build_filename (root, rel, "index.html", NULL);
+  else
+    full = g_build_filename (root, rel, NULL);
+  if (g_file_test (full, G_FILE_TEST_IS_DIR)) {
+    gchar *index = g_build_filename (full, "index.html", NULL);
+
+    g_free (full);
+    full = index;
+  }
+
+  /* symlinks may point anywhere: check where the file really is */
+  real = realpath (full, NULL);
+  root_len = strlen (root);
+  if (real == NULL || strncmp (real, root, root_len) != 0 ||
+      real[root_len] != '/')
+    goto not_found;
+  if (stat (real, &st) != 0 || !S_ISREG (st.st_mode) ||
+      st.st_size > MAX_FILE_SIZE)
+    goto not_found;
+
+  mapped = g_mapped_file_new (real, FALSE, &error);
+  if (mapped == NULL) {
+    GST_WARNING ("cannot read %s: %s", real, error->message);
+    goto not_found;
+  }
+  bytes = g_mapped_file_get_bytes (mapped);
+
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  headers = soup_server_message_get_response_headers (msg);
+  soup_message_headers_set_content_type (headers, pcr_http_mime_type (real),
+      NULL);
+  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
+  soup_message_headers_replace (headers, "X-Content-Type-Options", "nosniff");
+  soup_message_body_append_bytes (soup_server_message_get_response_body (msg),
+      bytes);
+  return SOUP_STATUS_OK;
+
+not_found:
+  pcr_http_set_error (msg, SOUP_STATUS_NOT_FOUND, "not found");
+  return SOUP_STATUS_NOT_FOUND;
+}
+
+gchar *
+pcr_http_random_hex (gsize n_bytes, GError ** error)
+{
+  g_autofree guint8 *buf = g_malloc (n_bytes);
+  gsize got = 0;
+
+  /* getrandom() is the kernel's CSPRNG; g_random_*() is not one */
+  while (got < n_bytes) {
+    ssize_t n = getrandom (buf + got, n_bytes - got, 0);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      gint fd;
+
+      /* an old kernel: fall back to /dev/urandom */
+      fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        g_set_error (error, PCR_HTTP_ERROR, 0, "no random numbers: %s",
+            g_strerror (errno));
+        return NULL;
+      }
+      while (got < n_bytes) {
+        ssize_t r = read (fd, buf + got, n_bytes - got);
+
+        if (r < 0 && errno == EINTR)
+          continue;
+        if (r <= 0) {
+          close (fd);
+          g_set_error (error, PCR_HTTP_ERROR, 0, "cannot read /dev/urandom");
+          return NULL;
+        }
+        got += r;
+      }
+      close (fd);
+      break;
+    }
+    got += n;
+  }
+  {
+    GString *hex = g_string_sized_new (2 * n_bytes);
+    gsize i;
+
+    for (i = 0; i < n_bytes; i++)
+      g_string_append_printf (hex, "%02x", buf[i]);
+    return g_string_free (hex, FALSE);
+  }
+}

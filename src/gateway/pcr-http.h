@@ -1,0 +1,72 @@
+/* HTTP helpers for the gateway on libsoup 3: one-line error replies, CORS,
+ * bearer tokens compared in constant time, JSON bodies checked before
+ * json-glib sees them, and static files served from one directory without
+ * a way out of it. */
+#pragma once
+
+#include <libsoup/soup.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+#define PCR_HTTP_ERROR (pcr_http_error_quark ())
+    GQuark pcr_http_error_quark (void);
+
+/* A status and a one-line text/plain body ("@message\n"). */
+void pcr_http_set_error (SoupServerMessage * msg, guint status,
+    const gchar * message);
+
+/* Status and body; @content_type may be NULL for an empty body. */
+void pcr_http_set_body (SoupServerMessage * msg, guint status,
+    const gchar * content_type, const gchar * body, gsize len);
+
+/* Access-Control-Allow-Origin and -Expose-Headers (every /api, /whep reply). */
+void pcr_http_add_cors (SoupServerMessage * msg);
+/* The preflight headers of an OPTIONS reply. */
+void pcr_http_add_preflight (SoupServerMessage * msg);
+
+/* TRUE when the request's media type (parameters ignored, case-insensitive)
+ * is @type. */
+gboolean pcr_http_content_type_is (SoupServerMessage * msg, const gchar * type);
+
+typedef enum
+{
+  PCR_HTTP_TOKEN_OK,
+  PCR_HTTP_TOKEN_MISSING,
+  PCR_HTTP_TOKEN_WRONG,
+} PcrHttpTokenCheck;
+
+/* "Authorization: Bearer <token>" against @token, in time that does not
+ * depend on where they differ. */
+PcrHttpTokenCheck pcr_http_check_bearer (SoupServerMessage * msg,
+    const gchar * token);
+
+/* Compares two secrets in time that depends on neither content. */
+gboolean pcr_http_secret_equal (const gchar * a, const gchar * b);
+
+/* Parses a JSON object body: UTF-8, no NUL, nesting at most 16 deep (checked
+ * before json-glib, whose parser recurses), an object at the top. */
+JsonNode *pcr_http_parse_json_object (const gchar * data, gsize len,
+    GError ** error);
+
+/* Serializes @node compactly. */
+gchar *pcr_http_json_to_string (JsonNode * node, gsize * len);
+
+/* Printable, one line, at most @max bytes (then "..."), for logs and error
+ * bodies that quote a peer. */
+gchar *pcr_http_sanitize (const gchar * text, gsize max);
+
+/* The Content-Type for a file name. */
+const gchar *pcr_http_mime_type (const gchar * path);
+
+/* Serves @path (the decoded request path) from @root (a canonical absolute
+ * directory) on @msg: 200 with the file, or 404. "/" and directories give
+ * their index.html; "..", hidden names and anything that resolves (through
+ * symlinks too) outside @root give 404. Returns the status set. */
+guint pcr_http_serve_file (SoupServerMessage * msg, const gchar * root,
+    const gchar * path);
+
+/* @n_bytes random bytes from the kernel's CSPRNG as 2 * @n_bytes lowercase
+ * hex digits. */
+gchar *pcr_http_random_hex (gsize n_bytes, GError ** error);
+
+G_END_DECLS

@@ -1,0 +1,44 @@
+/* Trickle ICE SDP fragments (RFC 8840, application/trickle-ice-sdpfrag), as
+ * a WHEP client PATCHes them: a=ice-ufrag / a=ice-pwd, m= lines and a=mid
+ * naming the media section, a=candidate lines and a=end-of-candidates. The
+ * body is hostile input: bounded and checked line by line. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+#define PCR_SDPFRAG_ERROR (pcr_sdpfrag_error_quark ())
+    GQuark pcr_sdpfrag_error_quark (void);
+
+/* The longest candidate line accepted. */
+#define PCR_SDPFRAG_MAX_CANDIDATE 1024
+
+typedef struct
+{
+  gchar *candidate;             /* "candidate:..."; "" = end of candidates */
+  guint mline;                  /* index of the m-line in the offer */
+  gchar *mid;                   /* nullable */
+} PcrFragCandidate;
+
+typedef struct
+{
+  gchar *ice_ufrag;             /* nullable */
+  gchar *ice_pwd;               /* nullable */
+  GPtrArray *candidates;        /* PcrFragCandidate*, in order, end markers
+                                 * included */
+} PcrSdpFrag;
+
+void pcr_sdpfrag_free (PcrSdpFrag * frag);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrSdpFrag, pcr_sdpfrag_free)
+/* Parses @len bytes of @text. @mids are the a=mid values of the offer's
+ * m-lines in order (NULL-terminated, may be NULL or empty): a=mid:X maps to
+ * the index of X there, a bare m= line to its position in the fragment;
+ * lines before any of them belong to the first m-line. Fails (one-line
+ * message) on bytes that are not text, a candidate line that is not
+ * "candidate:..." or longer than PCR_SDPFRAG_MAX_CANDIDATE, an a=mid not in
+ * @mids, or more than @max_candidates candidate lines. Other lines are
+ * ignored. */
+     PcrSdpFrag *pcr_sdpfrag_parse (const gchar * text, gsize len,
+    const gchar * const *mids, guint max_candidates, GError ** error);
+
+G_END_DECLS
