@@ -27,6 +27,7 @@
 #include "pcr-mqtt.h"
 #include "pcr-sdp.h"
 #include "pcr-sdpfrag.h"
+#include "pcr-systemd.h"
 
 GST_DEBUG_CATEGORY_STATIC (pcr_gateway_debug);
 #define GST_CAT_DEFAULT pcr_gateway_debug
@@ -1439,13 +1440,18 @@ close_sessions (PcrGateway * self)
 gint
 pcr_gateway_run (PcrGateway * self)
 {
-  GSource *sigint, *sigterm;
+  GSource *sigint, *sigterm, *watchdog;
 
   g_return_val_if_fail (self != NULL, 1);
 
   sigint = watch_signal (self, SIGINT);
   sigterm = watch_signal (self, SIGTERM);
+  /* Listening: systemd may count us started; the watchdog (WatchdogSec=)
+   * is fed from this loop, so a stuck loop gets the gateway restarted. */
+  watchdog = pcr_systemd_ready (g_main_loop_get_context (self->loop),
+      "serving");
   g_main_loop_run (self->loop);
+  pcr_systemd_stop (watchdog);
   close_sessions (self);
   pcr_mqtt_stop (self->mqtt, SHUTDOWN_FLUSH_MS);
   g_source_destroy (sigint);
