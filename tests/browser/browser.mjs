@@ -7,12 +7,13 @@
 // 0 or 1. Run by meson (tests/browser/meson.build), which sets
 // PICAMRTC_SOURCE_ROOT, PICAMRTC_BUILD_ROOT and the PCR_* binary paths.
 //
-// Outside the namespace the script installs playwright-core into the build
-// tree when missing (`npm ci`, from package-lock.json), then runs itself
+// Outside the namespace the script installs playwright-core (and the
+// third-party WHEP player of case whep-thirdparty) into the build tree when
+// missing (`npm ci`, from package-lock.json), then runs itself
 // again under `unshare -rn`, where it never reaches anything but loopback.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import {
   closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync,
   readFileSync, rmSync, writeFileSync,
@@ -77,23 +78,30 @@ async function poll(fn, timeoutMs, intervalMs = 200) {
 
 // --- outside the namespace: dependencies, then re-exec -------------------
 
-function ensurePlaywright() {
-  // The copy in the build tree, installed exactly as the lock file says.
+function ensureNodeModules() {
+  // The copies in the build tree of what package.json names (playwright-core,
+  // the third-party WHEP player), installed exactly as the lock file says.
   const lock = join(HERE, 'package-lock.json');
-  const want = JSON.parse(readFileSync(lock, 'utf8'))
-    .packages['node_modules/playwright-core'].version;
-  const have = join(OUT_DIR, 'node_modules', 'playwright-core', 'package.json');
-  if (existsSync(have) &&
-      JSON.parse(readFileSync(have, 'utf8')).version === want)
-    return;
-  log(`installing playwright-core ${want} into ${OUT_DIR} (npm ci)`);
+  const pkgs = JSON.parse(readFileSync(lock, 'utf8')).packages;
+  const want = Object.keys(pkgs[''].dependencies)
+    .map((n) => [n, pkgs[`node_modules/${n}`].version]);
+  const stale = want.filter(([n, v]) => {
+    const have = join(OUT_DIR, 'node_modules', n, 'package.json');
+    return !existsSync(have) ||
+      JSON.parse(readFileSync(have, 'utf8')).version !== v;
+  });
+  if (!stale.length) return;
+  const what = want.map(([n, v]) => `${n} ${v}`).join(', ');
+  log(`installing ${what} into ${OUT_DIR} (npm ci)`);
   mkdirSync(OUT_DIR, { recursive: true });
   copyFileSync(join(HERE, 'package.json'), join(OUT_DIR, 'package.json'));
   copyFileSync(lock, join(OUT_DIR, 'package-lock.json'));
   const r = spawnSync('npm', ['ci', '--prefix', OUT_DIR, '--no-audit',
     '--no-fund', '--loglevel=error'], { stdio: 'inherit' });
-  check(r.status === 0 && existsSync(have),
-    `npm ci of playwright-core ${want} into ${OUT_DIR} failed ` +
+  const missing = want.filter(([n]) =>
+    !existsSync(join(OUT_DIR, 'node_modules', n, 'package.json')));
+  check(r.status === 0 && !missing.length,
+    `npm ci of ${what} into ${OUT_DIR} failed ` +
     `(exit ${r.status}${r.error ? ', ' + r.error.message : ''}): the ` +
     'browser tests need the npm registry once');
 }
@@ -102,7 +110,7 @@ function outer(name) {
   try {
     check(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests ` +
       "need Debian's Chromium (apt-get install chromium)");
-    ensurePlaywright();
+    ensureNodeModules();
   } catch (e) {
     console.log(`FAIL browser-${name}: ${e.message}`);
     process.exit(1);
@@ -711,6 +719,153 @@ async function caseSeedApi(env) {
     'viewers back to 0';
 }
 
+/** A CommonJS package and what it requires as one classic script for a
+ * page, which gets `exports` as window[globalName]. For packages that ship
+ * no browser build: every file is wrapped as function (module, exports,
+ * require), resolved as Node resolves it but with installed packages
+ * before Node's built-ins (npm's events); other built-ins become {} (only
+ * code paths a page never takes use them, e.g. fetching ads over http). */
+function cjsBundle(entryName, globalName) {
+  const ids = new Map();
+  const mods = [];
+  const add = (file) => {
+    if (ids.has(file)) return ids.get(file);
+    const id = mods.length;
+    ids.set(file, id);
+    const src = readFileSync(file, 'utf8');
+    const m = { file, src, deps: {} };
+    mods.push(m);
+    const req = createRequire(file);
+    const resolve = (spec) => {
+      if (!isBuiltin(spec)) return add(req.resolve(spec));
+      // a package named like a built-in (npm's events): 'events/' is it
+      try { return add(req.resolve(`${spec}/`)); } catch { return -1; }
+    };
+    for (const [, spec] of src.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)) {
+      if (!Object.hasOwn(m.deps, spec)) m.deps[spec] = resolve(spec);
+    }
+    return id;
+  };
+  add(createRequire(join(OUT_DIR, 'package.json')).resolve(entryName));
+  const defs = mods.map((m) => `// ${m.file}\nfunction (module, exports, ` +
+    `require) {\n${m.file.endsWith('.json') ? 'module.exports = ' : ''}` +
+    `${m.src}\n}`);
+  return `(function () {\nvar defs = [\n${defs.join(',\n')}\n];\n` +
+    `var deps = ${JSON.stringify(mods.map((m) => m.deps))};\n` +
+    'var cache = [];\nfunction load(i) {\n  if (i < 0) return {};\n' +
+    '  if (cache[i]) return cache[i].exports;\n' +
+    '  var m = cache[i] = { exports: {} };\n' +
+    '  defs[i].call(m.exports, m, m.exports, function (s) {\n' +
+    '    if (!(s in deps[i])) throw new Error("cannot find module " + s);\n' +
+    '    return load(deps[i][s]);\n  });\n  return m.exports;\n}\n' +
+    `window[${JSON.stringify(globalName)}] = load(0);\n})();\n`;
+}
+
+async function caseWhepThirdparty(env) {
+  // A WHEP client nobody in this project wrote: Eyevinn's WebRTC player
+  // (npm @eyevinn/webrtc-player, pinned in package.json) with its 'whep'
+  // adapter, on a blank page of the gateway's origin (served by the test,
+  // not by the gateway; the web client in data/www plays no part).
+  const PKG = '@eyevinn/webrtc-player';
+  const version = JSON.parse(readFileSync(join(OUT_DIR, 'node_modules', PKG,
+    'package.json'), 'utf8')).version;
+  const page = await env.newPage('eyevinn');
+  // Chromium gathers no ICE candidate in a loopback-only namespace unless
+  // the page may use camera and microphone.
+  await page.context().grantPermissions(['camera', 'microphone'],
+    { origin: env.base });
+  const exchanges = [];
+  page.on('response', async (r) => {
+    const u = new URL(r.url());
+    if (!u.pathname.startsWith('/whep')) return;
+    const q = r.request();
+    const h = await r.allHeaders().catch(() => ({}));
+    exchanges.push({
+      method: q.method(), path: u.pathname, status: r.status(),
+      contentType: q.headers()['content-type'] ?? null,
+      location: h.location ?? null, link: h.link ?? null,
+    });
+  });
+  const dir = `${env.base}/__whep-thirdparty`;
+  const bundle = cjsBundle(PKG, 'EyevinnWebRTCPlayer');
+  await page.route(`${dir}/webrtc-player.js`, (route) => route.fulfill({
+    status: 200, contentType: 'text/javascript', body: bundle,
+  }));
+  await page.route(`${dir}/`, (route) => route.fulfill({
+    status: 200, contentType: 'text/html',
+    body: '<!doctype html><title>third-party WHEP player</title>' +
+      '<video autoplay muted playsinline width="640" height="360"></video>' +
+      '<script src="webrtc-player.js"></script>',
+  }));
+  await page.goto(`${dir}/`);
+  const whepUrl = `${env.base}/whep/${DEVICE}`;
+  const t = Date.now();
+  const loaded = await page.evaluate(async (url) => {
+    const lib = window.EyevinnWebRTCPlayer;
+    if (!lib || typeof lib.WebRTCPlayer !== 'function')
+      return `the bundle exports ${Object.keys(lib || {}).join(', ')}`;
+    const video = document.querySelector('video');
+    window.__frames = 0;
+    const count = () => {
+      window.__frames += 1;
+      video.requestVideoFrameCallback(count);
+    };
+    video.requestVideoFrameCallback(count);
+    // iceServers [] rather than its default (a public STUN server): this
+    // test never reaches past loopback, and the player ignores the
+    // gateway's Link rel="ice-server" headers.
+    const player = new lib.WebRTCPlayer({ video, type: 'whep',
+      iceServers: [] });
+    window.__player = player;
+    await player.load(new URL(url));
+    return 'ok';
+  }, whepUrl);
+  check(loaded === 'ok', `${PKG} did not load in the page: ${loaded}`);
+  let last = null;
+  const played = await poll(async () => {
+    last = await page.evaluate(() => {
+      const v = document.querySelector('video');
+      const pc = window.__player?.peer;
+      return { frames: window.__frames, width: v.videoWidth,
+        height: v.videoHeight, ice: pc?.iceConnectionState,
+        connection: pc?.connectionState };
+    });
+    return last.frames >= 60 && last.width > 0;
+  }, 15_000, 100);
+  check(played, `${PKG} ${version} did not play /whep/${DEVICE}: 60 ` +
+    `frames expected within 15 s, the page shows ${JSON.stringify(last)}; ` +
+    `WHEP requests: ${JSON.stringify(exchanges)}`);
+  const playMs = Date.now() - t;
+  check(last.width === 1280 && last.height === 720, `${PKG} plays ` +
+    `${last.width}x${last.height} video, expected 1280x720`);
+  await expectPicture(page);
+  const post = exchanges.find((e) => e.method === 'POST');
+  check(post && post.status === 201 && post.location, 'the player\'s POST ' +
+    `/whep/${DEVICE} was not answered 201 with a Location: ` +
+    JSON.stringify(exchanges));
+  await env.waitDevice((s) => s.viewers === 1, 5000, 'with viewers == 1');
+  // unload() sends the WHEP DELETE to the Location and closes the peer
+  // connection; destroy() (no DELETE of its own) then drops its listeners.
+  const t2 = Date.now();
+  await page.evaluate(async () => {
+    await window.__player.unload();
+    window.__player.destroy();
+  });
+  await env.waitDevice((s) => s.viewers === 0, 15_000,
+    'with viewers == 0 after the player was unloaded');
+  const goneMs = Date.now() - t2;
+  const del = exchanges.find((e) => e.method === 'DELETE');
+  check(del && del.status === 200 &&
+    del.path === new URL(post.location, env.base).pathname,
+    `the player's unload did not DELETE ${post.location} with 200: ` +
+    JSON.stringify(exchanges));
+  log(`WHEP exchanges: ${JSON.stringify(exchanges)}`);
+  env.alive();
+  return `${PKG} ${version} (whep adapter) played 1280x720, 60 frames ` +
+    `${playMs} ms after load(); POST ${post.status} ${post.location}, ` +
+    `DELETE ${del.status}, viewers back to 0 ${goneMs} ms after unload()`;
+}
+
 // A probe of the harness itself: Chromium in the namespace loads a page
 // from a loopback server. Not a meson case; `node browser.mjs harness`.
 async function caseHarness(env) {
@@ -740,6 +895,7 @@ const CASES = {
   stop: caseStop,
   'camera-restart': caseCameraRestart,
   'seed-api': caseSeedApi,
+  'whep-thirdparty': caseWhepThirdparty,
   harness: caseHarness,
 };
 
