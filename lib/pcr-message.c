@@ -542,6 +542,19 @@ pcr_message_parse (const gchar * data, gsize len, GError ** error)
   }
   if (!check_json_text (data, len, error))
     return NULL;
+  /* Every payload is an object. Anything else goes no further: json-glib
+   * 1.6 leaks what it built when text follows a complete value
+   * ("1 {...}"), found by tests/fuzz/fuzz-message. */
+  {
+    gsize i = 0;
+
+    while (i < len && g_ascii_isspace (data[i]))
+      i++;
+    if (i == len || data[i] != '{') {
+      bad_request (error, "not a JSON object");
+      return NULL;
+    }
+  }
 
   parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, data, len, &json_error)) {

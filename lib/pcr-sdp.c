@@ -449,7 +449,7 @@ pcr_sdp_choose_h264 (const GstSDPMessage * offer,
     PcrH264Profile stream_profile, GError ** error)
 {
   g_autoptr (GString) skipped = g_string_new (NULL);
-  guint i, n;
+  guint i, n, n_skipped = 0;
 
   g_return_val_if_fail (offer != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -475,8 +475,10 @@ pcr_sdp_choose_h264 (const GstSDPMessage * offer,
         why = NULL;
     }
     if (why != NULL) {
-      g_string_append_printf (skipped, "%sm-line %u is %s",
-          skipped->len ? ", " : " (", i, why);
+      /* A hostile offer can have thousands of m-lines: name a few. */
+      if (n_skipped++ < MAX_LISTED_FORMATS)
+        g_string_append_printf (skipped, "%sm-line %u is %s",
+            skipped->len ? ", " : " (", i, why);
       continue;
     }
 
@@ -488,6 +490,9 @@ pcr_sdp_choose_h264 (const GstSDPMessage * offer,
     return choice;
   }
 
+  if (n_skipped > MAX_LISTED_FORMATS)
+    g_string_append_printf (skipped, " and %u more",
+        n_skipped - MAX_LISTED_FORMATS);
   if (skipped->len > 0)
     g_string_append_c (skipped, ')');
   g_set_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST,

@@ -6,6 +6,7 @@ BUILD_DIR=${BUILD_DIR:-$PICAMRTC_ROOT/build}
 
 DEBIAN_PACKAGES="
   gcc pkg-config meson ninja-build python3
+  clang libclang-rt-14-dev
   libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libmosquitto-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   libgstreamer-plugins-bad1.0-dev
@@ -15,6 +16,7 @@ DEBIAN_PACKAGES="
   mosquitto mosquitto-clients
   libsystemd-dev systemd
   iproute2 util-linux procps openssl
+  chromium nodejs
 "
 
 log() { printf '==> %s\n' "$*" >&2; }

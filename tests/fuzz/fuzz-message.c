@@ -1,0 +1,207 @@
+/* libFuzzer target for the MQTT message codec (DESIGN.md section 3: every
+ * payload is hostile). Whatever pcr_message_parse() accepts must survive
+ * pcr_message_to_json() and a second parse unchanged (the round-trip oracle
+ * that catches a codec that reads one thing and writes another), and every
+ * rejection must carry the one-line bad-request error the device sends back.
+ * The same input also goes through the topic parser and, for offers, the
+ * iceServers to webrtcbin URI conversion, the other two places where peer
+ * text reaches lib/pcr-message.c. */
+
+#include "pcr-message.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An error reply is one short line of text (pcr-message.h). */
+static void
+check_error (const GError * error)
+{
+  if (error == NULL || error->domain != PCR_MESSAGE_ERROR
+      || error->code != PCR_ERROR_BAD_REQUEST) {
+    fprintf (stderr, "rejected without a bad-request error: %s\n",
+        error ? error->message : "(no error)");
+    abort ();
+  }
+  if (strchr (error->message, '\n') != NULL
+      || strchr (error->message, '\r') != NULL
+      || strlen (error->message) >= 1024
+      || !g_utf8_validate (error->message, -1, NULL)) {
+    fprintf (stderr, "error message is not one short line: \"%s\"\n",
+        error->message);
+    abort ();
+  }
+}
+
+static gboolean
+ice_server_equal (const PcrIceServer * a, const PcrIceServer * b)
+{
+  return g_strv_equal ((const gchar * const *) a->urls,
+      (const gchar * const *) b->urls)
+      && g_strcmp0 (a->username, b->username) == 0
+      && g_strcmp0 (a->credential, b->credential) == 0;
+}
+
+/* Every field pcr_message_to_json() writes for the message's type; fields
+ * of other types are not written, so they are not compared. */
+static gboolean
+message_equal (const PcrMessage * a, const PcrMessage * b)
+{
+  guint i;
+
+  if (a->type != b->type)
+    return FALSE;
+  switch (a->type) {
+    case PCR_MESSAGE_OFFER:
+      if (a->trickle != b->trickle
+          || a->ice_servers->len != b->ice_servers->len)
+        return FALSE;
+      for (i = 0; i < a->ice_servers->len; i++) {
+        if (!ice_server_equal (g_ptr_array_index (a->ice_servers, i),
+                g_ptr_array_index (b->ice_servers, i)))
+          return FALSE;
+      }
+      /* fall through */
+    case PCR_MESSAGE_ANSWER:
+      return g_strcmp0 (a->sdp, b->sdp) == 0;
+    case PCR_MESSAGE_CANDIDATE:
+      return g_strcmp0 (a->candidate, b->candidate) == 0
+          && a->sdp_mline_index == b->sdp_mline_index
+          && g_strcmp0 (a->sdp_mid, b->sdp_mid) == 0;
+    case PCR_MESSAGE_BYE:
+      return TRUE;
+    case PCR_MESSAGE_ERROR_MSG:
+      return g_strcmp0 (a->code, b->code) == 0
+          && g_strcmp0 (a->message, b->message) == 0;
+  }
+  return FALSE;
+}
+
+static void
+check_round_trip (const PcrMessage * msg, const guint8 * data, gsize size)
+{
+  g_autoptr (PcrMessage) again = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *json = NULL;
+  gsize len = 0;
+
+  json = pcr_message_to_json (msg, &len);
+  if (json == NULL || len != strlen (json)) {
+    fprintf (stderr, "pcr_message_to_json failed on a parsed message\n");
+    abort ();
+  }
+  /* Escaping can make the JSON longer than the input, and a payload over
+   * the limit is refused by design; nothing else may be lost. */
+  if (len > PCR_MESSAGE_MAX_SIZE)
+    return;
+  again = pcr_message_parse (json, len, &error);
+  if (again == NULL) {
+    fprintf (stderr, "the JSON of a parsed message does not parse: %s\n"
+        "input: %.*s\njson:  %s\n", error->message, (int) size,
+        (const char *) data, json);
+    abort ();
+  }
+  if (!message_equal (msg, again)) {
+    fprintf (stderr, "round trip changed the message\ninput: %.*s\n"
+        "json:  %s\n", (int) size, (const char *) data, json);
+    abort ();
+  }
+}
+
+/* What webrtcbin gets must split as intended: our scheme, and an '@' only
+ * where a TURN URI puts its escaped user:password, nothing a peer's text
+ * could move (pcr-message.c: host_part_is_sane). */
+static void
+check_ice_servers (const PcrMessage * msg)
+{
+  guint i;
+
+  for (i = 0; i < msg->ice_servers->len; i++) {
+    g_auto (GStrv) uris =
+        pcr_ice_server_to_gst_uris (g_ptr_array_index (msg->ice_servers, i));
+    gchar **uri;
+
+    if (uris == NULL)
+      abort ();
+    for (uri = uris; *uri; uri++) {
+      gboolean turn = g_str_has_prefix (*uri, "turn://")
+          || g_str_has_prefix (*uri, "turns://");
+      guint ats = 0;
+      const gchar *p;
+
+      for (p = *uri; *p; p++) {
+        if (*p == '@')
+          ats++;
+        if (g_ascii_isspace (*p) || g_ascii_iscntrl (*p))
+          ats = 99;
+      }
+      if ((!turn && !g_str_has_prefix (*uri, "stun://"))
+          || ats != (turn ? 1 : 0)) {
+        fprintf (stderr, "iceServers gave the URI \"%s\"\n", *uri);
+        abort ();
+      }
+    }
+  }
+}
+
+/* Topics come from the broker as NUL-terminated strings. */
+static void
+check_topic (const guint8 * data, gsize size)
+{
+  g_autofree gchar *topic = g_strndup ((const gchar *) data, size);
+  g_autofree gchar *session = NULL;
+
+  if (pcr_topic_parse_session (topic, PCR_DEFAULT_TOPIC_PREFIX, "cam1", "in",
+          &session) && (session == NULL || session[0] == '\0'
+          || strchr (session, '/') != NULL)) {
+    fprintf (stderr, "topic \"%s\" gave session \"%s\"\n", topic,
+        session ? session : "(null)");
+    abort ();
+  }
+  (void) pcr_id_is_valid (session);
+}
+
+int LLVMFuzzerInitialize (int *argc, char ***argv);
+int LLVMFuzzerTestOneInput (const uint8_t * data, size_t size);
+
+/* One pass over every kind of message before fuzzing: json-glib and GLib
+ * register their types and quarks on first use, once per process, and
+ * libFuzzer would take that for a leak of whichever input came first. */
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+  static const char *warm[] = {
+    ("{\"type\":\"offer\",\"sdp\":\"v=0\",\"trickle\":true,"
+        "\"iceServers\":[{\"urls\":[\"stun:h:1\",\"turn:h:2\"],"
+        "\"username\":\"u\",\"credential\":\"c\"}]}"),
+    "{\"type\":\"answer\",\"sdp\":\"v=0\"}",
+    ("{\"type\":\"candidate\",\"candidate\":\"candidate:1 1 udp 1 "
+        "127.0.0.1 1 typ host\",\"sdpMLineIndex\":0,\"sdpMid\":\"0\"}"),
+    "{\"type\":\"bye\"}",
+    "{\"type\":\"error\",\"code\":\"internal\",\"message\":\"m\"}",
+    "{\"type\":", "[1]", "\"\\ud800\"",
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof (warm) / sizeof (warm[0]); i++)
+    LLVMFuzzerTestOneInput ((const uint8_t *) warm[i], strlen (warm[i]));
+  return 0;
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
+{
+  g_autoptr (PcrMessage) msg = NULL;
+  g_autoptr (GError) error = NULL;
+
+  msg = pcr_message_parse ((const gchar *) data, size, &error);
+  if (msg == NULL) {
+    check_error (error);
+  } else {
+    check_round_trip (msg, data, size);
+    check_ice_servers (msg);
+  }
+  check_topic (data, size);
+  return 0;
+}
