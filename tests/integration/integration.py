@@ -819,11 +819,8 @@ def case_never_connects(env):
     msgs = [json.loads(line) for line in out.decode().splitlines() if line]
     check(any(m.get('type') == 'bye' for m in msgs),
           f'the device sent no bye to the ghost session (sent {msgs})')
-    before, _ = a.frame_count()
-    time.sleep(2)
-    after, _ = a.frame_count()
-    check(after - before >= 40, f'the real viewer got {after - before} '
-          'frames in 2 s after the ghost was reaped')
+    # a stall shows as ~0 fps; a busy two-core machine still gives 15+
+    expect_playing([a], 4, 15, 'after the ghost was reaped')
     return f'ghost offer reaped after {reaped:.1f} s with a bye'
 
 
