@@ -104,7 +104,7 @@ test_load_good (TmpDir * t, gconstpointer data)
       "framerate=15\n"
       "bitrate=800\n"
       "max-viewers=3\n"
-      "ice-address=127.0.0.1;192.168.1.10\n"
+      "ice-address=127.0.0.1;192.0.2.10\n"
       "stun-server=stun://stun.example.org:3478\n"
       "turn-server=turn://u:p@turn.example.org:3478\n"
       "on-demand=false\n" "idle-stop-seconds=30\n" "latency-stamp=true\n");
@@ -124,7 +124,7 @@ test_load_good (TmpDir * t, gconstpointer data)
   g_assert_cmpint (config->max_viewers, ==, 3);
   g_assert_cmpuint (g_strv_length (config->ice_addresses), ==, 2);
   g_assert_cmpstr (config->ice_addresses[0], ==, "127.0.0.1");
-  g_assert_cmpstr (config->ice_addresses[1], ==, "192.168.1.10");
+  g_assert_cmpstr (config->ice_addresses[1], ==, "192.0.2.10");
   g_assert_cmpstr (config->stun_server, ==, "stun://stun.example.org:3478");
   g_assert_cmpstr (config->turn_server, ==, "turn://u:p@turn.example.org:3478");
   g_assert_false (config->on_demand);
@@ -282,12 +282,12 @@ test_load_lists_and_bools (TmpDir * t, gconstpointer data)
   g_autoptr (PcrConfig) config = pcr_config_new ();
   g_autoptr (GError) error = NULL;
   g_autofree gchar *path = write_file (t, "list.conf",
-      "[picamrtc]\nice-address= 10.0.0.1 ; ;::1,127.0.0.1 \n" "on-demand=No\n");
+      "[picamrtc]\nice-address= 198.51.100.1 ; ;::1,127.0.0.1 \n" "on-demand=No\n");
 
   g_assert_true (pcr_config_load_file (config, path, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (g_strv_length (config->ice_addresses), ==, 3);
-  g_assert_cmpstr (config->ice_addresses[0], ==, "10.0.0.1");
+  g_assert_cmpstr (config->ice_addresses[0], ==, "198.51.100.1");
   g_assert_cmpstr (config->ice_addresses[1], ==, "::1");
   g_assert_cmpstr (config->ice_addresses[2], ==, "127.0.0.1");
   g_assert_false (config->on_demand);
