@@ -789,23 +789,44 @@ add_ice_servers (PcrMqttWebrtcSink * self, GstElement * webrtc,
   }
 }
 
+/* libnice's agent looks for a UPnP-IGD router by default: SSDP multicast
+ * on the camera's network for every viewer, to open a port mapping a
+ * camera should not ask for (its viewers reach it through its own host
+ * candidates, STUN or TURN). Off, before gathering starts. */
 static void
-add_ice_addresses (PcrMqttWebrtcSink * self, GstElement * webrtc)
+disable_upnp (GObject * ice)
+{
+  GObject *agent = NULL;
+
+  if (!g_object_class_find_property (G_OBJECT_GET_CLASS (ice), "agent"))
+    return;
+  g_object_get (ice, "agent", &agent, NULL);
+  if (agent && g_object_class_find_property (G_OBJECT_GET_CLASS (agent),
+          "upnp"))
+    g_object_set (agent, "upnp", FALSE, NULL);
+  g_clear_object (&agent);
+}
+
+static void
+configure_ice_agent (PcrMqttWebrtcSink * self, GstElement * webrtc)
 {
   g_autofree gchar *list = NULL;
   g_auto (GStrv) addresses = NULL;
   GObject *ice = NULL;
   gchar **addr;
 
-  GST_OBJECT_LOCK (self);
-  list = g_strdup (self->ice_addresses);
-  GST_OBJECT_UNLOCK (self);
-  if (!list || !*list)
-    return;
-
   g_object_get (webrtc, "ice-agent", &ice, NULL);
   if (!ice)
     return;
+  disable_upnp (ice);
+
+  GST_OBJECT_LOCK (self);
+  list = g_strdup (self->ice_addresses);
+  GST_OBJECT_UNLOCK (self);
+  if (!list || !*list) {
+    g_object_unref (ice);
+    return;
+  }
   addresses = g_strsplit (list, ",", -1);
   for (addr = addresses; *addr; addr++) {
     gboolean ok = FALSE;
@@ -916,7 +937,7 @@ build_branch (PcrMqttWebrtcSink * self, Session * session,
   gst_bin_add_many (GST_BIN (self), session->queue, session->pay,
       session->webrtc, NULL);
 
-  add_ice_addresses (self, session->webrtc);
+  configure_ice_agent (self, session->webrtc);
 
   g_signal_connect_data (session->webrtc, "on-ice-candidate",
       G_CALLBACK (on_ice_candidate), peer_ref (session->peer),
