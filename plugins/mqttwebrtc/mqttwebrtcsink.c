@@ -885,6 +885,23 @@ rewrite_profile_level_id (GstPad * pad, GstPadProbeInfo * info,
   return GST_PAD_PROBE_OK;
 }
 
+/* webrtcbin (1.20+) puts a clocksync before its rtpbin that holds each
+ * buffer until its PTS plus the pipeline latency, which the source's
+ * reported latency (a whole frame for videotestsrc and most cameras) makes
+ * tens of milliseconds; its RTP nicesink would sync again. A live sender
+ * gains nothing from waiting (the viewer's jitter buffer paces playback by
+ * the RTP timestamps): packets leave as soon as they are made. */
+static void
+on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
+    gpointer user_data)
+{
+  GstElementFactory *factory = gst_element_get_factory (element);
+  const gchar *name = factory ? GST_OBJECT_NAME (factory) : "";
+
+  if (g_str_equal (name, "clocksync") || g_str_equal (name, "nicesink"))
+    g_object_set (element, "sync", FALSE, NULL);
+}
+
 static GStrv
 offer_mids (const GstSDPMessage * sdp)
 {
@@ -938,6 +955,8 @@ build_branch (PcrMqttWebrtcSink * self, Session * session,
       session->webrtc, NULL);
 
   configure_ice_agent (self, session->webrtc);
+  g_signal_connect (session->webrtc, "deep-element-added",
+      G_CALLBACK (on_deep_element_added), NULL);
 
   g_signal_connect_data (session->webrtc, "on-ice-candidate",
       G_CALLBACK (on_ice_candidate), peer_ref (session->peer),
