@@ -17,6 +17,7 @@ DEBIAN_PACKAGES="
   libsystemd-dev systemd
   iproute2 util-linux procps openssl
   chromium nodejs
+  python3-aiortc python3-aiohttp python3-numpy gnuplot-nox
 "
 
 log() { printf '==> %s\n' "$*" >&2; }
