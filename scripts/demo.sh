@@ -2,7 +2,9 @@
 # The README's demo command: installs what is missing, builds, then runs a
 # private mosquitto on loopback, the camera service (the best source here:
 # a test pattern on a machine without a camera) and, once it exists, the web
-# gateway. Ctrl-C stops everything.
+# gateway. On the test pattern each frame carries the latency stamp, and the
+# page shows the capture-to-display latency (docs/latency.md); a real camera
+# streams without it. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -44,9 +46,36 @@ done
 
 ice_args=()
 [ -n "${PICAMRTC_ICE_ADDRESS:-}" ] && ice_args=(--ice-address "$PICAMRTC_ICE_ADDRESS")
-log "starting the camera service (device $DEVICE, --source auto)"
-GST_PLUGIN_PATH="$BUILD_DIR/plugins/mqttwebrtc${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}" \
-  "$BUILD_DIR/src/picamrtc/picamrtc" --source auto \
+plugin_path="$BUILD_DIR/plugins/mqttwebrtc${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+picamrtc="$BUILD_DIR/src/picamrtc/picamrtc"
+
+# The latency stamp is off by default and on in the demo's test pattern: ask
+# the service what --source auto picks here (--print-pipeline probes the
+# cameras the same way) and, for the test pattern, keep that source so the
+# stamp never lands on a camera plugged in meanwhile.
+# PICAMRTC_LATENCY_STAMP=1 or 0 forces it on or off.
+source_arg=auto
+stamp_args=()
+case "${PICAMRTC_LATENCY_STAMP:-auto}" in
+  1 | on | yes | true) stamp_args=(--latency-stamp) ;;
+  0 | off | no | false) ;;
+  *)
+    picked=$(GST_PLUGIN_PATH="$plugin_path" "$picamrtc" --source auto \
+      --print-pipeline 2>/dev/null || true)
+    if [ "${picked%% *}" = videotestsrc ]; then
+      source_arg='test'
+      stamp_args=(--latency-stamp)
+    fi
+    ;;
+esac
+if [ "$source_arg" = test ]; then
+  log "starting the camera service (device $DEVICE): no camera here, the test pattern with the latency stamp"
+elif [ ${#stamp_args[@]} -gt 0 ]; then
+  log "starting the camera service (device $DEVICE, --source $source_arg, with the latency stamp)"
+else
+  log "starting the camera service (device $DEVICE, --source $source_arg)"
+fi
+GST_PLUGIN_PATH="$plugin_path" "$picamrtc" --source "$source_arg" "${stamp_args[@]}" \
   --broker "mqtt://127.0.0.1:$MQTT_PORT" --device "$DEVICE" "${ice_args[@]}" &
 pids+=($!)
 

@@ -1,6 +1,8 @@
 // picamrtc web client: the page. Lists cameras (GET api/devices every 2 s),
 // plays one over WHEP (or the seed's bulk API), reconnects with backoff, and
-// shows getStats() numbers. No dependencies, no build step.
+// shows getStats() numbers and, when the camera stamps its frames
+// (picamrtc --latency-stamp), the capture-to-display latency. No
+// dependencies, no build step.
 //
 // URL parameters:
 //   ?device=D             the camera to play (default: the first online one)
@@ -15,7 +17,8 @@ import {
   WhepClient, HttpError, NetworkError, AbortedError,
   request, readError, authHeaders, canReceiveH264,
 } from './whep.js';
-import { StatsMonitor, renderStats, EMPTY } from './stats.js';
+import { StatsMonitor, renderStats, renderLatency, EMPTY } from './stats.js';
+import { LatencyMeter } from './latency-meter.js';
 
 const POLL_MS = 2000;
 const BACKOFF_MIN_MS = 1000;
@@ -41,6 +44,7 @@ const el = {
   overlayDetail: $('overlay-detail'),
   retryBtn: $('retry-btn'),
   stats: $('stats'),
+  statsLatency: $('stats-latency'),
   playBtn: $('play-btn'),
   playLabel: $('play-label'),
   statePill: $('state-pill'),
@@ -124,18 +128,36 @@ function clearStats() {
 
 function currentPath() { return (S.client && S.client.path) || S.lastPath; }
 
+// ---- latency (the stamp in each frame, latency-meter.js) ----------------------
+
+const meter = new LatencyMeter();
+
+/** Fill the overlay's latency lines; stats.latencyMs is the window's median. */
+function renderLatencyStats() {
+  const summary = meter.summary();
+  const latencyMs = summary ? summary.p50 : null;
+  S.stats.latencyMs = latencyMs;
+  monitor.latest.latencyMs = latencyMs;
+  renderLatency(el.statsLatency, summary, {
+    looked: Boolean(el.video.srcObject) && meter.tries > 0,
+    lostFrames: meter.lostFrames,
+  });
+}
+
 // ---- frame counter (requestVideoFrameCallback) -------------------------------
 
 function startFrameCounter(video) {
   if (typeof video.requestVideoFrameCallback === 'function') {
     let lastPresented = -1;
-    const onFrame = (_now, meta) => {
+    const onFrame = (now, meta) => {
+      video.requestVideoFrameCallback(onFrame);
       const p = meta && typeof meta.presentedFrames === 'number' ? meta.presentedFrames : -1;
       const d = lastPresented >= 0 && p > lastPresented ? p - lastPresented : 1;
       lastPresented = p;
       S.framesRendered += d > 0 && d < 120 ? d : 1;
       S.lastFrameAt = performance.now();
-      video.requestVideoFrameCallback(onFrame);
+      // whether or not the overlay shows: scripts read the samples
+      meter.onFrame(video, now, meta);
     };
     video.requestVideoFrameCallback(onFrame);
   } else {
@@ -478,7 +500,10 @@ function onConnected(client) {
 
 function attachTrack({ track, streams }) {
   const stream = streams && streams[0] ? streams[0] : new MediaStream([track]);
-  if (el.video.srcObject !== stream) el.video.srcObject = stream;
+  if (el.video.srcObject !== stream) {
+    el.video.srcObject = stream;
+    meter.reset(); // a new stream: look at every frame again
+  }
   const p = el.video.play();
   if (p && p.catch) p.catch(() => { /* muted autoplay; a click plays */ });
 }
@@ -760,8 +785,11 @@ window.addEventListener('pageshow', (e) => {
   if (e.persisted && S.device && !S.userStopped) play(S.device);
 });
 
-// Countdown and stall display.
-setInterval(render, 500);
+// Countdown, stall display and the latency readout.
+setInterval(() => {
+  render();
+  renderLatencyStats();
+}, 500);
 
 // ---- window.picamrtc ------------------------------------------------------------------
 
@@ -784,6 +812,25 @@ const picamrtc = {
   get stats() { return S.stats; },
   /** frames presented by the <video>, counted with requestVideoFrameCallback since load */
   get framesRendered() { return S.framesRendered; },
+  /** Capture-to-display latency of every frame whose latency stamp was read
+   * (picamrtc --latency-stamp, docs/latency.md), oldest first, at most 36000
+   * (the oldest dropped): {frame, captureUs, displayMs, latencyMs,
+   * presentedFrames}. frame is the stamp's counter, captureUs the capture
+   * wall-clock time (µs since the epoch), displayMs when the frame is shown
+   * (rVFC expectedDisplayTime as epoch ms, a float), latencyMs = displayMs -
+   * captureUs / 1000, presentedFrames the rVFC metadata's. Collected whether
+   * or not the overlay shows. The live array: read it, do not change it. */
+  get latencySamples() { return meter.samples; },
+  /** {last, p50, p95, count, windowSeconds: 5} in ms over the samples of the
+   * last 5 s (p50/p95 nearest-rank), or null when no stamp was read then */
+  get latency() { return meter.summary(); },
+  /** the stamp reader of the current stream: {framesRead: frames looked at,
+   * backingOff: true while no stamp turns up and it looks once a second,
+   * blockSize of the last stamp (0: none yet), lostFrames: frames the camera
+   * stamped that this page never presented (gaps in the stamp's counter)} */
+  get latencyReader() { return meter.status(); },
+  /** empties latencySamples (the 5 s window of `latency` is kept) */
+  clearLatencySamples() { meter.clear(); },
   /** the forced signalling path from ?signalling=, 'auto' by default */
   get signalling() { return SIGNALLING; },
   play,

@@ -3,7 +3,8 @@
 // StatsMonitor samples an RTCPeerConnection once a second and turns the raw
 // report into one flat object (see EMPTY below for its fields); rates are
 // computed from the deltas between two samples. renderStats() writes that
-// object into the overlay's <dd data-stat="..."> cells.
+// object into the overlay's <dd data-stat="..."> cells, renderLatency() the
+// latency meter's summary (latency-meter.js) into its <dd data-latency>.
 
 /** The shape of a sample; every value null until known. */
 export const EMPTY = Object.freeze({
@@ -34,7 +35,7 @@ export const EMPTY = Object.freeze({
   iceLocal: null,           // local candidate type
   iceRemote: null,          // remote candidate type
   iceProtocol: null,        // 'udp' | 'tcp'
-  latencyMs: null,          // reserved: glass-to-glass latency, filled by a future probe
+  latencyMs: null,          // capture-to-display latency, median of the last 5 s (the latency stamp), else null
 });
 
 const TYPE_RANK = { host: 0, prflx: 1, srflx: 2, relay: 3 };
@@ -236,5 +237,35 @@ export function renderStats(root, sample, extra) {
   for (const el of root.querySelectorAll('[data-stat]')) {
     const v = text[el.dataset.stat];
     if (v !== undefined && el.textContent !== v) el.textContent = v;
+  }
+}
+
+// ---- latency ----------------------------------------------------------------
+
+const ms0 = (v) => `${Math.round(v)}`;
+
+/** Text for the latency cells from LatencyMeter.summary(): `looked` says
+ * whether frames were read at all (else a dash, not "no stamp"). */
+export function formatLatency(summary, { looked = false, lostFrames = 0 } = {}) {
+  if (!summary) return { value: looked ? 'no stamp' : DASH, lost: null };
+  return {
+    value: `${ms0(summary.last)} ms (p50 ${ms0(summary.p50)} · p95 ${ms0(summary.p95)})`,
+    lost: String(lostFrames),
+  };
+}
+
+/** Fill the latency section: <dd data-latency="value|lost"> cells; a
+ * cell without text (the lost frames without stamps) is hidden with its
+ * <dt>. */
+export function renderLatency(root, summary, extra) {
+  if (!root) return;
+  const text = formatLatency(summary, extra);
+  root.hidden = false;
+  root.dataset.stamp = summary ? 'yes' : 'no';
+  for (const el of root.querySelectorAll('dd[data-latency]')) {
+    const v = text[el.dataset.latency];
+    el.hidden = v == null;
+    if (el.previousElementSibling) el.previousElementSibling.hidden = v == null;
+    if (v != null && el.textContent !== v) el.textContent = v;
   }
 }

@@ -26,6 +26,8 @@ import { fileURLToPath } from 'node:url';
 const NS_MARK = 'PCR_BROWSER_IN_NETNS';
 const DEVICE = 'cam1';
 const CASE_LIMIT_MS = 150_000; // meson's timeout is 180 s
+// Cases whose camera service runs with more options than the default.
+const SERVICE_ARGS = { latency: ['--latency-stamp'] };
 const SCRIPT = fileURLToPath(import.meta.url);
 const HERE = dirname(SCRIPT);
 const SOURCE_ROOT = process.env.PICAMRTC_SOURCE_ROOT || resolve(HERE, '..', '..');
@@ -222,6 +224,7 @@ class Env {
     this.browser = null;
     this.service = null;
     this.gateway = null;
+    this.serviceArgs = SERVICE_ARGS[name] ?? [];
   }
 
   spawn(name, argv, extraEnv) {
@@ -254,7 +257,8 @@ class Env {
       'missing (ninja -C BUILD first)');
     this.service = this.spawn(name, [SERVICE_BIN, '--source', 'test',
       '--broker', this.brokerUri, '--device', DEVICE, '--ice-address',
-      '127.0.0.1', '--max-viewers', '4'], { GST_PLUGIN_PATH: PLUGIN_DIR });
+      '127.0.0.1', '--max-viewers', '4', ...this.serviceArgs],
+    { GST_PLUGIN_PATH: PLUGIN_DIR });
     return this.service;
   }
 
@@ -508,16 +512,51 @@ async function casePlays(env) {
   check(snap.state === 'live', `the page plays but says "${snap.state}", ` +
     'expected "live"');
   await expectPicture(page);
+  // No stamp in 90 frames: the latency reader backs off to one a second.
+  let readerBefore = null;
+  await poll(async () => (readerBefore = await page.evaluate(
+    () => window.picamrtc.latencyReader)).backingOff, 5000, 100);
   const fps = await frameRate(page, 2000);
   check(fps >= 15, `the video stutters: ${fps.toFixed(1)} frames/s ` +
     '(the camera sends 30)');
+  const noStamp = await expectNoStamp(page, readerBefore);
   const shot = join(OUT_DIR, 'plays.png');
   mkdirSync(OUT_DIR, { recursive: true });
   await page.screenshot({ path: shot });
   log(`screenshot: ${shot}`);
   env.alive();
   return `1280x720 over ${snap.path}, 90 frames ${ms} ms after load, ` +
-    `${fps.toFixed(0)} frames/s; screenshot ${shot}`;
+    `${fps.toFixed(0)} frames/s; ${noStamp}; screenshot ${shot}`;
+}
+
+/** The latency readout of a stream without stamps: "no stamp", no
+ * samples, no numbers, and (after 90 frames without one) the reader looks
+ * at about one frame a second. `before` is latencyReader >= 2 s ago. */
+async function expectNoStamp(page, before) {
+  const r = await page.evaluate(() => {
+    const p = window.picamrtc;
+    const sec = document.getElementById('stats-latency');
+    return {
+      latency: p.latency, samples: p.latencySamples.length,
+      reader: p.latencyReader, statsLatencyMs: p.stats.latencyMs,
+      visible: Boolean(sec && !sec.hidden && sec.offsetParent !== null),
+      text: sec ? sec.innerText.replace(/\s+/g, ' ').trim() : null,
+    };
+  });
+  check(r.visible, 'the stats overlay has no latency line (#stats-latency ' +
+    `hidden or missing): ${JSON.stringify(r)}`);
+  check(/^Latency no stamp$/.test(r.text), 'the latency line of a stream ' +
+    `without stamps does not read "Latency no stamp": "${r.text}"`);
+  check(r.latency === null && r.samples === 0 && r.statsLatencyMs === null,
+    'a stream without stamps gives latency figures: ' + JSON.stringify(r));
+  check(before.backingOff && r.reader.backingOff, 'after 90+ frames ' +
+    'without a stamp the reader still looks at every frame: ' +
+    `${JSON.stringify(before)}, then ${JSON.stringify(r.reader)}`);
+  const looked = r.reader.framesRead - before.framesRead;
+  check(looked <= 4, `the reader looked at ${looked} frames of a stream ` +
+    'without stamps in about 2 s; once a second is enough');
+  return `no stamp: "${r.text}", ${r.reader.framesRead} frames looked at, ` +
+    `${looked} in the last ~2 s`;
 }
 
 async function caseTwoPages(env) {
@@ -866,6 +905,253 @@ async function caseWhepThirdparty(env) {
     `DELETE ${del.status}, viewers back to 0 ${goneMs} ms after unload()`;
 }
 
+/** LatencyMeter's bookkeeping, fed synthetic stamped pictures (a canvas
+ * standing in for the <video>) in the page: the 36000-sample cap, lost
+ * frames, the once-a-second backoff and its end, the window summary. */
+async function checkMeterBookkeeping(page) {
+  const r = await page.evaluate(async () => {
+    const url = (f) => new URL(f, document.baseURI).href;
+    const { LatencyMeter } = await import(url('latency-meter.js'));
+    const { crc32 } = await import(url('latency.js'));
+    // 1152 px wide at block size 8: all 144 bits in one row of blocks
+    const W = 1152;
+    const H = 8;
+    const src = document.createElement('canvas');
+    src.width = W;
+    src.height = 64;
+    src.videoWidth = W;
+    src.videoHeight = 64;
+    const g = src.getContext('2d');
+    const img = g.createImageData(W, H);
+    const paint = (timeUs, frame) => {
+      const bytes = new Uint8Array(12);
+      let t = BigInt(timeUs);
+      for (let i = 7; i >= 0; i--) { bytes[i] = Number(t & 255n); t >>= 8n; }
+      for (let i = 0; i < 4; i++) bytes[8 + i] = (frame >>> (24 - 8 * i)) & 255;
+      const crc = crc32(bytes);
+      const bits = [];
+      const put = (v, n) => { for (let i = n - 1; i >= 0; i--) bits.push((v >>> i) & 1); };
+      put(0xace1, 16);
+      for (const b of bytes) put(b, 8);
+      put(crc >>> 16, 16);
+      put(crc & 0xffff, 16);
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) {
+          const v = bits[x >> 3] ? 235 : 16;
+          const o = 4 * (y * W + x);
+          img.data[o] = img.data[o + 1] = img.data[o + 2] = v;
+          img.data[o + 3] = 255;
+        }
+      }
+      g.putImageData(img, 0, 0);
+    };
+    const blank = () => { g.fillStyle = '#808080'; g.fillRect(0, 0, W, 64); };
+    const out = {};
+    const base = Date.now() * 1000;
+
+    // latency = display time - capture time, from expectedDisplayTime
+    let m = new LatencyMeter();
+    let now = performance.now();
+    for (let f = 0; f < 20; f++) {
+      const disp = now + 40;
+      paint(Math.round((performance.timeOrigin + disp - 25 - f) * 1000), f);
+      m.onFrame(src, now, { expectedDisplayTime: disp, presentedFrames: f + 1 });
+      now += 33;
+    }
+    out.latencies = m.samples.map((x) => Math.round(x.latencyMs));
+    out.summary = m.summary();
+
+    // lost frames: counter 20, 21, 25 with presentedFrames one apart
+    for (const [f, p] of [[20, 21], [21, 22], [25, 23], [26, 25]]) {
+      paint(base, f);
+      m.onFrame(src, now, { expectedDisplayTime: now, presentedFrames: p });
+      now += 33;
+    }
+    out.lost = m.lostFrames; // 25 after 21 with one frame shown: 3 lost
+
+    // backoff after 90 frames without a stamp, back to every frame at one
+    m = new LatencyMeter();
+    blank();
+    for (let i = 0; i < 90; i++) { m.onFrame(src, now, {}); now += 33; }
+    out.backoff = m.status();
+    m.onFrame(src, now + 500, {});
+    out.after500 = m.status().framesRead;
+    paint(base, 7);
+    m.onFrame(src, now + 1000, { presentedFrames: 1 });
+    out.after1000 = m.status();
+    m.onFrame(src, now + 1033, { presentedFrames: 2 });
+    out.next = m.status().framesRead;
+
+    // the cap: the oldest go
+    m = new LatencyMeter();
+    paint(base, 0);
+    for (let i = 0; i < 36005; i++) m.onFrame(src, now + i, { presentedFrames: i });
+    out.capped = [m.samples.length, m.samples[0].presentedFrames,
+      m.samples[m.samples.length - 1].presentedFrames];
+    m.clear();
+    out.cleared = [m.samples.length, m.summary() !== null];
+    return out;
+  });
+  const want = Array(20).fill(0).map((_, f) => 25 + f);
+  check(JSON.stringify(r.latencies) === JSON.stringify(want),
+    `latency from expectedDisplayTime: ${r.latencies}, expected ${want}`);
+  check(r.summary && r.summary.count === 20 && Math.round(r.summary.p50) ===
+    34 && Math.round(r.summary.p95) === 43 && Math.round(r.summary.last) ===
+    44 && r.summary.windowSeconds === 5, 'latency summary of 25..44 ms: ' +
+    JSON.stringify(r.summary));
+  check(r.lost === 3, `counter 21 then 25 one frame apart: ${r.lost} frames ` +
+    'lost, expected 3');
+  check(r.backoff.backingOff && r.backoff.framesRead === 90 &&
+    r.after500 === 90 && r.after1000.framesRead === 91 &&
+    !r.after1000.backingOff && r.after1000.blockSize === 8 && r.next === 92,
+  `backoff after 90 frames without a stamp: ${JSON.stringify(r)}`);
+  check(r.capped[0] === 36000 && r.capped[1] === 5 && r.capped[2] === 36004,
+    `36005 samples kept as [length, first, last] ${r.capped}, expected ` +
+    '[36000, 5, 36004]');
+  check(r.cleared[0] === 0 && r.cleared[1], 'clear() should empty the ' +
+    `samples and keep the window: ${r.cleared}`);
+  return 'cap 36000, lost frames, backoff, summary: right';
+}
+
+async function caseLatency(env) {
+  // The camera stamps each frame (picamrtc --latency-stamp); the page reads
+  // the stamps back and shows capture-to-display latency. One machine, one
+  // clock, loopback: a latency outside 0..1000 ms is a bug, not noise.
+  const page = await openPlayer(env, 'page');
+  await expectPlaying(page, 30, 10_000, 'with the latency stamp');
+  const figure = /^Latency (\d+) ms \(p50 (\d+) · p95 (\d+)\)( Frames lost \d+)?$/;
+  const overlayText = () => page.evaluate(() => {
+    const sec = document.getElementById('stats-latency');
+    return sec && !sec.hidden && sec.offsetParent !== null
+      ? sec.innerText.replace(/\s+/g, ' ').trim() : null;
+  });
+  let text = null;
+  const onOverlay = await poll(async () =>
+    figure.test(text = await overlayText()), 5000, 100);
+  check(onOverlay, 'the stats overlay shows no latency figure ("Latency N ms ' +
+    `(p50 N · p95 N)") 5 s into a stamped stream; it reads: "${text}"`);
+  log(`overlay: "${text}"`);
+
+  // Hide the overlay: the samples must keep coming for scripts.
+  await page.getByRole('button', { name: /statistics/i }).first().click();
+  check(await page.evaluate(() => document.getElementById('stats').hidden),
+    'the Stats button did not hide the overlay');
+  const cleared = await page.evaluate(() => {
+    window.picamrtc.clearLatencySamples();
+    return { left: window.picamrtc.latencySamples.length,
+      looked: window.picamrtc.latencyReader.framesRead };
+  });
+  check(cleared.left === 0, 'clearLatencySamples() left ' +
+    `${cleared.left} samples behind`);
+  let n = 0;
+  const got = await poll(async () => (n = await page.evaluate(
+    () => window.picamrtc.latencySamples.length)) >= 90, 10_000, 200);
+  check(got, `window.picamrtc.latencySamples holds ${n} samples 10 s after ` +
+    'clearLatencySamples(), with the overlay hidden; expected 90 (30 fps)');
+  const r = await page.evaluate(() => {
+    const p = window.picamrtc;
+    return { samples: p.latencySamples.slice(), latency: p.latency,
+      reader: p.latencyReader, statsLatencyMs: p.stats.latencyMs,
+      isArray: Array.isArray(p.latencySamples) };
+  });
+  const s = r.samples;
+  check(r.isArray && s.length >= 60, `latencySamples is not an Array of 60+ ` +
+    `samples: ${r.isArray ? s.length : typeof r.samples}`);
+  const keys = 'frame,captureUs,displayMs,latencyMs,presentedFrames';
+  for (const [i, x] of s.entries()) {
+    check(Object.keys(x).sort().join() === keys.split(',').sort().join() &&
+      Number.isInteger(x.frame) && Number.isInteger(x.captureUs) &&
+      Number.isFinite(x.displayMs) && Number.isFinite(x.latencyMs) &&
+      Number.isInteger(x.presentedFrames),
+    `latency sample ${i} is not {${keys}} of numbers: ${JSON.stringify(x)}`);
+    check(x.latencyMs > 0 && x.latencyMs < 1000, `frame ${x.frame} took ` +
+      `${x.latencyMs.toFixed(1)} ms from capture to display (expected ` +
+      `0..1000 ms on one machine): ${JSON.stringify(x)}`);
+    check(Math.abs(x.displayMs - x.captureUs / 1000 - x.latencyMs) < 0.01,
+      `sample ${i}: latencyMs is not displayMs - captureUs / 1000: ` +
+      JSON.stringify(x));
+    check(Math.abs(x.displayMs - Date.now()) < 60_000, `sample ${i}: ` +
+      `displayMs ${x.displayMs} is not an epoch time in ms`);
+    if (i > 0) {
+      const p = s[i - 1];
+      check(x.frame > p.frame && x.presentedFrames > p.presentedFrames &&
+        x.captureUs > p.captureUs && x.displayMs >= p.displayMs,
+      `samples ${i - 1} and ${i} do not increase: ${JSON.stringify(p)}, ` +
+      JSON.stringify(x));
+    }
+  }
+  // Every frame looked at (each frame callback) gives a sample. Frames
+  // the camera stamped but the page never showed (gaps in the counter) and
+  // frames shown without a callback of their own (rVFC fires once per
+  // rendering step) are the machine's load, not the reader's: only logged.
+  const looked = r.reader.framesRead - cleared.looked;
+  check(s.length >= 0.95 * looked, `only ${s.length} of the ${looked} ` +
+    'frames the reader looked at gave a sample: it misses stamps');
+  const shown = s[s.length - 1].presentedFrames - s[0].presentedFrames + 1;
+  const L = r.latency;
+  check(L && typeof L.p50 === 'number' && typeof L.p95 === 'number' &&
+    typeof L.last === 'number' && L.windowSeconds === 5 && L.count > 0 &&
+    L.p50 <= L.p95, `window.picamrtc.latency is not {last, p50, p95, count, ` +
+    `windowSeconds: 5}: ${JSON.stringify(L)}`);
+  check(L.p50 > 0 && L.p95 < 1000, `window.picamrtc.latency is out of ` +
+    `0..1000 ms: ${JSON.stringify(L)}`);
+  check(typeof r.statsLatencyMs === 'number', 'window.picamrtc.stats.' +
+    `latencyMs is ${r.statsLatencyMs} while stamps are read`);
+  check(!r.reader.backingOff && r.reader.blockSize === 16, 'the stamp ' +
+    `reader is not reading every frame at block size 16: ` +
+    JSON.stringify(r.reader));
+  const sorted = s.map((x) => x.latencyMs).sort((a, b) => a - b);
+  const pct = (q) => sorted[Math.ceil(q * sorted.length) - 1];
+  log(`latency over ${s.length} frames (counter ${s[0].frame}..` +
+    `${s[s.length - 1].frame}, ${shown} presented, ${looked} looked at): ` +
+    `min ${sorted[0].toFixed(1)}, p50 ` +
+    `${pct(0.5).toFixed(1)}, p95 ${pct(0.95).toFixed(1)}, max ` +
+    `${sorted[sorted.length - 1].toFixed(1)} ms; window.picamrtc.latency ` +
+    `${JSON.stringify(L)}; frames lost ${r.reader.lostFrames}`);
+
+  // What reading one frame's band costs the page (the same work as
+  // latency-meter.js: draw the top 32 rows, getImageData, decode).
+  const cost = await page.evaluate(async () => {
+    const { decodeStamp } = await import(
+      new URL('latency.js', document.baseURI).href);
+    const v = document.querySelector('video');
+    const c = document.createElement('canvas');
+    c.width = v.videoWidth;
+    c.height = 32;
+    const g = c.getContext('2d', { willReadFrequently: true, alpha: false });
+    const times = [];
+    let read = 0;
+    for (let i = 0; i < 60; i++) {
+      const t = performance.now();
+      g.drawImage(v, 0, 0, c.width, 32, 0, 0, c.width, 32);
+      if (decodeStamp(g.getImageData(0, 0, c.width, 32), 16)) read += 1;
+      times.push(performance.now() - t);
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    times.sort((a, b) => a - b);
+    return { median: times[30], max: times[59], read };
+  });
+  log(`reading one frame's stamp: median ${cost.median.toFixed(2)} ms, ` +
+    `max ${cost.max.toFixed(2)} ms (${cost.read}/60 read)`);
+
+  const bookkeeping = await checkMeterBookkeeping(page);
+  log(`LatencyMeter with synthetic frames: ${bookkeeping}`);
+
+  await page.getByRole('button', { name: /statistics/i }).first().click();
+  const back = await poll(async () => figure.test(text = await overlayText()),
+    2000, 100);
+  check(back, `the shown overlay lost its latency figure: "${text}"`);
+  const shot = join(OUT_DIR, 'latency.png');
+  mkdirSync(OUT_DIR, { recursive: true });
+  await page.screenshot({ path: shot });
+  log(`screenshot: ${shot}`);
+  env.alive();
+  return `${s.length} stamped frames, latency p50 ${pct(0.5).toFixed(1)} ` +
+    `ms, p95 ${pct(0.95).toFixed(1)} ms (page: p50 ${L.p50.toFixed(1)}, ` +
+    `p95 ${L.p95.toFixed(1)}), ${r.reader.lostFrames} frames lost; ` +
+    `overlay "${text}"`;
+}
+
 // A probe of the harness itself: Chromium in the namespace loads a page
 // from a loopback server. Not a meson case; `node browser.mjs harness`.
 async function caseHarness(env) {
@@ -896,6 +1182,7 @@ const CASES = {
   'camera-restart': caseCameraRestart,
   'seed-api': caseSeedApi,
   'whep-thirdparty': caseWhepThirdparty,
+  latency: caseLatency,
   harness: caseHarness,
 };
 
