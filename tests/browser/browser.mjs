@@ -11,17 +11,19 @@
 // third-party WHEP player of case whep-thirdparty) into the build tree when
 // missing (`npm ci`, from package-lock.json), then runs itself
 // again under `unshare -rn`, where it never reaches anything but loopback.
+// What it shares with the latency benchmark is in harness.mjs.
 
-import { spawn, spawnSync } from 'node:child_process';
 import { createRequire, isBuiltin } from 'node:module';
 import {
-  closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync,
-  readFileSync, rmSync, writeFileSync,
+  existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
 } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  CHROMIUM, Failure, Proc, check, ensureNodeModules, freePort, http,
+  launchChromium, log, poll, reexecInNamespace, sleep, t0, tcpOpen,
+} from './harness.mjs';
 
 const NS_MARK = 'PCR_BROWSER_IN_NETNS';
 const DEVICE = 'cam1';
@@ -33,7 +35,6 @@ const HERE = dirname(SCRIPT);
 const SOURCE_ROOT = process.env.PICAMRTC_SOURCE_ROOT || resolve(HERE, '..', '..');
 const BUILD_ROOT = process.env.PICAMRTC_BUILD_ROOT || join(SOURCE_ROOT, 'build');
 const OUT_DIR = join(BUILD_ROOT, 'tests', 'browser');
-const CHROMIUM = process.env.PCR_CHROMIUM || '/usr/bin/chromium';
 const SERVICE_BIN = process.env.PCR_SERVICE ||
   join(BUILD_ROOT, 'src', 'picamrtc', 'picamrtc');
 const GATEWAY_BIN = process.env.PCR_GATEWAY ||
@@ -42,177 +43,21 @@ const WWW_DIR = process.env.PCR_WWW || join(SOURCE_ROOT, 'data', 'www');
 const PLUGIN_DIR = process.env.PCR_PLUGIN_DIR ||
   join(BUILD_ROOT, 'plugins', 'mqttwebrtc');
 
-// What the brief for browser tests on this machine asks of Chromium.
-const CHROMIUM_ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu',
-  '--disable-background-networking', '--no-first-run',
-  '--disable-component-update', '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--autoplay-policy=no-user-gesture-required',
-  '--use-fake-ui-for-media-stream',
-];
-
-class Failure extends Error {}
-
-function check(cond, message) {
-  if (!cond) throw new Failure(message);
-}
-
-const t0 = Date.now();
-function log(msg) {
-  const s = ((Date.now() - t0) / 1000).toFixed(1).padStart(6);
-  console.log(`[${s} s] ${msg}`);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls fn until it returns a truthy value; null after timeoutMs. */
-async function poll(fn, timeoutMs, intervalMs = 200) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() >= deadline) return null;
-    await sleep(intervalMs);
-  }
-}
-
 // --- outside the namespace: dependencies, then re-exec -------------------
-
-function ensureNodeModules() {
-  // The copies in the build tree of what package.json names (playwright-core,
-  // the third-party WHEP player), installed exactly as the lock file says.
-  const lock = join(HERE, 'package-lock.json');
-  const pkgs = JSON.parse(readFileSync(lock, 'utf8')).packages;
-  const want = Object.keys(pkgs[''].dependencies)
-    .map((n) => [n, pkgs[`node_modules/${n}`].version]);
-  const stale = want.filter(([n, v]) => {
-    const have = join(OUT_DIR, 'node_modules', n, 'package.json');
-    return !existsSync(have) ||
-      JSON.parse(readFileSync(have, 'utf8')).version !== v;
-  });
-  if (!stale.length) return;
-  const what = want.map(([n, v]) => `${n} ${v}`).join(', ');
-  log(`installing ${what} into ${OUT_DIR} (npm ci)`);
-  mkdirSync(OUT_DIR, { recursive: true });
-  copyFileSync(join(HERE, 'package.json'), join(OUT_DIR, 'package.json'));
-  copyFileSync(lock, join(OUT_DIR, 'package-lock.json'));
-  const r = spawnSync('npm', ['ci', '--prefix', OUT_DIR, '--no-audit',
-    '--no-fund', '--loglevel=error'], { stdio: 'inherit' });
-  const missing = want.filter(([n]) =>
-    !existsSync(join(OUT_DIR, 'node_modules', n, 'package.json')));
-  check(r.status === 0 && !missing.length,
-    `npm ci of ${what} into ${OUT_DIR} failed ` +
-    `(exit ${r.status}${r.error ? ', ' + r.error.message : ''}): the ` +
-    'browser tests need the npm registry once');
-}
 
 function outer(name) {
   try {
     check(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests ` +
       "need Debian's Chromium (apt-get install chromium)");
-    ensureNodeModules();
+    ensureNodeModules(OUT_DIR);
   } catch (e) {
     console.log(`FAIL browser-${name}: ${e.message}`);
     process.exit(1);
   }
-  // Also a PID namespace whose init is the inner run: when meson gives up
-  // on a case and kills this process group, --kill-child takes the inner
-  // run down and the kernel every service and browser it started with it.
-  const child = spawn('unshare', ['-rn', '--pid', '--fork', '--mount-proc',
-    '--kill-child', 'sh', '-c',
-    'ip link set lo up && exec "$0" "$@"', process.execPath, SCRIPT, name],
-  { stdio: 'inherit', env: { ...process.env, [NS_MARK]: '1' } });
-  // unshare --fork does not pass signals on: a SIGTERM for this process
-  // goes to the inner run itself (the child of unshare), which cleans up.
-  for (const sig of ['SIGTERM', 'SIGINT']) {
-    process.on(sig, () => {
-      let inner = [];
-      try {
-        inner = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`,
-          'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-      } catch { /* gone */ }
-      for (const pid of inner.length ? inner : [child.pid]) {
-        try { process.kill(pid, sig); } catch { /* gone */ }
-      }
-    });
-  }
-  child.on('error', (e) => {
-    console.log(`FAIL browser-${name}: cannot run unshare -rn: ${e.message}`);
-    process.exit(1);
-  });
-  child.on('exit', (code, sig) => process.exit(code ?? (sig ? 1 : 0)));
+  reexecInNamespace(SCRIPT, [name], NS_MARK, `browser-${name}`);
 }
 
 // --- inside the namespace ------------------------------------------------
-
-class Proc {
-  /** A child in its own process group, its output in a log file. */
-  constructor(name, argv, workdir, extraEnv = {}) {
-    this.name = name;
-    this.argv = argv;
-    this.logPath = join(workdir, `${name}.log`);
-    const fd = openSync(this.logPath, 'a');
-    this.code = undefined;
-    this.child = spawn(argv[0], argv.slice(1), {
-      stdio: ['ignore', fd, fd], detached: true,
-      env: { ...process.env, ...extraEnv },
-    });
-    closeSync(fd);
-    this.pid = this.child.pid;
-    this.exited = new Promise((res) => {
-      this.child.on('exit', (code, sig) => {
-        this.code = code ?? sig;
-        res();
-      });
-      this.child.on('error', (e) => {
-        this.code = `spawn error: ${e.message}`;
-        res();
-      });
-    });
-  }
-
-  alive() { return this.code === undefined; }
-
-  signal(sig) {
-    try { process.kill(-this.pid, sig); } catch { /* gone */ }
-  }
-
-  async wait(ms) {
-    await Promise.race([this.exited, sleep(ms)]);
-    return !this.alive();
-  }
-
-  async stop(graceMs = 3000) {
-    if (this.alive()) {
-      this.signal('SIGTERM');
-      if (!(await this.wait(graceMs))) {
-        this.signal('SIGKILL');
-        await this.wait(3000);
-      }
-    } else {
-      this.signal('SIGKILL'); // whatever it left behind in its group
-    }
-  }
-
-  logText(limit = 12000) {
-    let text = '';
-    try { text = readFileSync(this.logPath, 'utf8'); } catch { return ''; }
-    return text.length > limit ? '[... cut ...]\n' + text.slice(-limit) : text;
-  }
-}
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
-    });
-  });
-}
 
 class Env {
   constructor(name) {
@@ -330,14 +175,7 @@ class Env {
   }
 
   async launchBrowser() {
-    const req = createRequire(join(OUT_DIR, 'package.json'));
-    const { chromium } = req('playwright-core');
-    this.browser = await chromium.launch({
-      executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000,
-      // our own SIGTERM handler closes it after reporting what pages show
-      handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
-    });
-    log(`Chromium ${this.browser.version()} launched`);
+    this.browser = await launchChromium(OUT_DIR);
   }
 
   /** A page in its own context, its console and signalling requests kept. */
@@ -399,23 +237,6 @@ class Env {
       rmSync(this.workdir, { recursive: true, force: true });
     }
   }
-}
-
-function tcpOpen(port) {
-  return new Promise((res) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.on('connect', () => { s.destroy(); res(true); });
-    s.on('error', () => res(false));
-    s.setTimeout(1000, () => { s.destroy(); res(false); });
-  });
-}
-
-async function http(url, opts = {}) {
-  const r = await fetch(url, { ...opts, signal: AbortSignal.timeout(15_000) });
-  const text = await r.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = undefined; }
-  return { status: r.status, headers: r.headers, text, json };
 }
 
 /** What the page shows: the client's state and the video element's. */
