@@ -3,7 +3,7 @@
 # test suite, and ends with one line "N passed, M failed".
 #
 # Three builds: $BUILD_DIR (the normal one, every suite), $BUILD_DIR-asan
-# (the unit, element and integration suites under AddressSanitizer,
+# (the unit, element, integration and gateway suites under AddressSanitizer,
 # UndefinedBehaviorSanitizer and LeakSanitizer) and $BUILD_DIR-fuzz (clang,
 # the libFuzzer targets of tests/fuzz for $PICAMRTC_FUZZ_SECONDS each,
 # default 60). PICAMRTC_SANITIZERS=no skips the last two.
@@ -36,6 +36,8 @@ log "gateway tests (HTTP and WHEP over MQTT to a real camera service)"
 run_suites "$BUILD_DIR" gateway --no-rebuild --suite gateway --num-processes 1
 log "browser tests (Debian's Chromium through the gateway)"
 run_suites "$BUILD_DIR" browser --no-rebuild --suite browser --num-processes 1
+log "latency benchmark, 10 s smoke run (the full run: docs/benchmarks.md)"
+run_suites "$BUILD_DIR" bench --no-rebuild --suite bench --num-processes 1
 
 # Programs we do not build but that load our ASan-built plugin (the registry
 # scanner, gst-launch-1.0) need the ASan runtime first in their library
@@ -104,10 +106,14 @@ if [ "${PICAMRTC_SANITIZERS:-yes}" != no ]; then
     log "integration tests under ASan/UBSan/LSan"
     run_suites "$asan_dir" asan-integration --no-rebuild --num-processes 1 \
       --timeout-multiplier 3 "${cases[@]}"
+    log "gateway tests under ASan/UBSan/LSan"
+    run_suites "$asan_dir" asan-gateway --no-rebuild --suite gateway \
+      --num-processes 1 --timeout-multiplier 3
     exit $status
   ) || status=1
   logs+=("$asan_dir/meson-logs/asan-quick.json"
-    "$asan_dir/meson-logs/asan-integration.json")
+    "$asan_dir/meson-logs/asan-integration.json"
+    "$asan_dir/meson-logs/asan-gateway.json")
 
   fuzz_dir=$BUILD_DIR-fuzz
   if [ ! -f "$fuzz_dir/build.ninja" ]; then
