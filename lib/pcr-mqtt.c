@@ -22,10 +22,14 @@ GST_DEBUG_CATEGORY_STATIC (pcr_mqtt_debug);
 G_DEFINE_QUARK (pcr-mqtt-error-quark, pcr_mqtt_error);
 /* *INDENT-ON* */
 
-#define RECONNECT_MIN_S 1
-/* Capped low so viewers can connect again within seconds of a broker
- * restart; one attempt every 5 s costs the broker nothing. */
-#define RECONNECT_MAX_S 5
+/* The backoff doubles from 1 s up to 2.5 s, and each wait is drawn at
+ * random from its upper half: a fleet that lost the broker at the same
+ * moment does not come back in step but spread over 2.5 s, and a device
+ * is never more than 2.5 s late once the broker is back, so a viewer plays
+ * within 5 s of it. A refused attempt every 1.9 s on average costs a
+ * broker that is down nothing. */
+#define RECONNECT_MIN_MS 1000
+#define RECONNECT_MAX_MS 2500
 #define DEFAULT_KEEPALIVE_S 30
 /* An attempt with no CONNACK this long has failed: libmosquitto's async
  * connect does not report a refused or broken TLS handshake at all, and a
@@ -401,12 +405,18 @@ describe (gint rc)
   return rc == MOSQ_ERR_ERRNO ? g_strerror (errno) : mosquitto_strerror (rc);
 }
 
-/* Sleeps @seconds unless told to stop; TRUE when stopping. */
+/* Sleeps a random time in the upper half of @backoff_ms, and doubles the
+ * backoff up to the cap, unless told to stop; TRUE when stopping. */
 static gboolean
-wait_or_stop (PcrMqtt * mqtt, guint seconds)
+wait_or_stop (PcrMqtt * mqtt, guint * backoff_ms)
 {
-  gint64 deadline = g_get_monotonic_time () + seconds * G_TIME_SPAN_SECOND;
+  guint wait_ms = g_random_int_range (*backoff_ms / 2, *backoff_ms + 1);
+  gint64 deadline = g_get_monotonic_time () + wait_ms * G_TIME_SPAN_MILLISECOND;
   gboolean stopping;
+
+  GST_INFO ("next connection attempt to %s:%d in %u ms", mqtt->host,
+      mqtt->port, wait_ms);
+  *backoff_ms = MIN (*backoff_ms * 2, RECONNECT_MAX_MS);
 
   g_mutex_lock (&mqtt->lock);
   while (!mqtt->stopping)
@@ -435,7 +445,7 @@ network_thread (gpointer data)
 {
   PcrMqtt *mqtt = data;
   gboolean have_socket = FALSE, tried = FALSE, refused;
-  guint delay = RECONNECT_MIN_S;
+  guint backoff = RECONNECT_MIN_MS;
   gint64 attempt_start = 0;
   sigset_t pipe;
   gint rc;
@@ -459,9 +469,8 @@ network_thread (gpointer data)
       attempt_start = g_get_monotonic_time ();
       if (rc != MOSQ_ERR_SUCCESS) {
         report_error (mqtt, describe (rc));
-        if (wait_or_stop (mqtt, delay))
+        if (wait_or_stop (mqtt, &backoff))
           break;
-        delay = MIN (delay * 2, RECONNECT_MAX_S);
         continue;
       }
       have_socket = TRUE;
@@ -469,7 +478,7 @@ network_thread (gpointer data)
     rc = mosquitto_loop (mqtt->mosq, 1000, 1);
     if (rc == MOSQ_ERR_SUCCESS) {
       if (pcr_mqtt_is_connected (mqtt)) {
-        delay = RECONNECT_MIN_S;
+        backoff = RECONNECT_MIN_MS;
         continue;
       }
       if (g_get_monotonic_time () - attempt_start < CONNACK_TIMEOUT_US)
@@ -477,9 +486,8 @@ network_thread (gpointer data)
       report_error (mqtt, "no answer within 5 s (a TLS problem: wrong CA, "
           "host name or port? or a broker that does not answer)");
       have_socket = FALSE;
-      if (wait_or_stop (mqtt, delay))
+      if (wait_or_stop (mqtt, &backoff))
         break;
-      delay = MIN (delay * 2, RECONNECT_MAX_S);
       continue;
     }
     /* The connection is gone: refused, lost, or broken by TLS. */
@@ -492,9 +500,8 @@ network_thread (gpointer data)
     g_mutex_unlock (&mqtt->lock);
     if (!refused)               /* else on_connect said why already */
       report_error (mqtt, describe (rc));
-    if (wait_or_stop (mqtt, delay))
+    if (wait_or_stop (mqtt, &backoff))
       break;
-    delay = MIN (delay * 2, RECONNECT_MAX_S);
   }
   return NULL;
 }

@@ -2,8 +2,9 @@
  * GMainContext of the owner's choosing: the network runs on a thread of its
  * own, which only copies the data and posts it. After any failure (refused,
  * lost, TLS, bad credentials) it retries with capped exponential backoff
- * (1 s .. 5 s) and calls on_connection again, so subscriptions made there
- * survive a broker restart. */
+ * and random jitter (waits of 0.5-1 s, 1-2 s, then 1.25-2.5 s) and calls
+ * on_connection again, so subscriptions made there survive a broker
+ * restart. */
 #pragma once
 
 #include <glib.h>

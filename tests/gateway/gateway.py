@@ -1027,6 +1027,177 @@ def case_broker_late(env):
     return 'connected to a broker that came up late'
 
 
+def case_broker_outage(env):
+    """The broker goes away for PICAMRTC_OUTAGE_SECONDS (10) while the
+    gateway and a camera service run. Meanwhile every signalling request
+    gets a prompt 503 saying why (never a wait for the answer timeout);
+    once the broker is back, a WHEP POST and a start-webrtc, each retried
+    as a page would on 503 or 404, get their answers within 5 s."""
+    down = int(os.environ.get('PICAMRTC_OUTAGE_SECONDS', '10'))
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    gw = env.gateway(['--answer-timeout', '10'],
+                     extra_env={'GST_DEBUG': 'pcrmqtt:4'})
+    gw.wait_device(DEVICE, lambda s: s.get('state') == 'online',
+                   what='online')
+    r = expect(whep_post(gw), 201, 'WHEP POST before the outage')
+    before = r.took
+    expect(gw.request('DELETE', r.header('Location')), 200, 'DELETE')
+
+    t_stop = time.monotonic()
+    env.stop_broker()
+    during = []
+    while time.monotonic() - t_stop < down - 1.5:
+        for what, fn in (('start-webrtc', start_webrtc),
+                         ('WHEP POST', whep_post)):
+            r = expect(fn(gw, timeout=15), 503,
+                       f'{what} while the broker is down')
+            check('broker' in r.text(), f'the 503 for {what} during the '
+                  f'outage does not say the broker is the problem: '
+                  f'{r.text()!r}')
+            during.append(r.took)
+        time.sleep(1)
+    expect(gw.request('GET', '/api/devices'), 200,
+           '/api/devices while the broker is down')
+    time.sleep(max(0.0, down - (time.monotonic() - t_stop)))
+    env.start_broker_again()
+    t_back = time.monotonic()
+
+    def retry(what, fn, ok):
+        """Retries fn as a page would until it gets ok; (seconds after the
+        broker's return, the reply, the statuses seen)."""
+        seen = []
+        while time.monotonic() - t_back < 20:
+            r = fn(gw, timeout=15)
+            seen.append(r.status)
+            if r.status == ok:
+                return time.monotonic() - t_back, r, seen
+            # a clear error while the gateway or the device reconnects
+            expect(r, r.status if r.status in (503, 404) else 503,
+                   f'{what} just after the broker came back')
+            time.sleep(0.2)
+        raise Failure(f'{what} got no answer within 20 s of the broker\'s '
+                      f'return (statuses {seen})')
+
+    whep = in_background(retry, 'WHEP POST', whep_post, 201)
+    seed = in_background(retry, 'start-webrtc', start_webrtc, 200)
+    t_whep, r_whep, seen_whep = whep.result(30)
+    t_seed, r_seed, seen_seed = seed.result(30)
+    log(f'during the outage: {len(during)} requests, 503 in '
+        f'{max(during) * 1000:.0f} ms at most; after the return: WHEP '
+        f'answered at {t_whep:.1f} s ({seen_whep}), start-webrtc at '
+        f'{t_seed:.1f} s ({seen_seed})')
+    check(r_whep.text().startswith('v=0'), 'the WHEP answer is no SDP')
+    check('webrtc_answer' in r_seed.json(), 'start-webrtc gave no answer')
+    check(max(during) <= 2, f'a request during the outage waited '
+          f'{max(during):.1f} s for its 503 (it should not wait at all)')
+    check(t_whep <= 5, f'the first WHEP answer came {t_whep:.1f} s after '
+          f'the broker\'s return (limit 5 s; statuses {seen_whep})')
+    check(t_seed <= 5, f'the first start-webrtc answer came {t_seed:.1f} s '
+          f'after the broker\'s return (limit 5 s; statuses {seen_seed})')
+    expect(gw.request('DELETE', r_whep.header('Location')), 200, 'DELETE')
+    expect(gw.post_json('/api/stop-webrtc',
+                        {'session': r_seed.json()['session']}), 200,
+           'stop-webrtc')
+    wait_viewers(env, 0, 'after both sessions ended')
+    waits = [int(m) for m in re.findall(
+        r'next connection attempt to \S+ in (\d+) ms', gw.log_text())]
+    check(waits and max(waits) <= 30000, 'the gateway\'s waits between '
+          f'connection attempts were {waits} ms (cap 30 s)')
+    return (f'{down} s outage: {len(during)} requests got 503 within '
+            f'{max(during) * 1000:.0f} ms; after the return WHEP answered '
+            f'at {t_whep:.1f} s, start-webrtc at {t_seed:.1f} s (before the '
+            f'outage: {before * 1000:.0f} ms); gateway retried '
+            f'{len(waits)} times, {min(waits)}-{max(waits)} ms apart')
+
+
+def case_slow_client(env):
+    """Slow or stalled HTTP clients (slowloris): a connection that sends
+    nothing, one whose headers never end, one whose body comes slower
+    than its Content-Length promises, and a keep-alive connection left
+    idle after a request. The gateway closes each within 30 s and serves
+    everyone else promptly meanwhile; a request that is only waiting for
+    a device's answer is not cut short."""
+    limit = 30
+    env.start_broker()
+    fake_device(env, 'mute')
+    gw = env.gateway(['--answer-timeout', '25'])
+    gw.wait_device('mute', lambda s: s.get('state') == 'online')
+    pending = in_background(start_webrtc, gw, device='mute', timeout=40)
+    t_pending = time.monotonic()
+    conns = {}
+
+    def connect(name, data):
+        s = socket.create_connection(('127.0.0.1', gw.port), timeout=5)
+        s.setblocking(False)
+        if data:
+            s.sendall(data)
+        conns[name] = {'sock': s, 't0': time.monotonic(), 'closed': None,
+                       'got': b''}
+
+    connect('silent', b'')
+    connect('unfinished headers', b'POST /api/start-webrtc HTTP/1.1\r\n'
+            b'Host: x\r\nContent-Type: application/json\r\n')
+    connect('slow body', b'POST /api/start-webrtc HTTP/1.1\r\nHost: x\r\n'
+            b'Content-Type: application/json\r\nContent-Length: 1000\r\n'
+            b'\r\n{"type":')
+    connect('idle keep-alive', b'GET /api/devices HTTP/1.1\r\nHost: x\r\n'
+            b'\r\n')
+    served = []
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < limit + 2:
+            now = time.monotonic()
+            for name, c in conns.items():
+                if c['closed'] is not None:
+                    continue
+                try:
+                    if name == 'slow body':
+                        c['sock'].send(b' ')   # a byte a second
+                    data = c['sock'].recv(65536)
+                    if data:
+                        c['got'] += data
+                    else:
+                        c['closed'] = now - c['t0']
+                except BlockingIOError:
+                    pass
+                except OSError:             # reset, or a broken pipe
+                    c['closed'] = now - c['t0']
+            if all(c['closed'] is not None for c in conns.values()):
+                break
+            r = expect(gw.request('GET', '/api/devices', timeout=10), 200,
+                       'a normal request while slow clients hang on')
+            served.append(r.took)
+            time.sleep(1)
+    finally:
+        for c in conns.values():
+            c['sock'].close()
+    r = pending.result(40)
+    waited = time.monotonic() - t_pending
+    closed = {n: c['closed'] for n, c in conns.items()}
+    log('closed after: ' + ', '.join(
+        f'{n} {"never" if t is None else f"{t:.1f} s"}'
+        for n, t in closed.items()) +
+        f'; {len(served)} normal requests, slowest '
+        f'{max(served) * 1000:.0f} ms; the waiting request: {r.status} '
+        f'after {r.took:.1f} s')
+    check(max(served) < 1, f'a normal request took {max(served):.1f} s '
+          'while slow clients held connections')
+    check(status_of(conns['idle keep-alive']['got']) == 200,
+          'the keep-alive connection\'s request got no 200 first')
+    expect(r, 504, 'a start-webrtc waiting for a mute device')
+    check(r.took >= 24, f'a request waiting for the device\'s answer was '
+          f'ended after {r.took:.1f} s, before --answer-timeout 25 s')
+    never = [n for n, t in closed.items() if t is None]
+    check(not never, f'the gateway kept {", ".join(never)} open for '
+          f'{limit} s and more: a few hundred such clients would use up '
+          'its file descriptors (slowloris)')
+    return ('closed ' + ', '.join(f'{n} after {t:.1f} s'
+                                  for n, t in closed.items()) +
+            f'; others served in {max(served) * 1000:.0f} ms at most; the '
+            f'request waiting for an answer got its 504 after {waited:.0f} s')
+
+
 def case_options(env):
     env.start_broker()
     fake_device(env, DEVICE)
@@ -1313,6 +1484,8 @@ CASES = {
     'fake-device': case_fake_device,
     'broker': case_broker,
     'broker-late': case_broker_late,
+    'broker-outage': case_broker_outage,
+    'slow-client': case_slow_client,
     'options': case_options,
     'turn': case_turn,
     'tls': case_tls,

@@ -3,11 +3,14 @@
  * it offers one recvonly H.264 video m-line from its own webrtcbin, decodes
  * what arrives and reports one JSON object per line on stdout: "offer",
  * "answer" (with the number of candidates in the answer SDP), "first-frame"
- * (with the decoded width and height), "frames" once a second, "error",
- * "bye", "reply" (--raw), "timeout", "ice-failed", and last "done". All
- * times ("ms") count from the moment the offer (or raw payload) was
- * published. It uses libmosquitto and json-glib directly, not the project's
- * own MQTT and message code, so it checks those too. With --username,
+ * (with the decoded width and height), "frames" once a second (with
+ * "max_gap_ms", the longest wait for a decoded frame in that second: a
+ * stall shows there even when the rate averages out), "error", "bye",
+ * "reply" (--raw), "timeout", "ice-failed", "device-online"
+ * (--wait-online), and last "done" (with the longest gap of the whole
+ * run). All times ("ms") count from the moment the offer (or raw payload)
+ * was published. It uses libmosquitto and json-glib directly, not the
+ * project's own MQTT and message code, so it checks those too. With --username,
  * --password and an mqtts:// broker (checked with --ca-file) it logs in over
  * TLS like the gateway does. Exit codes: 0 success, 1 failure or timeout,
  * 2 usage. */
@@ -54,6 +57,7 @@ typedef struct
   gsize raw_len;
   gchar *expect_error;
   gboolean no_bye;
+  gboolean wait_online;
 
   /* state, main thread only unless noted */
   GMainLoop *loop;
@@ -61,6 +65,7 @@ typedef struct
   struct mosquitto *mosq;
   gchar *topic_in;
   gchar *topic_out;
+  gchar *topic_status;          /* --wait-online */
   GstElement *pipeline;
   GstElement *webrtc;
   gint64 t0;                    /* monotonic µs when the offer went out */
@@ -81,6 +86,15 @@ typedef struct
   gboolean bye_published;       /* atomic */
   gboolean connected;           /* a CONNACK came */
   gboolean lost_reported;
+  gboolean device_online;       /* --wait-online: its status said so */
+  gchar *held_offer;            /* --wait-online: ready, not yet sent */
+
+  /* decoded-frame timing: the streaming thread writes, the main thread
+   * reads, both under gap_lock */
+  GMutex gap_lock;
+  gint64 last_frame_us;         /* monotonic time of the latest frame */
+  gint64 interval_gap_us;       /* longest gap since the last "frames" */
+  gint64 max_gap_us;            /* longest gap since the first frame */
 } Viewer;
 
 static Viewer v;
@@ -240,7 +254,16 @@ publish_candidate (const gchar * candidate, guint mline)
 static void
 publish_offer (const gchar * sdp)
 {
-  JsonBuilder *b = json_builder_new ();
+  JsonBuilder *b;
+
+  /* an offer sent before the device is (back) on the broker is lost: a
+   * client that knows waits for the device's status first */
+  if (v.wait_online && !v.device_online) {
+    g_free (v.held_offer);
+    v.held_offer = g_strdup (sdp);
+    return;
+  }
+  b = json_builder_new ();
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "type");
@@ -292,6 +315,8 @@ on_connect_main (gpointer data)
   v.connected = TRUE;
   /* subscribe before the offer goes out, so no reply is missed */
   mosquitto_subscribe (v.mosq, NULL, v.topic_out, 1);
+  if (v.topic_status)
+    mosquitto_subscribe (v.mosq, NULL, v.topic_status, 1);
   return G_SOURCE_REMOVE;
 }
 
@@ -348,11 +373,49 @@ on_message_main (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* --wait-online: the device's status; the held offer goes out once it
+ * says online. */
+static gboolean
+on_status_main (gpointer data)
+{
+  GBytes *payload = data;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  gsize len;
+  const gchar *text = g_bytes_get_data (payload, &len);
+  JsonNode *root;
+  JsonNode *state;
+
+  if (v.device_online || v.finishing)
+    return G_SOURCE_REMOVE;
+  if (!json_parser_load_from_data (parser, text, len, NULL))
+    return G_SOURCE_REMOVE;
+  root = json_parser_get_root (parser);
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    return G_SOURCE_REMOVE;
+  state = json_object_get_member (json_node_get_object (root), "state");
+  if (state == NULL || !JSON_NODE_HOLDS_VALUE (state) ||
+      json_node_get_value_type (state) != G_TYPE_STRING ||
+      g_strcmp0 (json_node_get_string (state), "online") != 0)
+    return G_SOURCE_REMOVE;
+  v.device_online = TRUE;
+  event_simple ("device-online", FALSE);
+  if (v.held_offer) {
+    g_autofree gchar *sdp = g_steal_pointer (&v.held_offer);
+
+    publish_offer (sdp);
+  }
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_message (struct mosquitto *mosq, void *obj,
     const struct mosquitto_message *msg)
 {
-  post (on_message_main, g_bytes_new (msg->payload, msg->payloadlen),
+  gboolean status = v.topic_status && g_strcmp0 (msg->topic,
+      v.topic_status) == 0;
+
+  post (status ? on_status_main : on_message_main,
+      g_bytes_new (msg->payload, msg->payloadlen),
       (GDestroyNotify) g_bytes_unref);
 }
 
@@ -740,6 +803,15 @@ on_decoded_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
 {
   GstElement *parse = data;
   gint count = g_atomic_int_add (&v.frames, 1) + 1;
+  gint64 now = g_get_monotonic_time ();
+
+  g_mutex_lock (&v.gap_lock);
+  if (v.last_frame_us != 0) {
+    v.interval_gap_us = MAX (v.interval_gap_us, now - v.last_frame_us);
+    v.max_gap_us = MAX (v.max_gap_us, now - v.last_frame_us);
+  }
+  v.last_frame_us = now;
+  g_mutex_unlock (&v.gap_lock);
 
   if (g_atomic_int_compare_and_exchange (&v.first_frame_posted, 0, 1)) {
     FirstFrame *ff = g_new0 (FirstFrame, 1);
@@ -904,14 +976,25 @@ static gboolean
 print_frames (gpointer data)
 {
   JsonBuilder *b;
+  gint64 gap;
 
   if (v.t0 == 0 || v.finishing)
     return G_SOURCE_CONTINUE;
+  /* a stall still going on counts too */
+  g_mutex_lock (&v.gap_lock);
+  gap = v.interval_gap_us;
+  if (v.last_frame_us != 0)
+    gap = MAX (gap, g_get_monotonic_time () - v.last_frame_us);
+  v.interval_gap_us = 0;
+  g_mutex_unlock (&v.gap_lock);
+
   b = event_begin ("frames");
   json_builder_set_member_name (b, "count");
   json_builder_add_int_value (b, g_atomic_int_get (&v.frames));
   json_builder_set_member_name (b, "ms");
   json_builder_add_int_value (b, elapsed_ms ());
+  json_builder_set_member_name (b, "max_gap_ms");
+  json_builder_add_int_value (b, gap / 1000);
   event_end (b);
   return G_SOURCE_CONTINUE;
 }
@@ -965,6 +1048,10 @@ finish (gint exit_code)
   json_builder_add_int_value (b, v.height);
   json_builder_set_member_name (b, "remote_candidates");
   json_builder_add_int_value (b, v.remote_candidates);
+  json_builder_set_member_name (b, "max_gap_ms");
+  g_mutex_lock (&v.gap_lock);
+  json_builder_add_int_value (b, v.max_gap_us / 1000);
+  g_mutex_unlock (&v.gap_lock);
   json_builder_set_member_name (b, "exit");
   json_builder_add_int_value (b, exit_code);
   event_end (b);
@@ -1056,6 +1143,8 @@ parse_options (int argc, char **argv)
         "Succeed on an error reply with CODE", "CODE"},
     {"no-bye", 0, 0, G_OPTION_ARG_NONE, &v.no_bye,
         "Do not send bye at the end", NULL},
+    {"wait-online", 0, 0, G_OPTION_ARG_NONE, &v.wait_online,
+        "Send the offer only once the device's status says online", NULL},
     {NULL}
   };
 
@@ -1109,6 +1198,11 @@ parse_options (int argc, char **argv)
     g_printerr ("viewer: --session must be a single topic level\n");
     return FALSE;
   }
+  if (v.wait_online && (v.trickle || v.raw)) {
+    /* trickled candidates would go out before the held offer */
+    g_printerr ("viewer: --wait-online works with bulk offers only\n");
+    return FALSE;
+  }
   if (v.timeout_s <= 0 || v.frames_target < 0 || v.hold_s < 0) {
     g_printerr ("viewer: --timeout, --frames and --hold must be >= 0\n");
     return FALSE;
@@ -1131,6 +1225,8 @@ main (int argc, char **argv)
   v.loop = g_main_loop_new (v.context, FALSE);
   v.topic_in = g_strdup_printf ("%s/%s/in/%s", v.prefix, v.device, v.session);
   v.topic_out = g_strdup_printf ("%s/%s/out/%s", v.prefix, v.device, v.session);
+  if (v.wait_online)
+    v.topic_status = g_strdup_printf ("%s/%s/status", v.prefix, v.device);
 
   if (!v.raw && !build_pipeline ())
     return 1;

@@ -600,7 +600,7 @@ def case_refused_service(env):
         conf = env.write_service_conf(f'{name}.conf', device=DEVICE, **keys)
         # the default log level, as under systemd
         services[name] = env.spawn_service(name, ['--config', conf] + common)
-    time.sleep(12)               # several reconnect attempts (1 s .. 5 s)
+    time.sleep(12)               # several reconnect attempts (1 s .. 2.5 s)
     problems = []
     for name, p in services.items():
         text = p.log_text(20000)
