@@ -43,7 +43,11 @@ GST_DEBUG_CATEGORY_STATIC (mqttwebrtcsink_debug);
 #define DEFAULT_MAX_VIEWERS 8
 #define MAX_MAX_VIEWERS 64
 #define DEFAULT_CAMERA_STATE "online"
-#define DEFAULT_PLAYOUT_DELAY_MAX_MS 0
+/* Off: on the latency benchmark (headless Chromium, loopback) a single
+ * viewer shows frames about 13 ms later on average with 0 (Chromium's
+ * low-latency renderer), while five viewers sharing the CPU gain 60 ms
+ * (docs/benchmarks.md). */
+#define DEFAULT_PLAYOUT_DELAY_MAX_MS -1
 
 /* A new key frame at most this often, however many viewers ask. */
 #define KEY_UNIT_INTERVAL_US (500 * G_TIME_SPAN_MILLISECOND)
@@ -1950,13 +1954,14 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
    * before rendering them, sent with the playout-delay RTP header extension
    * (minimum 0) to viewers whose offer names it. 0 renders each frame as
    * soon as it is decoded (Chromium's low-latency path, which keeps no
-   * margin against network jitter); -1 sends no extension, leaving the
-   * browser's own jitter buffer in charge. Read at each offer.
+   * margin against network jitter); -1, the default, sends no extension
+   * and leaves the browser's own jitter buffer in charge. Read at each
+   * offer.
    */
   properties[PROP_PLAYOUT_DELAY_MAX_MS] =
       g_param_spec_int ("playout-delay-max-ms", "Playout delay max (ms)",
       "Most delay before a viewer renders a frame, in ms (0: at once, "
-      "-1: leave it to the browser)", -1, PCR_PLAYOUT_DELAY_MAX_MS,
+      "-1: no extension, the browser decides)", -1, PCR_PLAYOUT_DELAY_MAX_MS,
       DEFAULT_PLAYOUT_DELAY_MAX_MS, rw | GST_PARAM_MUTABLE_PLAYING);
   g_object_class_install_properties (gobject_class, N_PROPERTIES, properties);
 

@@ -220,9 +220,9 @@ GST_START_TEST (test_property_defaults)
       "playout-delay-max-ms", &playout_delay, NULL);
   fail_unless_equals_int (max_viewers, 8);
   fail_unless_equals_int (viewers, 0);
-  /* Render at once by default; -1 turns the extension off, 12 bits of
-   * 10 ms is the most the header can say. */
-  fail_unless_equals_int (playout_delay, 0);
+  /* No playout-delay extension unless asked for; 12 bits of 10 ms is the
+   * most the header can say. */
+  fail_unless_equals_int (playout_delay, -1);
   pspec = g_object_class_find_property (klass, "playout-delay-max-ms");
   fail_unless (pspec != NULL);
   fail_unless_equals_int (G_PARAM_SPEC_INT (pspec)->minimum, -1);
