@@ -544,3 +544,67 @@ pcr_sdp_parse (const gchar * text, GError ** error)
   }
   return g_steal_pointer (&msg);
 }
+
+guint
+pcr_sdp_extmap_id (const GstSDPMessage * offer, guint mline,
+    const gchar * uri, gboolean * directed)
+{
+  const GstSDPMedia *media;
+  guint i, n;
+
+  g_return_val_if_fail (offer != NULL, 0);
+  g_return_val_if_fail (uri != NULL, 0);
+
+  ensure_debug_category ();
+  if (directed)
+    *directed = FALSE;
+  if (mline >= gst_sdp_message_medias_len (offer))
+    return 0;
+  media = gst_sdp_message_get_media (offer, mline);
+  n = gst_sdp_media_attributes_len (media);
+  for (i = 0; i < n; i++) {
+    const GstSDPAttribute *attr = gst_sdp_media_get_attribute (media, i);
+    const gchar *p = attr->value;
+    gboolean has_direction = FALSE;
+    guint id = 0;
+    gsize digits = 0;
+
+    if (g_strcmp0 (attr->key, "extmap") != 0 || p == NULL)
+      continue;
+    while (g_ascii_isdigit (*p) && digits < 3) {
+      id = id * 10 + (guint) (*p - '0');
+      digits++;
+      p++;
+    }
+    if (digits == 0)
+      continue;
+    /* "<id>[/<direction>] <uri>[ <attributes>]" */
+    if (*p == '/') {
+      if (g_str_has_prefix (p + 1, "recvonly"))
+        p += 1 + strlen ("recvonly");
+      else if (g_str_has_prefix (p + 1, "sendrecv"))
+        p += 1 + strlen ("sendrecv");
+      else
+        continue;
+      has_direction = TRUE;
+    }
+    if (*p != ' ' && *p != '\t')
+      continue;
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (!g_str_has_prefix (p, uri))
+      continue;
+    p += strlen (uri);
+    if (*p != '\0' && *p != ' ' && *p != '\t')
+      continue;
+    if (id < 1 || id > 14) {
+      GST_DEBUG ("extmap id %u for %s needs a two-byte header; not used", id,
+          uri);
+      return 0;
+    }
+    if (directed)
+      *directed = has_direction;
+    return id;
+  }
+  return 0;
+}

@@ -47,4 +47,13 @@ PcrH264Choice *pcr_sdp_choose_h264 (const GstSDPMessage * offer,
  * PCR_ERROR_BAD_REQUEST when it is not SDP (no v=, no m= line). */
 GstSDPMessage *pcr_sdp_parse (const gchar * text, GError ** error);
 
+/* The id (1 .. 14) that m-line @mline of @offer gives the RTP header
+ * extension @uri with a=extmap:<id>[/<direction>] <uri>, or 0 when it names
+ * none (or only at an id a one-byte header cannot carry, or with a
+ * direction in which the offerer does not receive). @directed (nullable)
+ * tells whether the offer gave a direction (recvonly or sendrecv, as
+ * Firefox does), which the answer then narrows to sendonly. */
+guint pcr_sdp_extmap_id (const GstSDPMessage * offer, guint mline,
+    const gchar * uri, gboolean * directed);
+
 G_END_DECLS

@@ -25,12 +25,14 @@
 #include <gio/gio.h>
 #include <gst/sdp/sdp.h>
 #include <gst/video/video.h>
+#include <gst/rtp/rtp.h>
 #include <gst/webrtc/webrtc.h>
 
 #include "pcr-config.h"
 #include "pcr-message.h"
 #include "pcr-mqtt.h"
 #include "pcr-sdp.h"
+#include "rtphdrextplayoutdelay.h"
 
 GST_DEBUG_CATEGORY_STATIC (mqttwebrtcsink_debug);
 #define GST_CAT_DEFAULT mqttwebrtcsink_debug
@@ -41,6 +43,11 @@ GST_DEBUG_CATEGORY_STATIC (mqttwebrtcsink_debug);
 #define DEFAULT_MAX_VIEWERS 8
 #define MAX_MAX_VIEWERS 64
 #define DEFAULT_CAMERA_STATE "online"
+/* Off: on the latency benchmark (headless Chromium, loopback) a single
+ * viewer shows frames about 13 ms later on average with 0 (Chromium's
+ * low-latency renderer), while five viewers sharing the CPU gain 60 ms
+ * (docs/benchmarks.md). */
+#define DEFAULT_PLAYOUT_DELAY_MAX_MS -1
 
 /* A new key frame at most this often, however many viewers ask. */
 #define KEY_UNIT_INTERVAL_US (500 * G_TIME_SPAN_MILLISECOND)
@@ -71,6 +78,7 @@ enum
   PROP_ICE_ADDRESSES,
   PROP_CAMERA_STATE,
   PROP_VIEWERS,
+  PROP_PLAYOUT_DELAY_MAX_MS,
   N_PROPERTIES
 };
 
@@ -120,6 +128,7 @@ struct _PcrMqttWebrtcSink
   gchar *camera_state;
   guint max_viewers;
   guint viewers;
+  gint playout_delay_max_ms;
   gboolean streaming;
 
   /* stream facts from the caps, under the object lock */
@@ -846,14 +855,64 @@ configure_ice_agent (PcrMqttWebrtcSink * self, GstElement * webrtc)
  * payload type, H264, packetization-mode=1) answers the offer's own fmtp for
  * that type. */
 static GstCaps *
-codec_preferences (const PcrH264Choice * choice)
+codec_preferences (const PcrH264Choice * choice, guint playout_delay_id,
+    gboolean playout_delay_directed)
 {
-  return gst_caps_new_simple ("application/x-rtp",
+  GstCaps *caps = gst_caps_new_simple ("application/x-rtp",
       "media", G_TYPE_STRING, "video",
       "encoding-name", G_TYPE_STRING, "H264",
       "clock-rate", G_TYPE_INT, 90000,
       "payload", G_TYPE_INT, choice->pt,
       "packetization-mode", G_TYPE_STRING, "1", NULL);
+
+  /* webrtcbin (1.22) writes the answer's a=extmap lines from extmap-<id>
+   * fields of these caps (the offer's own extmaps never reach the answer);
+   * the payloader puts the same field on its caps. An offer's recvonly
+   * or sendrecv extmap is answered sendonly: the form (direction, URI,
+   * attributes) says so. */
+  if (playout_delay_id) {
+    g_autofree gchar *field = g_strdup_printf ("extmap-%u", playout_delay_id);
+
+    if (playout_delay_directed) {
+      GValue arr = G_VALUE_INIT, item = G_VALUE_INIT;
+      const gchar *parts[] = { "sendonly", PCR_PLAYOUT_DELAY_URI, "" };
+      guint i;
+
+      gst_value_array_init (&arr, 3);
+      for (i = 0; i < G_N_ELEMENTS (parts); i++) {
+        g_value_init (&item, G_TYPE_STRING);
+        g_value_set_string (&item, parts[i]);
+        gst_value_array_append_and_take_value (&arr, &item);
+      }
+      gst_caps_set_value (caps, field, &arr);
+      g_value_unset (&arr);
+    } else {
+      gst_caps_set_simple (caps, field, G_TYPE_STRING, PCR_PLAYOUT_DELAY_URI,
+          NULL);
+    }
+  }
+  return caps;
+}
+
+/* Tells the viewer's browser (by the playout-delay header extension on
+ * every packet) to render each frame as soon as it is decoded, or within
+ * @max_ms, instead of holding it in its jitter buffer. */
+static gboolean
+add_playout_delay (PcrMqttWebrtcSink * self, GstElement * pay, guint id,
+    gint max_ms)
+{
+  GstRTPHeaderExtension *ext = g_object_new (PCR_TYPE_RTP_HDREXT_PLAYOUT_DELAY,
+      NULL);
+
+  if (!ext)
+    return FALSE;
+  gst_object_ref_sink (ext);
+  gst_rtp_header_extension_set_id (ext, id);
+  g_object_set (ext, "min-ms", 0, "max-ms", (guint) max_ms, NULL);
+  g_signal_emit_by_name (pay, "add-extension", ext);
+  gst_object_unref (ext);
+  GST_DEBUG_OBJECT (self, "playout-delay 0..%d ms as extension %u", max_ms, id);
+  return TRUE;
 }
 
 /* webrtcbin (1.22) also intersects the offer with the caps its sink pad
@@ -922,7 +981,8 @@ offer_mids (const GstSDPMessage * sdp)
 
 static gboolean
 build_branch (PcrMqttWebrtcSink * self, Session * session,
-    const PcrH264Choice * choice, GstCaps * prefs, GError ** error)
+    const PcrH264Choice * choice, GstCaps * prefs, guint playout_delay_id,
+    gint playout_delay_max_ms, GError ** error)
 {
   g_autoptr (GstPad) pay_src = NULL;
   g_autoptr (GstPad) webrtc_sink = NULL;
@@ -948,6 +1008,12 @@ build_branch (PcrMqttWebrtcSink * self, Session * session,
   g_object_set (session->pay, "pt", choice->pt, "config-interval", -1, NULL);
   gst_util_set_object_arg (G_OBJECT (session->pay), "aggregate-mode",
       "zero-latency");
+  if (playout_delay_id && !add_playout_delay (self, session->pay,
+          playout_delay_id, playout_delay_max_ms)) {
+    g_set_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_INTERNAL,
+        "cannot create the playout-delay header extension");
+    return FALSE;
+  }
   gst_util_set_object_arg (G_OBJECT (session->webrtc), "bundle-policy",
       "max-bundle");
 
@@ -1027,6 +1093,9 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   guint max_viewers;
   gboolean streaming;
   PcrH264Profile profile;
+  gint playout_delay_max_ms;
+  guint playout_delay_id = 0;
+  gboolean playout_delay_directed = FALSE;
 
   if (lookup_session (self, id)) {
     reply_error (self, id, PCR_ERROR_BAD_REQUEST,
@@ -1037,6 +1106,7 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   max_viewers = self->max_viewers;
   streaming = self->streaming;
   profile = self->profile;
+  playout_delay_max_ms = self->playout_delay_max_ms;
   GST_OBJECT_UNLOCK (self);
   if (!streaming) {
     reply_error (self, id, PCR_ERROR_INTERNAL, "the device is not streaming");
@@ -1060,7 +1130,12 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
       gst_sdp_message_free (sdp);
     return;
   }
-  prefs = codec_preferences (choice);
+  /* Only a viewer that offers the extension gets it: an extmap the offer
+   * lacks would be an answer the viewer may reject. */
+  if (playout_delay_max_ms >= 0)
+    playout_delay_id = pcr_sdp_extmap_id (sdp, choice->mline,
+        PCR_PLAYOUT_DELAY_URI, &playout_delay_directed);
+  prefs = codec_preferences (choice, playout_delay_id, playout_delay_directed);
 
   session = g_new0 (Session, 1);
   session->peer = g_new0 (Peer, 1);
@@ -1074,9 +1149,11 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   session->created_us = g_get_monotonic_time ();
   g_hash_table_insert (self->sessions, (gpointer) session->id, session);
   GST_INFO_OBJECT (self, "session %s: offer (%s), payload type %d on m-line "
-      "%u", id, msg->trickle ? "trickle" : "bulk", choice->pt, choice->mline);
+      "%u, playout-delay extension %u", id, msg->trickle ? "trickle" : "bulk",
+      choice->pt, choice->mline, playout_delay_id);
 
-  if (!build_branch (self, session, choice, prefs, &error)) {
+  if (!build_branch (self, session, choice, prefs, playout_delay_id,
+          playout_delay_max_ms, &error)) {
     reply_error (self, id, PCR_ERROR_INTERNAL, error->message);
     gst_sdp_message_free (sdp);
     remove_session (self, session, FALSE, "branch failed");
@@ -1566,6 +1643,9 @@ pcr_mqtt_webrtc_sink_set_property (GObject * object, guint prop_id,
       self->max_viewers = g_value_get_uint (value);
       republish = TRUE;
       break;
+    case PROP_PLAYOUT_DELAY_MAX_MS:
+      self->playout_delay_max_ms = g_value_get_int (value);
+      break;
     case PROP_STUN_SERVER:
       replace_string (&self->stun_server, value);
       break;
@@ -1643,6 +1723,9 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
     case PROP_VIEWERS:
       g_value_set_uint (value, self->viewers);
       break;
+    case PROP_PLAYOUT_DELAY_MAX_MS:
+      g_value_set_int (value, self->playout_delay_max_ms);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1673,6 +1756,7 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   self->topic_prefix = g_strdup (DEFAULT_TOPIC_PREFIX);
   self->camera_state = g_strdup (DEFAULT_CAMERA_STATE);
   self->max_viewers = DEFAULT_MAX_VIEWERS;
+  self->playout_delay_max_ms = DEFAULT_PLAYOUT_DELAY_MAX_MS;
   self->profile = PCR_H264_CONSTRAINED_BASELINE;
   self->context = g_main_context_new ();
 
@@ -1863,6 +1947,22 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
   properties[PROP_VIEWERS] = g_param_spec_uint ("viewers", "Viewers",
       "Viewers now served", 0, G_MAXUINT, 0,
       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * mqttwebrtcsink:playout-delay-max-ms:
+   *
+   * The most delay (ms, 10 ms steps) a viewer's browser may hold frames
+   * before rendering them, sent with the playout-delay RTP header extension
+   * (minimum 0) to viewers whose offer names it. 0 renders each frame as
+   * soon as it is decoded (Chromium's low-latency path, which keeps no
+   * margin against network jitter); -1, the default, sends no extension
+   * and leaves the browser's own jitter buffer in charge. Read at each
+   * offer.
+   */
+  properties[PROP_PLAYOUT_DELAY_MAX_MS] =
+      g_param_spec_int ("playout-delay-max-ms", "Playout delay max (ms)",
+      "Most delay before a viewer renders a frame, in ms (0: at once, "
+      "-1: no extension, the browser decides)", -1, PCR_PLAYOUT_DELAY_MAX_MS,
+      DEFAULT_PLAYOUT_DELAY_MAX_MS, rw | GST_PARAM_MUTABLE_PLAYING);
   g_object_class_install_properties (gobject_class, N_PROPERTIES, properties);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);

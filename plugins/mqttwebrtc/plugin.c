@@ -1,10 +1,12 @@
-/* The mqttwebrtc plugin: registers mqttwebrtcsink and latencystamp. */
+/* The mqttwebrtc plugin: registers mqttwebrtcsink, latencystamp and
+ * rtphdrextplayoutdelay. */
 #include "config.h"
 
 #include <gst/gst.h>
 
 #include "latencystamp.h"
 #include "mqttwebrtcsink.h"
+#include "rtphdrextplayoutdelay.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -13,6 +15,7 @@ plugin_init (GstPlugin * plugin)
 
   ret |= GST_ELEMENT_REGISTER (mqttwebrtcsink, plugin);
   ret |= GST_ELEMENT_REGISTER (latencystamp, plugin);
+  ret |= GST_ELEMENT_REGISTER (rtphdrextplayoutdelay, plugin);
   return ret;
 }
 

@@ -201,6 +201,7 @@ GST_START_TEST (test_property_defaults)
   GObjectClass *klass = G_OBJECT_GET_CLASS (sink);
   GParamSpec *pspec;
   guint i, max_viewers, viewers;
+  gint playout_delay;
 
   for (i = 0; i < G_N_ELEMENTS (strings); i++) {
     g_autofree gchar *value = NULL;
@@ -215,9 +216,17 @@ GST_START_TEST (test_property_defaults)
     fail_unless_equals_string (value, strings[i].def);
   }
 
-  g_object_get (sink, "max-viewers", &max_viewers, "viewers", &viewers, NULL);
+  g_object_get (sink, "max-viewers", &max_viewers, "viewers", &viewers,
+      "playout-delay-max-ms", &playout_delay, NULL);
   fail_unless_equals_int (max_viewers, 8);
   fail_unless_equals_int (viewers, 0);
+  /* No playout-delay extension unless asked for; 12 bits of 10 ms is the
+   * most the header can say. */
+  fail_unless_equals_int (playout_delay, -1);
+  pspec = g_object_class_find_property (klass, "playout-delay-max-ms");
+  fail_unless (pspec != NULL);
+  fail_unless_equals_int (G_PARAM_SPEC_INT (pspec)->minimum, -1);
+  fail_unless_equals_int (G_PARAM_SPEC_INT (pspec)->maximum, 40950);
   gst_object_unref (sink);
 }
 

@@ -290,12 +290,13 @@ class Env:
         self.wait_online()
         return self.service
 
-    def start_gst_launch(self):
+    def start_gst_launch(self, sink_props=None):
         argv = ['gst-launch-1.0', 'videotestsrc', 'is-live=true', '!',
                 'video/x-raw,width=1280,height=720,framerate=30/1', '!',
                 'x264enc', 'tune=zerolatency', 'speed-preset=ultrafast', '!',
                 'mqttwebrtcsink', f'broker-uri={self.broker_uri}',
-                f'device-id={DEVICE}', 'ice-addresses=127.0.0.1']
+                f'device-id={DEVICE}', 'ice-addresses=127.0.0.1'] + (
+                    sink_props or [])
         self.service = self.spawn('gst-launch', argv)
         self.wait_online()
         return self.service
@@ -689,6 +690,80 @@ def case_gst_launch(env):
     env.service_alive()
     return (f'gst-launch-1.0 ... ! mqttwebrtcsink: 1280x720 '
             f'{ff.get("profile")}, first frame {ff["ms"]} ms')
+
+
+PLAYOUT_DELAY_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay'
+
+
+def case_playout_delay(env):
+    """A viewer that offers the playout-delay RTP header extension gets it
+    in the answer under its own id, and every RTP packet carries the delays
+    mqttwebrtcsink's playout-delay-max-ms asks for; a viewer that does not
+    offer it gets neither (no extmap, no header extension on its packets).
+    Captured Chromium and Firefox offers get a=extmap with their ids."""
+    env.start_broker()
+    env.start_gst_launch(['playout-delay-max-ms=100'])
+    with_ext = env.viewer(['--playout-delay-extmap', '7', '--frames', '60',
+                           '--timeout', '30'], name='with-extension')
+    plain = env.viewer(['--frames', '60', '--timeout', '30'], name='plain')
+    for v in (with_ext, plain):
+        expect_frames(v, 20)
+    done = expect_exit(with_ext, 0, 20, 'after decoding 60 frames')
+    answer = with_ext.first('answer')
+    check(answer.get('playout_delay_id') == 7,
+          f'the answer to an offer with a=extmap:7 {PLAYOUT_DELAY_URI} gave '
+          f'the extension id {answer.get("playout_delay_id")} (expected 7)')
+    check(done['rtp_packets'] > 0 and
+          done['playout_delay_packets'] == done['rtp_packets'],
+          f'only {done["playout_delay_packets"]} of {done["rtp_packets"]} '
+          'RTP packets carried the playout-delay extension')
+    check((done['playout_delay_min_ms'], done['playout_delay_max_ms']) ==
+          (0, 100), f'the packets asked for a playout delay of '
+          f'{done["playout_delay_min_ms"]}..{done["playout_delay_max_ms"]} '
+          'ms, expected 0..100 (playout-delay-max-ms=100)')
+    pdone = expect_exit(plain, 0, 20, 'after decoding 60 frames')
+    check(plain.first('answer').get('playout_delay_id') == 0,
+          'the answer to an offer without the playout-delay extension '
+          'names it')
+    check(pdone['rtp_packets'] > 0 and pdone['ext_packets'] == 0,
+          f'{pdone["ext_packets"]} of {pdone["rtp_packets"]} RTP packets to '
+          'a viewer that offered no header extension carried one')
+
+    # captured browser offers: Chromium's plain extmap, Firefox's recvonly
+    # one (answered sendonly)
+    src = os.environ.get('PICAMRTC_SOURCE_ROOT', '')
+    for fixture, session, offered, answered in (
+            ('chromium-recvonly.sdp', 'chromium', 'a=extmap:5 ',
+             'a=extmap:5 '),
+            ('firefox-recvonly.sdp', 'firefox', 'a=extmap:6/recvonly ',
+             'a=extmap:6/sendonly ')):
+        with open(os.path.join(src, 'tests', 'fixtures', 'sdp',
+                               fixture)) as f:
+            sdp = f.read()
+        check(offered + PLAYOUT_DELAY_URI in sdp,
+              f'{fixture} no longer offers {offered}{PLAYOUT_DELAY_URI}')
+        payload = os.path.join(env.workdir, f'{session}-offer.json')
+        with open(payload, 'w') as f:
+            json.dump({'type': 'offer', 'sdp': sdp, 'trickle': True}, f)
+        watcher = env.spawn(f'{session}-answer', [
+            'mosquitto_sub', '-p', str(env.port), '-t',
+            f'picamrtc/{DEVICE}/out/{session}', '-C', '1', '-W', '20'],
+            stdout_pipe=True)
+        time.sleep(0.5)
+        raw(env, payload, session=session, timeout=20, name=session)
+        out, _ = watcher.proc.communicate(timeout=30)
+        msgs = [json.loads(line) for line in out.decode().splitlines()
+                if line]
+        check(msgs and msgs[0].get('type') == 'answer',
+              f'no answer to the {fixture} offer (got {msgs})')
+        check(answered + PLAYOUT_DELAY_URI in msgs[0]['sdp'],
+              f'the answer to {fixture} has no {answered}'
+              f'{PLAYOUT_DELAY_URI}')
+    env.service_alive()
+    return (f'{done["playout_delay_packets"]}/{done["rtp_packets"]} packets '
+            'with playout-delay 0..100 ms under the offered id 7, none on a '
+            'viewer that did not offer it; Chromium and Firefox offers '
+            'answered with their ids')
 
 
 def cpu_seconds(pid):
@@ -1157,6 +1232,7 @@ CASES = {
     'max-viewers': case_max_viewers,
     'mixed-offers': case_mixed_offers,
     'gst-launch': case_gst_launch,
+    'playout-delay': case_playout_delay,
     'on-demand': case_on_demand,
     'status': case_status,
 }

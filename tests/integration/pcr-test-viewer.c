@@ -9,13 +9,17 @@
  * "reply" (--raw), "timeout", "ice-failed", "device-online"
  * (--wait-online), and last "done" (with the longest gap of the whole
  * run). All times ("ms") count from the moment the offer (or raw payload)
- * was published. It uses libmosquitto and json-glib directly, not the
+ * was published. With --playout-delay-extmap ID it offers the playout-delay
+ * RTP header extension; "answer" says which id the answer gives it and
+ * "done" counts the RTP packets that carried it and the last delays they
+ * asked for. It uses libmosquitto and json-glib directly, not the
  * project's own MQTT and message code, so it checks those too. With --username,
  * --password and an mqtts:// broker (checked with --ca-file) it logs in over
  * TLS like the gateway does. Exit codes: 0 success, 1 failure or timeout,
  * 2 usage. */
 
 #include <gst/gst.h>
+#include <gst/rtp/rtp.h>
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
 #include <glib-unix.h>
@@ -28,6 +32,8 @@
 #define H264_CAPS "application/x-rtp,media=video,encoding-name=H264," \
     "clock-rate=90000,payload=102,packetization-mode=(string)1," \
     "profile-level-id=(string)42e01f"
+#define PLAYOUT_DELAY_URI \
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 #define VP8_CAPS "application/x-rtp,media=video,encoding-name=VP8," \
     "clock-rate=90000,payload=96"
 
@@ -58,6 +64,7 @@ typedef struct
   gchar *expect_error;
   gboolean no_bye;
   gboolean wait_online;
+  gint playout_delay_id;
 
   /* state, main thread only unless noted */
   GMainLoop *loop;
@@ -95,6 +102,10 @@ typedef struct
   gint64 last_frame_us;         /* monotonic time of the latest frame */
   gint64 interval_gap_us;       /* longest gap since the last "frames" */
   gint64 max_gap_us;            /* longest gap since the first frame */
+  gint rtp_packets;             /* atomic, as the next three */
+  gint ext_packets;             /* with any RTP header extension */
+  gint playout_delay_packets;   /* with playout-delay at its id */
+  gint playout_delay;           /* last value: min_ms << 16 | max_ms */
 } Viewer;
 
 static Viewer v;
@@ -440,6 +451,29 @@ on_remote_description_set (GstPromise * promise, gpointer user_data)
   gst_promise_unref (promise);
 }
 
+/* The id the answer's video m-line gives the playout-delay extension. */
+static gint
+answer_playout_delay_id (const GstSDPMessage * sdp)
+{
+  const GstSDPMedia *media;
+  guint i;
+
+  if (gst_sdp_message_medias_len (sdp) == 0)
+    return 0;
+  media = gst_sdp_message_get_media (sdp, 0);
+  for (i = 0; i < gst_sdp_media_attributes_len (media); i++) {
+    const GstSDPAttribute *attr = gst_sdp_media_get_attribute (media, i);
+    const gchar *uri;
+
+    if (g_strcmp0 (attr->key, "extmap") != 0 || !attr->value)
+      continue;
+    uri = strchr (attr->value, ' ');
+    if (uri && g_str_equal (uri + 1, PLAYOUT_DELAY_URI))
+      return atoi (attr->value);
+  }
+  return 0;
+}
+
 static void
 handle_answer (const gchar * sdp_text)
 {
@@ -465,13 +499,16 @@ handle_answer (const gchar * sdp_text)
     candidates++;
   json_builder_set_member_name (b, "candidates");
   json_builder_add_int_value (b, candidates);
-  event_end (b);
 
   if (gst_sdp_message_new_from_text (sdp_text, &sdp) != GST_SDP_OK) {
+    event_end (b);
     event_message ("protocol-error", "answer SDP does not parse");
     finish (1);
     return;
   }
+  json_builder_set_member_name (b, "playout_delay_id");
+  json_builder_add_int_value (b, answer_playout_delay_id (sdp));
+  event_end (b);
   answer = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
   promise = gst_promise_new_with_change_func (on_remote_description_set,
       NULL, NULL);
@@ -834,6 +871,34 @@ on_decoded_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+/* Counts the RTP packets webrtcbin hands out and what header extensions
+ * they carry (streaming thread). */
+static GstPadProbeReturn
+on_rtp_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  gpointer ext;
+  guint size;
+
+  if (!gst_rtp_buffer_map (GST_PAD_PROBE_INFO_BUFFER (info), GST_MAP_READ,
+          &rtp))
+    return GST_PAD_PROBE_OK;
+  g_atomic_int_inc (&v.rtp_packets);
+  if (gst_rtp_buffer_get_extension (&rtp))
+    g_atomic_int_inc (&v.ext_packets);
+  if (v.playout_delay_id > 0 && gst_rtp_buffer_get_extension_onebyte_header
+      (&rtp, v.playout_delay_id, 0, &ext, &size) && size == 3) {
+    const guint8 *d = ext;
+    gint min = ((d[0] << 4) | (d[1] >> 4)) * 10;
+    gint max = (((d[1] & 0xf) << 8) | d[2]) * 10;
+
+    g_atomic_int_inc (&v.playout_delay_packets);
+    g_atomic_int_set (&v.playout_delay, (min << 16) | max);
+  }
+  gst_rtp_buffer_unmap (&rtp);
+  return GST_PAD_PROBE_OK;
+}
+
 static void
 on_pad_added (GstElement * webrtc, GstPad * pad, gpointer data)
 {
@@ -860,6 +925,7 @@ on_pad_added (GstElement * webrtc, GstPad * pad, gpointer data)
         "encoding-name");
 
   GST_INFO ("pad %s added, caps %" GST_PTR_FORMAT, GST_PAD_NAME (pad), caps);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_rtp_buffer, NULL, NULL);
 
   /* one decoder thread: frame threading would add frames of delay */
   if (g_strcmp0 (encoding, "H264") == 0)
@@ -946,6 +1012,13 @@ build_pipeline (void)
   if (v.level_asymmetry && !v.no_h264)
     gst_caps_set_simple (caps, "level-asymmetry-allowed", G_TYPE_STRING, "1",
         NULL);
+  /* webrtcbin offers a=extmap lines from extmap-<id> caps fields */
+  if (v.playout_delay_id > 0) {
+    g_autofree gchar *field = g_strdup_printf ("extmap-%d",
+        v.playout_delay_id);
+
+    gst_caps_set_simple (caps, field, G_TYPE_STRING, PLAYOUT_DELAY_URI, NULL);
+  }
   g_signal_emit_by_name (v.webrtc, "add-transceiver",
       GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &trans);
   g_clear_object (&trans);
@@ -1052,6 +1125,16 @@ finish (gint exit_code)
   g_mutex_lock (&v.gap_lock);
   json_builder_add_int_value (b, v.max_gap_us / 1000);
   g_mutex_unlock (&v.gap_lock);
+  json_builder_set_member_name (b, "rtp_packets");
+  json_builder_add_int_value (b, g_atomic_int_get (&v.rtp_packets));
+  json_builder_set_member_name (b, "ext_packets");
+  json_builder_add_int_value (b, g_atomic_int_get (&v.ext_packets));
+  json_builder_set_member_name (b, "playout_delay_packets");
+  json_builder_add_int_value (b, g_atomic_int_get (&v.playout_delay_packets));
+  json_builder_set_member_name (b, "playout_delay_min_ms");
+  json_builder_add_int_value (b, g_atomic_int_get (&v.playout_delay) >> 16);
+  json_builder_set_member_name (b, "playout_delay_max_ms");
+  json_builder_add_int_value (b, g_atomic_int_get (&v.playout_delay) & 0xffff);
   json_builder_set_member_name (b, "exit");
   json_builder_add_int_value (b, exit_code);
   event_end (b);
@@ -1145,6 +1228,9 @@ parse_options (int argc, char **argv)
         "Do not send bye at the end", NULL},
     {"wait-online", 0, 0, G_OPTION_ARG_NONE, &v.wait_online,
         "Send the offer only once the device's status says online", NULL},
+    {"playout-delay-extmap", 0, 0, G_OPTION_ARG_INT, &v.playout_delay_id,
+          "Offer the playout-delay RTP header extension with id ID (1-14)",
+        "ID"},
     {NULL}
   };
 
@@ -1175,6 +1261,10 @@ parse_options (int argc, char **argv)
   }
   if (v.device == NULL) {
     g_printerr ("viewer: --device is required\n");
+    return FALSE;
+  }
+  if (v.playout_delay_id < 0 || v.playout_delay_id > 14) {
+    g_printerr ("viewer: --playout-delay-extmap takes 1 .. 14\n");
     return FALSE;
   }
   if (raw_file) {

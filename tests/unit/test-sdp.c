@@ -557,6 +557,83 @@ test_mutated (void)
   g_assert_cmpuint (ok, >, 30);
 }
 
+#define PLAYOUT_DELAY "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+
+static guint
+extmap_id_in (const gchar * text, guint mline, gboolean * directed)
+{
+  g_autoptr (GError) error = NULL;
+  GstSDPMessage *msg = pcr_sdp_parse (text, &error);
+  guint id;
+
+  g_assert_no_error (error);
+  id = pcr_sdp_extmap_id (msg, mline, PLAYOUT_DELAY, directed);
+  gst_sdp_message_free (msg);
+  return id;
+}
+
+/* The playout-delay extension as real browsers offer it, and offers whose
+ * extmap mqttwebrtcsink must not answer. */
+static void
+test_extmap_id (void)
+{
+  static const struct
+  {
+    const gchar *fixture;
+    guint mline, id;
+    gboolean directed;
+  } browsers[] = {
+    {"chromium-recvonly.sdp", 0, 5, FALSE},
+    {"chromium-gathered.sdp", 0, 5, FALSE},
+    {"chromium-audio-video.sdp", 1, 5, FALSE},
+    {"chromium-audio-video.sdp", 0, 0, FALSE},  /* the audio m-line */
+    {"safari-audio-video.sdp", 0, 5, FALSE},
+    {"firefox-recvonly.sdp", 0, 6, TRUE},
+    {"vp8-only.sdp", 0, 0, FALSE},
+  };
+  static const struct
+  {
+    const gchar *extmap;
+    guint id;
+  } lines[] = {
+    {"a=extmap:3 " PLAYOUT_DELAY, 3},
+    {"a=extmap:14 " PLAYOUT_DELAY " some=attr", 14},
+    {"a=extmap:3/sendrecv " PLAYOUT_DELAY, 3},
+    {"a=extmap:15 " PLAYOUT_DELAY, 0},  /* two-byte ids are not used */
+    {"a=extmap:100 " PLAYOUT_DELAY, 0},
+    {"a=extmap:0 " PLAYOUT_DELAY, 0},
+    {"a=extmap:3/sendonly " PLAYOUT_DELAY, 0},  /* offerer does not receive */
+    {"a=extmap:3/inactive " PLAYOUT_DELAY, 0},
+    {"a=extmap:3 " PLAYOUT_DELAY "-v2", 0},
+    {"a=extmap:3" PLAYOUT_DELAY, 0},
+    {"a=extmap:x " PLAYOUT_DELAY, 0},
+    {"a=extmap: " PLAYOUT_DELAY, 0},
+    {"a=extmap:3", 0},
+    {"a=extmap", 0},
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (browsers); i++) {
+    g_autofree gchar *text = load_fixture (browsers[i].fixture);
+    gboolean directed = !browsers[i].directed;
+
+    g_assert_cmpuint (extmap_id_in (text, browsers[i].mline, &directed), ==,
+        browsers[i].id);
+    g_assert_cmpint (directed, ==, browsers[i].directed);
+  }
+  for (i = 0; i < G_N_ELEMENTS (lines); i++) {
+    g_autofree gchar *text = g_strdup_printf ("v=0\r\no=- 1 1 IN IP4 "
+        "127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n"
+        "c=IN IP4 0.0.0.0\r\na=rtpmap:102 H264/90000\r\n%s\r\n",
+        lines[i].extmap);
+
+    g_test_message ("%s", lines[i].extmap);
+    g_assert_cmpuint (extmap_id_in (text, 0, NULL), ==, lines[i].id);
+    /* an m-line that is not there */
+    g_assert_cmpuint (extmap_id_in (text, 1, NULL), ==, 0);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -588,6 +665,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sdp/garbage", test_garbage);
   g_test_add_func ("/sdp/error-message-bounded", test_error_message_bounded);
   g_test_add_func ("/sdp/mutated", test_mutated);
+  g_test_add_func ("/sdp/extmap-id", test_extmap_id);
 
   return g_test_run ();
 }
