@@ -151,7 +151,7 @@ class Run {
     this.service = this.spawn(name, [BIN.service, '--source', 'test',
       '--latency-stamp', '--width', '1280', '--height', '720',
       '--framerate', '30', '--broker', this.brokerUri, '--device', DEVICE,
-      '--ice-address', '127.0.0.1', '--max-viewers', '64',
+      '--ice-address', '127.0.0.1', '--max-viewers', '128',
       '--idle-stop-seconds', '30'], { GST_PLUGIN_PATH: BIN.plugins, ...env });
     // online: its retained status says so
     const ok = await poll(() => {
@@ -367,6 +367,7 @@ async function pagePhase(run, base, n, seconds, proc, label, query = '') {
 
 // --- C viewers ---------------------------------------------------------------
 
+/** n C test viewers that receive without decoding (--no-decode). */
 function startCViewers(run, n, holdS, tag) {
   const out = [];
   for (let i = 0; i < n; i++) {
@@ -410,8 +411,8 @@ async function stopViewers(run, viewers) {
 
 /** Service CPU and RSS with n C viewers; their frame rates. */
 async function fanoutPoint(run, n, seconds) {
-  const viewers = startCViewers(run, n, seconds + 30, `fan${n}`);
-  await waitFirstFrames(viewers, 30_000);
+  const viewers = startCViewers(run, n, seconds + 60, `fan${n}`);
+  await waitFirstFrames(viewers, 20_000 + 500 * n);
   await sleep(3000);
   const msNow = () => {
     const c = viewerFrames(viewers[0]);
@@ -661,7 +662,7 @@ async function inner() {
       res.fanout = [];
       for (const n of [1, 5, 10, 20]) res.fanout.push(await fanoutPoint(run, n, 10));
       res.maxViewers = { held: 20 };
-      for (const n of [30, 40, 50, 60]) {
+      for (const n of [30, 40, 60, 80, 100]) {
         const f = await fanoutPoint(run, n, 10);
         res.fanout.push(f);
         if (f.minFps < 29) {

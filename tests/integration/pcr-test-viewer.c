@@ -65,6 +65,7 @@ typedef struct
   gboolean no_bye;
   gboolean wait_online;
   gint playout_delay_id;
+  gboolean no_decode;
 
   /* state, main thread only unless noted */
   GMainLoop *loop;
@@ -927,8 +928,14 @@ on_pad_added (GstElement * webrtc, GstPad * pad, gpointer data)
   GST_INFO ("pad %s added, caps %" GST_PTR_FORMAT, GST_PAD_NAME (pad), caps);
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_rtp_buffer, NULL, NULL);
 
-  /* one decoder thread: frame threading would add frames of delay */
-  if (g_strcmp0 (encoding, "H264") == 0)
+  /* one decoder thread: frame threading would add frames of delay.
+   * --no-decode counts whole access units out of h264parse instead, so a
+   * benchmark can run many viewers without their decoders taking the
+   * cores from the sender. */
+  if (g_strcmp0 (encoding, "H264") == 0 && v.no_decode)
+    desc = "rtph264depay ! h264parse name=parse ! "
+        "fakesink name=sink sync=false async=false";
+  else if (g_strcmp0 (encoding, "H264") == 0)
     desc = "rtph264depay ! h264parse name=parse ! avdec_h264 max-threads=1 ! "
         "videoconvert ! fakesink name=sink sync=false async=false";
   else
@@ -1228,6 +1235,9 @@ parse_options (int argc, char **argv)
         "Do not send bye at the end", NULL},
     {"wait-online", 0, 0, G_OPTION_ARG_NONE, &v.wait_online,
         "Send the offer only once the device's status says online", NULL},
+    {"no-decode", 0, 0, G_OPTION_ARG_NONE, &v.no_decode,
+        "Count H.264 frames without decoding them (\"frames\" are access "
+          "units)", NULL},
     {"playout-delay-extmap", 0, 0, G_OPTION_ARG_INT, &v.playout_delay_id,
           "Offer the playout-delay RTP header extension with id ID (1-14)",
         "ID"},
