@@ -6,6 +6,7 @@
 #pragma once
 
 #include <glib.h>
+#include <libsoup/soup.h>
 
 #include "pcr-gateway-config.h"
 
@@ -31,6 +32,10 @@ gboolean pcr_gateway_start (PcrGateway * gateway, GError ** error);
 /* Runs until SIGINT or SIGTERM; then says bye to every open session.
  * Returns the exit status (0). */
 gint pcr_gateway_run (PcrGateway * gateway);
+
+/* The HTTP server (transfer none), for tests that hand it connections of
+ * their own (soup_server_accept_iostream ()) instead of listening. */
+SoupServer *pcr_gateway_get_server (PcrGateway * gateway);
 
 void pcr_gateway_free (PcrGateway * gateway);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrGateway, pcr_gateway_free)

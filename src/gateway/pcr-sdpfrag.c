@@ -100,6 +100,7 @@ pcr_sdpfrag_parse (const gchar * text, gsize len, const gchar * const *mids,
   g_autofree gchar *copy = NULL;
   g_auto (GStrv) lines = NULL;
   guint mline = 0, mlines_seen = 0, candidate_lines = 0, i;
+  guint n_mlines = mids != NULL ? g_strv_length ((gchar **) mids) : 0;
   const gchar *mid = NULL;
 
   g_return_val_if_fail (text != NULL || len == 0, NULL);
@@ -182,6 +183,13 @@ pcr_sdpfrag_parse (const gchar * text, gsize len, const gchar * const *mids,
               "bytes", i + 1, PCR_SDPFRAG_MAX_CANDIDATE);
           return NULL;
         }
+      }
+      /* A bare m= line past the offer's m-lines names none of them: the
+       * device would get an sdpMLineIndex its offer does not have. */
+      if (n_mlines > 0 && mline >= n_mlines) {
+        fail (error, "line %u is in media section %u of the fragment; the "
+            "offer has %u", i + 1, mline + 1, n_mlines);
+        return NULL;
       }
       candidate = g_new0 (PcrFragCandidate, 1);
       candidate->candidate = g_strdup (end ? "" : line + 2);

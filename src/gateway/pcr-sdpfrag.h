@@ -36,8 +36,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrSdpFrag, pcr_sdpfrag_free)
  * lines before any of them belong to the first m-line. Fails (one-line
  * message) on bytes that are not text, a candidate line that is not
  * "candidate:..." or longer than PCR_SDPFRAG_MAX_CANDIDATE, an a=mid not in
- * @mids, or more than @max_candidates candidate lines. Other lines are
- * ignored. */
+ * @mids, a candidate or end-of-candidates line under an m= line past the
+ * m-lines of a non-empty @mids, or more than @max_candidates candidate
+ * lines. Other lines are ignored. */
      PcrSdpFrag *pcr_sdpfrag_parse (const gchar * text, gsize len,
     const gchar * const *mids, guint max_candidates, GError ** error);
 

@@ -1,0 +1,9 @@
+3a=ice-ufrag:/3dY
+a=ice-pwd:RM6k/kXkxPIHgLZQYsQaNv+B
+m=audio 9 UDP/TLS/RTP/SAVPF 0
+a=mid:0
+a=candidate:1 1 udp 2122260223 192.0.2.9 40000 typ host
+m=video 9 UDP/TLS/RTP/SAVPF 0
+a=mid:1
+a=candidate:2 1 tcp 1518280447 192.0.2.9 9 typ host tcptype active
+a=end-of-candidates

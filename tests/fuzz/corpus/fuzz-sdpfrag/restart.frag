@@ -1,0 +1,2 @@
+2a=ice-ufrag:OTHER
+a=ice-pwd:xxxxxxxxxxxxxxxxxxxxxxxx

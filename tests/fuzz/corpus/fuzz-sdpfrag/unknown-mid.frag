@@ -1,0 +1,2 @@
+3a=mid:7
+a=candidate:1 1 udp 1 192.0.2.1 1 typ host
