@@ -78,7 +78,7 @@ export class LatencyMeter {
     if (now - this._offsetCheckedAt >= 1000) {
       this._offsetCheckedAt = now;
       const drift = Date.now() - (performance.now() + this._epochOffset);
-      if (Math.abs(drift) > 20) this._epochOffset += drift;
+      if (Math.abs(drift) > 2) this._epochOffset += drift;
     }
     return perfMs + this._epochOffset;
   }

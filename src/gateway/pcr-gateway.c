@@ -339,6 +339,9 @@ session_new (PcrGateway * self, const gchar * id, const gchar * device,
   return s;
 }
 
+static void read_deadline (PcrGateway * self, SoupServerMessage * msg,
+    gboolean arm);
+
 /* Takes the waiting request off the session (transfer full): no more
  * signals, timeout or client watch for it. NULL when none waits. */
 static SoupServerMessage *
@@ -353,6 +356,8 @@ session_take_request (Session * s)
   clear_source (&s->timeout_source);
   clear_source (&s->client_source);
   s->pending = NULL;
+  /* the reply comes next: the client has the usual time to take it */
+  read_deadline (s->gateway, msg, TRUE);
   return msg;
 }
 
@@ -530,6 +535,8 @@ session_wait (Session * s, SoupServerMessage * msg)
         s, NULL);
     g_source_attach (s->client_source, self->context);
   }
+  /* waiting for the device is the answer timeout's business */
+  read_deadline (self, msg, FALSE);
   soup_server_message_pause (msg);
 }
 
@@ -1268,12 +1275,13 @@ on_got_chunk (SoupServerMessage * msg, GBytes * chunk, PcrGateway * self)
   discard_body (msg);
 }
 
-/* A connection must bring a whole request (line, headers and body)
- * within this time of opening, of the request's first byte, or of the
- * previous response: libsoup 3.2's server has no timeout of its own, and
- * each stalled client would hold a file descriptor for good (slowloris).
- * A request waiting for a device's answer is past this point; the answer
- * timeout covers it. */
+/* A connection must bring a whole request (line, headers and body) and
+ * take its whole response within this time of opening, of the request's
+ * first byte, or of the previous response: libsoup 3.2's server has no
+ * timeout of its own, and each stalled client (one that never finishes
+ * sending, or never reads) would hold a file descriptor for good
+ * (slowloris). The time a request waits for a device's answer does not
+ * count; the answer timeout covers it. */
 #define REQUEST_READ_TIMEOUT_S 20
 #define DEADLINE_KEY "pcr-read-deadline"
 
@@ -1282,8 +1290,8 @@ on_read_deadline (gpointer user_data)
 {
   GSocket *socket = user_data;
 
-  g_message ("a client sent no complete request within %d s; closing its "
-      "connection", REQUEST_READ_TIMEOUT_S);
+  g_message ("a client did not complete a request and its response within "
+      "%d s; closing its connection", REQUEST_READ_TIMEOUT_S);
   /* libsoup then reads end-of-file and drops the connection itself */
   g_socket_shutdown (socket, TRUE, TRUE, NULL);
   return G_SOURCE_REMOVE;
@@ -1317,14 +1325,9 @@ read_deadline (PcrGateway * self, SoupServerMessage * msg, gboolean arm)
       destroy_source);
 }
 
-static void
-on_got_body (SoupServerMessage * msg, PcrGateway * self)
-{
-  read_deadline (self, msg, FALSE);
-}
-
-/* The response went out and the connection stays open for the next
- * request: an idle keep-alive connection gets the same time. */
+/* The response went out (or libsoup gave up on it, as after a 500) and the
+ * connection may stay open for the next request: an idle keep-alive
+ * connection gets the same time. */
 static void
 on_request_finished (SoupServer * server, SoupServerMessage * msg,
     PcrGateway * self)
@@ -1339,7 +1342,6 @@ on_request_started (SoupServer * server, SoupServerMessage * msg,
   read_deadline (self, msg, TRUE);
   g_signal_connect (msg, "got-headers", G_CALLBACK (on_got_headers), self);
   g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), self);
-  g_signal_connect (msg, "got-body", G_CALLBACK (on_got_body), self);
 }
 
 /* ---- life cycle ---- */
@@ -1406,6 +1408,8 @@ pcr_gateway_new (PcrGatewayConfig * config, GError ** error)
   g_signal_connect (self->server, "request-started",
       G_CALLBACK (on_request_started), self);
   g_signal_connect (self->server, "request-finished",
+      G_CALLBACK (on_request_finished), self);
+  g_signal_connect (self->server, "request-aborted",
       G_CALLBACK (on_request_finished), self);
 
   options.uri = config->broker;

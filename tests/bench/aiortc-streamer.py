@@ -31,7 +31,6 @@ import mimetypes
 import os
 import secrets
 import sys
-import time
 import zlib
 
 import aioice.ice
@@ -112,7 +111,9 @@ class StampedTrack(VideoStreamTrack):
 
     async def recv(self):
         pts, time_base = await self.next_timestamp()
-        time_us = time.time_ns() // 1000
+        # the frame's scheduled time, as picamrtc stamps its frame's PTS:
+        # a late wake-up of the asyncio loop counts as latency for both
+        time_us = int((self._start + pts * time_base) * 1_000_000)
         frame = VideoFrame.from_ndarray(
             self.picture.frame(self.count, time_us), format="yuv420p")
         frame.pts, frame.time_base = pts, time_base

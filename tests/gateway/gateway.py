@@ -1114,8 +1114,9 @@ def case_broker_outage(env):
 def case_slow_client(env):
     """Slow or stalled HTTP clients (slowloris): a connection that sends
     nothing, one whose headers never end, one whose body comes slower
-    than its Content-Length promises, and a keep-alive connection left
-    idle after a request. The gateway closes each within 30 s and serves
+    than its Content-Length promises, a keep-alive connection left idle
+    after a request, and one that asks for a lot and never reads the
+    answers. The gateway closes each within 30 s and serves
     everyone else promptly meanwhile; a request that is only waiting for
     a device's answer is not cut short."""
     limit = 30
@@ -1143,13 +1144,16 @@ def case_slow_client(env):
             b'\r\n{"type":')
     connect('idle keep-alive', b'GET /api/devices HTTP/1.1\r\nHost: x\r\n'
             b'\r\n')
+    # 1000 pipelined GETs of the web client (tens of MB of answers, more
+    # than any socket buffer), never read until the end
+    connect('never reads', b'GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n' * 1000)
     served = []
     t0 = time.monotonic()
     try:
         while time.monotonic() - t0 < limit + 2:
             now = time.monotonic()
             for name, c in conns.items():
-                if c['closed'] is not None:
+                if c['closed'] is not None or name == 'never reads':
                     continue
                 try:
                     if name == 'slow body':
@@ -1163,12 +1167,28 @@ def case_slow_client(env):
                     pass
                 except OSError:             # reset, or a broken pipe
                     c['closed'] = now - c['t0']
-            if all(c['closed'] is not None for c in conns.values()):
+            if all(c['closed'] is not None for n, c in conns.items()
+                   if n != 'never reads'):
                 break
             r = expect(gw.request('GET', '/api/devices', timeout=10), 200,
                        'a normal request while slow clients hang on')
             served.append(r.took)
             time.sleep(1)
+        # now read what the reader that never read was sent: the end of
+        # it, once the gateway has given up on it, is end-of-file or a reset
+        c = conns['never reads']
+        time.sleep(max(0, c['t0'] + limit - time.monotonic()))
+        c['sock'].settimeout(3)
+        try:
+            while c['sock'].recv(1 << 20):
+                pass
+            c['closed'] = time.monotonic() - c['t0']
+            log('never reads: end of file')
+        except socket.timeout:
+            log('never reads: still open')
+        except OSError as e:
+            log(f'never reads: {e}')
+            c['closed'] = time.monotonic() - c['t0']
     finally:
         for c in conns.values():
             c['sock'].close()
