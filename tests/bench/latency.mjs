@@ -453,7 +453,7 @@ async function fanoutPoint(run, n, seconds) {
   await stopViewers(run, viewers);
   const r = {
     viewers: n, cpu: 100 * (u1.ticks - u0.ticks) / HZ / wall,
-    rssMb: u1.rssKb / 1024, minFps: Math.min(...fps),
+    rssMb: u1.rssKb / 1024, minFps: Math.min(...fps), maxFps: Math.max(...fps),
   };
   log(`fan-out ${n}: CPU ${fmt(r.cpu)} %, RSS ${fmt(r.rssMb)} MB, ` +
     `slowest viewer ${fmt(r.minFps)} fps`);
@@ -622,9 +622,11 @@ function markdown(res, made, imgPrefix) {
   }
   if (res.fanout) {
     L.push('Fan-out (C test viewers, receive without decoding), sender CPU and RSS:', '');
-    row('viewers', 'CPU (% of one core)', 'RSS (MB)', 'slowest viewer fps');
+    row('viewers', 'CPU (% of one core)', 'RSS (MB)', 'viewer fps (slowest / fastest)');
     row('---', '---', '---', '---');
-    for (const f of res.fanout) row(f.viewers, fmt(f.cpu), fmt(f.rssMb), fmt(f.minFps));
+    for (const f of res.fanout) {
+      row(f.viewers, fmt(f.cpu), fmt(f.rssMb), `${fmt(f.minFps)} / ${fmt(f.maxFps)}`);
+    }
     L.push('');
     const one = res.fanout.find((f) => f.viewers === 1);
     const ten = res.fanout.find((f) => f.viewers === 10);
@@ -635,9 +637,9 @@ function markdown(res, made, imgPrefix) {
         `**${(((twenty || ten).rssMb - one.rssMb) / ((twenty || ten).viewers - 1)).toFixed(2)} MB**.`);
     }
     if (res.maxViewers) {
-      L.push(`Most viewers with every one at 29 fps or more: **${res.maxViewers.held}**` +
-        (res.maxViewers.failedAt ? ` (at ${res.maxViewers.failedAt} the slowest ` +
-          `viewer got ${fmt(res.maxViewers.failedFps)} fps)` : ' (the most tried)') + '.');
+      L.push(`Most viewers with every one at a steady 29-31 fps: **${res.maxViewers.held}**` +
+        (res.maxViewers.failedAt ? ` (at ${res.maxViewers.failedAt} a viewer ` +
+          `got ${fmt(res.maxViewers.failedFps)} fps)` : ' (the most tried)') + '.');
     }
     L.push('');
   }
@@ -702,8 +704,11 @@ async function inner() {
       for (const n of [30, 40, 50, 64]) {
         const f = await fanoutPoint(run, n, 10);
         res.fanout.push(f);
-        if (f.minFps < 29) {
-          res.maxViewers = { held: res.maxViewers.held, failedAt: n, failedFps: f.minFps };
+        // more than 31 fps over the window is a sender that fell behind
+        // and caught up in bursts, not a steady 30
+        if (f.minFps < 29 || f.maxFps > 31) {
+          res.maxViewers = { held: res.maxViewers.held, failedAt: n,
+            failedFps: f.minFps < 29 ? f.minFps : f.maxFps };
           break;
         }
         res.maxViewers = { held: n };
