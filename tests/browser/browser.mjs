@@ -2,7 +2,7 @@
 // picamrtc browser end-to-end tests: Debian's Chromium, driven by
 // playwright-core, watches the camera service's test pattern through the
 // gateway and its web client, with a real mosquitto broker, all inside a
-// private network namespace that holds only loopback (DESIGN.md section 5).
+// private network namespace that holds only loopback (docs/architecture.md).
 // One case per run: `node browser.mjs CASE`; prints PASS or FAIL and exits
 // 0 or 1. Run by meson (tests/browser/meson.build), which sets
 // PICAMRTC_SOURCE_ROOT, PICAMRTC_BUILD_ROOT and the PCR_* binary paths.
@@ -83,7 +83,7 @@ class Env {
     this.brokerUri = `mqtt://127.0.0.1:${this.brokerPort}`;
     const conf = join(this.workdir, 'mosquitto.conf');
     // user root: inside unshare -r we look like root to ourselves, and
-    // dropping privileges would fail (DESIGN.md section 5)
+    // dropping privileges would fail (docs/architecture.md, "Testing")
     writeFileSync(conf, `listener ${this.brokerPort} 127.0.0.1\n` +
       'allow_anonymous true\nuser root\npersistence false\n' +
       'log_dest stderr\nlog_type error\nlog_type warning\n' +

@@ -85,7 +85,7 @@ export function ensureNodeModules(outDir) {
 
 /**
  * Runs `node script ...args` again in a private user, network and PID
- * namespace holding only loopback (DESIGN.md section 5), with env[marker]
+ * namespace holding only loopback (docs/architecture.md), with env[marker]
  * set, and exits with its exit code. The PID namespace's init is the inner
  * run: when it ends (or is killed) the kernel takes every service and
  * browser it started with it. label names the run in error messages.

@@ -1,4 +1,4 @@
-/* libFuzzer target for the MQTT message codec (DESIGN.md section 3: every
+/* libFuzzer target for the MQTT message codec (docs/signalling.md: every
  * payload is hostile). Whatever pcr_message_parse() accepts must survive
  * pcr_message_to_json() and a second parse unchanged (the round-trip oracle
  * that catches a codec that reads one thing and writes another), and every

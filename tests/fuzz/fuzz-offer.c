@@ -1,4 +1,4 @@
-/* libFuzzer target for a viewer's SDP offer (DESIGN.md section 3: hostile
+/* libFuzzer target for a viewer's SDP offer (docs/signalling.md: hostile
  * input): pcr_sdp_parse() and then pcr_sdp_choose_h264() for every stream
  * profile, as mqttwebrtcsink does with the "sdp" of an offer. Besides memory
  * errors and leaks it checks what the API promises: a choice names a video

@@ -1,5 +1,5 @@
-/* libFuzzer target for the gateway's request handling (DESIGN.md section
- * 4: every request is hostile), along the real path: raw HTTP/1.1 bytes go
+/* libFuzzer target for the gateway's request handling (docs/http-api.md;
+ * every request is hostile), along the real path: raw HTTP/1.1 bytes go
  * into the gateway's own SoupServer through an in-memory connection
  * (soup_server_accept_iostream ()), libsoup parses them, the gateway's
  * handlers run on a fresh PcrGateway per input, and the bytes written back
@@ -170,7 +170,7 @@ fail (const Run * run, const gchar * format, ...)
   abort ();
 }
 
-/* Criticals abort: one is a bug (STYLE.md: no g_return_if_fail on client
+/* Criticals abort: one is a bug (no g_return_if_fail on client
  * input). Only our own warnings are shown: the gateway logs a line per
  * request, and libsoup 3.2 warns from GObject on a Content-Length of 2^63
  * or more before the gateway refuses it. */
@@ -660,7 +660,7 @@ static gboolean
 is_contract_status (guint status)
 {
   static const guint statuses[] = {
-    /* the gateway's (DESIGN.md section 4, docs/http-api.md) */
+    /* the gateway's (docs/http-api.md) */
     200, 201, 204, 400, 401, 404, 405, 412, 413, 415, 422, 502, 503, 504,
     /* libsoup's own: Expect, Transfer-Encoding, a bad request line (no
      * 206 or 416: the gateway serves whole files) */

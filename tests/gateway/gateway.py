@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""picamrtc-gateway tests: the HTTP contract of DESIGN.md section 4 against a
+"""picamrtc-gateway tests: the HTTP contract of docs/http-api.md against a
 real mosquitto broker, the real camera service (picamrtc --source test) or
 a fake device made with mosquitto_pub, all inside a private network
-namespace that holds only loopback (DESIGN.md section 5). One case per run:
-gateway.py CASE. Every status code of the contract is provoked by some case.
+namespace that holds only loopback (docs/architecture.md, "Testing on these
+machines"). One case per run: gateway.py CASE. Every status code of the
+contract is provoked by some case.
 
-Standard library only; reuses tests/integration/integration.py for the
-namespace, the broker and the service. Paths come from the environment
-meson sets: PCR_GATEWAY, PCR_SERVICE, PCR_PLUGIN_DIR."""
+Standard library only; the harness (namespace, broker, service, result
+line) is tests/pcrtest.py, which meson puts on PYTHONPATH. Paths come from
+the environment meson sets: PCR_GATEWAY, PCR_SERVICE, PCR_PLUGIN_DIR."""
 
 import base64
 import hashlib
@@ -16,7 +17,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -25,15 +25,11 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', 'integration'))
-import integration as it  # noqa: E402
-from integration import Failure, check, log  # noqa: E402
+import pcrtest
+from pcrtest import (DEVICE, PREFIX, Failure, Proc, Subscriber, check,
+                     free_port, log)
 
-NS_MARK = 'PCR_GATEWAY_TEST_IN_NETNS'
-PREFIX = it.PREFIX
-DEVICE = it.DEVICE
-SKIP = 77
+HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.environ.get('PICAMRTC_SOURCE_ROOT',
                              os.path.join(HERE, '..', '..'))
 FIXTURES = os.path.join(SOURCE_ROOT, 'tests', 'fixtures', 'sdp')
@@ -100,7 +96,7 @@ class Gateway:
             argv += ['--www', env.www]
         penv = os.environ.copy()
         penv.update(extra_env or {})
-        self.proc = it.Proc(name, argv, env.workdir, env=penv)
+        self.proc = Proc(name, argv, env.workdir, env=penv)
         env.procs.append(self.proc)
         env.gateways.append(self)
         self.port = None
@@ -233,19 +229,13 @@ def status_of(raw):
 
 # --- MQTT helpers ----------------------------------------------------------
 
-class Sniffer:
-    """mosquitto_sub -v on a topic pattern, its lines kept in order."""
+class Sniffer(Subscriber):
+    """mosquitto_sub -v on a topic pattern, ready once it sees its own
+    probe."""
 
     def __init__(self, env, pattern, name):
-        self.env = env
+        super().__init__(env, name, env.mqtt_args() + ['-t', pattern])
         self.pattern = pattern
-        self.proc = env.spawn(name, ['mosquitto_sub', '-h', '127.0.0.1', '-p',
-                                     str(env.port), '-v', '-q', '1', '-t',
-                                     pattern], stdout_pipe=True)
-        self.lines = []
-        self.cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-        # ready once it sees its own probe
         probe = pattern.replace('#', '').replace('+', 'x').rstrip('/') + \
             '/probe'
         deadline = time.monotonic() + 10
@@ -254,28 +244,6 @@ class Sniffer:
             if self.wait(lambda t, p: t == probe, 0.5):
                 return
         raise Failure(f'mosquitto_sub on {pattern} never got ready')
-
-    def _read(self):
-        for raw in self.proc.proc.stdout:
-            line = raw.decode('utf-8', 'replace').rstrip('\n')
-            topic, _, payload = line.partition(' ')
-            with self.cond:
-                self.lines.append((topic, payload))
-                self.cond.notify_all()
-            self.proc.log_file.write(raw)
-            self.proc.log_file.flush()
-
-    def wait(self, pred, timeout):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for t, p in self.lines:
-                    if pred(t, p):
-                        return t, p
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(min(left, 0.2))
 
     def messages(self, topic_re=None):
         out = []
@@ -312,7 +280,7 @@ def fake_device(env, device, state='online'):
 
 # --- the environment ---------------------------------------------------------
 
-class Env(it.Env):
+class Env(pcrtest.Env):
     def __init__(self, case):
         super().__init__(case)
         build = os.environ.get('PICAMRTC_BUILD_ROOT', '')
@@ -350,7 +318,7 @@ class Env(it.Env):
         os.chmod(path, mode)
         return path
 
-    def stop_gateways(self):
+    def finish(self):
         for g in self.gateways:
             rc = g.stop()
             check(rc == 0, f'{g.name} exited with {rc} on SIGTERM (expected '
@@ -959,9 +927,7 @@ def case_fake_device(env):
 
 def case_broker(env):
     """503 without a broker; resubscription after a broker restart."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env.broker_uri = f'mqtt://127.0.0.1:{port}'
     lonely = env.gateway(name='no-broker')
     r = expect(start_webrtc(lonely), 503, 'start-webrtc with no broker')
@@ -972,7 +938,7 @@ def case_broker(env):
     rc = lonely.stop()
     check(rc == 0, f'a gateway without broker exited with {rc} on SIGTERM')
 
-    env.start_broker_on(port)
+    env.start_broker(port, watch_status=False)
     fake_device(env, 'fake')
     gw = env.gateway(['--answer-timeout', '30'])
     gw.wait_device('fake', lambda s: s.get('state') == 'online', 10)
@@ -987,7 +953,7 @@ def case_broker(env):
     env.broker.wait(5)
     expect(start_webrtc(gw, device='fake'), 503,
            'start-webrtc while the broker is down')
-    env.start_broker_on(port)
+    env.start_broker(port, watch_status=False)
     fake_device(env, 'fake')
     deadline = time.monotonic() + 40
     while gw.log_text().count(': connected to the MQTT broker') < 2:
@@ -1014,13 +980,11 @@ def case_broker_late(env):
     loop thread waits for a connect call that never comes. Timing decides
     which way it fails, so the case flaps (it fails in a normal build and
     passes under ASan)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env.broker_uri = f'mqtt://127.0.0.1:{port}'
     gw = env.gateway()
     expect(start_webrtc(gw), 503, 'start-webrtc with no broker')
-    env.start_broker_on(port)
+    env.start_broker(port, watch_status=False)
     fake_device(env, DEVICE)
     gw.wait_device(DEVICE, lambda s: s.get('state') == 'online', 35,
                    'after the broker came up')
@@ -1514,79 +1478,5 @@ CASES = {
 }
 
 
-def start_broker_on(self, port):
-    """Starts mosquitto on a given port (the integration helper picks
-    one)."""
-    self.port = port
-    self.broker_uri = f'mqtt://127.0.0.1:{port}'
-    conf = os.path.join(self.workdir, f'mosquitto-{len(self.procs)}.conf')
-    with open(conf, 'w') as f:
-        f.write(f'listener {port} 127.0.0.1\nallow_anonymous true\n'
-                'user root\npersistence false\nlog_dest stderr\n'
-                'log_type all\n')
-    self.broker = self.spawn(f'mosquitto-{len(self.procs)}',
-                             ['mosquitto', '-c', conf])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        check(self.broker.alive(), 'the MQTT broker did not start')
-        try:
-            with socket.create_connection(('127.0.0.1', port), 0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise Failure('the MQTT broker does not accept connections')
-
-
-Env.start_broker_on = start_broker_on
-
-
-def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
-        print(f'usage: {sys.argv[0]} CASE\ncases: {" ".join(CASES)}',
-              file=sys.stderr)
-        return 2
-    case = sys.argv[1]
-
-    if os.environ.get(NS_MARK) != '1':
-        for tool in ('unshare', 'mosquitto', 'mosquitto_sub',
-                     'mosquitto_pub', 'openssl'):
-            if shutil.which(tool) is None and not os.path.exists(
-                    '/usr/sbin/' + tool):
-                print(f'SKIP: {tool} is not installed')
-                return SKIP
-        os.environ[NS_MARK] = '1'
-        # a private network namespace with only loopback
-        argv = ['unshare', '-rn', 'sh', '-c',
-                'ip link set lo up && exec "$@"', 'sh', sys.executable,
-                os.path.abspath(__file__), case]
-        os.environ['PATH'] = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
-        try:
-            os.execvp('unshare', argv)
-        except OSError as e:
-            print(f'SKIP: cannot enter a private network namespace: {e}')
-            return SKIP
-
-    it.prepare_environ()
-    env = Env(case)
-    failed = True
-    start = time.monotonic()
-    try:
-        summary = CASES[case](env)
-        env.stop_gateways()
-        failed = False
-    except Failure as e:
-        summary = str(e)
-    except Exception as e:      # a bug in this script or a tool
-        summary = f'{type(e).__name__}: {e}'
-        import traceback
-        traceback.print_exc()
-    finally:
-        env.teardown(failed)
-    took = time.monotonic() - start
-    print(f'{"FAIL" if failed else "PASS"} gateway-{case} ({took:.1f} s): '
-          f'{summary}', flush=True)
-    return 1 if failed else 0
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(pcrtest.main(CASES, Env, 'gateway-', tools=('openssl',)))

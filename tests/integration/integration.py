@@ -2,293 +2,28 @@
 """picamrtc integration tests: a real mosquitto broker, the picamrtc service
 (or gst-launch-1.0 with mqttwebrtcsink) and real WebRTC viewers
 (pcr-test-viewer), all inside a private network namespace that holds only
-loopback (DESIGN.md section 5). One case per run: integration.py CASE.
+loopback (docs/architecture.md, "Testing on these machines"). One case per
+run: integration.py CASE.
 
-Standard library only. Paths come from the environment that meson sets:
-PCR_TEST_VIEWER, PCR_SERVICE, PCR_PLUGIN_DIR (GST_PLUGIN_PATH and friends
-from test_env in tests/meson.build)."""
+Standard library only; the harness (namespace, broker, processes, viewers,
+result line) is tests/pcrtest.py, which meson puts on PYTHONPATH."""
 
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 
-NS_MARK = 'PCR_INTEGRATION_IN_NETNS'
-DEVICE = 'cam1'
-PREFIX = 'picamrtc'
-SKIP = 77
+import pcrtest
+from pcrtest import (DEVICE, PREFIX, Env, check, expect_exit, expect_frames,
+                     log)
 
 
-class Failure(Exception):
-    """An assertion that failed; the message says what a user would see."""
-
-
-def check(cond, message):
-    if not cond:
-        raise Failure(message)
-
-
-def log(msg):
-    print(f'[{time.strftime("%H:%M:%S")}] {msg}', flush=True)
-
-
-# --- processes ----------------------------------------------------------
-
-class Proc:
-    """A child in its own process group, its output in a log file."""
-
-    def __init__(self, name, argv, workdir, env=None, stdout_pipe=False):
-        self.name = name
-        self.argv = argv
-        self.log_path = os.path.join(workdir, name + '.log')
-        self.log_file = open(self.log_path, 'wb')
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout_pipe else self.log_file,
-            stderr=self.log_file, env=env or os.environ.copy(),
-            start_new_session=True)
-        self.pid = self.proc.pid
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def signal(self, sig):
-        if self.alive():
-            try:
-                os.killpg(self.pid, sig)
-            except ProcessLookupError:
-                pass
-
-    def wait(self, timeout):
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self, grace=3.0):
-        if self.alive():
-            self.signal(signal.SIGTERM)
-            if self.wait(grace) is None:
-                self.signal(signal.SIGKILL)
-                self.wait(5)
-        else:
-            # whatever it left behind in its group
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        self.log_file.close()
-
-    def log_text(self, limit=12000):
-        try:
-            with open(self.log_path, 'rb') as f:
-                data = f.read()
-        except OSError:
-            return ''
-        text = data.decode('utf-8', 'replace')
-        if len(text) > limit:
-            text = '[... cut ...]\n' + text[-limit:]
-        return text
-
-
-class Viewer(Proc):
-    """pcr-test-viewer, its JSON event lines collected by a thread."""
-
-    def __init__(self, env, name, args):
-        argv = [env.viewer_bin, '--broker', env.broker_uri, '--device', DEVICE,
-                '--prefix', PREFIX] + args
-        super().__init__(name, argv, env.workdir, stdout_pipe=True)
-        self.events = []
-        self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            line = raw.decode('utf-8', 'replace').strip()
-            if not line:
-                continue
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                ev = {'event': 'garbage', 'line': line}
-            ev['_t'] = time.monotonic()
-            with self.cond:
-                self.events.append(ev)
-                self.cond.notify_all()
-            self.log_file.write(b'stdout: ' + raw)
-            self.log_file.flush()
-        with self.cond:
-            self.cond.notify_all()
-
-    def find(self, name):
-        with self.cond:
-            return [e for e in self.events if e.get('event') == name]
-
-    def first(self, name):
-        found = self.find(name)
-        return found[0] if found else None
-
-    def wait_event(self, name, timeout):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for e in self.events:
-                    if e.get('event') == name:
-                        return e
-                left = deadline - time.monotonic()
-                if left <= 0 or (not self.alive() and
-                                 not self.thread.is_alive()):
-                    return None
-                self.cond.wait(min(left, 0.2))
-
-    def finish(self, timeout):
-        """Waits for the exit; returns (exit code, done event)."""
-        rc = self.wait(timeout)
-        self.thread.join(2)
-        return rc, self.first('done')
-
-    def frame_count(self):
-        """Latest (count, monotonic time) the viewer reported."""
-        frames = self.find('frames')
-        if not frames:
-            return 0, time.monotonic()
-        return frames[-1]['count'], frames[-1]['_t']
-
-
-# --- the environment of one case -----------------------------------------
-
-class Env:
-    def __init__(self, case):
-        self.case = case
-        build = os.environ.get('PICAMRTC_BUILD_ROOT', '')
-        self.viewer_bin = os.environ.get('PCR_TEST_VIEWER') or os.path.join(
-            build, 'tests', 'integration', 'pcr-test-viewer')
-        self.service_bin = os.environ.get('PCR_SERVICE') or os.path.join(
-            build, 'src', 'picamrtc', 'picamrtc')
-        self.plugin_dir = os.environ.get('PCR_PLUGIN_DIR') or os.path.join(
-            build, 'plugins', 'mqttwebrtc')
-        self.workdir = tempfile.mkdtemp(prefix=f'pcr-int-{case}-')
-        self.procs = []
-        self.viewers = []
-        self.service = None
-        self.broker = None
-        self.status_sub = None
-        self.statuses = []
-        self.status_cond = threading.Condition()
-        self.port = None
-        self.broker_uri = None
-        self.viewer_seq = 0
-
-    # broker
-
-    def start_broker(self):
-        with socket.socket() as s:
-            s.bind(('127.0.0.1', 0))
-            self.port = s.getsockname()[1]
-        self.broker_uri = f'mqtt://127.0.0.1:{self.port}'
-        conf = os.path.join(self.workdir, 'mosquitto.conf')
-        with open(conf, 'w') as f:
-            # user root: inside unshare -r we look like root to ourselves,
-            # and dropping privileges would fail (DESIGN.md section 5)
-            f.write(f'listener {self.port} 127.0.0.1\n'
-                    'allow_anonymous true\nuser root\npersistence false\n'
-                    'log_dest stderr\nlog_type all\n')
-        self.broker = self.spawn('mosquitto', ['mosquitto', '-c', conf])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            check(self.broker.alive(), 'the MQTT broker did not start')
-            try:
-                with socket.create_connection(('127.0.0.1', self.port), 0.5):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise Failure('the MQTT broker does not accept connections')
-        self._watch_status()
-
-    def _watch_status(self):
-        topic = f'{PREFIX}/{DEVICE}/status'
-        self.status_sub = self.spawn(
-            'status-sub', ['mosquitto_sub', '-h', '127.0.0.1', '-p',
-                           str(self.port), '-t', topic, '-q', '1'],
-            stdout_pipe=True)
-
-        def read():
-            for raw in self.status_sub.proc.stdout:
-                line = raw.decode('utf-8', 'replace').strip()
-                try:
-                    st = json.loads(line)
-                except ValueError:
-                    st = {'_unparsable': line}
-                with self.status_cond:
-                    self.statuses.append(st)
-                    self.status_cond.notify_all()
-                self.status_sub.log_file.write(raw)
-                self.status_sub.log_file.flush()
-
-        threading.Thread(target=read, daemon=True).start()
-
-    def wait_status(self, pred, timeout):
-        """The first status (seen so far or arriving) for which pred holds,
-        looking only at the latest one at each moment."""
-        deadline = time.monotonic() + timeout
-        with self.status_cond:
-            while True:
-                if self.statuses and isinstance(self.statuses[-1], dict) \
-                        and pred(self.statuses[-1]):
-                    return self.statuses[-1]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.status_cond.wait(min(left, 0.2))
-
-    def last_status(self):
-        with self.status_cond:
-            return self.statuses[-1] if self.statuses else None
-
-    def retained_status(self, timeout=5):
-        """Reads the retained status with a fresh subscription."""
-        out = subprocess.run(
-            ['mosquitto_sub', '-h', '127.0.0.1', '-p', str(self.port), '-t',
-             f'{PREFIX}/{DEVICE}/status', '-C', '1', '-W', str(timeout)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
-        line = out.stdout.decode('utf-8', 'replace').strip()
-        if not line:
-            return None
-        try:
-            return json.loads(line)
-        except ValueError:
-            return {'_unparsable': line}
-
-    def publish(self, topic, payload):
-        subprocess.run(['mosquitto_pub', '-h', '127.0.0.1', '-p',
-                        str(self.port), '-q', '1', '-t', topic, '-m',
-                        payload], check=True, timeout=10)
-
-    # processes
-
-    def spawn(self, name, argv, stdout_pipe=False, env=None):
-        p = Proc(name, argv, self.workdir, env=env, stdout_pipe=stdout_pipe)
-        self.procs.append(p)
-        return p
-
-    def start_service(self, extra=None, env=None, name='picamrtc'):
-        check(os.access(self.service_bin, os.X_OK),
-              f'the service binary {self.service_bin} is missing')
-        argv = [self.service_bin, '--source', 'test', '--broker',
-                self.broker_uri, '--device', DEVICE, '--ice-address',
-                '127.0.0.1'] + (extra or [])
-        self.service = self.spawn(name, argv, env=env)
-        self.wait_online()
-        return self.service
+class IntegrationEnv(Env):
+    """pcrtest.Env that can also run the element in gst-launch-1.0."""
 
     def start_gst_launch(self, sink_props=None):
         argv = ['gst-launch-1.0', 'videotestsrc', 'is-live=true', '!',
@@ -301,103 +36,8 @@ class Env:
         self.wait_online()
         return self.service
 
-    def wait_online(self, timeout=20):
-        st = self.wait_status(lambda s: s.get('state') == 'online', timeout)
-        check(self.service.alive(),
-              f'{self.service.name} exited at start-up with code '
-              f'{self.service.proc.returncode}')
-        check(st is not None,
-              f'{self.service.name} never published a retained status with '
-              f'state "online" on {PREFIX}/{DEVICE}/status within '
-              f'{timeout} s (last: {self.last_status()})')
-        log(f'device online: {json.dumps(st)}')
-
-    def viewer(self, args, name=None):
-        self.viewer_seq += 1
-        name = name or f'viewer{self.viewer_seq}'
-        v = Viewer(self, name, ['--ice-address', '127.0.0.1'] + args)
-        self.procs.append(v)
-        self.viewers.append(v)
-        return v
-
-    def service_alive(self):
-        check(self.service.alive(),
-              f'{self.service.name} died (exit code '
-              f'{self.service.proc.returncode}) while viewers were watching')
-
-    def restart_broker(self, down_seconds):
-        """Stops the broker, waits, starts it again on the same port (with
-        no persistence: the retained status is gone until the device
-        republishes it)."""
-        self.stop_broker()
-        time.sleep(down_seconds)
-        self.start_broker_again()
-
-    def stop_broker(self):
-        self.broker.stop()
-        if self.status_sub:
-            self.status_sub.stop()
-
-    def start_broker_again(self):
-        """Returns once the broker accepts connections again."""
-        port = self.port
-        conf = os.path.join(self.workdir, 'mosquitto.conf')
-        self.broker = self.spawn('mosquitto-2', ['mosquitto', '-c', conf])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(('127.0.0.1', port), 0.5):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise Failure('the MQTT broker did not come back')
-        with self.status_cond:
-            self.statuses = []
-        self._watch_status()
-
-    def teardown(self, failed):
-        for p in reversed(self.procs):
-            p.stop()
-        if failed:
-            for p in self.procs:
-                if p is self.service or isinstance(p, Viewer) or \
-                        p is self.broker:
-                    print(f'----- log of {p.name}: {" ".join(p.argv)[:300]}'
-                          f' (exit {p.proc.returncode})')
-                    print(p.log_text(4000 if p is self.broker else 12000))
-            print(f'----- logs kept in {self.workdir}')
-        else:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
 
 # --- helpers for the cases -------------------------------------------------
-
-def expect_frames(v, timeout, width=1280, height=720):
-    ff = v.wait_event('first-frame', timeout)
-    if ff is None:
-        why = f'within {timeout} s'
-        for e in v.events:
-            if e['event'] == 'error':
-                why = f'(error reply "{e["code"]}": {e["message"]})'
-            elif e['event'] == 'bye':
-                why = f'(the device said bye {e["ms"]} ms after the offer)'
-            elif e['event'] in ('ice-failed', 'pipeline-error',
-                                'protocol-error', 'mqtt-error'):
-                why = f'({e["event"]}: {e.get("message")})'
-        if not v.find('answer') and why.startswith('within'):
-            why += ', no answer to the offer'
-        raise Failure(f'{v.name} saw no video {why}')
-    check((ff['width'], ff['height']) == (width, height),
-          f'{v.name} got {ff["width"]}x{ff["height"]} video, '
-          f'expected {width}x{height}')
-    # the viewer offers profile-level-id 42e01f only
-    check(ff.get('profile') in ('', None, 'constrained-baseline', 'baseline'),
-          f'{v.name} offered only H.264 constrained baseline (42e01f) but '
-          f'got a {ff.get("profile")} profile stream: a browser that decodes '
-          'only what it negotiated (Safari, hardware decoders) shows nothing')
-    return ff
-
 
 def frame_rate(viewers, seconds):
     """Frames per second each viewer decoded over the next seconds."""
@@ -418,14 +58,6 @@ def expect_playing(viewers, seconds, min_fps, what):
               f'{v.name} video froze or stuttered {what}: {r:.1f} frames/s '
               f'over {seconds} s (expected ~30)')
     return rates
-
-
-def expect_exit(v, code, timeout, what):
-    rc, done = v.finish(timeout)
-    check(rc is not None, f'{v.name} still running {timeout} s after {what}')
-    check(rc == code, f'{v.name} exited with {rc} (expected {code}) {what}; '
-          f'errors: {v.find("error")}')
-    return done
 
 
 def fmt_rates(rates):
@@ -1238,68 +870,5 @@ CASES = {
 }
 
 
-def prepare_environ():
-    # an empty system plugin path would hide webrtcbin, x264enc, libav...
-    if os.environ.get('GST_PLUGIN_SYSTEM_PATH_1_0') == '':
-        del os.environ['GST_PLUGIN_SYSTEM_PATH_1_0']
-    build = os.environ.get('PICAMRTC_BUILD_ROOT')
-    if build:
-        os.environ['GST_REGISTRY'] = os.path.join(
-            build, 'tests', 'integration', 'registry.bin')
-    plugin_dir = os.environ.get('PCR_PLUGIN_DIR')
-    if plugin_dir and plugin_dir not in os.environ.get(
-            'GST_PLUGIN_PATH', '').split(':'):
-        os.environ['GST_PLUGIN_PATH'] = ':'.join(
-            p for p in (plugin_dir, os.environ.get('GST_PLUGIN_PATH')) if p)
-
-
-def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
-        print(f'usage: {sys.argv[0]} CASE\ncases: {" ".join(CASES)}',
-              file=sys.stderr)
-        return 2
-    case = sys.argv[1]
-
-    if os.environ.get(NS_MARK) != '1':
-        for tool in ('unshare', 'mosquitto', 'mosquitto_sub',
-                     'mosquitto_pub'):
-            if shutil.which(tool) is None and not os.path.exists(
-                    '/usr/sbin/' + tool):
-                print(f'SKIP: {tool} is not installed')
-                return SKIP
-        os.environ[NS_MARK] = '1'
-        # a private network namespace with only loopback: nothing leaves
-        # this machine, nothing from outside interferes
-        argv = ['unshare', '-rn', 'sh', '-c',
-                'ip link set lo up && exec "$@"', 'sh', sys.executable,
-                os.path.abspath(__file__), case]
-        os.environ['PATH'] = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
-        try:
-            os.execvp('unshare', argv)
-        except OSError as e:
-            print(f'SKIP: cannot enter a private network namespace: {e}')
-            return SKIP
-
-    prepare_environ()
-    env = Env(case)
-    failed = True
-    start = time.monotonic()
-    try:
-        summary = CASES[case](env)
-        failed = False
-    except Failure as e:
-        summary = str(e)
-    except Exception as e:      # a bug in this script or a tool
-        summary = f'{type(e).__name__}: {e}'
-        import traceback
-        traceback.print_exc()
-    finally:
-        env.teardown(failed)
-    took = time.monotonic() - start
-    print(f'{"FAIL" if failed else "PASS"} integration-{case} ({took:.1f} s):'
-          f' {summary}', flush=True)
-    return 1 if failed else 0
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(pcrtest.main(CASES, IntegrationEnv, 'integration-'))

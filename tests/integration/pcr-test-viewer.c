@@ -1,5 +1,5 @@
 /* A WebRTC viewer for the integration tests that speaks only the MQTT
- * signalling contract of DESIGN.md section 3, like any outside program would:
+ * signalling contract (docs/signalling.md), like any outside program would:
  * it offers one recvonly H.264 video m-line from its own webrtcbin, decodes
  * what arrives and reports one JSON object per line on stdout: "offer",
  * "answer" (with the number of candidates in the answer SDP), "first-frame"
@@ -979,6 +979,23 @@ on_bus_message (GstBus * bus, GstMessage * msg, gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* libnice's agent searches for a UPnP-IGD router by default: SSDP
+ * multicast from a libgupnp-igd thread, whose socket addresses outlive the
+ * agent (LeakSanitizer reports them at exit). A viewer needs no port
+ * mapping; off before gathering, as mqttwebrtcsink does. */
+static void
+disable_upnp (GObject * ice)
+{
+  g_autoptr (GObject) agent = NULL;
+  GObjectClass *klass = G_OBJECT_GET_CLASS (ice);
+
+  if (g_object_class_find_property (klass, "agent") != NULL)
+    g_object_get (ice, "agent", &agent, NULL);
+  if (agent != NULL &&
+      g_object_class_find_property (G_OBJECT_GET_CLASS (agent), "upnp"))
+    g_object_set (agent, "upnp", FALSE, NULL);
+}
+
 static gboolean
 build_pipeline (void)
 {
@@ -998,8 +1015,10 @@ build_pipeline (void)
       NULL);
   gst_bin_add (GST_BIN (v.pipeline), v.webrtc);
 
-  /* libnice skips loopback addresses unless told to use them */
   g_object_get (v.webrtc, "ice-agent", &ice, NULL);
+  if (ice)
+    disable_upnp (ice);
+  /* libnice skips loopback addresses unless told to use them */
   for (i = 0; v.ice_addresses && v.ice_addresses[i]; i++) {
     gboolean ok = FALSE;
 

@@ -3,35 +3,31 @@
 TLS, passwords and the ACL, with a real mosquitto started from a config
 derived from data/mosquitto/picamrtc.conf (paths and port replaced) and the
 real data/mosquitto/picamrtc.acl, inside a private network namespace that
-holds only loopback (DESIGN.md section 5). One case per run:
-secure.py CASE.
+holds only loopback (docs/architecture.md, "Testing on these machines").
+One case per run: secure.py CASE.
 
 Each case makes, in its own temporary directory, a CA and a certificate for
 127.0.0.1 signed by it, and a password file (mosquitto_passwd) with the
 users cam1, cam2 (cameras whose user name is their device id) and gateway,
-each with a random password. The harness (processes, viewers, status
-watching, logs) is integration.py's; SecureEnv only swaps the broker for
-the TLS one and logs its own MQTT clients in.
+each with a random password. The harness (namespace, processes, viewers,
+status watching, logs) is tests/pcrtest.py, which meson puts on PYTHONPATH;
+SecureEnv only swaps the broker for the TLS one and logs its own MQTT
+clients in.
 
 Standard library only; needs mosquitto, mosquitto_sub, mosquitto_pub,
 mosquitto_passwd and openssl."""
 
-import json
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import integration  # noqa: E402  (the harness, next to this file)
-from integration import DEVICE, PREFIX, Failure, check, log  # noqa: E402
+import pcrtest
+from pcrtest import (DEVICE, PREFIX, Env, Subscriber, check, expect_exit,
+                     expect_frames, log)
 
-SKIP = 77
 USERS = ('cam1', 'cam2', 'gateway')
 
 
@@ -58,45 +54,16 @@ def run(argv, cwd=None, timeout=30, stdin=None):
     return out.returncode, out.stdout.decode('utf-8', 'replace')
 
 
-class Sub:
-    """mosquitto_sub -v as some user over TLS, with its own client id;
-    collects 'topic payload' lines. Its SUBACK is seen in the broker log
-    (mosquitto_sub's own debug output is block-buffered in a pipe)."""
+class Sub(Subscriber):
+    """mosquitto_sub -v as some user over TLS, with its own client id. Its
+    SUBACK is seen in the broker log (mosquitto_sub's own debug output is
+    block-buffered in a pipe)."""
 
     def __init__(self, env, name, user, topics, password=None):
-        argv = ['mosquitto_sub', '-v', '-q', '1', '-i', name] + \
-            env.client_args(user, password)
+        args = ['-i', name] + env.client_args(user, password)
         for t in topics:
-            argv += ['-t', t]
-        self.name = name
-        self.env = env
-        self.proc = env.spawn(name, argv, stdout_pipe=True)
-        self.messages = []
-        self.cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for raw in self.proc.proc.stdout:
-            line = raw.decode('utf-8', 'replace').rstrip('\n')
-            with self.cond:
-                if line:
-                    topic, _, payload = line.partition(' ')
-                    self.messages.append((topic, payload))
-                self.cond.notify_all()
-            self.proc.log_file.write(raw)
-            self.proc.log_file.flush()
-        with self.cond:
-            self.cond.notify_all()
-
-    def wait(self, pred, timeout):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not pred():
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.proc.alive():
-                    return pred()
-                self.cond.wait(min(left, 0.2))
-            return True
+            args += ['-t', t]
+        super().__init__(env, name, args)
 
     def wait_subscribed(self, timeout=10):
         mark = f'Sending SUBACK to {self.name}'
@@ -109,16 +76,19 @@ class Sub:
             time.sleep(0.05)
 
     def wait_message(self, topic, payload, timeout=10):
-        return self.wait(lambda: (topic, payload) in self.messages, timeout)
+        return self.wait(lambda t, p: (t, p) == (topic, payload),
+                         timeout) is not None
 
     def got(self, topic=None):
         with self.cond:
-            return [m for m in self.messages if topic is None or
+            return [m for m in self.lines if topic is None or
                     m[0] == topic]
 
 
-class SecureEnv(integration.Env):
-    """integration.Env with the production broker config over TLS."""
+class SecureEnv(Env):
+    """pcrtest.Env with the production broker config over TLS."""
+
+    scheme = 'mqtts'
 
     def __init__(self, case):
         super().__init__(case)
@@ -126,7 +96,7 @@ class SecureEnv(integration.Env):
         self.passwords = {u: f'pw-{u}-{secrets.token_hex(12)}' for u in USERS}
         self.ca = os.path.join(self.workdir, 'ca.crt')
         self.plain_uri = None
-        self.broker_conf = None
+        self.passwd = None
 
     # certificates, passwords, broker
 
@@ -212,41 +182,20 @@ class SecureEnv(integration.Env):
             check(replaced.get(key) == 1, f'picamrtc.conf has '
                   f'{replaced.get(key, 0)} "{key}" lines, the test expects 1')
         # user root: inside unshare -r we look like root to ourselves, and
-        # dropping privileges would fail (DESIGN.md section 5)
+        # dropping privileges would fail (docs/architecture.md, "Testing")
         out += ['', '# added by secure.py', 'user root', 'persistence false',
                 'log_dest stderr', 'log_type all']
         return '\n'.join(out) + '\n'
 
-    def start_broker(self):
-        self.make_pki()
-        passwd = self.make_passwd()
-        with socket.socket() as s:
-            s.bind(('127.0.0.1', 0))
-            self.port = s.getsockname()[1]
-        self.broker_uri = f'mqtts://127.0.0.1:{self.port}'
+    def broker_config(self, port):
+        return self.derive_conf(port, self.passwd)
+
+    def start_broker(self, port=None, watch_status=True):
+        if self.passwd is None:
+            self.make_pki()
+            self.passwd = self.make_passwd()
+        super().start_broker(port, watch_status)
         self.plain_uri = f'mqtt://127.0.0.1:{self.port}'
-        # the same name as Env's, so Env.restart_broker() works too
-        self.broker_conf = os.path.join(self.workdir, 'mosquitto.conf')
-        with open(self.broker_conf, 'w') as f:
-            f.write(self.derive_conf(self.port, passwd))
-        self.broker = self.spawn('mosquitto', ['mosquitto', '-c',
-                                               self.broker_conf])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            check(self.broker.alive(), 'the MQTT broker did not start with '
-                  'the config derived from data/mosquitto/picamrtc.conf: ' +
-                  self.broker.log_text(3000))
-            if 'running' in self.broker.log_text(20000):
-                try:
-                    with socket.create_connection(('127.0.0.1', self.port),
-                                                  0.5):
-                        break
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        else:
-            raise Failure('the TLS broker does not accept connections')
-        self._watch_status()
 
     # MQTT clients of the harness, logged in
 
@@ -266,37 +215,9 @@ class SecureEnv(integration.Env):
         return ['--username', user, '--password', self.passwords[user],
                 '--ca-file', self.ca]
 
-    def _watch_status(self):
+    def mqtt_args(self):
         # as the gateway, which may read every device's status
-        topic = f'{PREFIX}/{DEVICE}/status'
-        self.status_sub = self.spawn(
-            'status-sub', ['mosquitto_sub'] + self.client_args('gateway') +
-            ['-t', topic, '-q', '1'], stdout_pipe=True)
-
-        def read():
-            for raw in self.status_sub.proc.stdout:
-                line = raw.decode('utf-8', 'replace').strip()
-                try:
-                    st = json.loads(line)
-                except ValueError:
-                    st = {'_unparsable': line}
-                with self.status_cond:
-                    self.statuses.append(st)
-                    self.status_cond.notify_all()
-                self.status_sub.log_file.write(raw)
-                self.status_sub.log_file.flush()
-
-        threading.Thread(target=read, daemon=True).start()
-
-    def retained_status(self, timeout=5):
-        rc, out = run(['mosquitto_sub'] + self.client_args('gateway') +
-                      ['-t', f'{PREFIX}/{DEVICE}/status', '-C', '1', '-W',
-                       str(timeout)], timeout=timeout + 10)
-        line = out.strip()
-        try:
-            return json.loads(line) if rc == 0 and line else None
-        except ValueError:
-            return {'_unparsable': line}
+        return self.client_args('gateway')
 
     def publish(self, topic, payload, user='gateway', retain=False,
                 file=None):
@@ -536,8 +457,8 @@ def case_tls_session(env):
               'the password is on the service\'s command line')
     v = env.viewer(env.viewer_auth('gateway') +
                    ['--frames', '60', '--timeout', '40'])
-    ff = integration.expect_frames(v, 25)
-    done = integration.expect_exit(v, 0, 30, 'after decoding 60 frames')
+    ff = expect_frames(v, 25)
+    done = expect_exit(v, 0, 30, 'after decoding 60 frames')
     check(done and done['frames'] >= 60, f'the viewer decoded only {done}')
     env.service_alive()
 
@@ -657,52 +578,6 @@ CASES = {
 }
 
 
-def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
-        print(f'usage: {sys.argv[0]} CASE\ncases: {" ".join(CASES)}',
-              file=sys.stderr)
-        return 2
-    case = sys.argv[1]
-
-    if os.environ.get(integration.NS_MARK) != '1':
-        os.environ['PATH'] = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
-        for tool in ('unshare', 'mosquitto', 'mosquitto_sub',
-                     'mosquitto_pub', 'mosquitto_passwd', 'openssl'):
-            if shutil.which(tool) is None:
-                print(f'SKIP: {tool} is not installed')
-                return SKIP
-        os.environ[integration.NS_MARK] = '1'
-        # a private network namespace with only loopback: nothing leaves
-        # this machine, nothing from outside interferes
-        argv = ['unshare', '-rn', 'sh', '-c',
-                'ip link set lo up && exec "$@"', 'sh', sys.executable,
-                os.path.abspath(__file__), case]
-        try:
-            os.execvp('unshare', argv)
-        except OSError as e:
-            print(f'SKIP: cannot enter a private network namespace: {e}')
-            return SKIP
-
-    integration.prepare_environ()
-    env = SecureEnv(case)
-    failed = True
-    start = time.monotonic()
-    try:
-        summary = CASES[case](env)
-        failed = False
-    except Failure as e:
-        summary = str(e)
-    except Exception as e:      # a bug in this script or a tool
-        summary = f'{type(e).__name__}: {e}'
-        import traceback
-        traceback.print_exc()
-    finally:
-        env.teardown(failed)
-    took = time.monotonic() - start
-    print(f'{"FAIL" if failed else "PASS"} {case} ({took:.1f} s): '
-          f'{summary}', flush=True)
-    return 1 if failed else 0
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(pcrtest.main(CASES, SecureEnv,
+                          tools=('mosquitto_passwd', 'openssl')))

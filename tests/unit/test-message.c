@@ -1,5 +1,5 @@
 /* Unit tests of the signalling codec (lib/pcr-message.c): every message of
- * the MQTT contract (DESIGN.md section 3) survives a trip through JSON, the
+ * the MQTT contract (docs/signalling.md) survives a trip through JSON, the
  * wire form keeps the field names browsers and the gateway read, every
  * malformed or hostile payload is refused with a one-line bad-request error
  * instead of a crash, and session ids, topics and ICE server URIs come out as

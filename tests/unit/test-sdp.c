@@ -1,5 +1,5 @@
 /* Unit tests for lib/pcr-sdp.c: which payload type, m-line and mid each
- * viewer's offer gets (DESIGN.md section 2), on real offers captured from
+ * viewer's offer gets (docs/architecture.md), on real offers captured from
  * Debian's Chromium, offers written after Firefox's and Safari's documented
  * formats and hand-made edge cases, all under tests/fixtures/sdp/; plus
  * garbage, oversized and mutated input, which must only ever produce a
