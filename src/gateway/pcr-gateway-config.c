@@ -121,23 +121,6 @@ pcr_gateway_config_free (PcrGatewayConfig * config)
   g_free (config);
 }
 
-/* *INDENT-OFF* */
-static gboolean invalid (GError ** error, const gchar * format, ...)
-    G_GNUC_PRINTF (2, 3);
-/* *INDENT-ON* */
-
-static gboolean
-invalid (GError ** error, const gchar * format, ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  if (error != NULL && *error == NULL)
-    *error = g_error_new_valist (PCR_GATEWAY_CONFIG_ERROR, 0, format, args);
-  va_end (args);
-  return FALSE;
-}
-
 /* ADDR:PORT, [V6]:PORT, :PORT or *:PORT (every interface), localhost:PORT.
  * @host ("" for every interface) and @port may be NULL. */
 static gboolean
@@ -146,36 +129,41 @@ parse_listen (const gchar * text, gchar ** host_out, guint * port_out,
 {
   g_autofree gchar *host = NULL;
   g_autofree gchar *escaped = g_strescape (text, NULL);
-  const gchar *port_text;
+  const gchar *problem = NULL;
+  const gchar *port_text = NULL;
   guint64 port;
 
   if (text[0] == '[') {
     const gchar *end = strchr (text, ']');
 
-    if (end == NULL || end[1] != ':')
-      return invalid (error, "\"%s\" is not [ADDR]:PORT", escaped);
-    host = g_strndup (text + 1, end - text - 1);
-    port_text = end + 2;
-    if (!g_hostname_is_ip_address (host))
-      return invalid (error, "\"%s\" has no IPv6 address in []", escaped);
-  } else {
-    const gchar *colon = strrchr (text, ':');
-
-    if (colon == NULL)
-      return invalid (error, "\"%s\" is not ADDR:PORT", escaped);
-    host = g_strndup (text, colon - text);
-    port_text = colon + 1;
-    if (g_str_equal (host, "*")) {
-      g_free (host);
-      host = g_strdup ("");
+    if (end == NULL || end[1] != ':') {
+      problem = "is not [ADDR]:PORT";
+    } else {
+      host = g_strndup (text + 1, end - text - 1);
+      port_text = end + 2;
+      if (!g_hostname_is_ip_address (host))
+        problem = "has no IPv6 address in []";
     }
+  } else if (strrchr (text, ':') == NULL) {
+    problem = "is not ADDR:PORT";
+  } else {
+    host = g_strndup (text, strrchr (text, ':') - text);
+    port_text = strrchr (text, ':') + 1;
+    if (g_str_equal (host, "*"))
+      host[0] = '\0';
     if (*host != '\0' && !g_str_equal (host, "localhost") &&
         (!g_hostname_is_ip_address (host) || strchr (host, ':') != NULL))
-      return invalid (error, "\"%s\": the address must be an IP address, "
-          "localhost, * or empty (IPv6 in [])", escaped);
+      problem = "has an address that is not an IP address, localhost, * or "
+          "empty (IPv6 in [])";
   }
-  if (!g_ascii_string_to_unsigned (port_text, 10, 0, 65535, &port, NULL))
-    return invalid (error, "\"%s\" has no port from 0 to 65535", escaped);
+  if (problem == NULL &&
+      !g_ascii_string_to_unsigned (port_text, 10, 0, 65535, &port, NULL))
+    problem = "has no port from 0 to 65535";
+  if (problem != NULL) {
+    g_set_error (error, PCR_GATEWAY_CONFIG_ERROR, 0, "\"%s\" %s", escaped,
+        problem);
+    return FALSE;
+  }
   if (host_out != NULL)
     *host_out = g_steal_pointer (&host);
   if (port_out != NULL)
@@ -205,7 +193,8 @@ ice_error (PcrSettings * s, const GError * local, GError ** error)
       return pcr_settings_fail (s, keys[i], error, "%s",
           local->message + len + 2);
   }
-  return invalid (error, "%s", local->message);
+  g_propagate_error (error, g_error_copy (local));
+  return FALSE;
 }
 
 /* What the table cannot say alone; fills listen_host, listen_port and
