@@ -144,7 +144,8 @@ gboolean pcr_check_topic_prefix (const gchar * value, GError ** error);
 gboolean pcr_check_ip_address (const gchar * value, GError ** error);
 /* A regular file that exists. */
 gboolean pcr_check_readable_file (const gchar * value, GError ** error);
-/* webrtcbin's forms: stun://HOST:PORT; turn:// or turns://USER:PASS@HOST:PORT */
+/* webrtcbin's forms: stun://HOST:PORT; turn:// or
+ * turns://USER:PASS@HOST:PORT */
 gboolean pcr_check_stun_server (const gchar * value, GError ** error);
 gboolean pcr_check_turn_server (const gchar * value, GError ** error);
 

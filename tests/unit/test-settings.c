@@ -254,7 +254,8 @@ test_load_lists_and_bools (TmpDir * t, gconstpointer data)
   g_autoptr (PcrConfig) config = pcr_config_new ();
   g_autoptr (GError) error = NULL;
   g_autofree gchar *path = write_file (t, "list.conf",
-      "[picamrtc]\nice-address= 198.51.100.1 ; ;::1,127.0.0.1 \n" "on-demand=No\n");
+      "[picamrtc]\nice-address= 198.51.100.1 ; ;::1,127.0.0.1 \n"
+      "on-demand=No\n");
 
   g_assert_true (load (config, path, &error));
   g_assert_no_error (error);
@@ -599,8 +600,8 @@ parse_and_load (PcrSettings * settings, const gchar * const *args,
     g_ptr_array_add (all, g_strdup (args[i]));
   argc = all->len;
   /* GOption moves the pointers of argv around; @all keeps the strings */
-  argv = g_memdup2 (all->pdata, (all->len + 1) * sizeof (gchar *));
-  argv[argc] = NULL;
+  argv = g_new0 (gchar *, argc + 1);
+  memcpy (argv, all->pdata, argc * sizeof (gchar *));
   return pcr_settings_parse (settings, ctx, &argc, &argv, error) &&
       pcr_settings_load (settings, error);
 }
