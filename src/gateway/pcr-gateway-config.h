@@ -1,20 +1,25 @@
-/* picamrtc-gateway's settings: the GKeyFile group [gateway] (keys are the
- * long command-line option names), defaults, validation, and the secrets
- * read from their files (bearer token, TURN shared secret, broker
- * password). Config files and the command line are checked strictly: every
- * bad value fails with a one-line message that names the key. */
+/* picamrtc-gateway's settings: PcrGatewayConfig and the table that reads it
+ * from the config file (group [gateway]) and the command line, checks it
+ * and writes --help (lib/pcr-settings.h has the rules every key follows),
+ * and the secrets read from their files (bearer token, TURN shared secret,
+ * broker password). Every bad value fails with a one-line message that says
+ * where it came from. */
 #pragma once
 
 #include <glib.h>
 
-G_BEGIN_DECLS
-#define PCR_GATEWAY_CONFIG_ERROR (pcr_gateway_config_error_quark ())
-    GQuark pcr_gateway_config_error_quark (void);
+#include "pcr-settings.h"
 
+G_BEGIN_DECLS
+
+#define PCR_GATEWAY_CONFIG_ERROR (pcr_gateway_config_error_quark ())
+GQuark pcr_gateway_config_error_quark (void);
+
+/* plain literals: the settings table writes them with G_STRINGIFY */
 #define PCR_GATEWAY_DEFAULT_LISTEN "127.0.0.1:8080"
 #define PCR_GATEWAY_DEFAULT_TURN_TTL 86400
 #define PCR_GATEWAY_DEFAULT_ANSWER_TIMEOUT 10
-#define PCR_GATEWAY_DEFAULT_MAX_BODY_SIZE (64 * 1024)
+#define PCR_GATEWAY_DEFAULT_MAX_BODY_SIZE 65536
 #define PCR_GATEWAY_DEFAULT_MAX_SESSIONS 256
 
 typedef struct
@@ -50,24 +55,31 @@ typedef struct
   GBytes *turn_secret;
 } PcrGatewayConfig;
 
-PcrGatewayConfig *pcr_gateway_config_new (void);
+PcrGatewayConfig *pcr_gateway_config_new (void);       /* all defaults */
 void pcr_gateway_config_free (PcrGatewayConfig * config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrGatewayConfig, pcr_gateway_config_free)
-/* Reads [gateway] from @path over what @config holds; unknown keys warn.
- * Fails on an unreadable file, a missing group, or a value of the wrong
- * type, naming the key. */
-     gboolean pcr_gateway_config_load_file (PcrGatewayConfig * config,
-    const gchar * path, GError ** error);
 
-/* Checks every value (ranges, URIs, listen address, device id, topic
- * prefix, ICE URLs, TLS pair, www directory) and fills listen_host,
- * listen_port and www_dir. @default_www is used when www is unset. */
-     gboolean pcr_gateway_config_validate (PcrGatewayConfig * config,
+/* The table: broker, username, password-file, ca-file, topic-prefix,
+ * listen, www, device, token-file, tls-cert, tls-key, stun-uri, turn-uri,
+ * turn-secret-file, turn-ttl, answer-timeout, max-body-size,
+ * max-sessions. */
+const PcrSetting *pcr_gateway_config_settings (guint * n_settings);
+
+/* Settings over @config (which must outlive them, as must @default_www):
+ * the table's checks, then the listen address, the TLS pair, the ICE URLs
+ * and the www directory (@default_www when www is unset), which fill
+ * listen_host, listen_port and www_dir. */
+PcrSettings *pcr_gateway_config_settings_new (PcrGatewayConfig * config,
+    const gchar * default_www);
+
+/* The same checks on a config filled in code; messages start "KEY: ". */
+gboolean pcr_gateway_config_validate (PcrGatewayConfig * config,
     const gchar * default_www, GError ** error);
 
 /* Reads token-file, turn-secret-file and password-file (at most 4 KiB each,
- * surrounding white space dropped; an empty one fails). */
-     gboolean pcr_gateway_config_read_secrets (PcrGatewayConfig * config,
-    GError ** error);
+ * surrounding white space dropped; an empty one fails). @settings
+ * (nullable) says where each file name came from. */
+gboolean pcr_gateway_config_read_secrets (PcrGatewayConfig * config,
+    PcrSettings * settings, GError ** error);
 
 G_END_DECLS

@@ -9,6 +9,7 @@
  * Everything here runs on the service's GMainContext; the sink's notify and
  * pad-added signals from streaming threads only post work to it. */
 #include "pcr-service.h"
+#include "pcr-select.h"
 #include "pcr-systemd.h"
 
 #include <glib-unix.h>

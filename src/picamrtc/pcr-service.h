@@ -7,7 +7,7 @@
 
 #include <gst/gst.h>
 
-#include "pcr-config.h"
+#include "pcr-service-config.h"
 
 G_BEGIN_DECLS
 

@@ -13,7 +13,7 @@
 #include <gio/gio.h>
 #include <gst/check/gstcheck.h>
 
-#include "pcr-config.h"
+#include "pcr-select.h"
 
 /* Elements that exist only where the hardware does (the Pi's codec). */
 static const gchar *hardware_only[] = { "v4l2h264enc", "v4l2convert", NULL };

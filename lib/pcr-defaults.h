@@ -1,0 +1,12 @@
+/* The defaults that mqttwebrtcsink, picamrtc and picamrtc-gateway share, in
+ * one place so the element's properties, the programs' settings tables and
+ * their --help agree. Plain literals: the settings tables turn the numbers
+ * into text with G_STRINGIFY. */
+#pragma once
+
+#define PCR_DEFAULT_BROKER "mqtt://127.0.0.1:1883"
+#define PCR_DEFAULT_DEVICE "cam1"
+#define PCR_DEFAULT_TOPIC_PREFIX "picamrtc"
+#define PCR_DEFAULT_MAX_VIEWERS 8
+/* the largest max-viewers the element and the service accept */
+#define PCR_MAX_VIEWERS_LIMIT 64

@@ -1,0 +1,644 @@
+/* The camera service's choice of source and encoder from what this machine
+ * offers, and the gst-launch description it runs. The choice only looks at
+ * a PcrPlatform (what the registry and the device providers offer), so
+ * tests can fake a Raspberry Pi on any machine. */
+#include "pcr-select.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <gst/gst.h>
+
+#include "pcr-packages.h"
+
+GST_DEBUG_CATEGORY_STATIC (pcr_select_debug);
+#define GST_CAT_DEFAULT pcr_select_debug
+
+G_DEFINE_QUARK (pcr-select-error-quark, pcr_select_error);
+
+static void
+ensure_debug_category (void)
+{
+  static gsize once = 0;
+
+  if (g_once_init_enter (&once)) {
+    GST_DEBUG_CATEGORY_INIT (pcr_select_debug, "pcrselect", 0,
+        "picamrtc source and encoder selection");
+    g_once_init_leave (&once, 1);
+  }
+}
+
+/* ---- sources ----------------------------------------------------------- */
+
+/* A device path goes into a gst-launch description: allow only the
+ * characters a /dev path has, so it cannot inject pipeline syntax. */
+static gboolean
+is_safe_device_path (const gchar * path)
+{
+  const gchar *c;
+
+  if (path[0] != '/' || strlen (path) > 255)
+    return FALSE;
+  for (c = path; *c != '\0'; c++) {
+    if (!g_ascii_isalnum (*c) && strchr ("/._-:", *c) == NULL)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+pcr_check_source (const gchar * value, GError ** error)
+{
+  g_autofree gchar *escaped = g_strescape (value ? value : "", NULL);
+
+  if (value != NULL && (g_str_equal (value, "auto") ||
+          g_str_equal (value, "test") || g_str_equal (value, "libcamera") ||
+          g_str_equal (value, "v4l2")))
+    return TRUE;
+  if (value != NULL && g_str_has_prefix (value, "v4l2:")) {
+    if (is_safe_device_path (value + 5))
+      return TRUE;
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "\"%s\": v4l2: needs a device path such as /dev/video0", escaped);
+    return FALSE;
+  }
+  g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+      "\"%s\" is not one of auto, test, libcamera, v4l2, v4l2:/dev/videoN",
+      escaped);
+  return FALSE;
+}
+
+/* ---- platform ---------------------------------------------------------- */
+
+PcrPlatform *
+pcr_platform_new (void)
+{
+  PcrPlatform *platform = g_new0 (PcrPlatform, 1);
+
+  platform->elements = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, NULL);
+  return platform;
+}
+
+void
+pcr_platform_add_element (PcrPlatform * platform, const gchar * factory)
+{
+  g_return_if_fail (platform != NULL);
+  g_return_if_fail (factory != NULL);
+
+  g_hash_table_add (platform->elements, g_strdup (factory));
+}
+
+gboolean
+pcr_platform_has_element (const PcrPlatform * platform, const gchar * factory)
+{
+  g_return_val_if_fail (platform != NULL, FALSE);
+
+  return g_hash_table_contains (platform->elements, factory);
+}
+
+void
+pcr_platform_free (PcrPlatform * platform)
+{
+  if (platform == NULL)
+    return;
+
+  g_hash_table_unref (platform->elements);
+  g_free (platform->v4l2_capture_device);
+  g_free (platform);
+}
+
+/* Every factory the selection or the start-up check asks about. */
+static const gchar *probed_elements[] = {
+  "libcamerasrc", "v4l2src", "videotestsrc", "clockoverlay",
+  "v4l2h264enc", "x264enc", "openh264enc",
+  "videoconvert", "videoscale", "videorate", "decodebin", "jpegdec",
+  "h264parse", "rtph264pay", "webrtcbin", "nicesrc", "nicesink",
+  "mqttwebrtcsink",
+};
+
+static GList *
+provider_devices (const gchar * name)
+{
+  g_autoptr (GstDeviceProvider) provider = NULL;
+
+  provider = gst_device_provider_factory_get_by_name (name);
+  if (provider == NULL) {
+    GST_DEBUG ("no device provider %s", name);
+    return NULL;
+  }
+  /* without gst_device_provider_start() this is a one-shot probe */
+  return gst_device_provider_get_devices (provider);
+}
+
+static gboolean
+probe_libcamera (void)
+{
+  GList *devices = provider_devices ("libcameraprovider");
+  gboolean found = devices != NULL;
+
+  GST_INFO ("libcamera sees %u camera(s)", g_list_length (devices));
+  g_list_free_full (devices, gst_object_unref);
+  return found;
+}
+
+static gchar *
+probe_v4l2 (void)
+{
+  GList *devices = provider_devices ("v4l2deviceprovider");
+  gchar *path = NULL;
+  GList *l;
+
+  for (l = devices; l != NULL && path == NULL; l = l->next) {
+    GstDevice *device = l->data;
+    g_autoptr (GstStructure) props = NULL;
+    const gchar *p;
+
+    if (!gst_device_has_classes (device, "Video/Source"))
+      continue;
+    props = gst_device_get_properties (device);
+    if (props == NULL)
+      continue;
+    p = gst_structure_get_string (props, "device.path");
+    if (p == NULL)
+      p = gst_structure_get_string (props, "api.v4l2.path");
+    if (p != NULL && is_safe_device_path (p))
+      path = g_strdup (p);
+  }
+  GST_INFO ("first V4L2 capture device: %s", GST_STR_NULL (path));
+  g_list_free_full (devices, gst_object_unref);
+  return path;
+}
+
+PcrPlatform *
+pcr_platform_probe_full (gboolean with_devices)
+{
+  PcrPlatform *platform = pcr_platform_new ();
+  guint i;
+
+  ensure_debug_category ();
+
+  for (i = 0; i < G_N_ELEMENTS (probed_elements); i++) {
+    g_autoptr (GstElementFactory) factory =
+        gst_element_factory_find (probed_elements[i]);
+
+    if (factory != NULL)
+      pcr_platform_add_element (platform, probed_elements[i]);
+  }
+
+  if (with_devices) {
+    if (pcr_platform_has_element (platform, "libcamerasrc"))
+      platform->libcamera_camera = probe_libcamera ();
+    if (pcr_platform_has_element (platform, "v4l2src"))
+      platform->v4l2_capture_device = probe_v4l2 ();
+  }
+  return platform;
+}
+
+PcrPlatform *
+pcr_platform_probe (void)
+{
+  return pcr_platform_probe_full (TRUE);
+}
+
+gchar *
+pcr_describe_missing_elements (const gchar * const *factories)
+{
+  GString *s = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; factories != NULL && factories[i] != NULL; i++) {
+    const gchar *package = pcr_debian_package_for_element (factories[i]);
+
+    if (s->len > 0)
+      g_string_append (s, ", ");
+    g_string_append_printf (s, "%s (%s)", factories[i],
+        package ? package : "package unknown");
+  }
+  return g_string_free (s, FALSE);
+}
+
+
+/* ---- selection --------------------------------------------------------- */
+
+void
+pcr_selection_free (PcrSelection * selection)
+{
+  if (selection == NULL)
+    return;
+
+  g_free (selection->source_desc);
+  g_free (selection->encoder_desc);
+  g_free (selection->source_reason);
+  g_free (selection->encoder_reason);
+  g_free (selection);
+}
+
+/* Fails naming every element of @needed (NULL-terminated) that is missing. */
+static gboolean
+require_elements (const PcrPlatform * platform, const gchar * what,
+    const gchar * const *needed, GError ** error)
+{
+  g_autoptr (GPtrArray) missing = g_ptr_array_new ();
+  g_autofree gchar *list = NULL;
+  guint i;
+
+  for (i = 0; needed[i] != NULL; i++) {
+    if (!pcr_platform_has_element (platform, needed[i]))
+      g_ptr_array_add (missing, (gpointer) needed[i]);
+  }
+  if (missing->len == 0)
+    return TRUE;
+  g_ptr_array_add (missing, NULL);
+  list = pcr_describe_missing_elements ((const gchar * const *)
+      missing->pdata);
+  g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_MISSING_ELEMENT,
+      "%s needs elements that are not installed: %s", what, list);
+  return FALSE;
+}
+
+static gboolean
+select_test (const PcrConfig * config, const PcrPlatform * platform,
+    const gchar * why, PcrSelection * sel, GError ** error)
+{
+  static const gchar *needed[] = { "videotestsrc", NULL };
+  gboolean clock = pcr_platform_has_element (platform, "clockoverlay");
+
+  if (!require_elements (platform, "the test pattern", needed, error))
+    return FALSE;
+
+  sel->source_desc = g_strdup_printf ("videotestsrc is-live=true "
+      "pattern=smpte horizontal-speed=4 ! video/x-raw,width=%d,height=%d,"
+      "framerate=%d/1%s", config->width, config->height, config->framerate,
+      /* bottom right: the web client's stats sit top left */
+      clock ? " ! clockoverlay time-format=\"%H:%M:%S\" halignment=right "
+      "valignment=bottom font-desc=\"Sans 24\"" : "");
+  sel->source_reason = g_strdup_printf ("videotestsrc: %s%s", why,
+      clock ? "" : " (no clock overlay: clockoverlay is in gstreamer1.0-x)");
+  return TRUE;
+}
+
+static gboolean
+select_libcamera (const PcrConfig * config, const PcrPlatform * platform,
+    const gchar * why, PcrSelection * sel, GError ** error)
+{
+  static const gchar *needed[] = { "libcamerasrc", NULL };
+
+  if (!require_elements (platform, "source libcamera", needed, error))
+    return FALSE;
+
+  sel->source_desc = g_strdup_printf ("libcamerasrc ! video/x-raw,"
+      "format=NV12,width=%d,height=%d,framerate=%d/1", config->width,
+      config->height, config->framerate);
+  sel->source_reason = g_strdup_printf ("libcamerasrc: %s", why);
+  return TRUE;
+}
+
+static gboolean
+select_v4l2 (const PcrConfig * config, const PcrPlatform * platform,
+    const gchar * device, const gchar * why, PcrSelection * sel,
+    GError ** error)
+{
+  static const gchar *needed[] = { "v4l2src", "decodebin", "videoconvert",
+    "videoscale", "videorate", NULL
+  };
+
+  if (!require_elements (platform, "source v4l2", needed, error))
+    return FALSE;
+  if (device == NULL) {
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "source: v4l2: no V4L2 capture device found; name one with "
+        "v4l2:/dev/videoN");
+    return FALSE;
+  }
+  if (!is_safe_device_path (device)) {
+    g_autofree gchar *escaped = g_strescape (device, NULL);
+
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "source: \"%s\" is not a device path", escaped);
+    return FALSE;
+  }
+
+  /* decodebin takes both MJPEG and raw webcams */
+  sel->source_desc = g_strdup_printf ("v4l2src device=%s ! decodebin ! "
+      "videoconvert ! videoscale ! video/x-raw,format=I420,width=%d,"
+      "height=%d ! videorate ! video/x-raw,framerate=%d/1", device,
+      config->width, config->height, config->framerate);
+  sel->source_reason = g_strdup_printf ("v4l2src %s: %s", device, why);
+  return TRUE;
+}
+
+static const gchar *
+h264_level (const PcrConfig * config)
+{
+  /* level 3.1 allows 3600 macroblocks a frame, 108000 a second: 720p30 */
+  gint mbs = ((config->width + 15) / 16) * ((config->height + 15) / 16);
+
+  return mbs <= 3600 && mbs * config->framerate <= 108000 ? "3.1" : "4";
+}
+
+static gboolean
+select_encoder (const PcrConfig * config, const PcrPlatform * platform,
+    gboolean needs_convert, PcrSelection * sel, GError ** error)
+{
+  gint keyint = 2 * config->framerate;
+
+  if (pcr_platform_has_element (platform, "v4l2h264enc")) {
+    sel->encoder_desc = g_strdup_printf ("v4l2h264enc extra-controls="
+        "\"controls,repeat_sequence_header=1,video_bitrate=%d,"
+        "h264_i_frame_period=%d\" ! video/x-h264,"
+        "profile=(string)constrained-baseline,level=(string)%s",
+        config->bitrate * 1000, keyint, h264_level (config));
+    sel->encoder_reason = g_strdup ("v4l2h264enc: hardware H.264 encoder");
+    return TRUE;
+  }
+
+  if (pcr_platform_has_element (platform, "x264enc")) {
+    sel->encoder_desc = g_strdup_printf ("x264enc tune=zerolatency "
+        "speed-preset=ultrafast key-int-max=%d bframes=0 bitrate=%d ! "
+        "video/x-h264,profile=(string)constrained-baseline", keyint,
+        config->bitrate);
+    sel->encoder_reason = g_strdup ("x264enc: no hardware encoder "
+        "(v4l2h264enc not present)");
+    return TRUE;
+  }
+
+  if (pcr_platform_has_element (platform, "openh264enc")) {
+    /* openh264enc takes I420 only; videoconvert passes I420 through */
+    sel->encoder_desc = g_strdup_printf ("%sopenh264enc complexity=low "
+        "rate-control=bitrate usage-type=camera bitrate=%d gop-size=%d ! "
+        "video/x-h264,profile=(string)constrained-baseline",
+        needs_convert ? "videoconvert ! " : "", config->bitrate * 1000, keyint);
+    sel->encoder_reason = g_strdup ("openh264enc: no hardware encoder "
+        "(v4l2h264enc not present) and no x264enc "
+        "(gstreamer1.0-plugins-ugly)");
+    return TRUE;
+  }
+
+  g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_MISSING_ELEMENT,
+      "no H.264 encoder: install gstreamer1.0-plugins-ugly (x264enc) or "
+      "gstreamer1.0-plugins-bad (openh264enc); v4l2h264enc "
+      "(gstreamer1.0-plugins-good) needs a hardware encoder");
+  return FALSE;
+}
+
+PcrSelection *
+pcr_select (const PcrConfig * config, const PcrPlatform * platform,
+    GError ** error)
+{
+  g_autoptr (PcrSelection) sel = g_new0 (PcrSelection, 1);
+  const gchar *source;
+  gboolean ok;
+
+  g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail (platform != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  ensure_debug_category ();
+  source = config->source ? config->source : "auto";
+
+  if (g_str_equal (source, "test")) {
+    ok = select_test (config, platform, "requested", sel, error);
+  } else if (g_str_equal (source, "libcamera")) {
+    ok = select_libcamera (config, platform, platform->libcamera_camera ?
+        "requested" : "requested (libcamera sees no camera yet)", sel, error);
+  } else if (g_str_equal (source, "v4l2")) {
+    ok = select_v4l2 (config, platform, platform->v4l2_capture_device,
+        "requested, first V4L2 capture device", sel, error);
+  } else if (g_str_has_prefix (source, "v4l2:")) {
+    ok = select_v4l2 (config, platform, source + 5, "requested", sel, error);
+  } else if (g_str_equal (source, "auto")) {
+    if (platform->libcamera_camera &&
+        pcr_platform_has_element (platform, "libcamerasrc")) {
+      ok = select_libcamera (config, platform, "libcamera sees a camera",
+          sel, error);
+    } else if (platform->v4l2_capture_device != NULL &&
+        pcr_platform_has_element (platform, "v4l2src")) {
+      ok = select_v4l2 (config, platform, platform->v4l2_capture_device,
+          "no libcamera camera, V4L2 capture device found", sel, error);
+    } else {
+      ok = select_test (config, platform, "no camera found (no libcamera "
+          "camera, no V4L2 capture device)", sel, error);
+    }
+  } else {
+    g_autofree gchar *escaped = g_strescape (source, NULL);
+
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "source: \"%s\" is not one of auto, test, libcamera, v4l2, "
+        "v4l2:/dev/videoN", escaped);
+    ok = FALSE;
+  }
+  if (!ok)
+    return NULL;
+
+  /* libcamerasrc gives NV12, which only openh264enc cannot take */
+  if (!select_encoder (config, platform,
+          g_str_has_prefix (sel->source_desc, "libcamerasrc"), sel, error))
+    return NULL;
+
+  GST_INFO ("source %s; encoder %s", sel->source_reason, sel->encoder_reason);
+  return g_steal_pointer (&sel);
+}
+
+/* ---- pipeline ---------------------------------------------------------- */
+
+gchar *
+pcr_pipeline_expand (const PcrConfig * config, const gchar * text,
+    GError ** error)
+{
+  GString *out;
+  const gchar *p = text;
+
+  g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail (text != NULL, NULL);
+
+  out = g_string_sized_new (strlen (text) + 32);
+  while (*p != '\0') {
+    const gchar *end;
+    g_autofree gchar *name = NULL;
+    gint value;
+
+    if (p[0] != '$' || p[1] != '{') {
+      g_string_append_c (out, *p++);
+      continue;
+    }
+    end = strchr (p + 2, '}');
+    if (end == NULL) {
+      g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+          "pipeline: unterminated placeholder \"${\"");
+      g_string_free (out, TRUE);
+      return NULL;
+    }
+    name = g_strndup (p + 2, end - (p + 2));
+    if (g_str_equal (name, "LATENCY_STAMP")) {
+      g_string_append (out, config->latency_stamp ? "latencystamp !" : "");
+      p = end + 1;
+      continue;
+    }
+    if (g_str_equal (name, "WIDTH"))
+      value = config->width;
+    else if (g_str_equal (name, "HEIGHT"))
+      value = config->height;
+    else if (g_str_equal (name, "FRAMERATE"))
+      value = config->framerate;
+    else if (g_str_equal (name, "BITRATE"))
+      value = config->bitrate;
+    else if (g_str_equal (name, "KEYINT"))
+      value = 2 * config->framerate;
+    else {
+      g_autofree gchar *escaped = g_strescape (name, NULL);
+
+      g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+          "pipeline: unknown placeholder \"${%s}\" (known: ${WIDTH} "
+          "${HEIGHT} ${FRAMERATE} ${BITRATE} ${KEYINT} ${LATENCY_STAMP})",
+          escaped);
+      g_string_free (out, TRUE);
+      return NULL;
+    }
+    g_string_append_printf (out, "%d", value);
+    p = end + 1;
+  }
+  return g_string_free (out, FALSE);
+}
+
+/* Reads at most PCR_PIPELINE_FILE_MAX bytes; a bigger file (or a device
+ * that never ends) is refused rather than read whole. */
+static gchar *
+read_pipeline_file (const gchar * path, GError ** error)
+{
+  g_autofree gchar *buf = g_malloc (PCR_PIPELINE_FILE_MAX + 1);
+  gsize len = 0;
+  int fd;
+
+  fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    int saved = errno;
+
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "pipeline: cannot open %s: %s", path, g_strerror (saved));
+    return NULL;
+  }
+  while (len <= PCR_PIPELINE_FILE_MAX) {
+    gssize n = read (fd, buf + len, PCR_PIPELINE_FILE_MAX + 1 - len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int saved = errno;
+
+      close (fd);
+      g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+          "pipeline: cannot read %s: %s", path, g_strerror (saved));
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    len += n;
+  }
+  close (fd);
+
+  if (len > PCR_PIPELINE_FILE_MAX) {
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "pipeline: %s is larger than %d bytes", path, PCR_PIPELINE_FILE_MAX);
+    return NULL;
+  }
+  buf[len] = '\0';
+  if (memchr (buf, '\0', len) != NULL || !g_utf8_validate (buf, len, NULL)) {
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "pipeline: %s is not UTF-8 text", path);
+    return NULL;
+  }
+  return g_steal_pointer (&buf);
+}
+
+/* Drops '#' comment lines and joins the rest with spaces; a trailing
+ * backslash (shell style continuation) is dropped too. */
+static gchar *
+join_lines (const gchar * text)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  GString *out = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; lines[i] != NULL; i++) {
+    gchar *line = g_strstrip (lines[i]);
+    gsize len = strlen (line);
+
+    if (line[0] == '#' || len == 0)
+      continue;
+    if (line[len - 1] == '\\')
+      line[--len] = '\0';
+    if (out->len > 0)
+      g_string_append_c (out, ' ');
+    g_string_append (out, g_strstrip (line));
+  }
+  return g_string_free (out, FALSE);
+}
+
+gchar *
+pcr_build_pipeline (const PcrConfig * config,
+    const PcrSelection * selection, GError ** error)
+{
+  g_autofree gchar *text = NULL;
+  g_autofree gchar *joined = NULL;
+  g_autofree gchar *expanded = NULL;
+  const gchar *pipeline;
+
+  g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  pipeline = config->pipeline;
+  if (pipeline == NULL || *pipeline == '\0') {
+    g_return_val_if_fail (selection != NULL, NULL);
+    /* right after the source caps: the stamp is the capture time, and the
+     * encoder must see it */
+    return g_strdup_printf ("%s ! %s%s ! mqttwebrtcsink name=sink",
+        selection->source_desc,
+        config->latency_stamp ? "latencystamp ! " : "",
+        selection->encoder_desc);
+  }
+
+  if (g_file_test (pipeline, G_FILE_TEST_IS_REGULAR)) {
+    text = read_pipeline_file (pipeline, error);
+    if (text == NULL)
+      return NULL;
+  } else if (strchr (pipeline, '!') == NULL && strchr (pipeline, '/') != NULL) {
+    /* looks like a path, and a description this short cannot stream */
+    g_autofree gchar *escaped = g_strescape (pipeline, NULL);
+
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "pipeline: \"%s\" is neither a readable file nor a pipeline "
+        "description", escaped);
+    return NULL;
+  } else {
+    text = g_strdup (pipeline);
+  }
+
+  joined = join_lines (text);
+  if (*joined == '\0') {
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "pipeline: the description is empty");
+    return NULL;
+  }
+  if (strstr (joined, "mqttwebrtcsink") == NULL) {
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "pipeline: the description has no mqttwebrtcsink (it should end in "
+        "\"... ! mqttwebrtcsink name=sink\")");
+    return NULL;
+  }
+  /* asked for a stamp the pipeline has no place for: say so rather than
+   * measure nothing */
+  if (config->latency_stamp && strstr (joined, "${LATENCY_STAMP}") == NULL
+      && strstr (joined, "latencystamp") == NULL) {
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "pipeline: latency-stamp is on but the description has no "
+        "${LATENCY_STAMP} placeholder (put it after the source caps: "
+        "\"... ! video/x-raw,... ! ${LATENCY_STAMP} x264enc ...\")");
+    return NULL;
+  }
+  expanded = pcr_pipeline_expand (config, joined, error);
+  return g_steal_pointer (&expanded);
+}

@@ -1,0 +1,97 @@
+/* The camera service's choice of source and encoder from what this machine
+ * offers, and the pipeline description it runs. The choice takes a
+ * PcrPlatform so tests can fake what the registry holds. */
+#pragma once
+
+#include <glib.h>
+
+#include "pcr-packages.h"
+#include "pcr-service-config.h"
+
+G_BEGIN_DECLS
+
+#define PCR_SELECT_ERROR (pcr_select_error_quark ())
+GQuark pcr_select_error_quark (void);
+
+typedef enum
+{
+  PCR_SELECT_ERROR_INVALID,     /* a bad source or pipeline: the message
+                                 * names it */
+  PCR_SELECT_ERROR_MISSING_ELEMENT,     /* message names the Debian package */
+} PcrSelectError;
+
+/* A pipeline file larger than this is refused. */
+#define PCR_PIPELINE_FILE_MAX (64 * 1024)
+
+/* The source setting: auto, test, libcamera, v4l2 or v4l2:/dev/PATH. The
+ * message names the value, not the key. */
+gboolean pcr_check_source (const gchar * value, GError ** error);
+
+/* What this machine offers. pcr_platform_probe() asks the GStreamer registry
+ * and the libcamera/V4L2 device providers; tests fill one by hand. */
+typedef struct
+{
+  GHashTable *elements;         /* factory names present (set of gchar*) */
+  gboolean libcamera_camera;    /* libcamera sees at least one camera */
+  gchar *v4l2_capture_device;   /* first V4L2 capture device or NULL */
+} PcrPlatform;
+
+PcrPlatform *pcr_platform_new (void);   /* empty: nothing available */
+/* Needs gst_init(). Never blocks for long and never fails: no camera is
+ * simply no camera. */
+PcrPlatform *pcr_platform_probe (void);
+/* The same; without @with_devices only the registry is asked (no camera is
+ * opened, libcamera is not started). */
+PcrPlatform *pcr_platform_probe_full (gboolean with_devices);
+void pcr_platform_add_element (PcrPlatform * platform,
+    const gchar * factory);
+gboolean pcr_platform_has_element (const PcrPlatform * platform,
+    const gchar * factory);
+void pcr_platform_free (PcrPlatform * platform);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrPlatform, pcr_platform_free)
+
+typedef struct
+{
+  gchar *source_desc;           /* e.g. "libcamerasrc ! video/x-raw,..." */
+  gchar *encoder_desc;          /* e.g. "x264enc ... ! video/x-h264,..." */
+  gchar *source_reason;         /* one line: why this source */
+  gchar *encoder_reason;        /* one line: why this encoder */
+} PcrSelection;
+
+void pcr_selection_free (PcrSelection * selection);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrSelection, pcr_selection_free)
+
+/* Chooses source and encoder. Source auto: libcamerasrc when libcamera sees
+ * a camera, else v4l2src on the first V4L2 capture device, else the test
+ * pattern (videotestsrc with a clock overlay when clockoverlay exists).
+ * Encoder: v4l2h264enc (hardware), else x264enc, else openh264enc. Fails
+ * with PCR_SELECT_ERROR_MISSING_ELEMENT naming the Debian package when an
+ * explicit source or every encoder is missing, and with
+ * PCR_SELECT_ERROR_INVALID for source=v4l2 without a capture device. */
+PcrSelection *pcr_select (const PcrConfig * config,
+    const PcrPlatform * platform, GError ** error);
+
+/* The whole gst-launch description: "SOURCE ! ENCODER ! mqttwebrtcsink
+ * name=sink" ("SOURCE ! latencystamp ! ENCODER ! ..." with
+ * config->latency_stamp), without sink properties (the service sets those on
+ * the element). When config->pipeline is set it is used instead (@selection
+ * may then be NULL): read from the file when it names one (at most
+ * PCR_PIPELINE_FILE_MAX bytes, lines starting with '#' dropped, lines
+ * joined), placeholders ${WIDTH} ${HEIGHT} ${FRAMERATE} ${BITRATE} ${KEYINT}
+ * ${LATENCY_STAMP} substituted from @config; it must contain mqttwebrtcsink,
+ * and with config->latency_stamp ${LATENCY_STAMP} or latencystamp. */
+gchar *pcr_build_pipeline (const PcrConfig * config,
+    const PcrSelection * selection, GError ** error);
+
+/* Substitutes the placeholders above in @text; an unknown ${NAME} fails.
+ * ${LATENCY_STAMP} becomes "latencystamp !" with config->latency_stamp and
+ * nothing without, so it goes between the source caps and the encoder:
+ * "... ! video/x-raw,... ! ${LATENCY_STAMP} x264enc ...". */
+gchar *pcr_pipeline_expand (const PcrConfig * config, const gchar * text,
+    GError ** error);
+
+/* "x264enc (gstreamer1.0-plugins-ugly), foo (package unknown)" for a
+ * NULL-terminated list of factory names. */
+gchar *pcr_describe_missing_elements (const gchar * const *factories);
+
+G_END_DECLS

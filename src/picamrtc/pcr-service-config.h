@@ -1,0 +1,59 @@
+/* The camera service's settings: PcrConfig and the table that reads it from
+ * the config file (group [picamrtc]) and the command line, checks it and
+ * writes --help (lib/pcr-settings.h has the rules every key follows). */
+#pragma once
+
+#include <glib.h>
+
+#include "pcr-settings.h"
+
+G_BEGIN_DECLS
+
+#define PCR_DEFAULT_WIDTH 1280
+#define PCR_DEFAULT_HEIGHT 720
+#define PCR_DEFAULT_FRAMERATE 30
+#define PCR_DEFAULT_BITRATE 2000        /* kbit/s */
+#define PCR_DEFAULT_SOURCE "auto"
+#define PCR_DEFAULT_IDLE_STOP_SECONDS 5
+
+typedef struct
+{
+  gchar *broker;                /* mqtt://host:port or mqtts://host:port */
+  gchar *username;              /* nullable */
+  gchar *password;              /* nullable */
+  gchar *ca_file;               /* nullable, for mqtts:// */
+  gchar *device;
+  gchar *topic_prefix;
+  gchar *source;                /* auto|test|libcamera|v4l2|v4l2:/dev/videoN */
+  gchar *pipeline;              /* nullable: a file path or a description */
+  gint width, height, framerate;
+  gint bitrate;                 /* kbit/s */
+  gint max_viewers;
+  gchar **ice_addresses;        /* NULL-terminated, maybe empty */
+  gchar *stun_server;           /* nullable */
+  gchar *turn_server;           /* nullable */
+  gboolean on_demand;           /* default TRUE */
+  gint idle_stop_seconds;       /* on-demand: stop this long after the last
+                                 * viewer left; default 5 */
+  gboolean latency_stamp;       /* latencystamp after the source caps;
+                                 * default FALSE (docs/latency.md) */
+} PcrConfig;
+
+PcrConfig *pcr_config_new (void);       /* all defaults */
+void pcr_config_free (PcrConfig * config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrConfig, pcr_config_free)
+
+/* The table: broker, username, password, ca-file, device, topic-prefix,
+ * source, pipeline, width, height, framerate, bitrate, max-viewers,
+ * ice-address, stun-server, turn-server, on-demand (--always-on is
+ * --on-demand=false), idle-stop-seconds, latency-stamp. */
+const PcrSetting *pcr_config_settings (guint * n_settings);
+
+/* Settings over @config (which must outlive them): the table's checks plus
+ * even width and height and no password without a user name. */
+PcrSettings *pcr_config_settings_new (PcrConfig * config);
+
+/* The same checks on a config filled in code; messages start "KEY: ". */
+gboolean pcr_config_validate (const PcrConfig * config, GError ** error);
+
+G_END_DECLS
