@@ -1,6 +1,6 @@
-/* The gateway's core: the HTTP routes of DESIGN.md section 4 on a libsoup 3
- * server and the MQTT relay of section 3. A viewer's offer (the seed's
- * POST /api/start-webrtc or WHEP's POST /whep/D) becomes a session: its
+/* The gateway's core: the HTTP routes of docs/http-api.md on a libsoup 3
+ * server and the MQTT relay of docs/signalling.md. A viewer's offer (the
+ * seed's POST /api/start-webrtc or WHEP's POST /whep/D) becomes a session: its
  * P/D/out/S topic is subscribed before the offer goes to P/D/in/S (one
  * client, so the broker keeps that order), the HTTP request is paused, and
  * the device's answer, its error, the answer timeout or the client going
@@ -23,8 +23,10 @@
 
 #include "pcr-http.h"
 #include "pcr-ice.h"
+#include "pcr-json.h"
 #include "pcr-message.h"
 #include "pcr-mqtt.h"
+#include "pcr-quote.h"
 #include "pcr-sdp.h"
 #include "pcr-sdpfrag.h"
 #include "pcr-systemd.h"
@@ -220,10 +222,9 @@ static void
 log_reply (SoupServerMessage * msg, guint status, const gchar * detail)
 {
   const gchar *m = soup_server_message_get_method (msg);
-  g_autofree gchar *method = pcr_http_sanitize (m, 16);
-  g_autofree gchar *path =
-      pcr_http_sanitize (g_uri_get_path (soup_server_message_get_uri (msg)),
-      200);
+  g_autofree gchar *method = pcr_quote_untrusted (m, 16);
+  g_autofree gchar *path = pcr_quote_untrusted (g_uri_get_path
+      (soup_server_message_get_uri (msg)), 200);
   const gchar *remote = soup_server_message_get_remote_host (msg);
 
   if (status < 400 && (g_strcmp0 (m, SOUP_METHOD_GET) == 0 ||
@@ -252,7 +253,7 @@ reply_error (SoupServerMessage * msg, guint status, const gchar * format, ...)
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
-  line = pcr_http_sanitize (message, 1024);
+  line = pcr_quote_untrusted (message, PCR_HTTP_MAX_ERROR_LINE);
   pcr_http_set_error (msg, status, line);
   log_reply (msg, status, line);
 }
@@ -724,7 +725,7 @@ handle_status (PcrGateway * self, const gchar * id, GBytes * payload)
         "(limit %d)", id, len, MAX_STATUS_SIZE);
     return;
   }
-  root = pcr_http_parse_json_object (data, len, &error);
+  root = pcr_json_parse_object (data, len, &error);
   if (root == NULL) {
     g_message ("device %s: malformed status ignored: %s", id, error->message);
     return;
@@ -748,7 +749,7 @@ handle_status (PcrGateway * self, const gchar * id, GBytes * payload)
   g_free (device->state);
   device->state = g_steal_pointer (&state);
   if (changed) {
-    g_autofree gchar *shown = pcr_http_sanitize (device->state, 40);
+    g_autofree gchar *shown = pcr_quote_untrusted (device->state, 40);
 
     g_message ("device %s: %s", id, device->state ? shown : "(no state)");
   }
@@ -786,7 +787,7 @@ handle_device_message (PcrGateway * self, const gchar * device,
   }
   message = pcr_message_parse (data, len, &error);
   if (message == NULL) {
-    g_autofree gchar *why = pcr_http_sanitize (error->message, 200);
+    g_autofree gchar *why = pcr_quote_untrusted (error->message, 200);
 
     g_message ("session %s: malformed message from device %s ignored: %s",
         s->id, device, why);
@@ -800,8 +801,8 @@ handle_device_message (PcrGateway * self, const gchar * device,
         GST_INFO ("session %s: a second answer ignored", s->id);
       break;
     case PCR_MESSAGE_ERROR_MSG:{
-      g_autofree gchar *code = pcr_http_sanitize (message->code, 64);
-      g_autofree gchar *text = pcr_http_sanitize (message->message, 400);
+      g_autofree gchar *code = pcr_quote_untrusted (message->code, 64);
+      g_autofree gchar *text = pcr_quote_untrusted (message->message, 400);
 
       if (s->pending != NULL) {
         session_reply_error (s, status_for_device_error (message->code),
@@ -906,7 +907,7 @@ handle_start (PcrGateway * self, SoupServerMessage * msg)
   gsize len;
   const gchar *data = g_bytes_get_data (body, &len);
 
-  root = pcr_http_parse_json_object (data, len, &error);
+  root = pcr_json_parse_object (data, len, &error);
   if (root == NULL) {
     reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
     return;
@@ -948,7 +949,7 @@ handle_stop (PcrGateway * self, SoupServerMessage * msg)
   gsize len;
   const gchar *data = g_bytes_get_data (body, &len);
 
-  root = pcr_http_parse_json_object (data, len, &error);
+  root = pcr_json_parse_object (data, len, &error);
   if (root == NULL) {
     reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
     return;
