@@ -16,10 +16,10 @@ G_BEGIN_DECLS
 #define PCR_JSON_MAX_DEPTH 16
 
 /* Parses @len bytes of @data (no NUL needed after them) into an object
- * node (transfer full): RFC 8259 JSON only (no NUL, UTF-8, no comments,
- * single quotes or raw control characters in strings, no \u0000 or lone
- * surrogates), one object with nothing after it, at most
- * PCR_JSON_MAX_DEPTH deep. Anything else is a protocol error:
+ * node (transfer full): RFC 8259 JSON (no NUL, UTF-8, no comments or
+ * single quotes, no \u0000 or lone surrogates; raw control characters in
+ * strings pass, as json-glib writes them), one object with nothing after
+ * it, at most PCR_JSON_MAX_DEPTH deep. Anything else is a protocol error:
  * PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST, with a one-line message. The
  * caller bounds @len. */
 JsonNode *pcr_json_parse_object (const gchar * data, gsize len,
