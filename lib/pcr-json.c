@@ -11,21 +11,22 @@
 /* How much of json-glib's own error message a reply may quote. */
 #define MAX_QUOTED_JSON_ERROR 160
 
-/* *INDENT-OFF* */
-static gboolean
-bad_request (GError ** error, const gchar * format, ...) G_GNUC_PRINTF (2, 3);
-/* *INDENT-ON* */
+/* Sets a bad-request error and gives FALSE. */
+#define bad_request(error, ...) \
+  (g_set_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST, \
+      __VA_ARGS__), FALSE)
 
+/* Text at all: not empty, no NUL, UTF-8. */
 static gboolean
-bad_request (GError ** error, const gchar * format, ...)
+check_bytes (const gchar * data, gsize len, GError ** error)
 {
-  va_list args;
-
-  va_start (args, format);
-  g_propagate_error (error, g_error_new_valist (PCR_MESSAGE_ERROR,
-          PCR_ERROR_BAD_REQUEST, format, args));
-  va_end (args);
-  return FALSE;
+  if (len == 0)
+    return bad_request (error, "empty, not a JSON object");
+  if (memchr (data, '\0', len) != NULL)
+    return bad_request (error, "contains a NUL byte");
+  if (!g_utf8_validate (data, len, NULL))
+    return bad_request (error, "not valid UTF-8");
+  return TRUE;
 }
 
 static gint
@@ -162,19 +163,7 @@ pcr_json_parse_object (const gchar * data, gsize len, GError ** error)
   g_return_val_if_fail (data != NULL || len == 0, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (len == 0) {
-    bad_request (error, "empty, not a JSON object");
-    return NULL;
-  }
-  if (memchr (data, '\0', len) != NULL) {
-    bad_request (error, "contains a NUL byte");
-    return NULL;
-  }
-  if (!g_utf8_validate (data, len, NULL)) {
-    bad_request (error, "not valid UTF-8");
-    return NULL;
-  }
-  if (!check_json_text (data, len, error))
+  if (!check_bytes (data, len, error) || !check_json_text (data, len, error))
     return NULL;
 
   parser = json_parser_new_immutable ();
@@ -182,13 +171,15 @@ pcr_json_parse_object (const gchar * data, gsize len, GError ** error)
     g_autofree gchar *why = pcr_quote_untrusted (json_error->message,
         MAX_QUOTED_JSON_ERROR);
 
-    bad_request (error, "not valid JSON: %s", why);
+    g_set_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST,
+        "not valid JSON: %s", why);
     return NULL;
   }
   root = json_parser_steal_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
     g_clear_pointer (&root, json_node_unref);
-    bad_request (error, "not a JSON object");
+    g_set_error_literal (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST,
+        "not a JSON object");
     return NULL;
   }
   return root;
