@@ -1,24 +1,24 @@
 /* picamrtc signalling messages: the JSON codec for the MQTT contract of
- * DESIGN.md section 3 (offer, answer, candidate, bye, error), the topic scheme
+ * docs/signalling.md (offer, answer, candidate, bye, error), the topic scheme
  * "P/D/in|out/S" and "P/D/status", session and device id validation, and the
  * conversion of RTCIceServer entries into the stun:// and turn:// URIs that
  * webrtcbin takes. Every payload comes from the network and is treated as
- * hostile: its size, encoding, nesting and lexical form are checked before
- * json-glib sees it, and every field is type-checked and bounded. */
+ * hostile: its size is bounded here, its encoding, nesting and lexical form
+ * are checked by pcr-json.c before json-glib sees it, and every field is
+ * type-checked and bounded. */
 
 #include "pcr-message.h"
 
 #include <string.h>
 #include <json-glib/json-glib.h>
 
-/* json-glib 1.6 recurses once per nesting level and overflows the stack on
- * a payload of "[[[[..."; no valid message needs more than 4 levels. */
-#define MAX_NESTING 64
+#include "pcr-json.h"
+#include "pcr-quote.h"
+
 #define MAX_CANDIDATE_SIZE 2048
 #define MAX_URL_SIZE 512
 /* How much of a peer's text an error message may quote. */
 #define MAX_QUOTED_TYPE 40
-#define MAX_QUOTED_JSON_ERROR 160
 
 /* *INDENT-OFF* */
 G_DEFINE_QUARK (pcr-message-error-quark, pcr_message_error);
@@ -162,135 +162,6 @@ bad_request (GError ** error, const gchar * format, ...)
   return FALSE;
 }
 
-/* A peer's text inside an error message: cut short and escaped, so the
- * message stays one line of printable ASCII whatever the peer sent. */
-static gchar *
-quote_untrusted (const gchar * text, gsize max)
-{
-  gsize len = strlen (text);
-  g_autofree gchar *head = g_strndup (text, MIN (len, max));
-  g_autofree gchar *escaped = g_strescape (head, NULL);
-
-  if (len > max)
-    return g_strconcat (escaped, "...", NULL);
-  return g_steal_pointer (&escaped);
-}
-
-static gint
-hex_value (gchar c)
-{
-  return g_ascii_isxdigit (c) ? g_ascii_xdigit_value (c) : -1;
-}
-
-/* Reads the 4 hex digits of a \u escape at data[*i]; advances *i past them. */
-static gboolean
-read_hex4 (const gchar * data, gsize len, gsize * i, guint * value)
-{
-  guint v = 0;
-  gint k;
-
-  if (len - *i < 4)
-    return FALSE;
-  for (k = 0; k < 4; k++) {
-    gint d = hex_value (data[*i + k]);
-
-    if (d < 0)
-      return FALSE;
-    v = v << 4 | d;
-  }
-  *i += 4;
-  *value = v;
-  return TRUE;
-}
-
-/* data[*i] is the opening '"'; on success *i is just past the closing one.
- * Only the escapes of RFC 8259 pass: json-glib 1.6 accepts malformed ones and
- * then returns invalid UTF-8, drops characters or ends the string somewhere
- * else than this scan does. \u0000 is refused because it would silently cut
- * the C string short. */
-static gboolean
-skip_string (const gchar * data, gsize len, gsize * i, GError ** error)
-{
-  gsize p = *i + 1;
-
-  while (p < len) {
-    gchar c = data[p++];
-    guint cp, low;
-
-    if (c == '"') {
-      *i = p;
-      return TRUE;
-    }
-    if (c != '\\')
-      continue;
-    if (p >= len)
-      break;
-    c = data[p++];
-    if (strchr ("\"\\/bfnrt", c) != NULL)
-      continue;
-    if (c != 'u' || !read_hex4 (data, len, &p, &cp))
-      return bad_request (error, "not valid JSON: bad escape in a string");
-    if (cp == 0)
-      return bad_request (error, "\\u0000 is not allowed in a string");
-    if (cp >= 0xdc00 && cp <= 0xdfff)
-      return bad_request (error, "not valid JSON: unpaired UTF-16 surrogate");
-    if (cp >= 0xd800 && cp <= 0xdbff) {
-      if (len - p < 2 || data[p] != '\\' || data[p + 1] != 'u')
-        return bad_request (error, "not valid JSON: unpaired UTF-16 surrogate");
-      p += 2;
-      if (!read_hex4 (data, len, &p, &low) || low < 0xdc00 || low > 0xdfff)
-        return bad_request (error, "not valid JSON: unpaired UTF-16 surrogate");
-    }
-  }
-  return bad_request (error, "not valid JSON: unterminated string");
-}
-
-/* A strict lexical pass before json-glib: bounds the nesting depth, and
- * refuses what json-glib 1.6 accepts beyond JSON (single-quoted strings,
- * comments, trailing values), since any place where its idea of a string
- * differs from this scan's would let deep nesting through. */
-static gboolean
-check_json_text (const gchar * data, gsize len, GError ** error)
-{
-  guint depth = 0;
-  gboolean closed = FALSE;
-  gsize i = 0;
-
-  while (i < len) {
-    guchar c = data[i];
-
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      i++;
-      continue;
-    }
-    if (closed)
-      return bad_request (error, "trailing data after the JSON object");
-
-    if (c == '"') {
-      if (!skip_string (data, len, &i, error))
-        return FALSE;
-      continue;
-    }
-    if (c == '{' || c == '[') {
-      if (++depth > MAX_NESTING)
-        return bad_request (error, "JSON nested deeper than %d levels",
-            MAX_NESTING);
-    } else if (c == '}' || c == ']') {
-      if (depth == 0)
-        return bad_request (error, "not valid JSON: unbalanced '%c'", c);
-      if (--depth == 0)
-        closed = TRUE;
-    } else if (!(c == ',' || c == ':' || c == '-' || c == '+' || c == '.'
-            || g_ascii_isalnum (c))) {
-      if (g_ascii_isprint (c))
-        return bad_request (error, "not valid JSON: unexpected '%c'", c);
-      return bad_request (error, "not valid JSON: unexpected byte 0x%02x", c);
-    }
-    i++;
-  }
-  return TRUE;
-}
-
 /* Looks up a string member. Absent (or null when !required) gives TRUE with
  * *out = NULL. */
 static gboolean
@@ -392,7 +263,7 @@ parse_ice_server (JsonNode * node, guint index, GError ** error)
       || !get_string (obj, "credential", FALSE, &credential, error))
     return NULL;
 
-  /* Every string came through the lexical pass, so it is valid UTF-8. */
+  /* Every string came through pcr-json's lexical pass: valid UTF-8. */
   server = g_new0 (PcrIceServer, 1);
   g_ptr_array_add (urls, NULL);
   server->urls = (gchar **) g_ptr_array_free (g_steal_pointer (&urls), FALSE);
@@ -511,10 +382,8 @@ parse_error (JsonObject * obj, PcrMessage * msg, GError ** error)
 PcrMessage *
 pcr_message_parse (const gchar * data, gsize len, GError ** error)
 {
-  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (JsonNode) root = NULL;
   g_autoptr (PcrMessage) msg = NULL;
-  g_autoptr (GError) json_error = NULL;
-  JsonNode *root;
   JsonObject *obj;
   const gchar *type;
   guint i;
@@ -528,47 +397,9 @@ pcr_message_parse (const gchar * data, gsize len, GError ** error)
         " bytes is over the %d-byte limit", len, PCR_MESSAGE_MAX_SIZE);
     return NULL;
   }
-  if (len == 0) {
-    bad_request (error, "empty payload");
+  root = pcr_json_parse_object (data, len, error);
+  if (root == NULL)
     return NULL;
-  }
-  if (memchr (data, '\0', len) != NULL) {
-    bad_request (error, "payload contains a NUL byte");
-    return NULL;
-  }
-  if (!g_utf8_validate (data, len, NULL)) {
-    bad_request (error, "payload is not valid UTF-8");
-    return NULL;
-  }
-  if (!check_json_text (data, len, error))
-    return NULL;
-  /* Every payload is an object. Anything else goes no further: json-glib
-   * 1.6 leaks what it built when text follows a complete value
-   * ("1 {...}"), found by tests/fuzz/fuzz-message. */
-  {
-    gsize i = 0;
-
-    while (i < len && g_ascii_isspace (data[i]))
-      i++;
-    if (i == len || data[i] != '{') {
-      bad_request (error, "not a JSON object");
-      return NULL;
-    }
-  }
-
-  parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, data, len, &json_error)) {
-    g_autofree gchar *why = quote_untrusted (json_error->message,
-        MAX_QUOTED_JSON_ERROR);
-
-    bad_request (error, "not valid JSON: %s", why);
-    return NULL;
-  }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
-    bad_request (error, "not a JSON object");
-    return NULL;
-  }
   obj = json_node_get_object (root);
 
   if (!get_string (obj, "type", TRUE, &type, error))
@@ -578,7 +409,7 @@ pcr_message_parse (const gchar * data, gsize len, GError ** error)
       break;
   }
   if (i == G_N_ELEMENTS (type_names)) {
-    g_autofree gchar *quoted = quote_untrusted (type, MAX_QUOTED_TYPE);
+    g_autofree gchar *quoted = pcr_quote_untrusted (type, MAX_QUOTED_TYPE);
 
     bad_request (error, "unknown type \"%s\"", quoted);
     return NULL;

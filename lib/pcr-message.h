@@ -1,5 +1,5 @@
 /* picamrtc signalling messages: the JSON codec for the MQTT contract
- * (DESIGN.md section 3), topic building/parsing and id validation. Pure data
+ * (docs/signalling.md), topic building/parsing and id validation. Pure data
  * code: no I/O, no threads, safe on hostile input. */
 #pragma once
 
@@ -7,7 +7,7 @@
 
 G_BEGIN_DECLS
 
-/* Largest payload accepted from the network (DESIGN.md: 256 KiB). */
+/* Largest payload accepted from the network (docs/signalling.md: 256 KiB). */
 #define PCR_MESSAGE_MAX_SIZE (256 * 1024)
 /* Bounds on the optional iceServers list of an offer. */
 #define PCR_MESSAGE_MAX_ICE_SERVERS 8
@@ -68,7 +68,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrMessage, pcr_message_free)
 
 /* Parses one payload. Rejects with PCR_ERROR_BAD_REQUEST (in
  * PCR_MESSAGE_ERROR) and a one-line message: over PCR_MESSAGE_MAX_SIZE,
- * invalid UTF-8, not a JSON object, missing/unknown "type", a missing or
+ * anything pcr_json_parse_object() refuses (not UTF-8, not one JSON object,
+ * nested too deep), missing/unknown "type", a missing or
  * non-string required field, an "sdp" that is empty, bad iceServers.
  * Unknown fields are ignored. @data need not be NUL-terminated. */
 PcrMessage *pcr_message_parse (const gchar * data, gsize len,

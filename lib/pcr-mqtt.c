@@ -42,10 +42,13 @@ typedef struct
 {
   gint refcount;
   GMutex lock;
+  GCond idle;                   /* signalled when a callback returns */
   gboolean dead;
   PcrMqtt *mqtt;
   PcrMqttCallbacks callbacks;
   gpointer user_data;
+  GThread *dispatching;         /* the thread running a callback, or NULL */
+  guint depth;                  /* callbacks it runs (nested main loops) */
 } Shared;
 
 struct _PcrMqtt
@@ -95,6 +98,7 @@ shared_unref (Shared * shared)
 {
   if (g_atomic_int_dec_and_test (&shared->refcount)) {
     g_mutex_clear (&shared->lock);
+    g_cond_clear (&shared->idle);
     g_free (shared);
   }
 }
@@ -108,26 +112,43 @@ event_free (Event * event)
   g_free (event);
 }
 
-/* Runs on the owner's context. The lock is held while the callback runs so
- * pcr_mqtt_free() from another thread waits for it; callbacks must not free
- * the client (they may publish). */
+/* Runs on the owner's context. What the callback needs is copied under the
+ * lock and the callback runs without it, so it may publish, subscribe or
+ * even free the client. pcr_mqtt_free() from another thread waits until
+ * the callback has returned; no callback starts once it has begun. */
 static gboolean
 event_dispatch (gpointer data)
 {
   Event *event = data;
   Shared *shared = event->shared;
+  PcrMqttCallbacks cb;
+  PcrMqtt *mqtt;
+  gpointer user_data;
 
   g_mutex_lock (&shared->lock);
-  if (!shared->dead) {
-    const PcrMqttCallbacks *cb = &shared->callbacks;
+  if (shared->dead) {
+    g_mutex_unlock (&shared->lock);
+    return G_SOURCE_REMOVE;
+  }
+  cb = shared->callbacks;
+  mqtt = shared->mqtt;
+  user_data = shared->user_data;
+  shared->dispatching = g_thread_self ();
+  shared->depth++;
+  g_mutex_unlock (&shared->lock);
 
-    if (event->kind == EVENT_MESSAGE && cb->on_message)
-      cb->on_message (shared->mqtt, event->topic, event->payload,
-          shared->user_data);
-    else if (event->kind == EVENT_CONNECTION && cb->on_connection)
-      cb->on_connection (shared->mqtt, event->connected, shared->user_data);
-    else if (event->kind == EVENT_ERROR && cb->on_error)
-      cb->on_error (shared->mqtt, event->topic, shared->user_data);
+  if (event->kind == EVENT_MESSAGE && cb.on_message)
+    cb.on_message (mqtt, event->topic, event->payload, user_data);
+  else if (event->kind == EVENT_CONNECTION && cb.on_connection)
+    cb.on_connection (mqtt, event->connected, user_data);
+  else if (event->kind == EVENT_ERROR && cb.on_error)
+    cb.on_error (mqtt, event->topic, user_data);
+
+  /* @shared is the event's reference: alive even if the client is not */
+  g_mutex_lock (&shared->lock);
+  if (--shared->depth == 0) {
+    shared->dispatching = NULL;
+    g_cond_broadcast (&shared->idle);
   }
   g_mutex_unlock (&shared->lock);
   return G_SOURCE_REMOVE;
@@ -342,6 +363,7 @@ pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
   mqtt->shared = g_new0 (Shared, 1);
   mqtt->shared->refcount = 1;
   g_mutex_init (&mqtt->shared->lock);
+  g_cond_init (&mqtt->shared->idle);
   mqtt->shared->mqtt = mqtt;
   mqtt->shared->callbacks = *callbacks;
   mqtt->shared->user_data = user_data;
@@ -627,6 +649,11 @@ pcr_mqtt_free (PcrMqtt * mqtt)
   g_mutex_lock (&mqtt->shared->lock);
   mqtt->shared->dead = TRUE;
   mqtt->shared->mqtt = NULL;
+  /* a callback running on another thread finishes first; one that frees
+   * the client from inside itself is not waited for */
+  while (mqtt->shared->dispatching != NULL
+      && mqtt->shared->dispatching != g_thread_self ())
+    g_cond_wait (&mqtt->shared->idle, &mqtt->shared->lock);
   g_mutex_unlock (&mqtt->shared->lock);
   shared_unref (mqtt->shared);
 

@@ -62,7 +62,8 @@ gboolean pcr_mqtt_is_connected (PcrMqtt * mqtt);
  * @flush_ms for queued publishes to go out first. */
 void pcr_mqtt_stop (PcrMqtt * mqtt, guint flush_ms);
 
-/* Stops if needed and frees; no callback runs after this returns. */
+/* Stops if needed and frees; no callback runs after this returns. Callbacks
+ * run without any lock of the client held, so one may call this too. */
 void pcr_mqtt_free (PcrMqtt * mqtt);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrMqtt, pcr_mqtt_free)
 /* Splits mqtt://host:port; *tls is TRUE for mqtts://. */

@@ -1,13 +1,15 @@
 /* SDP helpers: parsing a viewer's offer defensively and choosing the H.264
- * format (payload type) that viewer's payloader uses, as DESIGN.md section 2
- * asks: packetization-mode=1 and a profile whose decoder can take the stream,
- * or an error that says in one line what the offer lacked. Offers come from
- * the network, so the text is checked before GStreamer's lenient parser sees
- * it, every lookup is bounded, and anything quoted back from the offer in an
- * error message is shortened and reduced to printable ASCII. */
+ * format (payload type) that viewer's payloader uses, as docs/signalling.md
+ * ("Format choice") asks: packetization-mode=1 and a profile whose decoder
+ * can take the stream, or an error that says in one line what the offer
+ * lacked. Offers come from the network, so the text is checked before
+ * GStreamer's lenient parser sees it, every lookup is bounded, and anything
+ * quoted back from the offer in an error message is shortened and made one
+ * printable line (pcr_quote_untrusted). */
 
 #include "pcr-sdp.h"
 #include "pcr-message.h"
+#include "pcr-quote.h"
 
 #include <gst/gst.h>
 #include <string.h>
@@ -21,7 +23,7 @@ GST_DEBUG_CATEGORY_STATIC (pcr_sdp_debug);
 #define DEFAULT_PROFILE_LEVEL_ID "42001f"
 /* Bounds on what an error message quotes back from the offer. */
 #define MAX_LISTED_FORMATS 16
-#define MAX_QUOTED_LEN 32
+#define MAX_QUOTED_LEN (32 + 3)     /* 32 bytes of a field, "..." */
 
 /* profile_idc values (H.264 Annex A) and the constraint_set1 flag. */
 #define PROFILE_BASELINE 0x42
@@ -210,18 +212,13 @@ parse_profile_level_id (const gchar * plid, guint * profile_idc,
   return TRUE;
 }
 
-/* Appends @len bytes of untrusted @s (all of it when @len is -1), at most
- * MAX_QUOTED_LEN of them, anything but printable ASCII shown as '?'. */
+/* Appends untrusted @s, quoted and cut to MAX_QUOTED_LEN bytes. */
 static void
-append_quoted (GString * str, const gchar * s, gssize len)
+append_quoted (GString * str, const gchar * s)
 {
-  gsize n = len < 0 ? strlen (s) : (gsize) len;
-  gsize i;
+  g_autofree gchar *quoted = pcr_quote_untrusted (s, MAX_QUOTED_LEN);
 
-  for (i = 0; i < n && i < MAX_QUOTED_LEN; i++)
-    g_string_append_c (str, s[i] > 0x20 && s[i] < 0x7f ? s[i] : '?');
-  if (n > MAX_QUOTED_LEN)
-    g_string_append (str, "...");
+  g_string_append (str, quoted);
 }
 
 static gboolean
@@ -384,17 +381,17 @@ choose_in_media (const GstSDPMedia * media, guint mline,
         g_string_append_printf (why, " clock-rate=%u", clock_rate);
       if (g_strcmp0 (pm, "1") != 0) {
         g_string_append (why, " packetization-mode=");
-        append_quoted (why, pm ? pm : "0", -1);
+        append_quoted (why, pm ? pm : "0");
       }
       if (!parse_profile_level_id (plid ? plid : DEFAULT_PROFILE_LEVEL_ID,
               &profile_idc, &constraints)) {
         g_string_append (why, " profile-level-id=");
-        append_quoted (why, plid ? plid : "", -1);
+        append_quoted (why, plid ? plid : "");
         g_string_append (why, " (malformed)");
       } else if ((rank = profile_rank (stream_profile, profile_idc,
                   constraints)) < 0) {
         g_string_append (why, " profile-level-id=");
-        append_quoted (why, plid ? plid : DEFAULT_PROFILE_LEVEL_ID, -1);
+        append_quoted (why, plid ? plid : DEFAULT_PROFILE_LEVEL_ID);
       }
 
       if (why->len == 0) {
@@ -414,7 +411,7 @@ choose_in_media (const GstSDPMedia * media, guint mline,
     if (n_listed++ > 0)
       g_string_append (offered, ", ");
     if (name != NULL) {
-      append_quoted (offered, name, -1);
+      append_quoted (offered, name);
       g_string_append_printf (offered, " %u%s", pt, why->str);
     } else {
       g_string_append_printf (offered, "%u (no rtpmap)", pt);

@@ -1,6 +1,6 @@
-/* The gateway's core: the HTTP routes of DESIGN.md section 4 on a libsoup 3
- * server and the MQTT relay of section 3. A viewer's offer (the seed's
- * POST /api/start-webrtc or WHEP's POST /whep/D) becomes a session: its
+/* The gateway's core: the HTTP routes of docs/http-api.md on a libsoup 3
+ * server and the MQTT relay of docs/signalling.md. A viewer's offer (the
+ * seed's POST /api/start-webrtc or WHEP's POST /whep/D) becomes a session: its
  * P/D/out/S topic is subscribed before the offer goes to P/D/in/S (one
  * client, so the broker keeps that order), the HTTP request is paused, and
  * the device's answer, its error, the answer timeout or the client going
@@ -23,8 +23,10 @@
 
 #include "pcr-http.h"
 #include "pcr-ice.h"
+#include "pcr-json.h"
 #include "pcr-message.h"
 #include "pcr-mqtt.h"
+#include "pcr-quote.h"
 #include "pcr-sdp.h"
 #include "pcr-sdpfrag.h"
 #include "pcr-systemd.h"
@@ -220,10 +222,9 @@ static void
 log_reply (SoupServerMessage * msg, guint status, const gchar * detail)
 {
   const gchar *m = soup_server_message_get_method (msg);
-  g_autofree gchar *method = pcr_http_sanitize (m, 16);
-  g_autofree gchar *path =
-      pcr_http_sanitize (g_uri_get_path (soup_server_message_get_uri (msg)),
-      200);
+  g_autofree gchar *method = pcr_quote_untrusted (m, 16);
+  g_autofree gchar *path = pcr_quote_untrusted (g_uri_get_path
+      (soup_server_message_get_uri (msg)), 200);
   const gchar *remote = soup_server_message_get_remote_host (msg);
 
   if (status < 400 && (g_strcmp0 (m, SOUP_METHOD_GET) == 0 ||
@@ -252,7 +253,7 @@ reply_error (SoupServerMessage * msg, guint status, const gchar * format, ...)
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
-  line = pcr_http_sanitize (message, 1024);
+  line = pcr_quote_untrusted (message, PCR_HTTP_MAX_ERROR_LINE);
   pcr_http_set_error (msg, status, line);
   log_reply (msg, status, line);
 }
@@ -342,10 +343,10 @@ session_new (PcrGateway * self, const gchar * id, const gchar * device,
 static void read_deadline (PcrGateway * self, SoupServerMessage * msg,
     gboolean arm);
 
-/* Takes the waiting request off the session (transfer full): no more
- * signals, timeout or client watch for it. NULL when none waits. */
+/* Lets go of the waiting request (transfer full): no more signals, timeout
+ * or client watch for it. NULL when none waits. */
 static SoupServerMessage *
-session_take_request (Session * s)
+session_detach_request (Session * s)
 {
   SoupServerMessage *msg = s->pending;
 
@@ -356,8 +357,19 @@ session_take_request (Session * s)
   clear_source (&s->timeout_source);
   clear_source (&s->client_source);
   s->pending = NULL;
+  return msg;
+}
+
+/* Takes the waiting request off the session to reply to it (transfer
+ * full). NULL when none waits. */
+static SoupServerMessage *
+session_take_request (Session * s)
+{
+  SoupServerMessage *msg = session_detach_request (s);
+
   /* the reply comes next: the client has the usual time to take it */
-  read_deadline (s->gateway, msg, TRUE);
+  if (msg != NULL)
+    read_deadline (s->gateway, msg, TRUE);
   return msg;
 }
 
@@ -383,16 +395,18 @@ session_reply_error (Session * s, guint status, const gchar * format, ...)
   soup_server_message_unpause (msg);
 }
 
+/* The sessions table's value destroy: only memory. Replying and
+ * unsubscribing are session_remove()'s. */
 static void
 session_free (Session * s)
 {
-  PcrGateway *self = s->gateway;
+  SoupServerMessage *msg;
 
-  /* still waiting (the gateway is stopping): let the request go */
-  session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
-      "the gateway is stopping");
-  if (self->mqtt != NULL && self->connected)
-    pcr_mqtt_unsubscribe (self->mqtt, s->out_topic);
+  /* session_remove() replied; a request still here is a bug, and its
+   * handlers must not outlive @s */
+  g_warn_if_fail (s->pending == NULL);
+  msg = session_detach_request (s);
+  g_clear_object (&msg);
   g_free (s->id);
   g_free (s->device);
   g_free (s->in_topic);
@@ -402,6 +416,27 @@ session_free (Session * s)
   g_free (s->ice_ufrag);
   g_free (s->etag);
   g_free (s);
+}
+
+static void
+session_unsubscribe (Session * s)
+{
+  PcrGateway *self = s->gateway;
+
+  if (self->mqtt != NULL && self->connected)
+    pcr_mqtt_unsubscribe (self->mqtt, s->out_topic);
+}
+
+/* Takes @s out of the table and frees it, after the I/O that ending it
+ * needs: a request still waiting gets a 503, the device's replies are
+ * unsubscribed. */
+static void
+session_remove (Session * s)
+{
+  session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
+      "the session ended before the device answered");
+  session_unsubscribe (s);
+  g_hash_table_remove (s->gateway->sessions, s->id);
 }
 
 static gboolean
@@ -417,12 +452,10 @@ session_publish (Session * s, const PcrMessage * message)
   return pcr_mqtt_publish (self->mqtt, s->in_topic, payload, len, FALSE);
 }
 
-/* Forgets @s (and unsubscribes); says bye to the device first when asked. */
+/* Says bye to the device when asked, logs @why and removes @s. */
 static void
 session_end (Session * s, gboolean send_bye, const gchar * why)
 {
-  PcrGateway *self = s->gateway;
-
   if (send_bye) {
     g_autoptr (PcrMessage) bye = pcr_message_new_bye ();
 
@@ -431,7 +464,7 @@ session_end (Session * s, gboolean send_bye, const gchar * why)
           "connected); it ends the session itself", s->id, s->device);
   }
   g_message ("session %s (device %s) ended: %s", s->id, s->device, why);
-  g_hash_table_remove (self->sessions, s->id);
+  session_remove (s);
 }
 
 static void
@@ -681,6 +714,7 @@ start_session (PcrGateway * self, SoupServerMessage * msg,
    * handles one client's packets in order */
   if (!pcr_mqtt_subscribe (self->mqtt, s->out_topic) ||
       !pcr_mqtt_publish (self->mqtt, s->in_topic, payload, len, FALSE)) {
+    session_unsubscribe (s);
     session_free (s);
     reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
         "cannot reach the MQTT broker; try again later");
@@ -724,7 +758,7 @@ handle_status (PcrGateway * self, const gchar * id, GBytes * payload)
         "(limit %d)", id, len, MAX_STATUS_SIZE);
     return;
   }
-  root = pcr_http_parse_json_object (data, len, &error);
+  root = pcr_json_parse_object (data, len, &error);
   if (root == NULL) {
     g_message ("device %s: malformed status ignored: %s", id, error->message);
     return;
@@ -748,7 +782,7 @@ handle_status (PcrGateway * self, const gchar * id, GBytes * payload)
   g_free (device->state);
   device->state = g_steal_pointer (&state);
   if (changed) {
-    g_autofree gchar *shown = pcr_http_sanitize (device->state, 40);
+    g_autofree gchar *shown = pcr_quote_untrusted (device->state, 40);
 
     g_message ("device %s: %s", id, device->state ? shown : "(no state)");
   }
@@ -786,7 +820,7 @@ handle_device_message (PcrGateway * self, const gchar * device,
   }
   message = pcr_message_parse (data, len, &error);
   if (message == NULL) {
-    g_autofree gchar *why = pcr_http_sanitize (error->message, 200);
+    g_autofree gchar *why = pcr_quote_untrusted (error->message, 200);
 
     g_message ("session %s: malformed message from device %s ignored: %s",
         s->id, device, why);
@@ -800,8 +834,8 @@ handle_device_message (PcrGateway * self, const gchar * device,
         GST_INFO ("session %s: a second answer ignored", s->id);
       break;
     case PCR_MESSAGE_ERROR_MSG:{
-      g_autofree gchar *code = pcr_http_sanitize (message->code, 64);
-      g_autofree gchar *text = pcr_http_sanitize (message->message, 400);
+      g_autofree gchar *code = pcr_quote_untrusted (message->code, 64);
+      g_autofree gchar *text = pcr_quote_untrusted (message->message, 400);
 
       if (s->pending != NULL) {
         session_reply_error (s, status_for_device_error (message->code),
@@ -906,7 +940,7 @@ handle_start (PcrGateway * self, SoupServerMessage * msg)
   gsize len;
   const gchar *data = g_bytes_get_data (body, &len);
 
-  root = pcr_http_parse_json_object (data, len, &error);
+  root = pcr_json_parse_object (data, len, &error);
   if (root == NULL) {
     reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
     return;
@@ -948,7 +982,7 @@ handle_stop (PcrGateway * self, SoupServerMessage * msg)
   gsize len;
   const gchar *data = g_bytes_get_data (body, &len);
 
-  root = pcr_http_parse_json_object (data, len, &error);
+  root = pcr_json_parse_object (data, len, &error);
   if (root == NULL) {
     reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
     return;
@@ -1504,10 +1538,10 @@ watch_signal (PcrGateway * self, gint signum)
   return source;
 }
 
-/* Says bye to every device with an open session (freeing its slot at
- * once) and forgets them all. */
+/* Ends every session: a request still waiting gets a 503, each device
+ * a bye when @send_bye (freeing its slot at once). */
 static void
-close_sessions (PcrGateway * self)
+close_sessions (PcrGateway * self, gboolean send_bye)
 {
   g_autoptr (GPtrArray) all = g_ptr_array_new ();
   GHashTableIter iter;
@@ -1517,8 +1551,15 @@ close_sessions (PcrGateway * self)
   g_hash_table_iter_init (&iter, self->sessions);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & s))
     g_ptr_array_add (all, s);
-  for (i = 0; i < all->len; i++)
-    session_end (g_ptr_array_index (all, i), TRUE, "the gateway is stopping");
+  for (i = 0; i < all->len; i++) {
+    s = g_ptr_array_index (all, i);
+    session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "the gateway is stopping");
+    if (send_bye)
+      session_end (s, TRUE, "the gateway is stopping");
+    else
+      session_remove (s);
+  }
 }
 
 gint
@@ -1536,7 +1577,7 @@ pcr_gateway_run (PcrGateway * self)
       "serving");
   g_main_loop_run (self->loop);
   pcr_systemd_stop (watchdog);
-  close_sessions (self);
+  close_sessions (self, TRUE);
   pcr_mqtt_stop (self->mqtt, SHUTDOWN_FLUSH_MS);
   g_source_destroy (sigint);
   g_source_unref (sigint);
@@ -1560,7 +1601,7 @@ pcr_gateway_free (PcrGateway * self)
     return;
   clear_source (&self->broker_check);
   if (self->sessions != NULL)
-    g_hash_table_remove_all (self->sessions);
+    close_sessions (self, FALSE);
   if (self->server != NULL) {
     soup_server_disconnect (self->server);
     g_clear_object (&self->server);

@@ -1,8 +1,8 @@
 /* The gateway: an HTTP(S) server (libsoup 3) that serves the web client,
  * speaks the seed's /api/... signalling and WHEP, hands out ICE servers, and
- * relays each viewer session to its device over MQTT (DESIGN.md sections 3
- * and 4). Everything runs on the thread-default GMainContext of the thread
- * that creates it. */
+ * relays each viewer session to its device over MQTT (docs/http-api.md,
+ * docs/signalling.md). Everything runs on the thread-default GMainContext
+ * of the thread that creates it. */
 #pragma once
 
 #include <glib.h>

@@ -1,6 +1,8 @@
-/* HTTP helpers: replies, CORS, bearer tokens, guarded JSON parsing, static
- * files and random ids. Nothing here keeps state; everything that comes from
- * a client is bounded and checked before use. */
+/* HTTP helpers: replies, CORS, bearer tokens, static files and random ids.
+ * Nothing here keeps state; everything that comes from a client is bounded
+ * and checked before use. PCR_HTTP_ERROR is for the plumbing (no random
+ * numbers); what a client got wrong is a protocol error of pcr-json.c or
+ * pcr-message.c. */
 #include "pcr-http.h"
 
 #include <errno.h>
@@ -12,6 +14,8 @@
 #include <unistd.h>
 #include <gst/gst.h>
 
+#include "pcr-quote.h"
+
 GST_DEBUG_CATEGORY_STATIC (pcr_http_debug);
 #define GST_CAT_DEFAULT pcr_http_debug
 
@@ -19,7 +23,6 @@ GST_DEBUG_CATEGORY_STATIC (pcr_http_debug);
 G_DEFINE_QUARK (pcr-http-error-quark, pcr_http_error);
 /* *INDENT-ON* */
 
-#define MAX_JSON_DEPTH 16
 #define MAX_PATH_LEN 1024
 #define MAX_FILE_SIZE (64 * 1024 * 1024)
 
@@ -49,7 +52,7 @@ void
 pcr_http_set_error (SoupServerMessage * msg, guint status,
     const gchar * message)
 {
-  g_autofree gchar *line = pcr_http_sanitize (message, 1024);
+  g_autofree gchar *line = pcr_quote_untrusted (message, PCR_HTTP_MAX_ERROR_LINE);
   g_autofree gchar *body = g_strconcat (line, "\n", NULL);
 
   pcr_http_set_body (msg, status, "text/plain; charset=utf-8", body,
@@ -126,99 +129,6 @@ pcr_http_check_bearer (SoupServerMessage * msg, const gchar * token)
       PCR_HTTP_TOKEN_WRONG;
 }
 
-/* Only JSON's own characters outside strings: json-glib 1.6 also takes
- * single-quoted strings and comments, and a place where its idea of a
- * string differs from this scan's would let deep nesting through. And one
- * object, nothing before or after it: given a second value json-glib 1.6
- * leaks the first (found by tests/fuzz/fuzz-request; lib/pcr-message.c
- * checks the same). */
-static gboolean
-check_json_text (const gchar * data, gsize len, GError ** error)
-{
-  guint depth = 0;
-  gboolean in_string = FALSE, started = FALSE, closed = FALSE;
-  gsize i;
-
-  for (i = 0; i < len; i++) {
-    guchar c = data[i];
-
-    if (in_string) {
-      if (c == '\\')
-        i++;
-      else if (c == '"')
-        in_string = FALSE;
-      else if (c < 0x20) {
-        g_set_error (error, PCR_HTTP_ERROR, 0,
-            "invalid JSON: a control character in a string");
-        return FALSE;
-      }
-      continue;
-    }
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
-      continue;
-    if (!started && c != '{') {
-      g_set_error (error, PCR_HTTP_ERROR, 0, "the body is not a JSON object");
-      return FALSE;
-    }
-    started = TRUE;
-    if (closed) {
-      g_set_error (error, PCR_HTTP_ERROR, 0,
-          "invalid JSON: text after the object at byte %" G_GSIZE_FORMAT, i);
-      return FALSE;
-    }
-    if (c == '"') {
-      in_string = TRUE;
-    } else if (c == '{' || c == '[') {
-      if (++depth > MAX_JSON_DEPTH) {
-        g_set_error (error, PCR_HTTP_ERROR, 0,
-            "JSON nested deeper than %d levels", MAX_JSON_DEPTH);
-        return FALSE;
-      }
-    } else if (c == '}' || c == ']') {
-      if (--depth == 0)
-        closed = TRUE;
-    } else if (!(g_ascii_isalnum (c) || strchr (",:.+-", c) != NULL)) {
-      g_set_error (error, PCR_HTTP_ERROR, 0,
-          "invalid JSON: unexpected character at byte %" G_GSIZE_FORMAT, i);
-      return FALSE;
-    }
-  }
-  return TRUE;
-}
-
-JsonNode *
-pcr_http_parse_json_object (const gchar * data, gsize len, GError ** error)
-{
-  g_autoptr (JsonParser) parser = NULL;
-  g_autoptr (GError) json_error = NULL;
-  JsonNode *root;
-
-  init_debug ();
-  if (len == 0) {
-    g_set_error (error, PCR_HTTP_ERROR, 0, "empty body (expected JSON)");
-    return NULL;
-  }
-  if (memchr (data, '\0', len) != NULL || !g_utf8_validate (data, len, NULL)) {
-    g_set_error (error, PCR_HTTP_ERROR, 0, "the body is not UTF-8 text");
-    return NULL;
-  }
-  if (!check_json_text (data, len, error))
-    return NULL;
-  parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, data, len, &json_error)) {
-    g_autofree gchar *why = pcr_http_sanitize (json_error->message, 200);
-
-    g_set_error (error, PCR_HTTP_ERROR, 0, "invalid JSON: %s", why);
-    return NULL;
-  }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
-    g_set_error (error, PCR_HTTP_ERROR, 0, "the body is not a JSON object");
-    return NULL;
-  }
-  return json_node_copy (root);
-}
-
 gchar *
 pcr_http_json_to_string (JsonNode * node, gsize * len)
 {
@@ -226,37 +136,6 @@ pcr_http_json_to_string (JsonNode * node, gsize * len)
 
   json_generator_set_root (generator, node);
   return json_generator_to_data (generator, len);
-}
-
-gchar *
-pcr_http_sanitize (const gchar * text, gsize max)
-{
-  GString *out;
-  const gchar *c;
-
-  if (text == NULL)
-    return g_strdup ("");
-  out = g_string_new (NULL);
-  for (c = text; *c != '\0'; c++) {
-    if (out->len >= max) {
-      g_string_append (out, "...");
-      break;
-    }
-    /* bytes >= 0x80 pass when the whole text is UTF-8 */
-    if ((guchar) * c < 0x20 || *c == 0x7f)
-      g_string_append_c (out, ' ');
-    else
-      g_string_append_c (out, *c);
-  }
-  if (!g_utf8_validate (out->str, out->len, NULL)) {
-    gsize i;
-
-    for (i = 0; i < out->len; i++) {
-      if ((guchar) out->str[i] >= 0x80)
-        out->str[i] = '?';
-    }
-  }
-  return g_string_free (out, FALSE);
 }
 
 const gchar *

@@ -1,7 +1,7 @@
 /* HTTP helpers for the gateway on libsoup 3: one-line error replies, CORS,
- * bearer tokens compared in constant time, JSON bodies checked before
- * json-glib sees them, and static files served from one directory without
- * a way out of it. */
+ * bearer tokens compared in constant time, and static files served from one
+ * directory without a way out of it. JSON bodies go through
+ * pcr_json_parse_object() (lib/pcr-json.h). */
 #pragma once
 
 #include <libsoup/soup.h>
@@ -11,7 +11,11 @@ G_BEGIN_DECLS
 #define PCR_HTTP_ERROR (pcr_http_error_quark ())
     GQuark pcr_http_error_quark (void);
 
-/* A status and a one-line text/plain body ("@message\n"). */
+/* The longest error line a reply carries (before its newline). */
+#define PCR_HTTP_MAX_ERROR_LINE 1024
+
+/* A status and a one-line text/plain body ("@message\n", @message quoted
+ * with pcr_quote_untrusted() to at most PCR_HTTP_MAX_ERROR_LINE bytes). */
 void pcr_http_set_error (SoupServerMessage * msg, guint status,
     const gchar * message);
 
@@ -43,17 +47,8 @@ PcrHttpTokenCheck pcr_http_check_bearer (SoupServerMessage * msg,
 /* Compares two secrets in time that depends on neither content. */
 gboolean pcr_http_secret_equal (const gchar * a, const gchar * b);
 
-/* Parses a JSON object body: UTF-8, no NUL, nesting at most 16 deep (checked
- * before json-glib, whose parser recurses), an object at the top. */
-JsonNode *pcr_http_parse_json_object (const gchar * data, gsize len,
-    GError ** error);
-
 /* Serializes @node compactly. */
 gchar *pcr_http_json_to_string (JsonNode * node, gsize * len);
-
-/* Printable, one line, at most @max bytes (then "..."), for logs and error
- * bodies that quote a peer. */
-gchar *pcr_http_sanitize (const gchar * text, gsize max);
 
 /* The Content-Type for a file name. */
 const gchar *pcr_http_mime_type (const gchar * path);

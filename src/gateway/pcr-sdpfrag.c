@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "pcr-quote.h"
+
 /* *INDENT-OFF* */
 G_DEFINE_QUARK (pcr-sdpfrag-error-quark, pcr_sdpfrag_error);
 /* *INDENT-ON* */
@@ -144,9 +146,9 @@ pcr_sdpfrag_parse (const gchar * text, gsize len, const gchar * const *mids,
       }
       index = find_mid (mids, value);
       if (index < 0) {
-        g_autofree gchar *escaped = g_strescape (value, NULL);
+        g_autofree gchar *quoted = pcr_quote_untrusted (value, MAX_TOKEN);
 
-        fail (error, "a=mid:%s names no media section of the offer", escaped);
+        fail (error, "a=mid:%s names no media section of the offer", quoted);
         return NULL;
       }
       mline = index;

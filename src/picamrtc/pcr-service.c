@@ -721,9 +721,8 @@ handle_error (PcrService * self, GstMessage * msg)
 
   top = toplevel_of (self->pipeline, GST_MESSAGE_SRC (msg));
   if (top == NULL || top == self->sink_top) {
-    g_printerr ("picamrtc: error from %s: %s\n", src ? src : "the pipeline",
-        err->message);
-    g_printerr ("picamrtc: debug: %s\n", debug ? debug : "none");
+    g_warning ("error from %s: %s (%s)", src ? src : "the pipeline",
+        err->message, debug ? debug : "no details");
     quit (self, 1);
     return;
   }
@@ -864,7 +863,7 @@ pcr_service_run (PcrService * service)
     if (msg != NULL) {
       handle_error (self, msg);
     } else {
-      g_printerr ("picamrtc: the pipeline does not start\n");
+      g_warning ("the pipeline does not start");
     }
     self->exit_code = 1;
     teardown (self);
