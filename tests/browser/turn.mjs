@@ -143,6 +143,8 @@ class Run {
     writeFileSync(turnConf, coturnConfig(this), { mode: 0o600 });
     this.coturn = this.spawn('turnserver', [BIN.turnserver, '-c', turnConf]);
     await this.listening(this.coturn, this.turnPort, 'coturn');
+    log(`coturn on 127.0.0.1:${this.turnPort}, relay ports ` +
+      RELAY_PORTS.join('-'));
 
     check(existsSync(BIN.service) && existsSync(BIN.gateway), `the ` +
       `binaries ${BIN.service} and ${BIN.gateway} are missing (ninja first)`);
@@ -167,6 +169,7 @@ class Run {
         d && d.id === DEVICE && d.status?.state === 'online');
     }, 20_000);
     check(online, `${DEVICE} is not online in GET /api/devices after 20 s`);
+    log(`gateway ${this.base} up, ${DEVICE} online`);
     this.browser = await launchChromium(OUT_DIR);
   }
 
@@ -271,6 +274,7 @@ function pageState(page) {
       width: v?.videoWidth, height: v?.videoHeight,
       iceText: cell ? cell.textContent : null,
       iceServers: null, local: null, remote: null, remoteTypes: [],
+      remoteRelayPorts: [],
     };
     const pc = p?.pc;
     if (!pc) return out;
@@ -291,20 +295,26 @@ function pageState(page) {
       out.remote = pick(report.get(pair.remoteCandidateId));
     }
     report.forEach((s) => {
-      if (s.type === 'remote-candidate') out.remoteTypes.push(s.candidateType);
+      if (s.type !== 'remote-candidate') return;
+      out.remoteTypes.push(s.candidateType);
+      if (s.candidateType === 'relay') out.remoteRelayPorts.push(s.port);
     });
     return out;
   });
 }
 
-/** The TURN allocations coturn's log shows as made with credentials of
- * the gateway's (user "<expiry>:picamrtc", the expiry still ahead). */
+/** What coturn's log shows of the allocations made with credentials of
+ * the gateway's (user "<expiry>:picamrtc", the expiry still ahead): how
+ * many, and the relay ports it handed out. */
 function allocations(run) {
   let text = '';
   try { text = readFileSync(run.turnLog, 'utf8'); } catch { /* none yet */ }
   const now = Date.now() / 1000;
-  return [...text.matchAll(/user <(\d+):picamrtc>: incoming packet ALLOCATE processed, success/g)]
+  const ok = [...text.matchAll(/user <(\d+):picamrtc>: incoming packet ALLOCATE processed, success/g)]
     .filter((m) => Number(m[1]) > now).length;
+  const ports = [...text.matchAll(/Local relay addr: 127\.0\.0\.1:(\d+)/g)]
+    .map((m) => Number(m[1]));
+  return { ok, ports };
 }
 
 async function casePlaysThroughTurn(run) {
@@ -319,6 +329,12 @@ async function casePlaysThroughTurn(run) {
     `20 s: ${JSON.stringify(s)}`);
   check(s.policy === 'relay', 'the page\'s RTCPeerConnection is not ' +
     `relay-only: ${JSON.stringify(s)}`);
+  // the web client's ICE servers are the gateway's (api/turn-credentials)
+  const urls = run.spec.transports.map((t) =>
+    `turn:127.0.0.1:${run.turnPort}?transport=${t}`);
+  check(urls.every((u) => s.iceServers.includes(u)), 'the page\'s ' +
+    `RTCPeerConnection has ICE servers ${JSON.stringify(s.iceServers)}, ` +
+    `expected the gateway's ${JSON.stringify(urls)}`);
   check(s.width === 1280 && s.height === 720, `the page plays ` +
     `${s.width}x${s.height} video, expected 1280x720`);
   const f0 = s.framesRendered;
@@ -337,17 +353,21 @@ async function casePlaysThroughTurn(run) {
     `"relay ↔ … · ${want}"`);
   // The camera gathered through coturn too: it used the ICE servers that
   // came with the offer (the gateway's, as the browser got them).
-  check(s.remoteTypes.includes('relay'), 'none of the camera\'s ' +
-    `candidates is a relay one (${s.remoteTypes.join(', ')}): it did not ` +
-    'use the TURN server that came with the offer');
   const alloc = allocations(run);
-  check(alloc >= 2, `coturn's log shows ${alloc} allocations with the ` +
-    'gateway\'s credentials, expected the browser\'s and the camera\'s');
+  check(alloc.ok >= 2, `coturn's log shows ${alloc.ok} allocations with ` +
+    'the gateway\'s credentials, expected the browser\'s and the camera\'s');
+  check(alloc.ports.includes(s.local.port), 'the browser\'s relay ' +
+    `candidate (port ${s.local.port}) is not one coturn handed out ` +
+    `(${alloc.ports.join(', ')})`);
+  check(s.remoteRelayPorts.some((p) => alloc.ports.includes(p)), 'none of ' +
+    `the camera's candidates (${s.remoteTypes.join(', ')}) is a relay ` +
+    'address of coturn: it did not use the TURN server that came with the ' +
+    'offer');
   run.alive();
   return `${fps.toFixed(0)} frames/s of 1280x720 through coturn, selected ` +
     `pair relay/${s.local.relayProtocol} ↔ ${s.remote?.type}, camera ` +
     `candidates ${[...new Set(s.remoteTypes)].join('+')}, overlay ` +
-    `"${s.iceText}", ${alloc} allocations in coturn's log`;
+    `"${s.iceText}", ${alloc.ok} allocations in coturn's log`;
 }
 
 async function inner(name) {
