@@ -262,8 +262,8 @@ async function openRelayOnlyPlayer(run) {
   return page;
 }
 
-/** What the page shows and what Chromium's getStats() says of the
- * selected candidate pair and of the camera's candidates. */
+/** What the page shows, what Chromium's getStats() says of the selected
+ * candidate pair, and the camera's candidates in its answer. */
 function pageState(page) {
   return page.evaluate(async () => {
     const p = window.picamrtc;
@@ -294,11 +294,12 @@ function pageState(page) {
       out.local = pick(report.get(pair.localCandidateId));
       out.remote = pick(report.get(pair.remoteCandidateId));
     }
-    report.forEach((s) => {
-      if (s.type !== 'remote-candidate') return;
-      out.remoteTypes.push(s.candidateType);
-      if (s.candidateType === 'relay') out.remoteRelayPorts.push(s.port);
-    });
+    // the camera's candidates, all in its answer (the gateway's bulk ICE)
+    const sdp = pc.remoteDescription?.sdp ?? '';
+    for (const m of sdp.matchAll(/^a=candidate:\S+ \d+ \S+ \d+ \S+ (\d+) typ (\w+)/gm)) {
+      out.remoteTypes.push(m[2]);
+      if (m[2] === 'relay') out.remoteRelayPorts.push(Number(m[1]));
+    }
     return out;
   });
 }
