@@ -94,7 +94,7 @@ function coturnConfig(run) {
     'allow-loopback-peers', 'allowed-peer-ip=127.0.0.1',
     `min-port=${RELAY_PORTS[0]}`, `max-port=${RELAY_PORTS[1]}`,
     `static-auth-secret=${run.secret}`,
-    `log-file=${run.turnLog}`, 'simple-log', 'verbose',
+    `log-file=${run.turnLog}`, 'simple-log', 'no-stdout-log', 'verbose',
     `pidfile=${join(run.workdir, 'turnserver.pid')}`,
     `userdb=${join(run.workdir, 'turndb')}`, ''].join('\n');
 }
@@ -104,7 +104,7 @@ class Run {
     this.name = name;
     this.spec = CASES[name];
     this.workdir = mkdtempSync(join(tmpdir(), `pcr-browser-${name}-`));
-    this.turnLog = join(this.workdir, 'turnserver.log');
+    this.turnLog = join(this.workdir, 'coturn.log');
     this.procs = [];
     this.browser = null;
     this.pageLog = [];
