@@ -15,12 +15,12 @@ import { createSocket } from 'node:dgram';
 import {
   existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
 } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CHROMIUM, Failure, Proc, check, ensureNodeModules, freePort, http,
-  launchChromium, log, poll, reexecInNamespace, sleep, tcpOpen,
+  CHROMIUM, Proc, check, ensureNodeModules, freePort, http, launchChromium,
+  log, poll, reexecInNamespace, runCase, sleep, tcpOpen,
 } from './harness.mjs';
 
 const NS_MARK = 'PCR_TURN_IN_NETNS';
@@ -372,43 +372,12 @@ async function casePlaysThroughTurn(run) {
 }
 
 async function inner(name) {
-  const ifaces = Object.entries(networkInterfaces())
-    .filter(([, addrs]) => addrs.some((a) => !a.internal));
-  if (ifaces.length) {
-    console.log(`FAIL browser-${name}: not in a loopback-only network ` +
-      `namespace (found ${ifaces.map(([n]) => n).join(', ')})`);
-    process.exit(1);
-  }
-  for (const k of ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY',
-    'all_proxy', 'ALL_PROXY'])
-    delete process.env[k];
-  const run = new Run(name);
-  let done = false;
-  const finish = async (failed, line) => {
-    if (done) return;
-    done = true;
-    await run.teardown(failed);
-    console.log(line);
-    process.exit(failed ? 1 : 0);
-  };
-  for (const sig of ['SIGTERM', 'SIGINT']) {
-    process.on(sig, () => finish(true,
-      `FAIL browser-${name}: stopped by ${sig} (timeout?)`));
-  }
-  const limit = setTimeout(() => finish(true, `FAIL browser-${name}: ` +
-    `did not finish within ${CASE_LIMIT_MS / 1000} s`), CASE_LIMIT_MS);
-  const start = Date.now();
-  try {
+  let run = null;
+  await runCase(`browser-${name}`, CASE_LIMIT_MS, async () => {
+    run = new Run(name);
     await run.start();
-    const summary = await casePlaysThroughTurn(run);
-    clearTimeout(limit);
-    await finish(false, `PASS browser-${name}: ${summary} ` +
-      `(${((Date.now() - start) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    clearTimeout(limit);
-    const msg = e instanceof Failure ? e.message : (e.stack || String(e));
-    await finish(true, `FAIL browser-${name}: ${msg}`);
-  }
+    return casePlaysThroughTurn(run);
+  }, async (failed) => run?.teardown(failed));
 }
 
 const name = process.argv[2];
