@@ -88,13 +88,14 @@ function coturnConfig(run) {
   return [...kept,
     '# --- set by tests/browser/turn.mjs ---',
     `listening-port=${run.turnPort}`,
-    // loopback is all there is; coturn never picks it by itself
+    // loopback is all there is, and coturn relays from it only when told
     'listening-ip=127.0.0.1', 'relay-ip=127.0.0.1',
     // the sample refuses to relay to loopback: here the camera is there
     'allow-loopback-peers', 'allowed-peer-ip=127.0.0.1',
     `min-port=${RELAY_PORTS[0]}`, `max-port=${RELAY_PORTS[1]}`,
     `static-auth-secret=${run.secret}`,
     `log-file=${run.turnLog}`, 'simple-log', 'no-stdout-log', 'verbose',
+    // not the host's /var/run and /var/lib/turn: unshare -r maps us to root
     `pidfile=${join(run.workdir, 'turnserver.pid')}`,
     `userdb=${join(run.workdir, 'turndb')}`, ''].join('\n');
 }
@@ -116,7 +117,7 @@ class Run {
     return p;
   }
 
-  /** Starts p and waits until it accepts TCP connections on port. */
+  /** Waits until p accepts TCP connections on port (or exits). */
   async listening(p, port, what) {
     const ok = await poll(async () => {
       check(p.alive(), `${what} exited at start-up (${p.code})`);
