@@ -13,7 +13,7 @@ DEBIAN_PACKAGES="
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice
   gstreamer1.0-libav gstreamer1.0-libcamera gstreamer1.0-x
-  mosquitto mosquitto-clients
+  mosquitto mosquitto-clients coturn nftables
   libsystemd-dev systemd
   iproute2 util-linux procps openssl
   chromium nodejs
@@ -32,7 +32,8 @@ install_missing_packages() {
   log "installing ${#missing[@]} Debian packages: ${missing[*]}"
   local sudo=
   [ "$(id -u)" -eq 0 ] || sudo=sudo
-  # Installing mosquitto must not start a system broker we did not ask for:
+  # Installing mosquitto and coturn must not start a system broker or TURN
+  # server we did not ask for:
   # a policy-rc.d that refuses service starts, for the install only.
   local policy=
   if [ ! -e /usr/sbin/policy-rc.d ]; then

@@ -17,12 +17,12 @@ import { createRequire, isBuiltin } from 'node:module';
 import {
   existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
 } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CHROMIUM, Failure, Proc, check, ensureNodeModules, freePort, http,
-  launchChromium, log, poll, reexecInNamespace, sleep, t0, tcpOpen,
+  CHROMIUM, Proc, check, ensureNodeModules, freePort, http, launchChromium,
+  log, poll, reexecInNamespace, runCase, sleep, t0, tcpOpen,
 } from './harness.mjs';
 
 const NS_MARK = 'PCR_BROWSER_IN_NETNS';
@@ -1008,45 +1008,12 @@ const CASES = {
 };
 
 async function inner(name) {
-  // Only loopback in here, or we refuse to run (nothing may leave it).
-  const ifaces = Object.entries(networkInterfaces())
-    .filter(([, addrs]) => addrs.some((a) => !a.internal));
-  if (ifaces.length) {
-    console.log(`FAIL browser-${name}: not in a loopback-only network ` +
-      `namespace (found ${ifaces.map(([n]) => n).join(', ')})`);
-    process.exit(1);
-  }
-  for (const k of ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY',
-    'all_proxy', 'ALL_PROXY'])
-    delete process.env[k];
-  const env = new Env(name);
-  let done = false;
-  const finish = async (failed, line) => {
-    if (done) return;
-    done = true;
-    if (failed) console.log(line);
-    await env.teardown(failed);
-    console.log(line); // last, where a reader of the log looks first
-    process.exit(failed ? 1 : 0);
-  };
-  for (const sig of ['SIGTERM', 'SIGINT']) {
-    process.on(sig, () => finish(true,
-      `FAIL browser-${name}: stopped by ${sig} (timeout?)`));
-  }
-  const limit = setTimeout(() => finish(true, `FAIL browser-${name}: ` +
-    `did not finish within ${CASE_LIMIT_MS / 1000} s`), CASE_LIMIT_MS);
-  const start = Date.now();
-  try {
+  let env = null;
+  await runCase(`browser-${name}`, CASE_LIMIT_MS, async () => {
+    env = new Env(name);
     if (name !== 'harness') await env.start();
-    const summary = await CASES[name](env);
-    clearTimeout(limit);
-    await finish(false, `PASS browser-${name}: ${summary} ` +
-      `(${((Date.now() - start) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    clearTimeout(limit);
-    const msg = e instanceof Failure ? e.message : (e.stack || String(e));
-    await finish(true, `FAIL browser-${name}: ${msg}`);
-  }
+    return CASES[name](env);
+  }, async (failed) => env?.teardown(failed));
 }
 
 const name = process.argv[2];

@@ -9,6 +9,7 @@ import {
   closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync,
 } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -114,6 +115,52 @@ export function reexecInNamespace(script, args, marker, label) {
     process.exit(1);
   });
   child.on('exit', (code, sig) => process.exit(code ?? (sig ? 1 : 0)));
+}
+
+/**
+ * Runs one test case inside the namespace and exits: 0 after a line
+ * "PASS label: summary", 1 after "FAIL label: why". body() does the work
+ * and returns the summary; teardown(failed) stops what it started (and
+ * prints its logs when failed). Refuses to run where anything but loopback
+ * is up; a SIGTERM, a SIGINT or limitMs without an end fails the case.
+ */
+export async function runCase(label, limitMs, body, teardown) {
+  const ifaces = Object.entries(networkInterfaces())
+    .filter(([, addrs]) => addrs.some((a) => !a.internal));
+  if (ifaces.length) {
+    console.log(`FAIL ${label}: not in a loopback-only network ` +
+      `namespace (found ${ifaces.map(([n]) => n).join(', ')})`);
+    process.exit(1);
+  }
+  for (const k of ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY',
+    'all_proxy', 'ALL_PROXY'])
+    delete process.env[k];
+  let done = false;
+  const finish = async (failed, line) => {
+    if (done) return;
+    done = true;
+    if (failed) console.log(line);
+    await teardown(failed);
+    console.log(line); // last, where a reader of the log looks first
+    process.exit(failed ? 1 : 0);
+  };
+  for (const sig of ['SIGTERM', 'SIGINT']) {
+    process.on(sig, () => finish(true,
+      `FAIL ${label}: stopped by ${sig} (timeout?)`));
+  }
+  const limit = setTimeout(() => finish(true, `FAIL ${label}: did not ` +
+    `finish within ${limitMs / 1000} s`), limitMs);
+  const start = Date.now();
+  try {
+    const summary = await body();
+    clearTimeout(limit);
+    await finish(false, `PASS ${label}: ${summary} ` +
+      `(${((Date.now() - start) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    clearTimeout(limit);
+    const msg = e instanceof Failure ? e.message : (e.stack || String(e));
+    await finish(true, `FAIL ${label}: ${msg}`);
+  }
 }
 
 /** Debian's Chromium through the playwright-core of outDir/node_modules. */
