@@ -639,6 +639,14 @@ stop (PcrMqttWebrtcSink * self)
   GList *leftover, *l;
   PcrSignaller *signaller;
 
+  if (self->thread) {
+    /* Quit from inside the loop: a g_main_loop_quit() from here before the
+     * thread reached g_main_loop_run() would be lost, and the join hang. */
+    post (self, quit_loop_cb, self->loop, NULL);
+    g_thread_join (self->thread);
+    self->thread = NULL;
+  }
+  /* With the context's thread gone, no signaller callback runs meanwhile. */
   if (self->run_signaller) {
     PcrStatus offline;
 
@@ -646,13 +654,6 @@ stop (PcrMqttWebrtcSink * self)
     fill_status (self, FALSE, &offline);
     GST_OBJECT_UNLOCK (self);
     pcr_signaller_stop (self->run_signaller, &offline);
-  }
-  if (self->thread) {
-    /* Quit from inside the loop: a g_main_loop_quit() from here before the
-     * thread reached g_main_loop_run() would be lost, and the join hang. */
-    post (self, quit_loop_cb, self->loop, NULL);
-    g_thread_join (self->thread);
-    self->thread = NULL;
   }
   if (self->housekeeping) {
     g_source_destroy (self->housekeeping);

@@ -218,6 +218,16 @@ next_sent_not_candidate (TestSignaller * self, const gchar * id)
   }
 }
 
+static void
+expect_error (TestSignaller * self, const gchar * id, const gchar * code)
+{
+  PcrMessage *msg = next_sent_not_candidate (self, id);
+
+  fail_unless_equals_int (msg->type, PCR_MESSAGE_ERROR_MSG);
+  fail_unless_equals_string (msg->code, code);
+  pcr_message_free (msg);
+}
+
 /* ------------------------------------------------------------------------
  * The viewer: a second webrtcbin
  * ------------------------------------------------------------------------ */
@@ -228,7 +238,8 @@ await_description (GstPromise * promise, const gchar * field)
   GstWebRTCSessionDescription *desc = NULL;
   const GstStructure *reply;
 
-  fail_unless_equals_int (gst_promise_wait (promise), GST_PROMISE_RESULT_REPLIED);
+  fail_unless_equals_int (gst_promise_wait (promise),
+      GST_PROMISE_RESULT_REPLIED);
   reply = gst_promise_get_reply (promise);
   fail_unless (reply != NULL && gst_structure_get (reply, field,
           GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, NULL), "no %s", field);
@@ -368,17 +379,11 @@ GST_START_TEST (test_session_without_broker)
   /* A candidate without its address and port: bad-request. */
   deliver (signaller, "viewer-1", pcr_message_new_candidate ("candidate:1 1 "
           "udp 2122260223 127.0.0.1", 0, "0"));
-  msg = next_sent_not_candidate (signaller, "viewer-1");
-  fail_unless_equals_int (msg->type, PCR_MESSAGE_ERROR_MSG);
-  fail_unless_equals_string (msg->code, "bad-request");
-  pcr_message_free (msg);
+  expect_error (signaller, "viewer-1", "bad-request");
 
   /* A second offer for the same session is refused, the first one stays. */
   deliver (signaller, "viewer-1", pcr_message_new_offer (offer, TRUE));
-  msg = next_sent_not_candidate (signaller, "viewer-1");
-  fail_unless_equals_int (msg->type, PCR_MESSAGE_ERROR_MSG);
-  fail_unless_equals_string (msg->code, "bad-request");
-  pcr_message_free (msg);
+  expect_error (signaller, "viewer-1", "bad-request");
 
   /* Bye: the session goes, the viewers property and the status say 0. */
   deliver (signaller, "viewer-1", pcr_message_new_bye ());
@@ -387,10 +392,7 @@ GST_START_TEST (test_session_without_broker)
   /* A candidate for it now: the session is unknown. */
   deliver (signaller, "viewer-1", pcr_message_new_candidate ("candidate:1 1 "
           "udp 2122260223 127.0.0.1 5000 typ host", 0, "0"));
-  msg = next_sent_not_candidate (signaller, "viewer-1");
-  fail_unless_equals_int (msg->type, PCR_MESSAGE_ERROR_MSG);
-  fail_unless_equals_string (msg->code, "unknown-session");
-  pcr_message_free (msg);
+  expect_error (signaller, "viewer-1", "unknown-session");
 
   gst_element_set_state (viewer_pipeline, GST_STATE_NULL);
   gst_object_unref (viewer_pipeline);
