@@ -182,6 +182,8 @@ publish_status (PcrMqttWebrtcSink * self)
   PcrStatus status;
   g_autofree gchar *state = NULL;
 
+  if (!self->run_signaller)
+    return;
   GST_OBJECT_LOCK (self);
   fill_status (self, TRUE, &status);
   status.state = state = g_strdup (status.state);
