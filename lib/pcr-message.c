@@ -652,3 +652,87 @@ pcr_ice_server_to_gst_uris (const PcrIceServer * server)
   }
   return g_strv_builder_end (builder);
 }
+
+/* ---- status ---- */
+
+gchar *
+pcr_status_to_json (const PcrStatus * status, gsize * len)
+{
+  g_autoptr (JsonBuilder) builder = NULL;
+  g_autoptr (JsonGenerator) generator = NULL;
+  g_autoptr (JsonNode) root = NULL;
+
+  g_return_val_if_fail (status != NULL, NULL);
+
+  builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  add_string (builder, "state", status->state);
+  json_builder_set_member_name (builder, "viewers");
+  json_builder_add_int_value (builder, status->viewers);
+  json_builder_set_member_name (builder, "maxViewers");
+  json_builder_add_int_value (builder, status->max_viewers);
+  add_string (builder, "codec", status->codec);
+  if (status->width > 0 && status->height > 0) {
+    json_builder_set_member_name (builder, "width");
+    json_builder_add_int_value (builder, status->width);
+    json_builder_set_member_name (builder, "height");
+    json_builder_add_int_value (builder, status->height);
+  }
+  if (status->fps_n > 0 && status->fps_d > 0) {
+    json_builder_set_member_name (builder, "framerate");
+    if (status->fps_n % status->fps_d == 0) {
+      json_builder_add_int_value (builder, status->fps_n / status->fps_d);
+    } else {
+      gchar text[G_ASCII_DTOSTR_BUF_SIZE];
+
+      /* Six significant digits, as a person would write 30000/1001. */
+      g_ascii_formatd (text, sizeof (text), "%g",
+          (gdouble) status->fps_n / status->fps_d);
+      json_builder_add_double_value (builder, g_ascii_strtod (text, NULL));
+    }
+  }
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  generator = json_generator_new ();
+  json_generator_set_root (generator, root);
+  return json_generator_to_data (generator, len);
+}
+
+/* ---- remote ICE candidates ---- */
+
+static PcrCandidateVerdict
+candidate_invalid (GError ** error, const gchar * why)
+{
+  g_set_error_literal (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST, why);
+  return PCR_CANDIDATE_INVALID;
+}
+
+PcrCandidateVerdict
+pcr_candidate_check (const gchar * candidate, guint sdp_mline_index,
+    GError ** error)
+{
+  const gchar *c = candidate;
+  g_auto (GStrv) fields = NULL;
+
+  g_return_val_if_fail (candidate != NULL, PCR_CANDIDATE_INVALID);
+
+  if (g_str_has_prefix (c, "a="))
+    c += 2;
+  if (!g_str_has_prefix (c, "candidate:"))
+    return candidate_invalid (error,
+        "a candidate must start with \"candidate:\"");
+  if (strpbrk (c, "\r\n"))
+    return candidate_invalid (error, "a candidate must be one line");
+  if (sdp_mline_index > PCR_MESSAGE_MAX_MLINE_INDEX)
+    return candidate_invalid (error, "sdpMLineIndex is out of range");
+  /* candidate:foundation component transport priority address port ... */
+  fields = g_strsplit (c, " ", 8);
+  if (g_strv_length (fields) < 6)
+    return candidate_invalid (error, "a candidate needs foundation, "
+        "component, transport, priority, address and port");
+  /* The browser's other candidates (or ours, which it can reach) suffice. */
+  if (g_str_has_suffix (fields[4], ".local"))
+    return PCR_CANDIDATE_SKIP;
+  return PCR_CANDIDATE_USE;
+}

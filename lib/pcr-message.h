@@ -106,4 +106,42 @@ gboolean pcr_topic_parse_session (const gchar * topic, const gchar * prefix,
  * schemes are skipped. Returns a NULL-terminated array (maybe empty). */
 gchar **pcr_ice_server_to_gst_uris (const PcrIceServer * server);
 
+/* ---- the element's additions: status encoding, ICE candidate check ---- */
+
+/* The retained status a device publishes on "P/D/status" (docs/signalling.md:
+ * the status message). */
+typedef struct
+{
+  const gchar *state;           /* "online", "error" or "offline" */
+  guint viewers;
+  guint max_viewers;
+  const gchar *codec;           /* "H264" */
+  gint width, height;           /* 0 when not known yet: both left out */
+  gint fps_n, fps_d;            /* 0 when not known yet: framerate left out */
+} PcrStatus;
+
+/* Serializes @status to a compact JSON object (NUL-terminated, length in
+ * @len): state, viewers, maxViewers, codec, then width and height and
+ * framerate (frames per second, an integer when whole) when known. */
+gchar *pcr_status_to_json (const PcrStatus * status, gsize * len);
+
+/* Highest sdpMLineIndex a remote candidate may name. */
+#define PCR_MESSAGE_MAX_MLINE_INDEX 15
+
+typedef enum
+{
+  PCR_CANDIDATE_USE,            /* hand it to the ICE agent */
+  PCR_CANDIDATE_SKIP,           /* an mDNS .local address: drop it quietly */
+  PCR_CANDIDATE_INVALID,        /* answer bad-request with the error */
+} PcrCandidateVerdict;
+
+/* Judges a viewer's remote ICE candidate line ("candidate:..." with or
+ * without "a="), not the empty end-of-candidates one: a single line, an
+ * m-line index within PCR_MESSAGE_MAX_MLINE_INDEX, at least foundation,
+ * component, transport, priority, address and port. An mDNS address is
+ * skipped: resolving it would send multicast. PCR_CANDIDATE_INVALID sets
+ * @error (PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST, one line). */
+PcrCandidateVerdict pcr_candidate_check (const gchar * candidate,
+    guint sdp_mline_index, GError ** error);
+
 G_END_DECLS

@@ -145,6 +145,28 @@ check_ice_servers (const PcrMessage * msg)
   }
 }
 
+/* A candidate that passed the codec next meets the device's check: its
+ * verdict and error must agree, the error being a bad-request line. */
+static void
+check_candidate (const PcrMessage * msg)
+{
+  g_autoptr (GError) error = NULL;
+  PcrCandidateVerdict verdict;
+
+  if (msg->type != PCR_MESSAGE_CANDIDATE || msg->candidate[0] == '\0')
+    return;
+  verdict = pcr_candidate_check (msg->candidate, msg->sdp_mline_index,
+      &error);
+  if (verdict == PCR_CANDIDATE_INVALID) {
+    check_error (error);
+  } else if (error != NULL || strpbrk (msg->candidate, "\r\n") != NULL
+      || msg->sdp_mline_index > PCR_MESSAGE_MAX_MLINE_INDEX) {
+    fprintf (stderr, "candidate \"%s\" accepted (verdict %d)\n",
+        msg->candidate, verdict);
+    abort ();
+  }
+}
+
 /* Topics come from the broker as NUL-terminated strings. */
 static void
 check_topic (const guint8 * data, gsize size)
@@ -201,6 +223,7 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
   } else {
     check_round_trip (msg, data, size);
     check_ice_servers (msg);
+    check_candidate (msg);
   }
   check_topic (data, size);
   return 0;

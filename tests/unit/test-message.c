@@ -1037,6 +1037,118 @@ test_ice_from_parsed_offer (void)
       "t.example.org:3478?transport=udp");
 }
 
+/* ---- status ---- */
+
+static void
+test_status_wire_form (void)
+{
+  PcrStatus online = { "online", 2, 8, "H264", 1280, 720, 30, 1 };
+  PcrStatus offline = { "offline", 0, 8, "H264", 0, 0, 0, 0 };
+  PcrStatus ntsc = { "error", 0, 4, "H264", 640, 480, 30000, 1001 };
+  PcrStatus half = { "online", 1, 8, "H264", 0, 0, 15, 2 };
+  g_autofree gchar *json = NULL;
+  const gchar *rate;
+  gsize len = 0;
+
+  /* The example of docs/signalling.md, byte for byte. */
+  json = pcr_status_to_json (&online, &len);
+  g_assert_cmpstr (json, ==, "{\"state\":\"online\",\"viewers\":2,"
+      "\"maxViewers\":8,\"codec\":\"H264\",\"width\":1280,"
+      "\"height\":720,\"framerate\":30}");
+  g_assert_cmpuint (len, ==, strlen (json));
+  g_clear_pointer (&json, g_free);
+
+  /* Before the first caps (and in the last will): no size, no rate. */
+  json = pcr_status_to_json (&offline, NULL);
+  g_assert_cmpstr (json, ==, "{\"state\":\"offline\",\"viewers\":0,"
+      "\"maxViewers\":8,\"codec\":\"H264\"}");
+  g_clear_pointer (&json, g_free);
+
+  /* A fractional rate is the number people write (29.97, not 29.97003). */
+  json = pcr_status_to_json (&ntsc, NULL);
+  rate = strstr (json, "\"framerate\":");
+  g_assert_nonnull (rate);
+  g_assert_cmpfloat (g_ascii_strtod (rate + strlen ("\"framerate\":"), NULL),
+      ==, 29.97);
+  g_clear_pointer (&json, g_free);
+  json = pcr_status_to_json (&half, NULL);
+  g_assert_cmpstr (json, ==, "{\"state\":\"online\",\"viewers\":1,"
+      "\"maxViewers\":8,\"codec\":\"H264\",\"framerate\":7.5}");
+}
+
+/* ---- remote ICE candidates ---- */
+
+#define HOST_CANDIDATE "candidate:1 1 udp 2122260223 192.0.2.7 50000 typ host"
+
+static void
+test_candidate_accepted (void)
+{
+  static const gchar *good[] = {
+    HOST_CANDIDATE,
+    "a=" HOST_CANDIDATE,
+    "candidate:2 1 tcp 1518280447 192.0.2.7 9 typ host tcptype active",
+    "candidate:3 1 udp 1 2001:db8::1 3478 typ relay raddr 0.0.0.0 rport 0",
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (good); i++) {
+    g_autoptr (GError) error = NULL;
+
+    g_assert_cmpint (pcr_candidate_check (good[i], 0, &error), ==,
+        PCR_CANDIDATE_USE);
+    g_assert_no_error (error);
+  }
+  g_assert_cmpint (pcr_candidate_check (HOST_CANDIDATE,
+          PCR_MESSAGE_MAX_MLINE_INDEX, NULL), ==, PCR_CANDIDATE_USE);
+}
+
+/* A browser hides its address behind an mDNS name; resolving it would send
+ * multicast on the camera's network, so it is dropped without an error. */
+static void
+test_candidate_mdns_skipped (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (pcr_candidate_check ("candidate:1 1 udp 2122260223 "
+          "0f5e2a4c-1b2d-4c3e-9f00-123456789abc.local 50000 typ host", 0,
+          &error), ==, PCR_CANDIDATE_SKIP);
+  g_assert_no_error (error);
+}
+
+static void
+test_candidate_rejected (void)
+{
+  static const struct
+  {
+    const gchar *candidate;
+    guint mline;
+    const gchar *mention;
+  } bad[] = {
+    {"", 0, "candidate:"},
+    {"1 1 udp 1 192.0.2.7 5 typ host", 0, "candidate:"},
+    {"b=" HOST_CANDIDATE, 0, "candidate:"},
+    {HOST_CANDIDATE "\r\na=candidate:2 1 udp 1 192.0.2.8 5 typ host", 0,
+        "one line"},
+    {HOST_CANDIDATE "\n", 0, "one line"},
+    {HOST_CANDIDATE, PCR_MESSAGE_MAX_MLINE_INDEX + 1, "sdpMLineIndex"},
+    {HOST_CANDIDATE, G_MAXUINT, "sdpMLineIndex"},
+    {"candidate:1 1 udp 2122260223 192.0.2.7", 0, "port"},
+    {"candidate:", 0, "port"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autoptr (GError) error = NULL;
+
+    g_assert_cmpint (pcr_candidate_check (bad[i].candidate, bad[i].mline,
+            &error), ==, PCR_CANDIDATE_INVALID);
+    g_assert_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST);
+    g_assert_nonnull (strstr (error->message, bad[i].mention));
+    g_assert_null (strpbrk (error->message, "\r\n"));
+  }
+}
+
+
 int
 main (int argc, char **argv)
 {
@@ -1077,6 +1189,10 @@ main (int argc, char **argv)
   g_test_add_func ("/ice/turn-escaping", test_ice_turn_escaping);
   g_test_add_func ("/ice/skipped", test_ice_skipped);
   g_test_add_func ("/ice/from-parsed-offer", test_ice_from_parsed_offer);
+  g_test_add_func ("/status/wire-form", test_status_wire_form);
+  g_test_add_func ("/candidate/accepted", test_candidate_accepted);
+  g_test_add_func ("/candidate/mdns-skipped", test_candidate_mdns_skipped);
+  g_test_add_func ("/candidate/rejected", test_candidate_rejected);
 
   return g_test_run ();
 }

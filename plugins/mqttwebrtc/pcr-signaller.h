@@ -1,0 +1,91 @@
+/* The signalling side of mqttwebrtcsink behind a small interface: what the
+ * element hears from viewers, what it says to them and the device's retained
+ * status. PcrMqttSignaller speaks the MQTT contract of docs/signalling.md;
+ * another implementation (a test's, without a broker) can be set on the
+ * element's "signaller" property. See docs/architecture.md for where it
+ * sits in the element. */
+#pragma once
+
+#include <glib-object.h>
+
+#include "pcr-message.h"
+
+G_BEGIN_DECLS
+#define PCR_SIGNALLER_ERROR (pcr_signaller_error_quark ())
+GQuark pcr_signaller_error_quark (void);
+
+typedef enum
+{
+  PCR_SIGNALLER_ERROR_SETTINGS, /* unusable settings: fix them, then start */
+  PCR_SIGNALLER_ERROR_START,    /* could not start (threads, sockets) */
+} PcrSignallerError;
+
+#define PCR_TYPE_SIGNALLER (pcr_signaller_get_type ())
+G_DECLARE_INTERFACE (PcrSignaller, pcr_signaller, PCR, SIGNALLER, GObject)
+
+/* What a signaller tells its element, always on the GMainContext given to
+ * start(), never from inside a PcrSignallerInterface call. */
+typedef struct
+{
+  /* The viewers can reach the device (again): publish the status now. */
+  void (*connected) (PcrSignaller * signaller, gpointer user_data);
+  /* A well-formed message from the viewer of session @session_id (a valid
+   * id). The signaller answers malformed ones with bad-request itself. */
+  void (*message) (PcrSignaller * signaller, const gchar * session_id,
+      const PcrMessage * msg, gpointer user_data);
+  /* A connection failure in one line; the signaller keeps retrying. */
+  void (*error) (PcrSignaller * signaller, const gchar * message,
+      gpointer user_data);
+} PcrSignallerCallbacks;
+
+struct _PcrSignallerInterface
+{
+  GTypeInterface parent_iface;
+
+  /* Connects (in the background) and starts delivering @callbacks on
+   * @context. @offline is the status to publish should the device vanish
+   * (the MQTT last will). */
+  gboolean (*start) (PcrSignaller * self, GMainContext * context,
+      const PcrSignallerCallbacks * callbacks, gpointer user_data,
+      const PcrStatus * offline, GError ** error);
+  /* Publishes @offline and disconnects; no callback runs after it returns.
+   * Harmless when not started. */
+  void (*stop) (PcrSignaller * self, const PcrStatus * offline);
+  /* Sends @msg to the viewer of @session_id (from @context). */
+  void (*send) (PcrSignaller * self, const gchar * session_id,
+      const PcrMessage * msg);
+  /* Publishes the device's retained status (from @context); dropped while
+   * not connected, the connected callback publishes it again. */
+  void (*publish_status) (PcrSignaller * self, const PcrStatus * status);
+};
+
+gboolean pcr_signaller_start (PcrSignaller * self, GMainContext * context,
+    const PcrSignallerCallbacks * callbacks, gpointer user_data,
+    const PcrStatus * offline, GError ** error);
+void pcr_signaller_stop (PcrSignaller * self, const PcrStatus * offline);
+void pcr_signaller_send (PcrSignaller * self, const gchar * session_id,
+    const PcrMessage * msg);
+void pcr_signaller_publish_status (PcrSignaller * self,
+    const PcrStatus * status);
+
+/* The MQTT contract of docs/signalling.md over lib/pcr-mqtt. */
+#define PCR_TYPE_MQTT_SIGNALLER (pcr_mqtt_signaller_get_type ())
+G_DECLARE_FINAL_TYPE (PcrMqttSignaller, pcr_mqtt_signaller, PCR,
+    MQTT_SIGNALLER, GObject)
+
+typedef struct
+{
+  const gchar *broker_uri;
+  const gchar *username;        /* nullable */
+  const gchar *password;        /* nullable */
+  const gchar *ca_file;         /* nullable */
+  const gchar *topic_prefix;
+  const gchar *device_id;
+} PcrMqttSignallerSettings;
+
+/* Checks @settings (topic-prefix, device-id; the broker's at start) and
+ * copies them. */
+PcrMqttSignaller *pcr_mqtt_signaller_new (const PcrMqttSignallerSettings *
+    settings, GError ** error);
+
+G_END_DECLS

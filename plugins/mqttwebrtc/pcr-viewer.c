@@ -1,0 +1,1018 @@
+/* A viewer's session in mqttwebrtcsink (docs/architecture.md): the branch
+ * queue ! rtph264pay ! webrtcbin it owns on the element's tee, the answer to
+ * its offer, ICE both ways and its timeouts.
+ *
+ * Threads: a PcrViewer is only touched on the owner's GMainContext. What
+ * webrtcbin's and rtpbin's threads may touch is its Peer: refcounted, with an
+ * immutable id and context and an atomic RTCP stamp. Their callbacks copy
+ * what they got into a PeerEvent and post it to the context, where it finds
+ * its viewer through peer->viewer (NULL once the viewer is closing). */
+#include "config.h"
+
+#include "pcr-viewer.h"
+
+#include <gst/rtp/rtp.h>
+#include <gst/sdp/sdp.h>
+#include <gst/webrtc/webrtc.h>
+
+#include "rtphdrextplayoutdelay.h"
+
+GST_DEBUG_CATEGORY_STATIC (pcr_viewer_debug);
+#define GST_CAT_DEFAULT pcr_viewer_debug
+
+/* A connected viewer that sends no RTCP this long is gone. */
+#define RTCP_TIMEOUT_S 10
+/* A viewer whose ICE/DTLS does not complete this long after its offer is
+ * gone (a real one, even through TURN, connects in a few seconds); with the
+ * element's 1 s tick it is reaped within 13 s. */
+#define CONNECT_TIMEOUT_US (12 * G_TIME_SPAN_SECOND)
+/* Bulk mode: answer with what was gathered after this long. */
+#define GATHER_TIMEOUT_US (5 * G_TIME_SPAN_SECOND)
+#define MAX_REMOTE_CANDIDATES 64
+/* A slow viewer loses frames instead of stalling the tee. */
+#define QUEUE_MAX_BUFFERS 60
+
+/* *INDENT-OFF* */
+G_DEFINE_QUARK (pcr-viewer-error-quark, pcr_viewer_error);
+/* *INDENT-ON* */
+
+typedef struct
+{
+  gint refcount;
+  GMainContext *context;
+  gchar *id;
+  gint last_rtcp_s;             /* monotonic seconds, atomic */
+  PcrViewer *viewer;            /* context only; NULL once closing */
+} Peer;
+
+struct _PcrViewer
+{
+  PcrViewerHost host;
+  Peer *peer;
+  const gchar *id;              /* peer->id */
+
+  /* from the offer */
+  gboolean trickle;
+  GstSDPMessage *offer;         /* until handed to webrtcbin */
+  PcrH264Choice *choice;
+  GStrv mids;                   /* the offer's a=mid per m-line ("" if none) */
+  GStrv offer_ice_uris;         /* its iceServers as webrtcbin URIs */
+  guint playout_delay_id;       /* 0: no playout-delay extension */
+  gboolean playout_delay_directed;
+  gint playout_delay_max_ms;
+
+  /* the element's settings at the offer */
+  gchar *stun_server, *turn_server, *ice_addresses;
+
+  /* the branch */
+  GstElement *queue, *pay, *webrtc;
+  GstElement *tee;
+  GstPad *tee_pad;
+  gulong idle_probe;
+
+  /* negotiation */
+  gint64 created_us;
+  gint64 answer_set_us;         /* 0 until the local description is set */
+  gboolean answer_sent;
+  gboolean gathering_done;
+  gboolean connected;
+  guint remote_candidates;
+};
+
+static void
+ensure_debug_category (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done)) {
+    GST_DEBUG_CATEGORY_INIT (pcr_viewer_debug, "pcrviewer", 0,
+        "mqttwebrtcsink's viewer sessions");
+    g_once_init_leave (&done, 1);
+  }
+}
+
+static gint
+monotonic_s (void)
+{
+  return (gint) (g_get_monotonic_time () / G_USEC_PER_SEC);
+}
+
+/* ------------------------------------------------------------------------
+ * Peer
+ * ------------------------------------------------------------------------ */
+
+static Peer *
+peer_ref (Peer * peer)
+{
+  g_atomic_int_inc (&peer->refcount);
+  return peer;
+}
+
+static void
+peer_unref (Peer * peer)
+{
+  if (g_atomic_int_dec_and_test (&peer->refcount)) {
+    g_main_context_unref (peer->context);
+    g_free (peer->id);
+    g_free (peer);
+  }
+}
+
+static void
+peer_closure_unref (gpointer data, GClosure * closure)
+{
+  peer_unref (data);
+}
+
+/* Runs @func on @context (not g_main_context_invoke, which may run it on
+ * the calling thread). */
+static void
+post (GMainContext * context, GSourceFunc func, gpointer data,
+    GDestroyNotify notify)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_callback (source, func, data, notify);
+  g_source_attach (source, context);
+  g_source_unref (source);
+}
+
+/* ------------------------------------------------------------------------
+ * Talking to the viewer
+ * ------------------------------------------------------------------------ */
+
+void
+pcr_viewer_reply_error (PcrSignaller * signaller, const gchar * id,
+    PcrErrorCode code, const gchar * message)
+{
+  g_autoptr (PcrMessage) msg = pcr_message_new_error (code, message);
+
+  ensure_debug_category ();
+  GST_WARNING_OBJECT (signaller, "session %s: %s: %s", id,
+      pcr_error_code_to_string (code), message);
+  pcr_signaller_send (signaller, id, msg);
+}
+
+static void
+send_message (PcrViewer * viewer, PcrMessage * msg)
+{
+  pcr_signaller_send (viewer->host.signaller, viewer->id, msg);
+  pcr_message_free (msg);
+}
+
+static void
+fail (PcrViewer * viewer, PcrErrorCode code, const gchar * message,
+    const gchar * why)
+{
+  pcr_viewer_reply_error (viewer->host.signaller, viewer->id, code, message);
+  viewer->host.failed (viewer, FALSE, why, viewer->host.user_data);
+}
+
+static void
+send_answer (PcrViewer * viewer, const GstSDPMessage * sdp)
+{
+  g_autofree gchar *text = gst_sdp_message_as_text (sdp);
+
+  send_message (viewer, pcr_message_new_answer (text));
+  viewer->answer_sent = TRUE;
+  GST_INFO_OBJECT (viewer->host.bin, "session %s: answer sent (%s)",
+      viewer->id, viewer->trickle ? "trickle" : "bulk");
+}
+
+/* Bulk mode: the local description with every candidate gathered so far. */
+static void
+send_local_description (PcrViewer * viewer)
+{
+  GstWebRTCSessionDescription *desc = NULL;
+
+  g_object_get (viewer->webrtc, "local-description", &desc, NULL);
+  if (!desc) {
+    fail (viewer, PCR_ERROR_INTERNAL, "no local description to send",
+        "no local description");
+    return;
+  }
+  send_answer (viewer, desc->sdp);
+  gst_webrtc_session_description_free (desc);
+}
+
+static const gchar *
+mid_of (PcrViewer * viewer, guint mline)
+{
+  if (!viewer->mids || mline >= g_strv_length (viewer->mids) ||
+      !*viewer->mids[mline])
+    return NULL;
+  return viewer->mids[mline];
+}
+
+/* ------------------------------------------------------------------------
+ * webrtcbin's callbacks: foreign threads, copy and post.
+ * ------------------------------------------------------------------------ */
+
+typedef enum
+{
+  EV_LOCAL_CANDIDATE,
+  EV_GATHERING_DONE,
+  EV_CONNECTION,
+  EV_ANSWER,
+} EventKind;
+
+typedef struct
+{
+  Peer *peer;
+  EventKind kind;
+  guint mline;
+  gchar *candidate;
+  GstWebRTCSessionDescription *answer;  /* EV_ANSWER: a copy, or NULL */
+  gchar *error;                 /* EV_ANSWER without answer: why */
+  gboolean failed;
+  gboolean connected;
+} PeerEvent;
+
+static void
+peer_event_free (PeerEvent * ev)
+{
+  peer_unref (ev->peer);
+  g_free (ev->candidate);
+  g_clear_pointer (&ev->answer, gst_webrtc_session_description_free);
+  g_free (ev->error);
+  g_free (ev);
+}
+
+static gboolean handle_peer_event (gpointer data);
+
+static PeerEvent *
+peer_event_new (Peer * peer, EventKind kind)
+{
+  PeerEvent *ev = g_new0 (PeerEvent, 1);
+
+  ev->peer = peer_ref (peer);
+  ev->kind = kind;
+  return ev;
+}
+
+static void
+post_peer_event (PeerEvent * ev)
+{
+  post (ev->peer->context, handle_peer_event, ev,
+      (GDestroyNotify) peer_event_free);
+}
+
+static void
+on_ice_candidate (GstElement * webrtc, guint mline, const gchar * candidate,
+    Peer * peer)
+{
+  PeerEvent *ev = peer_event_new (peer, EV_LOCAL_CANDIDATE);
+
+  ev->mline = mline;
+  ev->candidate = g_strdup (candidate);
+  post_peer_event (ev);
+}
+
+static void
+on_gathering_state (GstElement * webrtc, GParamSpec * pspec, Peer * peer)
+{
+  GstWebRTCICEGatheringState state;
+
+  g_object_get (webrtc, "ice-gathering-state", &state, NULL);
+  if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
+    post_peer_event (peer_event_new (peer, EV_GATHERING_DONE));
+}
+
+static void
+on_connection_state (GstElement * webrtc, GParamSpec * pspec, Peer * peer)
+{
+  GstWebRTCPeerConnectionState pc;
+  GstWebRTCICEConnectionState ice;
+  PeerEvent *ev = peer_event_new (peer, EV_CONNECTION);
+
+  g_object_get (webrtc, "connection-state", &pc, "ice-connection-state",
+      &ice, NULL);
+  ev->connected = pc == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED ||
+      ice == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
+      ice == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED;
+  ev->failed = pc == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED ||
+      ice == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED;
+  GST_DEBUG ("session %s: connection-state %d ice-connection-state %d",
+      peer->id, pc, ice);
+  post_peer_event (ev);
+}
+
+static void
+on_ssrc_active (GstElement * rtpbin, guint session, guint ssrc, Peer * peer)
+{
+  g_atomic_int_set (&peer->last_rtcp_s, monotonic_s ());
+}
+
+static void
+on_answer_created (GstPromise * promise, gpointer user_data)
+{
+  const GstStructure *reply = gst_promise_get_reply (promise);
+  PeerEvent *ev = peer_event_new (user_data, EV_ANSWER);
+
+  /* gst_structure_get copies the boxed description. */
+  if (!reply || !gst_structure_get (reply, "answer",
+          GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &ev->answer, NULL)
+      || !ev->answer) {
+    GError *error = NULL;
+
+    if (reply)
+      gst_structure_get (reply, "error", G_TYPE_ERROR, &error, NULL);
+    ev->error = g_strdup (error ? error->message : "webrtcbin made no answer");
+    g_clear_error (&error);
+  }
+  post_peer_event (ev);
+}
+
+/* ------------------------------------------------------------------------
+ * The context side of the negotiation
+ * ------------------------------------------------------------------------ */
+
+/* webrtcbin answers an offer it cannot serve with a rejected or inactive
+ * m-line; the contract wants an error instead. */
+static gboolean
+answer_sends_video (const GstSDPMessage * sdp, guint mline)
+{
+  const GstSDPMedia *media = gst_sdp_message_get_media (sdp, mline);
+
+  if (!media || gst_sdp_media_get_port (media) == 0)
+    return FALSE;
+  return gst_sdp_media_get_attribute_val (media, "sendonly") ||
+      gst_sdp_media_get_attribute_val (media, "sendrecv");
+}
+
+static void
+on_answer (PcrViewer * viewer, PeerEvent * ev)
+{
+  if (!ev->answer) {
+    fail (viewer, PCR_ERROR_INTERNAL, ev->error, "answer failed");
+    return;
+  }
+  if (!answer_sends_video (ev->answer->sdp, viewer->choice->mline)) {
+    fail (viewer, PCR_ERROR_NO_COMPATIBLE_CODEC,
+        "the device cannot send its H.264 stream in the offered format",
+        "answer would be inactive");
+    return;
+  }
+  g_signal_emit_by_name (viewer->webrtc, "set-local-description", ev->answer,
+      NULL);
+  viewer->answer_set_us = g_get_monotonic_time ();
+  /* Bulk mode waits for the gathering to end (or the tick's timeout). */
+  if (viewer->trickle)
+    send_answer (viewer, ev->answer->sdp);
+}
+
+static void
+on_gathering_done (PcrViewer * viewer)
+{
+  if (viewer->gathering_done)
+    return;
+  viewer->gathering_done = TRUE;
+  if (viewer->trickle)
+    send_message (viewer, pcr_message_new_candidate ("",
+            viewer->choice->mline, mid_of (viewer, viewer->choice->mline)));
+  else if (viewer->answer_set_us && !viewer->answer_sent)
+    send_local_description (viewer);
+}
+
+static void
+on_connection (PcrViewer * viewer, PeerEvent * ev)
+{
+  if (ev->failed) {
+    viewer->host.failed (viewer, TRUE, "connection failed",
+        viewer->host.user_data);
+  } else if (ev->connected && !viewer->connected) {
+    viewer->connected = TRUE;
+    g_atomic_int_set (&viewer->peer->last_rtcp_s, monotonic_s ());
+    GST_INFO_OBJECT (viewer->host.bin, "session %s connected", viewer->id);
+    viewer->host.connected (viewer, viewer->host.user_data);
+  }
+}
+
+static gboolean
+handle_peer_event (gpointer data)
+{
+  PeerEvent *ev = data;
+  PcrViewer *viewer = ev->peer->viewer;
+
+  if (!viewer)
+    return G_SOURCE_REMOVE;
+
+  switch (ev->kind) {
+    case EV_ANSWER:
+      on_answer (viewer, ev);
+      break;
+    case EV_LOCAL_CANDIDATE:
+      if (viewer->trickle)
+        send_message (viewer, pcr_message_new_candidate (ev->candidate,
+                ev->mline, mid_of (viewer, ev->mline)));
+      break;
+    case EV_GATHERING_DONE:
+      on_gathering_done (viewer);
+      break;
+    case EV_CONNECTION:
+      on_connection (viewer, ev);
+      break;
+  }
+  return G_SOURCE_REMOVE;
+}
+
+void
+pcr_viewer_add_remote_candidate (PcrViewer * viewer, const PcrMessage * msg)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!*msg->candidate) {
+    GST_DEBUG_OBJECT (viewer->host.bin, "session %s: end of remote "
+        "candidates", viewer->id);
+    return;
+  }
+  switch (pcr_candidate_check (msg->candidate, msg->sdp_mline_index, &error)) {
+    case PCR_CANDIDATE_INVALID:
+      pcr_viewer_reply_error (viewer->host.signaller, viewer->id,
+          PCR_ERROR_BAD_REQUEST, error->message);
+      return;
+    case PCR_CANDIDATE_SKIP:
+      GST_DEBUG_OBJECT (viewer->host.bin, "session %s: skipping mDNS "
+          "candidate", viewer->id);
+      return;
+    case PCR_CANDIDATE_USE:
+      break;
+  }
+  if (++viewer->remote_candidates > MAX_REMOTE_CANDIDATES) {
+    if (viewer->remote_candidates == MAX_REMOTE_CANDIDATES + 1)
+      GST_WARNING_OBJECT (viewer->host.bin, "session %s: over %d candidates, "
+          "ignoring the rest", viewer->id, MAX_REMOTE_CANDIDATES);
+    return;
+  }
+  g_signal_emit_by_name (viewer->webrtc, "add-ice-candidate",
+      msg->sdp_mline_index, msg->candidate);
+}
+
+void
+pcr_viewer_tick (PcrViewer * viewer, gint64 now_us)
+{
+  if (!viewer->trickle && viewer->answer_set_us && !viewer->answer_sent
+      && now_us - viewer->answer_set_us > GATHER_TIMEOUT_US) {
+    GST_WARNING_OBJECT (viewer->host.bin, "session %s: ICE gathering is "
+        "slow, answering with the candidates so far", viewer->id);
+    send_local_description (viewer);
+    if (!viewer->peer->viewer)
+      return;
+  }
+  if (!viewer->connected && now_us - viewer->created_us > CONNECT_TIMEOUT_US)
+    viewer->host.failed (viewer, TRUE,
+        "the connection did not complete within 12 s", viewer->host.user_data);
+  else if (viewer->connected && monotonic_s () -
+      g_atomic_int_get (&viewer->peer->last_rtcp_s) > RTCP_TIMEOUT_S)
+    viewer->host.failed (viewer, TRUE, "no RTCP from the viewer for 10 s",
+        viewer->host.user_data);
+}
+
+/* ------------------------------------------------------------------------
+ * The offer
+ * ------------------------------------------------------------------------ */
+
+static GStrv
+offer_mids (const GstSDPMessage * sdp)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  guint i;
+
+  for (i = 0; i < gst_sdp_message_medias_len (sdp); i++) {
+    const gchar *mid = gst_sdp_media_get_attribute_val
+        (gst_sdp_message_get_media (sdp, i), "mid");
+
+    g_strv_builder_add (builder, mid ? mid : "");
+  }
+  return g_strv_builder_end (builder);
+}
+
+static GStrv
+offer_ice_uris (const PcrMessage * offer)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  guint i;
+
+  for (i = 0; i < offer->ice_servers->len; i++) {
+    g_auto (GStrv) uris =
+        pcr_ice_server_to_gst_uris (g_ptr_array_index (offer->ice_servers, i));
+
+    g_strv_builder_addv (builder, (const gchar **) uris);
+  }
+  return g_strv_builder_end (builder);
+}
+
+PcrViewer *
+pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
+    const PcrMessage * offer, const PcrViewerSettings * settings,
+    GError ** error)
+{
+  g_autoptr (PcrH264Choice) choice = NULL;
+  GstSDPMessage *sdp;
+  PcrViewer *viewer;
+
+  g_return_val_if_fail (host != NULL && id != NULL, NULL);
+  g_return_val_if_fail (offer != NULL && offer->type == PCR_MESSAGE_OFFER,
+      NULL);
+  ensure_debug_category ();
+
+  sdp = pcr_sdp_parse (offer->sdp, error);
+  if (!sdp)
+    return NULL;
+  choice = pcr_sdp_choose_h264 (sdp, settings->profile, error);
+  if (!choice) {
+    gst_sdp_message_free (sdp);
+    return NULL;
+  }
+
+  viewer = g_new0 (PcrViewer, 1);
+  viewer->host = *host;
+  viewer->peer = g_new0 (Peer, 1);
+  viewer->peer->refcount = 1;
+  viewer->peer->context = g_main_context_ref (host->context);
+  viewer->peer->id = g_strdup (id);
+  viewer->peer->viewer = viewer;
+  viewer->id = viewer->peer->id;
+  viewer->trickle = offer->trickle;
+  viewer->offer = sdp;
+  viewer->mids = offer_mids (sdp);
+  viewer->offer_ice_uris = offer_ice_uris (offer);
+  viewer->stun_server = g_strdup (settings->stun_server);
+  viewer->turn_server = g_strdup (settings->turn_server);
+  viewer->ice_addresses = g_strdup (settings->ice_addresses);
+  viewer->playout_delay_max_ms = settings->playout_delay_max_ms;
+  /* Only a viewer that offers the extension gets it: an extmap the offer
+   * lacks would be an answer the viewer may reject. */
+  if (settings->playout_delay_max_ms >= 0)
+    viewer->playout_delay_id = pcr_sdp_extmap_id (sdp, choice->mline,
+        PCR_PLAYOUT_DELAY_URI, &viewer->playout_delay_directed);
+  viewer->choice = g_steal_pointer (&choice);
+  viewer->created_us = g_get_monotonic_time ();
+
+  GST_INFO_OBJECT (host->bin, "session %s: offer (%s), payload type %d on "
+      "m-line %u, playout-delay extension %u", id,
+      viewer->trickle ? "trickle" : "bulk", viewer->choice->pt,
+      viewer->choice->mline, viewer->playout_delay_id);
+  return viewer;
+}
+
+/* ------------------------------------------------------------------------
+ * The branch
+ * ------------------------------------------------------------------------ */
+
+static void
+add_ice_servers (PcrViewer * viewer)
+{
+  gboolean have_stun = viewer->stun_server != NULL;
+  gchar **uri;
+
+  if (viewer->stun_server)
+    g_object_set (viewer->webrtc, "stun-server", viewer->stun_server, NULL);
+  if (viewer->turn_server) {
+    gboolean ok = FALSE;
+
+    g_signal_emit_by_name (viewer->webrtc, "add-turn-server",
+        viewer->turn_server, &ok);
+    if (!ok)
+      GST_WARNING_OBJECT (viewer->host.bin, "turn-server is not a usable "
+          "TURN URI");
+  }
+  for (uri = viewer->offer_ice_uris; *uri; uri++) {
+    gboolean ok = FALSE;
+
+    if (g_str_has_prefix (*uri, "stun://")) {
+      /* webrtcbin takes a single STUN server. */
+      if (!have_stun)
+        g_object_set (viewer->webrtc, "stun-server", *uri, NULL);
+      have_stun = TRUE;
+    } else {
+      g_signal_emit_by_name (viewer->webrtc, "add-turn-server", *uri, &ok);
+      if (!ok)
+        GST_WARNING_OBJECT (viewer->host.bin, "ignoring an unusable TURN "
+            "server");
+    }
+  }
+}
+
+/* libnice's agent looks for a UPnP-IGD router by default: SSDP multicast
+ * on the camera's network for every viewer, to open a port mapping a
+ * camera should not ask for (its viewers reach it through its own host
+ * candidates, STUN or TURN). Off, before gathering starts. */
+static void
+disable_upnp (GObject * ice)
+{
+  GObject *agent = NULL;
+
+  if (!g_object_class_find_property (G_OBJECT_GET_CLASS (ice), "agent"))
+    return;
+  g_object_get (ice, "agent", &agent, NULL);
+  if (agent && g_object_class_find_property (G_OBJECT_GET_CLASS (agent),
+          "upnp"))
+    g_object_set (agent, "upnp", FALSE, NULL);
+  g_clear_object (&agent);
+}
+
+static void
+configure_ice_agent (PcrViewer * viewer)
+{
+  g_auto (GStrv) addresses = NULL;
+  GObject *ice = NULL;
+  gchar **addr;
+
+  g_object_get (viewer->webrtc, "ice-agent", &ice, NULL);
+  if (!ice)
+    return;
+  disable_upnp (ice);
+  if (viewer->ice_addresses && *viewer->ice_addresses)
+    addresses = g_strsplit (viewer->ice_addresses, ",", -1);
+  for (addr = addresses; addr && *addr; addr++) {
+    gboolean ok = FALSE;
+
+    g_strstrip (*addr);
+    if (!**addr)
+      continue;
+    g_signal_emit_by_name (ice, "add-local-ip-address", *addr, &ok);
+    if (!ok)
+      GST_WARNING_OBJECT (viewer->host.bin, "ICE agent refused local "
+          "address %s", *addr);
+  }
+  g_object_unref (ice);
+}
+
+/* The codec preferences for a viewer's transceiver. webrtcbin answers with
+ * their intersection with the offer, so naming only what must match (the
+ * payload type, H264, packetization-mode=1) answers the offer's own fmtp for
+ * that type. */
+static GstCaps *
+codec_preferences (PcrViewer * viewer)
+{
+  GstCaps *caps = gst_caps_new_simple ("application/x-rtp",
+      "media", G_TYPE_STRING, "video",
+      "encoding-name", G_TYPE_STRING, "H264",
+      "clock-rate", G_TYPE_INT, 90000,
+      "payload", G_TYPE_INT, viewer->choice->pt,
+      "packetization-mode", G_TYPE_STRING, "1", NULL);
+  g_autofree gchar *field = NULL;
+
+  if (!viewer->playout_delay_id)
+    return caps;
+  /* webrtcbin (1.22) writes the answer's a=extmap lines from extmap-<id>
+   * fields of these caps (the offer's own extmaps never reach the answer);
+   * the payloader puts the same field on its caps. An offer's recvonly
+   * or sendrecv extmap is answered sendonly: the form (direction, URI,
+   * attributes) says so. */
+  field = g_strdup_printf ("extmap-%u", viewer->playout_delay_id);
+  if (viewer->playout_delay_directed) {
+    GValue arr = G_VALUE_INIT, item = G_VALUE_INIT;
+    const gchar *parts[] = { "sendonly", PCR_PLAYOUT_DELAY_URI, "" };
+    guint i;
+
+    gst_value_array_init (&arr, 3);
+    for (i = 0; i < G_N_ELEMENTS (parts); i++) {
+      g_value_init (&item, G_TYPE_STRING);
+      g_value_set_string (&item, parts[i]);
+      gst_value_array_append_and_take_value (&arr, &item);
+    }
+    gst_caps_set_value (caps, field, &arr);
+    g_value_unset (&arr);
+  } else {
+    gst_caps_set_simple (caps, field, G_TYPE_STRING, PCR_PLAYOUT_DELAY_URI,
+        NULL);
+  }
+  return caps;
+}
+
+/* Tells the viewer's browser (by the playout-delay header extension on
+ * every packet) to render each frame as soon as it is decoded, or within
+ * the maximum, instead of holding it in its jitter buffer. */
+static gboolean
+add_playout_delay (PcrViewer * viewer)
+{
+  GstRTPHeaderExtension *ext = g_object_new (PCR_TYPE_RTP_HDREXT_PLAYOUT_DELAY,
+      NULL);
+
+  if (!ext)
+    return FALSE;
+  gst_object_ref_sink (ext);
+  gst_rtp_header_extension_set_id (ext, viewer->playout_delay_id);
+  g_object_set (ext, "min-ms", 0, "max-ms",
+      (guint) viewer->playout_delay_max_ms, NULL);
+  g_signal_emit_by_name (viewer->pay, "add-extension", ext);
+  gst_object_unref (ext);
+  GST_DEBUG_OBJECT (viewer->host.bin, "playout-delay 0..%d ms as extension "
+      "%u", viewer->playout_delay_max_ms, viewer->playout_delay_id);
+  return TRUE;
+}
+
+/* webrtcbin (1.22) also intersects the offer with the caps its sink pad
+ * received. rtph264pay derives profile-level-id from the stream's SPS
+ * (x264 writes 42c01f where a browser offers 42e01f: both constrained
+ * baseline), so whether the answer matched would depend on whether the
+ * caps or the answer came first. The format choice already checked that the
+ * stream fits the offered profile: say so in the offer's own words. */
+static GstPadProbeReturn
+rewrite_profile_level_id (GstPad * pad, GstPadProbeInfo * info,
+    gpointer user_data)
+{
+  const gchar *plid = user_data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+  GstCaps *caps;
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
+    return GST_PAD_PROBE_OK;
+  gst_event_parse_caps (event, &caps);
+  caps = gst_caps_copy (caps);
+  if (plid)
+    gst_caps_set_simple (caps, "profile-level-id", G_TYPE_STRING, plid, NULL);
+  else
+    gst_structure_remove_field (gst_caps_get_structure (caps, 0),
+        "profile-level-id");
+  GST_PAD_PROBE_INFO_DATA (info) = gst_event_new_caps (caps);
+  gst_caps_unref (caps);
+  gst_event_unref (event);
+  return GST_PAD_PROBE_OK;
+}
+
+/* webrtcbin (1.20+) puts a clocksync before its rtpbin that holds each
+ * buffer until its PTS plus the pipeline latency, which the source's
+ * reported latency (a whole frame for videotestsrc and most cameras) makes
+ * tens of milliseconds; its RTP nicesink would sync again. A live sender
+ * gains nothing from waiting (the viewer's jitter buffer paces playback by
+ * the RTP timestamps): packets leave as soon as they are made. */
+static void
+on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
+    gpointer user_data)
+{
+  GstElementFactory *factory = gst_element_get_factory (element);
+  const gchar *name = factory ? GST_OBJECT_NAME (factory) : "";
+
+  if (g_str_equal (name, "clocksync") || g_str_equal (name, "nicesink"))
+    g_object_set (element, "sync", FALSE, NULL);
+}
+
+static GstElement *
+make_element (const gchar * factory, GError ** error)
+{
+  GstElement *element = gst_element_factory_make (factory, NULL);
+
+  if (!element) {
+    g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_CREATE,
+        "cannot create the viewer's %s", factory);
+    return NULL;
+  }
+  return gst_object_ref_sink (element);
+}
+
+static gboolean
+make_branch (PcrViewer * viewer, GError ** error)
+{
+  if (!(viewer->queue = make_element ("queue", error)) ||
+      !(viewer->pay = make_element ("rtph264pay", error)) ||
+      !(viewer->webrtc = make_element ("webrtcbin", error)))
+    return FALSE;
+
+  g_object_set (viewer->queue, "leaky", 2, "max-size-buffers",
+      QUEUE_MAX_BUFFERS, "max-size-bytes", 0, "max-size-time", (guint64) 0,
+      NULL);
+  g_object_set (viewer->pay, "pt", viewer->choice->pt, "config-interval", -1,
+      NULL);
+  gst_util_set_object_arg (G_OBJECT (viewer->pay), "aggregate-mode",
+      "zero-latency");
+  if (viewer->playout_delay_id && !add_playout_delay (viewer)) {
+    g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_CREATE,
+        "cannot create the playout-delay header extension");
+    return FALSE;
+  }
+  gst_util_set_object_arg (G_OBJECT (viewer->webrtc), "bundle-policy",
+      "max-bundle");
+  return TRUE;
+}
+
+/* The webrtcbin callbacks each hold a Peer, never the viewer. */
+static void
+connect_webrtc (PcrViewer * viewer)
+{
+  static const struct
+  {
+    const gchar *signal;
+    GCallback callback;
+  } signals[] = {
+    {"on-ice-candidate", G_CALLBACK (on_ice_candidate)},
+    {"notify::ice-gathering-state", G_CALLBACK (on_gathering_state)},
+    {"notify::connection-state", G_CALLBACK (on_connection_state)},
+    {"notify::ice-connection-state", G_CALLBACK (on_connection_state)},
+  };
+  GstElement *rtpbin;
+  guint i;
+
+  g_signal_connect (viewer->webrtc, "deep-element-added",
+      G_CALLBACK (on_deep_element_added), NULL);
+  for (i = 0; i < G_N_ELEMENTS (signals); i++)
+    g_signal_connect_data (viewer->webrtc, signals[i].signal,
+        signals[i].callback, peer_ref (viewer->peer), peer_closure_unref, 0);
+  rtpbin = gst_bin_get_by_name (GST_BIN (viewer->webrtc), "rtpbin");
+  if (rtpbin) {
+    g_signal_connect_data (rtpbin, "on-ssrc-active",
+        G_CALLBACK (on_ssrc_active), peer_ref (viewer->peer),
+        peer_closure_unref, 0);
+    gst_object_unref (rtpbin);
+  } else {
+    GST_WARNING_OBJECT (viewer->host.bin, "webrtcbin has no rtpbin; RTCP "
+        "timeout off");
+  }
+}
+
+/* queue ! rtph264pay ! webrtcbin, its transceiver sending the chosen format
+ * only. */
+static gboolean
+link_branch (PcrViewer * viewer, GError ** error)
+{
+  g_autoptr (GstPad) pay_src = gst_element_get_static_pad (viewer->pay,
+      "src");
+  g_autoptr (GstPad) webrtc_sink = NULL;
+  g_autoptr (GstCaps) prefs = NULL;
+  GstWebRTCRTPTransceiver *trans = NULL;
+
+  gst_pad_add_probe (pay_src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      rewrite_profile_level_id, g_strdup (viewer->choice->profile_level_id),
+      g_free);
+  webrtc_sink = gst_element_request_pad_simple (viewer->webrtc, "sink_%u");
+  if (!webrtc_sink || gst_pad_link (pay_src, webrtc_sink) != GST_PAD_LINK_OK
+      || !gst_element_link (viewer->queue, viewer->pay)) {
+    g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
+        "cannot link the viewer's branch");
+    return FALSE;
+  }
+  g_object_get (webrtc_sink, "transceiver", &trans, NULL);
+  if (trans) {
+    prefs = codec_preferences (viewer);
+    g_object_set (trans, "direction",
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "codec-preferences",
+        prefs, NULL);
+    gst_object_unref (trans);
+  }
+  return TRUE;
+}
+
+/* Feeds the branch from a request pad of @tee. A later version may move a
+ * viewer to another tee (another rendition) at a key frame. */
+static gboolean
+link_to_tee (PcrViewer * viewer, GstElement * tee, GError ** error)
+{
+  g_autoptr (GstPad) queue_sink = gst_element_get_static_pad (viewer->queue,
+      "sink");
+
+  viewer->tee = tee;
+  viewer->tee_pad = gst_element_request_pad_simple (tee, "src_%u");
+  if (!viewer->tee_pad
+      || gst_pad_link (viewer->tee_pad, queue_sink) != GST_PAD_LINK_OK) {
+    g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
+        "cannot link the viewer to the stream");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* webrtcbin runs its operations in order: the answer follows the offer. */
+static void
+negotiate (PcrViewer * viewer)
+{
+  GstWebRTCSessionDescription *offer =
+      gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_OFFER,
+      g_steal_pointer (&viewer->offer));
+  GstPromise *promise;
+
+  g_signal_emit_by_name (viewer->webrtc, "set-remote-description", offer,
+      NULL);
+  gst_webrtc_session_description_free (offer);
+  promise = gst_promise_new_with_change_func (on_answer_created,
+      peer_ref (viewer->peer), (GDestroyNotify) peer_unref);
+  g_signal_emit_by_name (viewer->webrtc, "create-answer", NULL, promise);
+  gst_promise_unref (promise);
+}
+
+gboolean
+pcr_viewer_start (PcrViewer * viewer, GstElement * tee, GError ** error)
+{
+  g_return_val_if_fail (viewer != NULL && viewer->offer != NULL, FALSE);
+
+  if (!make_branch (viewer, error))
+    return FALSE;
+  gst_bin_add_many (viewer->host.bin, viewer->queue, viewer->pay,
+      viewer->webrtc, NULL);
+  configure_ice_agent (viewer);
+  connect_webrtc (viewer);
+  if (!link_branch (viewer, error))
+    return FALSE;
+  gst_element_sync_state_with_parent (viewer->webrtc);
+  gst_element_sync_state_with_parent (viewer->pay);
+  gst_element_sync_state_with_parent (viewer->queue);
+  if (!link_to_tee (viewer, tee, error))
+    return FALSE;
+  add_ice_servers (viewer);
+  negotiate (viewer);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------
+ * Closing: an IDLE probe on the tee pad unlinks, then the context sets the
+ * branch to NULL and removes it.
+ * ------------------------------------------------------------------------ */
+
+static void
+free_branch (PcrViewer * viewer)
+{
+  GstElement *elements[] = { viewer->webrtc, viewer->pay, viewer->queue };
+  guint i;
+
+  GST_DEBUG_OBJECT (viewer->host.bin, "freeing the branch of session %s",
+      viewer->id);
+  if (viewer->tee_pad) {
+    gst_element_release_request_pad (viewer->tee, viewer->tee_pad);
+    gst_clear_object (&viewer->tee_pad);
+  }
+  for (i = 0; i < G_N_ELEMENTS (elements); i++) {
+    if (!elements[i])
+      continue;
+    gst_element_set_locked_state (elements[i], TRUE);
+    gst_element_set_state (elements[i], GST_STATE_NULL);
+    if (GST_OBJECT_PARENT (elements[i]) == GST_OBJECT (viewer->host.bin))
+      gst_bin_remove (viewer->host.bin, elements[i]);
+  }
+  gst_clear_object (&viewer->webrtc);
+  gst_clear_object (&viewer->pay);
+  gst_clear_object (&viewer->queue);
+}
+
+static gboolean
+finish_close_cb (gpointer data)
+{
+  PcrViewer *viewer = data;
+
+  free_branch (viewer);
+  viewer->host.closed (viewer, viewer->host.user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static GstPadProbeReturn
+tee_pad_idle (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  PcrViewer *viewer = user_data;
+  GstPad *peer = gst_pad_get_peer (pad);
+
+  if (peer) {
+    gst_pad_unlink (pad, peer);
+    gst_object_unref (peer);
+  }
+  /* State changes and bin removal happen on the context, not here. */
+  post (viewer->peer->context, finish_close_cb, viewer, NULL);
+  return GST_PAD_PROBE_REMOVE;
+}
+
+void
+pcr_viewer_close (PcrViewer * viewer)
+{
+  g_return_if_fail (viewer->peer->viewer == viewer);
+
+  viewer->peer->viewer = NULL;
+  if (viewer->webrtc)
+    g_signal_handlers_disconnect_by_data (viewer->webrtc, viewer->peer);
+  if (viewer->tee_pad)
+    viewer->idle_probe = gst_pad_add_probe (viewer->tee_pad,
+        GST_PAD_PROBE_TYPE_IDLE, tee_pad_idle, viewer, NULL);
+  else
+    post (viewer->peer->context, finish_close_cb, viewer, NULL);
+}
+
+void
+pcr_viewer_close_now (PcrViewer * viewer)
+{
+  viewer->peer->viewer = NULL;
+  if (viewer->webrtc)
+    g_signal_handlers_disconnect_by_data (viewer->webrtc, viewer->peer);
+  if (viewer->idle_probe && viewer->tee_pad)
+    gst_pad_remove_probe (viewer->tee_pad, viewer->idle_probe);
+  free_branch (viewer);
+}
+
+void
+pcr_viewer_free (PcrViewer * viewer)
+{
+  if (!viewer)
+    return;
+  g_clear_pointer (&viewer->offer, gst_sdp_message_free);
+  g_clear_pointer (&viewer->choice, pcr_h264_choice_free);
+  g_strfreev (viewer->mids);
+  g_strfreev (viewer->offer_ice_uris);
+  g_free (viewer->stun_server);
+  g_free (viewer->turn_server);
+  g_free (viewer->ice_addresses);
+  peer_unref (viewer->peer);
+  g_free (viewer);
+}
+
+const gchar *
+pcr_viewer_get_id (PcrViewer * viewer)
+{
+  return viewer->id;
+}

@@ -1,0 +1,91 @@
+/* One viewer of mqttwebrtcsink: its branch (queue, rtph264pay, webrtcbin)
+ * on a tee of the element, its offer/answer and ICE negotiation, and all
+ * per-viewer state (docs/architecture.md, "A viewer's session"). Every
+ * function runs on the owner's GMainContext; webrtcbin's callbacks only copy
+ * what they got and post it there. */
+#pragma once
+
+#include <gst/gst.h>
+
+#include "pcr-message.h"
+#include "pcr-sdp.h"
+#include "pcr-signaller.h"
+
+G_BEGIN_DECLS
+
+/* Plumbing failures (an element missing or refusing to link), apart from
+ * the contract's codes in PCR_MESSAGE_ERROR; a viewer hears "internal". */
+#define PCR_VIEWER_ERROR (pcr_viewer_error_quark ())
+GQuark pcr_viewer_error_quark (void);
+
+typedef enum
+{
+  PCR_VIEWER_ERROR_CREATE,      /* cannot create an element */
+  PCR_VIEWER_ERROR_LINK,        /* cannot link the branch or to the tee */
+} PcrViewerError;
+
+typedef struct _PcrViewer PcrViewer;
+
+/* What the owning element lends its viewers; valid while any viewer is. */
+typedef struct
+{
+  GstBin *bin;                  /* where the branches live */
+  GMainContext *context;        /* where everything about viewers runs */
+  PcrSignaller *signaller;      /* how to reach the viewers */
+  /* The viewer's connection is up: it needs a key frame. */
+  void (*connected) (PcrViewer * viewer, gpointer user_data);
+  /* The viewer cannot go on: remove it (saying bye if @send_bye). */
+  void (*failed) (PcrViewer * viewer, gboolean send_bye, const gchar * why,
+      gpointer user_data);
+  /* pcr_viewer_close() is done, the branch is gone: free the viewer. */
+  void (*closed) (PcrViewer * viewer, gpointer user_data);
+  gpointer user_data;
+} PcrViewerHost;
+
+/* The element's settings as they were when the offer came. */
+typedef struct
+{
+  const gchar *stun_server;     /* nullable */
+  const gchar *turn_server;     /* nullable */
+  const gchar *ice_addresses;   /* nullable, comma-separated */
+  gint playout_delay_max_ms;    /* -1: no playout-delay extension */
+  PcrH264Profile profile;       /* of the stream */
+} PcrViewerSettings;
+
+/* Reads @offer (an offer message) and chooses the format to send; an error
+ * is in PCR_MESSAGE_ERROR, its code the one to answer. */
+PcrViewer *pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
+    const PcrMessage * offer, const PcrViewerSettings * settings,
+    GError ** error);
+
+/* Builds the branch, links it to @tee and starts negotiating: the answer,
+ * candidates and errors go to the viewer from now on. On failure the
+ * viewer is to be closed. */
+gboolean pcr_viewer_start (PcrViewer * viewer, GstElement * tee,
+    GError ** error);
+
+/* Answers the viewer's trickled candidate message. */
+void pcr_viewer_add_remote_candidate (PcrViewer * viewer,
+    const PcrMessage * msg);
+
+/* Once a second: sends a bulk answer whose gathering is slow, and gives up
+ * (host->failed) on a viewer that did not connect in time or went quiet. */
+void pcr_viewer_tick (PcrViewer * viewer, gint64 now_us);
+
+/* Stops all callbacks and unlinks the branch at the next idle moment of its
+ * tee pad; host->closed runs, later, when the branch is freed. */
+void pcr_viewer_close (PcrViewer * viewer);
+
+/* For when the context no longer runs: frees the branch of a viewer, closed
+ * or not, at once (host->closed does not run). */
+void pcr_viewer_close_now (PcrViewer * viewer);
+
+void pcr_viewer_free (PcrViewer * viewer);
+
+const gchar *pcr_viewer_get_id (PcrViewer * viewer);
+
+/* Answers @id's viewer with an error (and logs it). */
+void pcr_viewer_reply_error (PcrSignaller * signaller, const gchar * id,
+    PcrErrorCode code, const gchar * message);
+
+G_END_DECLS
