@@ -12,7 +12,6 @@ G_BEGIN_DECLS
 /* Bounds on the optional iceServers list of an offer. */
 #define PCR_MESSAGE_MAX_ICE_SERVERS 8
 #define PCR_MESSAGE_MAX_ICE_URLS 8
-#define PCR_DEFAULT_TOPIC_PREFIX "picamrtc"
 
 #define PCR_MESSAGE_ERROR (pcr_message_error_quark ())
 GQuark pcr_message_error_quark (void);

@@ -32,7 +32,8 @@
 #include <string.h>
 #include <gst/video/video.h>
 
-#include "pcr-config.h"
+#include "pcr-defaults.h"
+#include "pcr-packages.h"
 #include "pcr-message.h"
 #include "pcr-sdp.h"
 #include "pcr-signaller.h"
@@ -42,11 +43,11 @@
 GST_DEBUG_CATEGORY_STATIC (mqttwebrtcsink_debug);
 #define GST_CAT_DEFAULT mqttwebrtcsink_debug
 
-#define DEFAULT_BROKER_URI "mqtt://127.0.0.1:1883"
-#define DEFAULT_DEVICE_ID "cam1"
+#define DEFAULT_BROKER_URI PCR_DEFAULT_BROKER
+#define DEFAULT_DEVICE_ID PCR_DEFAULT_DEVICE
 #define DEFAULT_TOPIC_PREFIX PCR_DEFAULT_TOPIC_PREFIX
-#define DEFAULT_MAX_VIEWERS 8
-#define MAX_MAX_VIEWERS 64
+#define DEFAULT_MAX_VIEWERS PCR_DEFAULT_MAX_VIEWERS
+#define MAX_MAX_VIEWERS PCR_MAX_VIEWERS_LIMIT
 #define DEFAULT_CAMERA_STATE "online"
 /* Off: on the latency benchmark (headless Chromium, loopback) a single
  * viewer shows frames about 13 ms later on average with 0 (Chromium's

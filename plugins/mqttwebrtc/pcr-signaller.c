@@ -12,6 +12,7 @@
 #include <gst/gst.h>
 
 #include "pcr-mqtt.h"
+#include "pcr-settings.h"
 
 GST_DEBUG_CATEGORY_STATIC (pcr_signaller_debug);
 #define GST_CAT_DEFAULT pcr_signaller_debug
@@ -243,6 +244,21 @@ pcr_mqtt_signaller_iface_init (PcrSignallerInterface * iface)
   iface->publish_status = mqtt_publish_status;
 }
 
+/* Runs one of the shared validators of lib/pcr-settings.h, naming the
+ * property the way the programs name their option. */
+static gboolean
+check_setting (const gchar * property, gboolean (*check) (const gchar *,
+        GError **), const gchar * value, GError ** error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (check (value, &local))
+    return TRUE;
+  g_set_error (error, PCR_SIGNALLER_ERROR, PCR_SIGNALLER_ERROR_SETTINGS,
+      "%s: %s", property, local->message);
+  return FALSE;
+}
+
 PcrMqttSignaller *
 pcr_mqtt_signaller_new (const PcrMqttSignallerSettings * settings,
     GError ** error)
@@ -252,20 +268,15 @@ pcr_mqtt_signaller_new (const PcrMqttSignallerSettings * settings,
   g_return_val_if_fail (settings != NULL, NULL);
   g_return_val_if_fail (settings->broker_uri != NULL, NULL);
 
-  if (!pcr_id_is_valid (settings->device_id)) {
-    g_set_error (error, PCR_SIGNALLER_ERROR, PCR_SIGNALLER_ERROR_SETTINGS,
-        "Invalid device-id \"%s\": device-id must match "
-        "[A-Za-z0-9_-]{1,64}", settings->device_id);
+  /* The same checks, and so the same messages, as picamrtc and
+   * picamrtc-gateway give for --device, --topic-prefix and --broker. */
+  if (!check_setting ("device-id", pcr_check_device_id,
+          settings->device_id, error)
+      || !check_setting ("topic-prefix", pcr_check_topic_prefix,
+          settings->topic_prefix, error)
+      || !check_setting ("broker-uri", pcr_check_broker_uri,
+          settings->broker_uri, error))
     return NULL;
-  }
-  if (!settings->topic_prefix || !*settings->topic_prefix
-      || strpbrk (settings->topic_prefix, "+#")) {
-    g_set_error (error, PCR_SIGNALLER_ERROR, PCR_SIGNALLER_ERROR_SETTINGS,
-        "Invalid topic-prefix \"%s\": topic-prefix must be non-empty, "
-        "without + or #", settings->topic_prefix ? settings->topic_prefix :
-        "");
-    return NULL;
-  }
   self = g_object_new (PCR_TYPE_MQTT_SIGNALLER, NULL);
   self->broker_uri = g_strdup (settings->broker_uri);
   self->username = g_strdup (settings->username);

@@ -14,6 +14,8 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 
+#include "pcr-settings.h"
+
 /* A closed port on loopback: nothing is ever sent anywhere else. */
 #define NO_BROKER "mqtt://127.0.0.1:1"
 #define STATE_CYCLES 20
@@ -640,6 +642,17 @@ GST_START_TEST (test_invalid_device_id)
         GST_RESOURCE_ERROR_SETTINGS, "device-id \"%s\": %s", bad[i], text);
     fail_unless (strstr (text, "device-id") != NULL,
         "the error for device-id \"%s\" does not name it: %s", bad[i], text);
+    /* the very words picamrtc and picamrtc-gateway print for this value */
+    {
+      g_autoptr (GError) shared = NULL;
+      g_autofree gchar *expected = NULL;
+
+      fail_if (pcr_check_device_id (bad[i], &shared));
+      expected = g_strdup_printf ("device-id: %s", shared->message);
+      fail_unless (strstr (text, expected) != NULL,
+          "the error for device-id \"%s\" is not the shared one \"%s\": %s",
+          bad[i], expected, text);
+    }
     gst_message_unref (msg);
 
     /* Fixing the setting is enough to start. */
@@ -675,6 +688,17 @@ GST_START_TEST (test_invalid_topic_prefix)
         GST_RESOURCE_ERROR_SETTINGS, "topic-prefix \"%s\": %s", bad[i], text);
     fail_unless (strstr (text, "topic-prefix") != NULL,
         "the error for topic-prefix \"%s\" does not name it: %s", bad[i], text);
+    /* the very words picamrtc and picamrtc-gateway print for this value */
+    {
+      g_autoptr (GError) shared = NULL;
+      g_autofree gchar *expected = NULL;
+
+      fail_if (pcr_check_topic_prefix (bad[i], &shared));
+      expected = g_strdup_printf ("topic-prefix: %s", shared->message);
+      fail_unless (strstr (text, expected) != NULL,
+          "the error for topic-prefix \"%s\" is not the shared one \"%s\": %s",
+          bad[i], expected, text);
+    }
     gst_message_unref (msg);
     gst_object_unref (sink);
   }

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "pcr-defaults.h"
 #include "pcr-message.h"
 
 #define OFFER_SDP "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n" \
