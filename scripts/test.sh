@@ -88,7 +88,10 @@ if [ "${PICAMRTC_SANITIZERS:-yes}" != no ]; then
     # GLib 2.74's slice allocator keeps freed and leaked GObjects in its
     # magazines, where LSan takes them for reachable
     export G_SLICE=always-malloc
-    export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:log_path=$sanitizer_logs/asan:log_exe_name=1"
+    # handle_abort: a process that aborts (G_DEBUG=fatal-criticals turns a
+    # GLib critical into abort()) leaves its stack in the report, so a
+    # critical seen once in CI names its caller
+    export ASAN_OPTIONS="detect_leaks=1:handle_abort=1:fast_unwind_on_malloc=0:log_path=$sanitizer_logs/asan:log_exe_name=1"
     export LSAN_OPTIONS="suppressions=$PICAMRTC_ROOT/tests/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS="print_stacktrace=1:log_path=$sanitizer_logs/ubsan:log_exe_name=1"
     # ASan makes everything about twice as slow, three times with the slow
