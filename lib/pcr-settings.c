@@ -3,8 +3,11 @@
  * same code whether it comes from the config file or the command line, so
  * the two cannot drift apart; a config file and a command line are hostile
  * input, so a bad value is an error message, never a crash or a guess. */
+#include "config.h"
+
 #include "pcr-settings.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <gio/gio.h>
@@ -40,6 +43,7 @@ struct _PcrSettings
   gchar *file;                  /* the file the FILE values came from */
   Value *staged;                /* the command line, until applied */
   gchar *config_file;           /* --config */
+  gboolean version;             /* --version */
   GPtrArray *strings;           /* help texts the option entries point to */
   PcrSettingsCheckAll check;
   gpointer check_data;
@@ -213,6 +217,16 @@ pcr_settings_init (const PcrSetting * table, guint n_settings,
   }
 }
 
+gpointer
+pcr_settings_config_new (const PcrSetting * table, guint n_settings,
+    gsize size)
+{
+  gpointer config = g_malloc0 (size);
+
+  pcr_settings_init (table, n_settings, config);
+  return config;
+}
+
 void
 pcr_settings_clear (const PcrSetting * table, guint n_settings,
     gpointer config)
@@ -272,6 +286,13 @@ pcr_settings_free (PcrSettings * self)
   g_free (self->config_file);
   g_ptr_array_unref (self->strings);
   g_free (self);
+}
+
+const PcrSetting *
+pcr_settings_get_table (PcrSettings * self, guint * n_settings)
+{
+  *n_settings = self->n_settings;
+  return self->table;
 }
 
 static gint
@@ -407,6 +428,9 @@ pcr_settings_option_context_new (PcrSettings * self,
   GOptionEntry config = { "config", 'c', 0, G_OPTION_ARG_FILENAME,
     &self->config_file, NULL, "FILE"
   };
+  GOptionEntry version = { "version", 0, 0, G_OPTION_ARG_NONE,
+    &self->version, "Print the version and exit", NULL
+  };
   guint i;
 
   config.description = keep (self, g_strdup_printf ("Config file (GKeyFile, "
@@ -437,6 +461,7 @@ pcr_settings_option_context_new (PcrSettings * self,
   }
   for (i = 0; extra != NULL && extra[i].long_name != NULL; i++)
     g_array_append_val (entries, extra[i]);
+  g_array_append_val (entries, version);
 
   g_option_group_add_entries (group, (GOptionEntry *) entries->data);
   g_option_context_set_main_group (context, group);
@@ -459,6 +484,36 @@ pcr_settings_parse (PcrSettings * self, GOptionContext * context,
     return FALSE;
   }
   return TRUE;
+}
+
+void
+pcr_print_error (const gchar * program, const gchar * message)
+{
+  g_autofree gchar *line = g_strdup (message);
+
+  g_strdelimit (line, "\r\n", ' ');
+  g_printerr ("%s: %s\n", program, line);
+}
+
+gint
+pcr_settings_run_command_line (PcrSettings * self, GOptionContext * context,
+    const gchar * program, gint * argc, gchar *** argv)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!pcr_settings_parse (self, context, argc, argv, &error)) {
+    pcr_print_error (program, error->message);
+    return PCR_EXIT_BAD_CONFIG;
+  }
+  if (self->version) {
+    g_print ("%s %s\n", program, VERSION);
+    return EXIT_SUCCESS;
+  }
+  if (!pcr_settings_load (self, &error)) {
+    pcr_print_error (program, error->message);
+    return PCR_EXIT_BAD_CONFIG;
+  }
+  return -1;
 }
 
 static void

@@ -26,20 +26,13 @@ static gboolean check_listen (const gchar * value, GError ** error);
  * largest body is 192 KiB */
 /* *INDENT-OFF* */
 static const PcrSetting settings[] = {
-  {"broker", 'b', PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
-   PCR_DEFAULT_BROKER, 0, 0, pcr_check_broker_uri, "URI",
-   "MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]", OFF (broker)},
-  {"username", 0, PCR_SETTING_STRING, 0, NULL, 0, 0, NULL, "NAME",
-   "MQTT user name", OFF (username)},
+  PCR_SETTING_ROW_BROKER (OFF (broker)),
+  PCR_SETTING_ROW_USERNAME (OFF (username)),
   {"password-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0,
    pcr_check_readable_file, "FILE", "File holding the MQTT password",
    OFF (password_file)},
-  {"ca-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0, pcr_check_readable_file,
-   "FILE", "CA certificates for mqtts:// (default: the system's)",
-   OFF (ca_file)},
-  {"topic-prefix", 0, PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
-   PCR_DEFAULT_TOPIC_PREFIX, 0, 0, pcr_check_topic_prefix, "PREFIX",
-   "MQTT topic prefix", OFF (topic_prefix)},
+  PCR_SETTING_ROW_CA_FILE (OFF (ca_file)),
+  PCR_SETTING_ROW_TOPIC_PREFIX (OFF (topic_prefix)),
   {"listen", 'l', PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
    PCR_GATEWAY_DEFAULT_LISTEN, 0, 0, check_listen, "ADDR:PORT",
    "Address and port to serve on; *:PORT for every interface, [IPv6]:PORT, "
@@ -81,20 +74,11 @@ static const PcrSetting settings[] = {
 };
 /* *INDENT-ON* */
 
-const PcrSetting *
-pcr_gateway_config_settings (guint * n_settings)
-{
-  *n_settings = G_N_ELEMENTS (settings);
-  return settings;
-}
-
 PcrGatewayConfig *
 pcr_gateway_config_new (void)
 {
-  PcrGatewayConfig *config = g_new0 (PcrGatewayConfig, 1);
-
-  pcr_settings_init (settings, G_N_ELEMENTS (settings), config);
-  return config;
+  return pcr_settings_config_new (settings, G_N_ELEMENTS (settings),
+      sizeof (PcrGatewayConfig));
 }
 
 /* Overwrites and frees a secret in memory. */
