@@ -12,6 +12,8 @@
 
 #include <gio/gio.h>
 
+#include "pcr-quote.h"
+
 G_DEFINE_QUARK (pcr-settings-error-quark, pcr_settings_error);
 
 #define MAX_TOPIC_PREFIX 128
@@ -127,12 +129,12 @@ split_list (const gchar * text)
 static gchar *
 quote (const PcrSetting * setting, const gchar * text)
 {
-  g_autofree gchar *escaped = NULL;
+  g_autofree gchar *shown = NULL;
 
   if (setting->flags & PCR_SETTING_SECRET)
     return g_strdup ("(not shown)");
-  escaped = g_strescape (text, NULL);
-  return g_strdup_printf ("\"%s\"", escaped);
+  shown = pcr_quote_untrusted (text, PCR_QUOTE_MAX_VALUE);
+  return g_strdup_printf ("\"%s\"", shown);
 }
 
 /* Parses the text of one value, for the file and the command line alike.
@@ -477,7 +479,8 @@ pcr_settings_parse (PcrSettings * self, GOptionContext * context,
   if (!g_option_context_parse (context, argc, argv, error))
     return FALSE;
   if (*argc > 1) {
-    g_autofree gchar *escaped = g_strescape ((*argv)[1], NULL);
+    g_autofree gchar *escaped = pcr_quote_untrusted ((*argv)[1],
+        PCR_QUOTE_MAX_VALUE);
 
     g_set_error (error, PCR_SETTINGS_ERROR, PCR_SETTINGS_ERROR_INVALID,
         "unexpected argument \"%s\"", escaped);
@@ -540,27 +543,37 @@ pcr_settings_load_file (PcrSettings * self, const gchar * path,
   g_auto (GStrv) groups = NULL;
   g_auto (GStrv) names = NULL;
   g_autofree Value *values = g_new0 (Value, self->n_settings);
+  g_autofree gchar *shown = NULL;
   gboolean ok = TRUE;
   guint i;
 
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
+  /* the file's name and every text from its contents are quoted */
+  shown = pcr_quote_untrusted (path, PCR_QUOTE_MAX_VALUE);
   if (!g_key_file_load_from_file (file, path, G_KEY_FILE_NONE, &local)) {
+    g_autofree gchar *why = pcr_quote_untrusted (local->message,
+        PCR_QUOTE_MAX_VALUE);
+
     g_set_error (error, PCR_SETTINGS_ERROR, PCR_SETTINGS_ERROR_INVALID,
-        "cannot read config file %s: %s", path, local->message);
+        "cannot read config file %s: %s", shown, why);
     return FALSE;
   }
   if (!g_key_file_has_group (file, self->group)) {
     g_set_error (error, PCR_SETTINGS_ERROR, PCR_SETTINGS_ERROR_INVALID,
-        "%s: no [%s] group", path, self->group);
+        "%s: no [%s] group", shown, self->group);
     return FALSE;
   }
 
   groups = g_key_file_get_groups (file, NULL);
   for (i = 0; groups[i] != NULL; i++) {
-    if (!g_str_equal (groups[i], self->group))
-      g_warning ("%s: unknown group [%s] ignored", path, groups[i]);
+    if (!g_str_equal (groups[i], self->group)) {
+      g_autofree gchar *group = pcr_quote_untrusted (groups[i],
+          PCR_QUOTE_MAX_VALUE);
+
+      g_warning ("%s: unknown group [%s] ignored", shown, group);
+    }
   }
 
   /* everything is parsed first, so a bad value leaves the config as it
@@ -572,18 +585,22 @@ pcr_settings_load_file (PcrSettings * self, const gchar * path,
     gint index = find_index (self, names[i]);
 
     if (index < 0) {
-      g_autofree gchar *escaped = g_strescape (names[i], NULL);
+      g_autofree gchar *key = pcr_quote_untrusted (names[i],
+          PCR_QUOTE_MAX_VALUE);
 
-      g_warning ("%s: unknown key '%s' in [%s] ignored", path, escaped,
+      g_warning ("%s: unknown key '%s' in [%s] ignored", shown, key,
           self->group);
       continue;
     }
-    prefix = g_strdup_printf ("%s: key %s: ", path, names[i]);
+    prefix = g_strdup_printf ("%s: key %s: ", shown, names[i]);
     /* get_string undoes the key file escapes and checks UTF-8 */
     text = g_key_file_get_string (file, self->group, names[i], &local);
     if (text == NULL) {
+      g_autofree gchar *why = pcr_quote_untrusted (local->message,
+          PCR_QUOTE_MAX_VALUE);
+
       g_set_error (error, PCR_SETTINGS_ERROR, PCR_SETTINGS_ERROR_INVALID,
-          "%s%s", prefix, local->message);
+          "%s%s", prefix, why);
       ok = FALSE;
     } else {
       value_clear (&values[index]);
@@ -601,7 +618,7 @@ pcr_settings_load_file (PcrSettings * self, const gchar * path,
   }
   if (ok) {
     g_free (self->file);
-    self->file = g_strdup (path);
+    self->file = g_steal_pointer (&shown);
   }
   return ok;
 }
@@ -708,7 +725,7 @@ pcr_check_broker_uri (const gchar * value, GError ** error)
   /* a URI with user:password@ in it is never echoed: messages go to logs */
   g_autofree gchar *escaped = value && strchr (value, '@') ?
       g_strdup ("(a URI with credentials, not shown)") :
-      g_strescape (value ? value : "", NULL);
+      pcr_quote_untrusted (value, PCR_QUOTE_MAX_VALUE);
   const gchar *scheme, *host, *path;
 
   if (value == NULL || *value == '\0')
@@ -748,7 +765,8 @@ pcr_check_device_id (const gchar * value, GError ** error)
       break;
   }
   if (len == 0 || len > 64 || i < len) {
-    g_autofree gchar *escaped = g_strescape (value ? value : "", NULL);
+    g_autofree gchar *escaped = pcr_quote_untrusted (value,
+        PCR_QUOTE_MAX_VALUE);
 
     return invalid (error, "\"%s\" is not a device id (1 to 64 of A-Z a-z "
         "0-9 _ -)", escaped);
@@ -760,7 +778,8 @@ pcr_check_device_id (const gchar * value, GError ** error)
 gboolean
 pcr_check_topic_prefix (const gchar * value, GError ** error)
 {
-  g_autofree gchar *escaped = g_strescape (value ? value : "", NULL);
+  g_autofree gchar *escaped = pcr_quote_untrusted (value,
+      PCR_QUOTE_MAX_VALUE);
   g_auto (GStrv) levels = NULL;
   guint i;
 
@@ -790,7 +809,7 @@ pcr_check_ip_address (const gchar * value, GError ** error)
 
   if (value != NULL && g_hostname_is_ip_address (value))
     return TRUE;
-  escaped = g_strescape (value ? value : "", NULL);
+  escaped = pcr_quote_untrusted (value, PCR_QUOTE_MAX_VALUE);
   return invalid (error, "\"%s\" is not an IP address", escaped);
 }
 
@@ -801,7 +820,7 @@ pcr_check_readable_file (const gchar * value, GError ** error)
 
   if (value != NULL && g_file_test (value, G_FILE_TEST_IS_REGULAR))
     return TRUE;
-  escaped = g_strescape (value ? value : "", NULL);
+  escaped = pcr_quote_untrusted (value, PCR_QUOTE_MAX_VALUE);
   return invalid (error, "\"%s\" is not a readable file", escaped);
 }
 
@@ -822,7 +841,7 @@ check_ice_server (const gchar * value, const gchar * const *schemes,
   if (value != NULL && strchr (value, '@') != NULL)
     escaped = g_strdup ("(a URI with credentials, not shown)");
   else
-    escaped = g_strescape (value ? value : "", NULL);
+    escaped = pcr_quote_untrusted (value, PCR_QUOTE_MAX_VALUE);
   return invalid (error, "\"%s\" must start with %s", escaped, schemes[0]);
 }
 

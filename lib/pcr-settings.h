@@ -15,8 +15,9 @@
  * - Ranges and checks run once, in pcr_settings_validate().
  * - Every message starts with where the value came from, "--device: ",
  *   "FILE: key device: " or "device: " (the default or set in code), then
- *   says what is wrong with the value (quoted with g_strescape so a hostile
- *   value cannot forge log lines; a secret is never quoted).
+ *   says what is wrong with the value (quoted with pcr_quote_untrusted() so a
+ *   hostile value cannot forge log lines or grow a message without bound;
+ *   a secret is never quoted).
  *
  * The pcr_check_*() validators are shared by both programs and the element:
  * their messages name the value and the rule but not the key, so each

@@ -11,6 +11,7 @@
 #include <gio/gio.h>
 
 #include "pcr-ice.h"
+#include "pcr-quote.h"
 
 /* *INDENT-OFF* */
 G_DEFINE_QUARK (pcr-gateway-config-error-quark, pcr_gateway_config_error);
@@ -112,7 +113,8 @@ parse_listen (const gchar * text, gchar ** host_out, guint * port_out,
     GError ** error)
 {
   g_autofree gchar *host = NULL;
-  g_autofree gchar *escaped = g_strescape (text, NULL);
+  g_autofree gchar *escaped = pcr_quote_untrusted (text,
+      PCR_QUOTE_MAX_VALUE);
   const gchar *problem = NULL;
   const gchar *port_text = NULL;
   guint64 port;
@@ -226,7 +228,8 @@ check_all (PcrSettings * s, gpointer data, gpointer user_data,
     free (real);
   }
   if (config->www != NULL && config->www_dir == NULL) {
-    g_autofree gchar *escaped = g_strescape (config->www, NULL);
+    g_autofree gchar *escaped = pcr_quote_untrusted (config->www,
+        PCR_QUOTE_MAX_VALUE);
 
     return pcr_settings_fail (s, "www", error, "\"%s\" is not a directory",
         escaped);
@@ -266,7 +269,7 @@ read_secret (PcrSettings * s, const gchar * name, const gchar * path,
 
   if (path == NULL)
     return TRUE;
-  escaped = g_strescape (path, NULL);
+  escaped = pcr_quote_untrusted (path, PCR_QUOTE_MAX_VALUE);
   if (!g_file_get_contents (path, &contents, &len, &local))
     return pcr_settings_fail (s, name, error, "cannot read \"%s\": %s",
         escaped, local->message);
@@ -304,7 +307,8 @@ pcr_gateway_config_read_secrets (PcrGatewayConfig * config,
   for (c = config->token; c != NULL && *c != '\0'; c++) {
     /* a bearer token is one printable word */
     if (*c <= ' ' || *c >= 0x7f) {
-      g_autofree gchar *escaped = g_strescape (config->token_file, NULL);
+      g_autofree gchar *escaped = pcr_quote_untrusted (config->token_file,
+          PCR_QUOTE_MAX_VALUE);
 
       clear_secret (&config->token);
       return pcr_settings_fail (s, "token-file", error, "\"%s\" holds more "
