@@ -15,4 +15,8 @@ G_BEGIN_DECLS
  * '?'. Applied again with the same @max, it changes nothing. */
 gchar *pcr_quote_untrusted (const gchar * text, gsize max);
 
+/* The @max for one value from a config file or the command line (a key's
+ * value, a path, a URL) quoted into a message. */
+#define PCR_QUOTE_MAX_VALUE 256
+
 G_END_DECLS

@@ -3,11 +3,16 @@
  * same code whether it comes from the config file or the command line, so
  * the two cannot drift apart; a config file and a command line are hostile
  * input, so a bad value is an error message, never a crash or a guess. */
+#include "config.h"
+
 #include "pcr-settings.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <gio/gio.h>
+
+#include "pcr-quote.h"
 
 G_DEFINE_QUARK (pcr-settings-error-quark, pcr_settings_error);
 
@@ -40,6 +45,7 @@ struct _PcrSettings
   gchar *file;                  /* the file the FILE values came from */
   Value *staged;                /* the command line, until applied */
   gchar *config_file;           /* --config */
+  gboolean version;             /* --version */
   GPtrArray *strings;           /* help texts the option entries point to */
   PcrSettingsCheckAll check;
   gpointer check_data;
@@ -123,12 +129,12 @@ split_list (const gchar * text)
 static gchar *
 quote (const PcrSetting * setting, const gchar * text)
 {
-  g_autofree gchar *escaped = NULL;
+  g_autofree gchar *shown = NULL;
 
   if (setting->flags & PCR_SETTING_SECRET)
     return g_strdup ("(not shown)");
-  escaped = g_strescape (text, NULL);
-  return g_strdup_printf ("\"%s\"", escaped);
+  shown = pcr_quote_untrusted (text, PCR_QUOTE_MAX_VALUE);
+  return g_strdup_printf ("\"%s\"", shown);
 }
 
 /* Parses the text of one value, for the file and the command line alike.
@@ -213,6 +219,16 @@ pcr_settings_init (const PcrSetting * table, guint n_settings,
   }
 }
 
+gpointer
+pcr_settings_config_new (const PcrSetting * table, guint n_settings,
+    gsize size)
+{
+  gpointer config = g_malloc0 (size);
+
+  pcr_settings_init (table, n_settings, config);
+  return config;
+}
+
 void
 pcr_settings_clear (const PcrSetting * table, guint n_settings,
     gpointer config)
@@ -272,6 +288,13 @@ pcr_settings_free (PcrSettings * self)
   g_free (self->config_file);
   g_ptr_array_unref (self->strings);
   g_free (self);
+}
+
+const PcrSetting *
+pcr_settings_get_table (PcrSettings * self, guint * n_settings)
+{
+  *n_settings = self->n_settings;
+  return self->table;
 }
 
 static gint
@@ -407,6 +430,9 @@ pcr_settings_option_context_new (PcrSettings * self,
   GOptionEntry config = { "config", 'c', 0, G_OPTION_ARG_FILENAME,
     &self->config_file, NULL, "FILE"
   };
+  GOptionEntry version = { "version", 0, 0, G_OPTION_ARG_NONE,
+    &self->version, "Print the version and exit", NULL
+  };
   guint i;
 
   config.description = keep (self, g_strdup_printf ("Config file (GKeyFile, "
@@ -437,6 +463,7 @@ pcr_settings_option_context_new (PcrSettings * self,
   }
   for (i = 0; extra != NULL && extra[i].long_name != NULL; i++)
     g_array_append_val (entries, extra[i]);
+  g_array_append_val (entries, version);
 
   g_option_group_add_entries (group, (GOptionEntry *) entries->data);
   g_option_context_set_main_group (context, group);
@@ -452,13 +479,44 @@ pcr_settings_parse (PcrSettings * self, GOptionContext * context,
   if (!g_option_context_parse (context, argc, argv, error))
     return FALSE;
   if (*argc > 1) {
-    g_autofree gchar *escaped = g_strescape ((*argv)[1], NULL);
+    g_autofree gchar *escaped = pcr_quote_untrusted ((*argv)[1],
+        PCR_QUOTE_MAX_VALUE);
 
     g_set_error (error, PCR_SETTINGS_ERROR, PCR_SETTINGS_ERROR_INVALID,
         "unexpected argument \"%s\"", escaped);
     return FALSE;
   }
   return TRUE;
+}
+
+void
+pcr_print_error (const gchar * program, const gchar * message)
+{
+  g_autofree gchar *line = g_strdup (message);
+
+  g_strdelimit (line, "\r\n", ' ');
+  g_printerr ("%s: %s\n", program, line);
+}
+
+gint
+pcr_settings_run_command_line (PcrSettings * self, GOptionContext * context,
+    const gchar * program, gint * argc, gchar *** argv)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!pcr_settings_parse (self, context, argc, argv, &error)) {
+    pcr_print_error (program, error->message);
+    return PCR_EXIT_BAD_CONFIG;
+  }
+  if (self->version) {
+    g_print ("%s %s\n", program, VERSION);
+    return EXIT_SUCCESS;
+  }
+  if (!pcr_settings_load (self, &error)) {
+    pcr_print_error (program, error->message);
+    return PCR_EXIT_BAD_CONFIG;
+  }
+  return -1;
 }
 
 static void
@@ -485,27 +543,37 @@ pcr_settings_load_file (PcrSettings * self, const gchar * path,
   g_auto (GStrv) groups = NULL;
   g_auto (GStrv) names = NULL;
   g_autofree Value *values = g_new0 (Value, self->n_settings);
+  g_autofree gchar *shown = NULL;
   gboolean ok = TRUE;
   guint i;
 
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
+  /* the file's name and every text from its contents are quoted */
+  shown = pcr_quote_untrusted (path, PCR_QUOTE_MAX_VALUE);
   if (!g_key_file_load_from_file (file, path, G_KEY_FILE_NONE, &local)) {
+    g_autofree gchar *why = pcr_quote_untrusted (local->message,
+        PCR_QUOTE_MAX_VALUE);
+
     g_set_error (error, PCR_SETTINGS_ERROR, PCR_SETTINGS_ERROR_INVALID,
-        "cannot read config file %s: %s", path, local->message);
+        "cannot read config file %s: %s", shown, why);
     return FALSE;
   }
   if (!g_key_file_has_group (file, self->group)) {
     g_set_error (error, PCR_SETTINGS_ERROR, PCR_SETTINGS_ERROR_INVALID,
-        "%s: no [%s] group", path, self->group);
+        "%s: no [%s] group", shown, self->group);
     return FALSE;
   }
 
   groups = g_key_file_get_groups (file, NULL);
   for (i = 0; groups[i] != NULL; i++) {
-    if (!g_str_equal (groups[i], self->group))
-      g_warning ("%s: unknown group [%s] ignored", path, groups[i]);
+    if (!g_str_equal (groups[i], self->group)) {
+      g_autofree gchar *group = pcr_quote_untrusted (groups[i],
+          PCR_QUOTE_MAX_VALUE);
+
+      g_warning ("%s: unknown group [%s] ignored", shown, group);
+    }
   }
 
   /* everything is parsed first, so a bad value leaves the config as it
@@ -517,18 +585,22 @@ pcr_settings_load_file (PcrSettings * self, const gchar * path,
     gint index = find_index (self, names[i]);
 
     if (index < 0) {
-      g_autofree gchar *escaped = g_strescape (names[i], NULL);
+      g_autofree gchar *key = pcr_quote_untrusted (names[i],
+          PCR_QUOTE_MAX_VALUE);
 
-      g_warning ("%s: unknown key '%s' in [%s] ignored", path, escaped,
+      g_warning ("%s: unknown key '%s' in [%s] ignored", shown, key,
           self->group);
       continue;
     }
-    prefix = g_strdup_printf ("%s: key %s: ", path, names[i]);
+    prefix = g_strdup_printf ("%s: key %s: ", shown, names[i]);
     /* get_string undoes the key file escapes and checks UTF-8 */
     text = g_key_file_get_string (file, self->group, names[i], &local);
     if (text == NULL) {
+      g_autofree gchar *why = pcr_quote_untrusted (local->message,
+          PCR_QUOTE_MAX_VALUE);
+
       g_set_error (error, PCR_SETTINGS_ERROR, PCR_SETTINGS_ERROR_INVALID,
-          "%s%s", prefix, local->message);
+          "%s%s", prefix, why);
       ok = FALSE;
     } else {
       value_clear (&values[index]);
@@ -546,7 +618,7 @@ pcr_settings_load_file (PcrSettings * self, const gchar * path,
   }
   if (ok) {
     g_free (self->file);
-    self->file = g_strdup (path);
+    self->file = g_steal_pointer (&shown);
   }
   return ok;
 }
@@ -653,7 +725,7 @@ pcr_check_broker_uri (const gchar * value, GError ** error)
   /* a URI with user:password@ in it is never echoed: messages go to logs */
   g_autofree gchar *escaped = value && strchr (value, '@') ?
       g_strdup ("(a URI with credentials, not shown)") :
-      g_strescape (value ? value : "", NULL);
+      pcr_quote_untrusted (value, PCR_QUOTE_MAX_VALUE);
   const gchar *scheme, *host, *path;
 
   if (value == NULL || *value == '\0')
@@ -693,7 +765,8 @@ pcr_check_device_id (const gchar * value, GError ** error)
       break;
   }
   if (len == 0 || len > 64 || i < len) {
-    g_autofree gchar *escaped = g_strescape (value ? value : "", NULL);
+    g_autofree gchar *escaped = pcr_quote_untrusted (value,
+        PCR_QUOTE_MAX_VALUE);
 
     return invalid (error, "\"%s\" is not a device id (1 to 64 of A-Z a-z "
         "0-9 _ -)", escaped);
@@ -705,7 +778,8 @@ pcr_check_device_id (const gchar * value, GError ** error)
 gboolean
 pcr_check_topic_prefix (const gchar * value, GError ** error)
 {
-  g_autofree gchar *escaped = g_strescape (value ? value : "", NULL);
+  g_autofree gchar *escaped = pcr_quote_untrusted (value,
+      PCR_QUOTE_MAX_VALUE);
   g_auto (GStrv) levels = NULL;
   guint i;
 
@@ -735,7 +809,7 @@ pcr_check_ip_address (const gchar * value, GError ** error)
 
   if (value != NULL && g_hostname_is_ip_address (value))
     return TRUE;
-  escaped = g_strescape (value ? value : "", NULL);
+  escaped = pcr_quote_untrusted (value, PCR_QUOTE_MAX_VALUE);
   return invalid (error, "\"%s\" is not an IP address", escaped);
 }
 
@@ -746,7 +820,7 @@ pcr_check_readable_file (const gchar * value, GError ** error)
 
   if (value != NULL && g_file_test (value, G_FILE_TEST_IS_REGULAR))
     return TRUE;
-  escaped = g_strescape (value ? value : "", NULL);
+  escaped = pcr_quote_untrusted (value, PCR_QUOTE_MAX_VALUE);
   return invalid (error, "\"%s\" is not a readable file", escaped);
 }
 
@@ -767,7 +841,7 @@ check_ice_server (const gchar * value, const gchar * const *schemes,
   if (value != NULL && strchr (value, '@') != NULL)
     escaped = g_strdup ("(a URI with credentials, not shown)");
   else
-    escaped = g_strescape (value ? value : "", NULL);
+    escaped = pcr_quote_untrusted (value, PCR_QUOTE_MAX_VALUE);
   return invalid (error, "\"%s\" must start with %s", escaped, schemes[0]);
 }
 

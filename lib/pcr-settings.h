@@ -15,8 +15,9 @@
  * - Ranges and checks run once, in pcr_settings_validate().
  * - Every message starts with where the value came from, "--device: ",
  *   "FILE: key device: " or "device: " (the default or set in code), then
- *   says what is wrong with the value (quoted with g_strescape so a hostile
- *   value cannot forge log lines; a secret is never quoted).
+ *   says what is wrong with the value (quoted with pcr_quote_untrusted() so a
+ *   hostile value cannot forge log lines or grow a message without bound;
+ *   a secret is never quoted).
  *
  * The pcr_check_*() validators are shared by both programs and the element:
  * their messages name the value and the rule but not the key, so each
@@ -73,6 +74,17 @@ typedef struct
                                  * sets it to false ("always-on") */
 } PcrSetting;
 
+/* Both programs' exit status for a bad option, config value or file. */
+#define PCR_EXIT_BAD_CONFIG 2
+
+/* Prints "@program: @message" on stderr as one line (line breaks in
+ * @message become spaces). */
+void pcr_print_error (const gchar * program, const gchar * message);
+
+/* A config struct of @size bytes (free it with pcr_settings_clear() and
+ * g_free()) with every field the table describes at its default. */
+gpointer pcr_settings_config_new (const PcrSetting * table, guint n_settings,
+    gsize size);
 /* Sets every field of @config the table describes to its default. */
 void pcr_settings_init (const PcrSetting * table, guint n_settings,
     gpointer config);
@@ -82,6 +94,23 @@ void pcr_settings_clear (const PcrSetting * table, guint n_settings,
 /* The setting called @name, or NULL. */
 const PcrSetting *pcr_settings_find (const PcrSetting * table,
     guint n_settings, const gchar * name);
+
+/* The rows both programs' tables share, so that the MQTT keys read and
+ * check the same in both; @off is the field's offset. */
+#define PCR_SETTING_ROW_BROKER(off) \
+  {"broker", 'b', PCR_SETTING_STRING, PCR_SETTING_REQUIRED, \
+   PCR_DEFAULT_BROKER, 0, 0, pcr_check_broker_uri, "URI", \
+   "MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]", (off)}
+#define PCR_SETTING_ROW_USERNAME(off) \
+  {"username", 0, PCR_SETTING_STRING, 0, NULL, 0, 0, NULL, "NAME", \
+   "MQTT user name", (off)}
+#define PCR_SETTING_ROW_CA_FILE(off) \
+  {"ca-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0, pcr_check_readable_file, \
+   "FILE", "CA certificates for mqtts:// (default: the system's)", (off)}
+#define PCR_SETTING_ROW_TOPIC_PREFIX(off) \
+  {"topic-prefix", 0, PCR_SETTING_STRING, PCR_SETTING_REQUIRED, \
+   PCR_DEFAULT_TOPIC_PREFIX, 0, 0, pcr_check_topic_prefix, "PREFIX", \
+   "MQTT topic prefix", (off)}
 
 typedef struct _PcrSettings PcrSettings;
 
@@ -98,12 +127,15 @@ PcrSettings *pcr_settings_new (const gchar * group,
 void pcr_settings_set_check (PcrSettings * settings,
     PcrSettingsCheckAll check, gpointer user_data);
 void pcr_settings_free (PcrSettings * settings);
+/* The table @settings reads through (for --help and docs checks). */
+const PcrSetting *pcr_settings_get_table (PcrSettings * settings,
+    guint * n_settings);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrSettings, pcr_settings_free)
 
 /* A context whose main options are --config/-c FILE, then one per setting
  * of the table (with its default and range in the help), then @extra
- * (nullable, NULL-terminated; those write where their arg_data points).
- * @settings must outlive the context. */
+ * (nullable, NULL-terminated; those write where their arg_data points),
+ * then --version. @settings must outlive the context. */
 GOptionContext *pcr_settings_option_context_new (PcrSettings * settings,
     const gchar * parameter_string, const gchar * summary,
     const GOptionEntry * extra);
@@ -111,6 +143,15 @@ GOptionContext *pcr_settings_option_context_new (PcrSettings * settings,
  * are kept aside until pcr_settings_load() puts them over the file's. */
 gboolean pcr_settings_parse (PcrSettings * settings, GOptionContext * context,
     gint * argc, gchar *** argv, GError ** error);
+
+/* What both programs' main() does with the command line:
+ * pcr_settings_parse(), --version (prints "@program VERSION"), then
+ * pcr_settings_load(). Returns -1 when the program goes on, else its exit
+ * status: 0 after --version, PCR_EXIT_BAD_CONFIG after printing the error
+ * with pcr_print_error(). */
+gint pcr_settings_run_command_line (PcrSettings * settings,
+    GOptionContext * context, const gchar * program, gint * argc,
+    gchar *** argv);
 
 /* Reads [group] from @path over what the config holds. Unknown keys and
  * groups warn (g_warning); a bad value fails naming the file and the key

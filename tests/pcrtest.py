@@ -465,6 +465,16 @@ def expect_exit(v, code, timeout, what):
     return done
 
 
+def watch_to_end(env, extra=(), frames=60):
+    """A viewer (with @extra arguments) that decodes @frames frames and
+    exits: the viewer, its first-frame event and its summary."""
+    v = env.viewer(list(extra) + ['--frames', str(frames),
+                                  '--timeout', '30'])
+    ff = expect_frames(v, 20)
+    done = expect_exit(v, 0, 20, f'after decoding {frames} frames')
+    return v, ff, done
+
+
 # --- running one case --------------------------------------------------------
 
 def prepare_environ():

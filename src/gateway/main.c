@@ -4,8 +4,6 @@
  * ICE servers over HTTP(S), relaying to devices over MQTT. Exit status: 0
  * after SIGINT/SIGTERM, 1 when it cannot listen, 2 for a bad option or
  * config value (the message names the key). */
-#include "config.h"
-
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +13,7 @@
 #include "pcr-gateway.h"
 #include "pcr-gateway-config.h"
 
-#define EXIT_BAD_CONFIG 2
-
-static void
-one_line_error (const gchar * message)
-{
-  g_autofree gchar *line = g_strdup (message);
-
-  g_strdelimit (line, "\r\n", ' ');
-  g_printerr ("picamrtc-gateway: %s\n", line);
-}
+#define PROGRAM "picamrtc-gateway"
 
 /* Run from the build tree, the web client is the source tree's; installed,
  * the installed one. */
@@ -52,12 +41,6 @@ main (int argc, char **argv)
   g_autoptr (GOptionContext) ctx = NULL;
   g_autoptr (PcrGateway) gateway = NULL;
   g_autoptr (GError) error = NULL;
-  gboolean version = FALSE;
-  const GOptionEntry extra[] = {
-    {"version", 0, 0, G_OPTION_ARG_NONE, &version,
-        "Print the version and exit", NULL},
-    {NULL}
-  };
   gint ret;
 
   /* a client that hangs up must not kill the server */
@@ -66,33 +49,27 @@ main (int argc, char **argv)
   ctx = pcr_settings_option_context_new (settings,
       "- web server and WebRTC signalling gateway", "Serves the web client, "
       "/api/... and WHEP, and relays offers to cameras over MQTT.\nExit "
-      "status: 0 stopped, 1 cannot listen, 2 bad option or config.", extra);
+      "status: 0 stopped, 1 cannot listen, 2 bad option or config.", NULL);
   g_option_context_add_group (ctx, gst_init_get_option_group ());
-  if (!pcr_settings_parse (settings, ctx, &argc, &argv, &error)) {
-    one_line_error (error->message);
-    return EXIT_BAD_CONFIG;
-  }
-  if (version) {
-    g_print ("picamrtc-gateway %s\n", VERSION);
-    return EXIT_SUCCESS;
-  }
-  if (!pcr_settings_load (settings, &error) ||
-      !pcr_gateway_config_read_secrets (config, settings, &error)) {
-    one_line_error (error->message);
-    return EXIT_BAD_CONFIG;
+  ret = pcr_settings_run_command_line (settings, ctx, PROGRAM, &argc, &argv);
+  if (ret >= 0)
+    return ret;
+  if (!pcr_gateway_config_read_secrets (config, settings, &error)) {
+    pcr_print_error (PROGRAM, error->message);
+    return PCR_EXIT_BAD_CONFIG;
   }
 
   /* the gateway takes the config; the settings are done with it */
   g_clear_pointer (&settings, pcr_settings_free);
   gateway = pcr_gateway_new (g_steal_pointer (&config), &error);
   if (gateway == NULL) {
-    one_line_error (error->message);
-    return EXIT_BAD_CONFIG;
+    pcr_print_error (PROGRAM, error->message);
+    return PCR_EXIT_BAD_CONFIG;
   }
   if (!pcr_gateway_start (gateway, &error)) {
-    one_line_error (error->message);
+    pcr_print_error (PROGRAM, error->message);
     ret = g_error_matches (error, PCR_GATEWAY_ERROR,
-        PCR_GATEWAY_ERROR_CONFIG) ? EXIT_BAD_CONFIG : EXIT_FAILURE;
+        PCR_GATEWAY_ERROR_CONFIG) ? PCR_EXIT_BAD_CONFIG : EXIT_FAILURE;
   } else {
     ret = pcr_gateway_run (gateway);
   }

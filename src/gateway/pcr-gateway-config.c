@@ -11,6 +11,7 @@
 #include <gio/gio.h>
 
 #include "pcr-ice.h"
+#include "pcr-quote.h"
 
 /* *INDENT-OFF* */
 G_DEFINE_QUARK (pcr-gateway-config-error-quark, pcr_gateway_config_error);
@@ -26,20 +27,13 @@ static gboolean check_listen (const gchar * value, GError ** error);
  * largest body is 192 KiB */
 /* *INDENT-OFF* */
 static const PcrSetting settings[] = {
-  {"broker", 'b', PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
-   PCR_DEFAULT_BROKER, 0, 0, pcr_check_broker_uri, "URI",
-   "MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]", OFF (broker)},
-  {"username", 0, PCR_SETTING_STRING, 0, NULL, 0, 0, NULL, "NAME",
-   "MQTT user name", OFF (username)},
+  PCR_SETTING_ROW_BROKER (OFF (broker)),
+  PCR_SETTING_ROW_USERNAME (OFF (username)),
   {"password-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0,
    pcr_check_readable_file, "FILE", "File holding the MQTT password",
    OFF (password_file)},
-  {"ca-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0, pcr_check_readable_file,
-   "FILE", "CA certificates for mqtts:// (default: the system's)",
-   OFF (ca_file)},
-  {"topic-prefix", 0, PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
-   PCR_DEFAULT_TOPIC_PREFIX, 0, 0, pcr_check_topic_prefix, "PREFIX",
-   "MQTT topic prefix", OFF (topic_prefix)},
+  PCR_SETTING_ROW_CA_FILE (OFF (ca_file)),
+  PCR_SETTING_ROW_TOPIC_PREFIX (OFF (topic_prefix)),
   {"listen", 'l', PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
    PCR_GATEWAY_DEFAULT_LISTEN, 0, 0, check_listen, "ADDR:PORT",
    "Address and port to serve on; *:PORT for every interface, [IPv6]:PORT, "
@@ -81,20 +75,11 @@ static const PcrSetting settings[] = {
 };
 /* *INDENT-ON* */
 
-const PcrSetting *
-pcr_gateway_config_settings (guint * n_settings)
-{
-  *n_settings = G_N_ELEMENTS (settings);
-  return settings;
-}
-
 PcrGatewayConfig *
 pcr_gateway_config_new (void)
 {
-  PcrGatewayConfig *config = g_new0 (PcrGatewayConfig, 1);
-
-  pcr_settings_init (settings, G_N_ELEMENTS (settings), config);
-  return config;
+  return pcr_settings_config_new (settings, G_N_ELEMENTS (settings),
+      sizeof (PcrGatewayConfig));
 }
 
 /* Overwrites and frees a secret in memory. */
@@ -128,7 +113,8 @@ parse_listen (const gchar * text, gchar ** host_out, guint * port_out,
     GError ** error)
 {
   g_autofree gchar *host = NULL;
-  g_autofree gchar *escaped = g_strescape (text, NULL);
+  g_autofree gchar *escaped = pcr_quote_untrusted (text,
+      PCR_QUOTE_MAX_VALUE);
   const gchar *problem = NULL;
   const gchar *port_text = NULL;
   guint64 port;
@@ -242,7 +228,8 @@ check_all (PcrSettings * s, gpointer data, gpointer user_data,
     free (real);
   }
   if (config->www != NULL && config->www_dir == NULL) {
-    g_autofree gchar *escaped = g_strescape (config->www, NULL);
+    g_autofree gchar *escaped = pcr_quote_untrusted (config->www,
+        PCR_QUOTE_MAX_VALUE);
 
     return pcr_settings_fail (s, "www", error, "\"%s\" is not a directory",
         escaped);
@@ -282,7 +269,7 @@ read_secret (PcrSettings * s, const gchar * name, const gchar * path,
 
   if (path == NULL)
     return TRUE;
-  escaped = g_strescape (path, NULL);
+  escaped = pcr_quote_untrusted (path, PCR_QUOTE_MAX_VALUE);
   if (!g_file_get_contents (path, &contents, &len, &local))
     return pcr_settings_fail (s, name, error, "cannot read \"%s\": %s",
         escaped, local->message);
@@ -320,7 +307,8 @@ pcr_gateway_config_read_secrets (PcrGatewayConfig * config,
   for (c = config->token; c != NULL && *c != '\0'; c++) {
     /* a bearer token is one printable word */
     if (*c <= ' ' || *c >= 0x7f) {
-      g_autofree gchar *escaped = g_strescape (config->token_file, NULL);
+      g_autofree gchar *escaped = pcr_quote_untrusted (config->token_file,
+          PCR_QUOTE_MAX_VALUE);
 
       clear_secret (&config->token);
       return pcr_settings_fail (s, "token-file", error, "\"%s\" holds more "

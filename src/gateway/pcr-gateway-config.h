@@ -59,13 +59,10 @@ PcrGatewayConfig *pcr_gateway_config_new (void);       /* all defaults */
 void pcr_gateway_config_free (PcrGatewayConfig * config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrGatewayConfig, pcr_gateway_config_free)
 
-/* The table: broker, username, password-file, ca-file, topic-prefix,
+/* Settings over @config (which must outlive them, as must @default_www)
+ * with the table broker, username, password-file, ca-file, topic-prefix,
  * listen, www, device, token-file, tls-cert, tls-key, stun-uri, turn-uri,
- * turn-secret-file, turn-ttl, answer-timeout, max-body-size,
- * max-sessions. */
-const PcrSetting *pcr_gateway_config_settings (guint * n_settings);
-
-/* Settings over @config (which must outlive them, as must @default_www):
+ * turn-secret-file, turn-ttl, answer-timeout, max-body-size, max-sessions:
  * the table's checks, then the listen address, the TLS pair, the ICE URLs
  * and the www directory (@default_www when www is unset), which fill
  * listen_host, listen_port and www_dir. */

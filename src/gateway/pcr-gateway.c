@@ -926,25 +926,33 @@ handle_options (SoupServerMessage * msg, Route * route)
   soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
 }
 
-static void
-handle_start (PcrGateway * self, SoupServerMessage * msg)
+/* The request body as a JSON object, or NULL after a 400 reply. */
+static JsonNode *
+request_object (SoupServerMessage * msg)
 {
   g_autoptr (GBytes) body = request_body (msg);
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) root = NULL;
+  gsize len;
+  const gchar *data = g_bytes_get_data (body, &len);
+  JsonNode *root = pcr_json_parse_object (data, len, &error);
+
+  if (root == NULL)
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+  return root;
+}
+
+static void
+handle_start (PcrGateway * self, SoupServerMessage * msg)
+{
+  g_autoptr (JsonNode) root = request_object (msg);
   g_autofree gchar *type = NULL;
   g_autofree gchar *sdp = NULL;
   g_autofree gchar *device = NULL;
   JsonObject *obj;
   gboolean bad;
-  gsize len;
-  const gchar *data = g_bytes_get_data (body, &len);
 
-  root = pcr_json_parse_object (data, len, &error);
-  if (root == NULL) {
-    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+  if (root == NULL)
     return;
-  }
   obj = json_node_get_object (root);
   type = json_string_member (obj, "type", &bad);
   if (bad || (type != NULL && !g_str_equal (type, "offer"))) {
@@ -973,20 +981,13 @@ handle_start (PcrGateway * self, SoupServerMessage * msg)
 static void
 handle_stop (PcrGateway * self, SoupServerMessage * msg)
 {
-  g_autoptr (GBytes) body = request_body (msg);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (JsonNode) root = request_object (msg);
   g_autofree gchar *id = NULL;
   Session *s = NULL;
   gboolean bad;
-  gsize len;
-  const gchar *data = g_bytes_get_data (body, &len);
 
-  root = pcr_json_parse_object (data, len, &error);
-  if (root == NULL) {
-    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+  if (root == NULL)
     return;
-  }
   id = json_string_member (json_node_get_object (root), "session", &bad);
   if (id == NULL) {
     reply_error (msg, SOUP_STATUS_BAD_REQUEST,

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <json-glib/json-glib.h>
 
+#include "pcr-quote.h"
+
 /* *INDENT-OFF* */
 G_DEFINE_QUARK (pcr-ice-error-quark, pcr_ice_error);
 /* *INDENT-ON* */
@@ -57,9 +59,9 @@ static gboolean
 bad_url (GError ** error, const gchar * key, const gchar * url,
     const gchar * why)
 {
-  g_autofree gchar *escaped = g_strescape (url, NULL);
+  g_autofree gchar *shown = pcr_quote_untrusted (url, PCR_QUOTE_MAX_VALUE);
 
-  g_set_error (error, PCR_ICE_ERROR, 0, "%s: \"%.200s\" %s", key, escaped, why);
+  g_set_error (error, PCR_ICE_ERROR, 0, "%s: \"%s\" %s", key, shown, why);
   return FALSE;
 }
 

@@ -12,8 +12,6 @@
 G_DEFINE_QUARK (pcr-sdpfrag-error-quark, pcr_sdpfrag_error);
 /* *INDENT-ON* */
 
-#define MAX_TOKEN 256
-
 static void
 frag_candidate_free (PcrFragCandidate * candidate)
 {
@@ -50,9 +48,8 @@ fail (GError ** error, const gchar * format, ...)
   return FALSE;
 }
 
-/* Printable ASCII only: candidates and ICE tokens are. */
-static gboolean
-is_printable (const gchar * text)
+gboolean
+pcr_sdpfrag_is_printable (const gchar * text)
 {
   const gchar *c;
 
@@ -79,7 +76,8 @@ mid_at (const gchar * const *mids, guint index)
 static gboolean
 is_token (const gchar * value)
 {
-  return *value != '\0' && strlen (value) <= MAX_TOKEN && is_printable (value);
+  return *value != '\0' && strlen (value) <= PCR_SDPFRAG_MAX_TOKEN
+      && pcr_sdpfrag_is_printable (value);
 }
 
 static gint
@@ -146,7 +144,8 @@ pcr_sdpfrag_parse (const gchar * text, gsize len, const gchar * const *mids,
       }
       index = find_mid (mids, value);
       if (index < 0) {
-        g_autofree gchar *quoted = pcr_quote_untrusted (value, MAX_TOKEN);
+        g_autofree gchar *quoted = pcr_quote_untrusted (value,
+            PCR_SDPFRAG_MAX_TOKEN);
 
         fail (error, "a=mid:%s names no media section of the offer", quoted);
         return NULL;
@@ -179,8 +178,9 @@ pcr_sdpfrag_parse (const gchar * text, gsize len, const gchar * const *mids,
               max_candidates);
           return NULL;
         }
-        if (n - 2 > PCR_SDPFRAG_MAX_CANDIDATE || !is_printable (line) ||
-            strchr (line + 12, ' ') == NULL) {
+        if (n - 2 > PCR_SDPFRAG_MAX_CANDIDATE
+            || !pcr_sdpfrag_is_printable (line)
+            || strchr (line + 12, ' ') == NULL) {
           fail (error, "candidate line %u is malformed or longer than %d "
               "bytes", i + 1, PCR_SDPFRAG_MAX_CANDIDATE);
           return NULL;

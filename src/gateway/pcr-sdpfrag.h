@@ -12,6 +12,8 @@ G_BEGIN_DECLS
 
 /* The longest candidate line accepted. */
 #define PCR_SDPFRAG_MAX_CANDIDATE 1024
+/* The longest a=ice-ufrag, a=ice-pwd or a=mid value accepted. */
+#define PCR_SDPFRAG_MAX_TOKEN 256
 
 typedef struct
 {
@@ -27,6 +29,10 @@ typedef struct
   GPtrArray *candidates;        /* PcrFragCandidate*, in order, end markers
                                  * included */
 } PcrSdpFrag;
+
+/* Whether @text is printable ASCII only, as candidate lines and ICE tokens
+ * must be. */
+gboolean pcr_sdpfrag_is_printable (const gchar * text);
 
 void pcr_sdpfrag_free (PcrSdpFrag * frag);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrSdpFrag, pcr_sdpfrag_free)

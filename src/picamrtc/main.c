@@ -4,8 +4,6 @@
  * mqttwebrtcsink and runs it with the camera on demand. Exit codes: 0 after
  * EOS or SIGINT/SIGTERM, 1 when the pipeline fails at run time, 2 for a bad
  * option, a bad config file or a missing element. */
-#include "config.h"
-
 #include <stdlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -17,16 +15,7 @@
 #include "pcr-service.h"
 #include "pcr-service-config.h"
 
-#define EXIT_BAD_CONFIG 2
-
-static void
-one_line_error (const gchar * message)
-{
-  g_autofree gchar *line = g_strdup (message);
-
-  g_strdelimit (line, "\r\n", ' ');
-  g_printerr ("picamrtc: %s\n", line);
-}
+#define PROGRAM "picamrtc"
 
 /* Exits when mqttwebrtcsink (or latencystamp, when asked for) is not there;
  * their plugin ships with picamrtc. */
@@ -40,7 +29,7 @@ check_own_element (const gchar * name)
     return TRUE;
   message = g_strdup_printf ("element %s is missing: install picamrtc "
       "(the gstmqttwebrtc plugin) or point GST_PLUGIN_PATH at it", name);
-  one_line_error (message);
+  pcr_print_error (PROGRAM, message);
   return FALSE;
 }
 
@@ -61,8 +50,8 @@ run (const PcrConfig * config, gboolean print_pipeline)
 
     selection = pcr_select (config, platform, &error);
     if (selection == NULL) {
-      one_line_error (error->message);
-      return EXIT_BAD_CONFIG;
+      pcr_print_error (PROGRAM, error->message);
+      return PCR_EXIT_BAD_CONFIG;
     }
     g_message ("source: %s", selection->source_reason);
     g_message ("encoder: %s", selection->encoder_reason);
@@ -72,8 +61,8 @@ run (const PcrConfig * config, gboolean print_pipeline)
 
   description = pcr_build_pipeline (config, selection, &error);
   if (description == NULL) {
-    one_line_error (error->message);
-    return EXIT_BAD_CONFIG;
+    pcr_print_error (PROGRAM, error->message);
+    return PCR_EXIT_BAD_CONFIG;
   }
   if (config->pipeline != NULL &&
       g_file_test (config->pipeline, G_FILE_TEST_IS_REGULAR))
@@ -86,13 +75,13 @@ run (const PcrConfig * config, gboolean print_pipeline)
 
   if (!check_own_element ("mqttwebrtcsink") ||
       (config->latency_stamp && !check_own_element ("latencystamp")))
-    return EXIT_BAD_CONFIG;
+    return PCR_EXIT_BAD_CONFIG;
 
   service = pcr_service_new (config, description, &error);
   if (service == NULL) {
-    one_line_error (error->message);
+    pcr_print_error (PROGRAM, error->message);
     return g_error_matches (error, PCR_SERVICE_ERROR,
-        PCR_SERVICE_ERROR_STATE) ? EXIT_FAILURE : EXIT_BAD_CONFIG;
+        PCR_SERVICE_ERROR_STATE) ? EXIT_FAILURE : PCR_EXIT_BAD_CONFIG;
   }
   g_message ("device %s on %s", config->device, config->broker);
   return pcr_service_run (service);
@@ -104,13 +93,10 @@ main (int argc, char **argv)
   g_autoptr (PcrConfig) config = pcr_config_new ();
   g_autoptr (PcrSettings) settings = pcr_config_settings_new (config);
   g_autoptr (GOptionContext) ctx = NULL;
-  g_autoptr (GError) error = NULL;
-  gboolean print_pipeline = FALSE, version = FALSE;
+  gboolean print_pipeline = FALSE;
   const GOptionEntry extra[] = {
     {"print-pipeline", 0, 0, G_OPTION_ARG_NONE, &print_pipeline,
         "Print the pipeline description and exit", NULL},
-    {"version", 0, 0, G_OPTION_ARG_NONE, &version,
-        "Print the version and exit", NULL},
     {NULL}
   };
   gint ret;
@@ -129,18 +115,9 @@ main (int argc, char **argv)
       "element.", extra);
   g_option_context_add_group (ctx, gst_init_get_option_group ());
   g_option_context_set_strict_posix (ctx, FALSE);
-  if (!pcr_settings_parse (settings, ctx, &argc, &argv, &error)) {
-    one_line_error (error->message);
-    return EXIT_BAD_CONFIG;
-  }
-  if (version) {
-    g_print ("picamrtc %s\n", VERSION);
-    return EXIT_SUCCESS;
-  }
-  if (!pcr_settings_load (settings, &error)) {
-    one_line_error (error->message);
-    return EXIT_BAD_CONFIG;
-  }
+  ret = pcr_settings_run_command_line (settings, ctx, PROGRAM, &argc, &argv);
+  if (ret >= 0)
+    return ret;
 
   ret = run (config, print_pipeline);
   gst_deinit ();

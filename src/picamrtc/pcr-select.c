@@ -13,6 +13,7 @@
 #include <gst/gst.h>
 
 #include "pcr-packages.h"
+#include "pcr-quote.h"
 
 GST_DEBUG_CATEGORY_STATIC (pcr_select_debug);
 #define GST_CAT_DEFAULT pcr_select_debug
@@ -52,7 +53,8 @@ is_safe_device_path (const gchar * path)
 gboolean
 pcr_check_source (const gchar * value, GError ** error)
 {
-  g_autofree gchar *escaped = g_strescape (value ? value : "", NULL);
+  g_autofree gchar *escaped = pcr_quote_untrusted (value,
+      PCR_QUOTE_MAX_VALUE);
 
   if (value != NULL && (g_str_equal (value, "auto") ||
           g_str_equal (value, "test") || g_str_equal (value, "libcamera") ||
@@ -315,7 +317,8 @@ select_v4l2 (const PcrConfig * config, const PcrPlatform * platform,
     return FALSE;
   }
   if (!is_safe_device_path (device)) {
-    g_autofree gchar *escaped = g_strescape (device, NULL);
+    g_autofree gchar *escaped = pcr_quote_untrusted (device,
+        PCR_QUOTE_MAX_VALUE);
 
     g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
         "source: \"%s\" is not a device path", escaped);
@@ -424,7 +427,8 @@ pcr_select (const PcrConfig * config, const PcrPlatform * platform,
           "camera, no V4L2 capture device)", sel, error);
     }
   } else {
-    g_autofree gchar *escaped = g_strescape (source, NULL);
+    g_autofree gchar *escaped = pcr_quote_untrusted (source,
+        PCR_QUOTE_MAX_VALUE);
 
     g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
         "source: \"%s\" is not one of auto, test, libcamera, v4l2, "
@@ -489,7 +493,8 @@ pcr_pipeline_expand (const PcrConfig * config, const gchar * text,
     else if (g_str_equal (name, "KEYINT"))
       value = 2 * config->framerate;
     else {
-      g_autofree gchar *escaped = g_strescape (name, NULL);
+      g_autofree gchar *escaped = pcr_quote_untrusted (name,
+          PCR_QUOTE_MAX_VALUE);
 
       g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
           "pipeline: unknown placeholder \"${%s}\" (known: ${WIDTH} "
@@ -607,7 +612,8 @@ pcr_build_pipeline (const PcrConfig * config,
       return NULL;
   } else if (strchr (pipeline, '!') == NULL && strchr (pipeline, '/') != NULL) {
     /* looks like a path, and a description this short cannot stream */
-    g_autofree gchar *escaped = g_strescape (pipeline, NULL);
+    g_autofree gchar *escaped = pcr_quote_untrusted (pipeline,
+        PCR_QUOTE_MAX_VALUE);
 
     g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
         "pipeline: \"%s\" is neither a readable file nor a pipeline "

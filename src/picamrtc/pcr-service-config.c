@@ -9,24 +9,17 @@
 
 /* *INDENT-OFF* */
 static const PcrSetting settings[] = {
-  {"broker", 'b', PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
-   PCR_DEFAULT_BROKER, 0, 0, pcr_check_broker_uri, "URI",
-   "MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]", OFF (broker)},
-  {"username", 0, PCR_SETTING_STRING, 0, NULL, 0, 0, NULL, "NAME",
-   "MQTT user name", OFF (username)},
+  PCR_SETTING_ROW_BROKER (OFF (broker)),
+  PCR_SETTING_ROW_USERNAME (OFF (username)),
   {"password", 0, PCR_SETTING_STRING, PCR_SETTING_SECRET, NULL, 0, 0, NULL,
    "PASSWORD", "MQTT password (better in the config file: others can read "
    "the command line)", OFF (password)},
-  {"ca-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0, pcr_check_readable_file,
-   "FILE", "CA certificates for mqtts:// (default: the system's)",
-   OFF (ca_file)},
+  PCR_SETTING_ROW_CA_FILE (OFF (ca_file)),
   {"device", 'd', PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
    PCR_DEFAULT_DEVICE, 0, 0, pcr_check_device_id, "ID",
    "Device id in the MQTT topics, 1 to 64 of A-Z a-z 0-9 _ -",
    OFF (device)},
-  {"topic-prefix", 0, PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
-   PCR_DEFAULT_TOPIC_PREFIX, 0, 0, pcr_check_topic_prefix, "PREFIX",
-   "MQTT topic prefix", OFF (topic_prefix)},
+  PCR_SETTING_ROW_TOPIC_PREFIX (OFF (topic_prefix)),
   {"source", 's', PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
    PCR_DEFAULT_SOURCE, 0, 0, pcr_check_source,
    "auto|test|libcamera|v4l2[:DEV]", "Camera source", OFF (source)},
@@ -67,20 +60,11 @@ static const PcrSetting settings[] = {
 };
 /* *INDENT-ON* */
 
-const PcrSetting *
-pcr_config_settings (guint * n_settings)
-{
-  *n_settings = G_N_ELEMENTS (settings);
-  return settings;
-}
-
 PcrConfig *
 pcr_config_new (void)
 {
-  PcrConfig *config = g_new0 (PcrConfig, 1);
-
-  pcr_settings_init (settings, G_N_ELEMENTS (settings), config);
-  return config;
+  return pcr_settings_config_new (settings, G_N_ELEMENTS (settings),
+      sizeof (PcrConfig));
 }
 
 void

@@ -43,14 +43,12 @@ PcrConfig *pcr_config_new (void);       /* all defaults */
 void pcr_config_free (PcrConfig * config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrConfig, pcr_config_free)
 
-/* The table: broker, username, password, ca-file, device, topic-prefix,
- * source, pipeline, width, height, framerate, bitrate, max-viewers,
- * ice-address, stun-server, turn-server, on-demand (--always-on is
- * --on-demand=false), idle-stop-seconds, latency-stamp. */
-const PcrSetting *pcr_config_settings (guint * n_settings);
-
-/* Settings over @config (which must outlive them): the table's checks plus
- * even width and height and no password without a user name. */
+/* Settings over @config (which must outlive them) with the table broker,
+ * username, password, ca-file, device, topic-prefix, source, pipeline,
+ * width, height, framerate, bitrate, max-viewers, ice-address, stun-server,
+ * turn-server, on-demand (--always-on is --on-demand=false),
+ * idle-stop-seconds, latency-stamp: the table's checks plus even width and
+ * height and no password without a user name. */
 PcrSettings *pcr_config_settings_new (PcrConfig * config);
 
 /* The same checks on a config filled in code; messages start "KEY: ". */

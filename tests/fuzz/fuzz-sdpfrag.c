@@ -17,10 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* pcr-sdpfrag.c's bound for a=ice-ufrag, a=ice-pwd and a=mid values */
-#define MAX_TOKEN 256
-/* An error quotes at most one escaped token (4 bytes per byte at worst). */
-#define MAX_ERROR_MESSAGE (128 + 4 * MAX_TOKEN)
+/* An error quotes at most one token (pcr_quote_untrusted() keeps it to
+ * its bound). */
+#define MAX_ERROR_MESSAGE (128 + PCR_SDPFRAG_MAX_TOKEN)
 
 /* The a=mid values of an offer's m-lines ("" for an m-line without one),
  * as the gateway keeps them per session. */
@@ -46,22 +45,11 @@ fail (const gchar * what, const guint8 * data, gsize size)
 }
 
 static gboolean
-is_printable (const gchar * text)
-{
-  const gchar *c;
-
-  for (c = text; *c != '\0'; c++) {
-    if (*c < 0x20 || *c > 0x7e)
-      return FALSE;
-  }
-  return TRUE;
-}
-
-static gboolean
 is_token (const gchar * value)
 {
-  return value == NULL || (*value != '\0' && strlen (value) <= MAX_TOKEN
-      && is_printable (value));
+  return value == NULL || (*value != '\0'
+      && strlen (value) <= PCR_SDPFRAG_MAX_TOKEN
+      && pcr_sdpfrag_is_printable (value));
 }
 
 static guint
@@ -84,7 +72,7 @@ check_error (const GError * error, const guint8 * data, gsize size)
 {
   if (error == NULL || error->domain != PCR_SDPFRAG_ERROR)
     fail ("refused without an error of ours", data, size);
-  if (!is_printable (error->message)
+  if (!pcr_sdpfrag_is_printable (error->message)
       || strlen (error->message) > MAX_ERROR_MESSAGE)
     fail ("the error is not one short printable line", data, size);
 }
@@ -145,7 +133,7 @@ check_frag (const PcrSdpFrag * frag, const gchar * const *mids,
 
     if (*c->candidate != '\0' && (!g_str_has_prefix (c->candidate, "candidate:")
             || strlen (c->candidate) > PCR_SDPFRAG_MAX_CANDIDATE
-            || !is_printable (c->candidate)
+            || !pcr_sdpfrag_is_printable (c->candidate)
             || strchr (c->candidate, ' ') == NULL))
       fail ("a candidate is not one bounded candidate line", data, size);
     /* sdpMLineIndex and sdpMid must name the same m-line of the offer;

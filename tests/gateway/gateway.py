@@ -278,6 +278,13 @@ def fake_device(env, device, state='online'):
                    check=True, timeout=10)
 
 
+def gateway_with_fake_device(env, extra=None):
+    """A broker, a device that never answers and a gateway in front."""
+    env.start_broker()
+    fake_device(env, DEVICE)
+    return env.gateway(extra)
+
+
 # --- the environment ---------------------------------------------------------
 
 class Env(pcrtest.Env):
@@ -619,9 +626,7 @@ def case_bad_request(env):
 def case_auth(env):
     token = 'tok-' + os.urandom(12).hex()
     token_file = env.write('token', token + '\n')
-    env.start_broker()
-    fake_device(env, DEVICE)
-    gw = env.gateway(['--token-file', token_file])
+    gw = gateway_with_fake_device(env, ['--token-file', token_file])
     good = {'Authorization': f'Bearer {token}'}
     for what, headers in [('no token', {}),
                           ('a wrong token', {'Authorization': 'Bearer x' +
@@ -697,9 +702,7 @@ def case_not_found(env):
 
 
 def case_too_large(env):
-    env.start_broker()
-    fake_device(env, DEVICE)
-    gw = env.gateway()
+    gw = gateway_with_fake_device(env)
     big = 'v=0\r\n' + 'a=x-padding:' + 'x' * (70 * 1024) + '\r\n'
     r = expect(whep_post(gw, sdp=big), 413, 'WHEP POST of 70 KiB')
     log(f'413: {r.text().strip()}')
@@ -739,9 +742,7 @@ def case_too_large(env):
 
 
 def case_content_type(env):
-    env.start_broker()
-    fake_device(env, DEVICE)
-    gw = env.gateway()
+    gw = gateway_with_fake_device(env)
     offer, _ = offers()
     for ctype in ['text/plain', 'application/json', None]:
         h = {'Content-Type': ctype} if ctype else {}
@@ -1183,9 +1184,7 @@ def case_slow_client(env):
 
 
 def case_options(env):
-    env.start_broker()
-    fake_device(env, DEVICE)
-    gw = env.gateway()
+    gw = gateway_with_fake_device(env)
     r = expect(gw.request('OPTIONS', '/whep/cam1'), 204, 'OPTIONS /whep/cam1')
     check(r.header('Accept-Post') == 'application/sdp',
           f'Accept-Post is {r.header("Accept-Post")!r}')
@@ -1323,9 +1322,7 @@ def case_tls(env):
                     '-subj', '/CN=localhost', '-addext',
                     'subjectAltName=IP:127.0.0.1'], check=True,
                    capture_output=True, timeout=60)
-    env.start_broker()
-    fake_device(env, DEVICE)
-    gw = env.gateway(['--tls-cert', cert, '--tls-key', key])
+    gw = gateway_with_fake_device(env, ['--tls-cert', cert, '--tls-key', key])
     gw.context = ssl.create_default_context(cafile=cert)
     r = expect(gw.request('GET', '/'), 200, 'GET / over HTTPS')
     check(b'picamrtc test' in r.body, 'HTTPS served something else')
@@ -1415,9 +1412,7 @@ def case_config(env):
 
 def case_hostile(env):
     """Garbage on the socket never kills the server."""
-    env.start_broker()
-    fake_device(env, DEVICE)
-    gw = env.gateway()
+    gw = gateway_with_fake_device(env)
     junk = [
         b'\x00\x01\x02\x03' * 100,
         b'GET\r\n\r\n',

@@ -19,7 +19,7 @@ import time
 
 import pcrtest
 from pcrtest import (DEVICE, PREFIX, Env, check, expect_exit, expect_frames,
-                     log)
+                     log, watch_to_end)
 
 
 class IntegrationEnv(Env):
@@ -92,12 +92,14 @@ def debug_env(categories):
 
 # --- the cases ------------------------------------------------------------
 
-def case_one_viewer(env):
+def start_camera(env):
     env.start_broker()
     env.start_service(['--max-viewers', '4'])
-    v = env.viewer(['--frames', '60', '--timeout', '30'])
-    ff = expect_frames(v, 20)
-    done = expect_exit(v, 0, 20, 'after decoding 60 frames')
+
+
+def case_one_viewer(env):
+    start_camera(env)
+    v, ff, done = watch_to_end(env)
     check(done and done['frames'] >= 60, f'viewer decoded only {done}')
     check(ff['ms'] <= 3000,
           f'the first frame took {ff["ms"]} ms after the offer (limit 3 s)')
@@ -107,8 +109,7 @@ def case_one_viewer(env):
 
 
 def case_three_viewers(env):
-    env.start_broker()
-    env.start_service(['--max-viewers', '4'])
+    start_camera(env)
     vs = [env.viewer(['--frames', '90', '--timeout', '40']) for _ in range(3)]
     ffs = [expect_frames(v, 20) for v in vs]
     for v, ff in zip(vs, ffs):
@@ -123,8 +124,7 @@ def case_three_viewers(env):
 
 
 def case_leave_and_kill(env):
-    env.start_broker()
-    env.start_service(['--max-viewers', '4'])
+    start_camera(env)
     leaver, victim, stayer = [
         env.viewer(['--frames', '1', '--hold', '90', '--timeout', '110'],
                    name=n) for n in ('leaver', 'victim', 'stayer')]
@@ -175,11 +175,8 @@ def case_leave_and_kill(env):
 
 
 def case_bulk(env):
-    env.start_broker()
-    env.start_service(['--max-viewers', '4'])
-    v = env.viewer(['--frames', '60', '--timeout', '30'])
-    ff = expect_frames(v, 20)
-    done = expect_exit(v, 0, 20, 'after decoding 60 frames')
+    start_camera(env)
+    v, ff, done = watch_to_end(env)
     ans = v.first('answer')
     check(ans['candidates'] >= 1,
           'the answer to a non-trickle offer held no ICE candidates: a '
@@ -193,11 +190,8 @@ def case_bulk(env):
 
 
 def case_trickle(env):
-    env.start_broker()
-    env.start_service(['--max-viewers', '4'])
-    v = env.viewer(['--trickle', '--frames', '60', '--timeout', '30'])
-    ff = expect_frames(v, 20)
-    done = expect_exit(v, 0, 20, 'after decoding 60 frames')
+    start_camera(env)
+    v, ff, done = watch_to_end(env, ['--trickle'])
     ans = v.first('answer')
     check(done['remote_candidates'] >= 1 or ans['candidates'] >= 1,
           'the device sent no ICE candidates at all with trickle')
@@ -221,8 +215,7 @@ def raw(env, payload, expect_error=None, session=None, timeout=10,
 
 
 def case_bad_input(env):
-    env.start_broker()
-    env.start_service(['--max-viewers', '4'])
+    start_camera(env)
     watcher = env.viewer(['--frames', '1', '--hold', '100', '--timeout',
                           '115'], name='watcher')
     expect_frames(watcher, 20)
@@ -273,8 +266,7 @@ def case_bad_input(env):
 
 
 def case_max_viewers(env):
-    env.start_broker()
-    env.start_service(['--max-viewers', '4'])
+    start_camera(env)
     vs = [env.viewer(['--frames', '1', '--hold', '90', '--timeout', '110'])
           for _ in range(4)]
     for v in vs:
@@ -293,8 +285,7 @@ def case_max_viewers(env):
 
 
 def case_mixed_offers(env):
-    env.start_broker()
-    env.start_service(['--max-viewers', '4'])
+    start_camera(env)
     # a browser-like offer (level-asymmetry-allowed=1) and a strict one
     # (42e01f only, like some hardware or embedded clients)
     browser = env.viewer(['--level-asymmetry-allowed', '--frames', '1',
@@ -316,9 +307,7 @@ def case_mixed_offers(env):
 def case_gst_launch(env):
     env.start_broker()
     env.start_gst_launch()
-    v = env.viewer(['--frames', '60', '--timeout', '30'])
-    ff = expect_frames(v, 20)
-    expect_exit(v, 0, 20, 'after decoding 60 frames')
+    _, ff, _ = watch_to_end(env)
     env.service_alive()
     return (f'gst-launch-1.0 ... ! mqttwebrtcsink: 1280x720 '
             f'{ff.get("profile")}, first frame {ff["ms"]} ms')
@@ -429,8 +418,7 @@ def case_on_demand(env):
 
 
 def case_status(env):
-    env.start_broker()
-    env.start_service(['--max-viewers', '4'])
+    start_camera(env)
     st = env.retained_status()
     check(st and st.get('state') == 'online',
           f'the retained status is {st}, expected state "online"')
@@ -690,8 +678,7 @@ def case_flood(env):
     sessions and a replayed offer. The device stays within max-viewers,
     answers each with the right error, keeps a real viewer playing, and
     serves a new viewer once the ghosts are reaped."""
-    env.start_broker()
-    env.start_service(['--max-viewers', '4'])
+    start_camera(env)
     a = env.viewer(['--frames', '1', '--hold', '70', '--timeout', '90'],
                    name='real')
     expect_frames(a, 20)

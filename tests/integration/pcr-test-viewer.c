@@ -219,29 +219,32 @@ post (GSourceFunc func, gpointer data, GDestroyNotify destroy)
 
 /* MQTT */
 
+/* Sends @payload to the device, QoS 1; @mid (nullable) gets its id. */
+static void
+publish_text (const gchar * payload, int *mid)
+{
+  int rc = mosquitto_publish (v.mosq, mid, v.topic_in, strlen (payload),
+      payload, 1, false);
+
+  if (rc != MOSQ_ERR_SUCCESS)
+    g_printerr ("viewer: publish failed: %s\n", mosquitto_strerror (rc));
+}
+
 static void
 publish_json (JsonBuilder * b)
 {
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   g_autofree gchar *payload = json_to_string (root, FALSE);
-  int rc;
 
-  rc = mosquitto_publish (v.mosq, NULL, v.topic_in, strlen (payload), payload,
-      1, false);
-  if (rc != MOSQ_ERR_SUCCESS)
-    g_printerr ("viewer: publish failed: %s\n", mosquitto_strerror (rc));
+  publish_text (payload, NULL);
 }
 
 static void
 publish_type_only (const gchar * type, int *mid)
 {
   g_autofree gchar *payload = g_strdup_printf ("{\"type\":\"%s\"}", type);
-  int rc;
 
-  rc = mosquitto_publish (v.mosq, mid, v.topic_in, strlen (payload), payload,
-      1, false);
-  if (rc != MOSQ_ERR_SUCCESS)
-    g_printerr ("viewer: publish failed: %s\n", mosquitto_strerror (rc));
+  publish_text (payload, mid);
 }
 
 static void
@@ -663,16 +666,6 @@ on_gathering_complete_main (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-on_gathering_state (GstElement * webrtc, GParamSpec * pspec, gpointer data)
-{
-  GstWebRTCICEGatheringState state;
-
-  g_object_get (webrtc, "ice-gathering-state", &state, NULL);
-  if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
-    post (on_gathering_complete_main, NULL, NULL);
-}
-
 static gboolean
 on_ice_failed_main (gpointer data)
 {
@@ -683,14 +676,35 @@ on_ice_failed_main (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-on_ice_connection_state (GstElement * webrtc, GParamSpec * pspec, gpointer data)
+/* One of webrtcbin's state properties reaching @state: @func runs on the
+ * main context. */
+typedef struct
 {
-  GstWebRTCICEConnectionState state;
+  const gchar *property;
+  gint state;
+  GSourceFunc func;
+} StateWatch;
 
-  g_object_get (webrtc, "ice-connection-state", &state, NULL);
-  if (state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED)
-    post (on_ice_failed_main, NULL, NULL);
+static const StateWatch gathering_complete = {
+  "ice-gathering-state", GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE,
+  on_gathering_complete_main
+};
+
+static const StateWatch ice_failed = {
+  "ice-connection-state", GST_WEBRTC_ICE_CONNECTION_STATE_FAILED,
+  on_ice_failed_main
+};
+
+/* notify:: of a StateWatch's property, on a webrtcbin thread */
+static void
+on_state (GstElement * webrtc, GParamSpec * pspec, gpointer data)
+{
+  const StateWatch *watch = data;
+  gint state;
+
+  g_object_get (webrtc, watch->property, &state, NULL);
+  if (state == watch->state)
+    post (watch->func, NULL, NULL);
 }
 
 typedef struct
@@ -1053,9 +1067,9 @@ build_pipeline (void)
   g_signal_connect (v.webrtc, "on-ice-candidate",
       G_CALLBACK (on_ice_candidate), NULL);
   g_signal_connect (v.webrtc, "notify::ice-gathering-state",
-      G_CALLBACK (on_gathering_state), NULL);
+      G_CALLBACK (on_state), (gpointer) & gathering_complete);
   g_signal_connect (v.webrtc, "notify::ice-connection-state",
-      G_CALLBACK (on_ice_connection_state), NULL);
+      G_CALLBACK (on_state), (gpointer) & ice_failed);
 
   bus = gst_element_get_bus (v.pipeline);
   gst_bus_add_watch (bus, on_bus_message, NULL);

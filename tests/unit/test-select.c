@@ -247,56 +247,49 @@ test_select_explicit_libcamera_missing (void)
 static void
 test_select_explicit_sources (void)
 {
+  static const struct
+  {
+    const gchar *source;
+    gboolean libcamera_camera;
+    const gchar *source_prefix;   /* NULL: refused */
+    const gchar *error;           /* in the refusal */
+  } cases[] = {
+    /* test on a Pi: the pattern, still with the hardware encoder */
+    {"test", TRUE, "videotestsrc ", NULL},
+    /* v4l2 with a named device */
+    {"v4l2:/dev/video4", TRUE, "v4l2src device=/dev/video4 ! ", NULL},
+    /* v4l2 without a device found: a clear error, not a guess */
+    {"v4l2", TRUE, NULL, "v4l2:/dev/videoN"},
+    /* libcamera asked for with no camera seen yet: still libcamerasrc */
+    {"libcamera", FALSE, "libcamerasrc ", NULL},
+    /* ...but auto does not pick a libcamera without a camera */
+    {"auto", FALSE, "videotestsrc ", NULL},
+  };
   g_autoptr (PcrConfig) config = pcr_config_new ();
   g_autoptr (PcrPlatform) platform = platform_with ("libcamerasrc",
       "v4l2src", "v4l2h264enc", NULL);
-  g_autoptr (PcrSelection) sel = NULL;
-  g_autoptr (GError) error = NULL;
+  guint i;
 
-  platform->libcamera_camera = TRUE;
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (PcrSelection) sel = NULL;
+    g_autoptr (GError) error = NULL;
 
-  /* test on a Pi: the pattern, still with the hardware encoder */
-  g_free (config->source);
-  config->source = g_strdup ("test");
-  sel = pcr_select (config, platform, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_str_has_prefix (sel->source_desc, "videotestsrc "));
-  g_assert_true (g_str_has_prefix (sel->encoder_desc, "v4l2h264enc "));
-  g_clear_pointer (&sel, pcr_selection_free);
-
-  /* v4l2 with a named device */
-  g_free (config->source);
-  config->source = g_strdup ("v4l2:/dev/video4");
-  sel = pcr_select (config, platform, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_str_has_prefix (sel->source_desc,
-          "v4l2src device=/dev/video4 ! "));
-  g_clear_pointer (&sel, pcr_selection_free);
-
-  /* v4l2 without a device found: a clear error, not a guess */
-  g_free (config->source);
-  config->source = g_strdup ("v4l2");
-  sel = pcr_select (config, platform, &error);
-  g_assert_null (sel);
-  g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID);
-  assert_contains (error->message, "v4l2:/dev/videoN");
-  g_clear_error (&error);
-
-  /* libcamera asked for with no camera seen yet: still libcamerasrc */
-  platform->libcamera_camera = FALSE;
-  g_free (config->source);
-  config->source = g_strdup ("libcamera");
-  sel = pcr_select (config, platform, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_str_has_prefix (sel->source_desc, "libcamerasrc "));
-  g_clear_pointer (&sel, pcr_selection_free);
-
-  /* ...but auto does not pick a libcamera without a camera */
-  g_free (config->source);
-  config->source = g_strdup ("auto");
-  sel = pcr_select (config, platform, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_str_has_prefix (sel->source_desc, "videotestsrc "));
+    g_test_message ("source %s", cases[i].source);
+    platform->libcamera_camera = cases[i].libcamera_camera;
+    g_free (config->source);
+    config->source = g_strdup (cases[i].source);
+    sel = pcr_select (config, platform, &error);
+    if (cases[i].source_prefix == NULL) {
+      g_assert_null (sel);
+      g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID);
+      assert_contains (error->message, cases[i].error);
+      continue;
+    }
+    g_assert_no_error (error);
+    g_assert_true (g_str_has_prefix (sel->source_desc,
+            cases[i].source_prefix));
+    g_assert_true (g_str_has_prefix (sel->encoder_desc, "v4l2h264enc "));
+  }
 }
 
 static void
@@ -555,40 +548,107 @@ test_build_file_bad (TmpDir * t, gconstpointer data)
 
 /* ---- packages ---------------------------------------------------------- */
 
+/* Every element (caps left out) of @description is one whose Debian
+ * package the service can name when it is missing. */
 static void
-test_packages (void)
+assert_packages_known (const gchar * description)
 {
-  static const struct
-  {
-    const gchar *factory, *package;
-  } table[] = {
-    {"libcamerasrc", "gstreamer1.0-libcamera"},
-    {"x264enc", "gstreamer1.0-plugins-ugly"},
-    {"v4l2src", "gstreamer1.0-plugins-good"},
-    {"v4l2h264enc", "gstreamer1.0-plugins-good"},
-    {"v4l2convert", "gstreamer1.0-plugins-good"},
-    {"rtph264pay", "gstreamer1.0-plugins-good"},
-    {"jpegdec", "gstreamer1.0-plugins-good"},
-    {"videotestsrc", "gstreamer1.0-plugins-base"},
-    {"videoconvert", "gstreamer1.0-plugins-base"},
-    {"videoscale", "gstreamer1.0-plugins-base"},
-    {"clockoverlay", "gstreamer1.0-x"},
-    {"webrtcbin", "gstreamer1.0-plugins-bad"},
-    {"h264parse", "gstreamer1.0-plugins-bad"},
-    {"openh264enc", "gstreamer1.0-plugins-bad"},
-    {"nicesrc", "gstreamer1.0-nice"},
-    {"nicesink", "gstreamer1.0-nice"},
-    {"mqttwebrtcsink", "picamrtc"},
-    {"latencystamp", "picamrtc"},
-  };
-  const gchar *missing[] = { "x264enc", "frobsrc", NULL };
-  g_autofree gchar *text = NULL;
+  g_auto (GStrv) parts = g_strsplit (description, "!", -1);
   guint i;
 
-  for (i = 0; i < G_N_ELEMENTS (table); i++) {
-    g_assert_cmpstr (pcr_debian_package_for_element (table[i].factory), ==,
-        table[i].package);
+  for (i = 0; parts[i] != NULL; i++) {
+    const gchar *part = parts[i] + strspn (parts[i], " \t\n");
+    g_autofree gchar *factory = g_strndup (part, strcspn (part, " \t\n"));
+
+    if (*factory == '\0' || strpbrk (factory, "/=.(") != NULL)
+      continue;
+    if (pcr_debian_package_for_element (factory) == NULL) {
+      g_test_message ("no package known for %s in \"%s\"", factory,
+          description);
+      g_test_fail ();
+    }
   }
+}
+
+static void
+test_packages_of_selections (void)
+{
+  g_autoptr (PcrConfig) config = pcr_config_new ();
+  /* the machines of the selection tests above, cameras in place */
+  PcrPlatform *platforms[] = {
+    platform_with ("libcamerasrc", "v4l2src", "v4l2h264enc", "v4l2convert",
+        NULL),
+    platform_with ("libcamerasrc", "x264enc", NULL),
+    platform_with ("v4l2src", "jpegdec", "x264enc", NULL),
+    platform_with ("x264enc", "clockoverlay", NULL),
+    platform_with ("openh264enc", "libcamerasrc", NULL),
+  };
+  guint i;
+
+  config->latency_stamp = TRUE;
+  for (i = 0; i < G_N_ELEMENTS (platforms); i++) {
+    g_autoptr (PcrSelection) sel = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autofree gchar *desc = NULL;
+
+    platforms[i]->libcamera_camera = TRUE;
+    platforms[i]->v4l2_capture_device = g_strdup ("/dev/video0");
+    sel = pcr_select (config, platforms[i], &error);
+    g_assert_no_error (error);
+    desc = pcr_build_pipeline (config, sel, &error);
+    g_assert_no_error (error);
+    g_test_message ("%s", desc);
+    assert_packages_known (desc);
+    pcr_platform_free (platforms[i]);
+  }
+}
+
+/* ...and of the pipelines shipped in pipelines/ */
+static void
+test_packages_of_pipeline_files (void)
+{
+  const gchar *root = g_getenv ("PICAMRTC_SOURCE_ROOT");
+  g_autofree gchar *dir_path = NULL;
+  g_autoptr (GDir) dir = NULL;
+  const gchar *name;
+  guint n = 0;
+
+  if (root == NULL) {
+    g_test_skip ("PICAMRTC_SOURCE_ROOT not set");
+    return;
+  }
+  dir_path = g_build_filename (root, "pipelines", NULL);
+  dir = g_dir_open (dir_path, 0, NULL);
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL) {
+    g_autoptr (PcrConfig) config = pcr_config_new ();
+    g_autoptr (GError) error = NULL;
+    g_autofree gchar *desc = NULL;
+
+    if (!g_str_has_suffix (name, ".pipeline"))
+      continue;
+    config->pipeline = g_build_filename (dir_path, name, NULL);
+    desc = pcr_build_pipeline (config, NULL, &error);
+    g_assert_no_error (error);
+    assert_packages_known (desc);
+    n++;
+  }
+  g_assert_cmpuint (n, >, 0);
+}
+
+static void
+test_packages_named (void)
+{
+  const gchar *missing[] = { "x264enc", "frobsrc", NULL };
+  g_autofree gchar *text = NULL;
+
+  /* the ones whose package is not the obvious one */
+  g_assert_cmpstr (pcr_debian_package_for_element ("clockoverlay"), ==,
+      "gstreamer1.0-x");
+  g_assert_cmpstr (pcr_debian_package_for_element ("libcamerasrc"), ==,
+      "gstreamer1.0-libcamera");
+  g_assert_cmpstr (pcr_debian_package_for_element ("mqttwebrtcsink"), ==,
+      "picamrtc");
   g_assert_null (pcr_debian_package_for_element ("frobsrc"));
 
   text = pcr_describe_missing_elements (missing);
@@ -622,7 +682,10 @@ main (int argc, char **argv)
       tmpdir_teardown);
   g_test_add ("/pipeline/file-bad", TmpDir, NULL, tmpdir_setup,
       test_build_file_bad, tmpdir_teardown);
-  g_test_add_func ("/packages", test_packages);
+  g_test_add_func ("/packages/selections", test_packages_of_selections);
+  g_test_add_func ("/packages/pipeline-files",
+      test_packages_of_pipeline_files);
+  g_test_add_func ("/packages/named", test_packages_named);
 
   return g_test_run ();
 }

@@ -765,12 +765,6 @@ static const Program programs[] = {
       "docs/http-api.md"},
 };
 
-static const PcrSetting *
-program_settings (guint p, guint * n)
-{
-  return p == 0 ? pcr_config_settings (n) : pcr_gateway_config_settings (n);
-}
-
 /* Runs a program of the build tree; returns its exit status. */
 static gint
 run_program (const Program * program, const gchar * const *args,
@@ -854,6 +848,11 @@ test_help_and_samples (void)
     g_autofree gchar *doc = NULL;
     g_auto (GStrv) lines = NULL;
     g_auto (GStrv) sample_lines = NULL;
+    g_autoptr (PcrConfig) cam = pcr_config_new ();
+    g_autoptr (PcrGatewayConfig) gw = pcr_gateway_config_new ();
+    g_autoptr (PcrSettings) settings = p == 0 ?
+        pcr_config_settings_new (cam) : pcr_gateway_config_settings_new (gw,
+        NULL);
     const PcrSetting *table;
     guint n;
 
@@ -863,7 +862,7 @@ test_help_and_samples (void)
     sample_lines = g_strsplit (sample, "\n", -1);
     g_assert_true (g_file_get_contents (doc_path, &doc, NULL, NULL));
 
-    table = program_settings (p, &n);
+    table = pcr_settings_get_table (settings, &n);
     for (i = 0; i < n; i++) {
       const PcrSetting *s = &table[i];
       const gchar *line = help_line (lines, s->name);
