@@ -43,6 +43,7 @@ typedef struct
   gchar *id;
   gint last_rtcp_s;             /* monotonic seconds, atomic */
   PcrViewer *viewer;            /* context only; NULL once closing */
+  gint closing;                 /* atomic: the branch is being freed */
 } Peer;
 
 struct _PcrViewer
@@ -77,6 +78,7 @@ struct _PcrViewer
   gboolean gathering_done;
   gboolean connected;
   guint remote_candidates;
+  GstPromise *answer_promise;   /* create-answer's, until the branch goes */
 };
 
 static void
@@ -306,8 +308,17 @@ on_ssrc_active (GstElement * rtpbin, guint session, guint ssrc, Peer * peer)
 static void
 on_answer_created (GstPromise * promise, gpointer user_data)
 {
-  const GstStructure *reply = gst_promise_get_reply (promise);
-  PeerEvent *ev = peer_event_new (user_data, EV_ANSWER);
+  Peer *peer = user_data;
+  const GstStructure *reply;
+  PeerEvent *ev;
+
+  /* Interrupted by free_branch(), or answered while the branch goes: no
+   * reply to read (gst_promise_get_reply would be a critical) and nobody
+   * to tell. */
+  if (g_atomic_int_get (&peer->closing))
+    return;
+  reply = gst_promise_get_reply (promise);
+  ev = peer_event_new (peer, EV_ANSWER);
 
   /* gst_structure_get copies the boxed description. */
   if (!reply || !gst_structure_get (reply, "answer",
@@ -888,7 +899,8 @@ negotiate (PcrViewer * viewer)
   promise = gst_promise_new_with_change_func (on_answer_created,
       peer_ref (viewer->peer), (GDestroyNotify) peer_unref);
   g_signal_emit_by_name (viewer->webrtc, "create-answer", NULL, promise);
-  gst_promise_unref (promise);
+  /* kept, so a branch freed before the answer can interrupt it */
+  viewer->answer_promise = promise;
 }
 
 gboolean
@@ -919,6 +931,19 @@ pcr_viewer_start (PcrViewer * viewer, GstElement * tee, GError ** error)
  * branch to NULL and removes it.
  * ------------------------------------------------------------------------ */
 
+/* webrtcbin frees an operation it never ran (its create-answer, when the
+ * viewer goes before the answer) with the promise still pending, which
+ * GStreamer warns about: interrupt ours first (a no-op once replied). */
+static void
+drop_answer_promise (PcrViewer * viewer)
+{
+  g_atomic_int_set (&viewer->peer->closing, 1);
+  if (viewer->answer_promise) {
+    gst_promise_interrupt (viewer->answer_promise);
+    g_clear_pointer (&viewer->answer_promise, gst_promise_unref);
+  }
+}
+
 static void
 free_branch (PcrViewer * viewer)
 {
@@ -927,6 +952,7 @@ free_branch (PcrViewer * viewer)
 
   GST_DEBUG_OBJECT (viewer->host.bin, "freeing the branch of session %s",
       viewer->id);
+  drop_answer_promise (viewer);
   if (viewer->tee_pad) {
     gst_element_release_request_pad (viewer->tee, viewer->tee_pad);
     gst_clear_object (&viewer->tee_pad);
@@ -1000,6 +1026,7 @@ pcr_viewer_free (PcrViewer * viewer)
 {
   if (!viewer)
     return;
+  drop_answer_promise (viewer);
   g_clear_pointer (&viewer->offer, gst_sdp_message_free);
   g_clear_pointer (&viewer->choice, pcr_h264_choice_free);
   g_strfreev (viewer->mids);
