@@ -35,18 +35,16 @@
 // failure.
 
 import { spawnSync } from 'node:child_process';
-import {
-  copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  Failure, check, ensureNodeModules, launchChromium, log, poll, procUsage,
+  Failure, check, ensureNodeModules, launchChromium, log, procUsage,
   reexecInNamespace, sleep,
 } from '../browser/harness.mjs';
 import {
-  BenchSystems, DEVICE, HZ, PYTHON, benchBinaries, fmt, noViewersLeft,
-  percentile,
+  BenchSystems, DEVICE, HZ, PYTHON, benchBinaries, closeViewerPages, fmt,
+  noViewersLeft, openViewerPages, percentile, writeDocsSection,
 } from './systems.mjs';
 
 const NS_MARK = 'PCR_NETWORKS_IN_NETNS';
@@ -293,34 +291,13 @@ function timeline(series, t0) {
   return out;
 }
 
-async function openPages(systems, base, n, query) {
-  const pages = [];
-  for (let i = 0; i < n; i++) {
-    const ctx = await systems.browser.newContext({ viewport: { width: 960, height: 600 } });
-    await ctx.addInitScript(INIT_SCRIPT);
-    const page = await ctx.newPage();
-    page.errors = [];
-    page.on('pageerror', (e) => page.errors.push(e.message));
-    await page.goto(`${base}/?device=${DEVICE}${query}`, { waitUntil: 'load' });
-    pages.push(page);
-  }
-  const ok = await poll(async () => {
-    const s = await Promise.all(pages.map((p) => p.evaluate(() => window.__net())));
-    return s.every((x) => x && x.v.framesDecoded > 0);
-  }, 30_000, 250);
-  check(ok, `not every one of ${n} pages at ${base} decoded a frame within ` +
-    `30 s (errors: ${pages.flatMap((p) => p.errors).join('; ') || 'none'})`);
-  return pages;
-}
-
-async function closePages(pages) {
-  // Stop as a person would (WHEP DELETE or stop-webrtc), so that the
-  // sender drops the viewer now rather than when its timeouts notice.
-  await Promise.all(pages.map((p) => Promise.race([
-    p.evaluate(() => window.picamrtc.stop()).catch(() => {}), sleep(3000)])));
-  for (const p of pages) {
-    try { await p.context().close(); } catch { /* gone */ }
-  }
+/** n pages playing from base, each with the counters of INIT_SCRIPT. */
+function openPages(systems, base, n, query) {
+  return openViewerPages(systems.browser, `${base}/?device=${DEVICE}${query}`,
+    n, INIT_SCRIPT, async () => {
+      const s = await window.__net();
+      return s && s.v.framesDecoded > 0;
+    });
 }
 
 /** Capture -> display latencies (ms) of page's stamped frames since cleared. */
@@ -375,7 +352,7 @@ async function singleRow(ctx, row) {
   } finally {
     link.clear();
     await sampler.stop();
-    await closePages(pages);
+    await closeViewerPages(pages);
   }
 }
 
@@ -446,7 +423,7 @@ async function mixedRow(ctx) {
   } finally {
     link.clear();
     await sampler.stop();
-    await closePages(pages);
+    await closeViewerPages(pages);
   }
 }
 
@@ -603,22 +580,6 @@ plot ${lines.join(', ')}
   return name;
 }
 
-function writeDocs(md, made) {
-  const docs = join(SOURCE_ROOT, 'docs', 'benchmarks.md');
-  if (made) {
-    mkdirSync(join(SOURCE_ROOT, 'docs', 'img'), { recursive: true });
-    copyFileSync(join(OUT, made), join(SOURCE_ROOT, 'docs', 'img', made));
-  }
-  const text = readFileSync(docs, 'utf8');
-  const begin = '<!-- networks-bench:begin -->';
-  const end = '<!-- networks-bench:end -->';
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  check(i >= 0 && j > i, `${docs} has no ${begin} ... ${end} section`);
-  writeFileSync(docs, text.slice(0, i + begin.length) + '\n' + md + '\n' + text.slice(j));
-  log(`wrote the tables into ${docs}`);
-}
-
 // --- the run ------------------------------------------------------------------
 
 async function rowsOf(ctx, res) {
@@ -674,7 +635,7 @@ async function inner() {
     writeFileSync(join(OUT, 'results.md'), md + '\n');
     console.log(md);
     log(`results in ${OUT}`);
-    if (opts.docs) writeDocs(md, made);
+    if (opts.docs) writeDocsSection('networks-bench', md, made ? [made] : [], OUT);
 
     // What no machine should show, however loaded: picamrtc without a
     // picture on the clean link, an impairment that dropped nothing.

@@ -2,11 +2,15 @@
 // tests/browser/harness.mjs re-executes it in: its own mosquitto, the
 // picamrtc service on the stamped 1280x720 30 fps test pattern, the
 // gateway with the web client, and the aiortc baseline
-// (aiortc-streamer.py). Used by networks.mjs; latency.mjs carries an
-// older copy of the same start-up in its Run class and could use this.
+// (aiortc-streamer.py); the web client's pages in headless Chromium;
+// docs/benchmarks.md's generated sections. Used by networks.mjs;
+// latency.mjs carries older copies of the same (its Run class,
+// openPages, closePages, writeDocs) and could use these.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,4 +153,61 @@ export async function noViewersLeft(base) {
     } catch { return false; }
   }, 20_000, 250);
   if (!ok) log(`${base}: the last row's viewers are still connected after 20 s`);
+}
+
+/**
+ * n pages of the web client at url in their own browser contexts, each
+ * with initScript run before the page's scripts; waits up to 30 s until
+ * ready() (evaluated in each page) is truthy in every one.
+ */
+export async function openViewerPages(browser, url, n, initScript, ready) {
+  const pages = [];
+  for (let i = 0; i < n; i++) {
+    const ctx = await browser.newContext({ viewport: { width: 960, height: 600 } });
+    await ctx.addInitScript(initScript);
+    const page = await ctx.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(e.message));
+    await page.goto(url, { waitUntil: 'load' });
+    pages.push(page);
+  }
+  const ok = await poll(async () =>
+    (await Promise.all(pages.map((p) => p.evaluate(ready)))).every(Boolean),
+  30_000, 250);
+  check(ok, `not every one of ${n} pages of ${url} plays within 30 s ` +
+    `(errors: ${pages.flatMap((p) => p.errors).join('; ') || 'none'})`);
+  return pages;
+}
+
+/**
+ * Presses Stop in each page (WHEP DELETE or the bulk stop-webrtc), so the
+ * sender drops the viewer now rather than when its timeouts notice, then
+ * closes them.
+ */
+export async function closeViewerPages(pages) {
+  await Promise.all(pages.map((p) => Promise.race([
+    p.evaluate(() => window.picamrtc.stop()).catch(() => {}), sleep(3000)])));
+  for (const p of pages) {
+    try { await p.context().close(); } catch { /* gone */ }
+  }
+}
+
+/**
+ * Replaces what stands between <!-- name:begin --> and <!-- name:end -->
+ * in docs/benchmarks.md with md, and copies images (file names in
+ * fromDir) into docs/img/.
+ */
+export function writeDocsSection(name, md, images, fromDir) {
+  const docs = join(SOURCE_ROOT, 'docs', 'benchmarks.md');
+  const img = join(SOURCE_ROOT, 'docs', 'img');
+  mkdirSync(img, { recursive: true });
+  for (const m of images) copyFileSync(join(fromDir, m), join(img, m));
+  const text = readFileSync(docs, 'utf8');
+  const begin = `<!-- ${name}:begin -->`;
+  const end = `<!-- ${name}:end -->`;
+  const i = text.indexOf(begin);
+  const j = text.indexOf(end);
+  check(i >= 0 && j > i, `${docs} has no ${begin} ... ${end} section`);
+  writeFileSync(docs, text.slice(0, i + begin.length) + '\n' + md + '\n' + text.slice(j));
+  log(`wrote the results into ${docs}`);
 }
