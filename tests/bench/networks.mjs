@@ -37,14 +37,14 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import {
-  Failure, check, ensureNodeModules, launchChromium, log, procUsage,
-  reexecInNamespace, sleep,
+  check, launchChromium, log, procUsage, reexecInNamespace, runCase, sleep,
 } from '../browser/harness.mjs';
 import {
-  BenchSystems, DEVICE, HZ, PYTHON, benchBinaries, closeViewerPages, fmt,
-  noViewersLeft, openViewerPages, percentile, writeDocsSection,
+  BenchSystems, DEVICE, HZ, benchBinaries, benchPreflight, closeViewerPages,
+  fmt, noViewersLeft, openViewerPages, percentile, writeDocsSection,
 } from './systems.mjs';
 
 const NS_MARK = 'PCR_NETWORKS_IN_NETNS';
@@ -70,38 +70,37 @@ function listOption(value, known, what) {
   return list;
 }
 
-function parseArgs(argv) {
+function options(argv) {
+  let v;
+  try {
+    ({ values: v } = parseArgs({ args: argv, strict: true, options: {
+      build: { type: 'string' }, seconds: { type: 'string' },
+      smoke: { type: 'boolean' }, docs: { type: 'boolean' },
+      rows: { type: 'string' }, systems: { type: 'string' },
+    } }));
+  } catch (e) {
+    usage(e.message);
+  }
   const o = {
-    build: process.env.PICAMRTC_BUILD_ROOT || join(SOURCE_ROOT, 'build'),
-    seconds: 20, smoke: false, docs: false, rows: null, systems: null,
+    build: resolve(v.build || process.env.PICAMRTC_BUILD_ROOT ||
+      join(SOURCE_ROOT, 'build')),
+    seconds: v.smoke ? 5 : Number(v.seconds ?? 20), docs: Boolean(v.docs),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--build') o.build = argv[++i];
-    else if (a === '--seconds') o.seconds = Number(argv[++i]);
-    else if (a === '--smoke') o.smoke = true;
-    else if (a === '--docs') o.docs = true;
-    else if (a === '--rows') o.rows = listOption(argv[++i], ROWS, 'row');
-    else if (a === '--systems') o.systems = listOption(argv[++i], SYSTEMS, 'system');
-    else usage(`unknown argument ${a}`);
-  }
   if (!(o.seconds >= 5 && o.seconds <= 600)) usage('--seconds must be 5 .. 600');
-  if (o.smoke) {
-    o.seconds = 5;
-    o.rows = o.rows || ['clean', 'loss3'];
-    o.systems = o.systems || ['picamrtc'];
-  }
-  o.rows = [...(o.rows || ROWS)];
-  o.systems = o.systems || SYSTEMS;
+  // --smoke: clean and 3 % loss, picamrtc, unless said otherwise
+  const rows = v.rows ? listOption(v.rows, ROWS, 'row')
+    : v.smoke ? ['clean', 'loss3'] : ROWS;
+  o.systems = v.systems ? listOption(v.systems, SYSTEMS, 'system')
+    : v.smoke ? ['picamrtc'] : SYSTEMS;
   // the derived rows are read from the measured ones
-  if (o.rows.includes('latency')) o.rows.push('clean', 'loss3');
-  if (o.rows.includes('cpu')) o.rows.push('mixed');
-  o.rows = ROWS.filter((r) => o.rows.includes(r));
-  o.build = resolve(o.build);
+  const need = new Set(rows);
+  if (need.has('latency')) need.add('clean').add('loss3');
+  if (need.has('cpu')) need.add('mixed');
+  o.rows = ROWS.filter((r) => need.has(r));
   return o;
 }
 
-const opts = parseArgs(process.argv.slice(2));
+const opts = options(process.argv.slice(2));
 const BIN = benchBinaries(opts.build);
 const OUT = join(opts.build, 'bench', 'networks');
 
@@ -598,85 +597,70 @@ async function rowsOf(ctx, res) {
   }
 }
 
-async function inner() {
-  const systems = new BenchSystems(BIN);
-  const link = new Link();
-  let failed = true;
-  process.on('SIGTERM', async () => { await systems.teardown(true); process.exit(1); });
-  try {
-    for (const [k, f] of Object.entries(BIN)) {
-      check(existsSync(f), `${f} (${k}) is missing: build first (ninja -C ${opts.build})`);
-    }
-    const res = {
-      date: new Date().toISOString().slice(0, 10), seconds: opts.seconds,
-      systems: opts.systems, wanted: opts.rows, rows: [],
-    };
-    const broker = await systems.broker();
-    systems.browser = await launchChromium(BIN.nodeModules);
-    res.chromium = `Chromium ${systems.browser.version()}`;
-    if (opts.systems.includes('picamrtc')) {
-      const proc = await systems.service(broker);
-      const base = await systems.gateway(broker);
-      await rowsOf({ systems, link, base, proc, query: '', system: 'picamrtc' }, res);
-      await systems.stop(proc);
-    }
-    if (opts.systems.includes('aiortc')) {
-      const [proc, base] = await systems.streamer();
-      await rowsOf({ systems, link, base, proc, query: '&signalling=bulk',
-        system: 'aiortc' }, res);
-      await systems.stop(proc);
-    }
-
-    mkdirSync(OUT, { recursive: true });
-    writeFileSync(join(OUT, 'results.json'), JSON.stringify(res, null, 1));
-    const made = plot(res);
-    const md = markdown(res) +
-      (made ? `\n![${made}](${opts.docs ? 'img/' : ''}${made})\n` : '');
-    writeFileSync(join(OUT, 'results.md'), md + '\n');
-    console.log(md);
-    log(`results in ${OUT}`);
-    if (opts.docs) writeDocsSection('networks-bench', md, made ? [made] : [], OUT);
-
-    // What no machine should show, however loaded: picamrtc without a
-    // picture on the clean link, an impairment that dropped nothing.
-    for (const r of res.rows) {
-      if (r.row === 'clean' && r.system === 'picamrtc') {
-        check(r.pages[0].fps >= 5, `picamrtc clean: ${fmt(r.pages[0].fps)} ` +
-          'decoded fps: no live picture');
-      }
-      // (a bottleneck may drop nothing when the sender stays under it)
-      if (r.row === 'loss3' || r.row === 'loss10') {
-        check(r.dropped > 0, `${r.system} ${r.row}: the random loss dropped nothing`);
-      }
-    }
-    failed = false;
-  } catch (e) {
-    console.log(`FAIL networks benchmark: ${e instanceof Failure ? e.message : e.stack}`);
-  } finally {
-    try { link.clear(); } catch { /* the namespace goes with the run */ }
-    await systems.teardown(failed);
+/** Runs the rows and writes the results; a summary line for runCase. */
+async function body(systems, link) {
+  for (const [k, f] of Object.entries(BIN)) {
+    check(existsSync(f), `${f} (${k}) is missing: build first (ninja -C ${opts.build})`);
   }
-  console.log(failed ? 'FAIL networks benchmark' : 'PASS networks benchmark');
-  process.exit(failed ? 1 : 0);
+  const res = {
+    date: new Date().toISOString().slice(0, 10), seconds: opts.seconds,
+    systems: opts.systems, wanted: opts.rows, rows: [],
+  };
+  const broker = await systems.broker();
+  systems.browser = await launchChromium(BIN.nodeModules);
+  res.chromium = `Chromium ${systems.browser.version()}`;
+  if (opts.systems.includes('picamrtc')) {
+    const proc = await systems.service(broker);
+    const base = await systems.gateway(broker);
+    await rowsOf({ systems, link, base, proc, query: '', system: 'picamrtc' }, res);
+    await systems.stop(proc);
+  }
+  if (opts.systems.includes('aiortc')) {
+    const [proc, base] = await systems.streamer();
+    await rowsOf({ systems, link, base, proc, query: '&signalling=bulk',
+      system: 'aiortc' }, res);
+    await systems.stop(proc);
+  }
+
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(join(OUT, 'results.json'), JSON.stringify(res, null, 1));
+  const made = plot(res);
+  const md = markdown(res) +
+    (made ? `\n![${made}](${opts.docs ? 'img/' : ''}${made})\n` : '');
+  writeFileSync(join(OUT, 'results.md'), md + '\n');
+  console.log(md);
+  log(`results in ${OUT}`);
+  if (opts.docs) writeDocsSection('networks-bench', md, made ? [made] : [], OUT);
+
+  // What no machine should show, however loaded: picamrtc without a
+  // picture on the clean link, random loss that dropped nothing (a
+  // bottleneck may drop nothing when the sender stays under it).
+  for (const r of res.rows) {
+    if (r.row === 'clean' && r.system === 'picamrtc') {
+      check(r.pages[0].fps >= 5, `picamrtc clean: ${fmt(r.pages[0].fps)} ` +
+        'decoded fps: no live picture');
+    }
+    if (r.row === 'loss3' || r.row === 'loss10') {
+      check(r.dropped > 0, `${r.system} ${r.row}: the random loss dropped nothing`);
+    }
+  }
+  const passed = res.rows.filter((r) => target(r)[1] === 'pass').length;
+  const judged = res.rows.filter((r) => target(r)[1] !== '–').length;
+  return `${res.rows.length} rows measured, ${passed} of ${judged} targets met`;
 }
 
 if (process.env[NS_MARK]) {
-  inner();
+  const systems = new BenchSystems(BIN);
+  const link = new Link();
+  // generous: every row twice its window plus start-up and recovery
+  const limitMs = (opts.systems.length * opts.rows.length *
+    (2 * opts.seconds + RECOVERY_WATCH_S + 30) + 120) * 1000;
+  runCase('networks benchmark', limitMs, () => body(systems, link), async (failed) => {
+    try { link.clear(); } catch { /* the namespace goes with the run */ }
+    await systems.teardown(failed);
+  });
 } else {
-  try {
-    ensureNodeModules(BIN.nodeModules);
-    for (const [tool, flag, pkg] of [['nft', '--version', 'nftables'],
-      ['tc', '-V', 'iproute2']]) {
-      check(!spawnSync(tool, [flag]).error, `${tool} is missing: apt-get install ${pkg}`);
-    }
-    if (opts.systems.includes('aiortc')) {
-      const r = spawnSync(PYTHON, ['-c', 'import aiortc, aiohttp, numpy']);
-      check(r.status === 0, `${PYTHON} lacks aiortc, aiohttp or numpy: ` +
-        'apt-get install python3-aiortc python3-aiohttp python3-numpy');
-    }
-  } catch (e) {
-    console.log(`FAIL networks benchmark: ${e.message}`);
-    process.exit(1);
-  }
+  benchPreflight(BIN, 'networks benchmark', [['nft', '--version', 'nftables'],
+    ['tc', '-V', 'iproute2']], opts.systems.includes('aiortc'));
   reexecInNamespace(SCRIPT, process.argv.slice(2), NS_MARK, 'networks benchmark');
 }

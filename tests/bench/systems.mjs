@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  Proc, check, freePort, log, poll, sleep, tcpOpen,
+  Proc, check, ensureNodeModules, freePort, log, poll, sleep, tcpOpen,
 } from '../browser/harness.mjs';
 
 export const DEVICE = 'cam1';
@@ -33,6 +33,29 @@ export function benchBinaries(build) {
     streamer: join(SOURCE_ROOT, 'tests', 'bench', 'aiortc-streamer.py'),
     www: join(SOURCE_ROOT, 'data', 'www'),
   };
+}
+
+/**
+ * Before re-executing in the namespace: playwright-core in the build tree,
+ * the tools [command, flag, Debian package] answering, and Debian's
+ * aiortc when the baseline runs. Prints "FAIL label: why" and exits 1
+ * when something is missing.
+ */
+export function benchPreflight(bin, label, tools, aiortc) {
+  try {
+    ensureNodeModules(bin.nodeModules);
+    for (const [tool, flag, pkg] of tools) {
+      check(!spawnSync(tool, [flag]).error, `${tool} is missing: apt-get install ${pkg}`);
+    }
+    if (aiortc) {
+      const r = spawnSync(PYTHON, ['-c', 'import aiortc, aiohttp, numpy']);
+      check(r.status === 0, `${PYTHON} lacks aiortc, aiohttp or numpy: ` +
+        'apt-get install python3-aiortc python3-aiohttp python3-numpy');
+    }
+  } catch (e) {
+    console.log(`FAIL ${label}: ${e.message}`);
+    process.exit(1);
+  }
 }
 
 /** Nearest-rank percentile of an ascending array; null when empty. */
