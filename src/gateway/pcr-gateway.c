@@ -893,26 +893,7 @@ on_mqtt_connection (PcrMqtt * mqtt, gboolean connected, gpointer user_data)
 
   self->connected = connected;
   if (!connected) {
-    g_autoptr (GPtrArray) waiting = g_ptr_array_new ();
-    guint i;
-
     g_message ("lost the MQTT broker %s; reconnecting", self->config->broker);
-    /* An offer published just before the loss (the loss is seen a moment
-     * after the broker went) may never reach the device: its request gets
-     * the prompt 503 of an offer made while the broker is down, not a 504
-     * after the whole answer timeout. Established sessions go on: their
-     * media does not pass the broker. */
-    g_hash_table_iter_init (&iter, self->sessions);
-    while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & s))
-      if (s->pending != NULL && !s->answered)
-        g_ptr_array_add (waiting, s);
-    for (i = 0; i < waiting->len; i++) {
-      s = g_ptr_array_index (waiting, i);
-      session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
-          "the gateway lost the MQTT broker before device %s answered; try "
-          "again later", s->device);
-      session_end (s, FALSE, "the broker went away before the answer");
-    }
     return;
   }
   g_message ("connected to the MQTT broker %s", self->config->broker);
