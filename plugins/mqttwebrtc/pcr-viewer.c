@@ -31,6 +31,15 @@ GST_DEBUG_CATEGORY_STATIC (pcr_viewer_debug);
 #define MAX_REMOTE_CANDIDATES 64
 /* A slow viewer loses frames instead of stalling the tee. */
 #define QUEUE_MAX_BUFFERS 60
+/* How far back a retransmission can reach, as RTP time. A NACK arrives one
+ * round trip after the loss, and a repair that is lost again is asked for
+ * once more after another: 1.5 s covers both over a slow mobile or TURN
+ * path. Sized in time, not packets (webrtcbin 1.22 keeps 500 packets,
+ * which a key frame of the highest rendition at 8 Mbit/s fills in 0.6 s):
+ * with no packet cap it holds 1.5 s at any bitrate, about 1.5 MB per
+ * viewer at 8 Mbit/s, bounded by what the encoder makes, not by the
+ * viewer. */
+#define RTX_HISTORY_MS 1500
 
 /* *INDENT-OFF* */
 G_DEFINE_QUARK (pcr-viewer-error-quark, pcr_viewer_error);
@@ -58,6 +67,7 @@ struct _PcrViewer
   GStrv mids;                   /* the offer's a=mid per m-line ("" if none) */
   GStrv offer_ice_uris;         /* its iceServers as webrtcbin URIs */
   guint playout_delay_id;       /* 0: no playout-delay extension */
+  guint32 ssrc;                 /* of the media; 0 unless RTX is answered */
   gboolean playout_delay_directed;
   gint playout_delay_max_ms;
 
@@ -546,13 +556,19 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
   if (settings->playout_delay_max_ms >= 0)
     viewer->playout_delay_id = pcr_sdp_extmap_id (sdp, choice->mline,
         PCR_PLAYOUT_DELAY_URI, &viewer->playout_delay_directed);
+  /* Any non-zero value: 0 is what webrtcbin's FID group says when it did
+   * not know the media ssrc. */
+  if (choice->rtx_pt >= 0)
+    while (!viewer->ssrc)
+      viewer->ssrc = g_random_int ();
   viewer->choice = g_steal_pointer (&choice);
   viewer->created_us = g_get_monotonic_time ();
 
   GST_INFO_OBJECT (host->bin, "session %s: offer (%s), payload type %d on "
-      "m-line %u, playout-delay extension %u", id,
+      "m-line %u, rtx %d, playout-delay extension %u", id,
       viewer->trickle ? "trickle" : "bulk", viewer->choice->pt,
-      viewer->choice->mline, viewer->playout_delay_id);
+      viewer->choice->mline, viewer->choice->rtx_pt,
+      viewer->playout_delay_id);
   return viewer;
 }
 
@@ -654,6 +670,15 @@ codec_preferences (PcrViewer * viewer)
       "packetization-mode", G_TYPE_STRING, "1", NULL);
   g_autofree gchar *field = NULL;
 
+  /* webrtcbin (1.22) announces the retransmission stream as
+   * a=ssrc-group:FID <media ssrc> <rtx ssrc>, the media ssrc taken from
+   * these caps once intersected. Without it here the answer could be made
+   * before the payloader's caps reach webrtcbin and say FID 0, and the
+   * browser would not know the RTX packets it gets. The payloader sends
+   * with the same ssrc. Only one structure: webrtcbin adds RTX for the
+   * first one only, and the offer's own rtx format is what it answers. */
+  if (viewer->ssrc)
+    gst_caps_set_simple (caps, "ssrc", G_TYPE_UINT, viewer->ssrc, NULL);
   if (!viewer->playout_delay_id)
     return caps;
   /* webrtcbin (1.22) writes the answer's a=extmap lines from extmap-<id>
@@ -738,7 +763,10 @@ rewrite_profile_level_id (GstPad * pad, GstPadProbeInfo * info,
  * reported latency (a whole frame for videotestsrc and most cameras) makes
  * tens of milliseconds; its RTP nicesink would sync again. A live sender
  * gains nothing from waiting (the viewer's jitter buffer paces playback by
- * the RTP timestamps): packets leave as soon as they are made. */
+ * the RTP timestamps): packets leave as soon as they are made.
+ * The rtprtxsend webrtcbin makes when the answer has RTX (it has set its
+ * fixed 500 packets by then) keeps RTX_HISTORY_MS instead. This runs on
+ * webrtcbin's operation thread with its lock held: property sets only. */
 static void
 on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
     gpointer user_data)
@@ -748,6 +776,9 @@ on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
 
   if (g_str_equal (name, "clocksync") || g_str_equal (name, "nicesink"))
     g_object_set (element, "sync", FALSE, NULL);
+  else if (g_str_equal (name, "rtprtxsend"))
+    g_object_set (element, "max-size-time", (guint) RTX_HISTORY_MS,
+        "max-size-packets", 0, NULL);
 }
 
 static GstElement *
@@ -776,6 +807,8 @@ make_branch (PcrViewer * viewer, GError ** error)
       NULL);
   g_object_set (viewer->pay, "pt", viewer->choice->pt, "config-interval", -1,
       NULL);
+  if (viewer->ssrc)
+    g_object_set (viewer->pay, "ssrc", viewer->ssrc, NULL);
   gst_util_set_object_arg (G_OBJECT (viewer->pay), "aggregate-mode",
       "zero-latency");
   if (viewer->playout_delay_id && !add_playout_delay (viewer)) {
@@ -846,9 +879,15 @@ link_branch (PcrViewer * viewer, GError ** error)
   g_object_get (webrtc_sink, "transceiver", &trans, NULL);
   if (trans) {
     prefs = codec_preferences (viewer);
+    /* do-nack answers "a=rtcp-fb:<pt> nack" and the offer's rtx format
+     * (webrtcbin 1.22 takes it from the offer's apt=, it never picks one).
+     * A viewer that offers no rtx gets neither: webrtcbin can only resend
+     * on an RTX stream, so its NACKs would go unanswered, and a browser
+     * that may NACK waits for the repair before it asks for a key frame
+     * (PLI), which is then its only way back. */
     g_object_set (trans, "direction",
         GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "codec-preferences",
-        prefs, NULL);
+        prefs, "do-nack", viewer->choice->rtx_pt >= 0, NULL);
     gst_object_unref (trans);
   }
   return TRUE;
@@ -919,6 +958,30 @@ pcr_viewer_start (PcrViewer * viewer, GstElement * tee, GError ** error)
  * branch to NULL and removes it.
  * ------------------------------------------------------------------------ */
 
+/* What retransmission did for this viewer, for the log. */
+static void
+log_retransmissions (PcrViewer * viewer)
+{
+  GstIterator *it;
+  GValue item = G_VALUE_INIT;
+
+  if (!viewer->webrtc || !viewer->ssrc)
+    return;
+  it = gst_bin_iterate_all_by_element_factory_name (GST_BIN (viewer->webrtc),
+      "rtprtxsend");
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    guint requests = 0, packets = 0;
+
+    g_object_get (g_value_get_object (&item), "num-rtx-requests", &requests,
+        "num-rtx-packets", &packets, NULL);
+    GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
+        "again, %u retransmitted", viewer->id, requests, packets);
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+}
+
 static void
 free_branch (PcrViewer * viewer)
 {
@@ -927,6 +990,7 @@ free_branch (PcrViewer * viewer)
 
   GST_DEBUG_OBJECT (viewer->host.bin, "freeing the branch of session %s",
       viewer->id);
+  log_retransmissions (viewer);
   if (viewer->tee_pad) {
     gst_element_release_request_pad (viewer->tee, viewer->tee_pad);
     gst_clear_object (&viewer->tee_pad);
