@@ -356,26 +356,42 @@ wait_viewers (GstElement * sink, TestSignaller * signaller, guint expected)
   return viewers;
 }
 
+/* videotestsrc ! x264enc ! mqttwebrtcsink with a new test signaller, not
+ * started yet. */
+static GstElement *
+make_sender (GstElement ** sink, TestSignaller ** signaller)
+{
+  GError *error = NULL;
+  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", &error);
+
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  *signaller = g_object_new (test_signaller_get_type (), NULL);
+  g_object_set (*sink, "signaller", *signaller, NULL);
+  return pipeline;
+}
+
+static void
+play (GstElement * pipeline)
+{
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
+          10 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+}
+
 GST_START_TEST (test_session_without_broker)
 {
   GstElement *pipeline, *sink, *viewer_pipeline, *viewer;
   TestSignaller *signaller;
   g_autofree gchar *offer = NULL;
   PcrMessage *msg;
-  GError *error = NULL;
 
-  pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
-      "video/x-raw,width=320,height=240,framerate=30/1 ! "
-      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
-      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", &error);
-  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
-  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  signaller = g_object_new (test_signaller_get_type (), NULL);
-  g_object_set (sink, "signaller", signaller, NULL);
-  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
-      GST_STATE_CHANGE_FAILURE);
-  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
-          10 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  pipeline = make_sender (&sink, &signaller);
+  play (pipeline);
 
   viewer_pipeline = gst_pipeline_new ("viewer");
   viewer = gst_element_factory_make ("webrtcbin", NULL);
@@ -600,18 +616,10 @@ GST_START_TEST (test_answer_has_rtx)
       "fixtures", "sdp", "chromium-recvonly.sdp", NULL);
   fail_unless (g_file_get_contents (path, &offer, NULL, NULL), "no %s", path);
 
-  pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
-      "video/x-raw,width=320,height=240,framerate=30/1 ! "
-      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
-      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", NULL);
-  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  signaller = g_object_new (test_signaller_get_type (), NULL);
-  g_object_set (sink, "signaller", signaller, NULL);
+  pipeline = make_sender (&sink, &signaller);
   g_signal_connect (sink, "deep-element-added",
       G_CALLBACK (on_sink_deep_element_added), &watch);
-  gst_element_set_state (pipeline, GST_STATE_PLAYING);
-  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
-          10 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  play (pipeline);
 
   deliver (signaller, "viewer-rtx", pcr_message_new_offer (offer, TRUE));
   msg = next_sent_not_candidate (signaller, "viewer-rtx");
@@ -706,16 +714,8 @@ GST_START_TEST (test_stop_with_viewer)
   GValue item = G_VALUE_INIT;
   guint children = 0;
 
-  pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
-      "video/x-raw,width=320,height=240,framerate=30/1 ! "
-      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
-      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", NULL);
-  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  signaller = g_object_new (test_signaller_get_type (), NULL);
-  g_object_set (sink, "signaller", signaller, NULL);
-  gst_element_set_state (pipeline, GST_STATE_PLAYING);
-  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
-          10 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  pipeline = make_sender (&sink, &signaller);
+  play (pipeline);
 
   viewer_pipeline = gst_pipeline_new ("viewer");
   viewer = gst_element_factory_make ("webrtcbin", NULL);
