@@ -51,6 +51,7 @@ typedef struct
   GMainContext *context;
   gchar *id;
   gint last_rtcp_s;             /* monotonic seconds, atomic */
+  gint answered;                /* atomic: the create-answer promise is done */
   PcrViewer *viewer;            /* context only; NULL once closing */
 } Peer;
 
@@ -79,6 +80,7 @@ struct _PcrViewer
   GstElement *tee;
   GstPad *tee_pad;
   gulong idle_probe;
+  GstPromise *answer_promise;   /* create-answer's, until the branch goes */
 
   /* negotiation */
   gint64 created_us;
@@ -319,6 +321,7 @@ on_answer_created (GstPromise * promise, gpointer user_data)
   const GstStructure *reply = gst_promise_get_reply (promise);
   PeerEvent *ev = peer_event_new (user_data, EV_ANSWER);
 
+  g_atomic_int_set (&ev->peer->answered, 1);
   /* gst_structure_get copies the boxed description. */
   if (!reply || !gst_structure_get (reply, "answer",
           GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &ev->answer, NULL)
@@ -927,7 +930,7 @@ negotiate (PcrViewer * viewer)
   promise = gst_promise_new_with_change_func (on_answer_created,
       peer_ref (viewer->peer), (GDestroyNotify) peer_unref);
   g_signal_emit_by_name (viewer->webrtc, "create-answer", NULL, promise);
-  gst_promise_unref (promise);
+  viewer->answer_promise = promise;
 }
 
 gboolean
@@ -1002,6 +1005,17 @@ free_branch (PcrViewer * viewer)
     gst_element_set_state (elements[i], GST_STATE_NULL);
     if (GST_OBJECT_PARENT (elements[i]) == GST_OBJECT (viewer->host.bin))
       gst_bin_remove (viewer->host.bin, elements[i]);
+  }
+  /* A viewer gone before webrtcbin ran create-answer: webrtcbin (1.22)
+   * drops the queued operation when it stops, and had it held the last
+   * reference it would free a pending promise (a GLib critical). Its
+   * thread is joined now, so nothing answers any more: a promise still
+   * unanswered is interrupted (the answer callback then finds no viewer). */
+  if (viewer->answer_promise) {
+    if (!g_atomic_int_get (&viewer->peer->answered))
+      gst_promise_interrupt (viewer->answer_promise);
+    gst_promise_unref (viewer->answer_promise);
+    viewer->answer_promise = NULL;
   }
   gst_clear_object (&viewer->webrtc);
   gst_clear_object (&viewer->pay);
