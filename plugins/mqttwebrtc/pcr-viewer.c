@@ -52,6 +52,7 @@ typedef struct
   gchar *id;
   gint last_rtcp_s;             /* monotonic seconds, atomic */
   gint answered;                /* atomic: the create-answer promise is done */
+  gint interrupted;             /* atomic: free_branch gave up on it */
   PcrViewer *viewer;            /* context only; NULL once closing */
 } Peer;
 
@@ -318,9 +319,17 @@ on_ssrc_active (GstElement * rtpbin, guint session, guint ssrc, Peer * peer)
 static void
 on_answer_created (GstPromise * promise, gpointer user_data)
 {
-  const GstStructure *reply = gst_promise_get_reply (promise);
-  PeerEvent *ev = peer_event_new (user_data, EV_ANSWER);
+  Peer *peer = user_data;
+  const GstStructure *reply;
+  PeerEvent *ev;
 
+  /* Called by gst_promise_interrupt() from free_branch(): there is no
+   * reply to read (gst_promise_get_reply would be a critical) and nobody
+   * left to tell. */
+  if (g_atomic_int_get (&peer->interrupted))
+    return;
+  reply = gst_promise_get_reply (promise);
+  ev = peer_event_new (peer, EV_ANSWER);
   g_atomic_int_set (&ev->peer->answered, 1);
   /* gst_structure_get copies the boxed description. */
   if (!reply || !gst_structure_get (reply, "answer",
@@ -1012,8 +1021,12 @@ free_branch (PcrViewer * viewer)
    * thread is joined now, so nothing answers any more: a promise still
    * unanswered is interrupted (the answer callback then finds no viewer). */
   if (viewer->answer_promise) {
-    if (!g_atomic_int_get (&viewer->peer->answered))
+    if (!g_atomic_int_get (&viewer->peer->answered)) {
+      GST_DEBUG_OBJECT (viewer->host.bin, "session %s: interrupting its "
+          "unanswered create-answer", viewer->id);
+      g_atomic_int_set (&viewer->peer->interrupted, 1);
       gst_promise_interrupt (viewer->answer_promise);
+    }
     gst_promise_unref (viewer->answer_promise);
     viewer->answer_promise = NULL;
   }
