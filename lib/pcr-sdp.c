@@ -333,6 +333,37 @@ is_repair_format (const gchar * name)
       || g_ascii_strncasecmp (name, "flexfec", 7) == 0;
 }
 
+/* The first format the m-line lists that is rtx/90000 with apt=@pt
+ * (RFC 4588: the retransmission stream of @pt), or -1. */
+static gint
+find_rtx_pt (const GstSDPMedia * media, const FormatTable * table, guint pt)
+{
+  guint i, n = gst_sdp_media_formats_len (media);
+
+  for (i = 0; i < n; i++) {
+    const gchar *fmt = gst_sdp_media_get_format (media, i);
+    g_autofree gchar *name = NULL;
+    g_autofree gchar *apt = NULL;
+    guint64 rtx64, apt64;
+    guint clock_rate;
+
+    if (fmt == NULL
+        || !g_ascii_string_to_unsigned (fmt, 10, 0, MAX_PT, &rtx64, NULL)
+        || rtx64 == pt || table->rtpmap[rtx64] == NULL)
+      continue;
+    name = parse_rtpmap (table->rtpmap[rtx64], &clock_rate);
+    if (g_ascii_strcasecmp (name, "rtx") != 0
+        || clock_rate != H264_CLOCK_RATE)
+      continue;
+    apt = fmtp_get (table->fmtp[rtx64], "apt");
+    if (apt != NULL
+        && g_ascii_string_to_unsigned (apt, 10, 0, MAX_PT, &apt64, NULL)
+        && apt64 == pt)
+      return (gint) rtx64;
+  }
+  return -1;
+}
+
 /* Picks the format in one m-line; on failure @error names what was
  * offered. */
 static PcrH264Choice *
@@ -438,6 +469,7 @@ choose_in_media (const GstSDPMedia * media, guint mline,
   if (choice->fmtp != NULL)
     g_strstrip (choice->fmtp);
   choice->profile_level_id = fmtp_get (choice->fmtp, "profile-level-id");
+  choice->rtx_pt = find_rtx_pt (media, &table, best_pt);
   return choice;
 }
 
@@ -481,9 +513,9 @@ pcr_sdp_choose_h264 (const GstSDPMessage * offer,
 
     choice = choose_in_media (media, i, stream_profile, error);
     if (choice != NULL)
-      GST_DEBUG ("m-line %u (mid %s): H264 payload type %d, fmtp \"%s\"",
-          choice->mline, GST_STR_NULL (choice->mid), choice->pt,
-          GST_STR_NULL (choice->fmtp));
+      GST_DEBUG ("m-line %u (mid %s): H264 payload type %d, fmtp \"%s\", "
+          "rtx %d", choice->mline, GST_STR_NULL (choice->mid), choice->pt,
+          GST_STR_NULL (choice->fmtp), choice->rtx_pt);
     return choice;
   }
 

@@ -26,6 +26,8 @@ typedef struct
   gint pt;                      /* chosen payload type */
   gchar *profile_level_id;      /* of the chosen format, nullable */
   gchar *fmtp;                  /* the chosen format's a=fmtp value, nullable */
+  gint rtx_pt;                  /* the offer's rtx/90000 format with apt=pt
+                                 * (RFC 4588), -1 when it has none */
 } PcrH264Choice;
 
 void pcr_h264_choice_free (PcrH264Choice * choice);
@@ -38,6 +40,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrH264Choice, pcr_h264_choice_free)
  * constrained baseline: profile-level-id 42e0xx/42c0xx, then 4200xx), then
  * the smallest profile above it (main 4d, then high 64); ties keep offer
  * order. A format with no profile-level-id counts as 42001f (RFC 6184).
+ * The choice also names the m-line's retransmission format for the chosen
+ * one (rtx_pt), if the offer lists one.
  * Errors (PCR_MESSAGE_ERROR): PCR_ERROR_BAD_REQUEST when there is no video
  * m-line that receives, PCR_ERROR_NO_COMPATIBLE_CODEC when none fits. */
 PcrH264Choice *pcr_sdp_choose_h264 (const GstSDPMessage * offer,

@@ -22,7 +22,8 @@ export const EMPTY = Object.freeze({
   framesDropped: null,
   keyFramesDecoded: null,
   freezeCount: null,
-  nackCount: null,
+  nackCount: null,          // NACKs this browser sent (packets it asked for again)
+  retransmitted: null,      // retransmittedPacketsReceived: the repairs that came
   pliCount: null,
   jitterMs: null,           // RTP interarrival jitter
   jitterBufferMs: null,     // jitterBufferDelay / jitterBufferEmittedCount over the last interval
@@ -73,6 +74,7 @@ export function summarize(report, prevRaw) {
     out.keyFramesDecoded = inbound.keyFramesDecoded ?? null;
     out.freezeCount = inbound.freezeCount ?? null;
     out.nackCount = inbound.nackCount ?? null;
+    out.retransmitted = inbound.retransmittedPacketsReceived ?? null;
     out.pliCount = inbound.pliCount ?? null;
     out.jitterMs = ms(inbound.jitter);
     out.decoder = inbound.decoderImplementation ?? null;
@@ -213,6 +215,13 @@ export function formatStats(s, extra = {}) {
     lost = String(s.packetsLost);
     if (s.lossPercent) lost += ` (${s.lossPercent.toFixed(1)}%)`;
   }
+  // "12 asked · 11 resent": NACKs sent and retransmissions received; a
+  // camera that answers without RTX leaves the second at 0.
+  let repair = DASH;
+  if (s.nackCount != null) {
+    repair = `${s.nackCount} asked`;
+    if (s.retransmitted != null) repair += ` · ${s.retransmitted} resent`;
+  }
   let ice = DASH;
   if (s.icePath) {
     ice = s.iceLocal && s.iceRemote ? `${s.iceLocal} ↔ ${s.iceRemote}` : s.icePath;
@@ -223,6 +232,7 @@ export function formatStats(s, extra = {}) {
     fps: withUnit(s.fps, 'fps', s.fps != null && s.fps < 10 ? 1 : 0),
     bitrate: formatBitrate(s.bitrateKbps),
     lost,
+    repair,
     jitterBuffer: withUnit(s.jitterBufferMs, 'ms'),
     rtt: withUnit(s.rttMs, 'ms', s.rttMs != null && s.rttMs < 10 ? 1 : 0),
     codec: s.codecDetail || s.codec || DASH,

@@ -31,6 +31,15 @@ GST_DEBUG_CATEGORY_STATIC (pcr_viewer_debug);
 #define MAX_REMOTE_CANDIDATES 64
 /* A slow viewer loses frames instead of stalling the tee. */
 #define QUEUE_MAX_BUFFERS 60
+/* How far back a retransmission can reach, as RTP time. A NACK arrives one
+ * round trip after the loss, and a repair that is lost again is asked for
+ * once more after another: 1.5 s covers both over a slow mobile or TURN
+ * path. Sized in time, not packets (webrtcbin 1.22 keeps 500 packets,
+ * which a key frame of the highest rendition at 8 Mbit/s fills in 0.6 s):
+ * with no packet cap it holds 1.5 s at any bitrate, about 1.5 MB per
+ * viewer at 8 Mbit/s, bounded by what the encoder makes, not by the
+ * viewer. */
+#define RTX_HISTORY_MS 1500
 
 /* *INDENT-OFF* */
 G_DEFINE_QUARK (pcr-viewer-error-quark, pcr_viewer_error);
@@ -42,8 +51,9 @@ typedef struct
   GMainContext *context;
   gchar *id;
   gint last_rtcp_s;             /* monotonic seconds, atomic */
+  gint answered;                /* atomic: the create-answer promise is done */
+  gint interrupted;             /* atomic: free_branch gave up on it */
   PcrViewer *viewer;            /* context only; NULL once closing */
-  gint closing;                 /* atomic: the branch is being freed */
 } Peer;
 
 struct _PcrViewer
@@ -59,6 +69,7 @@ struct _PcrViewer
   GStrv mids;                   /* the offer's a=mid per m-line ("" if none) */
   GStrv offer_ice_uris;         /* its iceServers as webrtcbin URIs */
   guint playout_delay_id;       /* 0: no playout-delay extension */
+  guint32 ssrc;                 /* of the media; 0 unless RTX is answered */
   gboolean playout_delay_directed;
   gint playout_delay_max_ms;
 
@@ -70,6 +81,7 @@ struct _PcrViewer
   GstElement *tee;
   GstPad *tee_pad;
   gulong idle_probe;
+  GstPromise *answer_promise;   /* create-answer's, until the branch goes */
 
   /* negotiation */
   gint64 created_us;
@@ -78,7 +90,6 @@ struct _PcrViewer
   gboolean gathering_done;
   gboolean connected;
   guint remote_candidates;
-  GstPromise *answer_promise;   /* create-answer's, until the branch goes */
 };
 
 static void
@@ -312,14 +323,14 @@ on_answer_created (GstPromise * promise, gpointer user_data)
   const GstStructure *reply;
   PeerEvent *ev;
 
-  /* Interrupted by free_branch(), or answered while the branch goes: no
+  /* Called by gst_promise_interrupt() from free_branch(): there is no
    * reply to read (gst_promise_get_reply would be a critical) and nobody
-   * to tell. */
-  if (g_atomic_int_get (&peer->closing))
+   * left to tell. */
+  if (g_atomic_int_get (&peer->interrupted))
     return;
   reply = gst_promise_get_reply (promise);
   ev = peer_event_new (peer, EV_ANSWER);
-
+  g_atomic_int_set (&ev->peer->answered, 1);
   /* gst_structure_get copies the boxed description. */
   if (!reply || !gst_structure_get (reply, "answer",
           GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &ev->answer, NULL)
@@ -557,13 +568,19 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
   if (settings->playout_delay_max_ms >= 0)
     viewer->playout_delay_id = pcr_sdp_extmap_id (sdp, choice->mline,
         PCR_PLAYOUT_DELAY_URI, &viewer->playout_delay_directed);
+  /* Any non-zero value: 0 is what webrtcbin's FID group says when it did
+   * not know the media ssrc. */
+  if (choice->rtx_pt >= 0)
+    while (!viewer->ssrc)
+      viewer->ssrc = g_random_int ();
   viewer->choice = g_steal_pointer (&choice);
   viewer->created_us = g_get_monotonic_time ();
 
   GST_INFO_OBJECT (host->bin, "session %s: offer (%s), payload type %d on "
-      "m-line %u, playout-delay extension %u", id,
+      "m-line %u, rtx %d, playout-delay extension %u", id,
       viewer->trickle ? "trickle" : "bulk", viewer->choice->pt,
-      viewer->choice->mline, viewer->playout_delay_id);
+      viewer->choice->mline, viewer->choice->rtx_pt,
+      viewer->playout_delay_id);
   return viewer;
 }
 
@@ -665,6 +682,15 @@ codec_preferences (PcrViewer * viewer)
       "packetization-mode", G_TYPE_STRING, "1", NULL);
   g_autofree gchar *field = NULL;
 
+  /* webrtcbin (1.22) announces the retransmission stream as
+   * a=ssrc-group:FID <media ssrc> <rtx ssrc>, the media ssrc taken from
+   * these caps once intersected. Without it here the answer could be made
+   * before the payloader's caps reach webrtcbin and say FID 0, and the
+   * browser would not know the RTX packets it gets. The payloader sends
+   * with the same ssrc. Only one structure: webrtcbin adds RTX for the
+   * first one only, and the offer's own rtx format is what it answers. */
+  if (viewer->ssrc)
+    gst_caps_set_simple (caps, "ssrc", G_TYPE_UINT, viewer->ssrc, NULL);
   if (!viewer->playout_delay_id)
     return caps;
   /* webrtcbin (1.22) writes the answer's a=extmap lines from extmap-<id>
@@ -749,7 +775,10 @@ rewrite_profile_level_id (GstPad * pad, GstPadProbeInfo * info,
  * reported latency (a whole frame for videotestsrc and most cameras) makes
  * tens of milliseconds; its RTP nicesink would sync again. A live sender
  * gains nothing from waiting (the viewer's jitter buffer paces playback by
- * the RTP timestamps): packets leave as soon as they are made. */
+ * the RTP timestamps): packets leave as soon as they are made.
+ * The rtprtxsend webrtcbin makes when the answer has RTX (it has set its
+ * fixed 500 packets by then) keeps RTX_HISTORY_MS instead. This runs on
+ * webrtcbin's operation thread with its lock held: property sets only. */
 static void
 on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
     gpointer user_data)
@@ -759,6 +788,9 @@ on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
 
   if (g_str_equal (name, "clocksync") || g_str_equal (name, "nicesink"))
     g_object_set (element, "sync", FALSE, NULL);
+  else if (g_str_equal (name, "rtprtxsend"))
+    g_object_set (element, "max-size-time", (guint) RTX_HISTORY_MS,
+        "max-size-packets", 0, NULL);
 }
 
 static GstElement *
@@ -787,6 +819,8 @@ make_branch (PcrViewer * viewer, GError ** error)
       NULL);
   g_object_set (viewer->pay, "pt", viewer->choice->pt, "config-interval", -1,
       NULL);
+  if (viewer->ssrc)
+    g_object_set (viewer->pay, "ssrc", viewer->ssrc, NULL);
   gst_util_set_object_arg (G_OBJECT (viewer->pay), "aggregate-mode",
       "zero-latency");
   if (viewer->playout_delay_id && !add_playout_delay (viewer)) {
@@ -857,9 +891,15 @@ link_branch (PcrViewer * viewer, GError ** error)
   g_object_get (webrtc_sink, "transceiver", &trans, NULL);
   if (trans) {
     prefs = codec_preferences (viewer);
+    /* do-nack answers "a=rtcp-fb:<pt> nack" and the offer's rtx format
+     * (webrtcbin 1.22 takes it from the offer's apt=, it never picks one).
+     * A viewer that offers no rtx gets neither: webrtcbin can only resend
+     * on an RTX stream, so its NACKs would go unanswered, and a browser
+     * that may NACK waits for the repair before it asks for a key frame
+     * (PLI), which is then its only way back. */
     g_object_set (trans, "direction",
         GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "codec-preferences",
-        prefs, NULL);
+        prefs, "do-nack", viewer->choice->rtx_pt >= 0, NULL);
     gst_object_unref (trans);
   }
   return TRUE;
@@ -899,7 +939,6 @@ negotiate (PcrViewer * viewer)
   promise = gst_promise_new_with_change_func (on_answer_created,
       peer_ref (viewer->peer), (GDestroyNotify) peer_unref);
   g_signal_emit_by_name (viewer->webrtc, "create-answer", NULL, promise);
-  /* kept, so a branch freed before the answer can interrupt it */
   viewer->answer_promise = promise;
 }
 
@@ -931,17 +970,28 @@ pcr_viewer_start (PcrViewer * viewer, GstElement * tee, GError ** error)
  * branch to NULL and removes it.
  * ------------------------------------------------------------------------ */
 
-/* webrtcbin frees an operation it never ran (its create-answer, when the
- * viewer goes before the answer) with the promise still pending, which
- * GStreamer warns about: interrupt ours first (a no-op once replied). */
+/* What retransmission did for this viewer, for the log. */
 static void
-drop_answer_promise (PcrViewer * viewer)
+log_retransmissions (PcrViewer * viewer)
 {
-  g_atomic_int_set (&viewer->peer->closing, 1);
-  if (viewer->answer_promise) {
-    gst_promise_interrupt (viewer->answer_promise);
-    g_clear_pointer (&viewer->answer_promise, gst_promise_unref);
+  GstIterator *it;
+  GValue item = G_VALUE_INIT;
+
+  if (!viewer->webrtc || !viewer->ssrc)
+    return;
+  it = gst_bin_iterate_all_by_element_factory_name (GST_BIN (viewer->webrtc),
+      "rtprtxsend");
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    guint requests = 0, packets = 0;
+
+    g_object_get (g_value_get_object (&item), "num-rtx-requests", &requests,
+        "num-rtx-packets", &packets, NULL);
+    GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
+        "again, %u retransmitted", viewer->id, requests, packets);
+    g_value_reset (&item);
   }
+  g_value_unset (&item);
+  gst_iterator_free (it);
 }
 
 static void
@@ -952,7 +1002,7 @@ free_branch (PcrViewer * viewer)
 
   GST_DEBUG_OBJECT (viewer->host.bin, "freeing the branch of session %s",
       viewer->id);
-  drop_answer_promise (viewer);
+  log_retransmissions (viewer);
   if (viewer->tee_pad) {
     gst_element_release_request_pad (viewer->tee, viewer->tee_pad);
     gst_clear_object (&viewer->tee_pad);
@@ -964,6 +1014,21 @@ free_branch (PcrViewer * viewer)
     gst_element_set_state (elements[i], GST_STATE_NULL);
     if (GST_OBJECT_PARENT (elements[i]) == GST_OBJECT (viewer->host.bin))
       gst_bin_remove (viewer->host.bin, elements[i]);
+  }
+  /* A viewer gone before webrtcbin ran create-answer: webrtcbin (1.22)
+   * drops the queued operation when it stops, and had it held the last
+   * reference it would free a pending promise (a GLib critical). Its
+   * thread is joined now, so nothing answers any more: a promise still
+   * unanswered is interrupted (the answer callback then finds no viewer). */
+  if (viewer->answer_promise) {
+    if (!g_atomic_int_get (&viewer->peer->answered)) {
+      GST_DEBUG_OBJECT (viewer->host.bin, "session %s: interrupting its "
+          "unanswered create-answer", viewer->id);
+      g_atomic_int_set (&viewer->peer->interrupted, 1);
+      gst_promise_interrupt (viewer->answer_promise);
+    }
+    gst_promise_unref (viewer->answer_promise);
+    viewer->answer_promise = NULL;
   }
   gst_clear_object (&viewer->webrtc);
   gst_clear_object (&viewer->pay);
@@ -1026,7 +1091,6 @@ pcr_viewer_free (PcrViewer * viewer)
 {
   if (!viewer)
     return;
-  drop_answer_promise (viewer);
   g_clear_pointer (&viewer->offer, gst_sdp_message_free);
   g_clear_pointer (&viewer->choice, pcr_h264_choice_free);
   g_strfreev (viewer->mids);

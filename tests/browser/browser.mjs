@@ -13,6 +13,7 @@
 // again under `unshare -rn`, where it never reaches anything but loopback.
 // What it shares with the latency benchmark is in harness.mjs.
 
+import { spawnSync } from 'node:child_process';
 import { createRequire, isBuiltin } from 'node:module';
 import {
   existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
@@ -30,6 +31,14 @@ const DEVICE = 'cam1';
 const CASE_LIMIT_MS = 150_000; // meson's timeout is 180 s
 // Cases whose camera service runs with more options than the default.
 const SERVICE_ARGS = { latency: ['--latency-stamp'] };
+// ... and with more in its environment: the viewer's retransmission
+// counts are logged (at INFO) when it leaves.
+const SERVICE_ENV = { loss: { GST_DEBUG: 'pcrviewer:4' } };
+const NFT = process.env.PCR_NFT || '/usr/sbin/nft';
+// browser-loss: each way, this share of every UDP datagram on loopback is
+// dropped, for this long.
+const LOSS_PERCENT = 3;
+const LOSS_MS = 15_000;
 const SCRIPT = fileURLToPath(import.meta.url);
 const HERE = dirname(SCRIPT);
 const SOURCE_ROOT = process.env.PICAMRTC_SOURCE_ROOT || resolve(HERE, '..', '..');
@@ -103,7 +112,7 @@ class Env {
     this.service = this.spawn(name, [SERVICE_BIN, '--source', 'test',
       '--broker', this.brokerUri, '--device', DEVICE, '--ice-address',
       '127.0.0.1', '--max-viewers', '4', ...this.serviceArgs],
-    { GST_PLUGIN_PATH: PLUGIN_DIR });
+    { GST_PLUGIN_PATH: PLUGIN_DIR, ...SERVICE_ENV[this.name] });
     return this.service;
   }
 
@@ -996,6 +1005,104 @@ async function caseHarness(env) {
   return `Chromium loads ${url}; ${codecs} H.264 receive formats`;
 }
 
+/** What Chromium's getStats() says of the video it receives. */
+function inboundStats(page) {
+  return page.evaluate(async () => {
+    const pc = window.picamrtc?.pc;
+    if (!pc) return null;
+    let inbound = null;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') inbound = s;
+    });
+    return inbound && { ...inbound, at: performance.now() };
+  });
+}
+
+/** Random loss of `percent` % of UDP on loopback (so each way) in this
+ * namespace, counted; returns a function that lifts it and answers how
+ * many datagrams were dropped. */
+function startLoss(percent) {
+  const rules = 'table inet pcr_loss {\n' +
+    '  chain output {\n' +
+    '    type filter hook output priority 0; policy accept;\n' +
+    `    meta l4proto udp numgen random mod 100 < ${percent} counter drop\n` +
+    '  }\n}\n';
+  const r = spawnSync(NFT, ['-f', '-'], { input: rules, encoding: 'utf8' });
+  check(r.status === 0, `nft could not set the loss rule (exit ` +
+    `${r.status}): ${r.stderr || r.error?.message}`);
+  return () => {
+    const l = spawnSync(NFT, ['list', 'table', 'inet', 'pcr_loss'],
+      { encoding: 'utf8' });
+    spawnSync(NFT, ['delete', 'table', 'inet', 'pcr_loss']);
+    const m = /counter packets (\d+)/.exec(l.stdout ?? '');
+    return m ? Number(m[1]) : 0;
+  };
+}
+
+// 3 % of UDP lost each way for 15 s (nftables; no delay emulation, so the
+// round trip for a repair is loopback's): the camera answers the
+// browser's NACKs with RTX, the picture keeps moving, and the stats
+// overlay shows the NACKs and the repairs.
+async function caseLoss(env) {
+  const page = await openPlayer(env, 'page');
+  await expectPlaying(page, 60, 10_000, 'before the loss starts');
+  const sdp = await page.evaluate(() =>
+    window.picamrtc.pc.remoteDescription?.sdp ?? '');
+  check(/^a=rtpmap:\d+ rtx\/90000/m.test(sdp) &&
+    /^a=ssrc-group:FID \d+ \d+/m.test(sdp), 'the camera\'s answer has no ' +
+    `RTX: ${sdp.replace(/\r\n/g, ' | ').slice(0, 1500)}`);
+  const a = await inboundStats(page);
+  check(a, 'Chromium reports no inbound video');
+  const lift = startLoss(LOSS_PERCENT);
+  log(`${LOSS_PERCENT} % of UDP dropped each way for ${LOSS_MS / 1000} s`);
+  await sleep(LOSS_MS);
+  const b = await inboundStats(page);
+  const dropped = lift();
+  log(`loss lifted: nftables dropped ${dropped} datagrams`);
+  const d = (k) => (b[k] ?? 0) - (a[k] ?? 0);
+  const secs = (b.at - a.at) / 1000;
+  const fps = d('framesDecoded') / secs;
+  const frozen = d('totalFreezesDuration');
+  const got = `over ${secs.toFixed(1)} s: ${fps.toFixed(1)} frames/s ` +
+    `decoded, ${d('freezeCount')} freezes (${frozen.toFixed(2)} s), ` +
+    `${d('nackCount')} NACKs sent, ${d('retransmittedPacketsReceived')} ` +
+    `retransmissions received, packetsLost +${d('packetsLost')} (repaired ` +
+    `ones count too), ` +
+    `${d('pliCount')} PLIs, ${dropped} datagrams dropped`;
+  log(got);
+  check(dropped > 0, `nftables dropped nothing: ${got}`);
+  check('retransmittedPacketsReceived' in b, 'Chromium\'s inbound-rtp has ' +
+    `no retransmittedPacketsReceived: ${Object.keys(b).join(', ')}`);
+  check(d('nackCount') > 0, `Chromium sent no NACK under loss: ${got}`);
+  check(d('retransmittedPacketsReceived') > 0, 'the camera retransmitted ' +
+    `nothing: ${got}`);
+  check(fps >= 20, `the video stutters under loss: ${got}`);
+  check(frozen <= 3, `the video froze too long under loss: ${got}`);
+
+  // The overlay says the same (it samples once a second).
+  let text = '';
+  const shown = await poll(async () => {
+    text = await page.locator('[data-stat="repair"]').innerText();
+    const m = /^(\d+) asked · (\d+) resent$/.exec(text);
+    return m && Number(m[1]) >= b.nackCount &&
+      Number(m[2]) >= b.retransmittedPacketsReceived;
+  }, 3000);
+  check(shown, `the stats overlay's Repair line reads "${text}", expected ` +
+    `"≥ ${b.nackCount} asked · ≥ ${b.retransmittedPacketsReceived} resent"`);
+
+  // And the camera, once the viewer leaves, logs what it resent.
+  const button = page.getByRole('button', { name: /stop/i });
+  await button.first().click({ timeout: 5000 });
+  await env.waitDevice((s) => s.viewers === 0, 5000, 'with viewers == 0');
+  let line = null;
+  await poll(() => (line = /(\d+) packets asked for again, (\d+) retransmitted/
+    .exec(env.service.logText())), 3000);
+  check(line && Number(line[2]) > 0, 'the camera service logged no ' +
+    `retransmissions for the viewer (${line ? line[0] : 'no line'})`);
+  env.alive();
+  return `${got}; overlay "${text}"; camera: ${line[0]}`;
+}
+
 const CASES = {
   plays: casePlays,
   'two-pages': caseTwoPages,
@@ -1004,6 +1111,7 @@ const CASES = {
   'seed-api': caseSeedApi,
   'whep-thirdparty': caseWhepThirdparty,
   latency: caseLatency,
+  loss: caseLoss,
   harness: caseHarness,
 };
 

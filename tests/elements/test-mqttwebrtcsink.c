@@ -619,6 +619,36 @@ GST_END_TEST;
 
 /* ------------------------------------------------------------------------ */
 
+/* Sets @property to the bad @value and checks that going to READY fails
+ * with a SETTINGS error in the words of the shared validator @check, the
+ * very words picamrtc and picamrtc-gateway print for that value. Returns
+ * the sink, still in NULL. */
+static GstElement *
+start_fails_with_shared_message (const gchar * property, const gchar * value,
+    gboolean (*check) (const gchar *, GError **))
+{
+  GstElement *sink = make_sink ();
+  GstMessage *msg;
+  g_autofree gchar *text = NULL;
+  g_autofree gchar *expected = NULL;
+  g_autoptr (GError) shared = NULL;
+  GQuark domain;
+  gint code;
+
+  g_object_set (sink, property, value, NULL);
+  msg = ready_fails_with_error (sink);
+  text = error_text (msg, &domain, &code);
+  fail_unless (domain == GST_RESOURCE_ERROR && code ==
+      GST_RESOURCE_ERROR_SETTINGS, "%s \"%s\": %s", property, value, text);
+  fail_if (check (value, &shared), "%s accepts \"%s\"", property, value);
+  expected = g_strdup_printf ("%s: %s", property, shared->message);
+  fail_unless (strstr (text, expected) != NULL,
+      "the error for %s \"%s\" is not the shared one \"%s\": %s", property,
+      value, expected, text);
+  gst_message_unref (msg);
+  return sink;
+}
+
 GST_START_TEST (test_invalid_device_id)
 {
   static const gchar *bad[] = { "bad/id", "", "with space", "plus+",
@@ -629,31 +659,8 @@ GST_START_TEST (test_invalid_device_id)
   guint i;
 
   for (i = 0; i < G_N_ELEMENTS (bad); i++) {
-    GstElement *sink = make_sink ();
-    GstMessage *msg;
-    g_autofree gchar *text = NULL;
-    GQuark domain;
-    gint code;
-
-    g_object_set (sink, "device-id", bad[i], NULL);
-    msg = ready_fails_with_error (sink);
-    text = error_text (msg, &domain, &code);
-    fail_unless (domain == GST_RESOURCE_ERROR && code ==
-        GST_RESOURCE_ERROR_SETTINGS, "device-id \"%s\": %s", bad[i], text);
-    fail_unless (strstr (text, "device-id") != NULL,
-        "the error for device-id \"%s\" does not name it: %s", bad[i], text);
-    /* the very words picamrtc and picamrtc-gateway print for this value */
-    {
-      g_autoptr (GError) shared = NULL;
-      g_autofree gchar *expected = NULL;
-
-      fail_if (pcr_check_device_id (bad[i], &shared));
-      expected = g_strdup_printf ("device-id: %s", shared->message);
-      fail_unless (strstr (text, expected) != NULL,
-          "the error for device-id \"%s\" is not the shared one \"%s\": %s",
-          bad[i], expected, text);
-    }
-    gst_message_unref (msg);
+    GstElement *sink = start_fails_with_shared_message ("device-id", bad[i],
+        pcr_check_device_id);
 
     /* Fixing the setting is enough to start. */
     g_object_set (sink, "device-id", "cam-2", NULL);
@@ -674,34 +681,9 @@ GST_START_TEST (test_invalid_topic_prefix)
   static const gchar *bad[] = { "cams/#", "#", "cams/+/x", "" };
   guint i;
 
-  for (i = 0; i < G_N_ELEMENTS (bad); i++) {
-    GstElement *sink = make_sink ();
-    GstMessage *msg;
-    g_autofree gchar *text = NULL;
-    GQuark domain;
-    gint code;
-
-    g_object_set (sink, "topic-prefix", bad[i], NULL);
-    msg = ready_fails_with_error (sink);
-    text = error_text (msg, &domain, &code);
-    fail_unless (domain == GST_RESOURCE_ERROR && code ==
-        GST_RESOURCE_ERROR_SETTINGS, "topic-prefix \"%s\": %s", bad[i], text);
-    fail_unless (strstr (text, "topic-prefix") != NULL,
-        "the error for topic-prefix \"%s\" does not name it: %s", bad[i], text);
-    /* the very words picamrtc and picamrtc-gateway print for this value */
-    {
-      g_autoptr (GError) shared = NULL;
-      g_autofree gchar *expected = NULL;
-
-      fail_if (pcr_check_topic_prefix (bad[i], &shared));
-      expected = g_strdup_printf ("topic-prefix: %s", shared->message);
-      fail_unless (strstr (text, expected) != NULL,
-          "the error for topic-prefix \"%s\" is not the shared one \"%s\": %s",
-          bad[i], expected, text);
-    }
-    gst_message_unref (msg);
-    gst_object_unref (sink);
-  }
+  for (i = 0; i < G_N_ELEMENTS (bad); i++)
+    gst_object_unref (start_fails_with_shared_message ("topic-prefix", bad[i],
+            pcr_check_topic_prefix));
 }
 
 GST_END_TEST;

@@ -5,12 +5,16 @@
  * checks that the answer uses the payload type the element chose from the
  * offer and that webrtcbin takes it, that a bad remote candidate is answered
  * with a bad-request error, that the viewers property and the status count
- * the viewer, and that bye removes it. Runs in a private network namespace
+ * the viewer, and that bye removes it; and that a viewer whose offer has a
+ * retransmission format gets RTX (a Chromium offer), one whose offer has
+ * none gets neither RTX nor NACK. Runs in a private network namespace
  * (unshare -rn, loopback only), like the integration tests. */
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <gst/check/gstcheck.h>
+#include <gst/rtp/rtp.h>
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
 
@@ -26,6 +30,12 @@
     "encoding-name=H264, clock-rate=90000, payload=104, " \
     "packetization-mode=(string)1, profile-level-id=(string)42e01f"
 #define CHOSEN_PT 104
+/* What tests/fixtures/sdp/chromium-recvonly.sdp offers for the format a
+ * constrained-baseline stream takes: H.264 108, its rtx 109. */
+#define CHROMIUM_PT 108
+#define CHROMIUM_RTX_PT 109
+/* pcr-viewer.c's RTX_HISTORY_MS */
+#define RTX_HISTORY_MS 1500
 
 /* ------------------------------------------------------------------------
  * The test signaller
@@ -309,6 +319,13 @@ check_answer (GstElement * webrtc, const gchar * sdp_text)
       CHOSEN_PT);
   fail_unless (gst_sdp_media_get_attribute_val (media, "sendonly") != NULL,
       "the answer does not send: %s", sdp_text);
+  /* This viewer offered no rtx: no RTX and no plain NACK ("nack pli" is
+   * fine), so its browser asks for a key frame at once. */
+  fail_if (strstr (sdp_text, " rtx/") || strstr (sdp_text, "apt=")
+      || strstr (sdp_text, "ssrc-group:FID"), "RTX in the answer to an offer "
+      "without it: %s", sdp_text);
+  fail_if (strstr (sdp_text, " nack\r\n"), "NACK in the answer to an offer "
+      "without rtx: %s", sdp_text);
 
   answer = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER,
       sdp);
@@ -339,26 +356,42 @@ wait_viewers (GstElement * sink, TestSignaller * signaller, guint expected)
   return viewers;
 }
 
+/* videotestsrc ! x264enc ! mqttwebrtcsink with a new test signaller, not
+ * started yet. */
+static GstElement *
+make_sender (GstElement ** sink, TestSignaller ** signaller)
+{
+  GError *error = NULL;
+  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", &error);
+
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  *signaller = g_object_new (test_signaller_get_type (), NULL);
+  g_object_set (*sink, "signaller", *signaller, NULL);
+  return pipeline;
+}
+
+static void
+play (GstElement * pipeline)
+{
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
+          10 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+}
+
 GST_START_TEST (test_session_without_broker)
 {
   GstElement *pipeline, *sink, *viewer_pipeline, *viewer;
   TestSignaller *signaller;
   g_autofree gchar *offer = NULL;
   PcrMessage *msg;
-  GError *error = NULL;
 
-  pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
-      "video/x-raw,width=320,height=240,framerate=30/1 ! "
-      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
-      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", &error);
-  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
-  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  signaller = g_object_new (test_signaller_get_type (), NULL);
-  g_object_set (sink, "signaller", signaller, NULL);
-  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
-      GST_STATE_CHANGE_FAILURE);
-  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
-          10 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  pipeline = make_sender (&sink, &signaller);
+  play (pipeline);
 
   viewer_pipeline = gst_pipeline_new ("viewer");
   viewer = gst_element_factory_make ("webrtcbin", NULL);
@@ -406,6 +439,269 @@ GST_START_TEST (test_session_without_broker)
 
 GST_END_TEST;
 
+/* The one element of @factory inside @bin (at any depth), or NULL. */
+static GstElement *
+find_element (GstElement * bin, const gchar * factory)
+{
+  GstIterator *it = gst_bin_iterate_all_by_element_factory_name (GST_BIN
+      (bin), factory);
+  GValue item = G_VALUE_INIT;
+  GstElement *found = NULL;
+
+  GstIteratorResult res;
+
+  while ((res = gst_iterator_next (it, &item)) != GST_ITERATOR_DONE) {
+    if (res == GST_ITERATOR_RESYNC) {
+      /* webrtcbin added an element meanwhile: start again */
+      gst_clear_object (&found);
+      gst_iterator_resync (it);
+      continue;
+    }
+    fail_unless (res == GST_ITERATOR_OK);
+    fail_unless (found == NULL, "more than one %s", factory);
+    found = g_value_dup_object (&item);
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+  return found;
+}
+
+static const gchar *
+attribute_with_prefix (const GstSDPMedia * media, const gchar * key,
+    const gchar * prefix)
+{
+  guint i;
+
+  for (i = 0; i < gst_sdp_media_attributes_len (media); i++) {
+    const GstSDPAttribute *a = gst_sdp_media_get_attribute (media, i);
+
+    if (g_strcmp0 (a->key, key) == 0 && a->value
+        && g_str_has_prefix (a->value, prefix))
+      return a->value;
+  }
+  return NULL;
+}
+
+/* What passes through webrtcbin's rtprtxsend, from its first packet on
+ * (until DTLS is up, webrtcbin lets only a few packets through). */
+typedef struct
+{
+  guint media_ssrc, rtx_ssrc;   /* atomic */
+  gint seqnum;                  /* atomic; -1 until a media packet passed */
+  gint rtx_osn;                 /* atomic; -1 until an RTX packet passed */
+} RtxWatch;
+
+/* Notes the latest media packet and an RTX packet (RFC 4588: the original
+ * sequence number first in its payload). */
+static gboolean
+watch_packet (GstBuffer ** buffer, guint idx, gpointer data)
+{
+  RtxWatch *w = data;
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  guint pt;
+
+  if (!gst_rtp_buffer_map (*buffer, GST_MAP_READ, &rtp))
+    return TRUE;
+  pt = gst_rtp_buffer_get_payload_type (&rtp);
+  if (pt == CHROMIUM_PT) {
+    g_atomic_int_set (&w->media_ssrc, gst_rtp_buffer_get_ssrc (&rtp));
+    g_atomic_int_set (&w->seqnum, gst_rtp_buffer_get_seq (&rtp));
+  } else if (pt == CHROMIUM_RTX_PT && gst_rtp_buffer_get_payload_len (&rtp)
+      >= 2) {
+    const guint8 *p = gst_rtp_buffer_get_payload (&rtp);
+
+    g_atomic_int_set (&w->rtx_ssrc, gst_rtp_buffer_get_ssrc (&rtp));
+    g_atomic_int_set (&w->rtx_osn, p[0] << 8 | p[1]);
+  }
+  gst_rtp_buffer_unmap (&rtp);
+  return TRUE;
+}
+
+/* rtph264pay sends a fragmented frame as a buffer list. */
+static GstPadProbeReturn
+watch_pad (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  GstBuffer *buffer;
+
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+    gst_buffer_list_foreach (GST_PAD_PROBE_INFO_BUFFER_LIST (info),
+        watch_packet, data);
+  } else {
+    buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+    watch_packet (&buffer, 0, data);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* Watches both pads of rtprtxsend from its start. */
+static void
+on_sink_deep_element_added (GstBin * bin, GstBin * sub_bin,
+    GstElement * element, RtxWatch * w)
+{
+  GstElementFactory *factory = gst_element_get_factory (element);
+  GstIterator *it;
+  GValue item = G_VALUE_INIT;
+
+  if (!factory || g_strcmp0 (GST_OBJECT_NAME (factory), "rtprtxsend") != 0)
+    return;
+  it = gst_element_iterate_pads (element);
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    gst_pad_add_probe (g_value_get_object (&item), GST_PAD_PROBE_TYPE_BUFFER
+        | GST_PAD_PROBE_TYPE_BUFFER_LIST, watch_pad, w, NULL);
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+}
+
+/* What a browser's NACK becomes inside rtpbin (an upstream
+ * GstRTPRetransmissionRequest) for a media packet @rtx sent: it sends it
+ * again with the ssrc and payload type the answer announced. */
+static void
+expect_retransmission (GstElement * rtx, RtxWatch * w, guint media_ssrc,
+    guint rtx_ssrc)
+{
+  GstPad *srcpad = gst_element_get_static_pad (rtx, "src");
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+  gint seqnum;
+  guint packets = 0;
+
+  while ((seqnum = g_atomic_int_get (&w->seqnum)) < 0
+      && g_get_monotonic_time () < deadline)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  fail_unless (seqnum >= 0, "no media packet passed rtprtxsend");
+  fail_unless_equals_uint64 ((guint) g_atomic_int_get (&w->media_ssrc),
+      media_ssrc);
+  fail_unless (gst_pad_send_event (srcpad,
+          gst_event_new_custom (GST_EVENT_CUSTOM_UPSTREAM,
+              gst_structure_new ("GstRTPRetransmissionRequest", "seqnum",
+                  G_TYPE_UINT, (guint) seqnum, "ssrc", G_TYPE_UINT,
+                  media_ssrc, NULL))));
+  while (g_atomic_int_get (&w->rtx_osn) < 0
+      && g_get_monotonic_time () < deadline)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  fail_unless_equals_int (g_atomic_int_get (&w->rtx_osn), seqnum);
+  fail_unless_equals_uint64 ((guint) g_atomic_int_get (&w->rtx_ssrc),
+      rtx_ssrc);
+  g_object_get (rtx, "num-rtx-packets", &packets, NULL);
+  fail_unless (packets >= 1);
+  gst_object_unref (srcpad);
+}
+
+/* A Chromium offer (it has an rtx format for every H.264 one): the answer
+ * has the offer's rtx payload type for the chosen one, NACK, and the
+ * payloader's ssrc with its RTX ssrc as a FID group; webrtcbin's rtprtxsend
+ * keeps 1.5 s of packets, whatever their number, and answers a NACK with
+ * the payload type and ssrc announced. */
+GST_START_TEST (test_answer_has_rtx)
+{
+  GstElement *pipeline, *sink, *pay, *rtx = NULL;
+  TestSignaller *signaller;
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *offer = NULL;
+  g_autofree gchar *want = NULL;
+  GstSDPMessage *sdp = NULL;
+  const GstSDPMedia *media;
+  const gchar *fid;
+  GstStructure *map = NULL;
+  guint media_ssrc = 0, rtx_ssrc = 0, pay_ssrc = 0;
+  gint64 deadline;
+  RtxWatch watch = { 0, 0, -1, -1 };
+  guint history_ms = 0, history_packets = G_MAXUINT;
+  guint mapped = 0;
+  PcrMessage *msg;
+
+  path = g_build_filename (g_getenv ("PICAMRTC_SOURCE_ROOT"), "tests",
+      "fixtures", "sdp", "chromium-recvonly.sdp", NULL);
+  fail_unless (g_file_get_contents (path, &offer, NULL, NULL), "no %s", path);
+
+  pipeline = make_sender (&sink, &signaller);
+  g_signal_connect (sink, "deep-element-added",
+      G_CALLBACK (on_sink_deep_element_added), &watch);
+  play (pipeline);
+
+  deliver (signaller, "viewer-rtx", pcr_message_new_offer (offer, TRUE));
+  msg = next_sent_not_candidate (signaller, "viewer-rtx");
+  fail_unless_equals_int (msg->type, PCR_MESSAGE_ANSWER);
+  fail_unless_equals_int (gst_sdp_message_new_from_text (msg->sdp, &sdp),
+      GST_SDP_OK);
+  media = gst_sdp_message_get_media (sdp, 0);
+
+  /* One H.264 format and its retransmission format, the offer's numbers. */
+  fail_unless_equals_int (gst_sdp_media_formats_len (media), 2);
+  fail_unless_equals_int (atoi (gst_sdp_media_get_format (media, 0)),
+      CHROMIUM_PT);
+  fail_unless_equals_int (atoi (gst_sdp_media_get_format (media, 1)),
+      CHROMIUM_RTX_PT);
+  want = g_strdup_printf ("%d rtx/90000", CHROMIUM_RTX_PT);
+  fail_unless (attribute_with_prefix (media, "rtpmap", want), "no %s: %s",
+      want, msg->sdp);
+  g_free (want);
+  want = g_strdup_printf ("%d apt=%d", CHROMIUM_RTX_PT, CHROMIUM_PT);
+  fail_unless (attribute_with_prefix (media, "fmtp", want), "no %s: %s",
+      want, msg->sdp);
+  g_free (want);
+  want = g_strdup_printf ("%d nack", CHROMIUM_PT);
+  fail_unless (g_strcmp0 (attribute_with_prefix (media, "rtcp-fb", want),
+          want) == 0, "no a=rtcp-fb:%s: %s", want, msg->sdp);
+
+  /* FID <media> <rtx>: the payloader's ssrc, and an RTX ssrc the answer
+   * describes. */
+  fid = attribute_with_prefix (media, "ssrc-group", "FID ");
+  fail_unless (fid != NULL, "no ssrc-group:FID: %s", msg->sdp);
+  fail_unless_equals_int (sscanf (fid, "FID %u %u", &media_ssrc, &rtx_ssrc),
+      2);
+  fail_unless (media_ssrc != 0 && rtx_ssrc != 0 && media_ssrc != rtx_ssrc,
+      "FID %u %u", media_ssrc, rtx_ssrc);
+  g_free (want);
+  want = g_strdup_printf ("%u cname:", rtx_ssrc);
+  fail_unless (attribute_with_prefix (media, "ssrc", want), "no a=ssrc:%s: "
+      "%s", want, msg->sdp);
+  pay = find_element (sink, "rtph264pay");
+  fail_unless (pay != NULL);
+  g_object_get (pay, "ssrc", &pay_ssrc, NULL);
+  fail_unless_equals_uint64 (pay_ssrc, media_ssrc);
+  gst_object_unref (pay);
+
+  /* webrtcbin makes its rtprtxsend once the answer is set. */
+  deadline = g_get_monotonic_time () + WAIT_US;
+  while (!(rtx = find_element (sink, "rtprtxsend"))
+      && g_get_monotonic_time () < deadline)
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  fail_unless (rtx != NULL, "webrtcbin made no rtprtxsend");
+  /* The element sets it from its own deep-element-added handler, which
+   * runs just after the element is in the bin (and after ours). */
+  while (g_object_get (rtx, "max-size-time", &history_ms, "max-size-packets",
+          &history_packets, NULL), history_ms == 0
+      && g_get_monotonic_time () < deadline)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  fail_unless_equals_int (history_ms, RTX_HISTORY_MS);
+  fail_unless_equals_int (history_packets, 0);
+  g_object_get (rtx, "payload-type-map", &map, NULL);
+  fail_unless (map != NULL);
+  g_free (want);
+  want = g_strdup_printf ("%d", CHROMIUM_PT);
+  fail_unless (gst_structure_get_uint (map, want, &mapped), "%"
+      GST_PTR_FORMAT, map);
+  fail_unless_equals_int (mapped, CHROMIUM_RTX_PT);
+  gst_structure_free (map);
+  expect_retransmission (rtx, &watch, media_ssrc, rtx_ssrc);
+  gst_object_unref (rtx);
+
+  gst_sdp_message_free (sdp);
+  pcr_message_free (msg);
+  deliver (signaller, "viewer-rtx", pcr_message_new_bye ());
+  fail_unless_equals_int (wait_viewers (sink, signaller, 0), 0);
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_object_unref (signaller);
+}
+
+GST_END_TEST;
+
 /* Closing the pipeline with a viewer still there frees its branch before
  * the state change returns. */
 GST_START_TEST (test_stop_with_viewer)
@@ -418,16 +714,8 @@ GST_START_TEST (test_stop_with_viewer)
   GValue item = G_VALUE_INIT;
   guint children = 0;
 
-  pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
-      "video/x-raw,width=320,height=240,framerate=30/1 ! "
-      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
-      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", NULL);
-  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  signaller = g_object_new (test_signaller_get_type (), NULL);
-  g_object_set (sink, "signaller", signaller, NULL);
-  gst_element_set_state (pipeline, GST_STATE_PLAYING);
-  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
-          10 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  pipeline = make_sender (&sink, &signaller);
+  play (pipeline);
 
   viewer_pipeline = gst_pipeline_new ("viewer");
   viewer = gst_element_factory_make ("webrtcbin", NULL);
@@ -477,6 +765,7 @@ signaller_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_session_without_broker);
   tcase_add_test (tc, test_stop_with_viewer);
+  tcase_add_test (tc, test_answer_has_rtx);
   return s;
 }
 

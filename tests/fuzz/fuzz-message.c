@@ -7,6 +7,7 @@
  * iceServers to webrtcbin URI conversion, the other two places where peer
  * text reaches lib/pcr-message.c. */
 
+#include "pcr-defaults.h"
 #include "pcr-message.h"
 
 #include <stdint.h>

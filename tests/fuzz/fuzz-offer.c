@@ -3,7 +3,9 @@
  * profile, as mqttwebrtcsink does with the "sdp" of an offer. Besides memory
  * errors and leaks it checks what the API promises: a choice names a video
  * m-line of the offer and one of its payload types, and a refusal is a
- * one-line error of ours that the device can send back as it is. */
+ * one-line error of ours that the device can send back as it is; a
+ * retransmission format it names (rtx_pt) is another payload type of the
+ * same m-line. */
 
 #include "pcr-sdp.h"
 #include "pcr-message.h"
@@ -40,11 +42,28 @@ check_error (const GError * error, gboolean may_be_no_codec)
   }
 }
 
+/* TRUE when the m-line lists payload type @pt (0 .. 127) as a format. */
+static gboolean
+media_lists (const GstSDPMedia * media, gint pt)
+{
+  guint i, n = gst_sdp_media_formats_len (media);
+
+  if (pt < 0 || pt > 127)
+    return FALSE;
+  for (i = 0; i < n; i++) {
+    guint64 fmt;
+
+    if (g_ascii_string_to_unsigned (gst_sdp_media_get_format (media, i), 10,
+            0, 127, &fmt, NULL) && fmt == (guint64) pt)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 static void
 check_choice (const GstSDPMessage * offer, const PcrH264Choice * choice)
 {
   const GstSDPMedia *media;
-  guint i, n;
 
   if (choice->mline >= gst_sdp_message_medias_len (offer)) {
     fprintf (stderr, "chose m-line %u of %u\n", choice->mline,
@@ -58,17 +77,17 @@ check_choice (const GstSDPMessage * offer, const PcrH264Choice * choice)
         choice->pt, gst_sdp_media_get_media (media));
     abort ();
   }
-  n = gst_sdp_media_formats_len (media);
-  for (i = 0; i < n; i++) {
-    guint64 fmt;
-
-    if (g_ascii_string_to_unsigned (gst_sdp_media_get_format (media, i), 10,
-            0, 127, &fmt, NULL) && fmt == (guint64) choice->pt)
-      return;
+  if (!media_lists (media, choice->pt)) {
+    fprintf (stderr, "chose payload type %d, which the m-line does not "
+        "list\n", choice->pt);
+    abort ();
   }
-  fprintf (stderr, "chose payload type %d, which the m-line does not list\n",
-      choice->pt);
-  abort ();
+  if (choice->rtx_pt != -1 && (choice->rtx_pt == choice->pt
+          || !media_lists (media, choice->rtx_pt))) {
+    fprintf (stderr, "rtx payload type %d for %d is not another format of "
+        "the m-line\n", choice->rtx_pt, choice->pt);
+    abort ();
+  }
 }
 
 int LLVMFuzzerTestOneInput (const uint8_t * data, size_t size);

@@ -37,6 +37,7 @@
 #include <libsoup/soup.h>
 
 #include "fake-mqtt.h"
+#include "pcr-defaults.h"
 #include "pcr-gateway.h"
 #include "pcr-gateway-config.h"
 #include "pcr-message.h"

@@ -1011,6 +1011,15 @@ def case_broker_outage(env):
 
     t_stop = time.monotonic()
     env.stop_broker()
+    # The prompt 503 is promised once the gateway knows the broker is gone
+    # (its socket closes a moment after the broker's exit); a request in
+    # that moment waits for its answer like any other, since the offer is
+    # resent when the broker is back.
+    deadline = time.monotonic() + 5
+    while 'lost the MQTT broker' not in gw.log_text():
+        check(time.monotonic() < deadline, 'the gateway did not notice the '
+              'broker was gone within 5 s')
+        time.sleep(0.05)
     during = []
     while time.monotonic() - t_stop < down - 1.5:
         for what, fn in (('start-webrtc', start_webrtc),

@@ -248,6 +248,26 @@ find_h264_pt (const VideoSection * v, const gchar * plid)
   return found;
 }
 
+/* The rtx/90000 format of the section with apt=@pt, or -1. */
+static gint
+find_rtx_pt (const VideoSection * v, gint pt)
+{
+  g_autofree gchar *want = g_strdup_printf ("apt=%d", pt);
+  gint found = -1;
+  guint i;
+
+  for (i = 0; i < v->order->len; i++) {
+    const gchar *rtx = g_ptr_array_index (v->order, i);
+
+    if (g_strcmp0 (g_hash_table_lookup (v->rtpmap, rtx), "rtx/90000") != 0
+        || g_strcmp0 (g_hash_table_lookup (v->fmtp, rtx), want) != 0)
+      continue;
+    g_assert_cmpint (found, ==, -1);
+    found = atoi (rtx);
+  }
+  return found;
+}
+
 static void
 test_chromium (gconstpointer data)
 {
@@ -278,9 +298,12 @@ test_chromium (gconstpointer data)
     g_assert_cmpstr (choice->mid, ==, v->mid);
     g_assert_cmpstr (choice->profile_level_id, ==, expect[i].plid);
     g_assert_nonnull (strstr (choice->fmtp, "packetization-mode=1"));
+    /* Chromium offers a retransmission format for every H.264 one. */
+    g_assert_cmpint (choice->rtx_pt, >=, 0);
+    g_assert_cmpint (choice->rtx_pt, ==, find_rtx_pt (v, pt));
     if (i == 0)
-      g_test_message ("%s: constrained-baseline gets payload type %d",
-          fixture, choice->pt);
+      g_test_message ("%s: constrained-baseline gets payload type %d, rtx %d",
+          fixture, choice->pt, choice->rtx_pt);
   }
 
   /* A high stream gets a high-family format (Chromium offers f4 today). */
@@ -634,6 +657,84 @@ test_extmap_id (void)
   }
 }
 
+/* The retransmission format of the chosen payload type: the browsers'
+ * offers, offers without one, and rtx lines that must not count. */
+static void
+test_rtx_pt (void)
+{
+  static const struct
+  {
+    const gchar *fixture;
+    PcrH264Profile profile;
+    gint pt, rtx_pt;
+  } offers[] = {
+    {"chromium-recvonly.sdp", CB, 108, 109},
+    {"firefox-recvonly.sdp", CB, 126, 127},
+    {"safari-audio-video.sdp", CB, 98, 99},
+    {"safari-audio-video.sdp", HIGH, 96, 97},
+    {"main-only.sdp", MAIN, 116, 117},
+    {"no-profile-level-id.sdp", CB, 100, 101},
+    {"rejected-then-good.sdp", CB, 108, 109},
+    /* no rtx at all */
+    {"uppercase-h264.sdp", CB, 102, -1},
+    {"malformed-profile.sdp", CB, 102, -1},
+    {"bundle-only.sdp", CB, 102, -1},
+  };
+  static const struct
+  {
+    const gchar *formats;       /* after 102 on the m-line */
+    const gchar *lines;
+    gint rtx_pt;
+  } inline_offers[] = {
+    {" 103", "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n", 103},
+    {" 103", "a=rtpmap:103 RTX/90000\r\na=fmtp:103 apt = 102 \r\n", 103},
+    /* the first listed wins */
+    {" 105 103", "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n"
+          "a=rtpmap:105 rtx/90000\r\na=fmtp:105 apt=102\r\n", 105},
+    /* not on the m-line */
+    {"", "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n", -1},
+    /* another payload type's */
+    {" 103", "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=96\r\n", -1},
+    {" 103", "a=rtpmap:103 rtx/48000\r\na=fmtp:103 apt=102\r\n", -1},
+    {" 103", "a=rtpmap:103 rtx\r\na=fmtp:103 apt=102\r\n", -1},
+    {" 103", "a=rtpmap:103 rtx/90000\r\n", -1},
+    {" 103", "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102x\r\n", -1},
+    {" 103", "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=-102\r\n", -1},
+    {" 103", "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=\r\n", -1},
+    {" 103", "a=rtpmap:103 rtx/90000\r\na=fmtp:103 rtx-time=3000\r\n", -1},
+    {" 103", "a=rtpmap:103 red/90000\r\na=fmtp:103 apt=102\r\n", -1},
+    /* an rtx naming itself, an out-of-range one */
+    {" 200", "a=rtpmap:200 rtx/90000\r\na=fmtp:200 apt=102\r\n", -1},
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (offers); i++) {
+    g_autoptr (PcrH264Choice) choice = NULL;
+    g_autoptr (GError) error = NULL;
+
+    g_test_message ("%s", offers[i].fixture);
+    choice = choose_fixture (offers[i].fixture, offers[i].profile, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (choice->pt, ==, offers[i].pt);
+    g_assert_cmpint (choice->rtx_pt, ==, offers[i].rtx_pt);
+  }
+  for (i = 0; i < G_N_ELEMENTS (inline_offers); i++) {
+    g_autofree gchar *text = g_strdup_printf ("v=0\r\no=- 1 1 IN IP4 "
+        "127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102%s\r\n"
+        "c=IN IP4 0.0.0.0\r\na=rtpmap:102 H264/90000\r\n"
+        "a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n%s",
+        inline_offers[i].formats, inline_offers[i].lines);
+    g_autoptr (PcrH264Choice) choice = NULL;
+    g_autoptr (GError) error = NULL;
+
+    g_test_message ("%s", inline_offers[i].lines);
+    choice = choose_text (text, CB, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (choice->pt, ==, 102);
+    g_assert_cmpint (choice->rtx_pt, ==, inline_offers[i].rtx_pt);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -666,6 +767,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sdp/error-message-bounded", test_error_message_bounded);
   g_test_add_func ("/sdp/mutated", test_mutated);
   g_test_add_func ("/sdp/extmap-id", test_extmap_id);
+  g_test_add_func ("/sdp/rtx-pt", test_rtx_pt);
 
   return g_test_run ();
 }
