@@ -547,8 +547,9 @@ function markdown(res) {
   }
   const rtxNull = res.rows.some((r) => r.pages.some((p) => p.rtx === null));
   if (rtxNull) {
-    L.push('RTX packets "–": Chromium reported no retransmittedPacketsReceived, ' +
-      'which it does only for a negotiated RTX stream.', '');
+    L.push('RTX packets "–": Chromium reported no retransmittedPacketsReceived ' +
+      'in that row (it leaves the counter out until a retransmission has ' +
+      'arrived over a negotiated RTX stream).', '');
   }
   return L.join('\n');
 }
