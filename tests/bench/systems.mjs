@@ -1,0 +1,236 @@
+// The systems a benchmark watches, inside the namespace that
+// tests/browser/harness.mjs re-executes it in: its own mosquitto, the
+// picamrtc service on the stamped 1280x720 30 fps test pattern, the
+// gateway with the web client, and the aiortc baseline
+// (aiortc-streamer.py); the web client's pages in headless Chromium;
+// docs/benchmarks.md's generated sections. Used by networks.mjs;
+// latency.mjs carries older copies of the same (its Run class,
+// openPages, closePages, writeDocs) and could use these.
+
+import { spawnSync } from 'node:child_process';
+import {
+  copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  Proc, check, ensureNodeModules, freePort, log, poll, sleep, tcpOpen,
+} from '../browser/harness.mjs';
+
+export const DEVICE = 'cam1';
+export const PYTHON = '/usr/bin/python3'; // Debian's, where python3-aiortc is
+export const HZ = Number(spawnSync('getconf', ['CLK_TCK']).stdout) || 100;
+const SOURCE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The programs a benchmark runs, from build directory `build`. */
+export function benchBinaries(build) {
+  return {
+    service: join(build, 'src', 'picamrtc', 'picamrtc'),
+    gateway: join(build, 'src', 'gateway', 'picamrtc-gateway'),
+    plugins: join(build, 'plugins', 'mqttwebrtc'),
+    nodeModules: join(build, 'tests', 'browser'),
+    streamer: join(SOURCE_ROOT, 'tests', 'bench', 'aiortc-streamer.py'),
+    www: join(SOURCE_ROOT, 'data', 'www'),
+  };
+}
+
+/**
+ * Before re-executing in the namespace: playwright-core in the build tree,
+ * the tools [command, flag, Debian package] answering, and Debian's
+ * aiortc when the baseline runs. Prints "FAIL label: why" and exits 1
+ * when something is missing.
+ */
+export function benchPreflight(bin, label, tools, aiortc) {
+  try {
+    ensureNodeModules(bin.nodeModules);
+    for (const [tool, flag, pkg] of tools) {
+      check(!spawnSync(tool, [flag]).error, `${tool} is missing: apt-get install ${pkg}`);
+    }
+    if (aiortc) {
+      const r = spawnSync(PYTHON, ['-c', 'import aiortc, aiohttp, numpy']);
+      check(r.status === 0, `${PYTHON} lacks aiortc, aiohttp or numpy: ` +
+        'apt-get install python3-aiortc python3-aiohttp python3-numpy');
+    }
+  } catch (e) {
+    console.log(`FAIL ${label}: ${e.message}`);
+    process.exit(1);
+  }
+}
+
+/** Nearest-rank percentile of an ascending array; null when empty. */
+export function percentile(sorted, p) {
+  if (!sorted.length) return null;
+  const i = Math.ceil(p / 100 * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, i))];
+}
+
+/** A number with d decimals, '–' for none. */
+export const fmt = (v, d = 1) => (v === null || v === undefined ||
+  Number.isNaN(v) ? '–' : Number(v).toFixed(d));
+
+/**
+ * Child processes of one benchmark run, their logs in one temporary
+ * directory (kept when the run failed), and the browser.
+ */
+export class BenchSystems {
+  constructor(bin) {
+    this.bin = bin;
+    this.workdir = mkdtempSync(join(tmpdir(), 'pcr-bench-'));
+    this.procs = [];
+    this.browser = null;
+  }
+
+  spawn(name, argv, env) {
+    const p = new Proc(name, argv, this.workdir, env);
+    this.procs.push(p);
+    return p;
+  }
+
+  /** Waits up to 20 s for `port` to accept; fails when proc exits first. */
+  async listening(port, proc) {
+    const ok = await poll(async () => {
+      check(proc.alive(), `${proc.name} exited at start-up (${proc.code}):\n` +
+        proc.logText(3000));
+      return tcpOpen(port);
+    }, 20_000, 100);
+    check(ok, `${proc.name} does not accept connections on port ${port}`);
+  }
+
+  async broker() {
+    const port = await freePort();
+    const conf = join(this.workdir, 'mosquitto.conf');
+    // inside unshare -r mosquitto is root and cannot drop to its own user
+    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n` +
+      'user root\npersistence false\n');
+    await this.listening(port, this.spawn('mosquitto', ['mosquitto', '-c', conf]));
+    this.brokerPort = port;
+    return `mqtt://127.0.0.1:${port}`;
+  }
+
+  /** The camera service on the stamped test pattern, once it is online. */
+  async service(brokerUri, name = 'picamrtc', env = {}) {
+    const p = this.spawn(name, [this.bin.service, '--source', 'test',
+      '--latency-stamp', '--width', '1280', '--height', '720',
+      '--framerate', '30', '--broker', brokerUri, '--device', DEVICE,
+      '--ice-address', '127.0.0.1', '--max-viewers', '64',
+      '--idle-stop-seconds', '30'], { GST_PLUGIN_PATH: this.bin.plugins, ...env });
+    const online = await poll(() => {
+      check(p.alive(), `${name} exited (${p.code}):\n${p.logText(3000)}`);
+      const r = spawnSync('mosquitto_sub', ['-p', String(this.brokerPort),
+        '-t', `picamrtc/${DEVICE}/status`, '-C', '1', '-W', '2']);
+      return /"online"/.test(String(r.stdout));
+    }, 20_000, 100);
+    check(online, `${name} never published its status online`);
+    return p;
+  }
+
+  /** The gateway serving the web client; its base URL. */
+  async gateway(brokerUri) {
+    const port = await freePort();
+    await this.listening(port, this.spawn('gateway', [this.bin.gateway,
+      '--broker', brokerUri, '--listen', `127.0.0.1:${port}`,
+      '--www', this.bin.www, '--device', DEVICE]));
+    return `http://127.0.0.1:${port}`;
+  }
+
+  /** The aiortc baseline serving the same web client; [proc, base URL]. */
+  async streamer() {
+    const port = await freePort();
+    const p = this.spawn('aiortc-streamer', [PYTHON, this.bin.streamer,
+      '--www', this.bin.www, '--listen', `127.0.0.1:${port}`,
+      '--device', DEVICE]);
+    await this.listening(port, p);
+    return [p, `http://127.0.0.1:${port}`];
+  }
+
+  async stop(proc) {
+    await proc.stop();
+    this.procs = this.procs.filter((p) => p !== proc);
+  }
+
+  async teardown(failed) {
+    if (this.browser) {
+      try { await Promise.race([this.browser.close(), sleep(10_000)]); } catch { /* gone */ }
+    }
+    for (const p of [...this.procs].reverse()) await p.stop();
+    if (!failed) {
+      rmSync(this.workdir, { recursive: true, force: true });
+      return;
+    }
+    for (const p of this.procs) {
+      console.log(`----- log of ${p.name} (exit ${p.code})`);
+      console.log(p.logText(p.name === 'mosquitto' ? 2000 : 8000));
+    }
+    console.log(`----- logs kept in ${this.workdir}`);
+  }
+}
+
+/** Waits (up to 20 s) until base's GET /api/devices counts no viewers. */
+export async function noViewersLeft(base) {
+  const ok = await poll(async () => {
+    try {
+      const list = await (await fetch(`${base}/api/devices`)).json();
+      const d = list.find((e) => e.id === DEVICE);
+      return d && d.status && d.status.viewers === 0;
+    } catch { return false; }
+  }, 20_000, 250);
+  if (!ok) log(`${base}: the last row's viewers are still connected after 20 s`);
+}
+
+/**
+ * n pages of the web client at url in their own browser contexts, each
+ * with initScript run before the page's scripts; waits up to 30 s until
+ * ready() (evaluated in each page) is truthy in every one.
+ */
+export async function openViewerPages(browser, url, n, initScript, ready) {
+  const pages = [];
+  for (let i = 0; i < n; i++) {
+    const ctx = await browser.newContext({ viewport: { width: 960, height: 600 } });
+    await ctx.addInitScript(initScript);
+    const page = await ctx.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(e.message));
+    await page.goto(url, { waitUntil: 'load' });
+    pages.push(page);
+  }
+  const ok = await poll(async () =>
+    (await Promise.all(pages.map((p) => p.evaluate(ready)))).every(Boolean),
+  30_000, 250);
+  check(ok, `not every one of ${n} pages of ${url} plays within 30 s ` +
+    `(errors: ${pages.flatMap((p) => p.errors).join('; ') || 'none'})`);
+  return pages;
+}
+
+/**
+ * Presses Stop in each page (WHEP DELETE or the bulk stop-webrtc), so the
+ * sender drops the viewer now rather than when its timeouts notice, then
+ * closes them.
+ */
+export async function closeViewerPages(pages) {
+  await Promise.all(pages.map((p) => Promise.race([
+    p.evaluate(() => window.picamrtc.stop()).catch(() => {}), sleep(3000)])));
+  for (const p of pages) {
+    try { await p.context().close(); } catch { /* gone */ }
+  }
+}
+
+/**
+ * Replaces what stands between <!-- name:begin --> and <!-- name:end -->
+ * in docs/benchmarks.md with md, and copies images (file names in
+ * fromDir) into docs/img/.
+ */
+export function writeDocsSection(name, md, images, fromDir) {
+  const docs = join(SOURCE_ROOT, 'docs', 'benchmarks.md');
+  const img = join(SOURCE_ROOT, 'docs', 'img');
+  mkdirSync(img, { recursive: true });
+  for (const m of images) copyFileSync(join(fromDir, m), join(img, m));
+  const text = readFileSync(docs, 'utf8');
+  const begin = `<!-- ${name}:begin -->`;
+  const end = `<!-- ${name}:end -->`;
+  const i = text.indexOf(begin);
+  const j = text.indexOf(end);
+  check(i >= 0 && j > i, `${docs} has no ${begin} ... ${end} section`);
+  writeFileSync(docs, text.slice(0, i + begin.length) + '\n' + md + '\n' + text.slice(j));
+  log(`wrote the results into ${docs}`);
+}
