@@ -102,6 +102,21 @@ pcr_rtp_hdrext_playout_delay_read (GstRTPHeaderExtension * ext,
   return TRUE;
 }
 
+/* GstRTPHeaderExtension's own version (1.22) writes a directed extmap
+ * (an offer's a=extmap:6/recvonly, answered sendonly) onto the payloader's
+ * caps as <direction, URI, NULL>. webrtcbin accepts the caps only if they
+ * intersect the transceiver's codec preferences, which say "" for "no
+ * attributes": a NULL there made the branch's caps not-negotiated and
+ * stopped the pipeline whenever the payloader negotiated after the offer
+ * had set the direction. This extension has no attributes: say "". */
+static gboolean
+pcr_rtp_hdrext_playout_delay_set_caps_from_attributes (GstRTPHeaderExtension *
+    ext, GstCaps * caps)
+{
+  return gst_rtp_header_extension_set_caps_from_attributes_helper (ext, caps,
+      "");
+}
+
 static void
 pcr_rtp_hdrext_playout_delay_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
@@ -189,6 +204,8 @@ pcr_rtp_hdrext_playout_delay_class_init (PcrRtpHdrextPlayoutDelayClass * klass)
   ext_class->get_max_size = pcr_rtp_hdrext_playout_delay_get_max_size;
   ext_class->write = pcr_rtp_hdrext_playout_delay_write;
   ext_class->read = pcr_rtp_hdrext_playout_delay_read;
+  ext_class->set_caps_from_attributes =
+      pcr_rtp_hdrext_playout_delay_set_caps_from_attributes;
 
   gst_element_class_set_static_metadata (element_class,
       "Playout delay RTP header extension", GST_RTP_HDREXT_ELEMENT_CLASS,
