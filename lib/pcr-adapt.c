@@ -50,9 +50,6 @@
 /* After a decrease nothing grows for this long (or two round trips if
  * longer): the queue needs that long to drain and the feedback to show it. */
 #define HOLD_US (500 * G_GINT64_CONSTANT (1000))
-/* Queues growing while the link carries less than this share of what is
- * sent: a bottleneck. */
-#define SEVERE_RECV_RATIO 0.75
 /* TWCC feedback older than this is no longer "now"; receiver reports then
  * carry the loss alone. */
 #define TWCC_STALE_US (1 * G_USEC_PER_SEC)
@@ -273,8 +270,7 @@ pcr_estimator_severe (const PcrEstimator * est)
 {
   g_return_val_if_fail (est != NULL, FALSE);
 
-  return est->loss >= LOSS_SEVERE || (overuse_now (est)
-      && est->last_recv_bps < SEVERE_RECV_RATIO * est->last_sent_bps);
+  return est->loss >= LOSS_SEVERE;
 }
 
 /* The chooser. */

@@ -58,9 +58,8 @@ void pcr_estimator_set_sending (PcrEstimator * est, guint bps);
 guint pcr_estimator_get_bps (const PcrEstimator * est);
 /* Overuse now, or loss > 10 %. */
 gboolean pcr_estimator_congested (const PcrEstimator * est);
-/* Congested beyond doubt: loss >= 25 %, or queues growing while the link
- * carries under three quarters of what is sent (a bottleneck, not
- * jitter). */
+/* Congested beyond doubt: loss >= 25 % (a bottleneck or a policer at
+ * three quarters of the rate or less; random loss is not that high). */
 gboolean pcr_estimator_severe (const PcrEstimator * est);
 
 /* Renditions, best first: index 0 is the high one. */

@@ -34,6 +34,7 @@ typedef struct
   PcrRenditionChooser *chooser;
   gdouble capacity_bps;         /* 0: no bottleneck */
   gdouble random_loss;
+  gboolean policed;             /* drops over capacity without queueing */
   gboolean queue_growing;
   guint rendition;
   guint switches, ups;
@@ -116,7 +117,7 @@ sim_feedback (Sim * sim, Viewer * v)
   if (over) {
     recv = v->capacity_bps;
     loss = 1 - v->capacity_bps / sent;
-    dod_ns = 2000000;
+    dod_ns = v->policed ? 0 : 2000000;
   } else {
     /* a queue that just stopped growing drains for a report */
     dod_ns = v->queue_growing ? -2000000 : g_rand_int_range (sim->rand,
@@ -346,10 +347,10 @@ test_bottleneck_500k (void)
   g_assert_cmpfloat (mean, >=, 250000);
 }
 
-/* One viewer behind 1 Mbit/s goes low; the other keeps the high picture
- * at 2 Mbit/s. */
+/* One viewer behind 1 Mbit/s (a queue, or a policer that only drops)
+ * goes low; the other keeps the high picture at 2 Mbit/s. */
 static void
-test_two_viewers (void)
+assert_two_viewers (gboolean policed)
 {
   Sim sim;
   Stats stats;
@@ -359,6 +360,7 @@ test_two_viewers (void)
   sim_run (&sim, 10, NULL);
   start_us = sim.now_us;
   sim.viewers[0].capacity_bps = 1000000;
+  sim.viewers[0].policed = policed;
   sim_run (&sim, 30, &stats);
 
   g_assert_cmpint (stats.first_low_us[0], >=, 0);
@@ -369,6 +371,40 @@ test_two_viewers (void)
   g_assert_cmpuint (stats.high_at_max, >=, stats.on[0][LOW] * 95 / 100);
   g_assert_cmpuint (sim.bitrate[HIGH], ==, PCR_ADAPT_HIGH_MAX_BPS);
   sim_clear (&sim);
+}
+
+static void
+test_two_viewers (void)
+{
+  assert_two_viewers (FALSE);
+  assert_two_viewers (TRUE);
+}
+
+/* Bursts of jitter (a Wi-Fi stall: queues grow, half the rate gets
+ * through) and of loss, each one report long, every 2 s for a minute: the
+ * high picture stays. */
+static void
+test_no_flapping (void)
+{
+  g_autoptr (PcrEstimator) est =
+      pcr_estimator_new (PCR_ADAPT_ESTIMATE_START_BPS,
+      PCR_ADAPT_ESTIMATE_MIN_BPS, PCR_ADAPT_ESTIMATE_MAX_BPS);
+  g_autoptr (PcrRenditionChooser) chooser =
+      pcr_rendition_chooser_new (N_RENDITIONS, ranges, 0);
+  gint64 now_us;
+
+  for (now_us = TICK_US; now_us <= 60 * SECOND_US; now_us += TICK_US) {
+    guint tick = now_us / TICK_US;
+    gboolean jitter = tick % 8 == 0, loss = tick % 8 == 4;
+
+    pcr_estimator_set_sending (est, PCR_ADAPT_HIGH_MAX_BPS);
+    pcr_estimator_on_twcc (est, now_us, PCR_ADAPT_HIGH_MAX_BPS,
+        loss ? 1700000 : jitter ? 1000000 : PCR_ADAPT_HIGH_MAX_BPS,
+        loss ? 0.15 : 0,
+        jitter ? 3000000 : 0);
+    g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
+        ==, HIGH);
+  }
 }
 
 /* A viewer that stayed up 10 s after a probe starts from the short
@@ -521,6 +557,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/adapt/bottleneck-1m", test_bottleneck_1m);
   g_test_add_func ("/adapt/bottleneck-500k", test_bottleneck_500k);
   g_test_add_func ("/adapt/two-viewers", test_two_viewers);
+  g_test_add_func ("/adapt/no-flapping", test_no_flapping);
   g_test_add_func ("/adapt/backoff-reset", test_backoff_reset);
   g_test_add_func ("/adapt/receiver-reports-only",
       test_receiver_reports_only);
