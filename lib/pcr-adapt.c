@@ -25,7 +25,7 @@
 /* Neither part grows above this many times what the viewer is sent: the
  * estimate cannot see more than was tried. */
 #define CEILING_FACTOR 1.5
-/* Loss above this is congestion (RTX repairs less, unnoticed) ... */
+/* Loss up to this RTX repairs unnoticed; above it is congestion ... */
 #define LOSS_HIGH 0.10
 /* ... and at this much there is no doubt (a bottleneck or a policer at
  * three quarters of the rate or less; random loss is not that high). */
@@ -63,7 +63,7 @@ struct _PcrEstimator
   gdouble min_bps, max_bps;
   gdouble delay_bps, loss_bps;
   gdouble sending_bps;
-  gdouble last_sent_bps, last_recv_bps;
+  gdouble last_recv_bps;
   gdouble loss;                 /* smoothed, 0..1; 0 before any report */
   gdouble loss_slow;            /* the 2 s average */
   gint64 last_dod_ns;
@@ -183,7 +183,6 @@ pcr_estimator_on_twcc (PcrEstimator * est, gint64 now_us, guint sent_bps,
 
   step_us = step_since (est->last_twcc_us, now_us);
   est->last_twcc_us = now_us;
-  est->last_sent_bps = sent_bps;
   /* the link cannot deliver more than was sent; a peer claiming so lies */
   est->last_recv_bps = sent_bps > 0 ? MIN (recv_bps, sent_bps) : recv_bps;
   est->last_dod_ns = CLAMP (delta_of_delta_ns, -DOD_LIMIT_NS, DOD_LIMIT_NS);
