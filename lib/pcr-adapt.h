@@ -1,0 +1,105 @@
+/* The per-viewer bandwidth estimate and rendition choice: pure decision
+ * logic (GLib only, no GStreamer) that the element feeds with each
+ * viewer's transport-wide congestion control summaries and RTCP receiver
+ * reports about every 250 ms, and asks which rendition the viewer should
+ * be on and what bitrate each rendition's encoder should run at. Every
+ * number it is given comes from the network and may be hostile: NaN,
+ * negative or huge values are ignored or clamped. docs/networks.md
+ * explains the constants below. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The default renditions (docs/networks.md): 1280x720 between these... */
+#define PCR_ADAPT_HIGH_MIN_BPS 1200000
+#define PCR_ADAPT_HIGH_MAX_BPS 2000000
+/* ...and 640x360 between these. */
+#define PCR_ADAPT_LOW_MIN_BPS 150000
+#define PCR_ADAPT_LOW_MAX_BPS 400000
+
+/* The estimate's floor: under the low rendition's minimum, so that the low
+ * rendition's bitrate can follow a very slow link down to its floor. */
+#define PCR_ADAPT_ESTIMATE_MIN_BPS 100000
+/* The estimate's ceiling: the high maximum divided by the headroom
+ * (PCR_ADAPT_HEADROOM) with a little margin, so a clean viewer's estimate
+ * keeps the high rendition at its maximum. */
+#define PCR_ADAPT_ESTIMATE_MAX_BPS 2500000
+/* Where a new viewer starts: at the ceiling, since the picture was sent at
+ * the high maximum before anything adapted and most viewers can take it; a
+ * slower link shows within a few feedback reports. */
+#define PCR_ADAPT_ESTIMATE_START_BPS PCR_ADAPT_ESTIMATE_MAX_BPS
+
+/* One viewer's bandwidth estimate (bit/s): min of a loss-based and a
+ * delay-based part, in the spirit of Google Congestion Control
+ * (draft-ietf-rmcat-gcc-02), simplified. */
+typedef struct _PcrEstimator PcrEstimator;
+
+PcrEstimator *pcr_estimator_new (guint start_bps, guint min_bps,
+    guint max_bps);
+void pcr_estimator_free (PcrEstimator * est);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrEstimator, pcr_estimator_free)
+
+/* TWCC feedback summary since the last call (rtpsession twcc-stats):
+ * sent/received bitrate in bit/s, loss 0..1, avg delta-of-delta in ns
+ * (positive and growing: queues are building up). */
+void pcr_estimator_on_twcc (PcrEstimator * est, gint64 now_us,
+    guint sent_bps, guint recv_bps, gdouble loss, gint64 delta_of_delta_ns);
+/* An RTCP receiver report: fraction lost 0..1, round trip in s (<0
+ * unknown). Its loss counts only while no TWCC feedback arrives (a peer
+ * without TWCC); its round trip always sets how long a decrease holds. */
+void pcr_estimator_on_receiver_report (PcrEstimator * est, gint64 now_us,
+    gdouble fraction_lost, gdouble rtt_s);
+/* Called with the bitrate the viewer is being sent now (its rendition's
+ * bitrate), so the estimate does not grow far above what was tried. 0:
+ * unknown. */
+void pcr_estimator_set_sending (PcrEstimator * est, guint bps);
+guint pcr_estimator_get_bps (const PcrEstimator * est);
+/* Overuse now, or loss > 10 %. */
+gboolean pcr_estimator_congested (const PcrEstimator * est);
+/* Congested beyond doubt: loss >= 25 % (a bottleneck or a policer at
+ * three quarters of the rate or less; random loss is not that high). */
+gboolean pcr_estimator_severe (const PcrEstimator * est);
+
+/* Renditions, best first: index 0 is the high one. */
+typedef struct
+{
+  guint min_bps, max_bps;
+} PcrRenditionRange;
+
+/* The most renditions a chooser takes. */
+#define PCR_ADAPT_MAX_RENDITIONS 8
+
+/* One viewer's rendition with hysteresis and probing. It starts on
+ * rendition 0. */
+typedef struct _PcrRenditionChooser PcrRenditionChooser;
+
+PcrRenditionChooser *pcr_rendition_chooser_new (guint n_renditions,
+    const PcrRenditionRange * ranges, gint64 now_us);
+void pcr_rendition_chooser_free (PcrRenditionChooser * chooser);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrRenditionChooser,
+    pcr_rendition_chooser_free)
+
+/* Returns the rendition the viewer should be on now (the caller switches
+ * at the next key frame of that rendition). */
+guint pcr_rendition_chooser_update (PcrRenditionChooser * chooser,
+    gint64 now_us, const PcrEstimator * est);
+guint pcr_rendition_chooser_get (const PcrRenditionChooser * chooser);
+
+/* Which percentile of its viewers' estimates a rendition's encoder
+ * follows: a low one, so one slow (or lying) viewer among many neither
+ * drags the others down nor pushes them up, and most viewers' links can
+ * carry it. With fewer than 5 viewers it is the slowest one. */
+#define PCR_ADAPT_PERCENTILE 20
+/* The share of the estimate the encoder may use: the rest is left for
+ * retransmissions, RTCP and the estimate's own error. */
+#define PCR_ADAPT_HEADROOM 0.85
+
+/* A rendition's encoder bitrate: a low percentile (PCR_ADAPT_PERCENTILE)
+ * of the estimates of the viewers on it, times a headroom factor, clamped
+ * to the range; the range's max when it has no viewers. */
+guint pcr_rendition_bitrate (const guint * estimates, guint n,
+    const PcrRenditionRange * range);
+
+G_END_DECLS
