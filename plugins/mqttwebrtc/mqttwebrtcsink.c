@@ -4,9 +4,11 @@
  * payloader (its own payload type, read from its offer) and its own
  * webrtcbin behind a leaky queue on a tee.
  *
- * This file is the bin: its sink pad and fixed children, properties, state
- * changes, the key-unit rate limiter and the housekeeping tick. A viewer's
- * session (its branch and negotiation) is pcr-viewer.c; the MQTT topics,
+ * This file is the bin: its properties, state changes, sessions, the
+ * housekeeping tick and the adaptation tick (each viewer's bandwidth
+ * estimate, its rendition, the encoders' bitrates). Each sink pad's fixed
+ * children and key-unit rate limit are a rendition, pcr-rendition.c. A
+ * viewer's session (its branch and negotiation) is pcr-viewer.c; the MQTT topics,
  * message codec and status publishing are the signaller, pcr-signaller.c,
  * which the "signaller" property can replace.
  *
@@ -15,14 +17,17 @@
  * from NULL->READY to READY->NULL. Everything about sessions happens there.
  *
  * ```
- *  ,-------------------------- mqttwebrtcsink -----------------------------------.
- *  |                                       ,-> fakesink (keeps EOS and the tee)  |
- * sink -> capsfilter -> h264parse -> tee -+-> queue -> rtph264pay -> webrtcbin    |  viewer 1
- *  |   (baseline)   (config-interval=-1)  '-> queue -> rtph264pay -> webrtcbin    |  viewer 2
- *  |                     ^ force-key-unit events (new viewer, PLI, FIR),     |
- *  |                       rate-limited on h264parse's src pad               |
- *  '------------------------------------------------------------------------'
+ *  ,-------------------------- mqttwebrtcsink -------------------------------------------.
+ *  |                                           ,-> fakesink                                |
+ * sink -----> capsfilter -> h264parse -> tee -+-> gate -.                                  |
+ *  |                                           '-> gate -+-> funnel -> queue -> rtph264pay -> webrtcbin  viewer 1
+ * sink_low -> capsfilter -> h264parse -> tee -+-> gate -'                                  |
+ *  |  (optional)                               '-> ...        (viewer 2 ...)               |
+ *  |    ^ force-key-unit requests per rendition (new viewer, switch, PLI/FIR), rate-limited |
+ *  '---------------------------------------------------------------------------------------'
  *       signaller (MQTT) <-> offers, answers, candidates, bye, status
+ * Each viewer's gates pass one rendition; a switch happens at the next key
+ * frame of the other. The encoders' bitrates follow the viewers' estimates.
  * ```
  */
 #include "config.h"
@@ -32,9 +37,11 @@
 #include <string.h>
 #include <gst/video/video.h>
 
+#include "pcr-adapt.h"
 #include "pcr-defaults.h"
 #include "pcr-packages.h"
 #include "pcr-message.h"
+#include "pcr-rendition.h"
 #include "pcr-sdp.h"
 #include "pcr-signaller.h"
 #include "pcr-viewer.h"
@@ -55,8 +62,14 @@ GST_DEBUG_CATEGORY_STATIC (mqttwebrtcsink_debug);
  * (docs/benchmarks.md). */
 #define DEFAULT_PLAYOUT_DELAY_MAX_MS -1
 
-/* A new key frame at most this often, however many viewers ask. */
-#define KEY_UNIT_INTERVAL_US (500 * G_TIME_SPAN_MILLISECOND)
+/* A viewer's own key-frame requests (its browser's PLI/FIR) are honoured
+ * at most this often: a lossy viewer asks again and again, and every key
+ * frame is a burst for every viewer of its rendition. With retransmission
+ * a PLI means a real loss of picture, so one a second repairs it soon. */
+#define VIEWER_KEY_UNIT_INTERVAL_US (G_TIME_SPAN_SECOND)
+/* How often the estimates, renditions and bitrates are revised: TWCC
+ * feedback comes every 50-100 ms, a switch takes a key frame. */
+#define ADAPT_INTERVAL_MS 250
 /* The most a stop waits for the viewers' branches to go. */
 #define STOP_TIMEOUT_US (5 * G_TIME_SPAN_SECOND)
 
@@ -86,8 +99,8 @@ struct _PcrMqttWebrtcSink
 {
   GstBin parent;
 
-  GstElement *filter, *parse, *tee, *fakesink;
-  GstPad *parse_src;
+  /* 0: "sink", the high one; 1: "sink_low" while requested */
+  PcrRendition *renditions[PCR_MAX_RENDITIONS];
   gchar *missing;               /* a factory we could not make, or NULL */
 
   /* properties, under the object lock */
@@ -101,24 +114,19 @@ struct _PcrMqttWebrtcSink
   PcrSignaller *signaller;      /* set by the application, or NULL */
   gboolean streaming;
 
-  /* stream facts from the caps, under the object lock */
-  gint width, height, fps_n, fps_d;
-  PcrH264Profile profile;
-
-  /* key-frame rate limit, under the object lock */
-  gint64 last_key_unit_us;
-
   /* the I/O side: context and thread live from NULL->READY to READY->NULL */
   GMainContext *context;
   GMainLoop *loop;
   GThread *thread;
   GSource *housekeeping;
-  GSource *key_unit_timer;      /* a deferred key-unit request */
+  GSource *adapt_timer;
+  guint bitrates[PCR_MAX_RENDITIONS];   /* each rendition's, context only */
   PcrSignaller *run_signaller;  /* in use; under the object lock */
   PcrViewerHost host;
 
   /* context thread only */
   GHashTable *sessions;         /* id -> PcrViewer */
+  GHashTable *adapt;            /* PcrViewer -> Adapt */
 
   /* closes under way (pcr_viewer_close called, branch not yet freed) */
   GMutex lock;
@@ -134,16 +142,38 @@ G_DEFINE_TYPE_WITH_CODE (PcrMqttWebrtcSink, pcr_mqtt_webrtc_sink,
 GST_ELEMENT_REGISTER_DEFINE (mqttwebrtcsink, "mqttwebrtcsink", GST_RANK_NONE,
     PCR_TYPE_MQTT_WEBRTC_SINK);
 
-/* Every browser decodes constrained baseline (Firefox's OpenH264 nothing
- * else), and it has no B-frames. Saying so in a capsfilter makes an
- * encoder that follows downstream caps produce it: a bare x264enc would
- * otherwise pick High 4:4:4, which no browser decodes. */
 #define SINK_CAPS "video/x-h264, stream-format=(string)byte-stream, " \
     "alignment=(string)au, profile=(string){ constrained-baseline, baseline }"
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (SINK_CAPS));
+
+/* The low rendition, for viewers whose link cannot carry the high one. */
+static GstStaticPadTemplate sink_low_template =
+GST_STATIC_PAD_TEMPLATE ("sink_low", GST_PAD_SINK, GST_PAD_REQUEST,
+    GST_STATIC_CAPS (SINK_CAPS));
+
+/* Per viewer, context thread only. */
+typedef struct
+{
+  PcrEstimator *estimator;
+  PcrRenditionChooser *chooser;
+  guint64 twcc_packets;         /* of the last feedback used */
+  guint rr_lost;                /* of the last receiver report used */
+  gdouble rr_fraction;
+  gint64 last_key_unit_us;      /* the viewer's last honoured request */
+} Adapt;
+
+static void
+adapt_free (gpointer data)
+{
+  Adapt *adapt = data;
+
+  pcr_estimator_free (adapt->estimator);
+  g_clear_pointer (&adapt->chooser, pcr_rendition_chooser_free);
+  g_free (adapt);
+}
 
 /* ------------------------------------------------------------------------
  * Status and key units
@@ -167,14 +197,17 @@ post (PcrMqttWebrtcSink * self, GSourceFunc func, gpointer data,
 static void
 fill_status (PcrMqttWebrtcSink * self, gboolean online, PcrStatus * status)
 {
+  PcrStreamInfo info;
+
   status->state = online ? self->camera_state : "offline";
   status->viewers = online ? self->viewers : 0;
   status->max_viewers = self->max_viewers;
   status->codec = "H264";
-  status->width = self->width;
-  status->height = self->height;
-  status->fps_n = self->fps_n;
-  status->fps_d = self->fps_d;
+  pcr_rendition_get_info (self->renditions[0], &info);
+  status->width = info.width;
+  status->height = info.height;
+  status->fps_n = info.fps_n;
+  status->fps_d = info.fps_d;
 }
 
 static void
@@ -209,96 +242,154 @@ set_viewers (PcrMqttWebrtcSink * self, guint viewers)
   publish_status (self);
 }
 
-static void request_key_unit (PcrMqttWebrtcSink * self);
-
-static gboolean
-key_unit_timer_cb (gpointer data)
-{
-  PcrMqttWebrtcSink *self = data;
-
-  g_clear_pointer (&self->key_unit_timer, g_source_unref);
-  request_key_unit (self);
-  return G_SOURCE_REMOVE;
-}
-
-/* Asks upstream for a key frame for a viewer that just connected (context
- * thread). The probe on h264parse's src pad drops requests inside the rate
- * limit, which is right for PLI/FIR (the browser asks again) but would make
- * a new viewer wait a whole GOP: so a request inside the window is
- * deferred to its end instead, one for all viewers that arrive meanwhile. */
+/* The high rendition's caps changed (a streaming thread): the status says
+ * what is sent. */
 static void
-request_key_unit (PcrMqttWebrtcSink * self)
-{
-  gint64 wait_us;
-
-  if (self->key_unit_timer)
-    return;
-  GST_OBJECT_LOCK (self);
-  wait_us = self->last_key_unit_us ? self->last_key_unit_us +
-      KEY_UNIT_INTERVAL_US - g_get_monotonic_time () : 0;
-  GST_OBJECT_UNLOCK (self);
-  if (wait_us > 0) {
-    self->key_unit_timer = g_timeout_source_new (wait_us / 1000 + 1);
-    g_source_set_callback (self->key_unit_timer, key_unit_timer_cb, self, NULL);
-    g_source_attach (self->key_unit_timer, self->context);
-    return;
-  }
-  gst_pad_send_event (self->parse_src,
-      gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE, TRUE,
-          0));
-}
-
-static GstPadProbeReturn
-parse_src_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+on_caps_changed (PcrRendition * rendition, gpointer user_data)
 {
   PcrMqttWebrtcSink *self = user_data;
-  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+  gboolean running;
 
-  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
-    GstCaps *caps;
-    GstStructure *s;
-    gint w = 0, h = 0, fn = 0, fd = 0;
-    gboolean changed;
-    PcrH264Profile profile;
+  if (rendition != self->renditions[0])
+    return;
+  GST_OBJECT_LOCK (self);
+  running = self->run_signaller != NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (running)
+    post (self, publish_status_cb, self, NULL);
+}
 
-    gst_event_parse_caps (event, &caps);
-    s = gst_caps_get_structure (caps, 0);
-    gst_structure_get_int (s, "width", &w);
-    gst_structure_get_int (s, "height", &h);
-    gst_structure_get_fraction (s, "framerate", &fn, &fd);
-    profile = pcr_h264_profile_from_string (gst_structure_get_string (s,
-            "profile"));
-    GST_OBJECT_LOCK (self);
-    changed = self->width != w || self->height != h || self->fps_n != fn ||
-        self->fps_d != fd;
-    self->width = w;
-    self->height = h;
-    self->fps_n = fn;
-    self->fps_d = fd;
-    self->profile = profile;
-    changed = changed && self->run_signaller != NULL;
-    GST_OBJECT_UNLOCK (self);
-    if (changed)
-      post (self, publish_status_cb, self, NULL);
-  } else if (GST_EVENT_TYPE (event) == GST_EVENT_CUSTOM_UPSTREAM &&
-      gst_video_event_is_force_key_unit (event)) {
-    /* Only requests count: the downstream event that marks the key frame
-     * itself passes untouched and does not restart the window. */
-    gint64 now = g_get_monotonic_time ();
-    gboolean drop;
+/* ------------------------------------------------------------------------
+ * Adaptation (context thread): docs/networks.md, "The bandwidth estimate
+ * and rendition switching"
+ * ------------------------------------------------------------------------ */
 
-    GST_OBJECT_LOCK (self);
-    drop = self->last_key_unit_us != 0 &&
-        now - self->last_key_unit_us < KEY_UNIT_INTERVAL_US;
-    if (!drop)
-      self->last_key_unit_us = now;
-    GST_OBJECT_UNLOCK (self);
-    GST_DEBUG_OBJECT (self, "%s key unit request",
-        drop ? "dropping" : "forwarding");
-    if (drop)
-      return GST_PAD_PROBE_DROP;
+static guint
+n_renditions (PcrMqttWebrtcSink * self)
+{
+  return self->renditions[1] ? 2 : 1;
+}
+
+/* Rendition @r's bitrate range: its encoder's own setting is the most. The
+ * high one alone goes as low as a low one would; beside a low one it stays
+ * above what that sends, or the switch would gain nothing. */
+static void
+rendition_range (PcrMqttWebrtcSink * self, guint r, PcrRenditionRange * range)
+{
+  guint min = 0, max = 0;
+
+  if (!pcr_rendition_get_bitrate_range (self->renditions[r], &min, &max))
+    max = r == 0 ? PCR_ADAPT_HIGH_MAX_BPS : PCR_ADAPT_LOW_MAX_BPS;
+  range->max_bps = max;
+  range->min_bps = MIN (max, r == 0 && n_renditions (self) > 1 ?
+      PCR_ADAPT_HIGH_MIN_BPS : PCR_ADAPT_LOW_MIN_BPS);
+}
+
+static Adapt *
+adapt_new (PcrMqttWebrtcSink * self)
+{
+  PcrRenditionRange ranges[PCR_MAX_RENDITIONS];
+  Adapt *adapt = g_new0 (Adapt, 1);
+  guint r, n = n_renditions (self);
+
+  for (r = 0; r < n; r++)
+    rendition_range (self, r, &ranges[r]);
+  adapt->estimator = pcr_estimator_new (ranges[0].max_bps,
+      ranges[n - 1].min_bps, ranges[0].max_bps);
+  if (n > 1)
+    adapt->chooser = pcr_rendition_chooser_new (n, ranges,
+        g_get_monotonic_time ());
+  return adapt;
+}
+
+/* Hands the estimator what the viewer's RTCP said since the last tick. */
+static void
+feed_estimator (Adapt * adapt, PcrViewer * viewer, gint64 now)
+{
+  PcrViewerFeedback fb;
+
+  pcr_viewer_get_feedback (viewer, &fb);
+  GST_TRACE ("session %s: twcc %d sent %u recv %u loss %.3f dod %"
+      G_GINT64_FORMAT " ns; rr %d lost %.3f rtt %.3f s; nacks %u",
+      pcr_viewer_get_id (viewer), fb.have_twcc, fb.twcc_sent_bps,
+      fb.twcc_recv_bps, fb.twcc_loss, fb.twcc_delta_of_delta_ns, fb.have_rr,
+      fb.rr_fraction_lost, fb.rr_rtt_s, fb.nacks);
+  if (fb.have_twcc && fb.twcc_packets_sent != adapt->twcc_packets) {
+    adapt->twcc_packets = fb.twcc_packets_sent;
+    pcr_estimator_on_twcc (adapt->estimator, now, fb.twcc_sent_bps,
+        fb.twcc_recv_bps, fb.twcc_loss, fb.twcc_delta_of_delta_ns);
   }
-  return GST_PAD_PROBE_OK;
+  if (fb.have_rr && (fb.rr_packets_lost != adapt->rr_lost ||
+          fb.rr_fraction_lost != adapt->rr_fraction)) {
+    adapt->rr_lost = fb.rr_packets_lost;
+    adapt->rr_fraction = fb.rr_fraction_lost;
+    pcr_estimator_on_receiver_report (adapt->estimator, now,
+        fb.rr_fraction_lost, fb.rr_rtt_s);
+  }
+}
+
+/* Every ADAPT_INTERVAL_MS: each viewer's estimate and rendition, then each
+ * rendition's bitrate from the estimates of the viewers on it, and whether
+ * the low one is needed at all. */
+static gboolean
+adapt_tick (gpointer data)
+{
+  PcrMqttWebrtcSink *self = data;
+  gint64 now = g_get_monotonic_time ();
+  guint n = n_renditions (self), r;
+  PcrRenditionRange ranges[PCR_MAX_RENDITIONS];
+  GArray *estimates[PCR_MAX_RENDITIONS];
+  GHashTableIter iter;
+  gpointer key, value;
+  gboolean low_needed = FALSE;
+
+  for (r = 0; r < n; r++) {
+    rendition_range (self, r, &ranges[r]);
+    estimates[r] = g_array_new (FALSE, FALSE, sizeof (guint));
+  }
+  g_hash_table_iter_init (&iter, self->adapt);
+  while (g_hash_table_iter_next (&iter, &key, &value)) {
+    PcrViewer *viewer = key;
+    Adapt *adapt = value;
+    gint pending;
+    guint current = pcr_viewer_get_rendition (viewer, &pending);
+    guint target = pending >= 0 ? (guint) pending : current;
+    guint estimate;
+
+    feed_estimator (adapt, viewer, now);
+    pcr_estimator_set_sending (adapt->estimator,
+        self->bitrates[MIN (current, n - 1)]);
+    if (adapt->chooser) {
+      guint want = pcr_rendition_chooser_update (adapt->chooser, now,
+          adapt->estimator);
+
+      if (want < n && want != target) {
+        pcr_viewer_switch (viewer, want);
+        if (want != current) {
+          pcr_rendition_set_needed (self->renditions[want], TRUE);
+          pcr_rendition_request_key_unit (self->renditions[want]);
+        }
+        target = want;
+      }
+    }
+    estimate = pcr_estimator_get_bps (adapt->estimator);
+    g_array_append_val (estimates[MIN (target, n - 1)], estimate);
+    low_needed |= n > 1 && (target == 1 || current == 1);
+    GST_LOG_OBJECT (self, "session %s: estimate %u bit/s, rendition %u%s",
+        pcr_viewer_get_id (viewer), estimate, current,
+        target != current ? " (switching)" : "");
+  }
+  for (r = 0; r < n; r++) {
+    self->bitrates[r] = pcr_rendition_set_bitrate (self->renditions[r],
+        pcr_rendition_bitrate ((const guint *) estimates[r]->data,
+            estimates[r]->len, &ranges[r]));
+    if (!self->bitrates[r])
+      self->bitrates[r] = ranges[r].max_bps;
+    g_array_free (estimates[r], TRUE);
+  }
+  if (n > 1)
+    pcr_rendition_set_needed (self->renditions[1], low_needed);
+  return G_SOURCE_CONTINUE;
 }
 
 /* ------------------------------------------------------------------------
@@ -319,6 +410,7 @@ remove_session (PcrMqttWebrtcSink * self, PcrViewer * viewer,
 
   GST_INFO_OBJECT (self, "removing session %s: %s", id, why);
   g_hash_table_steal (self->sessions, id);
+  g_hash_table_remove (self->adapt, viewer);
   if (send_bye) {
     g_autoptr (PcrMessage) bye = pcr_message_new_bye ();
 
@@ -334,7 +426,34 @@ remove_session (PcrMqttWebrtcSink * self, PcrViewer * viewer,
 static void
 on_viewer_connected (PcrViewer * viewer, gpointer user_data)
 {
-  request_key_unit (user_data);
+  PcrMqttWebrtcSink *self = user_data;
+
+  pcr_rendition_request_key_unit (self->renditions[pcr_viewer_get_rendition
+          (viewer, NULL)]);
+}
+
+/* The viewer's browser asked for a key frame (PLI/FIR) of the rendition it
+ * gets: honoured at most once per VIEWER_KEY_UNIT_INTERVAL_US for this
+ * viewer, and once per rendition's window for everyone. */
+static void
+on_viewer_key_unit (PcrViewer * viewer, guint rendition, gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+  Adapt *adapt = g_hash_table_lookup (self->adapt, viewer);
+  gint64 now = g_get_monotonic_time ();
+
+  if (rendition >= PCR_MAX_RENDITIONS || !self->renditions[rendition])
+    return;
+  if (adapt) {
+    if (adapt->last_key_unit_us &&
+        now - adapt->last_key_unit_us < VIEWER_KEY_UNIT_INTERVAL_US) {
+      GST_DEBUG_OBJECT (self, "session %s: key frame asked for again too "
+          "soon, ignored", pcr_viewer_get_id (viewer));
+      return;
+    }
+    adapt->last_key_unit_us = now;
+  }
+  pcr_rendition_request_key_unit (self->renditions[rendition]);
 }
 
 static void
@@ -396,6 +515,8 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   g_autofree gchar *stun = NULL, *turn = NULL, *addresses = NULL;
   PcrViewerSettings settings = { 0 };
   PcrViewer *viewer;
+  GstElement *tees[PCR_MAX_RENDITIONS];
+  guint n_tees = 0;
 
   if (!admit (self, id))
     return;
@@ -404,9 +525,18 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   settings.turn_server = turn = g_strdup (self->turn_server);
   settings.ice_addresses = addresses = g_strdup (self->ice_addresses);
   settings.playout_delay_max_ms = self->playout_delay_max_ms;
-  settings.profile = self->profile;
   GST_OBJECT_UNLOCK (self);
+  {
+    PcrStreamInfo info;
 
+    pcr_rendition_get_info (self->renditions[0], &info);
+    settings.profile = info.profile;
+  }
+
+  while (n_tees < PCR_MAX_RENDITIONS && self->renditions[n_tees]) {
+    tees[n_tees] = pcr_rendition_get_tee (self->renditions[n_tees]);
+    n_tees++;
+  }
   viewer = pcr_viewer_new (&self->host, id, msg, &settings, &error);
   if (!viewer) {
     pcr_viewer_reply_error (self->run_signaller, id,
@@ -416,7 +546,8 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   }
   g_hash_table_insert (self->sessions, (gpointer) pcr_viewer_get_id (viewer),
       viewer);
-  if (!pcr_viewer_start (viewer, self->tee, &error)) {
+  g_hash_table_insert (self->adapt, viewer, adapt_new (self));
+  if (!pcr_viewer_start (viewer, tees, n_tees, 0, &error)) {
     /* Plumbing (PCR_VIEWER_ERROR): the viewer hears "internal". */
     pcr_viewer_reply_error (self->run_signaller, id, PCR_ERROR_INTERNAL,
         error->message);
@@ -569,14 +700,19 @@ start (PcrMqttWebrtcSink * self)
   self->host.context = self->context;
   self->host.signaller = signaller;
   self->host.connected = on_viewer_connected;
+  self->host.key_unit = on_viewer_key_unit;
   self->host.failed = on_viewer_failed;
   self->host.closed = on_viewer_closed;
   self->host.user_data = self;
   self->sessions = g_hash_table_new (g_str_hash, g_str_equal);
+  self->adapt = g_hash_table_new_full (NULL, NULL, NULL, adapt_free);
   self->loop = g_main_loop_new (self->context, FALSE);
   self->housekeeping = g_timeout_source_new_seconds (1);
   g_source_set_callback (self->housekeeping, housekeeping, self, NULL);
   g_source_attach (self->housekeeping, self->context);
+  self->adapt_timer = g_timeout_source_new (ADAPT_INTERVAL_MS);
+  g_source_set_callback (self->adapt_timer, adapt_tick, self, NULL);
+  g_source_attach (self->adapt_timer, self->context);
   self->thread = g_thread_new ("mqttwebrtcsink", context_thread, self);
 
   if (!pcr_signaller_start (signaller, self->context, &callbacks, self,
@@ -640,6 +776,7 @@ static void
 stop (PcrMqttWebrtcSink * self)
 {
   GList *leftover, *l;
+  guint i;
   PcrSignaller *signaller;
 
   if (self->thread) {
@@ -662,10 +799,13 @@ stop (PcrMqttWebrtcSink * self)
     g_source_destroy (self->housekeeping);
     g_clear_pointer (&self->housekeeping, g_source_unref);
   }
-  if (self->key_unit_timer) {
-    g_source_destroy (self->key_unit_timer);
-    g_clear_pointer (&self->key_unit_timer, g_source_unref);
+  if (self->adapt_timer) {
+    g_source_destroy (self->adapt_timer);
+    g_clear_pointer (&self->adapt_timer, g_source_unref);
   }
+  for (i = 0; i < PCR_MAX_RENDITIONS; i++)
+    if (self->renditions[i])
+      pcr_rendition_stop (self->renditions[i]);
   /* Drain what is still queued (closes under way) now that no thread runs. */
   while (g_main_context_iteration (self->context, FALSE));
 
@@ -682,6 +822,7 @@ stop (PcrMqttWebrtcSink * self)
   }
   g_list_free (leftover);
   g_clear_pointer (&self->sessions, g_hash_table_unref);
+  g_clear_pointer (&self->adapt, g_hash_table_unref);
 
   g_clear_pointer (&self->loop, g_main_loop_unref);
   GST_OBJECT_LOCK (self);
@@ -874,21 +1015,49 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
   GST_OBJECT_UNLOCK (self);
 }
 
-static GstElement *
-make_child (PcrMqttWebrtcSink * self, const gchar * factory)
+/* sink_low: one, requested before the pipeline plays (viewers are linked
+ * to the renditions there are when they come). */
+static GstPad *
+pcr_mqtt_webrtc_sink_request_new_pad (GstElement * element,
+    GstPadTemplate * templ, const gchar * name, const GstCaps * caps)
 {
-  GstElement *element = gst_element_factory_make (factory, NULL);
+  PcrMqttWebrtcSink *self = PCR_MQTT_WEBRTC_SINK (element);
+  PcrRendition *rendition;
 
-  if (!element && !self->missing)
-    self->missing = g_strdup (factory);
-  return element;
+  if (self->renditions[1]) {
+    GST_WARNING_OBJECT (self, "there is one sink_low pad already");
+    return NULL;
+  }
+  if (GST_STATE (element) > GST_STATE_READY) {
+    GST_WARNING_OBJECT (self, "request sink_low before the pipeline plays");
+    return NULL;
+  }
+  rendition = pcr_rendition_new (GST_BIN (self), templ, "sink_low",
+      self->context, on_caps_changed, self, &self->missing);
+  GST_OBJECT_LOCK (self);
+  self->renditions[1] = rendition;
+  GST_OBJECT_UNLOCK (self);
+  return pcr_rendition_get_pad (rendition);
+}
+
+static void
+pcr_mqtt_webrtc_sink_release_pad (GstElement * element, GstPad * pad)
+{
+  PcrMqttWebrtcSink *self = PCR_MQTT_WEBRTC_SINK (element);
+  PcrRendition *rendition = self->renditions[1];
+
+  if (!rendition || pad != pcr_rendition_get_pad (rendition))
+    return;
+  GST_OBJECT_LOCK (self);
+  self->renditions[1] = NULL;
+  GST_OBJECT_UNLOCK (self);
+  pcr_rendition_free (rendition);
 }
 
 static void
 pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
 {
   GstPadTemplate *templ = gst_static_pad_template_get (&sink_template);
-  GstPad *ghost;
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
@@ -898,17 +1067,15 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   self->camera_state = g_strdup (DEFAULT_CAMERA_STATE);
   self->max_viewers = DEFAULT_MAX_VIEWERS;
   self->playout_delay_max_ms = DEFAULT_PLAYOUT_DELAY_MAX_MS;
-  self->profile = PCR_H264_CONSTRAINED_BASELINE;
   self->context = g_main_context_new ();
 
-  self->filter = make_child (self, "capsfilter");
-  self->parse = make_child (self, "h264parse");
-  self->tee = make_child (self, "tee");
-  self->fakesink = make_child (self, "fakesink");
+  self->renditions[0] = pcr_rendition_new (GST_BIN (self), templ, "sink",
+      self->context, on_caps_changed, self, &self->missing);
+  gst_object_unref (templ);
   /* Viewers' branches need these later; find out now. */
   if (!self->missing) {
-    const gchar *later[] = { "queue", "rtph264pay", "webrtcbin", "nicesrc",
-      "nicesink", "dtlssrtpenc", "srtpenc"
+    const gchar *later[] = { "funnel", "queue", "rtph264pay", "webrtcbin",
+      "nicesrc", "nicesink", "dtlssrtpenc", "srtpenc"
     };
     guint i;
 
@@ -922,39 +1089,6 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
       gst_object_unref (f);
     }
   }
-
-  if (self->filter && self->parse && self->tee && self->fakesink) {
-    GstCaps *caps = gst_caps_from_string (SINK_CAPS);
-
-    g_object_set (self->filter, "caps", caps, NULL);
-    gst_caps_unref (caps);
-    g_object_set (self->parse, "config-interval", -1, NULL);
-    g_object_set (self->tee, "allow-not-linked", TRUE, NULL);
-    g_object_set (self->fakesink, "sync", FALSE, "async", FALSE,
-        "enable-last-sample", FALSE, NULL);
-    gst_bin_add_many (GST_BIN (self), self->filter, self->parse, self->tee,
-        self->fakesink, NULL);
-    gst_element_link_many (self->filter, self->parse, self->tee,
-        self->fakesink, NULL);
-    self->parse_src = gst_element_get_static_pad (self->parse, "src");
-    gst_pad_add_probe (self->parse_src,
-        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
-        GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, parse_src_probe, self, NULL);
-    {
-      GstPad *target = gst_element_get_static_pad (self->filter, "sink");
-
-      ghost = gst_ghost_pad_new_from_template ("sink", target, templ);
-      gst_object_unref (target);
-    }
-  } else {
-    gst_clear_object (&self->filter);
-    gst_clear_object (&self->parse);
-    gst_clear_object (&self->tee);
-    gst_clear_object (&self->fakesink);
-    ghost = gst_ghost_pad_new_no_target_from_template ("sink", templ);
-  }
-  gst_element_add_pad (GST_ELEMENT (self), ghost);
-  gst_object_unref (templ);
   GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
 }
 
@@ -962,8 +1096,10 @@ static void
 pcr_mqtt_webrtc_sink_finalize (GObject * object)
 {
   PcrMqttWebrtcSink *self = PCR_MQTT_WEBRTC_SINK (object);
+  guint i;
 
-  gst_clear_object (&self->parse_src);
+  for (i = 0; i < PCR_MAX_RENDITIONS; i++)
+    g_clear_pointer (&self->renditions[i], pcr_rendition_free);
   g_main_context_unref (self->context);
   g_free (self->missing);
   g_free (self->broker_uri);
@@ -995,6 +1131,10 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
   gobject_class->finalize = pcr_mqtt_webrtc_sink_finalize;
   element_class->change_state =
       GST_DEBUG_FUNCPTR (pcr_mqtt_webrtc_sink_change_state);
+  element_class->request_new_pad =
+      GST_DEBUG_FUNCPTR (pcr_mqtt_webrtc_sink_request_new_pad);
+  element_class->release_pad =
+      GST_DEBUG_FUNCPTR (pcr_mqtt_webrtc_sink_release_pad);
 
   /**
    * mqttwebrtcsink:broker-uri:
@@ -1120,6 +1260,8 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
   g_object_class_install_properties (gobject_class, N_PROPERTIES, properties);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class,
+      &sink_low_template);
   gst_element_class_set_static_metadata (element_class,
       "MQTT-signalled WebRTC sink", "Sink/Network/WebRTC",
       "Serves an H.264 stream to any number of WebRTC viewers, signalled "

@@ -13,6 +13,7 @@
 
 #include <gst/rtp/rtp.h>
 #include <gst/sdp/sdp.h>
+#include <gst/video/video.h>
 #include <gst/webrtc/webrtc.h>
 
 #include "rtphdrextplayoutdelay.h"
@@ -40,6 +41,11 @@ GST_DEBUG_CATEGORY_STATIC (pcr_viewer_debug);
  * viewer at 8 Mbit/s, bounded by what the encoder makes, not by the
  * viewer. */
 #define RTX_HISTORY_MS 1500
+/* Transport-wide congestion control (draft-holmer-rmcat-transport-wide-cc-
+ * extensions-01): the viewer reports when each packet arrived, which the
+ * bandwidth estimate reads as rtpsession's twcc-stats. */
+#define TWCC_URI \
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
 /* *INDENT-OFF* */
 G_DEFINE_QUARK (pcr-viewer-error-quark, pcr_viewer_error);
@@ -53,6 +59,10 @@ typedef struct
   gint last_rtcp_s;             /* monotonic seconds, atomic */
   gint answered;                /* atomic: the create-answer promise is done */
   gint interrupted;             /* atomic: free_branch gave up on it */
+  gint active;                  /* atomic: the rendition being sent */
+  gint pending;                 /* atomic: the one to switch to at its next
+                                 * key frame, or -1 */
+  gint idle_pending;            /* atomic: tee pads not yet unlinked */
   PcrViewer *viewer;            /* context only; NULL once closing */
 } Peer;
 
@@ -77,10 +87,13 @@ struct _PcrViewer
   gchar *stun_server, *turn_server, *ice_addresses;
 
   /* the branch */
-  GstElement *queue, *pay, *webrtc;
-  GstElement *tee;
-  GstPad *tee_pad;
-  gulong idle_probe;
+  GstElement *funnel, *queue, *pay, *webrtc;
+  GstElement *rtpbin;           /* webrtcbin's, for the feedback */
+  GstElement *tees[PCR_MAX_RENDITIONS];
+  GstPad *tee_pads[PCR_MAX_RENDITIONS];
+  gulong idle_probes[PCR_MAX_RENDITIONS];
+  guint n_tees;
+  guint twcc_id;                /* 0: no transport-wide-cc extension */
   GstPromise *answer_promise;   /* create-answer's, until the branch goes */
 
   /* negotiation */
@@ -226,6 +239,8 @@ typedef enum
   EV_LOCAL_CANDIDATE,
   EV_GATHERING_DONE,
   EV_CONNECTION,
+  EV_KEY_UNIT,                  /* the viewer asked for a key frame */
+  EV_SWITCHED,                  /* it now gets rendition ev->mline */
   EV_ANSWER,
 } EventKind;
 
@@ -434,6 +449,13 @@ handle_peer_event (gpointer data)
     case EV_CONNECTION:
       on_connection (viewer, ev);
       break;
+    case EV_KEY_UNIT:
+      viewer->host.key_unit (viewer, ev->mline, viewer->host.user_data);
+      break;
+    case EV_SWITCHED:
+      GST_INFO_OBJECT (viewer->host.bin, "session %s: now on rendition %u",
+          viewer->id, ev->mline);
+      break;
   }
   return G_SOURCE_REMOVE;
 }
@@ -554,6 +576,7 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
   viewer->peer->context = g_main_context_ref (host->context);
   viewer->peer->id = g_strdup (id);
   viewer->peer->viewer = viewer;
+  viewer->peer->pending = -1;
   viewer->id = viewer->peer->id;
   viewer->trickle = offer->trickle;
   viewer->offer = sdp;
@@ -568,6 +591,15 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
   if (settings->playout_delay_max_ms >= 0)
     viewer->playout_delay_id = pcr_sdp_extmap_id (sdp, choice->mline,
         PCR_PLAYOUT_DELAY_URI, &viewer->playout_delay_directed);
+  /* The estimate's feedback. A directed extmap (rare for this one) is left
+   * out: rtphdrexttwcc (1.22) would write caps the codec preferences do
+   * not match (see rtphdrextplayoutdelay.c). */
+  {
+    gboolean directed = FALSE;
+    guint id = pcr_sdp_extmap_id (sdp, choice->mline, TWCC_URI, &directed);
+
+    viewer->twcc_id = directed ? 0 : id;
+  }
   /* Any non-zero value: 0 is what webrtcbin's FID group says when it did
    * not know the media ssrc. */
   if (choice->rtx_pt >= 0)
@@ -577,10 +609,11 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
   viewer->created_us = g_get_monotonic_time ();
 
   GST_INFO_OBJECT (host->bin, "session %s: offer (%s), payload type %d on "
-      "m-line %u, rtx %d, playout-delay extension %u", id,
+      "m-line %u, rtx %d, playout-delay extension %u, transport-wide-cc "
+      "extension %u", id,
       viewer->trickle ? "trickle" : "bulk", viewer->choice->pt,
       viewer->choice->mline, viewer->choice->rtx_pt,
-      viewer->playout_delay_id);
+      viewer->playout_delay_id, viewer->twcc_id);
   return viewer;
 }
 
@@ -691,6 +724,11 @@ codec_preferences (PcrViewer * viewer)
    * first one only, and the offer's own rtx format is what it answers. */
   if (viewer->ssrc)
     gst_caps_set_simple (caps, "ssrc", G_TYPE_UINT, viewer->ssrc, NULL);
+  if (viewer->twcc_id) {
+    g_autofree gchar *twcc = g_strdup_printf ("extmap-%u", viewer->twcc_id);
+
+    gst_caps_set_simple (caps, twcc, G_TYPE_STRING, TWCC_URI, NULL);
+  }
   if (!viewer->playout_delay_id)
     return caps;
   /* webrtcbin (1.22) writes the answer's a=extmap lines from extmap-<id>
@@ -806,10 +844,27 @@ make_element (const gchar * factory, GError ** error)
   return gst_object_ref_sink (element);
 }
 
+/* Numbers each packet across the session for the viewer's transport-wide
+ * feedback. */
+static gboolean
+add_twcc (PcrViewer * viewer)
+{
+  GstRTPHeaderExtension *ext =
+      gst_rtp_header_extension_create_from_uri (TWCC_URI);
+
+  if (!ext)
+    return FALSE;
+  gst_rtp_header_extension_set_id (ext, viewer->twcc_id);
+  g_signal_emit_by_name (viewer->pay, "add-extension", ext);
+  gst_object_unref (ext);
+  return TRUE;
+}
+
 static gboolean
 make_branch (PcrViewer * viewer, GError ** error)
 {
-  if (!(viewer->queue = make_element ("queue", error)) ||
+  if (!(viewer->funnel = make_element ("funnel", error)) ||
+      !(viewer->queue = make_element ("queue", error)) ||
       !(viewer->pay = make_element ("rtph264pay", error)) ||
       !(viewer->webrtc = make_element ("webrtcbin", error)))
     return FALSE;
@@ -827,6 +882,12 @@ make_branch (PcrViewer * viewer, GError ** error)
     g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_CREATE,
         "cannot create the playout-delay header extension");
     return FALSE;
+  }
+  /* Without it the viewer still plays, on RTCP receiver reports alone. */
+  if (viewer->twcc_id && !add_twcc (viewer)) {
+    GST_WARNING_OBJECT (viewer->host.bin, "session %s: no rtphdrexttwcc; "
+        "estimating from receiver reports only", viewer->id);
+    viewer->twcc_id = 0;
   }
   gst_util_set_object_arg (G_OBJECT (viewer->webrtc), "bundle-policy",
       "max-bundle");
@@ -860,15 +921,15 @@ connect_webrtc (PcrViewer * viewer)
     g_signal_connect_data (rtpbin, "on-ssrc-active",
         G_CALLBACK (on_ssrc_active), peer_ref (viewer->peer),
         peer_closure_unref, 0);
-    gst_object_unref (rtpbin);
+    viewer->rtpbin = rtpbin;
   } else {
     GST_WARNING_OBJECT (viewer->host.bin, "webrtcbin has no rtpbin; RTCP "
         "timeout off");
   }
 }
 
-/* queue ! rtph264pay ! webrtcbin, its transceiver sending the chosen format
- * only. */
+/* funnel ! queue ! rtph264pay ! webrtcbin, its transceiver sending the
+ * chosen format only. */
 static gboolean
 link_branch (PcrViewer * viewer, GError ** error)
 {
@@ -883,7 +944,8 @@ link_branch (PcrViewer * viewer, GError ** error)
       g_free);
   webrtc_sink = gst_element_request_pad_simple (viewer->webrtc, "sink_%u");
   if (!webrtc_sink || gst_pad_link (pay_src, webrtc_sink) != GST_PAD_LINK_OK
-      || !gst_element_link (viewer->queue, viewer->pay)) {
+      || !gst_element_link_many (viewer->funnel, viewer->queue, viewer->pay,
+          NULL)) {
     g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
         "cannot link the viewer's branch");
     return FALSE;
@@ -905,23 +967,126 @@ link_branch (PcrViewer * viewer, GError ** error)
   return TRUE;
 }
 
-/* Feeds the branch from a request pad of @tee. A later version may move a
- * viewer to another tee (another rendition) at a key frame. */
-static gboolean
-link_to_tee (PcrViewer * viewer, GstElement * tee, GError ** error)
+/* The gate on one rendition's tee pad (a streaming thread): the rendition
+ * being sent passes; the one being switched to takes over at its first
+ * key frame (the SPS/PPS h264parse puts before it come along, and the
+ * funnel passes that pad's caps on first); everything else is dropped. */
+typedef struct
 {
-  g_autoptr (GstPad) queue_sink = gst_element_get_static_pad (viewer->queue,
-      "sink");
+  Peer *peer;
+  guint index;
+} Gate;
 
-  viewer->tee = tee;
-  viewer->tee_pad = gst_element_request_pad_simple (tee, "src_%u");
-  if (!viewer->tee_pad
-      || gst_pad_link (viewer->tee_pad, queue_sink) != GST_PAD_LINK_OK) {
-    g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
-        "cannot link the viewer to the stream");
-    return FALSE;
+static void
+gate_free (gpointer data)
+{
+  Gate *gate = data;
+
+  peer_unref (gate->peer);
+  g_free (gate);
+}
+
+static GstPadProbeReturn
+gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  Gate *gate = user_data;
+  Peer *peer = gate->peer;
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  gint index = gate->index;
+
+  if (g_atomic_int_get (&peer->pending) == index &&
+      !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) &&
+      g_atomic_int_compare_and_exchange (&peer->pending, index, -1)) {
+    PeerEvent *ev = peer_event_new (peer, EV_SWITCHED);
+
+    g_atomic_int_set (&peer->active, index);
+    ev->mline = index;
+    post_peer_event (ev);
+    return GST_PAD_PROBE_OK;
+  }
+  return g_atomic_int_get (&peer->active) == index ? GST_PAD_PROBE_OK :
+      GST_PAD_PROBE_DROP;
+}
+
+/* The browser's PLI or FIR comes up from rtpbin as a force-key-unit event;
+ * the funnel would send it to every rendition. The host decides instead,
+ * for the rendition this viewer gets (rate-limited, so a lossy viewer does
+ * not flood the others with key frames). */
+static GstPadProbeReturn
+key_unit_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  Peer *peer = user_data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+  PeerEvent *ev;
+
+  if (!gst_video_event_is_force_key_unit (event))
+    return GST_PAD_PROBE_OK;
+  ev = peer_event_new (peer, EV_KEY_UNIT);
+  ev->mline = g_atomic_int_get (&peer->active);
+  post_peer_event (ev);
+  return GST_PAD_PROBE_DROP;
+}
+
+/* Feeds the branch from a request pad of each rendition's tee, all but
+ * @rendition gated shut. */
+static gboolean
+link_to_tees (PcrViewer * viewer, GstElement ** tees, guint n_tees,
+    guint rendition, GError ** error)
+{
+  g_autoptr (GstPad) funnel_src = gst_element_get_static_pad (viewer->funnel,
+      "src");
+  guint i;
+
+  g_atomic_int_set (&viewer->peer->active, rendition);
+  gst_pad_add_probe (funnel_src, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
+      key_unit_probe, peer_ref (viewer->peer), (GDestroyNotify) peer_unref);
+  for (i = 0; i < n_tees && i < PCR_MAX_RENDITIONS; i++) {
+    g_autoptr (GstPad) funnel_sink = NULL;
+    Gate *gate;
+
+    viewer->tees[i] = tees[i];
+    viewer->tee_pads[i] = gst_element_request_pad_simple (tees[i], "src_%u");
+    funnel_sink = gst_element_request_pad_simple (viewer->funnel, "sink_%u");
+    if (!viewer->tee_pads[i] || !funnel_sink) {
+      g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
+          "cannot link the viewer to the stream");
+      return FALSE;
+    }
+    viewer->n_tees = i + 1;
+    gate = g_new0 (Gate, 1);
+    gate->peer = peer_ref (viewer->peer);
+    gate->index = i;
+    gst_pad_add_probe (viewer->tee_pads[i], GST_PAD_PROBE_TYPE_BUFFER,
+        gate_probe, gate, gate_free);
+    if (gst_pad_link (viewer->tee_pads[i], funnel_sink) != GST_PAD_LINK_OK) {
+      g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
+          "cannot link the viewer to the stream");
+      return FALSE;
+    }
   }
   return TRUE;
+}
+
+void
+pcr_viewer_switch (PcrViewer * viewer, guint rendition)
+{
+  if (rendition >= viewer->n_tees)
+    return;
+  if ((gint) rendition == g_atomic_int_get (&viewer->peer->active)) {
+    g_atomic_int_set (&viewer->peer->pending, -1);
+    return;
+  }
+  GST_INFO_OBJECT (viewer->host.bin, "session %s: switching to rendition "
+      "%u at its next key frame", viewer->id, rendition);
+  g_atomic_int_set (&viewer->peer->pending, rendition);
+}
+
+guint
+pcr_viewer_get_rendition (PcrViewer * viewer, gint * pending)
+{
+  if (pending)
+    *pending = g_atomic_int_get (&viewer->peer->pending);
+  return g_atomic_int_get (&viewer->peer->active);
 }
 
 /* webrtcbin runs its operations in order: the answer follows the offer. */
@@ -943,14 +1108,15 @@ negotiate (PcrViewer * viewer)
 }
 
 gboolean
-pcr_viewer_start (PcrViewer * viewer, GstElement * tee, GError ** error)
+pcr_viewer_start (PcrViewer * viewer, GstElement ** tees, guint n_tees,
+    guint rendition, GError ** error)
 {
   g_return_val_if_fail (viewer != NULL && viewer->offer != NULL, FALSE);
 
   if (!make_branch (viewer, error))
     return FALSE;
-  gst_bin_add_many (viewer->host.bin, viewer->queue, viewer->pay,
-      viewer->webrtc, NULL);
+  gst_bin_add_many (viewer->host.bin, viewer->funnel, viewer->queue,
+      viewer->pay, viewer->webrtc, NULL);
   configure_ice_agent (viewer);
   connect_webrtc (viewer);
   if (!link_branch (viewer, error))
@@ -958,7 +1124,8 @@ pcr_viewer_start (PcrViewer * viewer, GstElement * tee, GError ** error)
   gst_element_sync_state_with_parent (viewer->webrtc);
   gst_element_sync_state_with_parent (viewer->pay);
   gst_element_sync_state_with_parent (viewer->queue);
-  if (!link_to_tee (viewer, tee, error))
+  gst_element_sync_state_with_parent (viewer->funnel);
+  if (!link_to_tees (viewer, tees, n_tees, rendition, error))
     return FALSE;
   add_ice_servers (viewer);
   negotiate (viewer);
@@ -970,43 +1137,40 @@ pcr_viewer_start (PcrViewer * viewer, GstElement * tee, GError ** error)
  * branch to NULL and removes it.
  * ------------------------------------------------------------------------ */
 
+static void read_retransmissions (PcrViewer * viewer,
+    PcrViewerFeedback * fb);
+
 /* What retransmission did for this viewer, for the log. */
 static void
 log_retransmissions (PcrViewer * viewer)
 {
-  GstIterator *it;
-  GValue item = G_VALUE_INIT;
+  PcrViewerFeedback fb = { 0 };
 
   if (!viewer->webrtc || !viewer->ssrc)
     return;
-  it = gst_bin_iterate_all_by_element_factory_name (GST_BIN (viewer->webrtc),
-      "rtprtxsend");
-  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
-    guint requests = 0, packets = 0;
-
-    g_object_get (g_value_get_object (&item), "num-rtx-requests", &requests,
-        "num-rtx-packets", &packets, NULL);
-    GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
-        "again, %u retransmitted", viewer->id, requests, packets);
-    g_value_reset (&item);
-  }
-  g_value_unset (&item);
-  gst_iterator_free (it);
+  read_retransmissions (viewer, &fb);
+  GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
+      "again, %u retransmitted", viewer->id, fb.nacks, fb.retransmitted);
 }
 
 static void
 free_branch (PcrViewer * viewer)
 {
-  GstElement *elements[] = { viewer->webrtc, viewer->pay, viewer->queue };
+  GstElement *elements[] = { viewer->webrtc, viewer->pay, viewer->queue,
+    viewer->funnel
+  };
   guint i;
 
   GST_DEBUG_OBJECT (viewer->host.bin, "freeing the branch of session %s",
       viewer->id);
   log_retransmissions (viewer);
-  if (viewer->tee_pad) {
-    gst_element_release_request_pad (viewer->tee, viewer->tee_pad);
-    gst_clear_object (&viewer->tee_pad);
+  for (i = 0; i < viewer->n_tees; i++) {
+    if (!viewer->tee_pads[i])
+      continue;
+    gst_element_release_request_pad (viewer->tees[i], viewer->tee_pads[i]);
+    gst_clear_object (&viewer->tee_pads[i]);
   }
+  gst_clear_object (&viewer->rtpbin);
   for (i = 0; i < G_N_ELEMENTS (elements); i++) {
     if (!elements[i])
       continue;
@@ -1033,6 +1197,7 @@ free_branch (PcrViewer * viewer)
   gst_clear_object (&viewer->webrtc);
   gst_clear_object (&viewer->pay);
   gst_clear_object (&viewer->queue);
+  gst_clear_object (&viewer->funnel);
 }
 
 static gboolean
@@ -1055,34 +1220,49 @@ tee_pad_idle (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     gst_pad_unlink (pad, peer);
     gst_object_unref (peer);
   }
-  /* State changes and bin removal happen on the context, not here. */
-  post (viewer->peer->context, finish_close_cb, viewer, NULL);
+  /* State changes and bin removal happen on the context, not here, once
+   * every rendition's pad is unlinked. */
+  if (g_atomic_int_dec_and_test (&viewer->peer->idle_pending))
+    post (viewer->peer->context, finish_close_cb, viewer, NULL);
   return GST_PAD_PROBE_REMOVE;
 }
 
 void
 pcr_viewer_close (PcrViewer * viewer)
 {
+  guint i;
+
   g_return_if_fail (viewer->peer->viewer == viewer);
 
   viewer->peer->viewer = NULL;
   if (viewer->webrtc)
     g_signal_handlers_disconnect_by_data (viewer->webrtc, viewer->peer);
-  if (viewer->tee_pad)
-    viewer->idle_probe = gst_pad_add_probe (viewer->tee_pad,
-        GST_PAD_PROBE_TYPE_IDLE, tee_pad_idle, viewer, NULL);
-  else
+  for (i = 0; i < viewer->n_tees; i++)
+    if (viewer->tee_pads[i])
+      g_atomic_int_inc (&viewer->peer->idle_pending);
+  if (!g_atomic_int_get (&viewer->peer->idle_pending)) {
     post (viewer->peer->context, finish_close_cb, viewer, NULL);
+    return;
+  }
+  /* The count is complete before any probe can run down to zero. */
+  for (i = 0; i < viewer->n_tees; i++)
+    if (viewer->tee_pads[i])
+      viewer->idle_probes[i] = gst_pad_add_probe (viewer->tee_pads[i],
+          GST_PAD_PROBE_TYPE_IDLE, tee_pad_idle, viewer, NULL);
 }
 
 void
 pcr_viewer_close_now (PcrViewer * viewer)
 {
+  guint i;
+
   viewer->peer->viewer = NULL;
   if (viewer->webrtc)
     g_signal_handlers_disconnect_by_data (viewer->webrtc, viewer->peer);
-  if (viewer->idle_probe && viewer->tee_pad)
-    gst_pad_remove_probe (viewer->tee_pad, viewer->idle_probe);
+
+  for (i = 0; i < viewer->n_tees; i++)
+    if (viewer->idle_probes[i] && viewer->tee_pads[i])
+      gst_pad_remove_probe (viewer->tee_pads[i], viewer->idle_probes[i]);
   free_branch (viewer);
 }
 
@@ -1106,4 +1286,125 @@ const gchar *
 pcr_viewer_get_id (PcrViewer * viewer)
 {
   return viewer->id;
+}
+
+/* ------------------------------------------------------------------------
+ * Feedback for the bandwidth estimate
+ * ------------------------------------------------------------------------ */
+
+static void
+read_twcc (PcrViewer * viewer, PcrViewerFeedback * fb)
+{
+  GstElement *session = NULL;
+  GstStructure *stats = NULL;
+  guint sent = 0, recv = 0, packets = 0;
+  gdouble loss_pct = 0;
+  gint64 dod = 0;
+
+  g_signal_emit_by_name (viewer->rtpbin, "get-session", 0, &session);
+  if (!session)
+    return;
+  g_object_get (session, "twcc-stats", &stats, NULL);
+  gst_object_unref (session);
+  if (!stats)
+    return;
+  if (gst_structure_get_uint (stats, "bitrate-sent", &sent) &&
+      gst_structure_get_uint (stats, "bitrate-recv", &recv) &&
+      gst_structure_get_uint (stats, "packets-sent", &packets)) {
+    gst_structure_get_double (stats, "packet-loss-pct", &loss_pct);
+    gst_structure_get_int64 (stats, "avg-delta-of-delta", &dod);
+    fb->have_twcc = TRUE;
+    fb->twcc_sent_bps = sent;
+    fb->twcc_recv_bps = recv;
+    fb->twcc_loss = CLAMP (loss_pct / 100.0, 0.0, 1.0);
+    fb->twcc_delta_of_delta_ns = dod;
+    fb->twcc_packets_sent = packets;
+  }
+  gst_structure_free (stats);
+}
+
+/* The viewer's receiver report about our media ssrc (or, without RTX, the
+ * only source we send): rtpsession keeps it in the statistics of the
+ * viewer's own (remote) source, as its report block. */
+static void
+read_receiver_report (PcrViewer * viewer, PcrViewerFeedback * fb)
+{
+  GObject *session = NULL;
+  GstStructure *stats = NULL;
+  const GValue *sources;
+  GValueArray *array;
+  guint i;
+
+  g_signal_emit_by_name (viewer->rtpbin, "get-internal-session", 0, &session);
+  if (!session)
+    return;
+  g_object_get (session, "stats", &stats, NULL);
+  g_object_unref (session);
+  if (!stats)
+    return;
+  sources = gst_structure_get_value (stats, "source-stats");
+  /* rtpsession (1.22) still hands out a GValueArray. */
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS;
+  array = sources && g_str_equal (G_VALUE_TYPE_NAME (sources),
+      "GValueArray") ? g_value_get_boxed (sources) : NULL;
+  for (i = 0; array && i < array->n_values; i++) {
+    const GstStructure *s = g_value_get_boxed (&array->values[i]);
+    gboolean internal = TRUE, have_rb = FALSE;
+    guint rb_ssrc = 0, fraction = 0, rtt = 0;
+    gint lost = 0;
+
+    if (!s || !gst_structure_get_boolean (s, "internal", &internal) ||
+        internal || !gst_structure_get_boolean (s, "have-rb", &have_rb) ||
+        !have_rb)
+      continue;
+    gst_structure_get_uint (s, "rb-ssrc", &rb_ssrc);
+    if (viewer->ssrc && rb_ssrc != viewer->ssrc)
+      continue;
+    gst_structure_get_uint (s, "rb-fractionlost", &fraction);
+    gst_structure_get_uint (s, "rb-round-trip", &rtt);
+    gst_structure_get_int (s, "rb-packetslost", &lost);
+    fb->have_rr = TRUE;
+    fb->rr_fraction_lost = fraction / 256.0;
+    /* 16.16 fixed point seconds (RFC 3550 6.4.1) */
+    fb->rr_rtt_s = rtt ? rtt / 65536.0 : -1;
+    fb->rr_packets_lost = MAX (lost, 0);
+    break;
+  }
+  G_GNUC_END_IGNORE_DEPRECATIONS;
+  gst_structure_free (stats);
+}
+
+static void
+read_retransmissions (PcrViewer * viewer, PcrViewerFeedback * fb)
+{
+  GstIterator *it;
+  GValue item = G_VALUE_INIT;
+
+  it = gst_bin_iterate_all_by_element_factory_name (GST_BIN (viewer->webrtc),
+      "rtprtxsend");
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    guint requests = 0, packets = 0;
+
+    g_object_get (g_value_get_object (&item), "num-rtx-requests", &requests,
+        "num-rtx-packets", &packets, NULL);
+    fb->nacks += requests;
+    fb->retransmitted += packets;
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+}
+
+void
+pcr_viewer_get_feedback (PcrViewer * viewer, PcrViewerFeedback * fb)
+{
+  memset (fb, 0, sizeof (*fb));
+  fb->rr_rtt_s = -1;
+  if (!viewer->rtpbin || !viewer->connected)
+    return;
+  if (viewer->twcc_id)
+    read_twcc (viewer, fb);
+  read_receiver_report (viewer, fb);
+  if (viewer->ssrc)
+    read_retransmissions (viewer, fb);
 }

@@ -26,6 +26,9 @@ typedef enum
 
 typedef struct _PcrViewer PcrViewer;
 
+/* The most renditions a viewer can be switched between. */
+#define PCR_MAX_RENDITIONS 2
+
 /* What the owning element lends its viewers; valid while any viewer is. */
 typedef struct
 {
@@ -34,6 +37,9 @@ typedef struct
   PcrSignaller *signaller;      /* how to reach the viewers */
   /* The viewer's connection is up: it needs a key frame. */
   void (*connected) (PcrViewer * viewer, gpointer user_data);
+  /* The viewer asks for a key frame of @rendition (its browser's PLI or
+   * FIR, or a switch to it): the host rate-limits. */
+  void (*key_unit) (PcrViewer * viewer, guint rendition, gpointer user_data);
   /* The viewer cannot go on: remove it (saying bye if @send_bye). */
   void (*failed) (PcrViewer * viewer, gboolean send_bye, const gchar * why,
       gpointer user_data);
@@ -58,11 +64,39 @@ PcrViewer *pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
     const PcrMessage * offer, const PcrViewerSettings * settings,
     GError ** error);
 
-/* Builds the branch, links it to @tee and starts negotiating: the answer,
- * candidates and errors go to the viewer from now on. On failure the
- * viewer is to be closed. */
-gboolean pcr_viewer_start (PcrViewer * viewer, GstElement * tee,
-    GError ** error);
+/* Builds the branch, links it to the @n_tees renditions' tees (best
+ * first; @tees[@rendition] is the one sent until a switch) and starts
+ * negotiating: the answer, candidates and errors go to the viewer from now
+ * on. On failure the viewer is to be closed. */
+gboolean pcr_viewer_start (PcrViewer * viewer, GstElement ** tees,
+    guint n_tees, guint rendition, GError ** error);
+
+/* Moves the viewer to @rendition at that rendition's next key frame (the
+ * caller asks for one); until then it keeps getting the one it has. */
+void pcr_viewer_switch (PcrViewer * viewer, guint rendition);
+
+/* The rendition being sent, and (@pending, nullable) the one it is
+ * switching to or -1. */
+guint pcr_viewer_get_rendition (PcrViewer * viewer, gint * pending);
+
+/* What the viewer's RTCP said, for its bandwidth estimate. */
+typedef struct
+{
+  gboolean have_twcc;           /* transport-wide-cc feedback so far */
+  guint twcc_sent_bps, twcc_recv_bps;
+  gdouble twcc_loss;            /* 0..1 */
+  gint64 twcc_delta_of_delta_ns;
+  guint64 twcc_packets_sent;    /* changes when new feedback came */
+  gboolean have_rr;             /* a receiver report so far */
+  gdouble rr_fraction_lost;     /* 0..1, of the last report */
+  gdouble rr_rtt_s;             /* -1 when unknown */
+  guint rr_packets_lost;        /* cumulative */
+  guint nacks, retransmitted;   /* RTX requests and packets sent */
+} PcrViewerFeedback;
+
+/* Reads the viewer's RTCP statistics now (context thread, a few locks). */
+void pcr_viewer_get_feedback (PcrViewer * viewer,
+    PcrViewerFeedback * feedback);
 
 /* Answers the viewer's trickled candidate message. */
 void pcr_viewer_add_remote_candidate (PcrViewer * viewer,

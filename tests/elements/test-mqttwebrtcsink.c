@@ -142,20 +142,29 @@ GST_START_TEST (test_factory_and_caps)
   fail_unless_equals_string (gst_element_factory_get_metadata (factory,
           GST_ELEMENT_METADATA_KLASS), "Sink/Network/WebRTC");
 
-  /* One always sink pad, H.264 byte-stream, one access unit per buffer, in
-   * a profile every browser decodes. */
+  /* An always sink pad and a requested one for the low rendition, both
+   * H.264 byte-stream, one access unit per buffer, in a profile every
+   * browser decodes. */
   templates = gst_element_factory_get_static_pad_templates (factory);
-  fail_unless_equals_int (g_list_length ((GList *) templates), 1);
-  templ = templates->data;
-  fail_unless_equals_string (templ->name_template, "sink");
-  fail_unless_equals_int (templ->direction, GST_PAD_SINK);
-  fail_unless_equals_int (templ->presence, GST_PAD_ALWAYS);
-  caps = gst_static_caps_get (&templ->static_caps);
+  fail_unless_equals_int (g_list_length ((GList *) templates), 2);
   expected = gst_caps_from_string ("video/x-h264, "
       "stream-format=(string)byte-stream, alignment=(string)au, "
       "profile=(string){ constrained-baseline, baseline }");
-  fail_unless (gst_caps_is_equal (caps, expected),
-      "sink template caps are %" GST_PTR_FORMAT, caps);
+  for (; templates; templates = templates->next) {
+    templ = templates->data;
+    fail_unless_equals_int (templ->direction, GST_PAD_SINK);
+    if (g_str_equal (templ->name_template, "sink")) {
+      fail_unless_equals_int (templ->presence, GST_PAD_ALWAYS);
+    } else if (g_str_equal (templ->name_template, "sink_low")) {
+      fail_unless_equals_int (templ->presence, GST_PAD_REQUEST);
+    } else {
+      fail ("unexpected pad template %s", templ->name_template);
+    }
+    caps = gst_static_caps_get (&templ->static_caps);
+    fail_unless (gst_caps_is_equal (caps, expected),
+        "sink template caps are %" GST_PTR_FORMAT, caps);
+    gst_clear_caps (&caps);
+  }
   gst_object_unref (factory);
 
   /* Raw video cannot go in... */
