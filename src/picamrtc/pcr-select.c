@@ -390,8 +390,8 @@ encoder_desc (EncoderKind kind, const PcrConfig * config, gint width,
 }
 
 static gboolean
-select_encoder (const PcrConfig * config, const PcrPlatform * platform,
-    EncoderKind * kind, PcrSelection * sel, GError ** error)
+select_encoder (const PcrPlatform * platform, EncoderKind * kind,
+    PcrSelection * sel, GError ** error)
 {
   if (pcr_platform_has_element (platform, "v4l2h264enc")) {
     *kind = ENCODER_V4L2;
@@ -505,7 +505,7 @@ pcr_select (const PcrConfig * config, const PcrPlatform * platform,
 
   /* libcamerasrc gives NV12, which only openh264enc cannot take */
   needs_convert = g_str_has_prefix (sel->source_desc, "libcamerasrc");
-  if (!select_encoder (config, platform, &kind, sel, error))
+  if (!select_encoder (platform, &kind, sel, error))
     return NULL;
   sel->encoder_desc = encoder_desc (kind, config, config->width,
       config->height, config->bitrate, needs_convert);
