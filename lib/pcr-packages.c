@@ -34,6 +34,7 @@ static const struct
   {"nicesink", "gstreamer1.0-nice"},
   {"queue", "libgstreamer1.0-0"},
   {"tee", "libgstreamer1.0-0"},
+  {"valve", "libgstreamer1.0-0"},
   {"capsfilter", "libgstreamer1.0-0"},
   {"identity", "libgstreamer1.0-0"},
   {"fakesink", "libgstreamer1.0-0"},

@@ -55,6 +55,7 @@ run (const PcrConfig * config, gboolean print_pipeline)
     }
     g_message ("source: %s", selection->source_reason);
     g_message ("encoder: %s", selection->encoder_reason);
+    g_message ("renditions: %s", selection->low_reason);
   } else if (!g_str_equal (config->source, "auto")) {
     g_message ("source %s ignored: the pipeline is given", config->source);
   }

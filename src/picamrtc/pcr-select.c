@@ -20,6 +20,11 @@ GST_DEBUG_CATEGORY_STATIC (pcr_select_debug);
 
 G_DEFINE_QUARK (pcr-select-error-quark, pcr_select_error);
 
+/* After the tee, on each branch: its own thread, and the newest frame
+ * rather than a backlog when its encoder falls behind. */
+#define PCR_BRANCH_QUEUE "queue max-size-buffers=1 max-size-bytes=0 " \
+  "max-size-time=0 leaky=downstream"
+
 static void
 ensure_debug_category (void)
 {
@@ -118,6 +123,7 @@ static const gchar *probed_elements[] = {
   "libcamerasrc", "v4l2src", "videotestsrc", "clockoverlay",
   "v4l2h264enc", "x264enc", "openh264enc",
   "videoconvert", "videoscale", "videorate", "decodebin", "jpegdec",
+  "tee", "queue", "valve",
   "h264parse", "rtph264pay", "webrtcbin", "nicesrc", "nicesink",
   "mqttwebrtcsink",
 };
@@ -236,6 +242,8 @@ pcr_selection_free (PcrSelection * selection)
   g_free (selection->encoder_desc);
   g_free (selection->source_reason);
   g_free (selection->encoder_reason);
+  g_free (selection->low_desc);
+  g_free (selection->low_reason);
   g_free (selection);
 }
 
@@ -335,57 +343,112 @@ select_v4l2 (const PcrConfig * config, const PcrPlatform * platform,
 }
 
 static const gchar *
-h264_level (const PcrConfig * config)
+h264_level (gint width, gint height, gint framerate)
 {
   /* level 3.1 allows 3600 macroblocks a frame, 108000 a second: 720p30 */
-  gint mbs = ((config->width + 15) / 16) * ((config->height + 15) / 16);
+  gint mbs = ((width + 15) / 16) * ((height + 15) / 16);
 
-  return mbs <= 3600 && mbs * config->framerate <= 108000 ? "3.1" : "4";
+  return mbs <= 3600 && mbs * framerate <= 108000 ? "3.1" : "4";
 }
 
-static gboolean
-select_encoder (const PcrConfig * config, const PcrPlatform * platform,
-    gboolean needs_convert, PcrSelection * sel, GError ** error)
+typedef enum
+{
+  ENCODER_V4L2,
+  ENCODER_X264,
+  ENCODER_OPENH264,
+} EncoderKind;
+
+/* One encoder and its caps for a picture of @width x @height at @bitrate
+ * kbit/s; both renditions use the same kind and key frame interval. */
+static gchar *
+encoder_desc (EncoderKind kind, const PcrConfig * config, gint width,
+    gint height, gint bitrate, gboolean needs_convert)
 {
   gint keyint = 2 * config->framerate;
 
-  if (pcr_platform_has_element (platform, "v4l2h264enc")) {
-    sel->encoder_desc = g_strdup_printf ("v4l2h264enc extra-controls="
-        "\"controls,repeat_sequence_header=1,video_bitrate=%d,"
-        "h264_i_frame_period=%d\" ! video/x-h264,"
-        "profile=(string)constrained-baseline,level=(string)%s",
-        config->bitrate * 1000, keyint, h264_level (config));
-    sel->encoder_reason = g_strdup ("v4l2h264enc: hardware H.264 encoder");
-    return TRUE;
+  switch (kind) {
+    case ENCODER_V4L2:
+      return g_strdup_printf ("v4l2h264enc extra-controls="
+          "\"controls,repeat_sequence_header=1,video_bitrate=%d,"
+          "h264_i_frame_period=%d\" ! video/x-h264,"
+          "profile=(string)constrained-baseline,level=(string)%s",
+          bitrate * 1000, keyint, h264_level (width, height,
+              config->framerate));
+    case ENCODER_X264:
+      return g_strdup_printf ("x264enc tune=zerolatency "
+          "speed-preset=ultrafast key-int-max=%d bframes=0 bitrate=%d ! "
+          "video/x-h264,profile=(string)constrained-baseline", keyint,
+          bitrate);
+    case ENCODER_OPENH264:
+      /* openh264enc takes I420 only; videoconvert passes I420 through */
+      return g_strdup_printf ("%sopenh264enc complexity=low "
+          "rate-control=bitrate usage-type=camera bitrate=%d gop-size=%d ! "
+          "video/x-h264,profile=(string)constrained-baseline",
+          needs_convert ? "videoconvert ! " : "", bitrate * 1000, keyint);
   }
+  g_assert_not_reached ();
+}
 
-  if (pcr_platform_has_element (platform, "x264enc")) {
-    sel->encoder_desc = g_strdup_printf ("x264enc tune=zerolatency "
-        "speed-preset=ultrafast key-int-max=%d bframes=0 bitrate=%d ! "
-        "video/x-h264,profile=(string)constrained-baseline", keyint,
-        config->bitrate);
+static gboolean
+select_encoder (const PcrPlatform * platform, EncoderKind * kind,
+    PcrSelection * sel, GError ** error)
+{
+  if (pcr_platform_has_element (platform, "v4l2h264enc")) {
+    *kind = ENCODER_V4L2;
+    sel->encoder_reason = g_strdup ("v4l2h264enc: hardware H.264 encoder");
+  } else if (pcr_platform_has_element (platform, "x264enc")) {
+    *kind = ENCODER_X264;
     sel->encoder_reason = g_strdup ("x264enc: no hardware encoder "
         "(v4l2h264enc not present)");
-    return TRUE;
-  }
-
-  if (pcr_platform_has_element (platform, "openh264enc")) {
-    /* openh264enc takes I420 only; videoconvert passes I420 through */
-    sel->encoder_desc = g_strdup_printf ("%sopenh264enc complexity=low "
-        "rate-control=bitrate usage-type=camera bitrate=%d gop-size=%d ! "
-        "video/x-h264,profile=(string)constrained-baseline",
-        needs_convert ? "videoconvert ! " : "", config->bitrate * 1000, keyint);
+  } else if (pcr_platform_has_element (platform, "openh264enc")) {
+    *kind = ENCODER_OPENH264;
     sel->encoder_reason = g_strdup ("openh264enc: no hardware encoder "
         "(v4l2h264enc not present) and no x264enc "
         "(gstreamer1.0-plugins-ugly)");
+  } else {
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_MISSING_ELEMENT,
+        "no H.264 encoder: install gstreamer1.0-plugins-ugly (x264enc) or "
+        "gstreamer1.0-plugins-bad (openh264enc); v4l2h264enc "
+        "(gstreamer1.0-plugins-good) needs a hardware encoder");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The low rendition's branch, from the tee to sink.sink_low. The valve
+ * starts closed: the sink opens it while a viewer needs this rendition, so
+ * its scaler and encoder idle otherwise. The leaky queue keeps a slow
+ * branch from holding back the other one. */
+static gboolean
+select_low (const PcrConfig * config, const PcrPlatform * platform,
+    EncoderKind kind, gboolean needs_convert, PcrSelection * sel,
+    GError ** error)
+{
+  static const gchar *needed[] = { "tee", "queue", "valve", "videoscale",
+    NULL
+  };
+  g_autofree gchar *encoder = NULL;
+  gint width, height, bitrate;
+
+  if (config->renditions < 2) {
+    sel->low_reason = g_strdup ("one rendition (renditions=1)");
     return TRUE;
   }
+  if (!require_elements (platform, "the low rendition (renditions=1 turns "
+          "it off)", needed, error))
+    return FALSE;
 
-  g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_MISSING_ELEMENT,
-      "no H.264 encoder: install gstreamer1.0-plugins-ugly (x264enc) or "
-      "gstreamer1.0-plugins-bad (openh264enc); v4l2h264enc "
-      "(gstreamer1.0-plugins-good) needs a hardware encoder");
-  return FALSE;
+  pcr_config_low_size (config, &width, &height);
+  bitrate = pcr_config_low_bitrate (config);
+  encoder = encoder_desc (kind, config, width, height, bitrate,
+      needs_convert);
+  sel->low_desc = g_strdup_printf (PCR_BRANCH_QUEUE " ! valve drop=true ! "
+      "videoscale ! video/x-raw,width=%d,height=%d ! %s", width, height,
+      encoder);
+  sel->low_reason = g_strdup_printf ("%dx%d at %d kbit/s and %dx%d at %d "
+      "kbit/s, the low one while a viewer needs it", config->width,
+      config->height, config->bitrate, width, height, bitrate);
+  return TRUE;
 }
 
 PcrSelection *
@@ -394,6 +457,8 @@ pcr_select (const PcrConfig * config, const PcrPlatform * platform,
 {
   g_autoptr (PcrSelection) sel = g_new0 (PcrSelection, 1);
   const gchar *source;
+  EncoderKind kind;
+  gboolean needs_convert;
   gboolean ok;
 
   g_return_val_if_fail (config != NULL, NULL);
@@ -439,11 +504,16 @@ pcr_select (const PcrConfig * config, const PcrPlatform * platform,
     return NULL;
 
   /* libcamerasrc gives NV12, which only openh264enc cannot take */
-  if (!select_encoder (config, platform,
-          g_str_has_prefix (sel->source_desc, "libcamerasrc"), sel, error))
+  needs_convert = g_str_has_prefix (sel->source_desc, "libcamerasrc");
+  if (!select_encoder (platform, &kind, sel, error))
+    return NULL;
+  sel->encoder_desc = encoder_desc (kind, config, config->width,
+      config->height, config->bitrate, needs_convert);
+  if (!select_low (config, platform, kind, needs_convert, sel, error))
     return NULL;
 
-  GST_INFO ("source %s; encoder %s", sel->source_reason, sel->encoder_reason);
+  GST_INFO ("source %s; encoder %s; renditions %s", sel->source_reason,
+      sel->encoder_reason, sel->low_reason);
   return g_steal_pointer (&sel);
 }
 
@@ -463,7 +533,7 @@ pcr_pipeline_expand (const PcrConfig * config, const gchar * text,
   while (*p != '\0') {
     const gchar *end;
     g_autofree gchar *name = NULL;
-    gint value;
+    gint value, low_width = 0, low_height = 0;
 
     if (p[0] != '$' || p[1] != '{') {
       g_string_append_c (out, *p++);
@@ -477,6 +547,8 @@ pcr_pipeline_expand (const PcrConfig * config, const gchar * text,
       return NULL;
     }
     name = g_strndup (p + 2, end - (p + 2));
+    if (g_str_has_prefix (name, "LOW_"))
+      pcr_config_low_size (config, &low_width, &low_height);
     if (g_str_equal (name, "LATENCY_STAMP")) {
       g_string_append (out, config->latency_stamp ? "latencystamp !" : "");
       p = end + 1;
@@ -492,13 +564,20 @@ pcr_pipeline_expand (const PcrConfig * config, const gchar * text,
       value = config->bitrate;
     else if (g_str_equal (name, "KEYINT"))
       value = 2 * config->framerate;
+    else if (g_str_equal (name, "LOW_WIDTH"))
+      value = low_width;
+    else if (g_str_equal (name, "LOW_HEIGHT"))
+      value = low_height;
+    else if (g_str_equal (name, "LOW_BITRATE"))
+      value = pcr_config_low_bitrate (config);
     else {
       g_autofree gchar *escaped = pcr_quote_untrusted (name,
           PCR_QUOTE_MAX_VALUE);
 
       g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
           "pipeline: unknown placeholder \"${%s}\" (known: ${WIDTH} "
-          "${HEIGHT} ${FRAMERATE} ${BITRATE} ${KEYINT} ${LATENCY_STAMP})",
+          "${HEIGHT} ${FRAMERATE} ${BITRATE} ${KEYINT} ${LOW_WIDTH} "
+          "${LOW_HEIGHT} ${LOW_BITRATE} ${LATENCY_STAMP})",
           escaped);
       g_string_free (out, TRUE);
       return NULL;
@@ -599,11 +678,18 @@ pcr_build_pipeline (const PcrConfig * config,
   if (pipeline == NULL || *pipeline == '\0') {
     g_return_val_if_fail (selection != NULL, NULL);
     /* right after the source caps: the stamp is the capture time, and the
-     * encoder must see it */
-    return g_strdup_printf ("%s ! %s%s ! mqttwebrtcsink name=sink",
+     * encoders must see it */
+    if (selection->low_desc == NULL)
+      return g_strdup_printf ("%s ! %s%s ! mqttwebrtcsink name=sink",
+          selection->source_desc,
+          config->latency_stamp ? "latencystamp ! " : "",
+          selection->encoder_desc);
+    /* the main rendition last, so the description still ends in the sink */
+    return g_strdup_printf ("%s ! %stee name=t ! %s ! sink.sink_low t. ! "
+        PCR_BRANCH_QUEUE " ! %s ! mqttwebrtcsink name=sink",
         selection->source_desc,
         config->latency_stamp ? "latencystamp ! " : "",
-        selection->encoder_desc);
+        selection->low_desc, selection->encoder_desc);
   }
 
   if (g_file_test (pipeline, G_FILE_TEST_IS_REGULAR)) {

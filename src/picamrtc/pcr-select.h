@@ -56,6 +56,10 @@ typedef struct
   gchar *encoder_desc;          /* e.g. "x264enc ... ! video/x-h264,..." */
   gchar *source_reason;         /* one line: why this source */
   gchar *encoder_reason;        /* one line: why this encoder */
+  gchar *low_desc;              /* nullable: the low rendition's branch,
+                                 * "queue ... ! valve drop=true ! videoscale
+                                 * ! video/x-raw,... ! ENCODER ! caps" */
+  gchar *low_reason;            /* one line: the renditions */
 } PcrSelection;
 
 void pcr_selection_free (PcrSelection * selection);
@@ -64,7 +68,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrSelection, pcr_selection_free)
 /* Chooses source and encoder. Source auto: libcamerasrc when libcamera sees
  * a camera, else v4l2src on the first V4L2 capture device, else the test
  * pattern (videotestsrc with a clock overlay when clockoverlay exists).
- * Encoder: v4l2h264enc (hardware), else x264enc, else openh264enc. Fails
+ * Encoder: v4l2h264enc (hardware), else x264enc, else openh264enc. With
+ * config->renditions 2 also the low rendition's branch: the same encoder
+ * kind at pcr_config_low_size() and pcr_config_low_bitrate(). Fails
  * with PCR_SELECT_ERROR_MISSING_ELEMENT naming the Debian package when an
  * explicit source or every encoder is missing, and with
  * PCR_SELECT_ERROR_INVALID for source=v4l2 without a capture device. */
@@ -72,14 +78,17 @@ PcrSelection *pcr_select (const PcrConfig * config,
     const PcrPlatform * platform, GError ** error);
 
 /* The whole gst-launch description: "SOURCE ! ENCODER ! mqttwebrtcsink
- * name=sink" ("SOURCE ! latencystamp ! ENCODER ! ..." with
- * config->latency_stamp), without sink properties (the service sets those on
- * the element). When config->pipeline is set it is used instead (@selection
- * may then be NULL): read from the file when it names one (at most
- * PCR_PIPELINE_FILE_MAX bytes, lines starting with '#' dropped, lines
- * joined), placeholders ${WIDTH} ${HEIGHT} ${FRAMERATE} ${BITRATE} ${KEYINT}
- * ${LATENCY_STAMP} substituted from @config; it must contain mqttwebrtcsink,
- * and with config->latency_stamp ${LATENCY_STAMP} or latencystamp. */
+ * name=sink" for one rendition, "SOURCE ! tee name=t ! LOW ! sink.sink_low
+ * t. ! queue ... ! ENCODER ! mqttwebrtcsink name=sink" for two, with
+ * "latencystamp ! " after SOURCE with config->latency_stamp; no sink
+ * properties (the service sets those on the element). When config->pipeline
+ * is set it is used instead (@selection may then be NULL): read from the
+ * file when it names one (at most PCR_PIPELINE_FILE_MAX bytes, lines
+ * starting with '#' dropped, lines joined), placeholders ${WIDTH} ${HEIGHT}
+ * ${FRAMERATE} ${BITRATE} ${KEYINT} ${LOW_WIDTH} ${LOW_HEIGHT}
+ * ${LOW_BITRATE} ${LATENCY_STAMP} substituted from @config; it must contain
+ * mqttwebrtcsink, and with config->latency_stamp ${LATENCY_STAMP} or
+ * latencystamp. Whether it has a low rendition is up to it. */
 gchar *pcr_build_pipeline (const PcrConfig * config,
     const PcrSelection * selection, GError ** error);
 

@@ -57,6 +57,18 @@ static const PcrSetting settings[] = {
   {"latency-stamp", 0, PCR_SETTING_BOOL, 0, "false", 0, 0, NULL, NULL,
    "Write each frame's capture time into the picture, for measuring "
    "latency (docs/latency.md)", OFF (latency_stamp)},
+  {"renditions", 0, PCR_SETTING_INT, 0, G_STRINGIFY (PCR_DEFAULT_RENDITIONS),
+   1, 2, NULL, "N", "H.264 renditions: 2 adds a smaller one for viewers on "
+   "slow links (not for --pipeline)", OFF (renditions)},
+  {"low-width", 0, PCR_SETTING_INT, 0, "0", 0, 4096, NULL, "W",
+   "Low rendition width, even, at most width; 0: keep the aspect",
+   OFF (low_width)},
+  {"low-height", 0, PCR_SETTING_INT, 0, "0", 0, 4096, NULL, "H",
+   "Low rendition height, even, at most height; 0: keep the aspect "
+   "(both 0: half the height, at most 360)", OFF (low_height)},
+  {"low-bitrate", 0, PCR_SETTING_INT, 0, "0", 0, 50000, NULL, "KBPS",
+   "Low rendition bitrate in kbit/s, below bitrate; 0: 400, at most half "
+   "of bitrate", OFF (low_bitrate)},
 };
 /* *INDENT-ON* */
 
@@ -76,6 +88,24 @@ pcr_config_free (PcrConfig * config)
   g_free (config);
 }
 
+/* A low rendition size: 0 (from the main size) or even, 16..@main. */
+static gboolean
+check_low_size (PcrSettings * s, const gchar * key, gint value,
+    const gchar * main_key, gint main_value, GError ** error)
+{
+  if (value == 0)
+    return TRUE;
+  if (value < 16)
+    return pcr_settings_fail (s, key, error, "%d is out of range 0 or "
+        "16..4096", value);
+  if (value % 2 != 0)
+    return pcr_settings_fail (s, key, error, "%d must be even", value);
+  if (value > main_value)
+    return pcr_settings_fail (s, key, error, "%d is larger than %s (%d)",
+        value, main_key, main_value);
+  return TRUE;
+}
+
 static gboolean
 check_all (PcrSettings * s, gpointer data, gpointer user_data,
     GError ** error)
@@ -89,6 +119,20 @@ check_all (PcrSettings * s, gpointer data, gpointer user_data,
   if (config->height % 2 != 0)
     return pcr_settings_fail (s, "height", error, "%d must be even",
         config->height);
+  if (!check_low_size (s, "low-width", config->low_width, "width",
+          config->width, error) ||
+      !check_low_size (s, "low-height", config->low_height, "height",
+          config->height, error))
+    return FALSE;
+  if (config->low_bitrate != 0 && config->low_bitrate < PCR_LOW_MIN_BITRATE)
+    return pcr_settings_fail (s, "low-bitrate", error, "%d is out of range "
+        "0 or %d..50000", config->low_bitrate, PCR_LOW_MIN_BITRATE);
+  /* a low rendition as good as the main one only costs an encoder */
+  if (config->renditions == 2 && config->low_bitrate != 0 &&
+      config->low_bitrate >= config->bitrate)
+    return pcr_settings_fail (s, "low-bitrate", error, "%d is not below "
+        "bitrate (%d): lower it or set renditions=1", config->low_bitrate,
+        config->bitrate);
   if (config->password != NULL && config->username == NULL)
     return pcr_settings_fail (s, "password", error,
         "set without a username");
@@ -112,4 +156,37 @@ pcr_config_validate (const PcrConfig * config, GError ** error)
   g_autoptr (PcrSettings) s = pcr_config_settings_new ((PcrConfig *) config);
 
   return pcr_settings_validate (s, error);
+}
+
+/* @n * @num / @den rounded to even, at least 16. */
+static gint
+scale_even (gint n, gint num, gint den)
+{
+  gint v = (gint) (((gint64) n * num + den / 2) / den);
+
+  return MAX (16, v & ~1);
+}
+
+void
+pcr_config_low_size (const PcrConfig * config, gint * width, gint * height)
+{
+  gint w = config->low_width, h = config->low_height;
+
+  if (w == 0 && h == 0)
+    h = scale_even (MIN (PCR_LOW_MAX_HEIGHT, config->height / 2), 1, 1);
+  if (w == 0)
+    w = scale_even (config->width, h, config->height);
+  if (h == 0)
+    h = scale_even (config->height, w, config->width);
+  /* rounding up to 16 must not make it larger than the main picture */
+  *width = MIN (w, config->width);
+  *height = MIN (h, config->height);
+}
+
+gint
+pcr_config_low_bitrate (const PcrConfig * config)
+{
+  if (config->low_bitrate != 0)
+    return config->low_bitrate;
+  return MIN (PCR_LOW_MAX_BITRATE, config->bitrate / 2);
 }

@@ -15,6 +15,11 @@ G_BEGIN_DECLS
 #define PCR_DEFAULT_BITRATE 2000        /* kbit/s */
 #define PCR_DEFAULT_SOURCE "auto"
 #define PCR_DEFAULT_IDLE_STOP_SECONDS 5
+#define PCR_DEFAULT_RENDITIONS 2
+/* the low rendition when low-width, low-height and low-bitrate are 0 */
+#define PCR_LOW_MAX_HEIGHT 360
+#define PCR_LOW_MAX_BITRATE 400 /* kbit/s */
+#define PCR_LOW_MIN_BITRATE 50  /* kbit/s */
 
 typedef struct
 {
@@ -37,6 +42,9 @@ typedef struct
                                  * viewer left; default 5 */
   gboolean latency_stamp;       /* latencystamp after the source caps;
                                  * default FALSE (docs/latency.md) */
+  gint renditions;              /* 1, or 2: a low rendition beside */
+  gint low_width, low_height;   /* 0: from the main size, see below */
+  gint low_bitrate;             /* kbit/s; 0: see below */
 } PcrConfig;
 
 PcrConfig *pcr_config_new (void);       /* all defaults */
@@ -47,11 +55,21 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrConfig, pcr_config_free)
  * username, password, ca-file, device, topic-prefix, source, pipeline,
  * width, height, framerate, bitrate, max-viewers, ice-address, stun-server,
  * turn-server, on-demand (--always-on is --on-demand=false),
- * idle-stop-seconds, latency-stamp: the table's checks plus even width and
- * height and no password without a user name. */
+ * idle-stop-seconds, latency-stamp, renditions, low-width, low-height,
+ * low-bitrate: the table's checks plus even sizes, a low rendition smaller
+ * than the main one and no password without a user name. */
 PcrSettings *pcr_config_settings_new (PcrConfig * config);
 
 /* The same checks on a config filled in code; messages start "KEY: ". */
 gboolean pcr_config_validate (const PcrConfig * config, GError ** error);
+
+/* The low rendition's size: low-width and low-height as set; a 0 is
+ * computed from the main size keeping its aspect (both 0: half the main
+ * height, at most PCR_LOW_MAX_HEIGHT), even and at least 16. */
+void pcr_config_low_size (const PcrConfig * config, gint * width,
+    gint * height);
+/* low-bitrate as set; 0: PCR_LOW_MAX_BITRATE kbit/s, at most half of
+ * bitrate. */
+gint pcr_config_low_bitrate (const PcrConfig * config);
 
 G_END_DECLS

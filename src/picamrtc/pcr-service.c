@@ -28,6 +28,9 @@ G_DEFINE_QUARK (pcr-service-error-quark, pcr_service_error);
 #define BACKOFF_MAX 30
 #define STABLE_SECONDS 10       /* running this long resets the backoff */
 
+/* the sink's pads: the main rendition, and the low one when linked */
+static const gchar *sink_pad_names[] = { "sink", "sink_low" };
+
 struct _PcrService
 {
   GMainContext *context;
@@ -57,8 +60,9 @@ struct _PcrService
   GSource *watchdog;            /* systemd keep-alive, or NULL */
   GSource *trim_source;         /* a pending malloc_trim after viewers left */
   gint camera_error;            /* atomic: set by a camera ERROR at post time */
-  GstPad *probe_pad;            /* where the EOS of a failed camera stops */
-  gulong eos_probe;
+  /* where the EOS of a failed camera stops, in front of each sink pad */
+  GstPad *probe_pads[G_N_ELEMENTS (sink_pad_names)];
+  gulong eos_probes[G_N_ELEMENTS (sink_pad_names)];
   gulong sync_error_handler;
 
   /* pad-added relinking, touched from streaming threads */
@@ -675,19 +679,24 @@ pcr_service_new (const PcrConfig * config, const gchar * description,
     }
   }
 
-  {
-    g_autoptr (GstPad) pad = gst_element_get_static_pad (self->sink, "sink");
-    g_autoptr (GstBus) bus = gst_element_get_bus (self->pipeline);
+  for (i = 0; i < G_N_ELEMENTS (sink_pad_names); i++) {
+    g_autoptr (GstPad) pad = gst_element_get_static_pad (self->sink,
+        sink_pad_names[i]);
 
     /* on the camera side of the link, so the sink never sees that EOS */
-    if (pad != NULL) {
-      self->probe_pad = gst_pad_get_peer (pad);
-      if (self->probe_pad == NULL)
-        self->probe_pad = g_steal_pointer (&pad);
-      self->eos_probe = gst_pad_add_probe (self->probe_pad,
-          GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_sink_event,
-          service_ref (self), service_unref);
-    }
+    if (pad == NULL)
+      continue;
+    self->probe_pads[i] = gst_pad_get_peer (pad);
+    if (self->probe_pads[i] == NULL)
+      self->probe_pads[i] = g_steal_pointer (&pad);
+    self->eos_probes[i] = gst_pad_add_probe (self->probe_pads[i],
+        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_sink_event,
+        service_ref (self), service_unref);
+  }
+
+  {
+    g_autoptr (GstBus) bus = gst_element_get_bus (self->pipeline);
+
     gst_bus_enable_sync_message_emission (bus);
     self->sync_error_handler = g_signal_connect_data (bus,
         "sync-message::error", G_CALLBACK (on_sync_error),
@@ -904,9 +913,11 @@ pcr_service_free (PcrService * service)
   if (self == NULL)
     return;
 
-  if (self->probe_pad != NULL) {
-    gst_pad_remove_probe (self->probe_pad, self->eos_probe);
-    gst_clear_object (&self->probe_pad);
+  for (i = 0; i < G_N_ELEMENTS (self->probe_pads); i++) {
+    if (self->probe_pads[i] != NULL) {
+      gst_pad_remove_probe (self->probe_pads[i], self->eos_probes[i]);
+      gst_clear_object (&self->probe_pads[i]);
+    }
   }
   bus = gst_element_get_bus (self->pipeline);
   if (self->sync_error_handler != 0) {

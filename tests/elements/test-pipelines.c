@@ -207,6 +207,7 @@ GST_START_TEST (test_service_test_source)
   g_autoptr (GError) error = NULL;
   g_autofree gchar *desc = NULL;
   g_autofree gchar *local = NULL;
+  g_auto (GStrv) low = NULL;
   g_autoptr (GstElement) pipeline = NULL;
   g_autoptr (GstElement) out = NULL;
   g_autoptr (GstPad) pad = NULL;
@@ -236,9 +237,13 @@ GST_START_TEST (test_service_test_source)
     gst_object_unref (full);
   }
 
-  /* then run it with the sink's pad caps in front of a fakesink */
+  /* then run it with the sink's pad caps in front of a fakesink (and the
+   * low rendition, its valve closed, into one of its own) */
   fail_unless (g_str_has_suffix (desc, " ! mqttwebrtcsink name=sink"));
   desc[strlen (desc) - strlen (" ! mqttwebrtcsink name=sink")] = '\0';
+  low = g_strsplit (desc, "sink.sink_low", 2);
+  g_free (desc);
+  desc = g_strjoinv ("fakesink sync=false", low);
   local = g_strdup_printf ("%s ! capsfilter caps=\"video/x-h264,"
       "stream-format=byte-stream,alignment=au\" ! fakesink name=out "
       "sync=false", desc);

@@ -1,12 +1,14 @@
 /* Unit tests for the camera service's choice of source and encoder on
  * faked machines (a Pi 4, a Pi 5, a laptop with a webcam, a bare server),
- * the pipeline description, including pipeline files with placeholders, and
- * the Debian package names of missing elements. No GStreamer registry is
- * involved: PcrPlatform is filled by hand. */
+ * its two renditions and their settings, the pipeline description,
+ * including pipeline files with placeholders, and the Debian package names
+ * of missing elements. PcrPlatform is filled by hand; only the parse tests
+ * at the end ask the GStreamer registry (with the build tree's plugin). */
 #include <string.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <gst/gst.h>
 
 #include "pcr-packages.h"
 #include "pcr-select.h"
@@ -22,6 +24,9 @@ platform_with (const gchar * first, ...)
   va_list args;
 
   /* what every Debian box with plugins-base has */
+  pcr_platform_add_element (platform, "tee");
+  pcr_platform_add_element (platform, "queue");
+  pcr_platform_add_element (platform, "valve");
   pcr_platform_add_element (platform, "videotestsrc");
   pcr_platform_add_element (platform, "videoconvert");
   pcr_platform_add_element (platform, "videoscale");
@@ -305,6 +310,23 @@ test_select_test_missing (void)
   g_assert_null (sel);
   g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_MISSING_ELEMENT);
   assert_contains (error->message, "videotestsrc (gstreamer1.0-plugins-base)");
+  g_clear_error (&error);
+
+  /* without valve (a broken GStreamer install) the low rendition cannot
+   * idle: the error names the package and the way out */
+  pcr_platform_add_element (platform, "videotestsrc");
+  sel = pcr_select (config, platform, &error);
+  g_assert_null (sel);
+  g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_MISSING_ELEMENT);
+  assert_contains (error->message, "valve (libgstreamer1.0-0)");
+  assert_contains (error->message, "videoscale (gstreamer1.0-plugins-base)");
+  assert_contains (error->message, "renditions=1");
+  g_clear_error (&error);
+
+  config->renditions = 1;
+  sel = pcr_select (config, platform, &error);
+  g_assert_no_error (error);
+  g_assert_null (sel->low_desc);
 }
 
 /* ---- pipelines --------------------------------------------------------- */
@@ -325,12 +347,30 @@ test_build_default (void)
   g_assert_no_error (error);
   desc = pcr_build_pipeline (config, sel, &error);
   g_assert_no_error (error);
-  expected = g_strdup_printf ("%s ! %s ! mqttwebrtcsink name=sink",
-      sel->source_desc, sel->encoder_desc);
+  /* two renditions by default: the main one last, ending in the sink */
+  expected = g_strdup_printf ("%s ! tee name=t ! %s ! sink.sink_low t. ! "
+      "queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 "
+      "leaky=downstream ! %s ! mqttwebrtcsink name=sink", sel->source_desc,
+      sel->low_desc, sel->encoder_desc);
   g_assert_cmpstr (desc, ==, expected);
   /* the service sets the sink's properties on the element */
   g_assert_null (strstr (desc, "broker"));
   g_assert_null (strstr (desc, "user"));
+
+  /* renditions=1: the description of before, source straight to encoder */
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  g_clear_pointer (&expected, g_free);
+  config->renditions = 1;
+  sel = pcr_select (config, platform, &error);
+  g_assert_no_error (error);
+  g_assert_null (sel->low_desc);
+  assert_contains (sel->low_reason, "renditions=1");
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  expected = g_strdup_printf ("%s ! %s ! mqttwebrtcsink name=sink",
+      sel->source_desc, sel->encoder_desc);
+  g_assert_cmpstr (desc, ==, expected);
 }
 
 static void
@@ -393,13 +433,27 @@ test_build_latency_stamp (void)
     g_assert_no_error (error);
     g_assert_null (strstr (plain, "latencystamp"));
 
+    /* two renditions: once, before the tee, so both carry it */
     config->latency_stamp = TRUE;
+    desc = pcr_build_pipeline (config, sel, &error);
+    g_assert_no_error (error);
+    expected = g_strdup_printf ("%s ! latencystamp ! tee name=t ! ",
+        sel->source_desc);
+    g_assert_true (g_str_has_prefix (desc, expected));
+    g_assert_null (strstr (desc + strlen (expected), "latencystamp"));
+    g_test_message ("%s", desc);
+
+    g_clear_pointer (&sel, pcr_selection_free);
+    g_clear_pointer (&desc, g_free);
+    g_clear_pointer (&expected, g_free);
+    config->renditions = 1;
+    sel = pcr_select (config, platform, &error);
+    g_assert_no_error (error);
     desc = pcr_build_pipeline (config, sel, &error);
     g_assert_no_error (error);
     expected = g_strdup_printf ("%s ! latencystamp ! %s ! mqttwebrtcsink "
         "name=sink", sel->source_desc, sel->encoder_desc);
     g_assert_cmpstr (desc, ==, expected);
-    g_test_message ("%s", desc);
   }
 }
 
@@ -546,6 +600,202 @@ test_build_file_bad (TmpDir * t, gconstpointer data)
   g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID);
 }
 
+/* ---- renditions -------------------------------------------------------- */
+
+/* The low rendition on each kind of machine: the same encoder kind as the
+ * main one, at its own size and bitrate, behind a closed valve. */
+static void
+test_select_renditions (void)
+{
+  static const struct
+  {
+    const gchar *encoder;
+    gboolean libcamera;
+    gint width, height, bitrate;        /* of the main rendition */
+    const gchar *low[4];                /* in sel->low_desc */
+  } cases[] = {
+    /* a Pi 4: a second hardware encoder instance, its own level */
+    {"v4l2h264enc", TRUE, 1280, 720, 2000,
+        {"video/x-raw,width=640,height=360 ! v4l2h264enc ",
+          "video_bitrate=400000,h264_i_frame_period=60",
+        "level=(string)3.1", NULL}},
+    /* a Pi 5: x264enc twice */
+    {"x264enc", TRUE, 1920, 1080, 4000,
+        {"video/x-raw,width=640,height=360 ! x264enc ", "bitrate=400 ",
+        "key-int-max=60", NULL}},
+    /* NV12 from libcamera: openh264enc's videoconvert after the scaler */
+    {"openh264enc", TRUE, 1280, 720, 2000,
+        {"videoscale ! video/x-raw,width=640,height=360 ! videoconvert ! "
+              "openh264enc ", "bitrate=400000", NULL}},
+    /* a 4:3 webcam at a low bitrate: half the size, half the bitrate */
+    {"x264enc", FALSE, 640, 480, 300,
+        {"video/x-raw,width=320,height=240 ! x264enc ", "bitrate=150 ",
+        NULL}},
+  };
+  guint i, j;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (PcrConfig) config = pcr_config_new ();
+    g_autoptr (PcrPlatform) platform = platform_with ("libcamerasrc",
+        "v4l2src", cases[i].encoder, NULL);
+    g_autoptr (PcrSelection) sel = NULL;
+    g_autoptr (GError) error = NULL;
+
+    platform->libcamera_camera = cases[i].libcamera;
+    platform->v4l2_capture_device = g_strdup ("/dev/video0");
+    config->width = cases[i].width;
+    config->height = cases[i].height;
+    config->bitrate = cases[i].bitrate;
+    g_assert_true (pcr_config_validate (config, &error));
+    sel = pcr_select (config, platform, &error);
+    g_assert_no_error (error);
+    g_test_message ("%s", sel->low_desc);
+    g_assert_true (g_str_has_prefix (sel->low_desc, "queue "));
+    assert_contains (sel->low_desc, "leaky=downstream ! valve drop=true ! "
+        "videoscale ! ");
+    for (j = 0; cases[i].low[j] != NULL; j++)
+      assert_contains (sel->low_desc, cases[i].low[j]);
+    g_assert_true (g_str_has_suffix (sel->low_desc,
+            "video/x-h264,profile=(string)constrained-baseline") ||
+        strstr (sel->low_desc, "level=(string)") != NULL);
+    /* the main rendition is as it was */
+    g_assert_null (strstr (sel->encoder_desc, "valve"));
+    assert_contains (sel->low_reason, "kbit/s");
+  }
+}
+
+/* The low size from the main one when not given, keeping the aspect. */
+static void
+test_settings_low_size (void)
+{
+  static const struct
+  {
+    gint width, height, low_width, low_height;  /* set */
+    gint want_width, want_height;
+  } cases[] = {
+    {1280, 720, 0, 0, 640, 360},
+    {1920, 1080, 0, 0, 640, 360},
+    {640, 480, 0, 0, 320, 240},
+    {1280, 1024, 0, 0, 450, 360},
+    {320, 240, 0, 0, 160, 120},
+    {16, 16, 0, 0, 16, 16},     /* never below 16 nor above the main */
+    {1280, 720, 480, 0, 480, 270},
+    {1280, 720, 0, 180, 320, 180},
+    {1280, 720, 800, 200, 800, 200},    /* both given: as given */
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (PcrConfig) config = pcr_config_new ();
+    g_autoptr (GError) error = NULL;
+    gint w, h;
+
+    config->width = cases[i].width;
+    config->height = cases[i].height;
+    config->low_width = cases[i].low_width;
+    config->low_height = cases[i].low_height;
+    g_assert_true (pcr_config_validate (config, &error));
+    g_assert_no_error (error);
+    pcr_config_low_size (config, &w, &h);
+    g_test_message ("%dx%d, low %dx%d -> %dx%d", cases[i].width,
+        cases[i].height, cases[i].low_width, cases[i].low_height, w, h);
+    g_assert_cmpint (w, ==, cases[i].want_width);
+    g_assert_cmpint (h, ==, cases[i].want_height);
+  }
+}
+
+static void
+test_settings_low_bitrate (void)
+{
+  g_autoptr (PcrConfig) config = pcr_config_new ();
+
+  g_assert_cmpint (config->renditions, ==, 2);
+  g_assert_cmpint (pcr_config_low_bitrate (config), ==, 400);
+  config->bitrate = 500;
+  g_assert_cmpint (pcr_config_low_bitrate (config), ==, 250);
+  config->bitrate = 100;
+  g_assert_cmpint (pcr_config_low_bitrate (config), ==, 50);
+  config->low_bitrate = 80;
+  g_assert_cmpint (pcr_config_low_bitrate (config), ==, 80);
+}
+
+/* Bad low rendition values: refused, the message names the key and the
+ * rule. */
+static void
+test_settings_low_errors (void)
+{
+  static const struct
+  {
+    gint renditions, low_width, low_height, low_bitrate, bitrate;
+    const gchar *message;
+  } cases[] = {
+    {2, 8, 0, 0, 2000, "low-width: 8 is out of range 0 or 16..4096"},
+    {2, 641, 0, 0, 2000, "low-width: 641 must be even"},
+    {2, 1282, 0, 0, 2000, "low-width: 1282 is larger than width (1280)"},
+    {2, 0, 361, 0, 2000, "low-height: 361 must be even"},
+    {2, 0, 722, 0, 2000, "low-height: 722 is larger than height (720)"},
+    {2, 0, 0, 20, 2000, "low-bitrate: 20 is out of range 0 or 50..50000"},
+    {2, 0, 0, 2000, 2000, "low-bitrate: 2000 is not below bitrate (2000)"},
+    {2, 0, 0, 50001, 2000, "low-bitrate: 50001 is out of range"},
+    {3, 0, 0, 0, 2000, "renditions: 3 is out of range"},
+    {0, 0, 0, 0, 2000, "renditions: 0 is out of range"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (PcrConfig) config = pcr_config_new ();
+    g_autoptr (GError) error = NULL;
+
+    config->renditions = cases[i].renditions;
+    config->low_width = cases[i].low_width;
+    config->low_height = cases[i].low_height;
+    config->low_bitrate = cases[i].low_bitrate;
+    config->bitrate = cases[i].bitrate;
+    g_assert_false (pcr_config_validate (config, &error));
+    g_assert_nonnull (error);
+    g_test_message ("%s", error->message);
+    g_assert_true (g_str_has_prefix (error->message, cases[i].message));
+  }
+
+  /* one rendition: a low bitrate above the main one does not matter */
+  {
+    g_autoptr (PcrConfig) config = pcr_config_new ();
+    g_autoptr (GError) error = NULL;
+
+    config->renditions = 1;
+    config->low_bitrate = 3000;
+    g_assert_true (pcr_config_validate (config, &error));
+    g_assert_no_error (error);
+  }
+}
+
+/* ${LOW_WIDTH} ${LOW_HEIGHT} ${LOW_BITRATE} follow the settings. */
+static void
+test_build_low_placeholders (void)
+{
+  g_autoptr (PcrConfig) config = pcr_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *auto_desc = NULL;
+  g_autofree gchar *set_desc = NULL;
+  const gchar *text = "${LOW_WIDTH}x${LOW_HEIGHT}@${LOW_BITRATE}";
+
+  auto_desc = pcr_pipeline_expand (config, text, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (auto_desc, ==, "640x360@400");
+
+  config->low_width = 426;
+  config->low_height = 240;
+  config->low_bitrate = 250;
+  set_desc = pcr_pipeline_expand (config, text, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (set_desc, ==, "426x240@250");
+
+  /* the unknown placeholder message lists them */
+  g_assert_null (pcr_pipeline_expand (config, "${LOW_FRAMERATE}", &error));
+  g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID);
+  assert_contains (error->message, "${LOW_BITRATE}");
+}
+
 /* ---- packages ---------------------------------------------------------- */
 
 /* Every element (caps left out) of @description is one whose Debian
@@ -570,36 +820,98 @@ assert_packages_known (const gchar * description)
   }
 }
 
+/* The machines of the selection tests above, cameras in place. */
+static GPtrArray *
+faked_machines (void)
+{
+  GPtrArray *machines = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      pcr_platform_free);
+  guint i;
+
+  g_ptr_array_add (machines, platform_with ("libcamerasrc", "v4l2src",
+          "v4l2h264enc", "v4l2convert", NULL));
+  g_ptr_array_add (machines, platform_with ("libcamerasrc", "x264enc",
+          NULL));
+  g_ptr_array_add (machines, platform_with ("v4l2src", "jpegdec", "x264enc",
+          NULL));
+  g_ptr_array_add (machines, platform_with ("x264enc", "clockoverlay",
+          NULL));
+  g_ptr_array_add (machines, platform_with ("openh264enc", "libcamerasrc",
+          NULL));
+  for (i = 0; i < machines->len; i++) {
+    PcrPlatform *platform = g_ptr_array_index (machines, i);
+
+    platform->libcamera_camera = TRUE;
+    platform->v4l2_capture_device = g_strdup ("/dev/video0");
+  }
+  return machines;
+}
+
+/* The description the service builds on @platform. */
+static gchar *
+service_description (PcrConfig * config, const PcrPlatform * platform)
+{
+  g_autoptr (PcrSelection) sel = NULL;
+  g_autoptr (GError) error = NULL;
+  gchar *desc;
+
+  sel = pcr_select (config, platform, &error);
+  g_assert_no_error (error);
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  g_test_message ("%s: %s", sel->encoder_reason, desc);
+  return desc;
+}
+
+/* The files in pipelines/, name -> description with the defaults filled
+ * in; NULL (the test skipped) without PICAMRTC_SOURCE_ROOT. */
+static GHashTable *
+shipped_pipelines (void)
+{
+  const gchar *root = g_getenv ("PICAMRTC_SOURCE_ROOT");
+  g_autofree gchar *dir_path = NULL;
+  g_autoptr (GDir) dir = NULL;
+  GHashTable *pipelines;
+  const gchar *name;
+
+  if (root == NULL) {
+    g_test_skip ("PICAMRTC_SOURCE_ROOT not set");
+    return NULL;
+  }
+  pipelines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      g_free);
+  dir_path = g_build_filename (root, "pipelines", NULL);
+  dir = g_dir_open (dir_path, 0, NULL);
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL) {
+    g_autoptr (PcrConfig) config = pcr_config_new ();
+    g_autoptr (GError) error = NULL;
+    gchar *desc;
+
+    if (!g_str_has_suffix (name, ".pipeline"))
+      continue;
+    config->pipeline = g_build_filename (dir_path, name, NULL);
+    desc = pcr_build_pipeline (config, NULL, &error);
+    g_assert_no_error (error);
+    g_hash_table_insert (pipelines, g_strdup (name), desc);
+  }
+  g_assert_cmpuint (g_hash_table_size (pipelines), >, 0);
+  return pipelines;
+}
+
 static void
 test_packages_of_selections (void)
 {
   g_autoptr (PcrConfig) config = pcr_config_new ();
-  /* the machines of the selection tests above, cameras in place */
-  PcrPlatform *platforms[] = {
-    platform_with ("libcamerasrc", "v4l2src", "v4l2h264enc", "v4l2convert",
-        NULL),
-    platform_with ("libcamerasrc", "x264enc", NULL),
-    platform_with ("v4l2src", "jpegdec", "x264enc", NULL),
-    platform_with ("x264enc", "clockoverlay", NULL),
-    platform_with ("openh264enc", "libcamerasrc", NULL),
-  };
+  g_autoptr (GPtrArray) machines = faked_machines ();
   guint i;
 
   config->latency_stamp = TRUE;
-  for (i = 0; i < G_N_ELEMENTS (platforms); i++) {
-    g_autoptr (PcrSelection) sel = NULL;
-    g_autoptr (GError) error = NULL;
-    g_autofree gchar *desc = NULL;
+  for (i = 0; i < machines->len; i++) {
+    g_autofree gchar *desc = service_description (config,
+        g_ptr_array_index (machines, i));
 
-    platforms[i]->libcamera_camera = TRUE;
-    platforms[i]->v4l2_capture_device = g_strdup ("/dev/video0");
-    sel = pcr_select (config, platforms[i], &error);
-    g_assert_no_error (error);
-    desc = pcr_build_pipeline (config, sel, &error);
-    g_assert_no_error (error);
-    g_test_message ("%s", desc);
     assert_packages_known (desc);
-    pcr_platform_free (platforms[i]);
   }
 }
 
@@ -607,33 +919,15 @@ test_packages_of_selections (void)
 static void
 test_packages_of_pipeline_files (void)
 {
-  const gchar *root = g_getenv ("PICAMRTC_SOURCE_ROOT");
-  g_autofree gchar *dir_path = NULL;
-  g_autoptr (GDir) dir = NULL;
-  const gchar *name;
-  guint n = 0;
+  g_autoptr (GHashTable) pipelines = shipped_pipelines ();
+  GHashTableIter iter;
+  gpointer desc;
 
-  if (root == NULL) {
-    g_test_skip ("PICAMRTC_SOURCE_ROOT not set");
+  if (pipelines == NULL)
     return;
-  }
-  dir_path = g_build_filename (root, "pipelines", NULL);
-  dir = g_dir_open (dir_path, 0, NULL);
-  g_assert_nonnull (dir);
-  while ((name = g_dir_read_name (dir)) != NULL) {
-    g_autoptr (PcrConfig) config = pcr_config_new ();
-    g_autoptr (GError) error = NULL;
-    g_autofree gchar *desc = NULL;
-
-    if (!g_str_has_suffix (name, ".pipeline"))
-      continue;
-    config->pipeline = g_build_filename (dir_path, name, NULL);
-    desc = pcr_build_pipeline (config, NULL, &error);
-    g_assert_no_error (error);
+  g_hash_table_iter_init (&iter, pipelines);
+  while (g_hash_table_iter_next (&iter, NULL, &desc))
     assert_packages_known (desc);
-    n++;
-  }
-  g_assert_cmpuint (n, >, 0);
 }
 
 static void
@@ -656,6 +950,165 @@ test_packages_named (void)
       "x264enc (gstreamer1.0-plugins-ugly), frobsrc (package unknown)");
 }
 
+/* ---- parsing ----------------------------------------------------------- */
+
+/* Makes @desc parse on this machine: hardware-only elements become their
+ * software stand-ins (their caps and links stay as they are). */
+static gchar *
+substitute_hardware (const gchar * desc)
+{
+  g_autoptr (GRegex) v4l2enc = g_regex_new ("v4l2h264enc extra-controls="
+      "\"[^\"]*\"", 0, 0, NULL);
+  g_autofree gchar *out = NULL;
+  g_autoptr (GstElementFactory) libcamera =
+      gst_element_factory_find ("libcamerasrc");
+
+  out = g_regex_replace_literal (v4l2enc, desc, -1, 0, "x264enc", 0, NULL);
+  if (libcamera == NULL) {
+    g_autoptr (GRegex) src = g_regex_new ("^libcamerasrc", 0, 0, NULL);
+    gchar *tmp = g_regex_replace_literal (src, out, -1, 0,
+        "videotestsrc is-live=true", 0, NULL);
+
+    g_free (out);
+    out = tmp;
+  }
+  return g_steal_pointer (&out);
+}
+
+/* The element upstream of @pad's peer, through elements with one sink pad,
+ * that is made by @factory; NULL when there is none before the tee. */
+static GstElement *
+find_upstream (GstPad * pad, const gchar * factory)
+{
+  g_autoptr (GstPad) peer = gst_pad_get_peer (pad);
+
+  while (peer != NULL) {
+    g_autoptr (GstElement) element = gst_pad_get_parent_element (peer);
+    GstElementFactory *f = gst_element_get_factory (element);
+    g_autoptr (GstPad) sink = NULL;
+
+    if (f != NULL && g_str_equal (GST_OBJECT_NAME (f), factory))
+      return g_steal_pointer (&element);
+    if (element->numsinkpads != 1)
+      return NULL;
+    sink = gst_element_get_static_pad (element, "sink");
+    g_clear_object (&peer);
+    if (sink != NULL)
+      peer = gst_pad_get_peer (sink);
+  }
+  return NULL;
+}
+
+/* @desc parses with every link made; with @two its low rendition reaches
+ * sink.sink_low through a closed valve and an encoder the sink can find. */
+static void
+assert_parses (const gchar * what, const gchar * desc, gboolean two)
+{
+  g_autofree gchar *local = substitute_hardware (desc);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GstElement) pipeline = NULL;
+  g_autoptr (GstElement) sink = NULL;
+  g_autoptr (GstPad) low = NULL;
+  g_autoptr (GstPad) main_pad = NULL;
+
+  g_test_message ("%s: %s", what, local);
+  pipeline = gst_parse_launch_full (local, NULL, GST_PARSE_FLAG_FATAL_ERRORS,
+      &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (pipeline);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_assert_nonnull (sink);
+  main_pad = gst_element_get_static_pad (sink, "sink");
+  g_assert_true (gst_pad_is_linked (main_pad));
+  low = gst_element_get_static_pad (sink, "sink_low");
+  if (!two) {
+    g_assert_true (low == NULL || !gst_pad_is_linked (low));
+    return;
+  }
+  g_assert_nonnull (low);
+  g_assert_true (gst_pad_is_linked (low));
+  {
+    g_autoptr (GstElement) valve = find_upstream (low, "valve");
+    g_autoptr (GstElement) encoder = find_upstream (low, "x264enc");
+    g_autoptr (GstElement) openh264 = find_upstream (low, "openh264enc");
+    g_autoptr (GstElement) main_valve = find_upstream (main_pad, "valve");
+    gboolean drop = FALSE;
+
+    g_assert_nonnull (valve);
+    g_object_get (valve, "drop", &drop, NULL);
+    g_assert_true (drop);
+    g_assert_true (encoder != NULL || openh264 != NULL);
+    /* the main rendition never stops */
+    g_assert_null (main_valve);
+  }
+}
+
+static gboolean
+ensure_gst (void)
+{
+  g_autoptr (GstElementFactory) sink = NULL;
+
+  gst_init (NULL, NULL);
+  sink = gst_element_factory_find ("mqttwebrtcsink");
+  if (sink == NULL) {
+    g_test_skip ("mqttwebrtcsink is not in GST_PLUGIN_PATH");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* What the service builds on each faked machine parses here, hardware
+ * elements stood in for. */
+static void
+test_parse_service (void)
+{
+  g_autoptr (GPtrArray) machines = faked_machines ();
+  guint i, renditions;
+
+  if (!ensure_gst ())
+    return;
+  for (i = 0; i < machines->len; i++) {
+    for (renditions = 1; renditions <= 2; renditions++) {
+      g_autoptr (PcrConfig) config = pcr_config_new ();
+      g_autofree gchar *desc = NULL;
+
+      config->renditions = renditions;
+      desc = service_description (config, g_ptr_array_index (machines, i));
+      assert_parses ("service", desc, renditions == 2);
+    }
+  }
+}
+
+/* Every shipped pipeline file has both renditions and parses; one with the
+ * low branch cut out as its header says still parses, with one. */
+static void
+test_parse_pipeline_files (void)
+{
+  g_autoptr (GHashTable) pipelines = shipped_pipelines ();
+  GHashTableIter iter;
+  gpointer name, value;
+
+  if (pipelines == NULL || !ensure_gst ())
+    return;
+  g_hash_table_iter_init (&iter, pipelines);
+  while (g_hash_table_iter_next (&iter, &name, &value)) {
+    const gchar *desc = value;
+    g_autofree gchar *one = NULL;
+    const gchar *tee, *branch;
+
+    assert_contains (desc, "video/x-raw,width=640,height=360");
+    assert_parses (name, desc, TRUE);
+
+    /* from "! tee" to "t." out */
+    tee = strstr (desc, " ! tee name=t ");
+    branch = strstr (desc, " t. ");
+    g_assert_nonnull (tee);
+    g_assert_nonnull (branch);
+    one = g_strdup_printf ("%.*s%s", (int) (tee - desc), desc, branch + 3);
+    assert_parses (name, one, FALSE);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -672,7 +1125,12 @@ main (int argc, char **argv)
       test_select_explicit_libcamera_missing);
   g_test_add_func ("/select/explicit-sources", test_select_explicit_sources);
   g_test_add_func ("/select/test-missing", test_select_test_missing);
+  g_test_add_func ("/select/renditions", test_select_renditions);
+  g_test_add_func ("/settings/low-size", test_settings_low_size);
+  g_test_add_func ("/settings/low-bitrate", test_settings_low_bitrate);
+  g_test_add_func ("/settings/low-errors", test_settings_low_errors);
   g_test_add_func ("/pipeline/default", test_build_default);
+  g_test_add_func ("/pipeline/low-placeholders", test_build_low_placeholders);
   g_test_add_func ("/pipeline/inline", test_build_inline);
   g_test_add_func ("/pipeline/errors", test_build_errors);
   g_test_add_func ("/pipeline/latency-stamp", test_build_latency_stamp);
@@ -686,6 +1144,8 @@ main (int argc, char **argv)
   g_test_add_func ("/packages/pipeline-files",
       test_packages_of_pipeline_files);
   g_test_add_func ("/packages/named", test_packages_named);
+  g_test_add_func ("/parse/service", test_parse_service);
+  g_test_add_func ("/parse/pipeline-files", test_parse_pipeline_files);
 
   return g_test_run ();
 }
