@@ -43,8 +43,9 @@ import {
   check, launchChromium, log, procUsage, reexecInNamespace, runCase, sleep,
 } from '../browser/harness.mjs';
 import {
-  BenchSystems, DEVICE, HZ, benchBinaries, benchPreflight, closeViewerPages,
-  fmt, noViewersLeft, openViewerPages, percentile, writeDocsSection,
+  BenchSystems, DEVICE, HZ, Link, PAGE_STATS_SCRIPT, SAMPLE_MS, Sampler,
+  benchBinaries, benchPreflight, closeViewerPages, fmt, noViewersLeft,
+  openViewerPages, percentile, windowOf, writeDocsSection,
 } from './systems.mjs';
 
 const NS_MARK = 'PCR_NETWORKS_IN_NETNS';
@@ -53,7 +54,6 @@ const SOURCE_ROOT = resolve(dirname(SCRIPT), '..', '..');
 const ROWS = ['clean', 'loss3', 'loss10', 'bw1m', 'bw500k', 'mixed',
   'latency', 'cpu'];
 const SYSTEMS = ['picamrtc', 'aiortc'];
-const SAMPLE_MS = 500;
 const RECOVERY_WATCH_S = 20;
 
 function usage(why) {
@@ -104,181 +104,6 @@ const opts = options(process.argv.slice(2));
 const BIN = benchBinaries(opts.build);
 const OUT = join(opts.build, 'bench', 'networks');
 
-// --- impairments: nftables and tc on lo, inside the namespace ---------------
-
-function run(argv) {
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
-  check(r.status === 0, `${argv.join(' ')} failed (${r.status}): ` +
-    `${(r.stderr || r.error || '').toString().trim()}`);
-  return r.stdout;
-}
-
-/**
- * The link of the namespace: every packet goes out through lo once, so an
- * output rule acts on each direction and the qdisc on lo on both together.
- */
-class Link {
-  constructor() { this.table = false; this.qdisc = false; }
-
-  rule(...expr) {
-    if (!this.table) {
-      run(['nft', 'add', 'table', 'inet', 'pcrbench']);
-      run(['nft', 'add', 'chain', 'inet', 'pcrbench', 'out',
-        '{ type filter hook output priority 0; }']);
-      this.table = true;
-    }
-    run(['nft', 'add', 'rule', 'inet', 'pcrbench', 'out', ...expr,
-      'counter', 'drop']);
-  }
-
-  /** pct % of all UDP packets dropped at random. */
-  loss(pct) {
-    this.rule('meta', 'l4proto', 'udp', 'numgen', 'random', 'mod', '100',
-      '<', String(pct));
-  }
-
-  /** UDP to `port` beyond kbytes kB/s dropped (one viewer's link). */
-  police(port, kbytes) {
-    this.rule('udp', 'dport', String(port), 'limit', 'rate', 'over',
-      `${kbytes}`, 'kbytes/second');
-  }
-
-  /** Everything on lo through a token bucket of `rate` (tc syntax). */
-  shape(rate) {
-    run(['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', rate,
-      'burst', '16kb', 'latency', '150ms']);
-    this.qdisc = true;
-  }
-
-  /** Packets the rules and the bucket have dropped so far. */
-  dropped() {
-    let n = 0;
-    if (this.table) {
-      const j = JSON.parse(run(['nft', '-j', 'list', 'table', 'inet', 'pcrbench']));
-      for (const item of j.nftables) {
-        for (const e of (item.rule && item.rule.expr) || []) {
-          if (e.counter) n += e.counter.packets;
-        }
-      }
-    }
-    if (this.qdisc) {
-      const m = /dropped (\d+)/.exec(run(['tc', '-s', 'qdisc', 'show', 'dev', 'lo']));
-      if (m) n += Number(m[1]);
-    }
-    return n;
-  }
-
-  clear() {
-    if (this.table) run(['nft', 'delete', 'table', 'inet', 'pcrbench']);
-    if (this.qdisc) run(['tc', 'qdisc', 'del', 'dev', 'lo', 'root']);
-    this.table = this.qdisc = false;
-  }
-}
-
-// --- what a page sees ---------------------------------------------------------
-
-// In the page: the video inbound-rtp counters and the local port of the
-// selected candidate pair.
-const INIT_SCRIPT = () => {
-  const FIELDS = ['framesDecoded', 'framesDropped', 'keyFramesDecoded',
-    'freezeCount', 'totalFreezesDuration', 'nackCount', 'pliCount',
-    'firCount', 'retransmittedPacketsReceived', 'fecPacketsReceived',
-    'packetsLost', 'packetsReceived', 'bytesReceived', 'frameHeight',
-    'frameWidth'];
-  window.__net = async () => {
-    const pc = window.picamrtc && window.picamrtc.pc;
-    if (!pc) return null;
-    const all = new Map([...(await pc.getStats()).values()].map((s) => [s.id, s]));
-    let video = null;
-    let port = null;
-    for (const s of all.values()) {
-      if (s.type === 'inbound-rtp' && s.kind === 'video' &&
-          (!video || (s.bytesReceived || 0) > (video.bytesReceived || 0))) video = s;
-      if (s.type === 'transport' && s.selectedCandidatePairId) {
-        const pair = all.get(s.selectedCandidatePairId);
-        const local = pair && all.get(pair.localCandidateId);
-        if (local) port = local.port;
-      }
-    }
-    if (!video) return null;
-    const v = {};
-    for (const k of FIELDS) v[k] = typeof video[k] === 'number' ? video[k] : null;
-    return { at: performance.now(), port, v };
-  };
-};
-
-/** Samples every page's counters every SAMPLE_MS until stopped. */
-class Sampler {
-  constructor(pages) {
-    this.pages = pages;
-    this.series = pages.map(() => []);
-    this.running = true;
-    this.done = this.loop();
-  }
-
-  async loop() {
-    while (this.running) {
-      const t = Date.now();
-      const got = await Promise.all(this.pages.map((p) =>
-        p.evaluate(() => window.__net()).catch(() => null)));
-      got.forEach((s, i) => { if (s) this.series[i].push({ t, ...s }); });
-      await sleep(Math.max(0, SAMPLE_MS - (Date.now() - t)));
-    }
-  }
-
-  last(i) { return this.series[i][this.series[i].length - 1] || null; }
-
-  async stop() {
-    this.running = false;
-    await this.done;
-  }
-}
-
-/**
- * What page i saw between node times t0 and t1: rates over the page's own
- * clock, counters as differences. frozenS is Chromium's
- * totalFreezesDuration plus a stall still under way at t1 (Chromium counts
- * a freeze only when it ends).
- */
-function windowOf(series, t0, t1) {
-  const s = series.filter((x) => x.t >= t0 - SAMPLE_MS / 2 && x.t <= t1 + SAMPLE_MS / 2);
-  if (s.length < 2) return null;
-  const a = s[0];
-  const b = s[s.length - 1];
-  const secs = (b.at - a.at) / 1000;
-  // Chromium leaves a counter out until it has something to count (the
-  // RTX ones until there is an RTX stream): missing at the start is 0.
-  const d = (k) => (b.v[k] === null ? null : b.v[k] - (a.v[k] ?? 0));
-  let progressAt = a.at;
-  let longest = 0;
-  for (let j = 1; j < s.length; j++) {
-    if (s[j].v.framesDecoded > s[j - 1].v.framesDecoded) progressAt = s[j].at;
-    longest = Math.max(longest, (s[j].at - progressAt) / 1000);
-  }
-  const stallAtEnd = (b.at - progressAt) / 1000;
-  const frozen = (d('totalFreezesDuration') || 0) + (stallAtEnd >= 1 ? stallAtEnd : 0);
-  return {
-    seconds: secs,
-    fps: d('framesDecoded') / secs,
-    freezes: d('freezeCount') + (stallAtEnd >= 1 ? 1 : 0),
-    frozenS: frozen,
-    frozenPerMin: frozen * 60 / secs,
-    longestStallS: longest,
-    nacks: d('nackCount'),
-    plis: d('pliCount'),
-    firs: d('firCount'),
-    rtx: d('retransmittedPacketsReceived'),
-    fec: d('fecPacketsReceived'),
-    keyFrames: d('keyFramesDecoded'),
-    lost: d('packetsLost'),
-    received: d('packetsReceived'),
-    mbps: d('bytesReceived') * 8 / secs / 1e6,
-    height: b.v.frameHeight,
-    minHeight: Math.min(...s.map((x) => x.v.frameHeight || 0)),
-    port: b.port,
-  };
-}
-
 /** [seconds since t0, decoded fps over the last second] of a series. */
 function timeline(series, t0) {
   const out = [];
@@ -290,10 +115,10 @@ function timeline(series, t0) {
   return out;
 }
 
-/** n pages playing from base, each with the counters of INIT_SCRIPT. */
+/** n pages playing from base, each with the counters of PAGE_STATS_SCRIPT. */
 function openPages(systems, base, n, query) {
   return openViewerPages(systems.browser, `${base}/?device=${DEVICE}${query}`,
-    n, INIT_SCRIPT, async () => {
+    n, PAGE_STATS_SCRIPT, async () => {
       const s = await window.__net();
       return s && s.v.framesDecoded > 0;
     });
