@@ -124,6 +124,13 @@ function heights(sampler, t0, t1) {
     .map((x) => x.v.frameHeight).filter(Boolean))];
 }
 
+/** The stats overlay's cells, by their data-stat name. */
+function overlay(page) {
+  return page.evaluate(() => Object.fromEntries([...document
+    .querySelectorAll('[data-stat]')].map((e) => [e.dataset.stat,
+    e.textContent])));
+}
+
 const f1 = (v) => (v === null || v === undefined ? '–' : v.toFixed(1));
 
 function describe(w) {
@@ -136,7 +143,7 @@ function describe(w) {
 // moving 640x360 picture; within 30 s of the end it is back on 720 lines.
 async function caseBottleneck(systems, link) {
   const base = await start(systems);
-  const [, sampler] = await openSampled(systems, base);
+  const [page, sampler] = await openSampled(systems, base);
   systems.samplers.push(sampler);
   await expectFullPicture(sampler, 'before the bottleneck');
   await sleep(2000);
@@ -145,6 +152,7 @@ async function caseBottleneck(systems, link) {
   log(`tc tbf 1 Mbit/s on lo for ${IMPAIRED_MS / 1000} s`);
   await sleep(IMPAIRED_MS);
   const t1 = Date.now();
+  const shown = await overlay(page);
   const dropped = link.dropped();
   link.clear();
   log(`bottleneck gone: the bucket dropped ${dropped} packets`);
@@ -159,6 +167,10 @@ async function caseBottleneck(systems, link) {
     `bottleneck (≥ ${MOVING_FPS} fps expected): ${got}`);
   check(heights(sampler, t0, t1).includes(360), 'the page never got the ' +
     `640x360 rendition through a 1 Mbit/s bottleneck: ${got}`);
+  // The overlay tells a person the picture got smaller, and when.
+  check(/^\d+ (s|min) ago · [1-9]\d*×$/.test(shown.sizeChanged),
+    `the stats overlay's "Res changed" reads "${shown.sizeChanged}" after ` +
+    `the switch to 640x360 (Res "${shown.resolution}")`);
   const back = await poll(() => {
     const s = sampler.last(0);
     return s && s.v.frameHeight === 720 && s.t > t1 && s;
@@ -166,7 +178,9 @@ async function caseBottleneck(systems, link) {
   check(back, `the page is not back on 1280x720 within ` +
     `${BACK_TO_720_MS / 1000} s after the bottleneck went ` +
     `(heights since: ${heights(sampler, t1, Date.now()).join(', ')}): ${got}`);
-  return `${got}; back on 720 lines ${f1((back.t - t1) / 1000)} s after it went`;
+  return `${got}; overlay "${shown.resolution}", changed ` +
+    `"${shown.sizeChanged}"; back on 720 lines ${f1((back.t - t1) / 1000)} s ` +
+    'after it went';
 }
 
 // Page B alone for 10 s (its key frames are the reference), then page A
@@ -243,7 +257,14 @@ async function caseNoRtx(systems) {
   check(w, 'no statistics from the page');
   check(w.fps >= FULL_FPS && w.frozenS <= 1, 'an offer without RTX does ' +
     `not play at full rate (≥ ${FULL_FPS} fps expected): ${describe(w)}`);
-  return `offer and answer without RTX; ${describe(w)}`;
+  // On a clean link the overlay shows the full picture, never changed.
+  const shown = await overlay(page);
+  check(shown.resolution === '1280×720' && shown.sizeChanged === 'not yet' &&
+    /Mb\/s$/.test(shown.bitrate), 'the stats overlay reads ' +
+    `${JSON.stringify(shown)} on a clean link (1280×720, "not yet" changed, ` +
+    'Mb/s expected)');
+  return `offer and answer without RTX; ${describe(w)}; overlay ` +
+    `"${shown.resolution}", changed "${shown.sizeChanged}", ${shown.bitrate}`;
 }
 
 // 10 % of UDP lost each way for 20 s: the picture keeps moving (NACK, RTX).
