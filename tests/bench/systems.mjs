@@ -109,13 +109,16 @@ export class BenchSystems {
     return `mqtt://127.0.0.1:${port}`;
   }
 
-  /** The camera service on the stamped test pattern, once it is online. */
-  async service(brokerUri, name = 'picamrtc', env = {}) {
+  /**
+   * The camera service on the stamped test pattern, once it is online;
+   * args are more of its options.
+   */
+  async service(brokerUri, name = 'picamrtc', env = {}, args = []) {
     const p = this.spawn(name, [this.bin.service, '--source', 'test',
       '--latency-stamp', '--width', '1280', '--height', '720',
       '--framerate', '30', '--broker', brokerUri, '--device', DEVICE,
       '--ice-address', '127.0.0.1', '--max-viewers', '64',
-      '--idle-stop-seconds', '30'], { GST_PLUGIN_PATH: this.bin.plugins, ...env });
+      '--idle-stop-seconds', '30', ...args], { GST_PLUGIN_PATH: this.bin.plugins, ...env });
     const online = await poll(() => {
       check(p.alive(), `${name} exited (${p.code}):\n${p.logText(3000)}`);
       const r = spawnSync('mosquitto_sub', ['-p', String(this.brokerPort),
