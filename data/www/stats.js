@@ -2,7 +2,9 @@
 //
 // StatsMonitor samples an RTCPeerConnection once a second and turns the raw
 // report into one flat object (see EMPTY below for its fields); rates are
-// computed from the deltas between two samples. renderStats() writes that
+// computed from the deltas between two samples. It also notes when the
+// decoded frame size changes: the camera switches a viewer between its
+// renditions (1280x720, 640x360) as the viewer's link allows. renderStats() writes that
 // object into the overlay's <dd data-stat="..."> cells, renderLatency() the
 // latency meter's summary (latency-meter.js) into its <dd data-latency>.
 
@@ -12,6 +14,8 @@ export const EMPTY = Object.freeze({
   width: null,              // decoded frame width
   height: null,
   resolution: null,         // "1280×720"
+  sizeChanges: null,        // how often the frame size changed since the stream started
+  sizeChangedAt: null,      // ms, performance clock: the last change, null before any
   fps: null,                // framesPerSecond, or computed from framesDecoded
   bitrateKbps: null,        // from bytesReceived deltas
   bytesReceived: null,
@@ -153,6 +157,9 @@ export class StatsMonitor {
     this.pc = pc;
     this._raw = null;
     this.latest = { ...EMPTY };
+    this._size = null;
+    this._sizeChanges = 0;
+    this._sizeChangedAt = null;
     this._timer = setInterval(() => this.sample(), this.intervalMs);
     this.sample();
   }
@@ -162,6 +169,21 @@ export class StatsMonitor {
     this._timer = null;
     this.pc = null;
     this._raw = null;
+  }
+
+  /** Counts a change of the frame size (a sample without one is no change). */
+  _noteSize(sample) {
+    if (sample.resolution) {
+      if (this._size && sample.resolution !== this._size) {
+        this._sizeChanges++;
+        this._sizeChangedAt = performance.now();
+      }
+      this._size = sample.resolution;
+    }
+    if (this._size) {
+      sample.sizeChanges = this._sizeChanges;
+      sample.sizeChangedAt = this._sizeChangedAt;
+    }
   }
 
   async sample() {
@@ -182,6 +204,7 @@ export class StatsMonitor {
         this._raw = raw;
       }
       sample.latencyMs = this.latest.latencyMs;
+      this._noteSize(sample);
       this.latest = sample;
       this.onSample(sample);
     } catch (e) {
@@ -198,6 +221,14 @@ export class StatsMonitor {
 const DASH = '—';
 
 function fixed(v, digits = 0) { return v == null || !Number.isFinite(v) ? null : v.toFixed(digits); }
+
+/** "4 s ago", "3 min ago": how long since `at` (ms, performance clock). */
+function ago(at, now) {
+  const s = Math.max(0, Math.round((now - at) / 1000));
+  if (s < 120) return `${s} s ago`;
+  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  return `${Math.round(s / 3600)} h ago`;
+}
 
 export function formatBitrate(kbps) {
   if (kbps == null || !Number.isFinite(kbps)) return DASH;
@@ -222,6 +253,13 @@ export function formatStats(s, extra = {}) {
     repair = `${s.nackCount} asked`;
     if (s.retransmitted != null) repair += ` · ${s.retransmitted} resent`;
   }
+  // "4 s ago · 2×": the last change of the frame size (a switch between
+  // the camera's renditions) and how many there were; "not yet" before any.
+  let sizeChanged = DASH;
+  if (s.sizeChanges != null) {
+    sizeChanged = s.sizeChangedAt == null ? 'not yet'
+      : `${ago(s.sizeChangedAt, extra.now ?? performance.now())} · ${s.sizeChanges}×`;
+  }
   let ice = DASH;
   if (s.icePath) {
     ice = s.iceLocal && s.iceRemote ? `${s.iceLocal} ↔ ${s.iceRemote}` : s.icePath;
@@ -229,6 +267,7 @@ export function formatStats(s, extra = {}) {
   }
   return {
     resolution: s.resolution || DASH,
+    sizeChanged,
     fps: withUnit(s.fps, 'fps', s.fps != null && s.fps < 10 ? 1 : 0),
     bitrate: formatBitrate(s.bitrateKbps),
     lost,

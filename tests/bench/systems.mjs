@@ -3,8 +3,9 @@
 // picamrtc service on the stamped 1280x720 30 fps test pattern, the
 // gateway with the web client, and the aiortc baseline
 // (aiortc-streamer.py); the web client's pages in headless Chromium;
-// docs/benchmarks.md's generated sections. Used by networks.mjs;
-// latency.mjs carries older copies of the same (its Run class,
+// impairments of the namespace's link and Chromium's statistics sampled
+// from the pages; docs/benchmarks.md's generated sections. Used by
+// networks.mjs and tests/browser/networks.mjs; latency.mjs carries older copies of the same (its Run class,
 // openPages, closePages, writeDocs) and could use these.
 
 import { spawnSync } from 'node:child_process';
@@ -108,13 +109,16 @@ export class BenchSystems {
     return `mqtt://127.0.0.1:${port}`;
   }
 
-  /** The camera service on the stamped test pattern, once it is online. */
-  async service(brokerUri, name = 'picamrtc', env = {}) {
+  /**
+   * The camera service on the stamped test pattern, once it is online;
+   * args are more of its options.
+   */
+  async service(brokerUri, name = 'picamrtc', env = {}, args = []) {
     const p = this.spawn(name, [this.bin.service, '--source', 'test',
       '--latency-stamp', '--width', '1280', '--height', '720',
       '--framerate', '30', '--broker', brokerUri, '--device', DEVICE,
       '--ice-address', '127.0.0.1', '--max-viewers', '64',
-      '--idle-stop-seconds', '30'], { GST_PLUGIN_PATH: this.bin.plugins, ...env });
+      '--idle-stop-seconds', '30', ...args], { GST_PLUGIN_PATH: this.bin.plugins, ...env });
     const online = await poll(() => {
       check(p.alive(), `${name} exited (${p.code}):\n${p.logText(3000)}`);
       const r = spawnSync('mosquitto_sub', ['-p', String(this.brokerPort),
@@ -233,4 +237,200 @@ export function writeDocsSection(name, md, images, fromDir) {
   check(i >= 0 && j > i, `${docs} has no ${begin} ... ${end} section`);
   writeFileSync(docs, text.slice(0, i + begin.length) + '\n' + md + '\n' + text.slice(j));
   log(`wrote the results into ${docs}`);
+}
+
+// --- impairments: nftables and tc on lo, inside the namespace ---------------
+
+// The tools, by path where meson found them (PATH may lack /usr/sbin).
+const NFT = process.env.PCR_NFT || 'nft';
+const TC = process.env.PCR_TC || 'tc';
+
+function run(argv) {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+  check(r.status === 0, `${argv.join(' ')} failed (${r.status}): ` +
+    `${(r.stderr || r.error || '').toString().trim()}`);
+  return r.stdout;
+}
+
+/**
+ * The link of the namespace: every packet goes out through lo once, so an
+ * output rule acts on each direction and the qdisc on lo on both together.
+ */
+export class Link {
+  constructor() { this.table = false; this.qdisc = false; }
+
+  rule(...expr) {
+    if (!this.table) {
+      run([NFT, 'add', 'table', 'inet', 'pcrbench']);
+      run([NFT, 'add', 'chain', 'inet', 'pcrbench', 'out',
+        '{ type filter hook output priority 0; }']);
+      this.table = true;
+    }
+    run([NFT, 'add', 'rule', 'inet', 'pcrbench', 'out', ...expr,
+      'counter', 'drop']);
+  }
+
+  /** pct % of all UDP packets dropped at random. */
+  loss(pct) {
+    this.rule('meta', 'l4proto', 'udp', 'numgen', 'random', 'mod', '100',
+      '<', String(pct));
+  }
+
+  /** UDP to `port` beyond kbytes kB/s dropped (one viewer's link). */
+  police(port, kbytes) {
+    this.rule('udp', 'dport', String(port), 'limit', 'rate', 'over',
+      `${kbytes}`, 'kbytes/second');
+  }
+
+  /** Everything on lo through a token bucket of `rate` (tc syntax). */
+  shape(rate) {
+    run([TC, 'qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', rate,
+      'burst', '16kb', 'latency', '150ms']);
+    this.qdisc = true;
+  }
+
+  /** Packets the rules and the bucket have dropped so far. */
+  dropped() {
+    let n = 0;
+    if (this.table) {
+      const j = JSON.parse(run([NFT, '-j', 'list', 'table', 'inet', 'pcrbench']));
+      for (const item of j.nftables) {
+        for (const e of (item.rule && item.rule.expr) || []) {
+          if (e.counter) n += e.counter.packets;
+        }
+      }
+    }
+    if (this.qdisc) {
+      const m = /dropped (\d+)/.exec(run([TC, '-s', 'qdisc', 'show', 'dev', 'lo']));
+      if (m) n += Number(m[1]);
+    }
+    return n;
+  }
+
+  clear() {
+    if (this.table) run([NFT, 'delete', 'table', 'inet', 'pcrbench']);
+    if (this.qdisc) run([TC, 'qdisc', 'del', 'dev', 'lo', 'root']);
+    this.table = this.qdisc = false;
+  }
+}
+
+// --- what a page sees: Chromium's statistics every SAMPLE_MS -----------------
+
+export const SAMPLE_MS = 500;
+
+// In the page (an init script): window.__net() answers the video
+// inbound-rtp counters and the local port of the selected candidate pair.
+export const PAGE_STATS_SCRIPT = () => {
+  const FIELDS = ['framesDecoded', 'framesDropped', 'keyFramesDecoded',
+    'freezeCount', 'totalFreezesDuration', 'nackCount', 'pliCount',
+    'firCount', 'retransmittedPacketsReceived', 'fecPacketsReceived',
+    'packetsLost', 'packetsReceived', 'bytesReceived', 'frameHeight',
+    'frameWidth'];
+  window.__net = async () => {
+    const pc = window.picamrtc && window.picamrtc.pc;
+    if (!pc) return null;
+    const all = new Map([...(await pc.getStats()).values()].map((s) => [s.id, s]));
+    let video = null;
+    let port = null;
+    for (const s of all.values()) {
+      if (s.type === 'inbound-rtp' && s.kind === 'video' &&
+          (!video || (s.bytesReceived || 0) > (video.bytesReceived || 0))) video = s;
+      if (s.type === 'transport' && s.selectedCandidatePairId) {
+        const pair = all.get(s.selectedCandidatePairId);
+        const local = pair && all.get(pair.localCandidateId);
+        if (local) port = local.port;
+      }
+    }
+    if (!video) return null;
+    const v = {};
+    for (const k of FIELDS) v[k] = typeof video[k] === 'number' ? video[k] : null;
+    return { at: performance.now(), port, v };
+  };
+};
+
+/** Samples every page's counters every SAMPLE_MS until stopped. */
+export class Sampler {
+  constructor(pages) {
+    this.pages = pages;
+    this.series = pages.map(() => []);
+    this.running = true;
+    this.done = this.loop();
+  }
+
+  async loop() {
+    while (this.running) {
+      const t = Date.now();
+      const got = await Promise.all(this.pages.map((p) =>
+        p.evaluate(() => window.__net()).catch(() => null)));
+      got.forEach((s, i) => { if (s) this.series[i].push({ t, ...s }); });
+      await sleep(Math.max(0, SAMPLE_MS - (Date.now() - t)));
+    }
+  }
+
+  last(i) { return this.series[i][this.series[i].length - 1] || null; }
+
+  async stop() {
+    this.running = false;
+    await this.done;
+  }
+}
+
+/**
+ * What page i saw between node times t0 and t1: rates over the page's own
+ * clock, counters as differences. frozenS is Chromium's
+ * totalFreezesDuration plus a stall still under way at t1 (Chromium counts
+ * a freeze only when it ends). The rendition: seconds on 720 lines and on
+ * fewer (each step counts with the height at its end), how often the
+ * height changed, and when it first went below 720 (s after t0, or null).
+ */
+export function windowOf(series, t0, t1) {
+  const s = series.filter((x) => x.t >= t0 - SAMPLE_MS / 2 && x.t <= t1 + SAMPLE_MS / 2);
+  if (s.length < 2) return null;
+  const a = s[0];
+  const b = s[s.length - 1];
+  const secs = (b.at - a.at) / 1000;
+  // Chromium leaves a counter out until it has something to count (the
+  // RTX ones until there is an RTX stream): missing at the start is 0.
+  const d = (k) => (b.v[k] === null ? null : b.v[k] - (a.v[k] ?? 0));
+  let progressAt = a.at;
+  let longest = 0;
+  for (let j = 1; j < s.length; j++) {
+    if (s[j].v.framesDecoded > s[j - 1].v.framesDecoded) progressAt = s[j].at;
+    longest = Math.max(longest, (s[j].at - progressAt) / 1000);
+  }
+  const stallAtEnd = (b.at - progressAt) / 1000;
+  let onHighS = 0;
+  let onLowS = 0;
+  let switches = 0;
+  let lowAfterS = null;
+  for (let j = 1; j < s.length; j++) {
+    const [h0, h] = [s[j - 1].v.frameHeight, s[j].v.frameHeight];
+    if (h >= 720) onHighS += (s[j].at - s[j - 1].at) / 1000;
+    else if (h > 0) onLowS += (s[j].at - s[j - 1].at) / 1000;
+    if (h0 > 0 && h > 0 && h !== h0) switches++;
+    if (lowAfterS === null && h > 0 && h < 720)
+      lowAfterS = Math.max(0, (s[j].t - t0) / 1000);
+  }
+  const frozen = (d('totalFreezesDuration') || 0) + (stallAtEnd >= 1 ? stallAtEnd : 0);
+  return {
+    seconds: secs,
+    fps: d('framesDecoded') / secs,
+    freezes: d('freezeCount') + (stallAtEnd >= 1 ? 1 : 0),
+    frozenS: frozen,
+    frozenPerMin: frozen * 60 / secs,
+    longestStallS: longest,
+    nacks: d('nackCount'),
+    plis: d('pliCount'),
+    firs: d('firCount'),
+    rtx: d('retransmittedPacketsReceived'),
+    fec: d('fecPacketsReceived'),
+    keyFrames: d('keyFramesDecoded'),
+    lost: d('packetsLost'),
+    received: d('packetsReceived'),
+    mbps: d('bytesReceived') * 8 / secs / 1e6,
+    height: b.v.frameHeight,
+    minHeight: Math.min(...s.map((x) => x.v.frameHeight || 0)),
+    onHighS, onLowS, switches, lowAfterS,
+    port: b.port,
+  };
 }

@@ -1,0 +1,324 @@
+#!/usr/bin/env node
+// picamrtc on impaired links, in headless Chromium through the gateway and
+// the web client (docs/networks.md): a 1 Mbit/s bottleneck (tc tbf on lo)
+// moves the page to the camera's 640x360 rendition and back to 1280x720
+// once it goes (case bottleneck); one viewer policed to 1 Mbit/s
+// (nftables on its port) does not cost the other its picture (case
+// mixed); an offer without RTX still plays (case no-rtx); 10 % random UDP
+// loss leaves a moving picture (case loss10). Everything runs in a private
+// network namespace that holds only loopback. `node networks.mjs CASE`
+// prints PASS or FAIL and exits 0 or 1; meson runs it
+// (tests/browser/meson.build). What a page sees comes from Chromium's
+// inbound-rtp statistics, sampled every 500 ms (tests/bench/systems.mjs,
+// shared with the real-networks benchmark). The bounds are generous: only
+// a real regression, not a loaded machine, should break them.
+
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  CHROMIUM, check, ensureNodeModules, launchChromium, log, poll,
+  reexecInNamespace, runCase, sleep,
+} from './harness.mjs';
+import {
+  BenchSystems, DEVICE, Link, PAGE_STATS_SCRIPT, Sampler, benchBinaries,
+  closeViewerPages, openViewerPages, windowOf,
+} from '../bench/systems.mjs';
+
+const NS_MARK = 'PCR_NETWORKS_TEST_IN_NETNS';
+const CASE_LIMIT_MS = 150_000; // meson's timeout is 180 s
+const SCRIPT = fileURLToPath(import.meta.url);
+const SOURCE_ROOT = process.env.PICAMRTC_SOURCE_ROOT ||
+  resolve(dirname(SCRIPT), '..', '..');
+const BUILD_ROOT = process.env.PICAMRTC_BUILD_ROOT || join(SOURCE_ROOT, 'build');
+const BIN = {
+  ...benchBinaries(BUILD_ROOT),
+  ...(process.env.PCR_SERVICE && { service: process.env.PCR_SERVICE }),
+  ...(process.env.PCR_GATEWAY && { gateway: process.env.PCR_GATEWAY }),
+  ...(process.env.PCR_PLUGIN_DIR && { plugins: process.env.PCR_PLUGIN_DIR }),
+  ...(process.env.PCR_WWW && { www: process.env.PCR_WWW }),
+};
+// How long an impairment lasts, and how long the page may take to adapt
+// to it before it is judged.
+const IMPAIRED_MS = 20_000;
+const SETTLE_MS = 6_000;
+const BACK_TO_720_MS = 30_000;
+// What a person reads as a moving picture through a bottleneck; what a
+// viewer on a clean link keeps.
+const MOVING_FPS = 15;
+const FULL_FPS = 25;
+
+// In the page, before its scripts: an offer without the rtx formats, as a
+// browser (or a WHEP player) that does not do RTX sends it.
+const NO_RTX_SCRIPT = () => {
+  const strip = (sdp) => {
+    const rtx = new Set([...sdp.matchAll(/^a=rtpmap:(\d+) rtx\/\d+/gm)]
+      .map((m) => m[1]));
+    return sdp.split('\r\n').filter((l) => {
+      const m = /^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)[ ]/.exec(l);
+      return !(m && rtx.has(m[1]));
+    }).map((l) => (l.startsWith('m=video ')
+      ? l.split(' ').filter((f, i) => i < 3 || !rtx.has(f)).join(' ') : l))
+      .join('\r\n');
+  };
+  const createOffer = RTCPeerConnection.prototype.createOffer;
+  RTCPeerConnection.prototype.createOffer = async function (...args) {
+    const offer = await createOffer.apply(this, args);
+    return { type: offer.type, sdp: strip(offer.sdp) };
+  };
+};
+
+// --- outside the namespace ----------------------------------------------
+
+function outer(name) {
+  try {
+    check(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests ` +
+      "need Debian's Chromium (apt-get install chromium)");
+    ensureNodeModules(BIN.nodeModules);
+  } catch (e) {
+    console.log(`FAIL browser-${name}: ${e.message}`);
+    process.exit(1);
+  }
+  reexecInNamespace(SCRIPT, [name], NS_MARK, `browser-${name}`);
+}
+
+// --- inside the namespace ------------------------------------------------
+
+/** The camera service, the gateway and Chromium; the base URL. */
+async function start(systems) {
+  const broker = await systems.broker();
+  systems.camera = await systems.service(broker);
+  const base = await systems.gateway(broker);
+  systems.browser = await launchChromium(BIN.nodeModules);
+  return base;
+}
+
+/** A page of the web client playing, sampled; [page, its sampler]. */
+async function openSampled(systems, base, initScripts = []) {
+  const script = initScripts.length
+    ? `(${PAGE_STATS_SCRIPT})();${initScripts.map((f) => `(${f})();`).join('')}`
+    : PAGE_STATS_SCRIPT;
+  const [page] = await openViewerPages(systems.browser,
+    `${base}/?device=${DEVICE}`, 1, script, async () => {
+      const s = await window.__net();
+      return s && s.v.framesDecoded > 0;
+    });
+  systems.pages.push(page);
+  return [page, new Sampler([page])];
+}
+
+/** Waits (up to 15 s) until the sampled page plays 1280x720. */
+async function expectFullPicture(sampler, what) {
+  const ok = await poll(() => {
+    const s = sampler.last(0);
+    return s && s.v.frameHeight === 720 && s.v.framesDecoded >= 30;
+  }, 15_000, 250);
+  const s = sampler.last(0);
+  check(ok, `${what}: the page does not play 1280x720 within 15 s ` +
+    `(last: ${s ? JSON.stringify(s.v) : 'no statistics'})`);
+}
+
+/** The heights the page decoded between t0 and t1 (node time). */
+function heights(sampler, t0, t1) {
+  return [...new Set(sampler.series[0].filter((x) => x.t >= t0 && x.t <= t1)
+    .map((x) => x.v.frameHeight).filter(Boolean))];
+}
+
+/** The stats overlay's cells, by their data-stat name. */
+function overlay(page) {
+  return page.evaluate(() => Object.fromEntries([...document
+    .querySelectorAll('[data-stat]')].map((e) => [e.dataset.stat,
+    e.textContent])));
+}
+
+const f1 = (v) => (v === null || v === undefined ? '–' : v.toFixed(1));
+
+function describe(w) {
+  return `${f1(w.fps)} fps, ${f1(w.mbps)} Mbit/s, ${f1(w.frozenS)} s frozen, ` +
+    `${f1(w.onHighS)} s on 720 and ${f1(w.onLowS)} s below, ` +
+    `${w.switches} switches, ${w.keyFrames} key frames, ${w.nacks} NACKs`;
+}
+
+// 1 Mbit/s for everything on lo for 20 s: after 6 s the page shows a
+// moving 640x360 picture; within 30 s of the end it is back on 720 lines.
+async function caseBottleneck(systems, link) {
+  const base = await start(systems);
+  const [page, sampler] = await openSampled(systems, base);
+  systems.samplers.push(sampler);
+  await expectFullPicture(sampler, 'before the bottleneck');
+  await sleep(2000);
+  link.shape('1mbit');
+  const t0 = Date.now();
+  log(`tc tbf 1 Mbit/s on lo for ${IMPAIRED_MS / 1000} s`);
+  await sleep(IMPAIRED_MS);
+  const t1 = Date.now();
+  const shown = await overlay(page);
+  const dropped = link.dropped();
+  link.clear();
+  log(`bottleneck gone: the bucket dropped ${dropped} packets`);
+  const w = windowOf(sampler.series[0], t0 + SETTLE_MS, t1);
+  const whole = windowOf(sampler.series[0], t0, t1);
+  check(w && whole, 'no statistics from the page during the bottleneck');
+  const got = `from ${SETTLE_MS / 1000} s into the bottleneck on: ${describe(w)}; ` +
+    `first below 720 after ${f1(whole.lowAfterS)} s; heights ` +
+    `${heights(sampler, t0, t1).join(', ')}; ${dropped} packets dropped`;
+  log(got);
+  check(w.fps >= MOVING_FPS, `the picture does not move through a 1 Mbit/s ` +
+    `bottleneck (≥ ${MOVING_FPS} fps expected): ${got}`);
+  check(heights(sampler, t0, t1).includes(360), 'the page never got the ' +
+    `640x360 rendition through a 1 Mbit/s bottleneck: ${got}`);
+  // The overlay tells a person the picture got smaller, and when.
+  check(/^\d+ (s|min) ago · [1-9]\d*×$/.test(shown.sizeChanged),
+    `the stats overlay's "Res changed" reads "${shown.sizeChanged}" after ` +
+    `the switch to 640x360 (Res "${shown.resolution}")`);
+  const back = await poll(() => {
+    const s = sampler.last(0);
+    return s && s.v.frameHeight === 720 && s.t > t1 && s;
+  }, BACK_TO_720_MS, 250);
+  check(back, `the page is not back on 1280x720 within ` +
+    `${BACK_TO_720_MS / 1000} s after the bottleneck went ` +
+    `(heights since: ${heights(sampler, t1, Date.now()).join(', ')}): ${got}`);
+  return `${got}; overlay "${shown.resolution}", changed ` +
+    `"${shown.sizeChanged}"; back on 720 lines ${f1((back.t - t1) / 1000)} s ` +
+    'after it went';
+}
+
+// Page B alone for 10 s (its key frames are the reference), then page A
+// joins and A's port is policed to 1 Mbit/s for 20 s: B keeps the full
+// picture and bitrate and about its own key frames; A moves on 360 lines.
+async function caseMixed(systems, link) {
+  const base = await start(systems);
+  const [, sb] = await openSampled(systems, base);
+  systems.samplers.push(sb);
+  await expectFullPicture(sb, 'page B alone');
+  await sleep(2000);
+  const l0 = Date.now();
+  await sleep(10_000);
+  const lone = windowOf(sb.series[0], l0, Date.now());
+  check(lone, 'no statistics from page B alone');
+  const kfRate = lone.keyFrames / lone.seconds;
+  log(`B alone: ${describe(lone)}`);
+
+  const [, sa] = await openSampled(systems, base);
+  systems.samplers.push(sa);
+  await expectFullPicture(sa, 'page A');
+  await sleep(2000);
+  const port = sa.last(0).port;
+  check(port, 'page A has no selected candidate pair');
+  link.police(port, 125);
+  const t0 = Date.now();
+  log(`UDP to page A's port ${port} policed to 1 Mbit/s for ` +
+    `${IMPAIRED_MS / 1000} s`);
+  await sleep(IMPAIRED_MS);
+  const t1 = Date.now();
+  const dropped = link.dropped();
+  link.clear();
+  const a = windowOf(sa.series[0], t0 + SETTLE_MS, t1);
+  const b = windowOf(sb.series[0], t0, t1);
+  check(a && b, 'no statistics from a page while A was policed');
+  const kfBound = 2 * kfRate * b.seconds + 2;
+  const got = `A from ${SETTLE_MS / 1000} s on: ${describe(a)}, heights ` +
+    `${heights(sa, t0, t1).join(', ')}; B: ${describe(b)}, heights ` +
+    `${heights(sb, t0, t1).join(', ')}; B alone ${f1(kfRate * 10)} key ` +
+    `frames per 10 s; ${dropped} packets dropped`;
+  log(got);
+  check(dropped > 0, `the policing dropped nothing: ${got}`);
+  check(b.minHeight >= 720 && b.mbps >= 1.5 && b.fps >= FULL_FPS,
+    `page B, on a clean link, lost its picture to page A's ` +
+    `(1280x720, ≥ 1.5 Mbit/s, ≥ ${FULL_FPS} fps expected): ${got}`);
+  check(b.keyFrames <= kfBound, `page B decoded ${b.keyFrames} key frames ` +
+    `while A was policed, more than twice what it gets alone ` +
+    `(≤ ${kfBound.toFixed(0)}): ${got}`);
+  check(a.fps >= MOVING_FPS, `page A's picture does not move at 1 Mbit/s ` +
+    `(≥ ${MOVING_FPS} fps expected): ${got}`);
+  check(heights(sa, t0, t1).includes(360), 'page A never got the 640x360 ' +
+    `rendition at 1 Mbit/s: ${got}`);
+  return got;
+}
+
+// An offer without RTX, as older viewers and players send it: the answer
+// has none either and the picture plays at full rate on a clean link.
+async function caseNoRtx(systems) {
+  const base = await start(systems);
+  const [page, sampler] = await openSampled(systems, base, [NO_RTX_SCRIPT]);
+  systems.samplers.push(sampler);
+  const [offer, answer] = await page.evaluate(() => [
+    window.picamrtc.pc.localDescription?.sdp ?? '',
+    window.picamrtc.pc.remoteDescription?.sdp ?? '']);
+  check(/^m=video /m.test(offer) && !/ rtx\//.test(offer), 'the page\'s ' +
+    `offer still has RTX: ${offer.replace(/\r\n/g, ' | ').slice(0, 1500)}`);
+  check(!/ rtx\//.test(answer) && !/^a=ssrc-group:FID/m.test(answer),
+    'the camera answers an offer without RTX with RTX: ' +
+    `${answer.replace(/\r\n/g, ' | ').slice(0, 1500)}`);
+  await expectFullPicture(sampler, 'without RTX');
+  const t0 = Date.now();
+  await sleep(10_000);
+  const w = windowOf(sampler.series[0], t0, Date.now());
+  check(w, 'no statistics from the page');
+  check(w.fps >= FULL_FPS && w.frozenS <= 1, 'an offer without RTX does ' +
+    `not play at full rate (≥ ${FULL_FPS} fps expected): ${describe(w)}`);
+  // On a clean link the overlay shows the full picture, never changed.
+  const shown = await overlay(page);
+  check(shown.resolution === '1280×720' && shown.sizeChanged === 'not yet' &&
+    /Mb\/s$/.test(shown.bitrate), 'the stats overlay reads ' +
+    `${JSON.stringify(shown)} on a clean link (1280×720, "not yet" changed, ` +
+    'Mb/s expected)');
+  return `offer and answer without RTX; ${describe(w)}; overlay ` +
+    `"${shown.resolution}", changed "${shown.sizeChanged}", ${shown.bitrate}`;
+}
+
+// 10 % of UDP lost each way for 20 s: the picture keeps moving (NACK, RTX).
+async function caseLoss10(systems, link) {
+  const base = await start(systems);
+  const [, sampler] = await openSampled(systems, base);
+  systems.samplers.push(sampler);
+  await expectFullPicture(sampler, 'before the loss');
+  link.loss(10);
+  const t0 = Date.now();
+  log(`10 % of UDP dropped each way for ${IMPAIRED_MS / 1000} s`);
+  await sleep(IMPAIRED_MS);
+  const t1 = Date.now();
+  const dropped = link.dropped();
+  link.clear();
+  const w = windowOf(sampler.series[0], t0, t1);
+  check(w, 'no statistics from the page under loss');
+  const got = `${describe(w)}, ${w.rtx ?? 0} retransmissions received; ` +
+    `${dropped} datagrams dropped`;
+  check(dropped > 0, `the loss dropped nothing: ${got}`);
+  check(w.nacks > 0, `Chromium sent no NACK at 10 % loss: ${got}`);
+  check(w.fps >= MOVING_FPS, `the picture does not move at 10 % loss ` +
+    `(≥ ${MOVING_FPS} fps expected): ${got}`);
+  return got;
+}
+
+const CASES = {
+  bottleneck: caseBottleneck,
+  mixed: caseMixed,
+  'no-rtx': caseNoRtx,
+  loss10: caseLoss10,
+};
+
+async function inner(name) {
+  const systems = new BenchSystems(BIN);
+  systems.pages = [];
+  systems.samplers = [];
+  const link = new Link();
+  await runCase(`browser-${name}`, CASE_LIMIT_MS, async () => {
+    const summary = await CASES[name](systems, link);
+    check(systems.camera.alive(), 'the camera service died during the case');
+    return summary;
+  }, async (failed) => {
+    try { link.clear(); } catch { /* the namespace goes with the run */ }
+    for (const s of systems.samplers) await s.stop();
+    await closeViewerPages(systems.pages);
+    await systems.teardown(failed);
+  });
+}
+
+const name = process.argv[2];
+if (!Object.hasOwn(CASES, name)) {
+  console.log(`usage: node networks.mjs ${Object.keys(CASES).join('|')}`);
+  process.exit(2);
+}
+if (process.env[NS_MARK]) await inner(name);
+else outer(name);
