@@ -94,6 +94,7 @@ struct _PcrViewer
   gulong idle_probes[PCR_MAX_RENDITIONS];
   guint n_tees;
   guint twcc_id;                /* 0: no transport-wide-cc extension */
+  gint64 switch_us;             /* when the pending switch was asked for */
   GstPromise *answer_promise;   /* create-answer's, until the branch goes */
 
   /* negotiation */
@@ -453,8 +454,11 @@ handle_peer_event (gpointer data)
       viewer->host.key_unit (viewer, ev->mline, viewer->host.user_data);
       break;
     case EV_SWITCHED:
-      GST_INFO_OBJECT (viewer->host.bin, "session %s: now on rendition %u",
-          viewer->id, ev->mline);
+      GST_INFO_OBJECT (viewer->host.bin, "session %s: now on rendition %u, "
+          "%" G_GINT64_FORMAT " ms after the switch was asked for",
+          viewer->id, ev->mline, viewer->switch_us ?
+          (g_get_monotonic_time () - viewer->switch_us) / 1000 : 0);
+      viewer->switch_us = 0;
       break;
   }
   return G_SOURCE_REMOVE;
@@ -1095,6 +1099,7 @@ pcr_viewer_switch (PcrViewer * viewer, guint rendition)
   }
   GST_INFO_OBJECT (viewer->host.bin, "session %s: switching to rendition "
       "%u at its next key frame", viewer->id, rendition);
+  viewer->switch_us = g_get_monotonic_time ();
   g_atomic_int_set (&viewer->peer->pending, rendition);
 }
 
