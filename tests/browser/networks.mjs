@@ -131,6 +131,18 @@ function overlay(page) {
     e.textContent])));
 }
 
+/** Decoded fps and height each second from t0 to t1: "30@720 29@360 ...". */
+function trace(sampler, t0, t1) {
+  const s = sampler.series[0].filter((x) => x.t >= t0 && x.t <= t1);
+  const out = [];
+  for (let j = 2; j < s.length; j += 2) {
+    const fps = (s[j].v.framesDecoded - s[j - 2].v.framesDecoded) * 1000 /
+      (s[j].at - s[j - 2].at);
+    out.push(`${fps.toFixed(0)}@${s[j].v.frameHeight}`);
+  }
+  return out.join(' ');
+}
+
 const f1 = (v) => (v === null || v === undefined ? '–' : v.toFixed(1));
 
 function describe(w) {
@@ -163,6 +175,7 @@ async function caseBottleneck(systems, link) {
     `first below 720 after ${f1(whole.lowAfterS)} s; heights ` +
     `${heights(sampler, t0, t1).join(', ')}; ${dropped} packets dropped`;
   log(got);
+  log(`each second: ${trace(sampler, t0, t1)}`);
   check(w.fps >= MOVING_FPS, `the picture does not move through a 1 Mbit/s ` +
     `bottleneck (≥ ${MOVING_FPS} fps expected): ${got}`);
   check(heights(sampler, t0, t1).includes(360), 'the page never got the ' +
@@ -222,6 +235,8 @@ async function caseMixed(systems, link) {
     `${heights(sb, t0, t1).join(', ')}; B alone ${f1(kfRate * 10)} key ` +
     `frames per 10 s; ${dropped} packets dropped`;
   log(got);
+  log(`A each second: ${trace(sa, t0, t1)}`);
+  log(`B each second: ${trace(sb, t0, t1)}`);
   check(dropped > 0, `the policing dropped nothing: ${got}`);
   check(b.minHeight >= 720 && b.mbps >= 1.5 && b.fps >= FULL_FPS,
     `page B, on a clean link, lost its picture to page A's ` +
