@@ -408,6 +408,14 @@ pcr_rendition_chooser_update (PcrRenditionChooser * chooser, gint64 now_us,
   return chooser->current;
 }
 
+gboolean
+pcr_rendition_chooser_probing (const PcrRenditionChooser * chooser,
+    gint64 now_us)
+{
+  return chooser->probe_us >= 0 && now_us - chooser->probe_us <
+      PROBE_WINDOW_US;
+}
+
 guint
 pcr_rendition_chooser_get (const PcrRenditionChooser * chooser)
 {

@@ -86,6 +86,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrRenditionChooser,
 guint pcr_rendition_chooser_update (PcrRenditionChooser * chooser,
     gint64 now_us, const PcrEstimator * est);
 guint pcr_rendition_chooser_get (const PcrRenditionChooser * chooser);
+/* Whether the viewer is trying a better rendition now (the probe's window
+ * after a switch up): its estimate does not yet speak for that
+ * rendition's link, so it should not set that rendition's bitrate. */
+gboolean pcr_rendition_chooser_probing (const PcrRenditionChooser * chooser,
+    gint64 now_us);
 
 /* Which percentile of its viewers' estimates a rendition's encoder
  * follows: a low one, so one slow (or lying) viewer among many neither

@@ -338,14 +338,16 @@ adapt_tick (gpointer data)
   gint64 now = g_get_monotonic_time ();
   guint n = n_renditions (self), r;
   PcrRenditionRange ranges[PCR_MAX_RENDITIONS];
-  GArray *estimates[PCR_MAX_RENDITIONS];
+  /* [r][0]: viewers settled on r; [r][1]: viewers trying r (a probe) */
+  GArray *estimates[PCR_MAX_RENDITIONS][2];
   GHashTableIter iter;
   gpointer key, value;
   gboolean low_needed = FALSE;
 
   for (r = 0; r < n; r++) {
     rendition_range (self, r, &ranges[r]);
-    estimates[r] = g_array_new (FALSE, FALSE, sizeof (guint));
+    estimates[r][0] = g_array_new (FALSE, FALSE, sizeof (guint));
+    estimates[r][1] = g_array_new (FALSE, FALSE, sizeof (guint));
   }
   g_hash_table_iter_init (&iter, self->adapt);
   while (g_hash_table_iter_next (&iter, &key, &value)) {
@@ -355,6 +357,7 @@ adapt_tick (gpointer data)
     guint current = pcr_viewer_get_rendition (viewer, &pending);
     guint target = pending >= 0 ? (guint) pending : current;
     guint estimate;
+    gboolean probing = FALSE;
 
     feed_estimator (adapt, viewer, now);
     pcr_estimator_set_sending (adapt->estimator,
@@ -371,21 +374,27 @@ adapt_tick (gpointer data)
         }
         target = want;
       }
+      probing = pcr_rendition_chooser_probing (adapt->chooser, now);
     }
     estimate = pcr_estimator_get_bps (adapt->estimator);
-    g_array_append_val (estimates[MIN (target, n - 1)], estimate);
+    g_array_append_val (estimates[MIN (target, n - 1)][probing], estimate);
     low_needed |= n > 1 && (target == 1 || current == 1);
     GST_LOG_OBJECT (self, "session %s: estimate %u bit/s, rendition %u%s",
         pcr_viewer_get_id (viewer), estimate, current,
         target != current ? " (switching)" : "");
   }
+  /* A viewer trying a rendition does not drag those settled on it down;
+   * alone there, it tries it at what its estimate says. */
   for (r = 0; r < n; r++) {
+    GArray *use = estimates[r][0]->len ? estimates[r][0] : estimates[r][1];
+
     self->bitrates[r] = pcr_rendition_set_bitrate (self->renditions[r],
-        pcr_rendition_bitrate ((const guint *) estimates[r]->data,
-            estimates[r]->len, &ranges[r]));
+        pcr_rendition_bitrate ((const guint *) use->data, use->len,
+            &ranges[r]));
     if (!self->bitrates[r])
       self->bitrates[r] = ranges[r].max_bps;
-    g_array_free (estimates[r], TRUE);
+    g_array_free (estimates[r][0], TRUE);
+    g_array_free (estimates[r][1], TRUE);
   }
   if (n > 1)
     pcr_rendition_set_needed (self->renditions[1], low_needed);

@@ -970,7 +970,15 @@ link_branch (PcrViewer * viewer, GError ** error)
 /* The gate on one rendition's tee pad (a streaming thread): the rendition
  * being sent passes; the one being switched to takes over at its first
  * key frame (the SPS/PPS h264parse puts before it come along, and the
- * funnel passes that pad's caps on first); everything else is dropped. */
+ * funnel passes that pad's caps on first); everything else is dropped.
+ * Sticky events pass everywhere: the funnel keeps them on its sink pad
+ * and sends them on only when that pad's data comes. Other serialized
+ * events (the encoder's force-key-unit after a key frame) must not pass a
+ * shut gate: the funnel (1.22) takes any serialized event as its pad
+ * becoming the active one and sends that pad's caps and segment down,
+ * so the other rendition's caps would reach a viewer mid-stream (seen: a
+ * clean viewer asking for key frames every 200 ms once the low rendition
+ * started for another). */
 typedef struct
 {
   Peer *peer;
@@ -991,9 +999,18 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
   Gate *gate = user_data;
   Peer *peer = gate->peer;
-  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  GstBuffer *buffer;
   gint index = gate->index;
 
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+    if (GST_EVENT_IS_STICKY (event) || !GST_EVENT_IS_SERIALIZED (event))
+      return GST_PAD_PROBE_OK;
+    return g_atomic_int_get (&peer->active) == index ? GST_PAD_PROBE_OK :
+        GST_PAD_PROBE_DROP;
+  }
+  buffer = GST_PAD_PROBE_INFO_BUFFER (info);
   if (g_atomic_int_get (&peer->pending) == index &&
       !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) &&
       g_atomic_int_compare_and_exchange (&peer->pending, index, -1)) {
@@ -1056,8 +1073,8 @@ link_to_tees (PcrViewer * viewer, GstElement ** tees, guint n_tees,
     gate = g_new0 (Gate, 1);
     gate->peer = peer_ref (viewer->peer);
     gate->index = i;
-    gst_pad_add_probe (viewer->tee_pads[i], GST_PAD_PROBE_TYPE_BUFFER,
-        gate_probe, gate, gate_free);
+    gst_pad_add_probe (viewer->tee_pads[i], GST_PAD_PROBE_TYPE_BUFFER |
+        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, gate_probe, gate, gate_free);
     if (gst_pad_link (viewer->tee_pads[i], funnel_sink) != GST_PAD_LINK_OK) {
       g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
           "cannot link the viewer to the stream");

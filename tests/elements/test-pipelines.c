@@ -238,12 +238,13 @@ GST_START_TEST (test_service_test_source)
   }
 
   /* then run it with the sink's pad caps in front of a fakesink (and the
-   * low rendition, its valve closed, into one of its own) */
+   * low rendition, its valve closed, into one of its own that does not wait
+   * for a buffer) */
   fail_unless (g_str_has_suffix (desc, " ! mqttwebrtcsink name=sink"));
   desc[strlen (desc) - strlen (" ! mqttwebrtcsink name=sink")] = '\0';
   low = g_strsplit (desc, "sink.sink_low", 2);
   g_free (desc);
-  desc = g_strjoinv ("fakesink sync=false", low);
+  desc = g_strjoinv ("fakesink sync=false async=false", low);
   local = g_strdup_printf ("%s ! capsfilter caps=\"video/x-h264,"
       "stream-format=byte-stream,alignment=au\" ! fakesink name=out "
       "sync=false", desc);
