@@ -61,6 +61,7 @@ GST_DEBUG_CATEGORY_STATIC (mqttwebrtcsink_debug);
  * low-latency renderer), while five viewers sharing the CPU gain 60 ms
  * (docs/benchmarks.md). */
 #define DEFAULT_PLAYOUT_DELAY_MAX_MS -1
+#define DEFAULT_ADAPTIVE TRUE
 
 /* A viewer's own key-frame requests (its browser's PLI/FIR) are honoured
  * at most this often: a lossy viewer asks again and again, and every key
@@ -90,6 +91,7 @@ enum
   PROP_VIEWERS,
   PROP_PLAYOUT_DELAY_MAX_MS,
   PROP_SIGNALLER,
+  PROP_ADAPTIVE,
   N_PROPERTIES
 };
 
@@ -112,6 +114,7 @@ struct _PcrMqttWebrtcSink
   guint viewers;
   gint playout_delay_max_ms;
   PcrSignaller *signaller;      /* set by the application, or NULL */
+  gboolean adaptive;
   gboolean streaming;
 
   /* the I/O side: context and thread live from NULL->READY to READY->NULL */
@@ -342,8 +345,13 @@ adapt_tick (gpointer data)
   GArray *estimates[PCR_MAX_RENDITIONS][2];
   GHashTableIter iter;
   gpointer key, value;
-  gboolean low_needed = FALSE;
+  gboolean low_needed = FALSE, adaptive;
 
+  GST_OBJECT_LOCK (self);
+  adaptive = self->adaptive;
+  GST_OBJECT_UNLOCK (self);
+  if (!adaptive)
+    return G_SOURCE_CONTINUE;
   for (r = 0; r < n; r++) {
     rendition_range (self, r, &ranges[r]);
     estimates[r][0] = g_array_new (FALSE, FALSE, sizeof (guint));
@@ -954,6 +962,9 @@ pcr_mqtt_webrtc_sink_set_property (GObject * object, guint prop_id,
       g_clear_object (&self->signaller);
       self->signaller = g_value_dup_object (value);
       break;
+    case PROP_ADAPTIVE:
+      self->adaptive = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1017,6 +1028,9 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
       g_value_set_object (value, self->run_signaller ? self->run_signaller :
           self->signaller);
       break;
+    case PROP_ADAPTIVE:
+      g_value_set_boolean (value, self->adaptive);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1076,6 +1090,7 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   self->camera_state = g_strdup (DEFAULT_CAMERA_STATE);
   self->max_viewers = DEFAULT_MAX_VIEWERS;
   self->playout_delay_max_ms = DEFAULT_PLAYOUT_DELAY_MAX_MS;
+  self->adaptive = DEFAULT_ADAPTIVE;
   self->context = g_main_context_new ();
 
   self->renditions[0] = pcr_rendition_new (GST_BIN (self), templ, "sink",
@@ -1255,6 +1270,21 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
       "-1: no extension, the browser decides)", -1, PCR_PLAYOUT_DELAY_MAX_MS,
       DEFAULT_PLAYOUT_DELAY_MAX_MS, rw | GST_PARAM_MUTABLE_PLAYING);
   /**
+   * mqttwebrtcsink:adaptive:
+   *
+   * Whether each viewer's bandwidth estimate (from its transport-wide
+   * congestion control feedback and RTCP receiver reports) moves it
+   * between the renditions (sink and sink_low) and steers the upstream
+   * encoders' bitrates (x264enc, v4l2h264enc, openh264enc and others
+   * found by walking upstream from each sink pad; a valve before the low
+   * encoder is shut while no viewer needs it). FALSE: every viewer gets
+   * the sink pad's stream at the bitrate the pipeline set.
+   */
+  properties[PROP_ADAPTIVE] = g_param_spec_boolean ("adaptive", "Adaptive",
+      "Move viewers between renditions and steer the encoders' bitrates by "
+      "each viewer's bandwidth estimate", DEFAULT_ADAPTIVE,
+      rw | GST_PARAM_MUTABLE_PLAYING);
+  /**
    * mqttwebrtcsink:signaller:
    *
    * How viewers reach the device: an object implementing the PcrSignaller
@@ -1274,5 +1304,8 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
   gst_element_class_set_static_metadata (element_class,
       "MQTT-signalled WebRTC sink", "Sink/Network/WebRTC",
       "Serves an H.264 stream to any number of WebRTC viewers, signalled "
-      "over MQTT", "picamrtc developers");
+      "over MQTT. An optional second stream on the request pad sink_low "
+      "(e.g. 640x360) is a low rendition: each viewer gets the one its "
+      "link carries, switched at key frames (see the adaptive property)",
+      "picamrtc developers");
 }

@@ -1085,6 +1085,107 @@ remember_caps (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
+
+/* sink_low, the low rendition's pad: requested before the pipeline plays,
+ * released cleanly, requested again. */
+GST_START_TEST (test_sink_low_request)
+{
+  GstElement *sink = make_sink ();
+  GstPad *low;
+
+  low = gst_element_request_pad_simple (sink, "sink_low");
+  fail_unless (low != NULL, "no sink_low pad");
+  fail_unless_equals_string (GST_PAD_NAME (low), "sink_low");
+  gst_element_release_request_pad (sink, low);
+  gst_object_unref (low);
+  fail_unless (gst_element_get_static_pad (sink, "sink_low") == NULL);
+  /* and again, after the release */
+  low = gst_element_request_pad_simple (sink, "sink_low");
+  fail_unless (low != NULL, "no sink_low pad after a release");
+  gst_object_unref (low);
+  gst_check_object_destroyed_on_unref (sink);
+}
+
+GST_END_TEST;
+
+/* Polls @valve's drop for up to 5 s until it is @want. */
+static gboolean
+valve_becomes (GstElement * valve, gboolean want)
+{
+  gint64 end = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+  gboolean drop = !want;
+
+  while (g_get_monotonic_time () < end) {
+    g_object_get (valve, "drop", &drop, NULL);
+    if (drop == want)
+      return TRUE;
+    g_usleep (50 * 1000);
+  }
+  return FALSE;
+}
+
+/* The service's two-rendition shape, as gst-launch users write it: with no
+ * viewer the element shuts the valve before the low encoder (which then
+ * idles) and leaves both encoders at the bitrates the pipeline set; with
+ * adaptive=false it leaves the valve alone. */
+static void
+check_low_rendition (gboolean adaptive)
+{
+  g_autoptr (GError) error = NULL;
+  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! tee name=t "
+      "t. ! queue max-size-buffers=1 leaky=downstream ! x264enc name=high "
+      "tune=zerolatency speed-preset=ultrafast bitrate=900 ! s.sink "
+      "t. ! queue max-size-buffers=1 leaky=downstream ! valve name=v "
+      "drop=false ! videoscale ! video/x-raw,width=160,height=120 ! "
+      "x264enc name=low tune=zerolatency speed-preset=ultrafast "
+      "bitrate=150 ! s.sink_low "
+      "mqttwebrtcsink name=s broker-uri=" NO_BROKER, &error);
+  GstElement *valve, *high, *low, *sink;
+  guint high_kbps = 0, low_kbps = 0;
+
+  fail_unless (pipeline != NULL, "does not parse: %s",
+      error ? error->message : "?");
+  valve = gst_bin_get_by_name (GST_BIN (pipeline), "v");
+  high = gst_bin_get_by_name (GST_BIN (pipeline), "high");
+  low = gst_bin_get_by_name (GST_BIN (pipeline), "low");
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "s");
+  g_object_set (sink, "adaptive", adaptive, NULL);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  if (adaptive) {
+    fail_unless (valve_becomes (valve, TRUE), "the low encoder's valve "
+        "stayed open with no viewer");
+  } else {
+    fail_if (valve_becomes (valve, TRUE), "adaptive=false shut the valve");
+  }
+  g_object_get (high, "bitrate", &high_kbps, NULL);
+  g_object_get (low, "bitrate", &low_kbps, NULL);
+  fail_unless_equals_int (high_kbps, 900);
+  fail_unless_equals_int (low_kbps, 150);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (valve);
+  gst_object_unref (high);
+  gst_object_unref (low);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+}
+
+GST_START_TEST (test_low_rendition_idles)
+{
+  check_low_rendition (TRUE);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_not_adaptive)
+{
+  check_low_rendition (FALSE);
+}
+
+GST_END_TEST;
+
 /* The bare "x264enc ! mqttwebrtcsink" of the README must give a stream that
  * browsers decode: left alone, x264enc would pick High 4:4:4. */
 GST_START_TEST (test_bare_encoder_gives_baseline)
@@ -1156,6 +1257,9 @@ mqttwebrtcsink_suite (void)
   tcase_add_test (tc, test_bare_encoder_gives_baseline);
   tcase_add_test (tc, test_key_unit_rate_limit);
   tcase_add_test (tc, test_key_frame_does_not_use_up_rate_limit);
+  tcase_add_test (tc, test_sink_low_request);
+  tcase_add_test (tc, test_low_rendition_idles);
+  tcase_add_test (tc, test_not_adaptive);
   return s;
 }
 
