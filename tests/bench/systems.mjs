@@ -321,7 +321,7 @@ export const SAMPLE_MS = 500;
 // In the page (an init script): window.__net() answers the video
 // inbound-rtp counters and the local port of the selected candidate pair.
 export const PAGE_STATS_SCRIPT = () => {
-  const FIELDS = ['framesDecoded', 'framesDropped', 'keyFramesDecoded',
+  const FIELDS = ['framesReceived', 'framesDecoded', 'framesDropped', 'keyFramesDecoded',
     'freezeCount', 'totalFreezesDuration', 'nackCount', 'pliCount',
     'firCount', 'retransmittedPacketsReceived', 'fecPacketsReceived',
     'packetsLost', 'packetsReceived', 'bytesReceived', 'frameHeight',
@@ -415,6 +415,8 @@ export function windowOf(series, t0, t1) {
   return {
     seconds: secs,
     fps: d('framesDecoded') / secs,
+    receivedFps: d('framesReceived') / secs,
+    framesDropped: d('framesDropped'),
     freezes: d('freezeCount') + (stallAtEnd >= 1 ? 1 : 0),
     frozenS: frozen,
     frozenPerMin: frozen * 60 / secs,

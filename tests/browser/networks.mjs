@@ -17,11 +17,11 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CHROMIUM, check, ensureNodeModules, launchChromium, log, poll,
+  CHROMIUM, check, ensureNodeModules, launchChromium, log, poll, procUsage,
   reexecInNamespace, runCase, sleep,
 } from './harness.mjs';
 import {
-  BenchSystems, DEVICE, Link, PAGE_STATS_SCRIPT, Sampler, benchBinaries,
+  BenchSystems, DEVICE, HZ, Link, PAGE_STATS_SCRIPT, Sampler, benchBinaries,
   closeViewerPages, openViewerPages, windowOf,
 } from '../bench/systems.mjs';
 
@@ -131,12 +131,25 @@ function overlay(page) {
     e.textContent])));
 }
 
+/** Decoded fps and height each second from t0 to t1: "30@720 29@360 ...". */
+function trace(sampler, t0, t1) {
+  const s = sampler.series[0].filter((x) => x.t >= t0 && x.t <= t1);
+  const out = [];
+  for (let j = 2; j < s.length; j += 2) {
+    const fps = (s[j].v.framesDecoded - s[j - 2].v.framesDecoded) * 1000 /
+      (s[j].at - s[j - 2].at);
+    out.push(`${fps.toFixed(0)}@${s[j].v.frameHeight}`);
+  }
+  return out.join(' ');
+}
+
 const f1 = (v) => (v === null || v === undefined ? '–' : v.toFixed(1));
 
 function describe(w) {
-  return `${f1(w.fps)} fps, ${f1(w.mbps)} Mbit/s, ${f1(w.frozenS)} s frozen, ` +
+  return `${f1(w.fps)} fps (${f1(w.receivedFps)} received), ${f1(w.mbps)} Mbit/s, ${f1(w.frozenS)} s frozen, ` +
     `${f1(w.onHighS)} s on 720 and ${f1(w.onLowS)} s below, ` +
-    `${w.switches} switches, ${w.keyFrames} key frames, ${w.nacks} NACKs`;
+    `${w.switches} switches, ${w.keyFrames} key frames, ${w.nacks} NACKs, ` +
+    `${w.plis} PLIs, ${w.framesDropped} frames dropped`;
 }
 
 // 1 Mbit/s for everything on lo for 20 s: after 6 s the page shows a
@@ -163,6 +176,7 @@ async function caseBottleneck(systems, link) {
     `first below 720 after ${f1(whole.lowAfterS)} s; heights ` +
     `${heights(sampler, t0, t1).join(', ')}; ${dropped} packets dropped`;
   log(got);
+  log(`each second: ${trace(sampler, t0, t1)}`);
   check(w.fps >= MOVING_FPS, `the picture does not move through a 1 Mbit/s ` +
     `bottleneck (≥ ${MOVING_FPS} fps expected): ${got}`);
   check(heights(sampler, t0, t1).includes(360), 'the page never got the ' +
@@ -207,10 +221,12 @@ async function caseMixed(systems, link) {
   check(port, 'page A has no selected candidate pair');
   link.police(port, 125);
   const t0 = Date.now();
+  const u0 = procUsage(systems.camera.pid);
   log(`UDP to page A's port ${port} policed to 1 Mbit/s for ` +
     `${IMPAIRED_MS / 1000} s`);
   await sleep(IMPAIRED_MS);
   const t1 = Date.now();
+  const u1 = procUsage(systems.camera.pid);
   const dropped = link.dropped();
   link.clear();
   const a = windowOf(sa.series[0], t0 + SETTLE_MS, t1);
@@ -220,8 +236,11 @@ async function caseMixed(systems, link) {
   const got = `A from ${SETTLE_MS / 1000} s on: ${describe(a)}, heights ` +
     `${heights(sa, t0, t1).join(', ')}; B: ${describe(b)}, heights ` +
     `${heights(sb, t0, t1).join(', ')}; B alone ${f1(kfRate * 10)} key ` +
-    `frames per 10 s; ${dropped} packets dropped`;
+    `frames per 10 s; ${dropped} packets dropped; camera CPU ` +
+    `${f1(100 * (u1.ticks - u0.ticks) / HZ / ((t1 - t0) / 1000))} %`;
   log(got);
+  log(`A each second: ${trace(sa, t0, t1)}`);
+  log(`B each second: ${trace(sb, t0, t1)}`);
   check(dropped > 0, `the policing dropped nothing: ${got}`);
   check(b.minHeight >= 720 && b.mbps >= 1.5 && b.fps >= FULL_FPS,
     `page B, on a clean link, lost its picture to page A's ` +
