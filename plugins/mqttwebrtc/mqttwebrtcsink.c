@@ -293,12 +293,17 @@ adapt_new (PcrMqttWebrtcSink * self)
 {
   PcrRenditionRange ranges[PCR_MAX_RENDITIONS];
   Adapt *adapt = g_new0 (Adapt, 1);
-  guint r, n = n_renditions (self);
+  guint r, n = n_renditions (self), top;
 
   for (r = 0; r < n; r++)
     rendition_range (self, r, &ranges[r]);
-  adapt->estimator = pcr_estimator_new (ranges[0].max_bps,
-      ranges[n - 1].min_bps, ranges[0].max_bps);
+  /* The estimate may go to the high rendition's most over the headroom
+   * pcr_rendition_bitrate takes off, or a clean viewer would hold the
+   * encoder at 85 % of what the pipeline set; it starts there: most links
+   * carry it, and a slower one shows within a few reports. */
+  top = (guint) (ranges[0].max_bps / PCR_ADAPT_HEADROOM);
+  adapt->estimator = pcr_estimator_new (top, MIN (ranges[n - 1].min_bps,
+          PCR_ADAPT_ESTIMATE_MIN_BPS), top);
   if (n > 1)
     adapt->chooser = pcr_rendition_chooser_new (n, ranges,
         g_get_monotonic_time ());
