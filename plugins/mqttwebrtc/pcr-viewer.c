@@ -1067,13 +1067,14 @@ link_to_tees (PcrViewer * viewer, GstElement ** tees, guint n_tees,
 
     viewer->tees[i] = tees[i];
     viewer->tee_pads[i] = gst_element_request_pad_simple (tees[i], "src_%u");
+    /* counted at once: free_branch releases what was requested */
+    viewer->n_tees = i + 1;
     funnel_sink = gst_element_request_pad_simple (viewer->funnel, "sink_%u");
     if (!viewer->tee_pads[i] || !funnel_sink) {
       g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
           "cannot link the viewer to the stream");
       return FALSE;
     }
-    viewer->n_tees = i + 1;
     gate = g_new0 (Gate, 1);
     gate->peer = peer_ref (viewer->peer);
     gate->index = i;
