@@ -279,9 +279,9 @@ n_renditions (PcrMqttWebrtcSink * self)
 static void
 rendition_range (PcrMqttWebrtcSink * self, guint r, PcrRenditionRange * range)
 {
-  guint min = 0, max = 0;
+  guint max = pcr_rendition_get_max_bitrate (self->renditions[r]);
 
-  if (!pcr_rendition_get_bitrate_range (self->renditions[r], &min, &max))
+  if (!max)
     max = r == 0 ? PCR_ADAPT_HIGH_MAX_BPS : PCR_ADAPT_LOW_MAX_BPS;
   range->max_bps = max;
   range->min_bps = MIN (max, r == 0 && n_renditions (self) > 1 ?
@@ -318,10 +318,10 @@ feed_estimator (Adapt * adapt, PcrViewer * viewer, gint64 now)
 
   pcr_viewer_get_feedback (viewer, &fb);
   GST_TRACE ("session %s: twcc %d sent %u recv %u loss %.3f dod %"
-      G_GINT64_FORMAT " ns; rr %d lost %.3f rtt %.3f s; nacks %u",
+      G_GINT64_FORMAT " ns; rr %d lost %.3f rtt %.3f s",
       pcr_viewer_get_id (viewer), fb.have_twcc, fb.twcc_sent_bps,
       fb.twcc_recv_bps, fb.twcc_loss, fb.twcc_delta_of_delta_ns, fb.have_rr,
-      fb.rr_fraction_lost, fb.rr_rtt_s, fb.nacks);
+      fb.rr_fraction_lost, fb.rr_rtt_s);
   if (fb.have_twcc && fb.twcc_packets_sent != adapt->twcc_packets) {
     adapt->twcc_packets = fb.twcc_packets_sent;
     pcr_estimator_on_twcc (adapt->estimator, now, fb.twcc_sent_bps,

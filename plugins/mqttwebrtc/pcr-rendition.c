@@ -249,12 +249,6 @@ pcr_rendition_get_tee (PcrRendition * self)
   return self->tee;
 }
 
-const gchar *
-pcr_rendition_get_name (PcrRendition * self)
-{
-  return self->name;
-}
-
 void
 pcr_rendition_get_info (PcrRendition * self, PcrStreamInfo * info)
 {
@@ -442,15 +436,12 @@ look_upstream (PcrRendition * self)
         "change; it stays as set", self->name);
 }
 
-gboolean
-pcr_rendition_get_bitrate_range (PcrRendition * self, guint * min_bps,
-    guint * max_bps)
+guint
+pcr_rendition_get_max_bitrate (PcrRendition * self)
 {
   if (!self->looked_upstream)
     look_upstream (self);
-  *max_bps = self->max_bps;
-  *min_bps = 0;
-  return self->max_bps != 0;
+  return self->max_bps;
 }
 
 guint
@@ -498,10 +489,4 @@ pcr_rendition_set_needed (PcrRendition * self, gboolean needed)
   gst_object_unref (valve);
   if (needed)
     pcr_rendition_request_key_unit (self);
-}
-
-gboolean
-pcr_rendition_is_needed (PcrRendition * self)
-{
-  return self->needed;
 }

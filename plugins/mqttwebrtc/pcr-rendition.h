@@ -37,17 +37,15 @@ void pcr_rendition_free (PcrRendition * rendition);
 
 GstPad *pcr_rendition_get_pad (PcrRendition * rendition);
 GstElement *pcr_rendition_get_tee (PcrRendition * rendition);
-const gchar *pcr_rendition_get_name (PcrRendition * rendition);
 void pcr_rendition_get_info (PcrRendition * rendition, PcrStreamInfo * info);
 
 /* Asks upstream for a key frame: at once, or at the end of the rate
  * limit's window (one deferred request for all that come meanwhile). */
 void pcr_rendition_request_key_unit (PcrRendition * rendition);
 
-/* The encoder's bitrate range: its own setting when first seen is the
- * most; FALSE when no encoder whose bitrate we can set is upstream. */
-gboolean pcr_rendition_get_bitrate_range (PcrRendition * rendition,
-    guint * min_bps, guint * max_bps);
+/* The most the encoder may send: its own setting when first seen; 0 when
+ * no encoder whose bitrate we can set is upstream. */
+guint pcr_rendition_get_max_bitrate (PcrRendition * rendition);
 
 /* Sets the upstream encoder's bitrate (clamped to the range) if it
  * changed enough to matter; returns the bitrate in effect (0: none). */
@@ -57,7 +55,6 @@ guint pcr_rendition_set_bitrate (PcrRendition * rendition, guint bps);
  * encoder) drops frames while not, so the encoder idles; opening it asks
  * for a key frame. Without a valve the frames still come and are kept. */
 void pcr_rendition_set_needed (PcrRendition * rendition, gboolean needed);
-gboolean pcr_rendition_is_needed (PcrRendition * rendition);
 
 /* Stops the deferred key-unit request (the context no longer runs). */
 void pcr_rendition_stop (PcrRendition * rendition);

@@ -1160,20 +1160,28 @@ pcr_viewer_start (PcrViewer * viewer, GstElement ** tees, guint n_tees,
  * branch to NULL and removes it.
  * ------------------------------------------------------------------------ */
 
-static void read_retransmissions (PcrViewer * viewer,
-    PcrViewerFeedback * fb);
-
 /* What retransmission did for this viewer, for the log. */
 static void
 log_retransmissions (PcrViewer * viewer)
 {
-  PcrViewerFeedback fb = { 0 };
+  GstIterator *it;
+  GValue item = G_VALUE_INIT;
 
   if (!viewer->webrtc || !viewer->ssrc)
     return;
-  read_retransmissions (viewer, &fb);
-  GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
-      "again, %u retransmitted", viewer->id, fb.nacks, fb.retransmitted);
+  it = gst_bin_iterate_all_by_element_factory_name (GST_BIN (viewer->webrtc),
+      "rtprtxsend");
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    guint requests = 0, packets = 0;
+
+    g_object_get (g_value_get_object (&item), "num-rtx-requests", &requests,
+        "num-rtx-packets", &packets, NULL);
+    GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
+        "again, %u retransmitted", viewer->id, requests, packets);
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
 }
 
 static void
@@ -1397,27 +1405,6 @@ read_receiver_report (PcrViewer * viewer, PcrViewerFeedback * fb)
   gst_structure_free (stats);
 }
 
-static void
-read_retransmissions (PcrViewer * viewer, PcrViewerFeedback * fb)
-{
-  GstIterator *it;
-  GValue item = G_VALUE_INIT;
-
-  it = gst_bin_iterate_all_by_element_factory_name (GST_BIN (viewer->webrtc),
-      "rtprtxsend");
-  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
-    guint requests = 0, packets = 0;
-
-    g_object_get (g_value_get_object (&item), "num-rtx-requests", &requests,
-        "num-rtx-packets", &packets, NULL);
-    fb->nacks += requests;
-    fb->retransmitted += packets;
-    g_value_reset (&item);
-  }
-  g_value_unset (&item);
-  gst_iterator_free (it);
-}
-
 void
 pcr_viewer_get_feedback (PcrViewer * viewer, PcrViewerFeedback * fb)
 {
@@ -1428,6 +1415,4 @@ pcr_viewer_get_feedback (PcrViewer * viewer, PcrViewerFeedback * fb)
   if (viewer->twcc_id)
     read_twcc (viewer, fb);
   read_receiver_report (viewer, fb);
-  if (viewer->ssrc)
-    read_retransmissions (viewer, fb);
 }

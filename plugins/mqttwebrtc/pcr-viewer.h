@@ -91,7 +91,6 @@ typedef struct
   gdouble rr_fraction_lost;     /* 0..1, of the last report */
   gdouble rr_rtt_s;             /* -1 when unknown */
   guint rr_packets_lost;        /* cumulative */
-  guint nacks, retransmitted;   /* RTX requests and packets sent */
 } PcrViewerFeedback;
 
 /* Reads the viewer's RTCP statistics now (context thread, a few locks). */
