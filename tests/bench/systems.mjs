@@ -158,7 +158,9 @@ export class BenchSystems {
       try { await Promise.race([this.browser.close(), sleep(10_000)]); } catch { /* gone */ }
     }
     for (const p of [...this.procs].reverse()) await p.stop();
-    if (!failed) {
+    // PCR_BENCH_KEEP_LOGS=1 keeps a good run's logs too (to read the
+    // service's GST_DEBUG output)
+    if (!failed && !process.env.PCR_BENCH_KEEP_LOGS) {
       rmSync(this.workdir, { recursive: true, force: true });
       return;
     }
