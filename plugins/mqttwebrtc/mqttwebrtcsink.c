@@ -162,9 +162,7 @@ typedef struct
 {
   PcrEstimator *estimator;
   PcrRenditionChooser *chooser;
-  guint64 twcc_packets;         /* of the last feedback used */
-  guint rr_lost;                /* of the last receiver report used */
-  gdouble rr_fraction;
+  PcrViewerFeedback used;       /* the last feedback handed on */
   gint64 last_key_unit_us;      /* the viewer's last honoured request */
 } Adapt;
 
@@ -322,18 +320,26 @@ feed_estimator (Adapt * adapt, PcrViewer * viewer, gint64 now)
       pcr_viewer_get_id (viewer), fb.have_twcc, fb.twcc_sent_bps,
       fb.twcc_recv_bps, fb.twcc_loss, fb.twcc_delta_of_delta_ns, fb.have_rr,
       fb.rr_fraction_lost, fb.rr_rtt_s);
-  if (fb.have_twcc && fb.twcc_packets_sent != adapt->twcc_packets) {
-    adapt->twcc_packets = fb.twcc_packets_sent;
+  /* rtpsession keeps the summary of the last TWCC feedback over a 300 ms
+   * window: a new feedback moves the window, so all four numbers staying
+   * the same means none came. (Its packets-sent counts the last feedback's
+   * packets only: two feedbacks often count the same.) */
+  if (fb.have_twcc && (fb.twcc_sent_bps != adapt->used.twcc_sent_bps
+          || fb.twcc_recv_bps != adapt->used.twcc_recv_bps
+          || fb.twcc_loss != adapt->used.twcc_loss
+          || fb.twcc_delta_of_delta_ns !=
+          adapt->used.twcc_delta_of_delta_ns)) {
     pcr_estimator_on_twcc (adapt->estimator, now, fb.twcc_sent_bps,
         fb.twcc_recv_bps, fb.twcc_loss, fb.twcc_delta_of_delta_ns);
   }
-  if (fb.have_rr && (fb.rr_packets_lost != adapt->rr_lost ||
-          fb.rr_fraction_lost != adapt->rr_fraction)) {
-    adapt->rr_lost = fb.rr_packets_lost;
-    adapt->rr_fraction = fb.rr_fraction_lost;
+  /* a new report acknowledges a later packet (or counts other losses) */
+  if (fb.have_rr && (fb.rr_highest_seq != adapt->used.rr_highest_seq
+          || fb.rr_packets_lost != adapt->used.rr_packets_lost
+          || fb.rr_fraction_lost != adapt->used.rr_fraction_lost)) {
     pcr_estimator_on_receiver_report (adapt->estimator, now,
         fb.rr_fraction_lost, fb.rr_rtt_s);
   }
+  adapt->used = fb;
 }
 
 /* Every ADAPT_INTERVAL_MS: each viewer's estimate and rendition, then each
@@ -348,6 +354,8 @@ adapt_tick (gpointer data)
   PcrRenditionRange ranges[PCR_MAX_RENDITIONS];
   /* [r][0]: viewers settled on r; [r][1]: viewers trying r (a probe) */
   GArray *estimates[PCR_MAX_RENDITIONS][2];
+  /* the highest rate probe asked of each rendition (0: none) */
+  guint probe_bps[PCR_MAX_RENDITIONS] = { 0 };
   GHashTableIter iter;
   gpointer key, value;
   gboolean low_needed = FALSE, adaptive;
@@ -388,22 +396,37 @@ adapt_tick (gpointer data)
         target = want;
       }
       probing = pcr_rendition_chooser_probing (adapt->chooser, now);
+      if (target == current)
+        probe_bps[MIN (target, n - 1)] = MAX (probe_bps[MIN (target, n - 1)],
+            pcr_rendition_chooser_probe_bps (adapt->chooser));
     }
     estimate = pcr_estimator_get_bps (adapt->estimator);
+    pcr_viewer_set_rtx_budget (viewer, pcr_rtx_budget (estimate,
+            self->bitrates[MIN (current, n - 1)]));
     g_array_append_val (estimates[MIN (target, n - 1)][probing], estimate);
+    /* until the switch takes effect it still gets the one it had: moving
+     * down from a congested link, that one must not go back to its
+     * maximum for lack of viewers meanwhile */
+    if (target != current)
+      g_array_append_val (estimates[MIN (current, n - 1)][0], estimate);
     low_needed |= n > 1 && (target == 1 || current == 1);
     GST_LOG_OBJECT (self, "session %s: estimate %u bit/s, rendition %u%s",
         pcr_viewer_get_id (viewer), estimate, current,
         target != current ? " (switching)" : "");
   }
   /* A viewer trying a rendition does not drag those settled on it down;
-   * alone there, it tries it at what its estimate says. */
+   * alone there, it tries it at what its estimate says. A viewer alone on
+   * its rendition may raise it for a rate probe; where others share it,
+   * their links were not asked. */
   for (r = 0; r < n; r++) {
     GArray *use = estimates[r][0]->len ? estimates[r][0] : estimates[r][1];
+    guint bps = pcr_rendition_bitrate ((const guint *) use->data, use->len,
+        &ranges[r]);
+    gboolean probe = probe_bps[r] > bps
+        && estimates[r][0]->len + estimates[r][1]->len == 1;
 
     self->bitrates[r] = pcr_rendition_set_bitrate (self->renditions[r],
-        pcr_rendition_bitrate ((const guint *) use->data, use->len,
-            &ranges[r]));
+        probe ? probe_bps[r] : bps, probe);
     if (!self->bitrates[r])
       self->bitrates[r] = ranges[r].max_bps;
     g_array_free (estimates[r][0], TRUE);
