@@ -126,8 +126,9 @@ guint pcr_rendition_bitrate (const guint * estimates, guint n,
  * the picture, and at least half the picture's rate (1 Mbit/s beside 2:
  * 20 % random loss, the repairs of repairs included, needs a quarter).
  * Where the link is full, repairs get at most a third of what it carries,
- * so they cannot crowd the picture out (resending every packet a browser asks for again, each round trip,
- * kept a 500 kbit/s link full of repairs for ten seconds). */
+ * so they cannot crowd the picture out (resending every packet a browser
+ * asks for again, each round trip, kept a 500 kbit/s link full of repairs
+ * for ten seconds). */
 guint pcr_rtx_budget (guint estimate_bps, guint sending_bps);
 
 G_END_DECLS
