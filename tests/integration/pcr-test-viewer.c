@@ -7,7 +7,8 @@
  * "max_gap_ms", the longest wait for a decoded frame in that second: a
  * stall shows there even when the rate averages out), "error", "bye",
  * "reply" (--raw), "timeout", "ice-failed", "device-online"
- * (--wait-online), and last "done" (with the longest gap of the whole
+ * (--wait-online), "stats" (each stats message of the device, asked for
+ * with --stats or not, its fields as they came), and last "done" (with the longest gap of the whole
  * run). All times ("ms") count from the moment the offer (or raw payload)
  * was published. With --playout-delay-extmap ID it offers the playout-delay
  * RTP header extension; "answer" says which id the answer gives it and
@@ -53,6 +54,7 @@ typedef struct
   gchar *prefix;
   gchar *session;
   gboolean trickle;
+  gboolean stats;
   gint frames_target;
   gint timeout_s;
   gchar **ice_addresses;
@@ -287,6 +289,10 @@ publish_offer (const gchar * sdp)
   json_builder_add_string_value (b, sdp);
   json_builder_set_member_name (b, "trickle");
   json_builder_add_boolean_value (b, v.trickle);
+  if (v.stats) {
+    json_builder_set_member_name (b, "stats");
+    json_builder_add_boolean_value (b, TRUE);
+  }
   json_builder_end_object (b);
   v.t0 = g_get_monotonic_time ();
   publish_json (b);
@@ -618,6 +624,14 @@ handle_reply (GBytes * payload)
     handle_answer (sdp);
   } else if (g_str_equal (type, "candidate")) {
     handle_candidate (obj);
+  } else if (g_str_equal (type, "stats")) {
+    JsonBuilder *b = event_begin ("stats");
+
+    json_builder_set_member_name (b, "ms");
+    json_builder_add_int_value (b, elapsed_ms ());
+    json_builder_set_member_name (b, "payload");
+    json_builder_add_value (b, json_node_copy (root));
+    event_end (b);
   } else if (g_str_equal (type, "bye")) {
     event_simple ("bye", TRUE);
     v.device_bye = TRUE;
@@ -1247,6 +1261,8 @@ parse_options (int argc, char **argv)
     {"session", 0, 0, G_OPTION_ARG_STRING, &v.session,
         "Session id (default: random)", "S"},
     {"trickle", 0, 0, G_OPTION_ARG_NONE, &v.trickle, "Trickle ICE", NULL},
+    {"stats", 0, 0, G_OPTION_ARG_NONE, &v.stats,
+        "Ask the device for stats messages (\"stats\": true)", NULL},
     {"frames", 0, 0, G_OPTION_ARG_INT, &v.frames_target,
         "Succeed once N frames are decoded", "N"},
     {"timeout", 0, 0, G_OPTION_ARG_INT, &v.timeout_s,
