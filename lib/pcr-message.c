@@ -1,8 +1,8 @@
 /* picamrtc signalling messages: the JSON codec for the MQTT contract of
- * docs/signalling.md (offer, answer, candidate, bye, error, stats), the
- * topic scheme "P/D/in|out/S" and "P/D/status", session and device id validation, and the
- * conversion of RTCIceServer entries into the stun:// and turn:// URIs that
- * webrtcbin takes. Every payload comes from the network and is treated as
+ * docs/signalling.md (offer, answer, candidate, bye, error, stats), the topic
+ * scheme "P/D/in|out/S" and "P/D/status", session and device id validation,
+ * and the conversion of RTCIceServer entries into the stun:// and turn:// URIs
+ * that webrtcbin takes. Every payload comes from the network and is treated as
  * hostile: its size is bounded here, its encoding, nesting and lexical form
  * are checked by pcr-json.c before json-glib sees it, and every field is
  * type-checked and bounded. */

@@ -78,8 +78,9 @@ message_equal (const PcrMessage * a, const PcrMessage * b)
     case PCR_MESSAGE_STATS:
       /* loss is written in 1/256 steps */
       return g_strcmp0 (a->stats.rendition, b->stats.rendition) == 0
-          && (a->stats.width && a->stats.height ? a->stats.width ==
-          b->stats.width && a->stats.height == b->stats.height : !b->stats.width)
+          && (a->stats.width && a->stats.height ?
+          a->stats.width == b->stats.width
+          && a->stats.height == b->stats.height : !b->stats.width)
           && a->stats.estimate == b->stats.estimate
           && a->stats.bitrate == b->stats.bitrate
           && (a->stats.loss < 0 ? b->stats.loss < 0 :
