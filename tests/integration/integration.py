@@ -234,6 +234,12 @@ def case_bad_input(env):
                  'bad-request')
     expect_reply('unknown type', raw(env, '{"type":"dance"}', 'bad-request',
                                      name='unknown-type'), 'bad-request')
+    expect_reply('stats sent to the device', raw(
+        env, '{"type":"stats","rendition":"high","estimate":1}',
+        'bad-request', name='stats-to-device'), 'bad-request')
+    expect_reply('offer with "stats" not a boolean', raw(
+        env, '{"type":"offer","sdp":"v=0","stats":"yes"}', 'bad-request',
+        name='stats-not-boolean'), 'bad-request')
     big = os.path.join(env.workdir, 'big.json')
     with open(big, 'w') as f:
         f.write('{"type":"offer","sdp":"' + 'v=0 ' * (70 * 1024) + '"}')
