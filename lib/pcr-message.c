@@ -1,8 +1,8 @@
 /* picamrtc signalling messages: the JSON codec for the MQTT contract of
- * docs/signalling.md (offer, answer, candidate, bye, error), the topic scheme
- * "P/D/in|out/S" and "P/D/status", session and device id validation, and the
- * conversion of RTCIceServer entries into the stun:// and turn:// URIs that
- * webrtcbin takes. Every payload comes from the network and is treated as
+ * docs/signalling.md (offer, answer, candidate, bye, error, stats), the topic
+ * scheme "P/D/in|out/S" and "P/D/status", session and device id validation,
+ * and the conversion of RTCIceServer entries into the stun:// and turn:// URIs
+ * that webrtcbin takes. Every payload comes from the network and is treated as
  * hostile: its size is bounded here, its encoding, nesting and lexical form
  * are checked by pcr-json.c before json-glib sees it, and every field is
  * type-checked and bounded. */
@@ -30,6 +30,7 @@ static const gchar *const type_names[] = {
   [PCR_MESSAGE_CANDIDATE] = "candidate",
   [PCR_MESSAGE_BYE] = "bye",
   [PCR_MESSAGE_ERROR_MSG] = "error",
+  [PCR_MESSAGE_STATS] = "stats",
 };
 
 const gchar *
@@ -72,6 +73,7 @@ pcr_message_free (PcrMessage * msg)
   g_free (msg->sdp_mid);
   g_free (msg->code);
   g_free (msg->message);
+  g_free (msg->stats.rendition);
   g_free (msg);
 }
 
@@ -140,6 +142,21 @@ pcr_message_new_error (PcrErrorCode code, const gchar * message)
 
   msg->code = g_strdup (pcr_error_code_to_string (code));
   msg->message = g_strdup (message ? message : "");
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_stats (const PcrStats * stats)
+{
+  PcrMessage *msg;
+
+  g_return_val_if_fail (stats != NULL, NULL);
+  g_return_val_if_fail (pcr_id_is_valid (stats->rendition) &&
+      strlen (stats->rendition) <= PCR_STATS_MAX_RENDITION, NULL);
+
+  msg = message_new (PCR_MESSAGE_STATS);
+  msg->stats = *stats;
+  msg->stats.rendition = g_strdup (stats->rendition);
   return msg;
 }
 
@@ -312,21 +329,29 @@ parse_sdp (JsonObject * obj, PcrMessage * msg, GError ** error)
   return TRUE;
 }
 
+/* An optional boolean member: absent leaves *out as it is. */
+static gboolean
+get_boolean (JsonObject * obj, const gchar * name, gboolean * out,
+    GError ** error)
+{
+  JsonNode *node = json_object_get_member (obj, name);
+
+  if (node == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+    return bad_request (error, "\"%s\" is not a boolean", name);
+  *out = json_node_get_boolean (node);
+  return TRUE;
+}
+
 static gboolean
 parse_offer (JsonObject * obj, PcrMessage * msg, GError ** error)
 {
-  JsonNode *trickle;
-
-  if (!parse_sdp (obj, msg, error))
+  if (!parse_sdp (obj, msg, error)
+      || !get_boolean (obj, "trickle", &msg->trickle, error)
+      || !get_boolean (obj, "stats", &msg->want_stats, error))
     return FALSE;
-
-  trickle = json_object_get_member (obj, "trickle");
-  if (trickle != NULL) {
-    if (!JSON_NODE_HOLDS_VALUE (trickle)
-        || json_node_get_value_type (trickle) != G_TYPE_BOOLEAN)
-      return bad_request (error, "\"trickle\" is not a boolean");
-    msg->trickle = json_node_get_boolean (trickle);
-  }
   return parse_ice_servers (obj, msg->ice_servers, error);
 }
 
@@ -376,6 +401,71 @@ parse_error (JsonObject * obj, PcrMessage * msg, GError ** error)
     return FALSE;
   msg->code = g_strdup (code);
   msg->message = g_strdup (message ? message : "");
+  return TRUE;
+}
+
+/* An integer member from 0 to @max. Absent (or null when !required) gives
+ * TRUE and leaves *out as it is. */
+static gboolean
+get_uint (JsonObject * obj, const gchar * name, gboolean required,
+    guint max, guint * out, GError ** error)
+{
+  JsonNode *node = json_object_get_member (obj, name);
+  gint64 value;
+
+  if (node == NULL || (!required && JSON_NODE_HOLDS_NULL (node))) {
+    if (required)
+      return bad_request (error, "missing \"%s\" integer", name);
+    return TRUE;
+  }
+  /* json-glib clamps integers beyond 64 bits, which lands out of range. */
+  if (!JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_INT64
+      || (value = json_node_get_int (node)) < 0 || (guint64) value > max)
+    return bad_request (error, "\"%s\" is not an integer from 0 to %u",
+        name, max);
+  *out = (guint) value;
+  return TRUE;
+}
+
+static gboolean
+parse_stats (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  PcrStats *stats = &msg->stats;
+  const gchar *rendition;
+  JsonNode *loss;
+  guint rtt = G_MAXUINT;
+
+  if (!get_string (obj, "rendition", TRUE, &rendition, error))
+    return FALSE;
+  if (!pcr_id_is_valid (rendition)
+      || strlen (rendition) > PCR_STATS_MAX_RENDITION)
+    return bad_request (error, "\"rendition\" is not a name of 1 to %d of "
+        "A-Z a-z 0-9 _ -", PCR_STATS_MAX_RENDITION);
+  if (!get_uint (obj, "estimate", TRUE, G_MAXUINT, &stats->estimate, error)
+      || !get_uint (obj, "width", FALSE, PCR_STATS_MAX_DIMENSION,
+          &stats->width, error)
+      || !get_uint (obj, "height", FALSE, PCR_STATS_MAX_DIMENSION,
+          &stats->height, error)
+      || !get_uint (obj, "bitrate", FALSE, G_MAXUINT, &stats->bitrate, error)
+      || !get_uint (obj, "rtt", FALSE, PCR_STATS_MAX_RTT_MS, &rtt, error))
+    return FALSE;
+  stats->rtt = rtt == G_MAXUINT ? -1 : (gint) rtt;
+
+  stats->loss = -1;
+  loss = json_object_get_member (obj, "loss");
+  if (loss != NULL && !JSON_NODE_HOLDS_NULL (loss)) {
+    GType type = JSON_NODE_HOLDS_VALUE (loss) ?
+        json_node_get_value_type (loss) : G_TYPE_INVALID;
+    gdouble value = type == G_TYPE_DOUBLE ? json_node_get_double (loss) :
+        type == G_TYPE_INT64 ? (gdouble) json_node_get_int (loss) : -1;
+
+    /* NaN fails both comparisons; json-glib gives none, but be sure. */
+    if (!(value >= 0 && value <= 1))
+      return bad_request (error, "\"loss\" is not a number from 0 to 1");
+    stats->loss = value;
+  }
+  stats->rendition = g_strdup (rendition);
   return TRUE;
 }
 
@@ -432,6 +522,9 @@ pcr_message_parse (const gchar * data, gsize len, GError ** error)
     case PCR_MESSAGE_ERROR_MSG:
       ok = parse_error (obj, msg, error);
       break;
+    case PCR_MESSAGE_STATS:
+      ok = parse_stats (obj, msg, error);
+      break;
   }
   if (!ok)
     return NULL;
@@ -445,6 +538,36 @@ add_string (JsonBuilder * builder, const gchar * name, const gchar * value)
 {
   json_builder_set_member_name (builder, name);
   json_builder_add_string_value (builder, value ? value : "");
+}
+
+static void
+add_int (JsonBuilder * builder, const gchar * name, gint64 value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_int_value (builder, value);
+}
+
+/* Integers where a person would read them so; unknown ones left out. */
+static void
+add_stats (JsonBuilder * builder, const PcrStats * stats)
+{
+  add_string (builder, "rendition", stats->rendition);
+  if (stats->width > 0 && stats->height > 0) {
+    add_int (builder, "width", stats->width);
+    add_int (builder, "height", stats->height);
+  }
+  add_int (builder, "estimate", stats->estimate);
+  if (stats->bitrate > 0)
+    add_int (builder, "bitrate", stats->bitrate);
+  if (stats->loss >= 0 && stats->loss <= 1) {
+    json_builder_set_member_name (builder, "loss");
+    /* In 1/256 steps, a receiver report's own: they print exactly
+     * (json-glib writes 17 digits, 0.1 would be 0.10000000000000001). */
+    json_builder_add_double_value (builder,
+        (gint) (stats->loss * 256 + 0.5) / 256.0);
+  }
+  if (stats->rtt >= 0)
+    add_int (builder, "rtt", MIN (stats->rtt, PCR_STATS_MAX_RTT_MS));
 }
 
 static void
@@ -491,6 +614,11 @@ pcr_message_to_json (const PcrMessage * msg, gsize * len)
       add_string (builder, "sdp", msg->sdp);
       json_builder_set_member_name (builder, "trickle");
       json_builder_add_boolean_value (builder, msg->trickle);
+      /* Only when asked: older devices never see it. */
+      if (msg->want_stats) {
+        json_builder_set_member_name (builder, "stats");
+        json_builder_add_boolean_value (builder, TRUE);
+      }
       if (msg->ice_servers && msg->ice_servers->len > 0)
         add_ice_servers (builder, msg->ice_servers);
       break;
@@ -509,6 +637,9 @@ pcr_message_to_json (const PcrMessage * msg, gsize * len)
     case PCR_MESSAGE_ERROR_MSG:
       add_string (builder, "code", msg->code);
       add_string (builder, "message", msg->message);
+      break;
+    case PCR_MESSAGE_STATS:
+      add_stats (builder, &msg->stats);
       break;
   }
   json_builder_end_object (builder);

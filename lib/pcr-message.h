@@ -36,6 +36,7 @@ typedef enum
   PCR_MESSAGE_CANDIDATE,
   PCR_MESSAGE_BYE,
   PCR_MESSAGE_ERROR_MSG,
+  PCR_MESSAGE_STATS,
 } PcrMessageType;
 
 /* One RTCIceServer: urls (at least one), optional username/credential. */
@@ -49,17 +50,36 @@ typedef struct
 void pcr_ice_server_free (PcrIceServer * server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrIceServer, pcr_ice_server_free)
 
+/* Bounds on a stats message's fields (docs/signalling.md, "Stats"). */
+#define PCR_STATS_MAX_RENDITION 16
+#define PCR_STATS_MAX_DIMENSION 65535
+#define PCR_STATS_MAX_RTT_MS 600000
+
+/* What a device knows about one viewer's link: a "stats" message, sent
+ * about once a second to a viewer whose offer asked for it. */
+typedef struct
+{
+  gchar *rendition;             /* "high", "low": an id of at most 16 */
+  guint width, height;          /* of the rendition; 0: unknown, left out */
+  guint estimate;               /* the device's estimate of the link, bit/s */
+  guint bitrate;                /* its encoder's, bit/s; 0: left out */
+  gdouble loss;                 /* 0..1, last receiver report; < 0: out */
+  gint rtt;                     /* ms, receiver reports; < 0: left out */
+} PcrStats;
+
 typedef struct
 {
   PcrMessageType type;
   gchar *sdp;                   /* offer, answer */
   gboolean trickle;             /* offer; default FALSE */
+  gboolean want_stats;          /* offer: "stats"; default FALSE */
   GPtrArray *ice_servers;       /* offer: PcrIceServer*, never NULL */
   gchar *candidate;             /* candidate; "" = end of candidates */
   guint sdp_mline_index;        /* candidate */
   gchar *sdp_mid;               /* candidate, nullable */
   gchar *code;                  /* error */
   gchar *message;               /* error */
+  PcrStats stats;               /* stats */
 } PcrMessage;
 
 void pcr_message_free (PcrMessage * msg);
@@ -69,7 +89,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrMessage, pcr_message_free)
  * PCR_MESSAGE_ERROR) and a one-line message: over PCR_MESSAGE_MAX_SIZE,
  * anything pcr_json_parse_object() refuses (not UTF-8, not one JSON object,
  * nested too deep), missing/unknown "type", a missing or
- * non-string required field, an "sdp" that is empty, bad iceServers.
+ * mistyped required field, an "sdp" that is empty, bad iceServers, a
+ * stats field out of its range.
  * Unknown fields are ignored. @data need not be NUL-terminated. */
 PcrMessage *pcr_message_parse (const gchar * data, gsize len,
     GError ** error);
@@ -83,6 +104,9 @@ PcrMessage *pcr_message_new_candidate (const gchar * candidate,
     guint sdp_mline_index, const gchar * sdp_mid);
 PcrMessage *pcr_message_new_bye (void);
 PcrMessage *pcr_message_new_error (PcrErrorCode code, const gchar * message);
+/* Copies @stats; its rendition must be a valid id of at most
+ * PCR_STATS_MAX_RENDITION bytes. */
+PcrMessage *pcr_message_new_stats (const PcrStats * stats);
 
 /* [A-Za-z0-9_-]{1,64}: session ids, and device ids too. */
 gboolean pcr_id_is_valid (const gchar * id);

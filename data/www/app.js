@@ -88,6 +88,7 @@ const S = {
   lastPath: null,
   whepWorks: false,          // a WHEP POST has succeeded on this gateway
   stats: { ...EMPTY },
+  camera: null,              // the camera's stats for this viewer (GET .../stats), else null
   framesRendered: 0,
   lastFrameAt: 0,
   liveSince: 0,
@@ -116,15 +117,43 @@ const monitor = new StatsMonitor({
   intervalMs: 1000,
   onSample: (sample) => {
     S.stats = sample;
-    renderStats(el.stats, sample, { path: currentPath() });
+    renderStats(el.stats, sample, statsExtra());
   },
 });
+
+function statsExtra() { return { path: currentPath(), camera: S.camera }; }
 
 function clearStats() {
   monitor.detach();
   S.stats = { ...EMPTY };
-  renderStats(el.stats, S.stats, { path: currentPath() });
+  S.camera = null;
+  renderStats(el.stats, S.stats, statsExtra());
 }
+
+// The camera's own view of this viewer (its estimate and rendition), from
+// the gateway once a second while the overlay shows; a gateway or camera
+// without it (404) is not asked again for this session.
+let cameraBusy = false;
+let cameraGone = null;   // the client whose gateway said 404
+
+async function pollCamera() {
+  const c = S.client;
+  if (!c || !c.statsUrl || el.stats.hidden || cameraBusy || cameraGone === c) return;
+  cameraBusy = true;
+  try {
+    const camera = await c.cameraStats();
+    if (S.client !== c) return;
+    S.camera = camera;
+  } catch (e) {
+    if (S.client !== c) return;
+    S.camera = null;
+    if (e instanceof HttpError && [404, 405, 501].includes(e.status)) cameraGone = c;
+  } finally {
+    cameraBusy = false;
+  }
+  renderStats(el.stats, S.stats, statsExtra());
+}
+setInterval(pollCamera, 1000);
 
 function currentPath() { return (S.client && S.client.path) || S.lastPath; }
 
@@ -400,6 +429,7 @@ function dropClient(opts) {
   S.gen += 1;
   clearTimers();
   monitor.detach();
+  S.camera = null;
   if (c) {
     if (c.path) S.lastPath = c.path;
     return c.stop(opts);
@@ -810,6 +840,10 @@ const picamrtc = {
   get pc() { return (S.client && S.client.pc) || null; },
   /** the latest stats sample (see stats.js EMPTY for the fields) */
   get stats() { return S.stats; },
+  /** the camera's last stats for this viewer, polled from the gateway once
+   * a second while the overlay shows ({rendition, width, height, estimate,
+   * bitrate, loss, rtt, ageMs}, docs/http-api.md), else null */
+  get cameraStats() { return S.camera; },
   /** frames presented by the <video>, counted with requestVideoFrameCallback since load */
   get framesRendered() { return S.framesRendered; },
   /** Capture-to-display latency of every frame whose latency stamp was read

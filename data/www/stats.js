@@ -7,6 +7,8 @@
 // renditions (1280x720, 640x360) as the viewer's link allows. renderStats() writes that
 // object into the overlay's <dd data-stat="..."> cells, renderLatency() the
 // latency meter's summary (latency-meter.js) into its <dd data-latency>.
+// formatCamera() words the camera's own view of this viewer (its bandwidth
+// estimate and the rendition it sends, GET <session>/stats of the gateway).
 
 /** The shape of a sample; every value null until known. */
 export const EMPTY = Object.freeze({
@@ -235,7 +237,27 @@ export function formatBitrate(kbps) {
   return kbps >= 1000 ? `${(kbps / 1000).toFixed(2)} Mb/s` : `${kbps.toFixed(0)} kb/s`;
 }
 
-/** Text for each overlay cell, keyed like the data-stat attributes. */
+/**
+ * "1.9 Mbit/s · high (1280x720)": the camera's estimate of this viewer's
+ * link and the rendition it sends; "n/a" when the gateway or the camera
+ * gives none (an older one, or no RTCP yet). `camera` is the gateway's
+ * stats object or null; only numbers and short names are shown.
+ */
+export function formatCamera(camera) {
+  const est = camera && camera.estimate;
+  if (typeof est !== 'number' || !Number.isFinite(est) || est < 0) return 'n/a';
+  let text = est >= 1e6 ? `${(est / 1e6).toFixed(1)} Mbit/s` : `${Math.round(est / 1000)} kbit/s`;
+  if (typeof camera.rendition === 'string' && /^[A-Za-z0-9_-]{1,16}$/.test(camera.rendition)) {
+    text += ` · ${camera.rendition}`;
+    const { width: w, height: h } = camera;
+    if (Number.isInteger(w) && Number.isInteger(h) && w > 0 && h > 0) text += ` (${w}x${h})`;
+  }
+  return text;
+}
+
+/** Text for each overlay cell, keyed like the data-stat attributes;
+ * extra.camera is the camera's stats (formatCamera), extra.path the
+ * signalling path, extra.now the performance clock. */
 export function formatStats(s, extra = {}) {
   const withUnit = (v, unit, digits = 0) => {
     const f = fixed(v, digits);
@@ -277,6 +299,7 @@ export function formatStats(s, extra = {}) {
     codec: s.codecDetail || s.codec || DASH,
     ice,
     path: extra.path ? extra.path.toUpperCase() : DASH,
+    camera: formatCamera(extra.camera),
   };
 }
 

@@ -310,6 +310,16 @@ export class WhepClient extends EventTarget {
   get whepUrl() { return new URL(`whep/${encodeURIComponent(this.device)}`, this.baseUrl).href; }
   get startUrl() { return new URL('api/start-webrtc', this.baseUrl).href; }
   get stopUrl() { return new URL('api/stop-webrtc', this.baseUrl).href; }
+  /** Where the gateway serves the camera's stats for this session: the WHEP
+   * resource's /stats, or api/stats?session=S on the bulk path; null before
+   * the answer. */
+  get statsUrl() {
+    if (this.path === 'whep' && this.resourceUrl) return `${this.resourceUrl}/stats`;
+    if (this.path === 'bulk' && this.session) {
+      return new URL(`api/stats?session=${encodeURIComponent(this.session)}`, this.baseUrl).href;
+    }
+    return null;
+  }
 
   _emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
 
@@ -524,6 +534,26 @@ export class WhepClient extends EventTarget {
     if (this.closed || this.ended) return;
     this.ended = true;
     this._emit('ended', { reason });
+  }
+
+  // ---- the camera's stats ---------------------------------------------------
+
+  /**
+   * The camera's last stats message for this viewer, as the gateway keeps
+   * it (docs/http-api.md): {rendition, width?, height?, estimate, bitrate?,
+   * loss?, rtt?, ageMs}; null when there is none yet (204). Throws an
+   * HttpError otherwise (404: the gateway has no such session or no such
+   * endpoint, an older gateway or camera).
+   */
+  async cameraStats({ timeoutMs = 3000 } = {}) {
+    const url = this.statsUrl;
+    if (!url || this.closed) return null;
+    const res = await request(url, { headers: this._headers(), timeoutMs, signal: this._abort.signal });
+    if (res.status === 204) return null;
+    if (!res.ok) throw await readError(res);
+    let body = null;
+    try { body = await res.json(); } catch { /* not JSON: none */ }
+    return body && typeof body === 'object' && !Array.isArray(body) ? body : null;
   }
 
   // ---- ending -------------------------------------------------------------

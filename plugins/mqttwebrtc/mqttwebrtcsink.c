@@ -164,6 +164,8 @@ typedef struct
   PcrRenditionChooser *chooser;
   PcrViewerFeedback used;       /* the last feedback handed on */
   gint64 last_key_unit_us;      /* the viewer's last honoured request */
+  gboolean want_stats;          /* its offer asked for stats messages */
+  guint stats_ticks;            /* adapt ticks since the last one */
 } Adapt;
 
 static void
@@ -287,11 +289,13 @@ rendition_range (PcrMqttWebrtcSink * self, guint r, PcrRenditionRange * range)
 }
 
 static Adapt *
-adapt_new (PcrMqttWebrtcSink * self)
+adapt_new (PcrMqttWebrtcSink * self, const PcrMessage * offer)
 {
   PcrRenditionRange ranges[PCR_MAX_RENDITIONS];
   Adapt *adapt = g_new0 (Adapt, 1);
   guint r, n = n_renditions (self), top;
+
+  adapt->want_stats = offer->want_stats;
 
   for (r = 0; r < n; r++)
     rendition_range (self, r, &ranges[r]);
@@ -340,6 +344,37 @@ feed_estimator (Adapt * adapt, PcrViewer * viewer, gint64 now)
         fb.rr_fraction_lost, fb.rr_rtt_s);
   }
   adapt->used = fb;
+}
+
+/* About once a second, to a viewer that asked (docs/signalling.md, "Stats"):
+ * what this tick made of its link, once its RTCP has said anything. */
+static void
+send_stats (PcrMqttWebrtcSink * self, PcrViewer * viewer, Adapt * adapt,
+    guint rendition, guint estimate)
+{
+  static const gchar *const names[PCR_MAX_RENDITIONS] = { "high", "low" };
+  /* what feed_estimator read this tick */
+  const PcrViewerFeedback *fb = &adapt->used;
+  PcrStreamInfo info;
+  PcrStats stats = { 0 };
+
+  if (!adapt->want_stats || ++adapt->stats_ticks < 1000 / ADAPT_INTERVAL_MS
+      || rendition >= PCR_MAX_RENDITIONS || !self->renditions[rendition])
+    return;
+  if (!fb->have_twcc && !fb->have_rr)
+    return;
+  adapt->stats_ticks = 0;
+  pcr_rendition_get_info (self->renditions[rendition], &info);
+  stats.rendition = (gchar *) names[rendition];
+  stats.width = MAX (info.width, 0);
+  stats.height = MAX (info.height, 0);
+  stats.estimate = estimate;
+  stats.bitrate = self->bitrates[rendition];
+  stats.loss = fb->have_rr ? fb->rr_fraction_lost : -1;
+  stats.rtt = fb->have_rr && fb->rr_rtt_s >= 0 ?
+      (gint) MIN (fb->rr_rtt_s * 1000 + 0.5, PCR_STATS_MAX_RTT_MS) : -1;
+  pcr_signaller_send_stats (self->run_signaller, pcr_viewer_get_id (viewer),
+      &stats);
 }
 
 /* Every ADAPT_INTERVAL_MS: each viewer's estimate and rendition, then each
@@ -409,6 +444,7 @@ adapt_tick (gpointer data)
      * maximum for lack of viewers meanwhile */
     if (target != current)
       g_array_append_val (estimates[MIN (current, n - 1)][0], estimate);
+    send_stats (self, viewer, adapt, current, estimate);
     low_needed |= n > 1 && (target == 1 || current == 1);
     GST_LOG_OBJECT (self, "session %s: estimate %u bit/s, rendition %u%s",
         pcr_viewer_get_id (viewer), estimate, current,
@@ -591,7 +627,7 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   }
   g_hash_table_insert (self->sessions, (gpointer) pcr_viewer_get_id (viewer),
       viewer);
-  g_hash_table_insert (self->adapt, viewer, adapt_new (self));
+  g_hash_table_insert (self->adapt, viewer, adapt_new (self, msg));
   if (!pcr_viewer_start (viewer, tees, n_tees, 0, &error)) {
     /* Plumbing (PCR_VIEWER_ERROR): the viewer hears "internal". */
     pcr_viewer_reply_error (self->run_signaller, id, PCR_ERROR_INTERNAL,

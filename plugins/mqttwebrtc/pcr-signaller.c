@@ -66,6 +66,19 @@ pcr_signaller_publish_status (PcrSignaller * self, const PcrStatus * status)
   PCR_SIGNALLER_GET_IFACE (self)->publish_status (self, status);
 }
 
+void
+pcr_signaller_send_stats (PcrSignaller * self, const gchar * session_id,
+    const PcrStats * stats)
+{
+  g_autoptr (PcrMessage) msg = NULL;
+
+  g_return_if_fail (PCR_IS_SIGNALLER (self));
+  g_return_if_fail (session_id != NULL && stats != NULL);
+
+  msg = pcr_message_new_stats (stats);
+  PCR_SIGNALLER_GET_IFACE (self)->send (self, session_id, msg);
+}
+
 /* ------------------------------------------------------------------------
  * PcrMqttSignaller
  * ------------------------------------------------------------------------ */

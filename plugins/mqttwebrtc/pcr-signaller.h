@@ -67,6 +67,10 @@ void pcr_signaller_send (PcrSignaller * self, const gchar * session_id,
     const PcrMessage * msg);
 void pcr_signaller_publish_status (PcrSignaller * self,
     const PcrStatus * status);
+/* Sends a stats message (docs/signalling.md, "Stats") through send(): only
+ * for a viewer whose offer asked for it. */
+void pcr_signaller_send_stats (PcrSignaller * self, const gchar * session_id,
+    const PcrStats * stats);
 
 /* The MQTT contract of docs/signalling.md over lib/pcr-mqtt. */
 #define PCR_TYPE_MQTT_SIGNALLER (pcr_mqtt_signaller_get_type ())

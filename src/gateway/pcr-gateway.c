@@ -42,6 +42,9 @@ G_DEFINE_QUARK (pcr-gateway-error-quark, pcr_gateway_error);
 #define ETAG_BYTES 8
 #define MAX_DEVICES 1024
 #define MAX_STATUS_SIZE (16 * 1024)
+/* A device's stats message is some 150 bytes; anything much larger is not
+ * one (docs/signalling.md, "Stats"). */
+#define MAX_STATS_SIZE 4096
 #define MAX_FRAG_CANDIDATES 64
 #define CLIENT_POLL_MS 500
 #define SHUTDOWN_FLUSH_MS 1000
@@ -59,8 +62,10 @@ typedef enum
   ROUTE_STOP,
   ROUTE_TURN,
   ROUTE_DEVICES,
+  ROUTE_STATS,                  /* /api/stats?session=S */
   ROUTE_WHEP,                   /* /whep/D */
   ROUTE_WHEP_SESSION,           /* /whep/D/S */
+  ROUTE_WHEP_STATS,             /* /whep/D/S/stats */
   ROUTE_NOT_FOUND,              /* under /api or /whep, nothing there */
 } RouteKind;
 
@@ -117,6 +122,9 @@ struct _Session
   gchar **mids;                 /* a=mid of the offer's m-lines ("" none) */
   gchar *ice_ufrag;             /* the offer's, nullable */
   gchar *etag;                  /* WHEP */
+
+  PcrMessage *stats;            /* the device's last stats, nullable */
+  gint64 stats_us;              /* when it came (monotonic) */
 };
 
 static void session_end (Session * s, gboolean send_bye, const gchar * why);
@@ -153,6 +161,7 @@ route_parse (const gchar * path)
     {"/api/stop-webrtc", ROUTE_STOP},
     {"/api/turn-credentials", ROUTE_TURN},
     {"/api/devices", ROUTE_DEVICES},
+    {"/api/stats", ROUTE_STATS},
   };
   Route *route = g_new0 (Route, 1);
   guint i;
@@ -171,13 +180,18 @@ route_parse (const gchar * path)
     route->api = TRUE;
     route->kind = ROUTE_NOT_FOUND;
     if (strlen (path) > 6) {
-      parts = g_strsplit (path + 6, "/", 3);
+      parts = g_strsplit (path + 6, "/", 4);
       if (g_strv_length (parts) == 1 && pcr_id_is_valid (parts[0])) {
         route->kind = ROUTE_WHEP;
         route->device = g_strdup (parts[0]);
       } else if (g_strv_length (parts) == 2 && pcr_id_is_valid (parts[0])
           && pcr_id_is_valid (parts[1])) {
         route->kind = ROUTE_WHEP_SESSION;
+        route->device = g_strdup (parts[0]);
+        route->session = g_strdup (parts[1]);
+      } else if (g_strv_length (parts) == 3 && pcr_id_is_valid (parts[0])
+          && pcr_id_is_valid (parts[1]) && g_str_equal (parts[2], "stats")) {
+        route->kind = ROUTE_WHEP_STATS;
         route->device = g_strdup (parts[0]);
         route->session = g_strdup (parts[1]);
       }
@@ -197,6 +211,8 @@ route_allow (RouteKind kind)
       return "POST, OPTIONS";
     case ROUTE_TURN:
     case ROUTE_DEVICES:
+    case ROUTE_STATS:
+    case ROUTE_WHEP_STATS:
       return "GET, HEAD, OPTIONS";
     case ROUTE_WHEP_SESSION:
       return "PATCH, DELETE, OPTIONS";
@@ -415,6 +431,7 @@ session_free (Session * s)
   g_strfreev (s->mids);
   g_free (s->ice_ufrag);
   g_free (s->etag);
+  g_clear_pointer (&s->stats, pcr_message_free);
   g_free (s);
 }
 
@@ -703,8 +720,10 @@ start_session (PcrGateway * self, SoupServerMessage * msg,
   }
 
   /* bulk ICE: the device answers with all its candidates; it gets the
-   * same STUN/TURN servers as the viewer */
+   * same STUN/TURN servers as the viewer. Stats for GET .../stats; a
+   * device that does not know them ignores the field. */
   request = pcr_message_new_offer (sdp, FALSE);
+  request->want_stats = TRUE;
   for (i = 0; i < s->ice_servers->len; i++)
     g_ptr_array_add (request->ice_servers,
         pcr_ice_server_copy (g_ptr_array_index (s->ice_servers, i)));
@@ -860,6 +879,19 @@ handle_device_message (PcrGateway * self, const gchar * device,
       break;
     case PCR_MESSAGE_OFFER:
       g_message ("session %s: an offer from device %s ignored", s->id, device);
+      break;
+    case PCR_MESSAGE_STATS:
+      /* parsed, so every field is checked and bounded: only those are
+       * kept and served, never the device's text */
+      if (len > MAX_STATS_SIZE) {
+        g_message ("session %s: stats of %" G_GSIZE_FORMAT " bytes from "
+            "device %s ignored (limit %d)", s->id, len, device,
+            MAX_STATS_SIZE);
+        break;
+      }
+      g_clear_pointer (&s->stats, pcr_message_free);
+      s->stats = g_steal_pointer (&message);
+      s->stats_us = g_get_monotonic_time ();
       break;
   }
 }
@@ -1059,6 +1091,41 @@ handle_devices (PcrGateway * self, SoupServerMessage * msg)
   reply_body (msg, SOUP_STATUS_OK, TYPE_JSON, body, len, detail);
 }
 
+/* The device's last stats for the session's viewer, with its age: 204
+ * before any (or from a device that sends none). */
+static void
+handle_stats (PcrGateway * self, SoupServerMessage * msg, Session * s)
+{
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree gchar *json = NULL;
+  g_autofree gchar *body = NULL;
+  g_autofree gchar *detail = NULL;
+  gsize len;
+
+  if (s == NULL) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown session");
+    return;
+  }
+  soup_message_headers_replace (soup_server_message_get_response_headers
+      (msg), "Cache-Control", "no-store");
+  detail = g_strdup_printf ("session %s stats", s->id);
+  if (s->stats == NULL) {
+    reply_body (msg, SOUP_STATUS_NO_CONTENT, NULL, NULL, 0, detail);
+    return;
+  }
+  json = pcr_message_to_json (s->stats, &len);
+  /* our own output, so it parses; "ageMs" joins the device's fields */
+  root = pcr_json_parse_object (json, len, NULL);
+  if (root == NULL) {
+    reply_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "stats unreadable");
+    return;
+  }
+  json_object_set_int_member (json_node_get_object (root), "ageMs",
+      (g_get_monotonic_time () - s->stats_us) / 1000);
+  body = pcr_http_json_to_string (root, &len);
+  reply_body (msg, SOUP_STATUS_OK, TYPE_JSON, body, len, detail);
+}
+
 static void
 handle_whep_post (PcrGateway * self, SoupServerMessage * msg, Route * route)
 {
@@ -1205,6 +1272,20 @@ handle_request (SoupServer * server, SoupServerMessage * msg,
       break;
     case ROUTE_DEVICES:
       handle_devices (self, msg);
+      break;
+    case ROUTE_STATS:{
+      const gchar *id = query ? g_hash_table_lookup (query, "session") : NULL;
+
+      if (id == NULL)
+        reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+            "missing ?session=S (the session of /api/start-webrtc)");
+      else
+        handle_stats (self, msg, pcr_id_is_valid (id) ?
+            g_hash_table_lookup (self->sessions, id) : NULL);
+      break;
+    }
+    case ROUTE_WHEP_STATS:
+      handle_stats (self, msg, find_session (self, route));
       break;
     case ROUTE_WHEP:
       handle_whep_post (self, msg, route);

@@ -350,13 +350,37 @@ async function casePlays(env) {
   check(fps >= 15, `the video stutters: ${fps.toFixed(1)} frames/s ` +
     '(the camera sends 30)');
   const noStamp = await expectNoStamp(page, readerBefore);
+  const camera = await expectCameraEstimate(page);
   const shot = join(OUT_DIR, 'plays.png');
   mkdirSync(OUT_DIR, { recursive: true });
   await page.screenshot({ path: shot });
   log(`screenshot: ${shot}`);
   env.alive();
   return `1280x720 over ${snap.path}, 90 frames ${ms} ms after load, ` +
-    `${fps.toFixed(0)} frames/s; ${noStamp}; screenshot ${shot}`;
+    `${fps.toFixed(0)} frames/s; ${noStamp}; overlay "Camera estimate: ` +
+    `${camera}"; screenshot ${shot}`;
+}
+
+/** The overlay's "Camera estimate" line: the camera's own estimate of this
+ * viewer's link (a number of Mbit/s or kbit/s) and the rendition it sends,
+ * from the gateway's .../stats, within a few seconds of playing. */
+async function expectCameraEstimate(page) {
+  const re = /^(\d+(?:\.\d)?) (Mbit|kbit)\/s · (high|low) \((\d+)x(\d+)\)$/;
+  let text = '';
+  const ok = await poll(async () => {
+    text = await page.locator('[data-stat="camera"]').innerText();
+    return re.test(text);
+  }, 5000);
+  check(ok, `the stats overlay's Camera estimate reads "${text}", expected ` +
+    '"N.N Mbit/s · high (1280x720)" or similar');
+  const [, n, unit, rendition, w, h] = re.exec(text);
+  const bps = Number(n) * (unit === 'Mbit' ? 1e6 : 1e3);
+  check(bps >= 100e3 && bps <= 10e6, `an implausible camera estimate: ${text}`);
+  const cam = await page.evaluate(() => window.picamrtc.cameraStats);
+  check(cam && cam.rendition === rendition && cam.width === Number(w) &&
+    cam.height === Number(h), `the overlay says "${text}", the gateway ` +
+    `said ${JSON.stringify(cam)}`);
+  return text;
 }
 
 /** The latency readout of a stream without stamps: "no stamp", no

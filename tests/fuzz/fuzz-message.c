@@ -55,7 +55,7 @@ message_equal (const PcrMessage * a, const PcrMessage * b)
     return FALSE;
   switch (a->type) {
     case PCR_MESSAGE_OFFER:
-      if (a->trickle != b->trickle
+      if (a->trickle != b->trickle || a->want_stats != b->want_stats
           || a->ice_servers->len != b->ice_servers->len)
         return FALSE;
       for (i = 0; i < a->ice_servers->len; i++) {
@@ -75,6 +75,17 @@ message_equal (const PcrMessage * a, const PcrMessage * b)
     case PCR_MESSAGE_ERROR_MSG:
       return g_strcmp0 (a->code, b->code) == 0
           && g_strcmp0 (a->message, b->message) == 0;
+    case PCR_MESSAGE_STATS:
+      /* loss is written in 1/256 steps */
+      return g_strcmp0 (a->stats.rendition, b->stats.rendition) == 0
+          && (a->stats.width && a->stats.height ?
+          a->stats.width == b->stats.width
+          && a->stats.height == b->stats.height : !b->stats.width)
+          && a->stats.estimate == b->stats.estimate
+          && a->stats.bitrate == b->stats.bitrate
+          && (a->stats.loss < 0 ? b->stats.loss < 0 :
+          ABS (a->stats.loss - b->stats.loss) <= 0.5 / 256)
+          && a->stats.rtt == b->stats.rtt;
   }
   return FALSE;
 }

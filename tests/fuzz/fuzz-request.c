@@ -40,11 +40,17 @@
 #include "pcr-defaults.h"
 #include "pcr-gateway.h"
 #include "pcr-gateway-config.h"
+#include "pcr-json.h"
 #include "pcr-message.h"
 #include "pcr-sdp.h"
 
 #define MAX_REQUESTS 4
 #define SEPARATOR "\n=====\n"
+/* What an answering fake device then reports, with a field the gateway
+ * must not pass on. */
+#define STATS_JSON "{\"type\":\"stats\",\"rendition\":\"high\"," \
+    "\"width\":1280,\"height\":720,\"estimate\":1900000,\"loss\":0," \
+    "\"junk\":\"<script>\"}"
 #define TOKEN "fuzz-token"
 #define PREFIX PCR_DEFAULT_TOPIC_PREFIX
 /* pcr_http_set_error (): at most 1024 bytes, "...", a newline */
@@ -263,6 +269,8 @@ device_got_offer (Run * run, const Device * device, const gchar * id,
     fail (run, "a second offer for session %s", id);
   if (msg->trickle)
     fail (run, "the gateway asked for trickle ICE (it is bulk only)");
+  if (!msg->want_stats)
+    fail (run, "the gateway did not ask for stats (GET .../stats needs them)");
   /* stun: and turn: (with TURN REST credentials), as configured */
   if (msg->ice_servers->len != 2)
     fail (run, "an offer with %u iceServers, expected 2",
@@ -294,12 +302,17 @@ device_got_offer (Run * run, const Device * device, const gchar * id,
       device_says (o, "{\"type\":\"candidate\",\"candidate\":\"candidate:1 1 "
           "udp 1 192.0.2.1 9 typ host\",\"sdpMLineIndex\":0}");
       device_says (o, "{\"type\":\"offer\",\"sdp\":\"v=0\"}");
+      device_says (o, "{\"type\":\"stats\",\"rendition\":\"<b>\","
+          "\"estimate\":1}");
+      device_says (o, "{\"type\":\"stats\",\"rendition\":\"high\","
+          "\"estimate\":-1,\"html\":\"<script>\"}");
       /* fall through */
     case ANSWER:{
       g_autoptr (PcrMessage) answer = pcr_message_new_answer (ANSWER_SDP);
       g_autofree gchar *json = pcr_message_to_json (answer, NULL);
 
       device_says (o, json);
+      device_says (o, STATS_JSON);
       break;
     }
     case REFUSE_CODEC:
@@ -750,6 +763,26 @@ check_answer (Run * run, const Response * r, const gchar * device,
         "answer", session, device ? device : "(default)");
 }
 
+/* A 200 from .../stats: what the fake device said, checked fields only,
+ * and its age. */
+static void
+check_stats (Run * run, const Response * r)
+{
+  g_autoptr (PcrMessage) msg = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  gsize len;
+  const gchar *body = g_bytes_get_data (r->body, &len);
+
+  msg = pcr_message_parse (body, len, NULL);
+  root = pcr_json_parse_object (body, len, NULL);
+  if (msg == NULL || root == NULL || msg->type != PCR_MESSAGE_STATS
+      || msg->stats.estimate != 1900000
+      || !json_object_has_member (json_node_get_object (root), "ageMs")
+      || json_object_has_member (json_node_get_object (root), "junk"))
+    fail (run, "stats reply not the device's stats with ageMs: %.*s",
+        (int) len, body);
+}
+
 static void
 check_reply (Run * run, const Response * r)
 {
@@ -796,6 +829,11 @@ check_reply (Run * run, const Response * r)
   } else if (ok && g_strcmp0 (seen->path, "/api/start-webrtc") == 0
       && g_strcmp0 (seen->method, "POST") == 0) {
     check_answer (run, r, NULL, FALSE);
+  } else if (r->status == 200 && seen->path
+      && (g_str_has_suffix (seen->path, "/stats")
+          || g_str_equal (seen->path, "/api/stats"))
+      && g_strcmp0 (seen->method, "GET") == 0) {
+    check_stats (run, r);
   } else if (ok && g_strcmp0 (seen->method, "DELETE") == 0) {
     const gchar *slash = seen->path ? strrchr (seen->path, '/') : NULL;
     Offered *o = slash ? g_hash_table_lookup (run->offered, slash + 1) : NULL;
@@ -1081,6 +1119,8 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
       "Content-Type: application/trickle-ice-sdpfrag\r\n"
       "Transfer-Encoding: chunked\r\n\r\n"
       "13\r\na=end-of-candidates\r\n0\r\n\r\n"
+      SEPARATOR "GET /whep/cam1/{S}/stats HTTP/1.1\r\nHost: h\r\n\r\n"
+      SEPARATOR "GET /api/stats?session={S} HTTP/1.1\r\nHost: h\r\n\r\n"
       SEPARATOR "GET /api/devices HTTP/1.0\r\n\r\n";
 
   g_log_set_writer_func (log_writer, NULL, NULL);

@@ -1457,6 +1457,138 @@ def case_hostile(env):
     return f'{len(junk)} kinds of garbage, 50 idle sockets, 200 requests'
 
 
+def case_stats(env):
+    """The device's per-viewer stats: the gateway asks for them in every
+    offer, keeps the last valid one of each session and serves it with its
+    age at GET <WHEP resource>/stats and /api/stats?session=S, behind the
+    token; 204 before any, 404 for a session it does not have. Hostile
+    stats (oversized, mistyped, out of range) are dropped without touching
+    what it keeps for that session or any other."""
+    env.start_broker()
+    fake_device(env, 'fake')
+    token = 'tok-' + os.urandom(12).hex()
+    gw = env.gateway(['--token-file', env.write('token', token + '\n')])
+    auth = {'Authorization': f'Bearer {token}'}
+    gw.wait_device('fake', lambda s: s.get('state') == 'online',
+                   headers=auth)
+    sniff = Sniffer(env, f'{PREFIX}/fake/in/#', 'sniff-fake')
+    answer = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n' \
+        'm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=candidate:1 1 udp 1 ' \
+        '127.0.0.1 9 typ host\r\n'
+
+    def answered_session(start, n):
+        pending = in_background(start, gw, device='fake', headers=auth)
+        found = sniff.wait(lambda t, p: sum('"offer"' in p_ for _, p_ in
+                                            sniff.lines) >= n, 5)
+        check(found, 'no offer reached the fake device')
+        topic, payload = [(t, p) for t, p in sniff.lines if '"offer"' in p][
+            n - 1]
+        check(json.loads(payload).get('stats') is True,
+              f'the gateway\'s offer did not ask for stats: {payload[:80]}')
+        out = topic.replace('/in/', '/out/')
+        env.publish(out, json.dumps({'type': 'answer', 'sdp': answer}))
+        return pending.result(), out
+
+    def get(path, status, what, headers=auth):
+        return expect(gw.request('GET', path, headers=headers), status, what)
+
+    r, out1 = answered_session(whep_post, 1)
+    expect(r, 201, 'WHEP offer answered by the fake device')
+    stats1 = r.header('Location') + '/stats'
+    r = get(stats1, 204, 'stats before the device sent any')
+    check(r.body == b'', f'a 204 with a body: {r.body[:80]!r}')
+    get(stats1, 401, 'stats without the token', headers={})
+    get(stats1, 401, 'stats with a wrong token',
+        headers={'Authorization': 'Bearer x' + token[1:]})
+
+    first = {'type': 'stats', 'rendition': 'high', 'width': 1280,
+             'height': 720, 'estimate': 1934567, 'bitrate': 1700000,
+             'loss': 0.03125, 'rtt': 18, 'note': '<script>x</script>'}
+    env.publish(out1, json.dumps(first))
+    deadline = time.monotonic() + 5
+    while True:
+        r = gw.request('GET', stats1, headers=auth)
+        if r.status != 204 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    expect(r, 200, 'stats once the device sent some')
+    check(r.header('Content-Type').startswith('application/json'),
+          f'stats served as {r.header("Content-Type")}')
+    check(r.header('Cache-Control') == 'no-store',
+          'stats may be cached: no Cache-Control: no-store')
+    got = r.json()
+    age = got.pop('ageMs', None)
+    check(isinstance(age, int) and 0 <= age < 5000,
+          f'"ageMs" is {age!r}, expected the milliseconds since it came')
+    want = {k: v for k, v in first.items() if k != 'note'}
+    check(got == want, f'served {got}, the device said {want} (fields it '
+          'does not know, like "note", must not be passed on)')
+    time.sleep(0.3)
+    later = get(stats1, 200, 'stats again').json()
+    check(later['ageMs'] >= age + 200,
+          f'the age did not grow: {age} ms, then {later["ageMs"]} ms')
+
+    # the seed's API has a session handle too
+    r, out2 = answered_session(start_webrtc, 2)
+    expect(r, 200, 'start-webrtc answered by the fake device')
+    sid2 = r.json()['session']
+    stats2 = f'/api/stats?session={sid2}'
+    get(stats2, 204, 'bulk session stats before any')
+    hostile = [
+        json.dumps({'type': 'stats', 'rendition': 'high', 'estimate': 1,
+                    'pad': 'x' * 5000}),                    # over 4 KiB
+        json.dumps({'type': 'stats', 'rendition': 'high', 'estimate': -1}),
+        json.dumps({'type': 'stats', 'rendition': '<img src=x>',
+                    'estimate': 1}),
+        json.dumps({'type': 'stats', 'rendition': 'high', 'estimate': 1,
+                    'loss': 7}),
+        json.dumps({'type': 'stats', 'rendition': 'high',
+                    'estimate': '1900000'}),
+        json.dumps({'type': 'stats'}),
+        '{"type":"stats","rendition":"high","estimate":' + '[' * 3000,
+        'not json', '\xff',
+    ]
+    for payload in hostile:
+        env.publish(out2, payload)
+    time.sleep(0.5)
+    check(gw.alive(), 'the gateway died on hostile stats')
+    get(stats2, 204, 'after hostile stats only: nothing kept')
+    check(get(stats1, 200, 'the other session after hostile stats').json()
+          ['estimate'] == first['estimate'], 'hostile stats for another '
+          'session changed this one\'s')
+    check('stats of' in gw.log_text() and 'bytes from device fake ignored'
+          in gw.log_text(), 'the oversized stats were not logged as such')
+    env.publish(out2, json.dumps({'type': 'stats', 'rendition': 'low',
+                                  'estimate': 300000}))
+    deadline = time.monotonic() + 5
+    while gw.request('GET', stats2, headers=auth).status == 204 and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    got = get(stats2, 200, 'bulk session stats').json()
+    check(got.get('rendition') == 'low' and got.get('estimate') == 300000
+          and 'width' not in got and 'loss' not in got,
+          f'bulk session stats: {got}')
+
+    unknown = '0' * 32
+    get(f'/whep/fake/{unknown}/stats', 404, 'stats of an unknown session')
+    get(f'/api/stats?session={unknown}', 404, 'api stats, unknown session')
+    get('/api/stats?session=a.b', 404, 'api stats, not a session id')
+    get('/api/stats', 400, 'api stats without ?session=')
+    get(stats1.replace('/whep/fake/', '/whep/cam1/'), 404,
+        'stats under another device\'s path')
+    get(stats1 + '/more', 404, 'a path below stats')
+    r = expect(gw.request('POST', stats1, '{}', auth), 405, 'POST on stats')
+    check('GET' in (r.header('Allow') or ''), f'Allow: {r.header("Allow")}')
+    expect(gw.request('DELETE', stats1[:-len('/stats')], headers=auth), 200,
+           'DELETE the WHEP session')
+    get(stats1, 404, 'stats of a deleted session')
+    get(stats2, 200, 'the other session keeps its stats')
+    return ('offers ask for stats; 204 before, 200 with the device\'s '
+            'checked fields + ageMs after (WHEP and start-webrtc), 401 '
+            f'without the token, {len(hostile)} hostile payloads ignored, '
+            '404 unknown/deleted, 400 without a session')
+
+
 CASES = {
     'static': case_static,
     'start-webrtc': case_start_webrtc,
@@ -1479,6 +1611,7 @@ CASES = {
     'tls': case_tls,
     'config': case_config,
     'hostile': case_hostile,
+    'stats': case_stats,
 }
 
 

@@ -234,6 +234,12 @@ def case_bad_input(env):
                  'bad-request')
     expect_reply('unknown type', raw(env, '{"type":"dance"}', 'bad-request',
                                      name='unknown-type'), 'bad-request')
+    expect_reply('stats sent to the device', raw(
+        env, '{"type":"stats","rendition":"high","estimate":1}',
+        'bad-request', name='stats-to-device'), 'bad-request')
+    expect_reply('offer with "stats" not a boolean', raw(
+        env, '{"type":"offer","sdp":"v=0","stats":"yes"}', 'bad-request',
+        name='stats-not-boolean'), 'bad-request')
     big = os.path.join(env.workdir, 'big.json')
     with open(big, 'w') as f:
         f.write('{"type":"offer","sdp":"' + 'v=0 ' * (70 * 1024) + '"}')
@@ -834,6 +840,54 @@ def case_churn(env):
             f'{fds1}, threads {threads0} -> {threads1}')
 
 
+def case_stats(env):
+    """A viewer whose offer says "stats": true gets a stats message about
+    once a second once its RTCP flows (docs/signalling.md, "Stats"): the
+    rendition it is sent with that rendition's frame size, the device's
+    estimate of its link (plausible: between the estimator's floor and a
+    few Mbit/s on loopback) and the encoder's bitrate. A viewer that did
+    not ask gets none."""
+    start_camera(env)
+    asker = env.viewer(['--stats', '--frames', '180', '--timeout', '40'],
+                       name='asker')
+    plain = env.viewer(['--frames', '180', '--timeout', '40'], name='plain')
+    ff = expect_frames(asker, 20)
+    expect_frames(plain, 20)
+    expect_exit(asker, 0, 30, 'after decoding 180 frames')
+    expect_exit(plain, 0, 30, 'after decoding 180 frames')
+    got = asker.find('stats')
+    check(len(got) >= 3, f'the viewer that asked got {len(got)} stats '
+          'messages in ~6 s of video (expected about one a second)')
+    check(not plain.find('stats'), f'a viewer that did not ask got '
+          f'{len(plain.find("stats"))} stats messages')
+    gaps = [b['ms'] - a['ms'] for a, b in zip(got, got[1:])]
+    check(all(500 <= g <= 2000 for g in gaps),
+          f'stats came {gaps} ms apart, expected about 1000')
+    for e in got:
+        p = e['payload']
+        check(p.get('rendition') in ('high', 'low'), f'rendition in {p}')
+        est = p.get('estimate')
+        check(isinstance(est, int) and 100_000 <= est <= 10_000_000,
+              f'implausible estimate {est!r} bit/s in {p}')
+        check(isinstance(p.get('bitrate'), int) and p['bitrate'] > 0,
+              f'no encoder bitrate in {p}')
+        if 'loss' in p:
+            check(0 <= p['loss'] <= 1, f'loss out of 0..1 in {p}')
+        if 'rtt' in p:
+            check(isinstance(p['rtt'], int) and p['rtt'] >= 0,
+                  f'rtt not a whole number of ms in {p}')
+    last = got[-1]['payload']
+    if last['rendition'] == 'high':
+        check((last.get('width'), last.get('height')) ==
+              (ff['width'], ff['height']), f'stats say {last}, the viewer '
+              f'decodes {ff["width"]}x{ff["height"]}')
+    env.service_alive()
+    return (f'{len(got)} stats messages, {min(gaps)}-{max(gaps)} ms apart; '
+            f'last: {last["rendition"]} {last.get("width")}x'
+            f'{last.get("height")}, estimate {last["estimate"]} bit/s, '
+            f'bitrate {last["bitrate"]} bit/s, loss {last.get("loss")}, rtt '
+            f'{last.get("rtt")} ms; none for the viewer that did not ask')
+
 CASES = {
     'churn': case_churn,
     'flood': case_flood,
@@ -854,6 +908,7 @@ CASES = {
     'playout-delay': case_playout_delay,
     'on-demand': case_on_demand,
     'status': case_status,
+    'stats': case_stats,
 }
 
 

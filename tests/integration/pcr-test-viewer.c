@@ -1,22 +1,22 @@
 /* A WebRTC viewer for the integration tests that speaks only the MQTT
- * signalling contract (docs/signalling.md), like any outside program would:
- * it offers one recvonly H.264 video m-line from its own webrtcbin, decodes
- * what arrives and reports one JSON object per line on stdout: "offer",
- * "answer" (with the number of candidates in the answer SDP), "first-frame"
- * (with the decoded width and height), "frames" once a second (with
- * "max_gap_ms", the longest wait for a decoded frame in that second: a
- * stall shows there even when the rate averages out), "error", "bye",
- * "reply" (--raw), "timeout", "ice-failed", "device-online"
- * (--wait-online), and last "done" (with the longest gap of the whole
- * run). All times ("ms") count from the moment the offer (or raw payload)
- * was published. With --playout-delay-extmap ID it offers the playout-delay
- * RTP header extension; "answer" says which id the answer gives it and
- * "done" counts the RTP packets that carried it and the last delays they
- * asked for. It uses libmosquitto and json-glib directly, not the
- * project's own MQTT and message code, so it checks those too. With --username,
- * --password and an mqtts:// broker (checked with --ca-file) it logs in over
- * TLS like the gateway does. Exit codes: 0 success, 1 failure or timeout,
- * 2 usage. */
+ * signalling contract (docs/signalling.md), like any outside program would: it
+ * offers one recvonly H.264 video m-line from its own webrtcbin, decodes what
+ * arrives and reports one JSON object per line on stdout: "offer", "answer"
+ * (with the number of candidates in the answer SDP), "first-frame" (with the
+ * decoded width and height), "frames" once a second (with "max_gap_ms", the
+ * longest wait for a decoded frame in that second: a stall shows there even
+ * when the rate averages out), "error", "bye", "reply" (--raw), "timeout",
+ * "ice-failed", "device-online" (--wait-online), "stats" (each stats message
+ * of the device, asked for with --stats or not, its fields as they came), and
+ * last "done" (with the longest gap of the whole run). All times ("ms") count
+ * from the moment the offer (or raw payload) was published. With
+ * --playout-delay-extmap ID it offers the playout-delay RTP header extension;
+ * "answer" says which id the answer gives it and "done" counts the RTP packets
+ * that carried it and the last delays they asked for. It uses libmosquitto and
+ * json-glib directly, not the project's own MQTT and message code, so it
+ * checks those too. With --username, --password and an mqtts:// broker
+ * (checked with --ca-file) it logs in over TLS like the gateway does. Exit
+ * codes: 0 success, 1 failure or timeout, 2 usage. */
 
 #include <gst/gst.h>
 #include <gst/rtp/rtp.h>
@@ -53,6 +53,7 @@ typedef struct
   gchar *prefix;
   gchar *session;
   gboolean trickle;
+  gboolean stats;
   gint frames_target;
   gint timeout_s;
   gchar **ice_addresses;
@@ -287,6 +288,10 @@ publish_offer (const gchar * sdp)
   json_builder_add_string_value (b, sdp);
   json_builder_set_member_name (b, "trickle");
   json_builder_add_boolean_value (b, v.trickle);
+  if (v.stats) {
+    json_builder_set_member_name (b, "stats");
+    json_builder_add_boolean_value (b, TRUE);
+  }
   json_builder_end_object (b);
   v.t0 = g_get_monotonic_time ();
   publish_json (b);
@@ -539,6 +544,19 @@ handle_candidate (JsonObject * obj)
   g_signal_emit_by_name (v.webrtc, "add-ice-candidate", mline, candidate);
 }
 
+/* An event carrying the device's message as it came. */
+static void
+event_payload (const gchar * name, JsonNode * message)
+{
+  JsonBuilder *b = event_begin (name);
+
+  json_builder_set_member_name (b, "ms");
+  json_builder_add_int_value (b, elapsed_ms ());
+  json_builder_set_member_name (b, "payload");
+  json_builder_add_value (b, json_node_copy (message));
+  event_end (b);
+}
+
 static void
 handle_reply (GBytes * payload)
 {
@@ -565,15 +583,8 @@ handle_reply (GBytes * payload)
   root = json_parser_get_root (parser);
   obj = json_node_get_object (root);
 
-  if (v.raw) {
-    JsonBuilder *b = event_begin ("reply");
-
-    json_builder_set_member_name (b, "ms");
-    json_builder_add_int_value (b, elapsed_ms ());
-    json_builder_set_member_name (b, "payload");
-    json_builder_add_value (b, json_node_copy (root));
-    event_end (b);
-  }
+  if (v.raw)
+    event_payload ("reply", root);
 
   type = get_string (obj, "type");
   if (type == NULL)
@@ -618,6 +629,8 @@ handle_reply (GBytes * payload)
     handle_answer (sdp);
   } else if (g_str_equal (type, "candidate")) {
     handle_candidate (obj);
+  } else if (g_str_equal (type, "stats")) {
+    event_payload ("stats", root);
   } else if (g_str_equal (type, "bye")) {
     event_simple ("bye", TRUE);
     v.device_bye = TRUE;
@@ -1247,6 +1260,8 @@ parse_options (int argc, char **argv)
     {"session", 0, 0, G_OPTION_ARG_STRING, &v.session,
         "Session id (default: random)", "S"},
     {"trickle", 0, 0, G_OPTION_ARG_NONE, &v.trickle, "Trickle ICE", NULL},
+    {"stats", 0, 0, G_OPTION_ARG_NONE, &v.stats,
+        "Ask the device for stats messages (\"stats\": true)", NULL},
     {"frames", 0, 0, G_OPTION_ARG_INT, &v.frames_target,
         "Succeed once N frames are decoded", "N"},
     {"timeout", 0, 0, G_OPTION_ARG_INT, &v.timeout_s,

@@ -83,6 +83,16 @@ assert_messages_equal (const PcrMessage * a, const PcrMessage * b)
   g_assert_cmpstr (a->sdp_mid, ==, b->sdp_mid);
   g_assert_cmpstr (a->code, ==, b->code);
   g_assert_cmpstr (a->message, ==, b->message);
+  g_assert_cmpint (a->want_stats, ==, b->want_stats);
+  if (a->type == PCR_MESSAGE_STATS) {
+    g_assert_cmpstr (a->stats.rendition, ==, b->stats.rendition);
+    g_assert_cmpuint (a->stats.width, ==, b->stats.width);
+    g_assert_cmpuint (a->stats.height, ==, b->stats.height);
+    g_assert_cmpuint (a->stats.estimate, ==, b->stats.estimate);
+    g_assert_cmpuint (a->stats.bitrate, ==, b->stats.bitrate);
+    g_assert_cmpfloat_with_epsilon (a->stats.loss, b->stats.loss, 0.5 / 256);
+    g_assert_cmpint (a->stats.rtt, ==, b->stats.rtt);
+  }
 }
 
 /* parse (to_json (msg)) gives msg back; the JSON is compact and its length
@@ -134,6 +144,7 @@ test_new_messages (void)
     pcr_message_new_candidate ("", 0, NULL),
     pcr_message_new_bye (),
     pcr_message_new_error (PCR_ERROR_INTERNAL, NULL),
+    pcr_message_new_stats (&(PcrStats) {.rendition = (gchar *) "low"}),
   };
   guint i;
 
@@ -305,6 +316,79 @@ test_wire_form (void)
       "\"username\":\"u\",\"credential\":\"p\"}]}");
 }
 
+/* docs/signalling.md's field names, integers where they are whole, unknown
+ * fields (0 or negative, or half a frame size) left out, and "stats" in an
+ * offer only when asked, so older devices see no change; each comes back
+ * from the parser as it was sent (loss to its 1/256 step). */
+static void
+test_stats_wire_form (void)
+{
+  PcrStats full = { (gchar *) "high", 1280, 720, 1934567, 1700000, 0.0312,
+    18
+  };
+  PcrStats bare = { (gchar *) "low", 640, 0, 150000, 0, -1, -1 };
+  g_autoptr (PcrMessage) a = pcr_message_new_stats (&full);
+  g_autoptr (PcrMessage) b = pcr_message_new_stats (&bare);
+  g_autoptr (PcrMessage) offer = pcr_message_new_offer ("v=0\r\n", FALSE);
+  g_autofree gchar *json = NULL;
+
+  json = to_json (a);
+  g_assert_cmpstr (json, ==, "{\"type\":\"stats\",\"rendition\":\"high\","
+      "\"width\":1280,\"height\":720,\"estimate\":1934567,"
+      "\"bitrate\":1700000,\"loss\":0.03125,\"rtt\":18}");
+  g_clear_pointer (&json, g_free);
+
+  json = to_json (b);
+  g_assert_cmpstr (json, ==, "{\"type\":\"stats\",\"rendition\":\"low\","
+      "\"estimate\":150000}");
+  g_clear_pointer (&json, g_free);
+
+  offer->want_stats = TRUE;
+  json = to_json (offer);
+  g_assert_cmpstr (json, ==, "{\"type\":\"offer\",\"sdp\":\"v=0\\r\\n\","
+      "\"trickle\":false,\"stats\":true}");
+
+  /* a copy, not the caller's string */
+  g_assert_true (a->stats.rendition != full.rendition);
+  assert_round_trip (a);
+  assert_round_trip (offer);
+}
+
+static void
+test_parse_stats (void)
+{
+  g_autoptr (PcrMessage) asks = assert_parses ("{\"type\":\"offer\","
+      "\"sdp\":\"v=0\",\"stats\":true}");
+  g_autoptr (PcrMessage) declines = assert_parses ("{\"type\":\"offer\","
+      "\"sdp\":\"v=0\",\"stats\":false}");
+  g_autoptr (PcrMessage) full = assert_parses ("{\"type\":\"stats\","
+      "\"rendition\":\"high\",\"width\":1280,\"height\":720,"
+      "\"estimate\":1900000,\"bitrate\":1700000,\"loss\":0.5,\"rtt\":12,"
+      "\"future\":{\"x\":[1]}}");
+  g_autoptr (PcrMessage) bare = assert_parses ("{\"type\":\"stats\","
+      "\"rendition\":\"low\",\"estimate\":0,\"width\":null,\"loss\":1,"
+      "\"rtt\":null}");
+
+  g_assert_true (asks->want_stats);
+  g_assert_false (declines->want_stats);
+
+  g_assert_cmpint (full->type, ==, PCR_MESSAGE_STATS);
+  g_assert_cmpstr (full->stats.rendition, ==, "high");
+  g_assert_cmpuint (full->stats.width, ==, 1280);
+  g_assert_cmpuint (full->stats.height, ==, 720);
+  g_assert_cmpuint (full->stats.estimate, ==, 1900000);
+  g_assert_cmpuint (full->stats.bitrate, ==, 1700000);
+  g_assert_cmpfloat (full->stats.loss, ==, 0.5);
+  g_assert_cmpint (full->stats.rtt, ==, 12);
+
+  g_assert_cmpstr (bare->stats.rendition, ==, "low");
+  g_assert_cmpuint (bare->stats.width, ==, 0);
+  g_assert_cmpuint (bare->stats.estimate, ==, 0);
+  g_assert_cmpuint (bare->stats.bitrate, ==, 0);
+  g_assert_cmpfloat (bare->stats.loss, ==, 1);
+  g_assert_cmpint (bare->stats.rtt, ==, -1);
+}
+
 /* ---- parsing what peers really send ---- */
 
 static void
@@ -376,6 +460,8 @@ test_parse_defaults (void)
 
   /* Without "trickle" the device answers in one piece (the seed's style). */
   g_assert_false (offer->trickle);
+  /* Without "stats" the viewer gets none. */
+  g_assert_false (offer->want_stats);
   g_assert_cmpuint (offer->ice_servers->len, ==, 0);
   g_assert_cmpuint (cand->sdp_mline_index, ==, 0);
   g_assert_null (cand->sdp_mid);
@@ -515,6 +601,52 @@ test_parse_malformed (void)
     {"{\"type\":\"offer\",\"sdp\":\"\\ud800\\u0041\"}", "surrogate"},
     {"{\"type\":\"offer\",\"sdp\":\"\\ud800\\ud800\"}", "surrogate"},
     {"{\"type\":\"offer\",\"sdp\":\"\\ud800\\", "surrogate"},
+    /* stats, and the offer's "stats": what the gateway serves is only
+     * what passed */
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"stats\":\"yes\"}", "stats"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"stats\":1}", "stats"},
+    {"{\"type\":\"offer\",\"sdp\":\"v=0\",\"stats\":null}", "stats"},
+    {"{\"type\":\"stats\",\"estimate\":1}", "rendition"},
+    {"{\"type\":\"stats\",\"rendition\":7,\"estimate\":1}", "rendition"},
+    {"{\"type\":\"stats\",\"rendition\":\"\",\"estimate\":1}",
+        "rendition"},
+    {"{\"type\":\"stats\",\"rendition\":\"a.b\",\"estimate\":1}",
+        "rendition"},
+    {"{\"type\":\"stats\",\"rendition\":\"<script>\",\"estimate\":1}",
+        "rendition"},
+    {"{\"type\":\"stats\",\"rendition\":\"abcdefghijklmnopq\","
+          "\"estimate\":1}", "rendition"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\"}", "estimate"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":null}",
+        "estimate"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":-1}",
+        "estimate"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":1.5}",
+        "estimate"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":\"1\"}",
+        "estimate"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":4294967296}",
+        "estimate"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":"
+          "99999999999999999999999}", "estimate"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":1,"
+          "\"width\":65536}", "width"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":1,"
+          "\"height\":[720]}", "height"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":1,"
+          "\"bitrate\":true}", "bitrate"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":1,"
+          "\"loss\":1.5}", "loss"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":1,"
+          "\"loss\":-0.1}", "loss"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":1,"
+          "\"loss\":\"0.1\"}", "loss"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":1,"
+          "\"loss\":1e999}", NULL},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":1,"
+          "\"rtt\":600001}", "rtt"},
+    {"{\"type\":\"stats\",\"rendition\":\"high\",\"estimate\":1,"
+          "\"rtt\":-5}", "rtt"},
   };
   guint i;
 
@@ -1162,6 +1294,9 @@ main (int argc, char **argv)
   g_test_add_func ("/message/round-trip/bye", test_round_trip_bye);
   g_test_add_func ("/message/round-trip/error", test_round_trip_error);
   g_test_add_func ("/message/wire-form", test_wire_form);
+  g_test_add_func ("/message/stats/wire-form-and-round-trip",
+      test_stats_wire_form);
+  g_test_add_func ("/message/stats/parse", test_parse_stats);
   g_test_add_func ("/message/parse/browser-shapes", test_parse_browser_shapes);
   g_test_add_func ("/message/parse/defaults", test_parse_defaults);
   g_test_add_func ("/message/parse/unknown-fields", test_parse_unknown_fields);
