@@ -15,6 +15,16 @@
  * about a fifth less than is sent; smaller averages over a 250 ms report
  * are jitter. */
 #define OVERUSE_NS (1 * MSECOND_NS)
+/* The other sign of a queue building up: over rtpsession's 300 ms window
+ * the link delivered less than was sent, beyond what it lost. Received /
+ * (1 - loss) below sent by this share means the last packet of the window
+ * waited about 30 ms longer than the first: a bottleneck's queue in its
+ * first half second, before the per-packet delta-of-delta (averaged over
+ * key frames and small packets alike) passes OVERUSE_NS. */
+#define QUEUE_GROWTH 0.10
+/* ... in this many reports in a row (two, about half a second: one key
+ * frame's burst on a fast link stretches one window, not two). */
+#define QUEUE_GROWTH_REPORTS 2
 /* Larger delta-of-delta values are nonsense (a hostile or broken peer). */
 #define DOD_LIMIT_NS (1000 * MSECOND_NS)
 /* Delay-based decrease on overuse: to this share of what the link carried
@@ -67,6 +77,7 @@ struct _PcrEstimator
   gdouble loss;                 /* smoothed, 0..1; 0 before any report */
   gdouble loss_slow;            /* the 2 s average */
   gint64 last_dod_ns;
+  guint growing_reports;        /* TWCC reports in a row beyond QUEUE_GROWTH */
   gint64 last_twcc_us, last_rr_us;      /* -1: none yet */
   gint64 last_overuse_us, last_decrease_us;     /* -1: never */
   gdouble rtt_s;                /* < 0: unknown */
@@ -172,6 +183,19 @@ step_since (gint64 last_us, gint64 now_us)
   return MIN (now_us - last_us, MAX_STEP_US);
 }
 
+/* Whether the link carried noticeably less than was sent, lost packets
+ * aside (QUEUE_GROWTH). */
+static gboolean
+queue_growing (guint sent_bps, guint recv_bps, gdouble loss)
+{
+  gdouble carried;
+
+  if (!sent_bps || !isfinite (loss) || loss < 0 || loss >= 0.5)
+    return FALSE;
+  carried = recv_bps / (1 - loss);
+  return carried < sent_bps * (1 - QUEUE_GROWTH);
+}
+
 void
 pcr_estimator_on_twcc (PcrEstimator * est, gint64 now_us, guint sent_bps,
     guint recv_bps, gdouble loss, gint64 delta_of_delta_ns)
@@ -186,8 +210,13 @@ pcr_estimator_on_twcc (PcrEstimator * est, gint64 now_us, guint sent_bps,
   /* the link cannot deliver more than was sent; a peer claiming so lies */
   est->last_recv_bps = sent_bps > 0 ? MIN (recv_bps, sent_bps) : recv_bps;
   est->last_dod_ns = CLAMP (delta_of_delta_ns, -DOD_LIMIT_NS, DOD_LIMIT_NS);
-  overuse = est->last_dod_ns > OVERUSE_NS;
-  underuse = est->last_dod_ns < -OVERUSE_NS;
+  if (queue_growing (sent_bps, recv_bps, loss))
+    est->growing_reports = MIN (est->growing_reports + 1, QUEUE_GROWTH_REPORTS);
+  else
+    est->growing_reports = 0;
+  overuse = est->last_dod_ns > OVERUSE_NS
+      || est->growing_reports >= QUEUE_GROWTH_REPORTS;
+  underuse = !overuse && est->last_dod_ns < -OVERUSE_NS;
 
   /* the delay-based part */
   if (overuse) {
@@ -250,10 +279,21 @@ pcr_estimator_get_bps (const PcrEstimator * est)
   return (guint) sane_bps (MIN (est->delay_bps, est->loss_bps));
 }
 
+guint
+pcr_estimator_get_received_bps (const PcrEstimator * est, gint64 * at_us)
+{
+  g_return_val_if_fail (est != NULL, 0);
+
+  if (at_us)
+    *at_us = est->last_twcc_us;
+  return (guint) sane_bps (est->last_recv_bps);
+}
+
 static gboolean
 overuse_now (const PcrEstimator * est)
 {
-  return est->last_twcc_us >= 0 && est->last_dod_ns > OVERUSE_NS;
+  return est->last_twcc_us >= 0 && (est->last_dod_ns > OVERUSE_NS
+      || est->growing_reports >= QUEUE_GROWTH_REPORTS);
 }
 
 gboolean
@@ -275,14 +315,40 @@ pcr_estimator_severe (const PcrEstimator * est)
 /* The chooser. */
 
 /* Congestion must last this long to move a viewer down (unless severe):
- * a burst of jitter or loss must not flap the picture. */
-#define DOWN_SUSTAINED_US (500 * G_GINT64_CONSTANT (1000))
+ * two reports in a row, so one burst of jitter or loss does not flap the
+ * picture. Longer costs frozen time: once a bottleneck's queue is full
+ * every further 250 ms on the larger picture loses about a key frame's
+ * worth of packets (seen with 500 ms: the page showed the smaller picture
+ * 2 s after a 1 Mbit/s bottleneck began). */
+#define DOWN_SUSTAINED_US (250 * G_GINT64_CONSTANT (1000))
 /* How long the link must be clean before a viewer probes the rendition
  * above, at first... */
 #define BACKOFF_START_US (4 * G_USEC_PER_SEC)
 /* ... doubled after each failed probe, up to this: a viewer is back on
  * the high rendition within 15 s after a bottleneck goes. */
 #define BACKOFF_MAX_US (8 * G_USEC_PER_SEC)
+/* Before moving up, the viewer's own rendition is sent at the minimum of
+ * the one above (a rate probe: pcr_rendition_chooser_probe_bps): a link
+ * that cannot carry it shows congestion while the picture stays small,
+ * instead of the larger rendition's key frame (tens of kilobytes) stalling
+ * in its queue. The probe succeeds once the link carried this share of
+ * that rate without congestion (an encoder takes a second or two to
+ * reach a new bitrate)... */
+#define RATE_PROBE_REACHED 0.9
+/* ... in this many TWCC reports in a row: a token bucket's burst lets one
+ * 300 ms window through above the link's rate (tc tbf at 1 Mbit/s with a
+ * 16 kB bucket showed 1.18 Mbit/s, then the queue grew). */
+#define RATE_PROBE_REACHED_REPORTS 2
+/* The probe asks the encoder for this many times that minimum: encoders
+ * approach a new bitrate over seconds (x264's rate control was seen at
+ * 1.0 Mbit/s two seconds after being set to 1.2), so aiming above makes
+ * the rate needed pass sooner; a link that cannot carry it shows
+ * congestion on the way up. */
+#define RATE_PROBE_TARGET 1.5
+/* ... and is inconclusive after this long (a still scene does not fill the
+ * bitrate, or other viewers share the rendition and it was not raised):
+ * the viewer then moves up unproven, as it would without rate probes. */
+#define RATE_PROBE_MAX_US (3 * G_USEC_PER_SEC)
 /* Congestion within this long after moving up: the probe failed. */
 #define PROBE_WINDOW_US (2 * G_USEC_PER_SEC)
 /* Staying up this long after a probe resets the backoff. */
@@ -297,6 +363,10 @@ struct _PcrRenditionChooser
   gint64 congested_since_us;    /* -1: not congested */
   gint64 clean_since_us;        /* -1: congested */
   gint64 probe_us;              /* when it last moved up; -1: not probing */
+  gint64 rate_probe_us;         /* when the rate probe began; -1: none */
+  gint64 rate_probe_end_us;     /* when the last one failed; -1: never */
+  guint reached_reports;        /* reports in a row at the probe's rate */
+  gint64 last_report_us;        /* the last one counted */
   gint64 backoff_us;
 };
 
@@ -319,6 +389,8 @@ pcr_rendition_chooser_new (guint n_renditions,
   chooser->congested_since_us = -1;
   chooser->clean_since_us = now_us;
   chooser->probe_us = -1;
+  chooser->rate_probe_us = chooser->rate_probe_end_us = -1;
+  chooser->last_report_us = -1;
   chooser->backoff_us = BACKOFF_START_US;
   return chooser;
 }
@@ -392,18 +464,43 @@ pcr_rendition_chooser_update (PcrRenditionChooser * chooser, gint64 now_us,
   if (chooser->current + 1 < chooser->n && congested
       && bps < chooser->ranges[chooser->current].min_bps && (severe
           || now_us - chooser->congested_since_us >= DOWN_SUSTAINED_US)) {
-    chooser->probe_us = -1;
+    chooser->probe_us = chooser->rate_probe_us = -1;
     switch_to (chooser, fitting_below (chooser, bps), now_us);
     return chooser->current;
   }
 
   /* the estimate cannot see more than the viewer is sent: going up is a
-   * probe, after the link has been clean for the backoff */
+   * probe, after the link has been clean for the backoff; first at the
+   * rate the rendition above needs (RATE_PROBE_US), then for real */
+  if (chooser->rate_probe_us >= 0) {
+    gint64 report_us;
+    guint received = pcr_estimator_get_received_bps (est, &report_us);
+
+    if (report_us != chooser->last_report_us) {
+      chooser->last_report_us = report_us;
+      if (received >= RATE_PROBE_REACHED *
+          chooser->ranges[MAX (chooser->current, 1) - 1].min_bps)
+        chooser->reached_reports++;
+      else
+        chooser->reached_reports = 0;
+    }
+    if (congested || chooser->current == 0) {
+      chooser->rate_probe_us = -1;
+      chooser->rate_probe_end_us = now_us;
+      chooser->backoff_us = MIN (2 * chooser->backoff_us, BACKOFF_MAX_US);
+    } else if (chooser->reached_reports >= RATE_PROBE_REACHED_REPORTS
+        || now_us - chooser->rate_probe_us >= RATE_PROBE_MAX_US) {
+      chooser->rate_probe_us = -1;
+      chooser->probe_us = now_us;
+      switch_to (chooser, chooser->current - 1, now_us);
+    }
+    return chooser->current;
+  }
   if (chooser->current > 0 && !congested
-      && now_us - MAX (chooser->clean_since_us, chooser->last_switch_us) >=
-      chooser->backoff_us) {
-    chooser->probe_us = now_us;
-    switch_to (chooser, chooser->current - 1, now_us);
+      && now_us - MAX (MAX (chooser->clean_since_us, chooser->last_switch_us),
+          chooser->rate_probe_end_us) >= chooser->backoff_us) {
+    chooser->rate_probe_us = now_us;
+    chooser->reached_reports = 0;
   }
   return chooser->current;
 }
@@ -414,6 +511,17 @@ pcr_rendition_chooser_probing (const PcrRenditionChooser * chooser,
 {
   return chooser->probe_us >= 0 && now_us - chooser->probe_us <
       PROBE_WINDOW_US;
+}
+
+guint
+pcr_rendition_chooser_probe_bps (const PcrRenditionChooser * chooser)
+{
+  g_return_val_if_fail (chooser != NULL, 0);
+
+  if (chooser->rate_probe_us < 0 || chooser->current == 0)
+    return 0;
+  return (guint) (RATE_PROBE_TARGET *
+      chooser->ranges[chooser->current - 1].min_bps);
 }
 
 guint
@@ -452,4 +560,16 @@ pcr_rendition_bitrate (const guint * estimates, guint n,
   bps = sorted[MAX (rank, 1) - 1] * PCR_ADAPT_HEADROOM;
   return (guint) CLAMP (bps, (gdouble) range->min_bps,
       (gdouble) MAX (range->min_bps, range->max_bps));
+}
+
+/* The share of the picture's rate repairs always get (pcr_rtx_budget). */
+#define RTX_MIN_SHARE 0.5
+
+guint
+pcr_rtx_budget (guint estimate_bps, guint sending_bps)
+{
+  guint floor = (guint) (RTX_MIN_SHARE * sending_bps);
+
+  return MAX (estimate_bps > sending_bps ? estimate_bps - sending_bps : 0,
+      floor);
 }

@@ -56,6 +56,10 @@ void pcr_estimator_on_receiver_report (PcrEstimator * est, gint64 now_us,
  * unknown. */
 void pcr_estimator_set_sending (PcrEstimator * est, guint bps);
 guint pcr_estimator_get_bps (const PcrEstimator * est);
+/* What the link carried by the last TWCC feedback (bit/s; 0: none yet),
+ * and (@at_us, nullable) when that feedback came (-1: none yet). */
+guint pcr_estimator_get_received_bps (const PcrEstimator * est,
+    gint64 * at_us);
 /* Overuse now, or loss > 10 %. */
 gboolean pcr_estimator_congested (const PcrEstimator * est);
 /* Congested beyond doubt: loss >= 25 % (a bottleneck or a policer at
@@ -86,6 +90,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrRenditionChooser,
 guint pcr_rendition_chooser_update (PcrRenditionChooser * chooser,
     gint64 now_us, const PcrEstimator * est);
 guint pcr_rendition_chooser_get (const PcrRenditionChooser * chooser);
+/* During a rate probe (before a move up): the bitrate the viewer's own
+ * rendition should be sent at (1.5 x the minimum of the rendition above,
+ * for the encoder to get there sooner), so the estimate sees whether the
+ * link carries that minimum; 0 otherwise. The move up follows once the
+ * link carried about that much in two TWCC reports without congestion;
+ * congestion ends the probe and doubles the wait before the next one.
+ * Where the rate is not reached within 3 s (the caller could not raise
+ * that rendition: other viewers share it; a still scene) the viewer moves
+ * up unproven. */
+guint pcr_rendition_chooser_probe_bps (const PcrRenditionChooser * chooser);
 /* Whether the viewer is trying a better rendition now (the probe's window
  * after a switch up): its estimate does not yet speak for that
  * rendition's link, so it should not set that rendition's bitrate. */
@@ -106,5 +120,15 @@ gboolean pcr_rendition_chooser_probing (const PcrRenditionChooser * chooser,
  * to the range; the range's max when it has no viewers. */
 guint pcr_rendition_bitrate (const guint * estimates, guint n,
     const PcrRenditionRange * range);
+
+/* The retransmissions a viewer may get (bit/s), given its estimate and
+ * the bitrate of the picture it is sent: what the estimate leaves beside
+ * the picture, and at least half the picture's rate (1 Mbit/s beside 2:
+ * 20 % random loss, the repairs of repairs included, needs a quarter).
+ * Where the link is full, repairs get at most a third of what it carries,
+ * so they cannot crowd the picture out (resending every packet a browser
+ * asks for again, each round trip, kept a 500 kbit/s link full of repairs
+ * for ten seconds). */
+guint pcr_rtx_budget (guint estimate_bps, guint sending_bps);
 
 G_END_DECLS

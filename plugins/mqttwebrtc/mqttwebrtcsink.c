@@ -162,9 +162,7 @@ typedef struct
 {
   PcrEstimator *estimator;
   PcrRenditionChooser *chooser;
-  guint64 twcc_packets;         /* of the last feedback used */
-  guint rr_lost;                /* of the last receiver report used */
-  gdouble rr_fraction;
+  PcrViewerFeedback used;       /* the last feedback handed on */
   gint64 last_key_unit_us;      /* the viewer's last honoured request */
   gboolean want_stats;          /* its offer asked for stats messages */
   guint stats_ticks;            /* adapt ticks since the last one */
@@ -326,18 +324,26 @@ feed_estimator (Adapt * adapt, PcrViewer * viewer, gint64 now)
       pcr_viewer_get_id (viewer), fb.have_twcc, fb.twcc_sent_bps,
       fb.twcc_recv_bps, fb.twcc_loss, fb.twcc_delta_of_delta_ns, fb.have_rr,
       fb.rr_fraction_lost, fb.rr_rtt_s);
-  if (fb.have_twcc && fb.twcc_packets_sent != adapt->twcc_packets) {
-    adapt->twcc_packets = fb.twcc_packets_sent;
+  /* rtpsession keeps the summary of the last TWCC feedback over a 300 ms
+   * window: a new feedback moves the window, so all four numbers staying
+   * the same means none came. (Its packets-sent counts the last feedback's
+   * packets only: two feedbacks often count the same.) */
+  if (fb.have_twcc && (fb.twcc_sent_bps != adapt->used.twcc_sent_bps
+          || fb.twcc_recv_bps != adapt->used.twcc_recv_bps
+          || fb.twcc_loss != adapt->used.twcc_loss
+          || fb.twcc_delta_of_delta_ns !=
+          adapt->used.twcc_delta_of_delta_ns)) {
     pcr_estimator_on_twcc (adapt->estimator, now, fb.twcc_sent_bps,
         fb.twcc_recv_bps, fb.twcc_loss, fb.twcc_delta_of_delta_ns);
   }
-  if (fb.have_rr && (fb.rr_packets_lost != adapt->rr_lost ||
-          fb.rr_fraction_lost != adapt->rr_fraction)) {
-    adapt->rr_lost = fb.rr_packets_lost;
-    adapt->rr_fraction = fb.rr_fraction_lost;
+  /* a new report acknowledges a later packet (or counts other losses) */
+  if (fb.have_rr && (fb.rr_highest_seq != adapt->used.rr_highest_seq
+          || fb.rr_packets_lost != adapt->used.rr_packets_lost
+          || fb.rr_fraction_lost != adapt->used.rr_fraction_lost)) {
     pcr_estimator_on_receiver_report (adapt->estimator, now,
         fb.rr_fraction_lost, fb.rr_rtt_s);
   }
+  adapt->used = fb;
 }
 
 /* About once a second, to a viewer that asked (docs/signalling.md, "Stats"):
@@ -347,15 +353,15 @@ send_stats (PcrMqttWebrtcSink * self, PcrViewer * viewer, Adapt * adapt,
     guint rendition, guint estimate)
 {
   static const gchar *const names[PCR_MAX_RENDITIONS] = { "high", "low" };
-  PcrViewerFeedback fb;
+  /* what feed_estimator read this tick */
+  const PcrViewerFeedback *fb = &adapt->used;
   PcrStreamInfo info;
   PcrStats stats = { 0 };
 
   if (!adapt->want_stats || ++adapt->stats_ticks < 1000 / ADAPT_INTERVAL_MS
       || rendition >= PCR_MAX_RENDITIONS || !self->renditions[rendition])
     return;
-  pcr_viewer_get_feedback (viewer, &fb);
-  if (!fb.have_twcc && !fb.have_rr)
+  if (!fb->have_twcc && !fb->have_rr)
     return;
   adapt->stats_ticks = 0;
   pcr_rendition_get_info (self->renditions[rendition], &info);
@@ -364,9 +370,9 @@ send_stats (PcrMqttWebrtcSink * self, PcrViewer * viewer, Adapt * adapt,
   stats.height = MAX (info.height, 0);
   stats.estimate = estimate;
   stats.bitrate = self->bitrates[rendition];
-  stats.loss = fb.have_rr ? fb.rr_fraction_lost : -1;
-  stats.rtt = fb.have_rr && fb.rr_rtt_s >= 0 ?
-      (gint) MIN (fb.rr_rtt_s * 1000 + 0.5, PCR_STATS_MAX_RTT_MS) : -1;
+  stats.loss = fb->have_rr ? fb->rr_fraction_lost : -1;
+  stats.rtt = fb->have_rr && fb->rr_rtt_s >= 0 ?
+      (gint) MIN (fb->rr_rtt_s * 1000 + 0.5, PCR_STATS_MAX_RTT_MS) : -1;
   pcr_signaller_send_stats (self->run_signaller, pcr_viewer_get_id (viewer),
       &stats);
 }
@@ -383,6 +389,8 @@ adapt_tick (gpointer data)
   PcrRenditionRange ranges[PCR_MAX_RENDITIONS];
   /* [r][0]: viewers settled on r; [r][1]: viewers trying r (a probe) */
   GArray *estimates[PCR_MAX_RENDITIONS][2];
+  /* the highest rate probe asked of each rendition (0: none) */
+  guint probe_bps[PCR_MAX_RENDITIONS] = { 0 };
   GHashTableIter iter;
   gpointer key, value;
   gboolean low_needed = FALSE, adaptive;
@@ -423,9 +431,19 @@ adapt_tick (gpointer data)
         target = want;
       }
       probing = pcr_rendition_chooser_probing (adapt->chooser, now);
+      if (target == current)
+        probe_bps[MIN (target, n - 1)] = MAX (probe_bps[MIN (target, n - 1)],
+            pcr_rendition_chooser_probe_bps (adapt->chooser));
     }
     estimate = pcr_estimator_get_bps (adapt->estimator);
+    pcr_viewer_set_rtx_budget (viewer, pcr_rtx_budget (estimate,
+            self->bitrates[MIN (current, n - 1)]));
     g_array_append_val (estimates[MIN (target, n - 1)][probing], estimate);
+    /* until the switch takes effect it still gets the one it had: moving
+     * down from a congested link, that one must not go back to its
+     * maximum for lack of viewers meanwhile */
+    if (target != current)
+      g_array_append_val (estimates[MIN (current, n - 1)][0], estimate);
     send_stats (self, viewer, adapt, current, estimate);
     low_needed |= n > 1 && (target == 1 || current == 1);
     GST_LOG_OBJECT (self, "session %s: estimate %u bit/s, rendition %u%s",
@@ -433,13 +451,18 @@ adapt_tick (gpointer data)
         target != current ? " (switching)" : "");
   }
   /* A viewer trying a rendition does not drag those settled on it down;
-   * alone there, it tries it at what its estimate says. */
+   * alone there, it tries it at what its estimate says. A viewer alone on
+   * its rendition may raise it for a rate probe; where others share it,
+   * their links were not asked. */
   for (r = 0; r < n; r++) {
     GArray *use = estimates[r][0]->len ? estimates[r][0] : estimates[r][1];
+    guint bps = pcr_rendition_bitrate ((const guint *) use->data, use->len,
+        &ranges[r]);
+    gboolean probe = probe_bps[r] > bps
+        && estimates[r][0]->len + estimates[r][1]->len == 1;
 
     self->bitrates[r] = pcr_rendition_set_bitrate (self->renditions[r],
-        pcr_rendition_bitrate ((const guint *) use->data, use->len,
-            &ranges[r]));
+        probe ? probe_bps[r] : bps, probe);
     if (!self->bitrates[r])
       self->bitrates[r] = ranges[r].max_bps;
     g_array_free (estimates[r][0], TRUE);

@@ -445,7 +445,7 @@ pcr_rendition_get_max_bitrate (PcrRendition * self)
 }
 
 guint
-pcr_rendition_set_bitrate (PcrRendition * self, guint bps)
+pcr_rendition_set_bitrate (PcrRendition * self, guint bps, gboolean probe)
 {
   GstElement *encoder;
 
@@ -453,7 +453,8 @@ pcr_rendition_set_bitrate (PcrRendition * self, guint bps)
     look_upstream (self);
   if (!self->max_bps)
     return 0;
-  bps = MIN (bps, self->max_bps);
+  if (!probe)
+    bps = MIN (bps, self->max_bps);
   if (ABS ((gdouble) bps - self->bitrate_bps) <
       BITRATE_STEP * self->bitrate_bps && bps != self->max_bps)
     return self->bitrate_bps;

@@ -47,9 +47,11 @@ void pcr_rendition_request_key_unit (PcrRendition * rendition);
  * no encoder whose bitrate we can set is upstream. */
 guint pcr_rendition_get_max_bitrate (PcrRendition * rendition);
 
-/* Sets the upstream encoder's bitrate (clamped to the range) if it
- * changed enough to matter; returns the bitrate in effect (0: none). */
-guint pcr_rendition_set_bitrate (PcrRendition * rendition, guint bps);
+/* Sets the upstream encoder's bitrate (clamped to the maximum the pipeline
+ * set, unless @probe: a viewer's rate probe may go above it for a moment)
+ * if it changed enough to matter; returns the bitrate in effect (0: none). */
+guint pcr_rendition_set_bitrate (PcrRendition * rendition, guint bps,
+    gboolean probe);
 
 /* Whether some viewer needs this rendition: a `valve` upstream (before the
  * encoder) drops frames while not, so the encoder idles; opening it asks

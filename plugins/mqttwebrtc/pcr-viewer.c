@@ -41,6 +41,12 @@ GST_DEBUG_CATEGORY_STATIC (pcr_viewer_debug);
  * viewer at 8 Mbit/s, bounded by what the encoder makes, not by the
  * viewer. */
 #define RTX_HISTORY_MS 1500
+/* What one retransmission request costs against the viewer's budget
+ * (pcr_viewer_set_rtx_budget): one packet of the payloader's MTU. */
+#define RTX_PACKET_BYTES 1200
+/* How much of the budget may be spent at once: a quarter of a second's
+ * worth, enough for the lost packets of a key frame at 10 % loss. */
+#define RTX_BURST_S 1.0
 /* Transport-wide congestion control (draft-holmer-rmcat-transport-wide-cc-
  * extensions-01): the viewer reports when each packet arrived, which the
  * bandwidth estimate reads as rtpsession's twcc-stats. */
@@ -63,6 +69,12 @@ typedef struct
   gint pending;                 /* atomic: the one to switch to at its next
                                  * key frame, or -1 */
   gint idle_pending;            /* atomic: tee pads not yet unlinked */
+  gint rtx_budget_bps;          /* atomic: retransmissions' share of the
+                                 * link, 0: unbounded */
+  GMutex rtx_lock;              /* the bucket below (RTCP threads) */
+  gdouble rtx_tokens;           /* bytes that may be resent now */
+  gint64 rtx_refill_us;
+  guint rtx_refused;            /* requests dropped over the budget */
   PcrViewer *viewer;            /* context only; NULL once closing */
 } Peer;
 
@@ -139,6 +151,7 @@ static void
 peer_unref (Peer * peer)
 {
   if (g_atomic_int_dec_and_test (&peer->refcount)) {
+    g_mutex_clear (&peer->rtx_lock);
     g_main_context_unref (peer->context);
     g_free (peer->id);
     g_free (peer);
@@ -581,6 +594,7 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
   viewer->peer->id = g_strdup (id);
   viewer->peer->viewer = viewer;
   viewer->peer->pending = -1;
+  g_mutex_init (&viewer->peer->rtx_lock);
   viewer->id = viewer->peer->id;
   viewer->trickle = offer->trickle;
   viewer->offer = sdp;
@@ -821,18 +835,60 @@ rewrite_profile_level_id (GstPad * pad, GstPadProbeInfo * info,
  * The rtprtxsend webrtcbin makes when the answer has RTX (it has set its
  * fixed 500 packets by then) keeps RTX_HISTORY_MS instead. This runs on
  * webrtcbin's operation thread with its lock held: property sets only. */
+/* A retransmission request (rtpsession turns each NACKed packet into one,
+ * sent upstream to rtprtxsend): passed while the viewer's budget has room
+ * for the packet, dropped otherwise. On a link already full, resending
+ * every packet a browser asks for again and again (each round trip, the
+ * repairs lost like the rest) keeps it full: seen behind 500 kbit/s, 0.6
+ * Mbit/s of repairs beside 0.25 of picture for ten seconds. */
+static GstPadProbeReturn
+rtx_request_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  Peer *peer = user_data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+  gint budget = g_atomic_int_get (&peer->rtx_budget_bps);
+  gint64 now = g_get_monotonic_time ();
+  gboolean pass;
+
+  if (budget <= 0 || GST_EVENT_TYPE (event) != GST_EVENT_CUSTOM_UPSTREAM ||
+      !gst_event_has_name (event, "GstRTPRetransmissionRequest"))
+    return GST_PAD_PROBE_OK;
+  g_mutex_lock (&peer->rtx_lock);
+  if (peer->rtx_refill_us)
+    peer->rtx_tokens += budget / 8.0 * (now - peer->rtx_refill_us) /
+        G_USEC_PER_SEC;
+  else
+    peer->rtx_tokens = budget / 8.0 * RTX_BURST_S;
+  peer->rtx_tokens = MIN (peer->rtx_tokens, budget / 8.0 * RTX_BURST_S);
+  peer->rtx_refill_us = now;
+  pass = peer->rtx_tokens >= RTX_PACKET_BYTES;
+  if (pass)
+    peer->rtx_tokens -= RTX_PACKET_BYTES;
+  else
+    peer->rtx_refused++;
+  g_mutex_unlock (&peer->rtx_lock);
+  return pass ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+}
+
 static void
 on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
     gpointer user_data)
 {
+  Peer *peer = user_data;
   GstElementFactory *factory = gst_element_get_factory (element);
   const gchar *name = factory ? GST_OBJECT_NAME (factory) : "";
 
-  if (g_str_equal (name, "clocksync") || g_str_equal (name, "nicesink"))
+  if (g_str_equal (name, "clocksync") || g_str_equal (name, "nicesink")) {
     g_object_set (element, "sync", FALSE, NULL);
-  else if (g_str_equal (name, "rtprtxsend"))
+  } else if (g_str_equal (name, "rtprtxsend")) {
+    g_autoptr (GstPad) src = gst_element_get_static_pad (element, "src");
+
     g_object_set (element, "max-size-time", (guint) RTX_HISTORY_MS,
         "max-size-packets", 0, NULL);
+    if (src)
+      gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
+          rtx_request_probe, peer_ref (peer), (GDestroyNotify) peer_unref);
+  }
 }
 
 static GstElement *
@@ -915,8 +971,9 @@ connect_webrtc (PcrViewer * viewer)
   GstElement *rtpbin;
   guint i;
 
-  g_signal_connect (viewer->webrtc, "deep-element-added",
-      G_CALLBACK (on_deep_element_added), NULL);
+  g_signal_connect_data (viewer->webrtc, "deep-element-added",
+      G_CALLBACK (on_deep_element_added), peer_ref (viewer->peer),
+      peer_closure_unref, 0);
   for (i = 0; i < G_N_ELEMENTS (signals); i++)
     g_signal_connect_data (viewer->webrtc, signals[i].signal,
         signals[i].callback, peer_ref (viewer->peer), peer_closure_unref, 0);
@@ -1176,8 +1233,11 @@ log_retransmissions (PcrViewer * viewer)
 
     g_object_get (g_value_get_object (&item), "num-rtx-requests", &requests,
         "num-rtx-packets", &packets, NULL);
+    g_mutex_lock (&viewer->peer->rtx_lock);
     GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
-        "again, %u retransmitted", viewer->id, requests, packets);
+        "again, %u retransmitted, %u refused over the budget", viewer->id,
+        requests, packets, viewer->peer->rtx_refused);
+    g_mutex_unlock (&viewer->peer->rtx_lock);
     g_value_reset (&item);
   }
   g_value_unset (&item);
@@ -1323,12 +1383,19 @@ pcr_viewer_get_id (PcrViewer * viewer)
  * Feedback for the bandwidth estimate
  * ------------------------------------------------------------------------ */
 
+void
+pcr_viewer_set_rtx_budget (PcrViewer * viewer, guint bps)
+{
+  g_atomic_int_set (&viewer->peer->rtx_budget_bps, (gint) MIN (bps,
+          (guint) G_MAXINT));
+}
+
 static void
 read_twcc (PcrViewer * viewer, PcrViewerFeedback * fb)
 {
   GstElement *session = NULL;
   GstStructure *stats = NULL;
-  guint sent = 0, recv = 0, packets = 0;
+  guint sent = 0, recv = 0;
   gdouble loss_pct = 0;
   gint64 dod = 0;
 
@@ -1340,8 +1407,7 @@ read_twcc (PcrViewer * viewer, PcrViewerFeedback * fb)
   if (!stats)
     return;
   if (gst_structure_get_uint (stats, "bitrate-sent", &sent) &&
-      gst_structure_get_uint (stats, "bitrate-recv", &recv) &&
-      gst_structure_get_uint (stats, "packets-sent", &packets)) {
+      gst_structure_get_uint (stats, "bitrate-recv", &recv)) {
     gst_structure_get_double (stats, "packet-loss-pct", &loss_pct);
     gst_structure_get_int64 (stats, "avg-delta-of-delta", &dod);
     fb->have_twcc = TRUE;
@@ -1349,7 +1415,6 @@ read_twcc (PcrViewer * viewer, PcrViewerFeedback * fb)
     fb->twcc_recv_bps = recv;
     fb->twcc_loss = CLAMP (loss_pct / 100.0, 0.0, 1.0);
     fb->twcc_delta_of_delta_ns = dod;
-    fb->twcc_packets_sent = packets;
   }
   gst_structure_free (stats);
 }
@@ -1381,7 +1446,7 @@ read_receiver_report (PcrViewer * viewer, PcrViewerFeedback * fb)
   for (i = 0; array && i < array->n_values; i++) {
     const GstStructure *s = g_value_get_boxed (&array->values[i]);
     gboolean internal = TRUE, have_rb = FALSE;
-    guint rb_ssrc = 0, fraction = 0, rtt = 0;
+    guint rb_ssrc = 0, fraction = 0, rtt = 0, highest = 0;
     gint lost = 0;
 
     if (!s || !gst_structure_get_boolean (s, "internal", &internal) ||
@@ -1394,11 +1459,13 @@ read_receiver_report (PcrViewer * viewer, PcrViewerFeedback * fb)
     gst_structure_get_uint (s, "rb-fractionlost", &fraction);
     gst_structure_get_uint (s, "rb-round-trip", &rtt);
     gst_structure_get_int (s, "rb-packetslost", &lost);
+    gst_structure_get_uint (s, "rb-exthighestseq", &highest);
     fb->have_rr = TRUE;
     fb->rr_fraction_lost = fraction / 256.0;
     /* 16.16 fixed point seconds (RFC 3550 6.4.1) */
     fb->rr_rtt_s = rtt ? rtt / 65536.0 : -1;
     fb->rr_packets_lost = MAX (lost, 0);
+    fb->rr_highest_seq = highest;
     break;
   }
   G_GNUC_END_IGNORE_DEPRECATIONS;

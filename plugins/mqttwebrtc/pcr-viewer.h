@@ -86,16 +86,22 @@ typedef struct
   guint twcc_sent_bps, twcc_recv_bps;
   gdouble twcc_loss;            /* 0..1 */
   gint64 twcc_delta_of_delta_ns;
-  guint64 twcc_packets_sent;    /* changes when new feedback came */
   gboolean have_rr;             /* a receiver report so far */
   gdouble rr_fraction_lost;     /* 0..1, of the last report */
   gdouble rr_rtt_s;             /* -1 when unknown */
   guint rr_packets_lost;        /* cumulative */
+  guint rr_highest_seq;         /* extended highest sequence number the
+                                 * report acknowledges: a new report while
+                                 * media flows changes it */
 } PcrViewerFeedback;
 
 /* Reads the viewer's RTCP statistics now (context thread, a few locks). */
 void pcr_viewer_get_feedback (PcrViewer * viewer,
     PcrViewerFeedback * feedback);
+
+/* Bounds the retransmissions the viewer may get to @bps (0: unbounded):
+ * requests beyond it are dropped, as the network would. */
+void pcr_viewer_set_rtx_budget (PcrViewer * viewer, guint bps);
 
 /* Answers the viewer's trickled candidate message. */
 void pcr_viewer_add_remote_candidate (PcrViewer * viewer,

@@ -85,7 +85,8 @@ sim_clear (Sim * sim)
 }
 
 /* What the element does for each rendition: its encoder follows the
- * estimates of the viewers on it. */
+ * estimates of the viewers on it, or a rate probe of the one viewer on
+ * it. */
 static void
 sim_set_bitrates (Sim * sim)
 {
@@ -93,13 +94,17 @@ sim_set_bitrates (Sim * sim)
 
   for (r = 0; r < N_RENDITIONS; r++) {
     guint estimates[MAX_VIEWERS];
-    guint n = 0;
+    guint n = 0, probe = 0;
 
     for (i = 0; i < sim->n_viewers; i++) {
-      if (sim->viewers[i].rendition == r)
+      if (sim->viewers[i].rendition == r) {
         estimates[n++] = pcr_estimator_get_bps (sim->viewers[i].est);
+        probe = pcr_rendition_chooser_probe_bps (sim->viewers[i].chooser);
+      }
     }
     sim->bitrate[r] = pcr_rendition_bitrate (estimates, n, &ranges[r]);
+    if (n == 1 && probe > sim->bitrate[r])
+      sim->bitrate[r] = probe;
   }
 }
 
@@ -211,7 +216,9 @@ sim_run (Sim * sim, gdouble seconds, Stats * stats)
     }
     for (i = 0; i < N_RENDITIONS; i++) {
       g_assert_cmpuint (sim->bitrate[i], >=, ranges[i].min_bps);
-      g_assert_cmpuint (sim->bitrate[i], <=, ranges[i].max_bps);
+      /* a rate probe asks for 1.5 x the rendition above's minimum */
+      g_assert_cmpuint (sim->bitrate[i], <=, MAX (ranges[i].max_bps,
+              i > 0 ? ranges[i - 1].min_bps * 3 / 2 : 0));
     }
     if (stats) {
       stats->ticks++;
@@ -309,6 +316,10 @@ assert_bottleneck (gdouble capacity_bps, gdouble seconds, Stats * during)
   /* probes every 8 s at most once the first one failed: a probe and its
    * way back down, 4 s into the bottleneck, then every 8 s */
   g_assert_cmpuint (v->switches, <=, 2 * (1 + seconds / 8) + 1);
+  /* under the high rendition's minimum, every probe fails at the rate
+   * probe: the picture never goes up to stall in the queue */
+  if (capacity_bps < ranges[HIGH].min_bps)
+    g_assert_cmpuint (v->ups, ==, 0);
   if (v->ups >= 3)
     g_assert_cmpint (v->up_interval_min_us, >=, 8 * SECOND_US);
   /* mostly on low, not bouncing */
@@ -426,15 +437,68 @@ test_backoff_reset (void)
 
   start_us = sim.now_us;
   v->capacity_bps = 1000000;
-  while (v->rendition == HIGH)
+  while (v->rendition == HIGH && sim.now_us - start_us < 5 * SECOND_US)
     sim_run (&sim, 0.25, NULL);
   low_us = sim.now_us;
   g_assert_cmpint (low_us - start_us, <=, SECOND_US);
-  while (v->rendition == LOW)
+  /* the next probe (at the rate first: the bottleneck is still there) */
+  while (!pcr_rendition_chooser_probe_bps (v->chooser)
+      && sim.now_us - low_us < 20 * SECOND_US)
     sim_run (&sim, 0.25, NULL);
   /* 4 s clean (after the queue drains), not 8 */
   g_assert_cmpint (sim.now_us - low_us, <, 6 * SECOND_US);
+  g_assert_cmpuint (v->rendition, ==, LOW);
   sim_clear (&sim);
+}
+
+/* A bottleneck's queue in its first half second: the link delivers less
+ * than is sent, nothing lost yet and the per-packet delta-of-delta still
+ * small. Two such reports in a row are congestion; one is not (one key
+ * frame's burst), nor is a received rate that only lacks what was lost. */
+static void
+test_queue_growth (void)
+{
+  g_autoptr (PcrEstimator) est = pcr_estimator_new (2500000, 100000,
+      2500000);
+  gint64 now_us = 0;
+
+  pcr_estimator_set_sending (est, 2000000);
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 2000000, 1990000, 0, 10000);
+  g_assert_false (pcr_estimator_congested (est));
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 1950000, 1700000, 0, 400000);
+  g_assert_false (pcr_estimator_congested (est));
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 2000000, 1990000, 0, 10000);
+  g_assert_false (pcr_estimator_congested (est));
+  /* 10 % random loss: received = sent x 0.9 */
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 2000000, 1800000, 0.1, 10000);
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 2000000, 1800000, 0.1, 10000);
+  g_assert_false (pcr_estimator_congested (est));
+
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 1950000, 1700000, 0, 400000);
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 1860000, 1550000, 0, 800000);
+  g_assert_true (pcr_estimator_congested (est));
+  /* the estimate falls under what the link carried */
+  g_assert_cmpuint (pcr_estimator_get_bps (est), <=, 1550000);
+}
+
+/* Repairs get the estimate's room beside the picture, and never less
+ * than half the picture's rate. */
+static void
+test_rtx_budget (void)
+{
+  g_assert_cmpuint (pcr_rtx_budget (2350000, 2000000), ==, 1000000);
+  g_assert_cmpuint (pcr_rtx_budget (4000000, 2000000), ==, 2000000);
+  g_assert_cmpuint (pcr_rtx_budget (265000, 225000), ==, 112500);
+  g_assert_cmpuint (pcr_rtx_budget (100000, 400000), ==, 200000);
+  g_assert_cmpuint (pcr_rtx_budget (G_MAXUINT, 0), ==, G_MAXUINT);
+  g_assert_cmpuint (pcr_rtx_budget (0, G_MAXUINT), ==, G_MAXUINT / 2);
 }
 
 /* A peer without TWCC: receiver reports alone move the estimate. */
@@ -559,6 +623,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/adapt/two-viewers", test_two_viewers);
   g_test_add_func ("/adapt/no-flapping", test_no_flapping);
   g_test_add_func ("/adapt/backoff-reset", test_backoff_reset);
+  g_test_add_func ("/adapt/queue-growth", test_queue_growth);
+  g_test_add_func ("/adapt/rtx-budget", test_rtx_budget);
   g_test_add_func ("/adapt/receiver-reports-only",
       test_receiver_reports_only);
   g_test_add_func ("/adapt/bitrate", test_bitrate);
