@@ -288,12 +288,8 @@ async function caseNoRtx(systems) {
     `"${shown.resolution}", changed "${shown.sizeChanged}", ${shown.bitrate}`;
 }
 
-// 10 % of UDP lost each way for 20 s: the picture keeps moving (NACK, RTX).
-async function caseLoss10(systems, link) {
-  const base = await start(systems);
-  const [, sampler] = await openSampled(systems, base);
-  systems.samplers.push(sampler);
-  await expectFullPicture(sampler, 'before the loss');
+/** 10 % of UDP lost each way for IMPAIRED_MS: [the page's window, drops]. */
+async function lossWindow(sampler, link) {
   link.loss(10);
   const t0 = Date.now();
   log(`10 % of UDP dropped each way for ${IMPAIRED_MS / 1000} s`);
@@ -303,6 +299,16 @@ async function caseLoss10(systems, link) {
   link.clear();
   const w = windowOf(sampler.series[0], t0, t1);
   check(w, 'no statistics from the page under loss');
+  return [w, dropped];
+}
+
+// 10 % of UDP lost each way for 20 s: the picture keeps moving (NACK, RTX).
+async function caseLoss10(systems, link) {
+  const base = await start(systems);
+  const [, sampler] = await openSampled(systems, base);
+  systems.samplers.push(sampler);
+  await expectFullPicture(sampler, 'before the loss');
+  const [w, dropped] = await lossWindow(sampler, link);
   const got = `${describe(w)}, ${w.rtx ?? 0} retransmissions received; ` +
     `${dropped} datagrams dropped`;
   check(dropped > 0, `the loss dropped nothing: ${got}`);
@@ -357,15 +363,7 @@ async function caseLoss10Fec(systems, link) {
     const all = [...systems.camera.logText().matchAll(/(\d+) FEC packets sent/g)];
     return all.length ? Number(all[all.length - 1][1]) : null;
   };
-  link.loss(10);
-  const t0 = Date.now();
-  log(`10 % of UDP dropped each way for ${IMPAIRED_MS / 1000} s`);
-  await sleep(IMPAIRED_MS);
-  const t1 = Date.now();
-  const dropped = link.dropped();
-  link.clear();
-  const w = windowOf(sampler.series[0], t0, t1);
-  check(w, 'no statistics from the page under loss');
+  const [w, dropped] = await lossWindow(sampler, link);
   const got = `red ${red}, ulpfec ${ulpfec}; ${describe(w)}, ` +
     `${w.rtx ?? 0} retransmissions received; ${dropped} datagrams dropped`;
   check(dropped > 0, `the loss dropped nothing: ${got}`);

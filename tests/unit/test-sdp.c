@@ -657,6 +657,26 @@ test_extmap_id (void)
   }
 }
 
+/* The choice for an inline offer of H264 102 (constrained baseline)
+ * followed by @formats on the m-line and @lines after its own. */
+static PcrH264Choice *
+choose_inline (const gchar * formats, const gchar * lines)
+{
+  g_autofree gchar *text = g_strdup_printf ("v=0\r\no=- 1 1 IN IP4 "
+      "127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102%s\r\n"
+      "c=IN IP4 0.0.0.0\r\na=rtpmap:102 H264/90000\r\n"
+      "a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n%s",
+      formats, lines);
+  g_autoptr (GError) error = NULL;
+  PcrH264Choice *choice;
+
+  g_test_message ("%s", lines);
+  choice = choose_text (text, CB, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (choice->pt, ==, 102);
+  return choice;
+}
+
 /* The retransmission format of the chosen payload type: the browsers'
  * offers, offers without one, and rtx lines that must not count. */
 static void
@@ -719,18 +739,9 @@ test_rtx_pt (void)
     g_assert_cmpint (choice->rtx_pt, ==, offers[i].rtx_pt);
   }
   for (i = 0; i < G_N_ELEMENTS (inline_offers); i++) {
-    g_autofree gchar *text = g_strdup_printf ("v=0\r\no=- 1 1 IN IP4 "
-        "127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102%s\r\n"
-        "c=IN IP4 0.0.0.0\r\na=rtpmap:102 H264/90000\r\n"
-        "a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n%s",
-        inline_offers[i].formats, inline_offers[i].lines);
-    g_autoptr (PcrH264Choice) choice = NULL;
-    g_autoptr (GError) error = NULL;
+    g_autoptr (PcrH264Choice) choice = choose_inline (inline_offers[i].formats,
+        inline_offers[i].lines);
 
-    g_test_message ("%s", inline_offers[i].lines);
-    choice = choose_text (text, CB, &error);
-    g_assert_no_error (error);
-    g_assert_cmpint (choice->pt, ==, 102);
     g_assert_cmpint (choice->rtx_pt, ==, inline_offers[i].rtx_pt);
   }
 }
@@ -796,18 +807,9 @@ test_fec_pt (void)
     g_assert_cmpint (choice->red_rtx_pt, ==, offers[i].red_rtx_pt);
   }
   for (i = 0; i < G_N_ELEMENTS (inline_offers); i++) {
-    g_autofree gchar *text = g_strdup_printf ("v=0\r\no=- 1 1 IN IP4 "
-        "127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102%s\r\n"
-        "c=IN IP4 0.0.0.0\r\na=rtpmap:102 H264/90000\r\n"
-        "a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n%s",
-        inline_offers[i].formats, inline_offers[i].lines);
-    g_autoptr (PcrH264Choice) choice = NULL;
-    g_autoptr (GError) error = NULL;
+    g_autoptr (PcrH264Choice) choice = choose_inline (inline_offers[i].formats,
+        inline_offers[i].lines);
 
-    g_test_message ("%s", inline_offers[i].lines);
-    choice = choose_text (text, CB, &error);
-    g_assert_no_error (error);
-    g_assert_cmpint (choice->pt, ==, 102);
     g_assert_cmpint (choice->red_pt, ==, inline_offers[i].red_pt);
     g_assert_cmpint (choice->ulpfec_pt, ==, inline_offers[i].ulpfec_pt);
     g_assert_cmpint (choice->red_rtx_pt, ==, inline_offers[i].red_rtx_pt);
