@@ -67,6 +67,7 @@ typedef struct
   /* set before the branch is built, then read only: with FEC, what the
    * RED encoder's probes need (the playout-delay extension nullable) */
   gint ulpfec_pt;               /* -1: no FEC */
+  guint twcc_id;                /* 0: no transport-wide-cc extension */
   GstRTPHeaderExtension *playout_delay;
   PcrViewer *viewer;            /* context only; NULL once closing */
 } Peer;
@@ -386,6 +387,37 @@ answer_sends_video (const GstSDPMessage * sdp, guint mline)
       gst_sdp_media_get_attribute_val (media, "sendrecv");
 }
 
+/* webrtcbin (1.22) answers red without rtcp-fb lines, and Chromium then
+ * sends no transport-wide feedback for the RED packets (all of them), which
+ * leaves the estimate on receiver reports alone: RED gets the chosen
+ * format's transport-cc. */
+static void
+answer_red_feedback (PcrViewer * viewer, GstSDPMessage * sdp)
+{
+  g_autofree gchar *want = g_strdup_printf ("%d transport-cc",
+      viewer->choice->pt);
+  GstSDPMedia *media;
+  guint i, n;
+
+  if (!viewer->fec || viewer->choice->mline >= gst_sdp_message_medias_len (sdp))
+    return;
+  media = (GstSDPMedia *) gst_sdp_message_get_media (sdp,
+      viewer->choice->mline);
+  n = gst_sdp_media_attributes_len (media);
+  for (i = 0; i < n; i++) {
+    const GstSDPAttribute *attr = gst_sdp_media_get_attribute (media, i);
+
+    if (g_strcmp0 (attr->key, "rtcp-fb") == 0
+        && g_strcmp0 (attr->value, want) == 0) {
+      g_autofree gchar *red = g_strdup_printf ("%d transport-cc",
+          viewer->choice->red_pt);
+
+      gst_sdp_media_add_attribute (media, "rtcp-fb", red);
+      return;
+    }
+  }
+}
+
 static void
 on_answer (PcrViewer * viewer, PeerEvent * ev)
 {
@@ -399,6 +431,7 @@ on_answer (PcrViewer * viewer, PeerEvent * ev)
         "answer would be inactive");
     return;
   }
+  answer_red_feedback (viewer, ev->answer->sdp);
   g_signal_emit_by_name (viewer->webrtc, "set-local-description", ev->answer,
       NULL);
   viewer->answer_set_us = g_get_monotonic_time ();
@@ -830,31 +863,41 @@ rewrite_profile_level_id (GstPad * pad, GstPadProbeInfo * info,
   return GST_PAD_PROBE_OK;
 }
 
-/* rtpredenc (1.22) keeps only the transport-wide-cc extension of the
- * packets it wraps in RED; the playout-delay one is written again on its
- * output (a streaming thread; @user_data is the Peer). */
+/* rtpredenc (1.22) drops the header extensions of the packets it wraps in
+ * RED: its copy of the transport-wide-cc one never reaches rtpsession
+ * (seen: no packet numbered, so no feedback and the estimate on receiver
+ * reports alone), and the playout-delay one is not even tried. Both are
+ * written again on its output, the transport-wide-cc one as room for the
+ * number rtpsession writes (a streaming thread; @user_data is the Peer). */
 static GstPadProbeReturn
-write_playout_delay (GstPad * pad, GstPadProbeInfo * info,
-    gpointer user_data)
+restore_extensions (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
-  GstRTPHeaderExtension *ext = ((Peer *) user_data)->playout_delay;
+  Peer *peer = user_data;
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-  guint8 id = (guint8) gst_rtp_header_extension_get_id (ext);
-  guint8 data[8];
+  guint8 data[8] = { 0 };
   gpointer existing;
+  guint8 id;
   gssize n;
 
   buf = gst_buffer_make_writable (buf);
   GST_PAD_PROBE_INFO_DATA (info) = buf;
   if (!gst_rtp_buffer_map (buf, GST_MAP_READWRITE, &rtp))
     return GST_PAD_PROBE_OK;
-  if (!gst_rtp_buffer_get_extension_onebyte_header (&rtp, id, 0, &existing,
-          NULL)) {
-    n = gst_rtp_header_extension_write (ext, buf,
-        GST_RTP_HEADER_EXTENSION_ONE_BYTE, buf, data, sizeof (data));
-    if (n > 0)
-      gst_rtp_buffer_add_extension_onebyte_header (&rtp, id, data, (guint) n);
+  id = (guint8) peer->twcc_id;
+  if (id && !gst_rtp_buffer_get_extension_onebyte_header (&rtp, id, 0,
+          &existing, NULL))
+    gst_rtp_buffer_add_extension_onebyte_header (&rtp, id, data, 2);
+  if (peer->playout_delay) {
+    id = (guint8) gst_rtp_header_extension_get_id (peer->playout_delay);
+    if (!gst_rtp_buffer_get_extension_onebyte_header (&rtp, id, 0, &existing,
+            NULL)) {
+      n = gst_rtp_header_extension_write (peer->playout_delay, buf,
+          GST_RTP_HEADER_EXTENSION_ONE_BYTE, buf, data, sizeof (data));
+      if (n > 0)
+        gst_rtp_buffer_add_extension_onebyte_header (&rtp, id, data,
+            (guint) n);
+    }
   }
   gst_rtp_buffer_unmap (&rtp);
   return GST_PAD_PROBE_OK;
@@ -883,8 +926,8 @@ peer_destroy_notify (gpointer data)
   peer_unref (data);
 }
 
-/* The FEC encoder webrtcbin made: count its packets, and put the
- * playout-delay extension back on what RED wrapped. */
+/* The FEC encoder webrtcbin made: count its packets, and put the header
+ * extensions back on what RED wrapped. */
 static void
 hook_red_encoder (GstElement * redenc, Peer * peer)
 {
@@ -894,8 +937,8 @@ hook_red_encoder (GstElement * redenc, Peer * peer)
   if (sink)
     gst_pad_add_probe (sink, GST_PAD_PROBE_TYPE_BUFFER, count_fec,
         peer_ref (peer), peer_destroy_notify);
-  if (src && peer->playout_delay)
-    gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, write_playout_delay,
+  if (src && (peer->playout_delay || peer->twcc_id))
+    gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, restore_extensions,
         peer_ref (peer), peer_destroy_notify);
 }
 
@@ -985,6 +1028,7 @@ make_branch (PcrViewer * viewer, GError ** error)
         "estimating from receiver reports only", viewer->id);
     viewer->twcc_id = 0;
   }
+  viewer->peer->twcc_id = viewer->twcc_id;
   gst_util_set_object_arg (G_OBJECT (viewer->webrtc), "bundle-policy",
       "max-bundle");
   return TRUE;
