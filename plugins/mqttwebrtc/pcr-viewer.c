@@ -387,37 +387,6 @@ answer_sends_video (const GstSDPMessage * sdp, guint mline)
       gst_sdp_media_get_attribute_val (media, "sendrecv");
 }
 
-/* webrtcbin (1.22) answers red without rtcp-fb lines, and Chromium then
- * sends no transport-wide feedback for the RED packets (all of them), which
- * leaves the estimate on receiver reports alone: RED gets the chosen
- * format's transport-cc. */
-static void
-answer_red_feedback (PcrViewer * viewer, GstSDPMessage * sdp)
-{
-  g_autofree gchar *want = g_strdup_printf ("%d transport-cc",
-      viewer->choice->pt);
-  GstSDPMedia *media;
-  guint i, n;
-
-  if (!viewer->fec || viewer->choice->mline >= gst_sdp_message_medias_len (sdp))
-    return;
-  media = (GstSDPMedia *) gst_sdp_message_get_media (sdp,
-      viewer->choice->mline);
-  n = gst_sdp_media_attributes_len (media);
-  for (i = 0; i < n; i++) {
-    const GstSDPAttribute *attr = gst_sdp_media_get_attribute (media, i);
-
-    if (g_strcmp0 (attr->key, "rtcp-fb") == 0
-        && g_strcmp0 (attr->value, want) == 0) {
-      g_autofree gchar *red = g_strdup_printf ("%d transport-cc",
-          viewer->choice->red_pt);
-
-      gst_sdp_media_add_attribute (media, "rtcp-fb", red);
-      return;
-    }
-  }
-}
-
 static void
 on_answer (PcrViewer * viewer, PeerEvent * ev)
 {
@@ -431,7 +400,6 @@ on_answer (PcrViewer * viewer, PeerEvent * ev)
         "answer would be inactive");
     return;
   }
-  answer_red_feedback (viewer, ev->answer->sdp);
   g_signal_emit_by_name (viewer->webrtc, "set-local-description", ev->answer,
       NULL);
   viewer->answer_set_us = g_get_monotonic_time ();
