@@ -81,6 +81,7 @@ struct _PcrEstimator
   gint64 last_twcc_us, last_rr_us;      /* -1: none yet */
   gint64 last_overuse_us, last_decrease_us;     /* -1: never */
   gdouble rtt_s;                /* < 0: unknown */
+  guint fec_percent;
 };
 
 /* @value as a rate in [0, G_MAXUINT]; NaN and infinities become 0. */
@@ -136,7 +137,8 @@ holding (const PcrEstimator * est, gint64 now_us)
 static gdouble
 grow (const PcrEstimator * est, gdouble part, gint64 step_us)
 {
-  gdouble base = MAX (est->sending_bps, est->last_recv_bps);
+  gdouble sending = est->sending_bps * (100 + est->fec_percent) / 100;
+  gdouble base = MAX (sending, est->last_recv_bps);
   gdouble ceiling = base > 0 ? base * CEILING_FACTOR : est->max_bps;
   gdouble grown = part * (1 + INCREASE_PER_S * step_us / G_USEC_PER_SEC);
 
@@ -289,6 +291,31 @@ pcr_estimator_get_received_bps (const PcrEstimator * est, gint64 * at_us)
   return (guint) sane_bps (est->last_recv_bps);
 }
 
+gdouble
+pcr_estimator_get_loss (const PcrEstimator * est)
+{
+  g_return_val_if_fail (est != NULL, 0);
+
+  return est->loss_slow;
+}
+
+void
+pcr_estimator_set_fec_percentage (PcrEstimator * est, guint percent)
+{
+  g_return_if_fail (est != NULL);
+
+  est->fec_percent = MIN (percent, 100);
+}
+
+guint
+pcr_estimator_get_media_bps (const PcrEstimator * est)
+{
+  g_return_val_if_fail (est != NULL, 0);
+
+  return (guint) ((guint64) pcr_estimator_get_bps (est) * 100 /
+      (100 + est->fec_percent));
+}
+
 static gboolean
 overuse_now (const PcrEstimator * est)
 {
@@ -434,7 +461,7 @@ pcr_rendition_chooser_update (PcrRenditionChooser * chooser, gint64 now_us,
 
   congested = pcr_estimator_congested (est);
   severe = pcr_estimator_severe (est);
-  bps = pcr_estimator_get_bps (est);
+  bps = pcr_estimator_get_media_bps (est);
   if (congested) {
     chooser->clean_since_us = -1;
     if (chooser->congested_since_us < 0)
@@ -572,4 +599,28 @@ pcr_rtx_budget (guint estimate_bps, guint sending_bps)
 
   return MAX (estimate_bps > sending_bps ? estimate_bps - sending_bps : 0,
       floor);
+}
+
+guint
+pcr_fec_percentage (guint current, gdouble loss)
+{
+  gdouble want;
+  guint steps;
+
+  if (!isfinite (loss) || loss < 0)
+    loss = 0;
+  loss = MIN (loss, 1);
+  if (current == 0 ? loss < PCR_ADAPT_FEC_ON_LOSS :
+      loss < PCR_ADAPT_FEC_OFF_LOSS)
+    return 0;
+  want = CLAMP (PCR_ADAPT_FEC_PER_LOSS * loss * 100,
+      PCR_ADAPT_FEC_MIN_PERCENT, PCR_ADAPT_FEC_MAX_PERCENT);
+  /* more loss wants more repair at once; less gives bandwidth back only
+   * when it is clearly less */
+  if (current != 0 && want < current + PCR_ADAPT_FEC_STEP
+      && want > current - 2 * PCR_ADAPT_FEC_STEP)
+    return current;
+  steps = (guint) (want / PCR_ADAPT_FEC_STEP + 0.5);
+  return CLAMP (steps * PCR_ADAPT_FEC_STEP, PCR_ADAPT_FEC_MIN_PERCENT,
+      PCR_ADAPT_FEC_MAX_PERCENT);
 }

@@ -60,6 +60,17 @@ guint pcr_estimator_get_bps (const PcrEstimator * est);
  * and (@at_us, nullable) when that feedback came (-1: none yet). */
 guint pcr_estimator_get_received_bps (const PcrEstimator * est,
     gint64 * at_us);
+/* The loss averaged over about 2 s (0..1): what forward error correction
+ * follows (pcr_fec_percentage). */
+gdouble pcr_estimator_get_loss (const PcrEstimator * est);
+/* The FEC the viewer is sent on top of its media, in percent of its media
+ * packets (0: none). FEC packets are about as large as media packets and
+ * count in what the feedback says was sent, so the share of the estimate
+ * left for media shrinks by it (pcr_estimator_get_media_bps), and what
+ * pcr_estimator_set_sending is told is taken as the media alone. */
+void pcr_estimator_set_fec_percentage (PcrEstimator * est, guint percent);
+/* The estimate less the FEC share: the media bitrate the link can take. */
+guint pcr_estimator_get_media_bps (const PcrEstimator * est);
 /* Overuse now, or loss > 10 %. */
 gboolean pcr_estimator_congested (const PcrEstimator * est);
 /* Congested beyond doubt: loss >= 25 % (a bottleneck or a policer at
@@ -86,7 +97,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrRenditionChooser,
     pcr_rendition_chooser_free)
 
 /* Returns the rendition the viewer should be on now (the caller switches
- * at the next key frame of that rendition). */
+ * at the next key frame of that rendition); the estimate it compares with
+ * the renditions' ranges is the media share (pcr_estimator_get_media_bps). */
 guint pcr_rendition_chooser_update (PcrRenditionChooser * chooser,
     gint64 now_us, const PcrEstimator * est);
 guint pcr_rendition_chooser_get (const PcrRenditionChooser * chooser);
@@ -130,5 +142,35 @@ guint pcr_rendition_bitrate (const guint * estimates, guint n,
  * asks for again, each round trip, kept a 500 kbit/s link full of repairs
  * for ten seconds). */
 guint pcr_rtx_budget (guint estimate_bps, guint sending_bps);
+
+/* Forward error correction (ULPFEC in RED) by measured loss
+ * (docs/networks.md, "FEC"). Off below PCR_ADAPT_FEC_ON_LOSS of average
+ * loss: retransmission repairs a little loss in one round trip, and FEC
+ * costs its share of the bitrate on every packet. */
+#define PCR_ADAPT_FEC_ON_LOSS 0.02
+/* Once on, off again only below this: hysteresis, so a loss that hovers
+ * around the threshold does not switch it every few reports. */
+#define PCR_ADAPT_FEC_OFF_LOSS 0.01
+/* While on: this many percent of FEC per percent of loss. One XOR FEC
+ * packet repairs one loss in its group; with 1/(3 x loss) media packets
+ * per group, a group loses two or more about 4 % of the time at 3 % loss
+ * and 12 % at 10 %, and retransmission repairs those. */
+#define PCR_ADAPT_FEC_PER_LOSS 3
+/* The least FEC worth sending: groups of at most 10 media packets... */
+#define PCR_ADAPT_FEC_MIN_PERCENT 10
+/* ... and the most: beyond one FEC packet per two media packets the media
+ * share shrinks faster than the repairs grow (loss that high is congestion,
+ * which the estimate handles by sending less). */
+#define PCR_ADAPT_FEC_MAX_PERCENT 50
+/* Steps of the percentage. It goes up as soon as the loss wants a step
+ * more, down only when it wants two steps less: the 2 s average still
+ * wanders by a percent or so at 10 % loss. */
+#define PCR_ADAPT_FEC_STEP 5
+
+/* The FEC percentage (0, or PCR_ADAPT_FEC_MIN_PERCENT ..
+ * PCR_ADAPT_FEC_MAX_PERCENT in steps of PCR_ADAPT_FEC_STEP) for a viewer
+ * sent @current percent now whose average loss is @loss (0..1; NaN or
+ * negative is none). */
+guint pcr_fec_percentage (guint current, gdouble loss);
 
 G_END_DECLS

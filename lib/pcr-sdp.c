@@ -364,6 +364,32 @@ find_rtx_pt (const GstSDPMedia * media, const FormatTable * table, guint pt)
   return -1;
 }
 
+/* The first format the m-line lists that is @name/90000 (names compared
+ * without case), or -1. */
+static gint
+find_format (const GstSDPMedia * media, const FormatTable * table,
+    const gchar * name)
+{
+  guint i, n = gst_sdp_media_formats_len (media);
+
+  for (i = 0; i < n; i++) {
+    const gchar *fmt = gst_sdp_media_get_format (media, i);
+    g_autofree gchar *fmt_name = NULL;
+    guint64 pt;
+    guint clock_rate;
+
+    if (fmt == NULL
+        || !g_ascii_string_to_unsigned (fmt, 10, 0, MAX_PT, &pt, NULL)
+        || table->rtpmap[pt] == NULL)
+      continue;
+    fmt_name = parse_rtpmap (table->rtpmap[pt], &clock_rate);
+    if (g_ascii_strcasecmp (fmt_name, name) == 0
+        && clock_rate == H264_CLOCK_RATE)
+      return (gint) pt;
+  }
+  return -1;
+}
+
 /* Picks the format in one m-line; on failure @error names what was
  * offered. */
 static PcrH264Choice *
@@ -470,6 +496,10 @@ choose_in_media (const GstSDPMedia * media, guint mline,
     g_strstrip (choice->fmtp);
   choice->profile_level_id = fmtp_get (choice->fmtp, "profile-level-id");
   choice->rtx_pt = find_rtx_pt (media, &table, best_pt);
+  choice->red_pt = find_format (media, &table, "red");
+  choice->ulpfec_pt = find_format (media, &table, "ulpfec");
+  choice->red_rtx_pt = choice->red_pt < 0 ? -1 :
+      find_rtx_pt (media, &table, (guint) choice->red_pt);
   return choice;
 }
 
@@ -514,8 +544,10 @@ pcr_sdp_choose_h264 (const GstSDPMessage * offer,
     choice = choose_in_media (media, i, stream_profile, error);
     if (choice != NULL)
       GST_DEBUG ("m-line %u (mid %s): H264 payload type %d, fmtp \"%s\", "
-          "rtx %d", choice->mline, GST_STR_NULL (choice->mid), choice->pt,
-          GST_STR_NULL (choice->fmtp), choice->rtx_pt);
+          "rtx %d, red %d (rtx %d), ulpfec %d", choice->mline,
+          GST_STR_NULL (choice->mid), choice->pt, GST_STR_NULL (choice->fmtp),
+          choice->rtx_pt, choice->red_pt, choice->red_rtx_pt,
+          choice->ulpfec_pt);
     return choice;
   }
 

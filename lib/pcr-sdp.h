@@ -28,6 +28,11 @@ typedef struct
   gchar *fmtp;                  /* the chosen format's a=fmtp value, nullable */
   gint rtx_pt;                  /* the offer's rtx/90000 format with apt=pt
                                  * (RFC 4588), -1 when it has none */
+  /* Forward error correction (RFC 5109 ULPFEC inside RFC 2198 RED, as
+   * browsers offer it): the m-line's first red/90000 and ulpfec/90000
+   * formats and the rtx/90000 format with apt=red_pt, each -1 when the
+   * offer lists none. */
+  gint red_pt, ulpfec_pt, red_rtx_pt;
 } PcrH264Choice;
 
 void pcr_h264_choice_free (PcrH264Choice * choice);
@@ -41,7 +46,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrH264Choice, pcr_h264_choice_free)
  * the smallest profile above it (main 4d, then high 64); ties keep offer
  * order. A format with no profile-level-id counts as 42001f (RFC 6184).
  * The choice also names the m-line's retransmission format for the chosen
- * one (rtx_pt), if the offer lists one.
+ * one (rtx_pt), if the offer lists one, and its FEC formats (red_pt,
+ * ulpfec_pt, red_rtx_pt).
  * Errors (PCR_MESSAGE_ERROR): PCR_ERROR_BAD_REQUEST when there is no video
  * m-line that receives, PCR_ERROR_NO_COMPATIBLE_CODEC when none fits. */
 PcrH264Choice *pcr_sdp_choose_h264 (const GstSDPMessage * offer,

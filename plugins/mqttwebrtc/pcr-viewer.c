@@ -75,6 +75,12 @@ typedef struct
   gdouble rtx_tokens;           /* bytes that may be resent now */
   gint64 rtx_refill_us;
   guint rtx_refused;            /* requests dropped over the budget */
+  gint fec_packets;             /* atomic: FEC packets sent */
+  /* set before the branch is built, then read only: with FEC, what the
+   * RED encoder's probes need (the playout-delay extension nullable) */
+  gint ulpfec_pt;               /* -1: no FEC */
+  guint twcc_id;                /* 0: no transport-wide-cc extension */
+  GstRTPHeaderExtension *playout_delay;
   PcrViewer *viewer;            /* context only; NULL once closing */
 } Peer;
 
@@ -92,6 +98,7 @@ struct _PcrViewer
   GStrv offer_ice_uris;         /* its iceServers as webrtcbin URIs */
   guint playout_delay_id;       /* 0: no playout-delay extension */
   guint32 ssrc;                 /* of the media; 0 unless RTX is answered */
+  gboolean fec;                 /* RED and ULPFEC answered */
   gboolean playout_delay_directed;
   gint playout_delay_max_ms;
 
@@ -101,6 +108,7 @@ struct _PcrViewer
   /* the branch */
   GstElement *funnel, *queue, *pay, *webrtc;
   GstElement *rtpbin;           /* webrtcbin's, for the feedback */
+  GstWebRTCRTPTransceiver *trans;       /* its FEC percentage */
   GstElement *tees[PCR_MAX_RENDITIONS];
   GstPad *tee_pads[PCR_MAX_RENDITIONS];
   gulong idle_probes[PCR_MAX_RENDITIONS];
@@ -153,6 +161,7 @@ peer_unref (Peer * peer)
   if (g_atomic_int_dec_and_test (&peer->refcount)) {
     g_mutex_clear (&peer->rtx_lock);
     g_main_context_unref (peer->context);
+    g_clear_object (&peer->playout_delay);
     g_free (peer->id);
     g_free (peer);
   }
@@ -595,6 +604,7 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
   viewer->peer->viewer = viewer;
   viewer->peer->pending = -1;
   g_mutex_init (&viewer->peer->rtx_lock);
+  viewer->peer->ulpfec_pt = -1;
   viewer->id = viewer->peer->id;
   viewer->trickle = offer->trickle;
   viewer->offer = sdp;
@@ -620,6 +630,12 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
   }
   /* Any non-zero value: 0 is what webrtcbin's FID group says when it did
    * not know the media ssrc. */
+  /* With RED every packet is RED, retransmissions too: they need the
+   * offer's rtx format for RED, or NACKs would go unanswered. */
+  viewer->fec = settings->fec && choice->red_pt >= 0 && choice->ulpfec_pt >= 0
+      && (choice->rtx_pt < 0 || choice->red_rtx_pt >= 0);
+  if (viewer->fec)
+    viewer->peer->ulpfec_pt = choice->ulpfec_pt;
   if (choice->rtx_pt >= 0)
     while (!viewer->ssrc)
       viewer->ssrc = g_random_int ();
@@ -628,10 +644,12 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
 
   GST_INFO_OBJECT (host->bin, "session %s: offer (%s), payload type %d on "
       "m-line %u, rtx %d, playout-delay extension %u, transport-wide-cc "
-      "extension %u", id,
+      "extension %u, FEC %s (red %d, ulpfec %d, rtx of red %d)", id,
       viewer->trickle ? "trickle" : "bulk", viewer->choice->pt,
       viewer->choice->mline, viewer->choice->rtx_pt,
-      viewer->playout_delay_id, viewer->twcc_id);
+      viewer->playout_delay_id, viewer->twcc_id, viewer->fec ? "on" : "off",
+      viewer->choice->red_pt, viewer->choice->ulpfec_pt,
+      viewer->choice->red_rtx_pt);
   return viewer;
 }
 
@@ -791,7 +809,8 @@ add_playout_delay (PcrViewer * viewer)
   g_object_set (ext, "min-ms", 0, "max-ms",
       (guint) viewer->playout_delay_max_ms, NULL);
   g_signal_emit_by_name (viewer->pay, "add-extension", ext);
-  gst_object_unref (ext);
+  /* rtpredenc drops it: written again after that (restore_playout_delay) */
+  viewer->peer->playout_delay = ext;
   GST_DEBUG_OBJECT (viewer->host.bin, "playout-delay 0..%d ms as extension "
       "%u", viewer->playout_delay_max_ms, viewer->playout_delay_id);
   return TRUE;
@@ -826,6 +845,85 @@ rewrite_profile_level_id (GstPad * pad, GstPadProbeInfo * info,
   return GST_PAD_PROBE_OK;
 }
 
+/* rtpredenc (1.22) drops the header extensions of the packets it wraps in
+ * RED: its copy of the transport-wide-cc one never reaches rtpsession
+ * (seen: no packet numbered, so no feedback and the estimate on receiver
+ * reports alone), and the playout-delay one is not even tried. Both are
+ * written again on its output, the transport-wide-cc one as room for the
+ * number rtpsession writes (a streaming thread; @user_data is the Peer). */
+static GstPadProbeReturn
+restore_extensions (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  Peer *peer = user_data;
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  guint8 data[8] = { 0 };
+  gpointer existing;
+  guint8 id;
+  gssize n;
+
+  buf = gst_buffer_make_writable (buf);
+  GST_PAD_PROBE_INFO_DATA (info) = buf;
+  if (!gst_rtp_buffer_map (buf, GST_MAP_READWRITE, &rtp))
+    return GST_PAD_PROBE_OK;
+  id = (guint8) peer->twcc_id;
+  if (id && !gst_rtp_buffer_get_extension_onebyte_header (&rtp, id, 0,
+          &existing, NULL))
+    gst_rtp_buffer_add_extension_onebyte_header (&rtp, id, data, 2);
+  if (peer->playout_delay) {
+    id = (guint8) gst_rtp_header_extension_get_id (peer->playout_delay);
+    if (!gst_rtp_buffer_get_extension_onebyte_header (&rtp, id, 0, &existing,
+            NULL)) {
+      n = gst_rtp_header_extension_write (peer->playout_delay, buf,
+          GST_RTP_HEADER_EXTENSION_ONE_BYTE, buf, data, sizeof (data));
+      if (n > 0)
+        gst_rtp_buffer_add_extension_onebyte_header (&rtp, id, data,
+            (guint) n);
+    }
+  }
+  gst_rtp_buffer_unmap (&rtp);
+  return GST_PAD_PROBE_OK;
+}
+
+/* Counts what rtpulpfecenc made, on its way into rtpredenc (a streaming
+ * thread; @user_data is the Peer). */
+static GstPadProbeReturn
+count_fec (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  Peer *peer = user_data;
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+
+  if (gst_rtp_buffer_map (GST_PAD_PROBE_INFO_BUFFER (info), GST_MAP_READ,
+          &rtp)) {
+    if (gst_rtp_buffer_get_payload_type (&rtp) == peer->ulpfec_pt)
+      g_atomic_int_inc (&peer->fec_packets);
+    gst_rtp_buffer_unmap (&rtp);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+peer_destroy_notify (gpointer data)
+{
+  peer_unref (data);
+}
+
+/* The FEC encoder webrtcbin made: count its packets, and put the header
+ * extensions back on what RED wrapped. */
+static void
+hook_red_encoder (GstElement * redenc, Peer * peer)
+{
+  g_autoptr (GstPad) sink = gst_element_get_static_pad (redenc, "sink");
+  g_autoptr (GstPad) src = gst_element_get_static_pad (redenc, "src");
+
+  if (sink)
+    gst_pad_add_probe (sink, GST_PAD_PROBE_TYPE_BUFFER, count_fec,
+        peer_ref (peer), peer_destroy_notify);
+  if (src && (peer->playout_delay || peer->twcc_id))
+    gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, restore_extensions,
+        peer_ref (peer), peer_destroy_notify);
+}
+
 /* webrtcbin (1.20+) puts a clocksync before its rtpbin that holds each
  * buffer until its PTS plus the pipeline latency, which the source's
  * reported latency (a whole frame for videotestsrc and most cameras) makes
@@ -833,7 +931,9 @@ rewrite_profile_level_id (GstPad * pad, GstPadProbeInfo * info,
  * gains nothing from waiting (the viewer's jitter buffer paces playback by
  * the RTP timestamps): packets leave as soon as they are made.
  * The rtprtxsend webrtcbin makes when the answer has RTX (it has set its
- * fixed 500 packets by then) keeps RTX_HISTORY_MS instead. This runs on
+ * fixed 500 packets by then) keeps RTX_HISTORY_MS instead. Its rtpredenc
+ * (always made; RED only when answered) is hooked when the viewer has FEC
+ * (@user_data is the Peer). This runs on
  * webrtcbin's operation thread with its lock held: property sets only. */
 /* A retransmission request (rtpsession turns each NACKed packet into one,
  * sent upstream to rtprtxsend): passed while the viewer's budget has room
@@ -888,6 +988,8 @@ on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
     if (src)
       gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
           rtx_request_probe, peer_ref (peer), (GDestroyNotify) peer_unref);
+  } else if (g_str_equal (name, "rtpredenc") && peer->ulpfec_pt >= 0) {
+    hook_red_encoder (element, peer);
   }
 }
 
@@ -949,6 +1051,7 @@ make_branch (PcrViewer * viewer, GError ** error)
         "estimating from receiver reports only", viewer->id);
     viewer->twcc_id = 0;
   }
+  viewer->peer->twcc_id = viewer->twcc_id;
   gst_util_set_object_arg (G_OBJECT (viewer->webrtc), "bundle-policy",
       "max-bundle");
   return TRUE;
@@ -1023,7 +1126,13 @@ link_branch (PcrViewer * viewer, GError ** error)
     g_object_set (trans, "direction",
         GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "codec-preferences",
         prefs, "do-nack", viewer->choice->rtx_pt >= 0, NULL);
-    gst_object_unref (trans);
+    /* fec-type answers the offer's red and ulpfec formats (webrtcbin 1.22
+     * never picks its own for an answer) and the rtx of red; no FEC
+     * packets until pcr_viewer_set_fec_percentage asks for them. */
+    if (viewer->fec)
+      g_object_set (trans, "fec-type", GST_WEBRTC_FEC_TYPE_ULP_RED,
+          "fec-percentage", 0, NULL);
+    viewer->trans = trans;
   }
   return TRUE;
 }
@@ -1217,13 +1326,16 @@ pcr_viewer_start (PcrViewer * viewer, GstElement ** tees, guint n_tees,
  * branch to NULL and removes it.
  * ------------------------------------------------------------------------ */
 
-/* What retransmission did for this viewer, for the log. */
+/* What retransmission and FEC did for this viewer, for the log. */
 static void
 log_retransmissions (PcrViewer * viewer)
 {
   GstIterator *it;
   GValue item = G_VALUE_INIT;
 
+  if (viewer->fec)
+    GST_INFO_OBJECT (viewer->host.bin, "session %s: %d FEC packets sent",
+        viewer->id, g_atomic_int_get (&viewer->peer->fec_packets));
   if (!viewer->webrtc || !viewer->ssrc)
     return;
   it = gst_bin_iterate_all_by_element_factory_name (GST_BIN (viewer->webrtc),
@@ -1262,6 +1374,7 @@ free_branch (PcrViewer * viewer)
     gst_clear_object (&viewer->tee_pads[i]);
   }
   gst_clear_object (&viewer->rtpbin);
+  gst_clear_object (&viewer->trans);
   for (i = 0; i < G_N_ELEMENTS (elements); i++) {
     if (!elements[i])
       continue;
@@ -1371,6 +1484,24 @@ pcr_viewer_free (PcrViewer * viewer)
   g_free (viewer->ice_addresses);
   peer_unref (viewer->peer);
   g_free (viewer);
+}
+
+gboolean
+pcr_viewer_has_fec (PcrViewer * viewer)
+{
+  return viewer->fec;
+}
+
+void
+pcr_viewer_set_fec_percentage (PcrViewer * viewer, guint percent)
+{
+  if (!viewer->fec || !viewer->trans)
+    return;
+  /* webrtcbin binds it to its rtpulpfecenc's percentage, which that takes
+   * while it runs */
+  g_object_set (viewer->trans, "fec-percentage", MIN (percent, 100), NULL);
+  GST_DEBUG_OBJECT (viewer->host.bin, "session %s: FEC %u %%", viewer->id,
+      percent);
 }
 
 const gchar *

@@ -56,6 +56,7 @@ typedef struct
   const gchar *ice_addresses;   /* nullable, comma-separated */
   gint playout_delay_max_ms;    /* -1: no playout-delay extension */
   PcrH264Profile profile;       /* of the stream */
+  gboolean fec;                 /* answer RED/ULPFEC when the offer has them */
 } PcrViewerSettings;
 
 /* Reads @offer (an offer message) and chooses the format to send; an error
@@ -102,6 +103,16 @@ void pcr_viewer_get_feedback (PcrViewer * viewer,
 /* Bounds the retransmissions the viewer may get to @bps (0: unbounded):
  * requests beyond it are dropped, as the network would. */
 void pcr_viewer_set_rtx_budget (PcrViewer * viewer, guint bps);
+
+/* Whether the viewer's answer has FEC (ULPFEC in RED): FEC was allowed
+ * and its offer had red/90000 and ulpfec/90000 (and, when it offered
+ * retransmission, an rtx format for RED: with RED every packet, and so
+ * every retransmission, is RED). */
+gboolean pcr_viewer_has_fec (PcrViewer * viewer);
+
+/* Sends FEC packets for @percent of the viewer's media packets (0: none);
+ * nothing for a viewer without FEC. */
+void pcr_viewer_set_fec_percentage (PcrViewer * viewer, guint percent);
 
 /* Answers the viewer's trickled candidate message. */
 void pcr_viewer_add_remote_candidate (PcrViewer * viewer,

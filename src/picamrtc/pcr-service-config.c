@@ -69,6 +69,10 @@ static const PcrSetting settings[] = {
   {"low-bitrate", 0, PCR_SETTING_INT, 0, "0", 0, 50000, NULL, "KBPS",
    "Low rendition bitrate in kbit/s, below bitrate; 0: 400, at most half "
    "of bitrate", OFF (low_bitrate)},
+  {"fec", 0, PCR_SETTING_BOOL, 0, "false", 0, 0, NULL, NULL,
+   "Forward error correction (ULPFEC/RED) for viewers whose loss needs it; "
+   "off by default: it froze the picture more than it repaired "
+   "(docs/networks.md)", OFF (fec)},
 };
 /* *INDENT-ON* */
 

@@ -45,6 +45,7 @@ typedef struct
   gint renditions;              /* 1, or 2: a low rendition beside */
   gint low_width, low_height;   /* 0: from the main size, see below */
   gint low_bitrate;             /* kbit/s; 0: see below */
+  gboolean fec;                 /* the sink's fec: auto, or off */
 } PcrConfig;
 
 PcrConfig *pcr_config_new (void);       /* all defaults */
@@ -56,7 +57,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrConfig, pcr_config_free)
  * width, height, framerate, bitrate, max-viewers, ice-address, stun-server,
  * turn-server, on-demand (--always-on is --on-demand=false),
  * idle-stop-seconds, latency-stamp, renditions, low-width, low-height,
- * low-bitrate: the table's checks plus even sizes, a low rendition smaller
+ * low-bitrate, fec: the table's checks plus even sizes, a low rendition smaller
  * than the main one and no password without a user name. */
 PcrSettings *pcr_config_settings_new (PcrConfig * config);
 

@@ -182,6 +182,10 @@ configure_sink (PcrService * self, const PcrConfig * config)
   set_sink_uint (self, "max-viewers", config->max_viewers);
   set_sink_string (self, "stun-server", config->stun_server);
   set_sink_string (self, "turn-server", config->turn_server);
+  /* an enum (auto, off), which a string GValue cannot set */
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (self->sink), "fec"))
+    gst_util_set_object_arg (G_OBJECT (self->sink), "fec",
+        config->fec ? "auto" : "off");
   if (config->ice_addresses != NULL && config->ice_addresses[0] != NULL) {
     g_autofree gchar *joined = g_strjoinv (",", config->ice_addresses);
 

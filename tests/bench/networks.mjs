@@ -9,7 +9,7 @@
 // under a millisecond and the results say so.
 //
 //   node tests/bench/networks.mjs [--build DIR] [--seconds 20] [--docs]
-//        [--rows clean,loss3,...] [--systems picamrtc,aiortc]
+//        [--rows clean,loss3,...] [--systems picamrtc,aiortc] [--fec auto|off]
 //   node tests/bench/networks.mjs --smoke   # clean and 3 % loss, picamrtc, CI
 //
 // Rows (each for both systems, one page unless said):
@@ -38,8 +38,10 @@
 // (gnuplot) into BUILD/bench/networks; --docs also puts the tables into
 // docs/benchmarks.md and the plot into docs/img/. The smoke run (5 s per row)
 // fails only on what no machine should show: a clean row without a
-// picture, random loss that dropped nothing. Exit 0 on success, 1 on
-// failure.
+// picture, random loss that dropped nothing. --fec sets the service's
+// forward error correction (--fec=true for auto, --fec=false for off;
+// unset: its default), for measuring it with and without (docs/networks.md,
+// "FEC"). Exit 0 on success, 1 on failure.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -84,6 +86,7 @@ function options(argv) {
       build: { type: 'string' }, seconds: { type: 'string' },
       smoke: { type: 'boolean' }, docs: { type: 'boolean' },
       rows: { type: 'string' }, systems: { type: 'string' },
+      fec: { type: 'string' },
     } }));
   } catch (e) {
     usage(e.message);
@@ -94,6 +97,10 @@ function options(argv) {
     seconds: v.smoke ? 5 : Number(v.seconds ?? 20), docs: Boolean(v.docs),
   };
   if (!(o.seconds >= 5 && o.seconds <= 600)) usage('--seconds must be 5 .. 600');
+  if (v.fec !== undefined && !['auto', 'off'].includes(v.fec)) usage('--fec must be auto or off');
+  // the service's own option: --fec=true is auto, --fec=false off
+  o.serviceArgs = v.fec === undefined ? [] : [`--fec=${v.fec === 'auto'}`];
+  o.fec = v.fec ?? 'default';
   // --smoke: clean and 3 % loss, picamrtc, unless said otherwise
   const rows = v.rows ? listOption(v.rows, ROWS, 'row')
     : v.smoke ? ['clean', 'loss3'] : ROWS;
@@ -344,7 +351,8 @@ function markdown(res) {
   L.push(`Run of ${res.date} (1280x720 30 fps test pattern, ${res.seconds} s ` +
     `per row, one headless Chromium page unless said; ${res.chromium}; ` +
     'loss and policing with nftables, bottlenecks with tc tbf on lo; **no ' +
-    'delay emulation**: the round trip stays below a millisecond):', '');
+    'delay emulation**: the round trip stays below a millisecond; picamrtc ' +
+    `FEC: ${res.fec}):`, '');
   row('condition', 'system', 'decoded fps', 'freezes', 'frozen (s/min)',
     'longest stall (s)', 'NACKs sent', 'PLIs + FIRs sent', 'RTX packets received',
     'key frames decoded', 'frame height at the end', 's on 720p / below',
@@ -498,13 +506,13 @@ async function body(systems, link) {
   }
   const res = {
     date: new Date().toISOString().slice(0, 10), seconds: opts.seconds,
-    systems: opts.systems, wanted: opts.rows, rows: [],
+    systems: opts.systems, wanted: opts.rows, fec: opts.fec, rows: [],
   };
   const broker = await systems.broker();
   systems.browser = await launchChromium(BIN.nodeModules);
   res.chromium = `Chromium ${systems.browser.version()}`;
   if (opts.systems.includes('picamrtc')) {
-    const proc = await systems.service(broker);
+    const proc = await systems.service(broker, 'picamrtc', {}, opts.serviceArgs);
     const base = await systems.gateway(broker);
     // --renditions: the service's option since it builds a small rendition
     res.renditionsOption = /--renditions\b/.test(String(spawnSync(BIN.service,
@@ -514,7 +522,7 @@ async function body(systems, link) {
       ctx.oneRendition = async () => {
         await systems.stop(ctx.proc);
         return systems.service(broker, 'picamrtc-renditions-1', {},
-          ['--renditions', '1']);
+          ['--renditions', '1', ...opts.serviceArgs]);
       };
     }
     await rowsOf(ctx, res);

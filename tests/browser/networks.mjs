@@ -4,8 +4,10 @@
 // moves the page to the camera's 640x360 rendition and back to 1280x720
 // once it goes (case bottleneck); one viewer policed to 1 Mbit/s
 // (nftables on its port) does not cost the other its picture (case
-// mixed); an offer without RTX still plays (case no-rtx); 10 % random UDP
-// loss leaves a moving picture (case loss10). Everything runs in a private
+// mixed); an offer without RTX or FEC still plays (case no-rtx); 10 %
+// random UDP loss leaves a moving picture (case loss10), and with FEC
+// (--fec=true) it gets FEC packets beside the retransmissions, none before
+// the loss (case loss10-fec). Everything runs in a private
 // network namespace that holds only loopback. `node networks.mjs CASE`
 // prints PASS or FAIL and exits 0 or 1; meson runs it
 // (tests/browser/meson.build). What a page sees comes from Chromium's
@@ -48,12 +50,13 @@ const BACK_TO_720_MS = 30_000;
 const MOVING_FPS = 15;
 const FULL_FPS = 25;
 
-// In the page, before its scripts: an offer without the rtx formats, as a
-// browser (or a WHEP player) that does not do RTX sends it.
+// In the page, before its scripts: an offer without the rtx, red, ulpfec
+// and flexfec formats, as a browser (or a WHEP player) that does neither
+// RTX nor FEC sends it.
 const NO_RTX_SCRIPT = () => {
   const strip = (sdp) => {
-    const rtx = new Set([...sdp.matchAll(/^a=rtpmap:(\d+) rtx\/\d+/gm)]
-      .map((m) => m[1]));
+    const rtx = new Set([...sdp.matchAll(
+      /^a=rtpmap:(\d+) (?:rtx|red|ulpfec|flexfec-03)\/90000/gm)].map((m) => m[1]));
     return sdp.split('\r\n').filter((l) => {
       const m = /^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)[ ]/.exec(l);
       return !(m && rtx.has(m[1]));
@@ -85,9 +88,9 @@ function outer(name) {
 // --- inside the namespace ------------------------------------------------
 
 /** The camera service, the gateway and Chromium; the base URL. */
-async function start(systems) {
+async function start(systems, serviceArgs = [], env = {}) {
   const broker = await systems.broker();
-  systems.camera = await systems.service(broker);
+  systems.camera = await systems.service(broker, 'picamrtc', env, serviceArgs);
   const base = await systems.gateway(broker);
   systems.browser = await launchChromium(BIN.nodeModules);
   return base;
@@ -255,20 +258,19 @@ async function caseMixed(systems, link) {
   return got;
 }
 
-// An offer without RTX, as older viewers and players send it: the answer
-// has none either and the picture plays at full rate on a clean link.
+// An offer without RTX or FEC, as older viewers and players send it: the
+// answer has none either and the picture plays at full rate on a clean
+// link, FEC allowed or not.
 async function caseNoRtx(systems) {
   const base = await start(systems);
   const [page, sampler] = await openSampled(systems, base, [NO_RTX_SCRIPT]);
   systems.samplers.push(sampler);
-  const [offer, answer] = await page.evaluate(() => [
-    window.picamrtc.pc.localDescription?.sdp ?? '',
-    window.picamrtc.pc.remoteDescription?.sdp ?? '']);
-  check(/^m=video /m.test(offer) && !/ rtx\//.test(offer), 'the page\'s ' +
-    `offer still has RTX: ${offer.replace(/\r\n/g, ' | ').slice(0, 1500)}`);
-  check(!/ rtx\//.test(answer) && !/^a=ssrc-group:FID/m.test(answer),
-    'the camera answers an offer without RTX with RTX: ' +
-    `${answer.replace(/\r\n/g, ' | ').slice(0, 1500)}`);
+  const [offer, answer] = await descriptions(page);
+  check(/^m=video /m.test(offer) && !/ (?:rtx|red|ulpfec)\//.test(offer),
+    `the page's offer still has RTX or FEC: ${oneLine(offer)}`);
+  check(!/ (?:rtx|red|ulpfec)\//.test(answer) &&
+    !/^a=ssrc-group:FID/m.test(answer), 'the camera answers an offer ' +
+    `without RTX or FEC with them: ${oneLine(answer)}`);
   await expectFullPicture(sampler, 'without RTX');
   const t0 = Date.now();
   await sleep(10_000);
@@ -282,16 +284,12 @@ async function caseNoRtx(systems) {
     /Mb\/s$/.test(shown.bitrate), 'the stats overlay reads ' +
     `${JSON.stringify(shown)} on a clean link (1280×720, "not yet" changed, ` +
     'Mb/s expected)');
-  return `offer and answer without RTX; ${describe(w)}; overlay ` +
+  return `offer and answer without RTX and FEC; ${describe(w)}; overlay ` +
     `"${shown.resolution}", changed "${shown.sizeChanged}", ${shown.bitrate}`;
 }
 
-// 10 % of UDP lost each way for 20 s: the picture keeps moving (NACK, RTX).
-async function caseLoss10(systems, link) {
-  const base = await start(systems);
-  const [, sampler] = await openSampled(systems, base);
-  systems.samplers.push(sampler);
-  await expectFullPicture(sampler, 'before the loss');
+/** 10 % of UDP lost each way for IMPAIRED_MS: [the page's window, drops]. */
+async function lossWindow(sampler, link) {
   link.loss(10);
   const t0 = Date.now();
   log(`10 % of UDP dropped each way for ${IMPAIRED_MS / 1000} s`);
@@ -301,6 +299,16 @@ async function caseLoss10(systems, link) {
   link.clear();
   const w = windowOf(sampler.series[0], t0, t1);
   check(w, 'no statistics from the page under loss');
+  return [w, dropped];
+}
+
+// 10 % of UDP lost each way for 20 s: the picture keeps moving (NACK, RTX).
+async function caseLoss10(systems, link) {
+  const base = await start(systems);
+  const [, sampler] = await openSampled(systems, base);
+  systems.samplers.push(sampler);
+  await expectFullPicture(sampler, 'before the loss');
+  const [w, dropped] = await lossWindow(sampler, link);
   const got = `${describe(w)}, ${w.rtx ?? 0} retransmissions received; ` +
     `${dropped} datagrams dropped`;
   check(dropped > 0, `the loss dropped nothing: ${got}`);
@@ -310,11 +318,73 @@ async function caseLoss10(systems, link) {
   return got;
 }
 
+/** The page's offer and the camera's answer. */
+function descriptions(page) {
+  return page.evaluate(() => [
+    window.picamrtc.pc.localDescription?.sdp ?? '',
+    window.picamrtc.pc.remoteDescription?.sdp ?? '']);
+}
+
+const oneLine = (sdp) => sdp.replace(/\r\n/g, ' | ').slice(0, 2500);
+
+/** The payload type of `name`/90000 in the video section, or null. */
+function ptOf(sdp, name) {
+  const video = sdp.slice(sdp.indexOf('\r\nm=video '));
+  const m = new RegExp(`^a=rtpmap:(\\d+) ${name}/90000`, 'm').exec(video);
+  return m ? m[1] : null;
+}
+
+// The camera with FEC by loss: Chromium's offer has red and ulpfec, and the
+// answer names the same payload types and an rtx for red; under 10 % loss
+// each way for 20 s the picture moves, the retransmissions still come (as
+// RTX of RED), and the camera sent FEC packets, none while the link was
+// clean (FEC costs bandwidth). Chromium (156) counts no FEC for video in
+// its statistics, so the count is the camera's, logged when the viewer
+// leaves.
+async function caseLoss10Fec(systems, link) {
+  const base = await start(systems, ['--fec=true'], {
+    GST_DEBUG: 'pcrviewer:4,mqttwebrtcsink:4',
+  });
+  const [page, sampler] = await openSampled(systems, base);
+  systems.samplers.push(sampler);
+  await expectFullPicture(sampler, 'before the loss');
+  const [offer, answer] = await descriptions(page);
+  const red = ptOf(offer, 'red');
+  const ulpfec = ptOf(offer, 'ulpfec');
+  check(red && ulpfec, `Chromium's offer has no red or ulpfec: ${oneLine(offer)}`);
+  check(ptOf(answer, 'red') === red && ptOf(answer, 'ulpfec') === ulpfec &&
+    new RegExp(`^a=fmtp:\\d+ apt=${red}\r?$`, 'm').test(answer),
+    `the answer lacks the offer's red ${red}, ulpfec ${ulpfec} or an rtx ` +
+    `for red: ${oneLine(answer)}`);
+  await sleep(4_000);
+  const switched = /: FEC \d+ % \(was \d+ %\)[^\n]*/.exec(systems.camera.logText());
+  check(!switched, `FEC switched on over a clean link: ${switched}`);
+  const fecSent = () => {
+    const all = [...systems.camera.logText().matchAll(/(\d+) FEC packets sent/g)];
+    return all.length ? Number(all[all.length - 1][1]) : null;
+  };
+  const [w, dropped] = await lossWindow(sampler, link);
+  const got = `red ${red}, ulpfec ${ulpfec}; ${describe(w)}, ` +
+    `${w.rtx ?? 0} retransmissions received; ${dropped} datagrams dropped`;
+  check(dropped > 0, `the loss dropped nothing: ${got}`);
+  check(w.rtx > 0, `no retransmissions beside FEC: ${got}`);
+  check(w.fps >= MOVING_FPS, `the picture does not move at 10 % loss ` +
+    `(≥ ${MOVING_FPS} fps expected): ${got}`);
+  // the viewer leaves; the camera logs the FEC packets it sent
+  await closeViewerPages(systems.pages.splice(0));
+  let fec = null;
+  await poll(() => (fec = fecSent()) !== null, 5_000, 250);
+  check(fec > 0, `the camera sent no FEC packets at 10 % loss: ${got}; ` +
+    `log: ${fec === null ? 'no FEC line' : `${fec} FEC packets sent`}`);
+  return `${got}; camera: ${fec} FEC packets sent`;
+}
+
 const CASES = {
   bottleneck: caseBottleneck,
   mixed: caseMixed,
   'no-rtx': caseNoRtx,
   loss10: caseLoss10,
+  'loss10-fec': caseLoss10Fec,
 };
 
 async function inner(name) {

@@ -40,6 +40,7 @@ typedef struct
   guint switches, ups;
   gint64 last_switch_us, last_up_us, prev_up_us;
   gint64 up_interval_min_us;    /* between probes after the first one */
+  guint fec_percent, fec_changes;
 } Viewer;
 
 typedef struct
@@ -47,6 +48,7 @@ typedef struct
   GRand *rand;
   gint64 now_us;
   guint n_viewers;
+  gboolean fec;                 /* FEC by loss, as the element's fec=auto */
   Viewer viewers[MAX_VIEWERS];
   guint bitrate[N_RENDITIONS];
 } Sim;
@@ -98,7 +100,7 @@ sim_set_bitrates (Sim * sim)
 
     for (i = 0; i < sim->n_viewers; i++) {
       if (sim->viewers[i].rendition == r) {
-        estimates[n++] = pcr_estimator_get_bps (sim->viewers[i].est);
+        estimates[n++] = pcr_estimator_get_media_bps (sim->viewers[i].est);
         probe = pcr_rendition_chooser_probe_bps (sim->viewers[i].chooser);
       }
     }
@@ -112,7 +114,8 @@ sim_set_bitrates (Sim * sim)
 static void
 sim_feedback (Sim * sim, Viewer * v)
 {
-  gdouble sent = sim->bitrate[v->rendition];
+  /* FEC packets are sent, counted and lost like media packets */
+  gdouble sent = sim->bitrate[v->rendition] * (100.0 + v->fec_percent) / 100;
   gdouble recv = sent, loss = 0;
   gint64 dod_ns;
   guint packets = MAX (1, (guint) (sent * 0.25 / PACKET_BITS));
@@ -142,6 +145,14 @@ sim_feedback (Sim * sim, Viewer * v)
   /* a receiver report about every second, a LAN's round trip */
   if (sim->now_us % SECOND_US == 0)
     pcr_estimator_on_receiver_report (v->est, sim->now_us, loss, 0.001);
+  if (sim->fec) {
+    guint fec = pcr_fec_percentage (v->fec_percent,
+        pcr_estimator_get_loss (v->est));
+
+    v->fec_changes += fec != v->fec_percent;
+    v->fec_percent = fec;
+    pcr_estimator_set_fec_percentage (v->est, fec);
+  }
 }
 
 static void
@@ -611,6 +622,148 @@ test_hostile (void)
   g_assert_cmpuint (pcr_estimator_get_bps (est), >=, 2000000);
 }
 
+/* The FEC percentage by loss: off below 2 %, on from it, off again only
+ * under 1 %; 3 % per percent of loss between 10 and 50 %, in steps of 5,
+ * up by one step as soon as the loss wants it, down only by two. */
+static void
+test_fec_percentage (void)
+{
+  static const struct
+  {
+    guint current;
+    gdouble loss;
+    guint want;
+  } cases[] = {
+    {0, 0, 0},
+    {0, 0.015, 0},
+    {0, 0.019, 0},
+    {0, 0.02, 10},
+    {0, 0.03, 10},
+    {0, 0.05, 15},
+    {0, 0.10, 30},
+    {0, 0.15, 45},
+    {0, 0.30, 50},
+    {0, 1.0, 50},
+    /* hysteresis: on stays on down to 1 % */
+    {10, 0.015, 10},
+    {10, 0.011, 10},
+    {10, 0.009, 0},
+    {30, 0.005, 0},
+    /* up by a step at once, down only by two */
+    {30, 0.11, 30},
+    {30, 0.118, 35},
+    {30, 0.085, 30},
+    {30, 0.07, 30},
+    {30, 0.066, 20},
+    {30, 0.12, 35},
+    {50, 0.99, 50},
+    /* hostile numbers */
+    {0, NAN, 0},
+    {20, NAN, 0},
+    {0, -1, 0},
+    {0, INFINITY, 0},
+    {0, 1e300, 50},
+    {7, 0.10, 30},
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_test_message ("current %u, loss %g", cases[i].current, cases[i].loss);
+    g_assert_cmpuint (pcr_fec_percentage (cases[i].current, cases[i].loss),
+        ==, cases[i].want);
+  }
+}
+
+/* FEC by loss on a simulated link for a minute: none on a clean one; at
+ * 3 % and 10 % random loss on within 3 s at about 3x the loss, steady (at
+ * most 10 changes a minute), the viewer still on the high picture,
+ * its encoder leaving the FEC its share; off again within 10 s of the
+ * loss going. */
+static void
+test_fec_by_loss (void)
+{
+  static const struct
+  {
+    gdouble loss;
+    guint fec_min, fec_max;
+  } links[] = {
+    {0, 0, 0},
+    {0.03, 10, 15},
+    {0.10, 20, 40},
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (links); i++) {
+    guint32 seed;
+
+    for (seed = 1; seed <= 3; seed++) {
+      Sim sim;
+      Stats stats;
+      Viewer *v;
+      guint bps, media;
+
+      g_test_message ("loss %.2f, seed %u", links[i].loss, seed);
+      sim_init (&sim, 1, seed);
+      sim.fec = TRUE;
+      v = &sim.viewers[0];
+      v->random_loss = links[i].loss;
+      sim_run (&sim, 3, NULL);
+      if (links[i].loss > 0)
+        g_assert_cmpuint (v->fec_percent, >, 0);
+      sim_run (&sim, 57, &stats);
+      g_assert_cmpuint (v->fec_percent, >=, links[i].fec_min);
+      g_assert_cmpuint (v->fec_percent, <=, links[i].fec_max);
+      g_assert_cmpuint (v->fec_changes, <=, 10);
+      g_assert_cmpuint (stats.on[0][HIGH], ==, stats.ticks);
+      /* the encoder leaves room for the FEC */
+      bps = pcr_estimator_get_bps (v->est);
+      media = pcr_estimator_get_media_bps (v->est);
+      g_assert_cmpuint (media, ==,
+          (guint) ((guint64) bps * 100 / (100 + v->fec_percent)));
+      g_assert_cmpuint (sim.bitrate[HIGH], <=, MAX (ranges[HIGH].min_bps,
+              media * PCR_ADAPT_HEADROOM + 1));
+      g_assert_cmpuint (sim.bitrate[HIGH], >=, ranges[HIGH].min_bps);
+
+      v->random_loss = 0;
+      sim_run (&sim, 10, NULL);
+      g_assert_cmpuint (v->fec_percent, ==, 0);
+      g_assert_cmpuint (sim.bitrate[HIGH], ==, PCR_ADAPT_HIGH_MAX_BPS);
+      sim_clear (&sim);
+    }
+  }
+}
+
+/* A viewer sent FEC counts only the media share of its estimate: an
+ * estimate that would keep the high rendition without FEC moves it down
+ * once FEC takes its share under the high minimum. */
+static void
+test_fec_media_share (void)
+{
+  g_autoptr (PcrEstimator) est = pcr_estimator_new (1400000,
+      PCR_ADAPT_ESTIMATE_MIN_BPS, PCR_ADAPT_ESTIMATE_MAX_BPS);
+  g_autoptr (PcrRenditionChooser) chooser = NULL;
+  gint64 now = 1000 * SECOND_US;
+  guint i;
+
+  g_assert_cmpuint (pcr_estimator_get_media_bps (est), ==, 1400000);
+  pcr_estimator_set_fec_percentage (est, 40);
+  g_assert_cmpuint (pcr_estimator_get_media_bps (est), ==, 1000000);
+  pcr_estimator_set_fec_percentage (est, 1000);
+  g_assert_cmpuint (pcr_estimator_get_media_bps (est), ==, 700000);
+  pcr_estimator_set_fec_percentage (est, 40);
+
+  chooser = pcr_rendition_chooser_new (N_RENDITIONS, ranges, now);
+  /* congested for a second at what it sends now */
+  for (i = 0; i < 4; i++) {
+    now += TICK_US;
+    pcr_estimator_set_sending (est, 1000000);
+    pcr_estimator_on_twcc (est, now, 1400000, 1190000, 0.15, 2000000);
+    pcr_rendition_chooser_update (chooser, now, est);
+  }
+  g_assert_cmpuint (pcr_estimator_get_bps (est), >=, 1000000);
+  g_assert_cmpuint (pcr_rendition_chooser_get (chooser), ==, LOW);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -629,5 +782,8 @@ main (int argc, char *argv[])
       test_receiver_reports_only);
   g_test_add_func ("/adapt/bitrate", test_bitrate);
   g_test_add_func ("/adapt/hostile", test_hostile);
+  g_test_add_func ("/adapt/fec-percentage", test_fec_percentage);
+  g_test_add_func ("/adapt/fec-by-loss", test_fec_by_loss);
+  g_test_add_func ("/adapt/fec-media-share", test_fec_media_share);
   return g_test_run ();
 }

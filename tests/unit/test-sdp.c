@@ -657,6 +657,26 @@ test_extmap_id (void)
   }
 }
 
+/* The choice for an inline offer of H264 102 (constrained baseline)
+ * followed by @formats on the m-line and @lines after its own. */
+static PcrH264Choice *
+choose_inline (const gchar * formats, const gchar * lines)
+{
+  g_autofree gchar *text = g_strdup_printf ("v=0\r\no=- 1 1 IN IP4 "
+      "127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102%s\r\n"
+      "c=IN IP4 0.0.0.0\r\na=rtpmap:102 H264/90000\r\n"
+      "a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n%s",
+      formats, lines);
+  g_autoptr (GError) error = NULL;
+  PcrH264Choice *choice;
+
+  g_test_message ("%s", lines);
+  choice = choose_text (text, CB, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (choice->pt, ==, 102);
+  return choice;
+}
+
 /* The retransmission format of the chosen payload type: the browsers'
  * offers, offers without one, and rtx lines that must not count. */
 static void
@@ -719,19 +739,80 @@ test_rtx_pt (void)
     g_assert_cmpint (choice->rtx_pt, ==, offers[i].rtx_pt);
   }
   for (i = 0; i < G_N_ELEMENTS (inline_offers); i++) {
-    g_autofree gchar *text = g_strdup_printf ("v=0\r\no=- 1 1 IN IP4 "
-        "127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102%s\r\n"
-        "c=IN IP4 0.0.0.0\r\na=rtpmap:102 H264/90000\r\n"
-        "a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n%s",
-        inline_offers[i].formats, inline_offers[i].lines);
+    g_autoptr (PcrH264Choice) choice = choose_inline (inline_offers[i].formats,
+        inline_offers[i].lines);
+
+    g_assert_cmpint (choice->rtx_pt, ==, inline_offers[i].rtx_pt);
+  }
+}
+
+/* The FEC formats (RED, ULPFEC, rtx of RED) of the chosen m-line: the
+ * browsers' offers, offers without them, and lines that must not count. */
+static void
+test_fec_pt (void)
+{
+  static const struct
+  {
+    const gchar *fixture;
+    gint red_pt, ulpfec_pt, red_rtx_pt;
+  } offers[] = {
+    {"chromium-recvonly.sdp", 118, 120, 119},
+    /* its audio m-line's red/48000 is not the video's */
+    {"chromium-audio-video.sdp", 118, 120, 119},
+    {"chromium-gathered.sdp", 118, 120, 119},
+    {"firefox-recvonly.sdp", 122, 123, 119},
+    {"safari-audio-video.sdp", 108, 127, 109},
+    {"rejected-then-good.sdp", -1, -1, -1},
+    {"uppercase-h264.sdp", -1, -1, -1},
+  };
+  static const struct
+  {
+    const gchar *formats;       /* after 102 on the m-line */
+    const gchar *lines;
+    gint red_pt, ulpfec_pt, red_rtx_pt;
+  } inline_offers[] = {
+    {" 103 104 105", "a=rtpmap:103 red/90000\r\na=rtpmap:104 ulpfec/90000\r\n"
+          "a=rtpmap:105 rtx/90000\r\na=fmtp:105 apt=103\r\n", 103, 104, 105},
+    {" 103 104", "a=rtpmap:103 RED/90000\r\na=rtpmap:104 ULPFEC/90000\r\n",
+        103, 104, -1},
+    /* the first listed wins */
+    {" 106 103", "a=rtpmap:103 red/90000\r\na=rtpmap:106 red/90000\r\n",
+        106, -1, -1},
+    /* not on the m-line, another clock rate, no clock rate */
+    {"", "a=rtpmap:103 red/90000\r\na=rtpmap:104 ulpfec/90000\r\n", -1, -1,
+        -1},
+    {" 103 104", "a=rtpmap:103 red/48000\r\na=rtpmap:104 ulpfec\r\n", -1,
+        -1, -1},
+    /* an rtx of another format, of no format, malformed */
+    {" 103 105", "a=rtpmap:103 red/90000\r\na=rtpmap:105 rtx/90000\r\n"
+          "a=fmtp:105 apt=102\r\n", 103, -1, -1},
+    {" 103 105", "a=rtpmap:103 red/90000\r\na=rtpmap:105 rtx/90000\r\n"
+          "a=fmtp:105 apt=103x\r\n", 103, -1, -1},
+    {" 103 200", "a=rtpmap:103 red/90000\r\na=rtpmap:200 rtx/90000\r\n"
+          "a=fmtp:200 apt=103\r\n", 103, -1, -1},
+    /* flexfec is not ulpfec */
+    {" 104", "a=rtpmap:104 flexfec-03/90000\r\n", -1, -1, -1},
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (offers); i++) {
     g_autoptr (PcrH264Choice) choice = NULL;
     g_autoptr (GError) error = NULL;
 
-    g_test_message ("%s", inline_offers[i].lines);
-    choice = choose_text (text, CB, &error);
+    g_test_message ("%s", offers[i].fixture);
+    choice = choose_fixture (offers[i].fixture, CB, &error);
     g_assert_no_error (error);
-    g_assert_cmpint (choice->pt, ==, 102);
-    g_assert_cmpint (choice->rtx_pt, ==, inline_offers[i].rtx_pt);
+    g_assert_cmpint (choice->red_pt, ==, offers[i].red_pt);
+    g_assert_cmpint (choice->ulpfec_pt, ==, offers[i].ulpfec_pt);
+    g_assert_cmpint (choice->red_rtx_pt, ==, offers[i].red_rtx_pt);
+  }
+  for (i = 0; i < G_N_ELEMENTS (inline_offers); i++) {
+    g_autoptr (PcrH264Choice) choice = choose_inline (inline_offers[i].formats,
+        inline_offers[i].lines);
+
+    g_assert_cmpint (choice->red_pt, ==, inline_offers[i].red_pt);
+    g_assert_cmpint (choice->ulpfec_pt, ==, inline_offers[i].ulpfec_pt);
+    g_assert_cmpint (choice->red_rtx_pt, ==, inline_offers[i].red_rtx_pt);
   }
 }
 
@@ -768,6 +849,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sdp/mutated", test_mutated);
   g_test_add_func ("/sdp/extmap-id", test_extmap_id);
   g_test_add_func ("/sdp/rtx-pt", test_rtx_pt);
+  g_test_add_func ("/sdp/fec-pt", test_fec_pt);
 
   return g_test_run ();
 }
