@@ -336,7 +336,10 @@ pcr_estimator_severe (const PcrEstimator * est)
 {
   g_return_val_if_fail (est != NULL, FALSE);
 
-  return est->loss >= LOSS_SEVERE;
+  /* a queue that grew over two reports is already two reports of
+   * evidence: waiting for a third only loses more of the picture */
+  return est->loss >= LOSS_SEVERE || (est->last_twcc_us >= 0
+      && est->growing_reports >= QUEUE_GROWTH_REPORTS);
 }
 
 /* The chooser. */
@@ -348,6 +351,12 @@ pcr_estimator_severe (const PcrEstimator * est)
  * worth of packets (seen with 500 ms: the page showed the smaller picture
  * 2 s after a 1 Mbit/s bottleneck began). */
 #define DOWN_SUSTAINED_US (250 * G_GINT64_CONSTANT (1000))
+/* Severely congested, a viewer moves down while its estimate is under this
+ * many times its rendition's minimum: the first reports of a bottleneck
+ * still count what got through before it (a 1 Mbit/s bottleneck's first
+ * overuse report put the estimate at 1.225 Mbit/s, over 720p's 1.2, and
+ * the move waited for the next report). */
+#define DOWN_SEVERE_MARGIN 1.25
 /* How long the link must be clean before a viewer probes the rendition
  * above, at first... */
 #define BACKOFF_START_US (4 * G_USEC_PER_SEC)
@@ -488,9 +497,10 @@ pcr_rendition_chooser_update (PcrRenditionChooser * chooser, gint64 now_us,
     }
   }
 
-  if (chooser->current + 1 < chooser->n && congested
-      && bps < chooser->ranges[chooser->current].min_bps && (severe
-          || now_us - chooser->congested_since_us >= DOWN_SUSTAINED_US)) {
+  if (chooser->current + 1 < chooser->n && congested && (severe ?
+          bps < DOWN_SEVERE_MARGIN * chooser->ranges[chooser->current].min_bps
+          : bps < chooser->ranges[chooser->current].min_bps
+          && now_us - chooser->congested_since_us >= DOWN_SUSTAINED_US)) {
     chooser->probe_us = chooser->rate_probe_us = -1;
     switch_to (chooser, fitting_below (chooser, bps), now_us);
     return chooser->current;

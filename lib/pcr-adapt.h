@@ -74,7 +74,8 @@ guint pcr_estimator_get_media_bps (const PcrEstimator * est);
 /* Overuse now, or loss > 10 %. */
 gboolean pcr_estimator_congested (const PcrEstimator * est);
 /* Congested beyond doubt: loss >= 25 % (a bottleneck or a policer at
- * three quarters of the rate or less; random loss is not that high). */
+ * three quarters of the rate or less; random loss is not that high), or
+ * the link carried a tenth less than was sent in two reports in a row. */
 gboolean pcr_estimator_severe (const PcrEstimator * est);
 
 /* Renditions, best first: index 0 is the high one. */

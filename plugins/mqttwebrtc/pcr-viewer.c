@@ -75,6 +75,12 @@ typedef struct
   gdouble rtx_tokens;           /* bytes that may be resent now */
   gint64 rtx_refill_us;
   guint rtx_refused;            /* requests dropped over the budget */
+  gint switch_marked;           /* atomic: a switch's first key frame is on
+                                 * its way to the payloader */
+  gint rtx_from_seq;            /* under rtx_lock: after a switch, the first
+                                 * packet worth repairing; -1: any */
+  gint64 rtx_from_us;           /* when that was set */
+  guint rtx_stale;              /* requests dropped as from before it */
   gint fec_packets;             /* atomic: FEC packets sent */
   /* set before the branch is built, then read only: with FEC, what the
    * RED encoder's probes need (the playout-delay extension nullable) */
@@ -604,6 +610,7 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
   viewer->peer->viewer = viewer;
   viewer->peer->pending = -1;
   g_mutex_init (&viewer->peer->rtx_lock);
+  viewer->peer->rtx_from_seq = -1;
   viewer->peer->ulpfec_pt = -1;
   viewer->id = viewer->peer->id;
   viewer->trickle = offer->trickle;
@@ -949,11 +956,27 @@ rtx_request_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   gint budget = g_atomic_int_get (&peer->rtx_budget_bps);
   gint64 now = g_get_monotonic_time ();
   gboolean pass;
+  guint seqnum = 0;
 
-  if (budget <= 0 || GST_EVENT_TYPE (event) != GST_EVENT_CUSTOM_UPSTREAM ||
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CUSTOM_UPSTREAM ||
       !gst_event_has_name (event, "GstRTPRetransmissionRequest"))
     return GST_PAD_PROBE_OK;
+  gst_structure_get_uint (gst_event_get_structure (event), "seqnum",
+      &seqnum);
   g_mutex_lock (&peer->rtx_lock);
+  /* a packet of the picture the viewer was switched away from: nothing
+   * after the new rendition's key frame refers to it */
+  if (peer->rtx_from_seq >= 0 && now - peer->rtx_from_us <
+      RTX_HISTORY_MS * 1000 && (((seqnum - peer->rtx_from_seq) & 0xffff) &
+          0x8000)) {
+    peer->rtx_stale++;
+    g_mutex_unlock (&peer->rtx_lock);
+    return GST_PAD_PROBE_DROP;
+  }
+  if (budget <= 0) {
+    g_mutex_unlock (&peer->rtx_lock);
+    return GST_PAD_PROBE_OK;
+  }
   if (peer->rtx_refill_us)
     peer->rtx_tokens += budget / 8.0 * (now - peer->rtx_refill_us) /
         G_USEC_PER_SEC;
@@ -1092,6 +1115,33 @@ connect_webrtc (PcrViewer * viewer)
   }
 }
 
+/* The first key frame after a switch reaching the payloader: its first
+ * packet is where repairs are worth making again (rtx_request_probe). */
+static GstPadProbeReturn
+switch_seqnum_probe (GstPad * pad, GstPadProbeInfo * info,
+    gpointer user_data)
+{
+  Peer *peer = user_data;
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  GstObject *pay;
+  guint last = 0;
+
+  if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) ||
+      !g_atomic_int_compare_and_exchange (&peer->switch_marked, 1, 0))
+    return GST_PAD_PROBE_OK;
+  pay = gst_pad_get_parent (pad);
+  if (!pay)
+    return GST_PAD_PROBE_OK;
+  /* rtpbasepayload's seqnum: the last one it used */
+  g_object_get (pay, "seqnum", &last, NULL);
+  gst_object_unref (pay);
+  g_mutex_lock (&peer->rtx_lock);
+  peer->rtx_from_seq = (last + 1) & 0xffff;
+  peer->rtx_from_us = g_get_monotonic_time ();
+  g_mutex_unlock (&peer->rtx_lock);
+  return GST_PAD_PROBE_OK;
+}
+
 /* funnel ! queue ! rtph264pay ! webrtcbin, its transceiver sending the
  * chosen format only. */
 static gboolean
@@ -1103,9 +1153,15 @@ link_branch (PcrViewer * viewer, GError ** error)
   g_autoptr (GstCaps) prefs = NULL;
   GstWebRTCRTPTransceiver *trans = NULL;
 
+  g_autoptr (GstPad) pay_sink = gst_element_get_static_pad (viewer->pay,
+      "sink");
+
   gst_pad_add_probe (pay_src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
       rewrite_profile_level_id, g_strdup (viewer->choice->profile_level_id),
       g_free);
+  gst_pad_add_probe (pay_sink, GST_PAD_PROBE_TYPE_BUFFER,
+      switch_seqnum_probe, peer_ref (viewer->peer),
+      (GDestroyNotify) peer_unref);
   webrtc_sink = gst_element_request_pad_simple (viewer->webrtc, "sink_%u");
   if (!webrtc_sink || gst_pad_link (pay_src, webrtc_sink) != GST_PAD_LINK_OK
       || !gst_element_link_many (viewer->funnel, viewer->queue, viewer->pay,
@@ -1187,6 +1243,7 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     PeerEvent *ev = peer_event_new (peer, EV_SWITCHED);
 
     g_atomic_int_set (&peer->active, index);
+    g_atomic_int_set (&peer->switch_marked, 1);
     ev->mline = index;
     post_peer_event (ev);
     return GST_PAD_PROBE_OK;
@@ -1347,8 +1404,9 @@ log_retransmissions (PcrViewer * viewer)
         "num-rtx-packets", &packets, NULL);
     g_mutex_lock (&viewer->peer->rtx_lock);
     GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
-        "again, %u retransmitted, %u refused over the budget", viewer->id,
-        requests, packets, viewer->peer->rtx_refused);
+        "again, %u retransmitted, %u refused over the budget, %u from "
+        "before a switch", viewer->id, requests, packets,
+        viewer->peer->rtx_refused, viewer->peer->rtx_stale);
     g_mutex_unlock (&viewer->peer->rtx_lock);
     g_value_reset (&item);
   }

@@ -497,6 +497,33 @@ test_queue_growth (void)
   g_assert_true (pcr_estimator_congested (est));
   /* the estimate falls under what the link carried */
   g_assert_cmpuint (pcr_estimator_get_bps (est), <=, 1550000);
+  /* two reports of it are evidence enough to move down at once, while
+   * the estimate still counts what got through before the bottleneck */
+  g_assert_true (pcr_estimator_severe (est));
+}
+
+/* Severely congested on the high rendition with an estimate just over its
+ * minimum (the windowed received rate still counting the time before the
+ * bottleneck): down at once, not a report later. */
+static void
+test_severe_moves_down (void)
+{
+  g_autoptr (PcrEstimator) est = pcr_estimator_new (2500000, 100000,
+      2500000);
+  g_autoptr (PcrRenditionChooser) chooser =
+      pcr_rendition_chooser_new (N_RENDITIONS, ranges, 0);
+  gint64 now_us = 10 * SECOND_US;
+
+  pcr_estimator_set_sending (est, 2000000);
+  pcr_estimator_on_twcc (est, now_us, 2000000, 1700000, 0, 650000);
+  g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
+      ==, HIGH);
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 1900000, 1440000, 0, 1380000);
+  g_assert_cmpuint (pcr_estimator_get_bps (est), >, PCR_ADAPT_HIGH_MIN_BPS);
+  g_assert_true (pcr_estimator_severe (est));
+  g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
+      ==, LOW);
 }
 
 /* Repairs get the estimate's room beside the picture, and never less
@@ -777,6 +804,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/adapt/no-flapping", test_no_flapping);
   g_test_add_func ("/adapt/backoff-reset", test_backoff_reset);
   g_test_add_func ("/adapt/queue-growth", test_queue_growth);
+  g_test_add_func ("/adapt/severe-moves-down", test_severe_moves_down);
   g_test_add_func ("/adapt/rtx-budget", test_rtx_budget);
   g_test_add_func ("/adapt/receiver-reports-only",
       test_receiver_reports_only);
