@@ -425,6 +425,8 @@ class Env:
                           f' (exit {p.proc.returncode})')
                     print(p.log_text(4000 if p is self.broker else 12000))
             print(f'----- logs kept in {self.workdir}')
+        elif os.environ.get('PCR_KEEP_LOGS'):
+            print(f'----- logs kept in {self.workdir} (PCR_KEEP_LOGS)')
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

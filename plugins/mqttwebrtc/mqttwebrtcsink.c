@@ -150,6 +150,7 @@ struct _PcrMqttWebrtcSink
   GMainContext *context;
   GMainLoop *loop;
   GThread *thread;
+  GThread *warm_up_thread;      /* warm_up(), from start to stop */
   GSource *housekeeping;
   GSource *adapt_timer;
   guint bitrates[PCR_MAX_RENDITIONS];   /* each rendition's, context only */
@@ -807,6 +808,42 @@ post_start_error (PcrMqttWebrtcSink * self, const GError * error)
         ("Cannot start the signaller"), ("%s", error->message));
 }
 
+/* What a viewer's branch is made of (webrtcbin creates the ones after it). */
+static const gchar *const branch_elements[] = { "funnel", "queue",
+  "rtph264pay", "webrtcbin", "rtpbin", "nicesrc", "nicesink", "dtlssrtpenc",
+  "dtlssrtpdec", "srtpenc", "srtpdec", "rtprtxsend", "rtpstorage"
+};
+
+/* Work the first viewer would otherwise wait for, done in the background
+ * at start while no one waits: loading the plugins of a branch (libsrtp,
+ * for one, runs its self-tests when loaded) and making the process's DTLS
+ * certificate, an RSA 2048 key that the first DTLS element creates and all
+ * later ones share (dtlsdec in GStreamer 1.22): 0.1-0.5 s on a PC, a second
+ * or more on a Pi. A viewer earlier than this waits for the same key rather
+ * than making its own. */
+static gpointer
+warm_up (gpointer data)
+{
+  GstElement *dtls;
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (branch_elements); i++) {
+    GstElementFactory *f = gst_element_factory_find (branch_elements[i]);
+    GstPluginFeature *loaded;
+
+    if (!f)
+      continue;
+    loaded = gst_plugin_feature_load (GST_PLUGIN_FEATURE (f));
+    if (loaded)
+      gst_object_unref (loaded);
+    gst_object_unref (f);
+  }
+  dtls = gst_element_factory_make ("dtlsdec", NULL);
+  if (dtls)
+    gst_object_unref (gst_object_ref_sink (dtls));
+  return NULL;
+}
+
 static gboolean
 start (PcrMqttWebrtcSink * self)
 {
@@ -852,6 +889,8 @@ start (PcrMqttWebrtcSink * self)
   g_source_set_callback (self->adapt_timer, adapt_tick, self, NULL);
   g_source_attach (self->adapt_timer, self->context);
   self->thread = g_thread_new ("mqttwebrtcsink", context_thread, self);
+  self->warm_up_thread = g_thread_new ("mqttwebrtcsink-warm", warm_up,
+      NULL);
 
   if (!pcr_signaller_start (signaller, self->context, &callbacks, self,
           &offline, &error)) {
@@ -917,6 +956,10 @@ stop (PcrMqttWebrtcSink * self)
   guint i;
   PcrSignaller *signaller;
 
+  if (self->warm_up_thread) {
+    g_thread_join (self->warm_up_thread);
+    self->warm_up_thread = NULL;
+  }
   if (self->thread) {
     /* Quit from inside the loop: a g_main_loop_quit() from here before the
      * thread reached g_main_loop_run() would be lost, and the join hang. */
@@ -1226,16 +1269,13 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   gst_object_unref (templ);
   /* Viewers' branches need these later; find out now. */
   if (!self->missing) {
-    const gchar *later[] = { "funnel", "queue", "rtph264pay", "webrtcbin",
-      "nicesrc", "nicesink", "dtlssrtpenc", "srtpenc"
-    };
     guint i;
 
-    for (i = 0; i < G_N_ELEMENTS (later); i++) {
-      GstElementFactory *f = gst_element_factory_find (later[i]);
+    for (i = 0; i < G_N_ELEMENTS (branch_elements); i++) {
+      GstElementFactory *f = gst_element_factory_find (branch_elements[i]);
 
       if (!f) {
-        self->missing = g_strdup (later[i]);
+        self->missing = g_strdup (branch_elements[i]);
         break;
       }
       gst_object_unref (f);
