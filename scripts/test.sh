@@ -136,6 +136,13 @@ if [ "${PICAMRTC_SANITIZERS:-yes}" != no ]; then
     run_suites "$fuzz_dir" fuzz --suite fuzz
 fi
 
+# Last, as it installs and purges system packages: the Debian packages
+# built, installed, the installed service run with a viewer, purged (root
+# only; skipped otherwise)
+log "Debian packages (dpkg-buildpackage, lintian, install, run, purge)"
+run_suites "$BUILD_DIR" packages --no-rebuild --suite packages \
+  --num-processes 1
+
 if python3 - "$sanitizer_logs" "${logs[@]}" <<'PY'
 import glob, json, os, sys
 passed = failed = skipped = 0
