@@ -140,8 +140,8 @@ fi
 # built, installed, the installed service run with a viewer, purged (root
 # only; skipped otherwise)
 log "Debian packages (dpkg-buildpackage, lintian, install, run, purge)"
-run_suites "$BUILD_DIR" packages --no-rebuild --suite packages \
-  --num-processes 1
+PCR_TEST_PACKAGES=1 run_suites "$BUILD_DIR" packages --no-rebuild \
+  --suite packages --num-processes 1
 
 if python3 - "$sanitizer_logs" "${logs[@]}" <<'PY'
 import glob, json, os, sys

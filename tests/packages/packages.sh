@@ -6,6 +6,8 @@
 # GST_PLUGIN_PATH, the installed /usr/bin/picamrtc streaming the test
 # pattern to a viewer: installed.py), then purges them and checks that
 # nothing is left. Root only: it installs and removes system packages.
+# Runs only with PCR_TEST_PACKAGES=1 (scripts/test.sh sets it, so a plain
+# `meson test` never touches the system's packages).
 # Exit 77 (skipped) when not root, when a tool is missing, or when this
 # machine has picamrtc installed already (the test would replace and purge
 # it).
@@ -19,6 +21,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 step() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 fail() { printf 'FAIL packages: %s\n' "$*"; exit 1; }
 
+if [ "${PCR_TEST_PACKAGES:-}" != 1 ]; then
+  echo "SKIP: installs and purges Debian packages on this machine; only with PCR_TEST_PACKAGES=1 (scripts/test.sh sets it)"
+  exit $SKIP
+fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: installs and purges Debian packages on this machine; run as root"
   exit $SKIP
