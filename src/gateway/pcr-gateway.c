@@ -1532,6 +1532,8 @@ pcr_gateway_new (PcrGatewayConfig * config, GError ** error)
   options.username = config->username;
   options.password = config->password;
   options.ca_file = config->ca_file;
+  options.cert_file = config->cert_file;
+  options.key_file = config->key_file;
   self->mqtt = pcr_mqtt_new (&options, self->context, &callbacks, self, &local);
   if (self->mqtt == NULL) {
     g_set_error (error, PCR_GATEWAY_ERROR, PCR_GATEWAY_ERROR_CONFIG,
