@@ -938,6 +938,14 @@ on_mqtt_connection (PcrMqtt * mqtt, gboolean connected, gpointer user_data)
     pcr_mqtt_subscribe (mqtt, s->out_topic);
 }
 
+/* Why the broker cannot be used, once per distinct failure (a refused
+ * client certificate, a wrong password, ...); pcr-mqtt keeps retrying. */
+static void
+on_mqtt_error (PcrMqtt * mqtt, const gchar * message, gpointer user_data)
+{
+  g_warning ("MQTT: %s; retrying", message);
+}
+
 /* ---- HTTP handlers ---- */
 
 static void
@@ -1482,6 +1490,7 @@ pcr_gateway_new (PcrGatewayConfig * config, GError ** error)
   PcrMqttCallbacks callbacks = {
     .on_connection = on_mqtt_connection,
     .on_message = on_mqtt_message,
+    .on_error = on_mqtt_error,
   };
 
   g_return_val_if_fail (config != NULL, NULL);
