@@ -12,9 +12,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include <mosquitto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <glib/gstdio.h>
 #include <gst/gst.h>
 
 #include "pcr-quote.h"
@@ -404,7 +406,7 @@ check_client_cert (const gchar * cert_file, const gchar * key_file,
     GError ** error)
 {
   SSL_CTX *ctx = SSL_CTX_new (TLS_client_method ());
-  const gchar *file = NULL, *problem = NULL;
+  const gchar *file = NULL, *problem = NULL, *unreadable = NULL;
   const gchar *reason;
 
   if (ctx == NULL) {
@@ -413,7 +415,15 @@ check_client_cert (const gchar * cert_file, const gchar * key_file,
   }
   SSL_CTX_set_default_passwd_cb (ctx, no_passphrase);
   ERR_clear_error ();
-  if (SSL_CTX_use_certificate_chain_file (ctx, cert_file) != 1) {
+  /* a key only root may read is the usual mistake: say that, not "PEM" */
+  if (g_access (cert_file, R_OK) != 0)
+    file = cert_file;
+  else if (g_access (key_file, R_OK) != 0)
+    file = key_file;
+  if (file != NULL) {
+    unreadable = g_strerror (errno);
+    problem = "cannot be read";
+  } else if (SSL_CTX_use_certificate_chain_file (ctx, cert_file) != 1) {
     file = cert_file;
     problem = "is not a PEM certificate";
   } else if (SSL_CTX_use_PrivateKey_file (ctx, key_file,
@@ -429,11 +439,15 @@ check_client_cert (const gchar * cert_file, const gchar * key_file,
   if (problem != NULL) {
     g_autofree gchar *quoted = pcr_quote_untrusted (file,
         PCR_QUOTE_MAX_VALUE);
+    const gchar *key = file == cert_file ? "cert-file" : "key-file";
 
     reason = ERR_reason_error_string (ERR_peek_error ());
-    g_set_error (error, PCR_MQTT_ERROR, 0, "%s \"%s\" %s (OpenSSL: %s)",
-        file == cert_file ? "cert-file" : "key-file", quoted, problem,
-        reason ? reason : "unknown error");
+    if (unreadable != NULL)
+      g_set_error (error, PCR_MQTT_ERROR, 0, "%s \"%s\" cannot be read: %s",
+          key, quoted, unreadable);
+    else
+      g_set_error (error, PCR_MQTT_ERROR, 0, "%s \"%s\" %s (OpenSSL: %s)",
+          key, quoted, problem, reason ? reason : "no reason given");
   }
   ERR_clear_error ();
   SSL_CTX_free (ctx);

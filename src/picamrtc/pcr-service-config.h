@@ -55,7 +55,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrConfig, pcr_config_free)
 
 /* Settings over @config (which must outlive them) with the table broker,
  * username, password, ca-file, cert-file, key-file, device, topic-prefix,
- * source, pipeline, width, height, framerate, bitrate, max-viewers, ice-address, stun-server,
+ * source, pipeline,
+ * width, height, framerate, bitrate, max-viewers, ice-address, stun-server,
  * turn-server, on-demand (--always-on is --on-demand=false),
  * idle-stop-seconds, latency-stamp, renditions, low-width, low-height,
  * low-bitrate, fec: the table's checks plus even sizes, a low rendition smaller
