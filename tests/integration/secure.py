@@ -557,6 +557,41 @@ def says_broker_failure(line):
     return any(w in low for w in FAILURE_WORDS)
 
 
+def refusals_said(procs, problems):
+    """After the retries: for each process still running, the lines of its
+    log that say why the broker refuses it; one that exited goes to
+    problems."""
+    said = {}
+    for name, p in procs.items():
+        text = p.log_text(50000)
+        if not p.alive():
+            problems.append(f'{name}: exited with {p.proc.returncode}: '
+                            f'{text[-1500:]}')
+            continue
+        said[name] = [l for l in text.splitlines() if says_broker_failure(l)]
+        log(f'{name} says ({len(said[name])} lines): '
+            f'{said[name][0].strip()[:300] if said[name] else "nothing"}')
+    return said
+
+
+def check_retried(attempts, problems):
+    """attempts: what -> refusals the broker logged in the 12 s."""
+    for what, n in attempts.items():
+        if n < 3:
+            problems.append(f'{what}: {n} connection attempts seen by the '
+                            'broker in 12 s (expected 3 or more: it retries '
+                            'every 1 to 2.5 s)')
+
+
+def stop_all(procs, problems):
+    for p in procs.values():
+        p.signal(signal.SIGTERM)
+    for name, p in procs.items():
+        rc = p.wait(15)
+        if rc != 0:
+            problems.append(f'{name}: exit {rc} on SIGTERM (expected 0)')
+
+
 def case_refused_service(env):
     """The service facing a broker it cannot use: plain mqtt:// to the TLS
     port, mqtts:// with a CA that did not sign the broker, and a wrong
@@ -575,25 +610,18 @@ def case_refused_service(env):
                                ca_file=env.ca),
     }
     services = {}
-    silent = []
     for name, keys in setups.items():
         conf = env.write_service_conf(f'{name}.conf', device=DEVICE, **keys)
         # the default log level, as under systemd
         services[name] = env.spawn_service(name, ['--config', conf] + common)
     time.sleep(12)               # several reconnect attempts (1 s .. 2.5 s)
     problems = []
-    for name, p in services.items():
-        text = p.log_text(20000)
-        if not p.alive():
-            problems.append(f'{name}: exited with {p.proc.returncode}: '
-                            f'{text[-1500:]}')
-            continue
-        said = [l for l in text.splitlines() if says_broker_failure(l)]
-        if said:
-            log(f'{name} says: {said[0].strip()[:200]}')
-        else:
-            silent.append(name)
-            print(f'----- log of {name} ({" ".join(p.argv)})\n{text}')
+    said = refusals_said(services, problems)
+    silent = [name for name, lines in said.items() if not lines]
+    for name in silent:
+        p = services[name]
+        print(f'----- log of {name} ({" ".join(p.argv)})\n'
+              f'{p.log_text(20000)}')
     if silent:
         problems.append(f'{", ".join(silent)}: kept running but said '
                         'nothing about the broker refusing them at the '
@@ -605,19 +633,10 @@ def case_refused_service(env):
         'wrong-ca': broker_log.count('alert unknown ca'),
         'wrong-password': broker_log.count('not authorised'),
     }
-    for name, n in attempts.items():
-        if n < 3:
-            problems.append(f'{name}: {n} connection attempts seen by the '
-                            'broker in 12 s (expected 3 or more: it retries '
-                            'every 1 to 5 s)')
+    check_retried(attempts, problems)
     st = env.last_status()
     check(st is None, f'a refused service published a status: {st}')
-    for p in services.values():
-        p.signal(signal.SIGTERM)
-    for name, p in services.items():
-        rc = p.wait(15)
-        if rc != 0:
-            problems.append(f'{name}: exit {rc} on SIGTERM (expected 0)')
+    stop_all(services, problems)
     for name, text in env.all_logs().items():
         for user, pw in env.passwords.items():
             check(pw not in text, f'the password of {user} appears in '
@@ -765,17 +784,7 @@ def case_cert_refused(env):
         gw_other[0], '--key-file', gw_other[1]])
     time.sleep(12)               # several reconnect attempts (1 s .. 2.5 s)
     problems = []
-    said = {}
-    for name, p in procs.items():
-        text = p.log_text(50000)
-        if not p.alive():
-            problems.append(f'{name}: exited with {p.proc.returncode}: '
-                            f'{text[-1500:]}')
-            continue
-        lines = [l for l in text.splitlines() if says_broker_failure(l)]
-        said[name] = lines
-        log(f'{name} says ({len(lines)} lines): '
-            f'{lines[0].strip()[:300] if lines else "nothing"}')
+    said = refusals_said(procs, problems)
     for name in ('other-ca-cert', 'no-cert', 'gateway-other-ca'):
         lines = said.get(name, [])
         if len(lines) != 1 or 'certificate' not in lines[0]:
@@ -786,25 +795,17 @@ def case_cert_refused(env):
     attempts = {
         'no certificate': broker_log.count('peer did not return a '
                                            'certificate'),
+        # the camera's and the gateway's together
         'another CA': broker_log.count('certificate verify failed'),
     }
-    for what, n in attempts.items():
-        if n < 3:
-            problems.append(f'{what}: {n} refused handshakes in the broker '
-                            'log in 12 s (expected 3 or more: it retries '
-                            'every 1 to 2.5 s)')
+    check_retried(attempts, problems)
     denied = broker_log.count(f"'{PREFIX}/{DEVICE}/status'")
     if 'Denied PUBLISH' not in broker_log or denied == 0:
         problems.append('the broker log shows no denied status of the '
                         'camera with the certificate of cam2')
     st = env.last_status()
     check(st is None, f'a refused camera published a status: {st}')
-    for p in procs.values():
-        p.signal(signal.SIGTERM)
-    for name, p in procs.items():
-        rc = p.wait(15)
-        if rc != 0:
-            problems.append(f'{name}: exit {rc} on SIGTERM (expected 0)')
+    stop_all(procs, problems)
     check(not problems, '; '.join(problems))
     return ('a camera with a certificate of another CA, one without, and '
             'the gateway with one of another CA each said so once, kept '
