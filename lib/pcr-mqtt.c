@@ -12,8 +12,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include <mosquitto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <glib/gstdio.h>
 #include <gst/gst.h>
+
+#include "pcr-quote.h"
 
 GST_DEBUG_CATEGORY_STATIC (pcr_mqtt_debug);
 #define GST_CAT_DEFAULT pcr_mqtt_debug
@@ -59,6 +65,7 @@ struct _PcrMqtt
   gchar *host;
   gint port;
   gint keepalive;
+  gboolean has_cert;            /* a client certificate is offered */
   GThread *thread;
 
   GMutex lock;
@@ -68,6 +75,7 @@ struct _PcrMqtt
   guint inflight;               /* QoS 1 publishes not yet acknowledged */
   gchar *last_error;            /* reported once until a connection works */
   gboolean connack_refused;     /* this attempt's refusal already reported */
+  gchar *tls_reason;            /* this attempt's first OpenSSL error */
 };
 
 typedef enum
@@ -268,6 +276,60 @@ on_message (struct mosquitto *mosq, void *obj,
   post_event (mqtt, event);
 }
 
+/* libmosquitto tells what OpenSSL said only to its log ("OpenSSL Error[0]:
+ * error:0A000418:SSL routines::tlsv1 alert unknown ca"); keep the first
+ * reason of an attempt, the cause the others follow from. */
+static void
+on_log (struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+  PcrMqtt *mqtt = obj;
+  const gchar *reason;
+
+  if (level != MOSQ_LOG_ERR || !g_str_has_prefix (str, "OpenSSL Error[0]: "))
+    return;
+  reason = strrchr (str, ':') + 1;
+  g_mutex_lock (&mqtt->lock);
+  if (mqtt->tls_reason == NULL)
+    mqtt->tls_reason = pcr_quote_untrusted (reason, 128);
+  g_mutex_unlock (&mqtt->lock);
+}
+
+/* What a failed attempt means, in words a user acts on. A TLS alert is the
+ * broker's verdict on us (our certificate); a failed verification is ours
+ * on the broker. */
+static gchar *
+describe_failure (PcrMqtt * mqtt, gint rc)
+{
+  gint saved_errno = errno;
+  g_autofree gchar *reason = NULL;
+  const gchar *what;
+
+  g_mutex_lock (&mqtt->lock);
+  reason = g_steal_pointer (&mqtt->tls_reason);
+  g_mutex_unlock (&mqtt->lock);
+  if (reason == NULL)
+    return g_strdup (rc == MOSQ_ERR_ERRNO ? g_strerror (saved_errno) :
+        mosquitto_strerror (rc));
+
+  if (strstr (reason, "certificate verify failed"))
+    what = "the broker's certificate is not signed by the CA in ca-file, "
+        "names another host or has expired";
+  else if (strstr (reason, "wrong version number"))
+    what = "the port does not speak TLS (a plain mqtt:// listener?)";
+  else if (!mqtt->has_cert && (strstr (reason, "certificate required")
+          || strstr (reason, "handshake failure")))
+    what = "the broker wants a client certificate: set cert-file and "
+        "key-file";
+  else if (mqtt->has_cert && strstr (reason, "alert")
+      && (strstr (reason, "certificate") || strstr (reason, "unknown ca")
+          || strstr (reason, "access denied")))
+    what = "the broker refused our client certificate (cert-file is not "
+        "signed by a CA the broker trusts, has expired or was revoked)";
+  else
+    what = "TLS failed";
+  return g_strdup_printf ("%s (OpenSSL: %s)", what, reason);
+}
+
 gboolean
 pcr_mqtt_parse_uri (const gchar * uri, gchar ** host, gint * port,
     gboolean * tls, GError ** error)
@@ -328,6 +390,70 @@ init_once (void)
   }
 }
 
+/* An encrypted key fails, rather than OpenSSL asking for its passphrase on
+ * a terminal that a service does not have. */
+static int
+no_passphrase (char *buf, int size, int rwflag, void *user_data)
+{
+  return 0;
+}
+
+/* What libmosquitto checks only when it connects, and then reports as "A
+ * TLS error occurred" on every attempt: the same OpenSSL calls at start,
+ * so a bad certificate or key is one clear error instead. */
+static gboolean
+check_client_cert (const gchar * cert_file, const gchar * key_file,
+    GError ** error)
+{
+  SSL_CTX *ctx = SSL_CTX_new (TLS_client_method ());
+  const gchar *file = NULL, *problem = NULL, *unreadable = NULL;
+  const gchar *reason;
+
+  if (ctx == NULL) {
+    g_set_error (error, PCR_MQTT_ERROR, 0, "cannot set up TLS (OpenSSL)");
+    return FALSE;
+  }
+  SSL_CTX_set_default_passwd_cb (ctx, no_passphrase);
+  ERR_clear_error ();
+  /* a key only root may read is the usual mistake: say that, not "PEM" */
+  if (g_access (cert_file, R_OK) != 0)
+    file = cert_file;
+  else if (g_access (key_file, R_OK) != 0)
+    file = key_file;
+  if (file != NULL) {
+    unreadable = g_strerror (errno);
+    problem = "cannot be read";
+  } else if (SSL_CTX_use_certificate_chain_file (ctx, cert_file) != 1) {
+    file = cert_file;
+    problem = "is not a PEM certificate";
+  } else if (SSL_CTX_use_PrivateKey_file (ctx, key_file,
+          SSL_FILETYPE_PEM) != 1) {
+    /* OpenSSL also refuses here a key of another certificate */
+    file = key_file;
+    problem = "is not the certificate's private key (PEM, without a "
+        "passphrase)";
+  } else if (SSL_CTX_check_private_key (ctx) != 1) {
+    file = key_file;
+    problem = "is not the certificate's private key";
+  }
+  if (problem != NULL) {
+    g_autofree gchar *quoted = pcr_quote_untrusted (file,
+        PCR_QUOTE_MAX_VALUE);
+    const gchar *key = file == cert_file ? "cert-file" : "key-file";
+
+    reason = ERR_reason_error_string (ERR_peek_error ());
+    if (unreadable != NULL)
+      g_set_error (error, PCR_MQTT_ERROR, 0, "%s \"%s\" cannot be read: %s",
+          key, quoted, unreadable);
+    else
+      g_set_error (error, PCR_MQTT_ERROR, 0, "%s \"%s\" %s (OpenSSL: %s)",
+          key, quoted, problem, reason ? reason : "no reason given");
+  }
+  ERR_clear_error ();
+  SSL_CTX_free (ctx);
+  return problem == NULL;
+}
+
 PcrMqtt *
 pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
     const PcrMqttCallbacks * callbacks, gpointer user_data, GError ** error)
@@ -344,6 +470,20 @@ pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
   init_once ();
   if (!pcr_mqtt_parse_uri (options->uri, &host, &port, &tls, error))
     return NULL;
+  if ((options->cert_file == NULL) != (options->key_file == NULL)) {
+    g_set_error (error, PCR_MQTT_ERROR, 0, "%s is set without %s: a client "
+        "certificate needs both", options->cert_file ? "cert-file" :
+        "key-file", options->cert_file ? "key-file" : "cert-file");
+    return NULL;
+  }
+  if (options->cert_file != NULL && !tls) {
+    g_set_error (error, PCR_MQTT_ERROR, 0, "a client certificate needs an "
+        "mqtts:// broker; plain mqtt:// cannot carry it");
+    return NULL;
+  }
+  if (options->cert_file != NULL
+      && !check_client_cert (options->cert_file, options->key_file, error))
+    return NULL;
 
   if (options->client_id)
     client_id = g_strdup (options->client_id);
@@ -356,6 +496,7 @@ pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
   g_cond_init (&mqtt->cond);
   mqtt->host = g_steal_pointer (&host);
   mqtt->port = port;
+  mqtt->has_cert = options->cert_file != NULL;
   mqtt->keepalive = options->keepalive > 0 ? options->keepalive :
       DEFAULT_KEEPALIVE_S;
   mqtt->context = context ? g_main_context_ref (context) :
@@ -383,6 +524,7 @@ pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
   mosquitto_disconnect_callback_set (mqtt->mosq, on_disconnect);
   mosquitto_publish_callback_set (mqtt->mosq, on_publish);
   mosquitto_message_callback_set (mqtt->mosq, on_message);
+  mosquitto_log_callback_set (mqtt->mosq, on_log);
 
   if (options->username || options->password) {
     rc = mosquitto_username_pw_set (mqtt->mosq, options->username,
@@ -396,11 +538,13 @@ pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
   }
   if (tls) {
     rc = mosquitto_tls_set (mqtt->mosq, options->ca_file,
-        options->ca_file ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
+        options->ca_file ? NULL : "/etc/ssl/certs", options->cert_file,
+        options->key_file, no_passphrase);
     if (rc != MOSQ_ERR_SUCCESS) {
       g_set_error (error, PCR_MQTT_ERROR, 0,
-          "cannot set up TLS with CA file \"%s\": %s",
+          "cannot set up TLS with CA file \"%s\"%s: %s",
           options->ca_file ? options->ca_file : "(system)",
+          options->cert_file ? " and the client certificate" : "",
           mosquitto_strerror (rc));
       pcr_mqtt_free (mqtt);
       return NULL;
@@ -419,12 +563,6 @@ pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
     }
   }
   return mqtt;
-}
-
-static const gchar *
-describe (gint rc)
-{
-  return rc == MOSQ_ERR_ERRNO ? g_strerror (errno) : mosquitto_strerror (rc);
 }
 
 /* Sleeps a random time in the upper half of @backoff_ms, and doubles the
@@ -482,6 +620,9 @@ network_thread (gpointer data)
 
   while (!is_stopping (mqtt)) {
     if (!have_socket) {
+      g_mutex_lock (&mqtt->lock);
+      g_clear_pointer (&mqtt->tls_reason, g_free);
+      g_mutex_unlock (&mqtt->lock);
       /* Non-blocking: the loop below finishes TCP and TLS, and a stop
        * never waits for a slow connect. */
       rc = tried ? mosquitto_reconnect_async (mqtt->mosq) :
@@ -490,7 +631,9 @@ network_thread (gpointer data)
       tried = TRUE;
       attempt_start = g_get_monotonic_time ();
       if (rc != MOSQ_ERR_SUCCESS) {
-        report_error (mqtt, describe (rc));
+        g_autofree gchar *why = describe_failure (mqtt, rc);
+
+        report_error (mqtt, why);
         if (wait_or_stop (mqtt, &backoff))
           break;
         continue;
@@ -520,8 +663,11 @@ network_thread (gpointer data)
     refused = mqtt->connack_refused;
     mqtt->connack_refused = FALSE;
     g_mutex_unlock (&mqtt->lock);
-    if (!refused)               /* else on_connect said why already */
-      report_error (mqtt, describe (rc));
+    if (!refused) {             /* else on_connect said why already */
+      g_autofree gchar *why = describe_failure (mqtt, rc);
+
+      report_error (mqtt, why);
+    }
     if (wait_or_stop (mqtt, &backoff))
       break;
   }
@@ -661,6 +807,7 @@ pcr_mqtt_free (PcrMqtt * mqtt)
   g_main_context_unref (mqtt->context);
   g_free (mqtt->host);
   g_free (mqtt->last_error);
+  g_free (mqtt->tls_reason);
   g_mutex_clear (&mqtt->lock);
   g_cond_clear (&mqtt->cond);
   g_free (mqtt);

@@ -37,13 +37,19 @@ typedef struct
   const gchar *password;        /* nullable */
   const gchar *ca_file;         /* nullable; mqtts:// without it uses the
                                  * system CA store */
+  const gchar *cert_file;       /* nullable: a client certificate (PEM,
+                                 * chain allowed), mqtts:// only */
+  const gchar *key_file;        /* its private key (PEM, no passphrase);
+                                 * set with cert_file or not at all */
   const gchar *will_topic;      /* nullable */
   const gchar *will_payload;    /* retained will */
   gint keepalive;               /* seconds; 0 = 30 */
 } PcrMqttOptions;
 
-/* Validates the URI and options; the callbacks run on @context (NULL = the
- * thread-default context at call time), never on libmosquitto's thread. */
+/* Validates the URI and options (a client certificate and key must both be
+ * readable PEM files that belong together); the callbacks run on @context
+ * (NULL = the thread-default context at call time), never on libmosquitto's
+ * thread. */
 PcrMqtt *pcr_mqtt_new (const PcrMqttOptions * options,
     GMainContext * context, const PcrMqttCallbacks * callbacks,
     gpointer user_data, GError ** error);

@@ -337,6 +337,22 @@ pcr_settings_fail (PcrSettings * self, const gchar * key, GError ** error,
   return FALSE;
 }
 
+gboolean
+pcr_settings_check_client_cert (PcrSettings * self, const gchar * broker,
+    const gchar * cert_file, const gchar * key_file, GError ** error)
+{
+  if ((cert_file == NULL) != (key_file == NULL))
+    return pcr_settings_fail (self, cert_file ? "cert-file" : "key-file",
+        error, "set %s too (a client certificate needs both)",
+        cert_file ? "key-file" : "cert-file");
+  /* pcr_check_broker_uri() allows mqtt:// and mqtts:// only */
+  if (cert_file != NULL && broker != NULL
+      && g_ascii_strncasecmp (broker, "mqtts://", 8) != 0)
+    return pcr_settings_fail (self, "cert-file", error, "needs an mqtts:// "
+        "broker: a client certificate only goes over TLS");
+  return TRUE;
+}
+
 /* ---- the command line -------------------------------------------------- */
 
 static gboolean

@@ -107,6 +107,16 @@ const PcrSetting *pcr_settings_find (const PcrSetting * table,
 #define PCR_SETTING_ROW_CA_FILE(off) \
   {"ca-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0, pcr_check_readable_file, \
    "FILE", "CA certificates for mqtts:// (default: the system's)", (off)}
+/* A client certificate for brokers that authenticate by certificate
+ * (mosquitto's require_certificate, AWS IoT Core); both or neither, checked
+ * by pcr_settings_check_client_cert(). */
+#define PCR_SETTING_ROW_CERT_FILE(off) \
+  {"cert-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0, pcr_check_readable_file, \
+   "FILE", "Client certificate (PEM) for mqtts://, with key-file", (off)}
+#define PCR_SETTING_ROW_KEY_FILE(off) \
+  {"key-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0, pcr_check_readable_file, \
+   "FILE", "The client certificate's private key (PEM, no passphrase)", \
+   (off)}
 #define PCR_SETTING_ROW_TOPIC_PREFIX(off) \
   {"topic-prefix", 0, PCR_SETTING_STRING, PCR_SETTING_REQUIRED, \
    PCR_DEFAULT_TOPIC_PREFIX, 0, 0, pcr_check_topic_prefix, "PREFIX", \
@@ -170,6 +180,13 @@ gboolean pcr_settings_validate (PcrSettings * settings, GError ** error);
  * @settings may be NULL: the prefix is then "@key: ". */
 gboolean pcr_settings_fail (PcrSettings * settings, const gchar * key,
     GError ** error, const gchar * format, ...) G_GNUC_PRINTF (4, 5);
+
+/* The client certificate's cross-key rules: cert-file and key-file both or
+ * neither, and only with an mqtts:// @broker (nullable: not checked). The
+ * element passes a NULL @settings and gets "cert-file: ..." messages. */
+gboolean pcr_settings_check_client_cert (PcrSettings * settings,
+    const gchar * broker, const gchar * cert_file, const gchar * key_file,
+    GError ** error);
 
 /* ---- shared validators ------------------------------------------------- */
 

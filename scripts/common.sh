@@ -8,6 +8,7 @@ DEBIAN_PACKAGES="
   gcc pkg-config meson ninja-build python3
   clang libclang-rt-14-dev
   libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libmosquitto-dev
+  libssl-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good

@@ -84,6 +84,8 @@ enum
   PROP_USERNAME,
   PROP_PASSWORD,
   PROP_CA_FILE,
+  PROP_CERT_FILE,
+  PROP_KEY_FILE,
   PROP_DEVICE_ID,
   PROP_TOPIC_PREFIX,
   PROP_MAX_VIEWERS,
@@ -135,6 +137,7 @@ struct _PcrMqttWebrtcSink
 
   /* properties, under the object lock */
   gchar *broker_uri, *username, *password, *ca_file;
+  gchar *cert_file, *key_file;
   gchar *device_id, *topic_prefix;
   gchar *stun_server, *turn_server, *ice_addresses;
   gchar *camera_state;
@@ -788,6 +791,8 @@ make_signaller (PcrMqttWebrtcSink * self, GError ** error)
     settings.username = self->username;
     settings.password = self->password;
     settings.ca_file = self->ca_file;
+    settings.cert_file = self->cert_file;
+    settings.key_file = self->key_file;
     settings.topic_prefix = self->topic_prefix;
     settings.device_id = self->device_id;
     signaller = (PcrSignaller *) pcr_mqtt_signaller_new (&settings, error);
@@ -1084,6 +1089,12 @@ pcr_mqtt_webrtc_sink_set_property (GObject * object, guint prop_id,
     case PROP_CA_FILE:
       replace_string (&self->ca_file, value);
       break;
+    case PROP_CERT_FILE:
+      replace_string (&self->cert_file, value);
+      break;
+    case PROP_KEY_FILE:
+      replace_string (&self->key_file, value);
+      break;
     case PROP_DEVICE_ID:
       replace_string (&self->device_id, value);
       if (!self->device_id)
@@ -1163,6 +1174,12 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
       break;
     case PROP_CA_FILE:
       g_value_set_string (value, self->ca_file);
+      break;
+    case PROP_CERT_FILE:
+      g_value_set_string (value, self->cert_file);
+      break;
+    case PROP_KEY_FILE:
+      g_value_set_string (value, self->key_file);
       break;
     case PROP_DEVICE_ID:
       g_value_set_string (value, self->device_id);
@@ -1298,6 +1315,8 @@ pcr_mqtt_webrtc_sink_finalize (GObject * object)
   g_free (self->username);
   g_free (self->password);
   g_free (self->ca_file);
+  g_free (self->cert_file);
+  g_free (self->key_file);
   g_free (self->device_id);
   g_free (self->topic_prefix);
   g_free (self->stun_server);
@@ -1358,6 +1377,25 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
    */
   properties[PROP_CA_FILE] = g_param_spec_string ("ca-file", "CA file",
       "CA certificate file for mqtts://", NULL, rw);
+  /**
+   * mqttwebrtcsink:cert-file:
+   *
+   * PEM file of this device's client certificate (a chain allowed), for
+   * brokers that authenticate devices by certificate (mosquitto's
+   * require_certificate, AWS IoT Core). mqtts:// only; set together with
+   * #mqttwebrtcsink:key-file. Checked when going to READY.
+   */
+  properties[PROP_CERT_FILE] = g_param_spec_string ("cert-file",
+      "Certificate file", "Client certificate (PEM) for mqtts://, with "
+      "key-file", NULL, rw);
+  /**
+   * mqttwebrtcsink:key-file:
+   *
+   * PEM file of the client certificate's private key, without a
+   * passphrase. The element holds the path only, never the key.
+   */
+  properties[PROP_KEY_FILE] = g_param_spec_string ("key-file", "Key file",
+      "The client certificate's private key (PEM, no passphrase)", NULL, rw);
   /**
    * mqttwebrtcsink:device-id:
    *
@@ -1478,7 +1516,8 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
    * How viewers reach the device: an object implementing the PcrSignaller
    * interface (plugins/mqttwebrtc/pcr-signaller.h). Unset, the default, the
    * element makes the MQTT one (docs/signalling.md) from #broker-uri,
-   * #username, #password, #ca-file, #topic-prefix and #device-id when going
+   * #username, #password, #ca-file, #cert-file, #key-file, #topic-prefix
+   * and #device-id when going
    * to READY; while it runs, this reads back the signaller in use.
    */
   properties[PROP_SIGNALLER] = g_param_spec_object ("signaller", "Signaller",

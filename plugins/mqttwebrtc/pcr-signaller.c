@@ -89,6 +89,7 @@ struct _PcrMqttSignaller
 
   /* set at construction, then read-only */
   gchar *broker_uri, *username, *password, *ca_file;
+  gchar *cert_file, *key_file;
   gchar *prefix, *device;
   gchar *status_topic;
 
@@ -217,6 +218,8 @@ mqtt_start (PcrSignaller * signaller, GMainContext * context,
   options.username = self->username;
   options.password = self->password;
   options.ca_file = self->ca_file;
+  options.cert_file = self->cert_file;
+  options.key_file = self->key_file;
   options.will_topic = self->status_topic;
   options.will_payload = will;
   self->mqtt = pcr_mqtt_new (&options, context, &mqtt_callbacks, self,
@@ -276,6 +279,7 @@ PcrMqttSignaller *
 pcr_mqtt_signaller_new (const PcrMqttSignallerSettings * settings,
     GError ** error)
 {
+  g_autoptr (GError) local = NULL;
   PcrMqttSignaller *self;
 
   g_return_val_if_fail (settings != NULL, NULL);
@@ -290,11 +294,19 @@ pcr_mqtt_signaller_new (const PcrMqttSignallerSettings * settings,
       || !check_setting ("broker-uri", pcr_check_broker_uri,
           settings->broker_uri, error))
     return NULL;
+  if (!pcr_settings_check_client_cert (NULL, settings->broker_uri,
+          settings->cert_file, settings->key_file, &local)) {
+    g_set_error_literal (error, PCR_SIGNALLER_ERROR,
+        PCR_SIGNALLER_ERROR_SETTINGS, local->message);
+    return NULL;
+  }
   self = g_object_new (PCR_TYPE_MQTT_SIGNALLER, NULL);
   self->broker_uri = g_strdup (settings->broker_uri);
   self->username = g_strdup (settings->username);
   self->password = g_strdup (settings->password);
   self->ca_file = g_strdup (settings->ca_file);
+  self->cert_file = g_strdup (settings->cert_file);
+  self->key_file = g_strdup (settings->key_file);
   self->prefix = g_strdup (settings->topic_prefix);
   self->device = g_strdup (settings->device_id);
   self->status_topic = pcr_topic_build (self->prefix, self->device, "status",
@@ -312,6 +324,8 @@ pcr_mqtt_signaller_finalize (GObject * object)
   g_free (self->username);
   g_free (self->password);
   g_free (self->ca_file);
+  g_free (self->cert_file);
+  g_free (self->key_file);
   g_free (self->prefix);
   g_free (self->device);
   g_free (self->status_topic);

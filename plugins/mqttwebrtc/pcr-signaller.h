@@ -83,12 +83,14 @@ typedef struct
   const gchar *username;        /* nullable */
   const gchar *password;        /* nullable */
   const gchar *ca_file;         /* nullable */
+  const gchar *cert_file;       /* nullable; with key_file */
+  const gchar *key_file;        /* nullable */
   const gchar *topic_prefix;
   const gchar *device_id;
 } PcrMqttSignallerSettings;
 
-/* Checks @settings (topic-prefix, device-id; the broker's at start) and
- * copies them. */
+/* Checks @settings (device-id, topic-prefix, broker-uri, the client
+ * certificate's pair; the files themselves at start) and copies them. */
 PcrMqttSignaller *pcr_mqtt_signaller_new (const PcrMqttSignallerSettings *
     settings, GError ** error);
 

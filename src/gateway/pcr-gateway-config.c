@@ -33,6 +33,8 @@ static const PcrSetting settings[] = {
    pcr_check_readable_file, "FILE", "File holding the MQTT password",
    OFF (password_file)},
   PCR_SETTING_ROW_CA_FILE (OFF (ca_file)),
+  PCR_SETTING_ROW_CERT_FILE (OFF (cert_file)),
+  PCR_SETTING_ROW_KEY_FILE (OFF (key_file)),
   PCR_SETTING_ROW_TOPIC_PREFIX (OFF (topic_prefix)),
   {"listen", 'l', PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
    PCR_GATEWAY_DEFAULT_LISTEN, 0, 0, check_listen, "ADDR:PORT",
@@ -199,6 +201,9 @@ check_all (PcrSettings * s, gpointer data, gpointer user_data,
   if (config->password_file != NULL && config->username == NULL)
     return pcr_settings_fail (s, "password-file", error,
         "set without a username");
+  if (!pcr_settings_check_client_cert (s, config->broker, config->cert_file,
+          config->key_file, error))
+    return FALSE;
 
   g_clear_pointer (&config->listen_host, g_free);
   if (!parse_listen (config->listen, &config->listen_host,

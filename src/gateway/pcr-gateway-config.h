@@ -28,6 +28,7 @@ typedef struct
   gchar *username;              /* nullable */
   gchar *password_file;         /* nullable */
   gchar *ca_file;               /* nullable */
+  gchar *cert_file, *key_file;  /* nullable: the client certificate */
   gchar *topic_prefix;
   gchar *listen;                /* ADDR:PORT */
   gchar *www;                   /* nullable: the default directory */
@@ -60,11 +61,12 @@ void pcr_gateway_config_free (PcrGatewayConfig * config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrGatewayConfig, pcr_gateway_config_free)
 
 /* Settings over @config (which must outlive them, as must @default_www)
- * with the table broker, username, password-file, ca-file, topic-prefix,
- * listen, www, device, token-file, tls-cert, tls-key, stun-uri, turn-uri,
- * turn-secret-file, turn-ttl, answer-timeout, max-body-size, max-sessions:
- * the table's checks, then the listen address, the TLS pair, the ICE URLs
- * and the www directory (@default_www when www is unset), which fill
+ * with the table broker, username, password-file, ca-file, cert-file,
+ * key-file, topic-prefix, listen, www, device, token-file, tls-cert,
+ * tls-key, stun-uri, turn-uri, turn-secret-file, turn-ttl, answer-timeout,
+ * max-body-size, max-sessions: the table's checks, then the client
+ * certificate's pair, the listen address, the TLS pair, the ICE URLs and
+ * the www directory (@default_www when www is unset), which fill
  * listen_host, listen_port and www_dir. */
 PcrSettings *pcr_gateway_config_settings_new (PcrGatewayConfig * config,
     const gchar * default_www);

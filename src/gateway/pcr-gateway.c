@@ -938,6 +938,14 @@ on_mqtt_connection (PcrMqtt * mqtt, gboolean connected, gpointer user_data)
     pcr_mqtt_subscribe (mqtt, s->out_topic);
 }
 
+/* Why the broker cannot be used, once per distinct failure (a refused
+ * client certificate, a wrong password, ...); pcr-mqtt keeps retrying. */
+static void
+on_mqtt_error (PcrMqtt * mqtt, const gchar * message, gpointer user_data)
+{
+  g_warning ("MQTT: %s; retrying", message);
+}
+
 /* ---- HTTP handlers ---- */
 
 static void
@@ -1482,6 +1490,7 @@ pcr_gateway_new (PcrGatewayConfig * config, GError ** error)
   PcrMqttCallbacks callbacks = {
     .on_connection = on_mqtt_connection,
     .on_message = on_mqtt_message,
+    .on_error = on_mqtt_error,
   };
 
   g_return_val_if_fail (config != NULL, NULL);
@@ -1532,6 +1541,8 @@ pcr_gateway_new (PcrGatewayConfig * config, GError ** error)
   options.username = config->username;
   options.password = config->password;
   options.ca_file = config->ca_file;
+  options.cert_file = config->cert_file;
+  options.key_file = config->key_file;
   self->mqtt = pcr_mqtt_new (&options, self->context, &callbacks, self, &local);
   if (self->mqtt == NULL) {
     g_set_error (error, PCR_GATEWAY_ERROR, PCR_GATEWAY_ERROR_CONFIG,

@@ -15,6 +15,8 @@ static const PcrSetting settings[] = {
    "PASSWORD", "MQTT password (better in the config file: others can read "
    "the command line)", OFF (password)},
   PCR_SETTING_ROW_CA_FILE (OFF (ca_file)),
+  PCR_SETTING_ROW_CERT_FILE (OFF (cert_file)),
+  PCR_SETTING_ROW_KEY_FILE (OFF (key_file)),
   {"device", 'd', PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
    PCR_DEFAULT_DEVICE, 0, 0, pcr_check_device_id, "ID",
    "Device id in the MQTT topics, 1 to 64 of A-Z a-z 0-9 _ -",
@@ -140,7 +142,8 @@ check_all (PcrSettings * s, gpointer data, gpointer user_data,
   if (config->password != NULL && config->username == NULL)
     return pcr_settings_fail (s, "password", error,
         "set without a username");
-  return TRUE;
+  return pcr_settings_check_client_cert (s, config->broker,
+      config->cert_file, config->key_file, error);
 }
 
 PcrSettings *

@@ -27,6 +27,7 @@ typedef struct
   gchar *username;              /* nullable */
   gchar *password;              /* nullable */
   gchar *ca_file;               /* nullable, for mqtts:// */
+  gchar *cert_file, *key_file;  /* nullable: the client certificate */
   gchar *device;
   gchar *topic_prefix;
   gchar *source;                /* auto|test|libcamera|v4l2|v4l2:/dev/videoN */
@@ -53,12 +54,14 @@ void pcr_config_free (PcrConfig * config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrConfig, pcr_config_free)
 
 /* Settings over @config (which must outlive them) with the table broker,
- * username, password, ca-file, device, topic-prefix, source, pipeline,
+ * username, password, ca-file, cert-file, key-file, device, topic-prefix,
+ * source, pipeline,
  * width, height, framerate, bitrate, max-viewers, ice-address, stun-server,
  * turn-server, on-demand (--always-on is --on-demand=false),
  * idle-stop-seconds, latency-stamp, renditions, low-width, low-height,
  * low-bitrate, fec: the table's checks plus even sizes, a low rendition smaller
- * than the main one and no password without a user name. */
+ * than the main one, no password without a user name and the client
+ * certificate's pair. */
 PcrSettings *pcr_config_settings_new (PcrConfig * config);
 
 /* The same checks on a config filled in code; messages start "KEY: ". */

@@ -177,6 +177,8 @@ configure_sink (PcrService * self, const PcrConfig * config)
   set_sink_string (self, "username", config->username);
   set_sink_string (self, "password", config->password);
   set_sink_string (self, "ca-file", config->ca_file);
+  set_sink_string (self, "cert-file", config->cert_file);
+  set_sink_string (self, "key-file", config->key_file);
   set_sink_string (self, "device-id", config->device);
   set_sink_string (self, "topic-prefix", config->topic_prefix);
   set_sink_uint (self, "max-viewers", config->max_viewers);

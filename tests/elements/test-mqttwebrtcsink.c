@@ -201,6 +201,8 @@ GST_START_TEST (test_property_defaults)
     {"username", NULL},
     {"password", NULL},
     {"ca-file", NULL},
+    {"cert-file", NULL},
+    {"key-file", NULL},
     {"device-id", "cam1"},
     {"topic-prefix", "picamrtc"},
     {"stun-server", NULL},
@@ -249,6 +251,8 @@ GST_START_TEST (test_property_round_trip)
     {"broker-uri", "mqtts://broker.example:8883"},
     {"username", "camera-user"},
     {"ca-file", "/etc/picamrtc/ca.pem"},
+    {"cert-file", "/etc/picamrtc/cam1.crt"},
+    {"key-file", "/etc/picamrtc/cam1.key"},
     {"device-id", "garage_door-2"},
     {"topic-prefix", "home/cams"},
     {"stun-server", "stun://stun.example:3478"},
@@ -746,6 +750,42 @@ GST_START_TEST (test_missing_ca_file)
       "the error does not name the CA file: %s", text);
   gst_message_unref (msg);
   gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
+/* A client certificate is checked when going to READY, with the same
+ * messages as picamrtc's --cert-file and --key-file: half a pair, plain
+ * mqtt://, a file that is no certificate. */
+GST_START_TEST (test_client_cert_errors)
+{
+  static const gchar *cases[][4] = {
+    /* broker-uri, cert-file, key-file, what the error says */
+    {"mqtts://127.0.0.1:1", "/etc/picamrtc/cam1.crt", NULL,
+        "cert-file: set key-file too"},
+    {"mqtts://127.0.0.1:1", NULL, "/etc/picamrtc/cam1.key",
+        "key-file: set cert-file too"},
+    {"mqtt://127.0.0.1:1", "/etc/picamrtc/cam1.crt", "/etc/picamrtc/cam1.key",
+        "cert-file: needs an mqtts:// broker"},
+    {"mqtts://127.0.0.1:1", "/dev/null", "/dev/null",
+        "cert-file \"/dev/null\" is not a PEM certificate"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstElement *sink = make_sink ();
+    GstMessage *msg;
+    g_autofree gchar *text = NULL;
+
+    g_object_set (sink, "broker-uri", cases[i][0], "cert-file", cases[i][1],
+        "key-file", cases[i][2], NULL);
+    msg = ready_fails_with_error (sink);
+    text = error_text (msg, NULL, NULL);
+    fail_unless (strstr (text, cases[i][3]) != NULL,
+        "case %u: expected \"%s\" in: %s", i, cases[i][3], text);
+    gst_message_unref (msg);
+    gst_object_unref (sink);
+  }
 }
 
 GST_END_TEST;
@@ -1251,6 +1291,7 @@ mqttwebrtcsink_suite (void)
   tcase_add_test (tc, test_invalid_topic_prefix);
   tcase_add_test (tc, test_invalid_broker_uri);
   tcase_add_test (tc, test_missing_ca_file);
+  tcase_add_test (tc, test_client_cert_errors);
   tcase_add_test (tc, test_stop_while_reconnecting);
   tcase_add_test (tc, test_missing_elements);
   tcase_add_test (tc, test_stream_without_viewers);

@@ -17,7 +17,10 @@ clients in.
 Standard library only; needs mosquitto, mosquitto_sub, mosquitto_pub,
 mosquitto_passwd and openssl."""
 
+import http.client
+import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -39,6 +42,7 @@ def source_root():
 MOSQ_DATA = os.path.join(source_root(), 'data', 'mosquitto')
 PROD_CONF = os.path.join(MOSQ_DATA, 'picamrtc.conf')
 PROD_ACL = os.path.join(MOSQ_DATA, 'picamrtc.acl')
+CERTS_CONF = os.path.join(MOSQ_DATA, 'picamrtc-certs.conf')
 
 
 def run(argv, cwd=None, timeout=30, stdin=None):
@@ -97,6 +101,9 @@ class SecureEnv(Env):
         self.ca = os.path.join(self.workdir, 'ca.crt')
         self.plain_uri = None
         self.passwd = None
+        # the certificate listener of picamrtc-certs.conf, when started
+        self.cert_port = None
+        self.cert_uri = None
 
     # certificates, passwords, broker
 
@@ -148,10 +155,14 @@ class SecureEnv(Env):
         os.chmod(path, 0o600)
         return path
 
-    def derive_conf(self, port, passwd):
-        """data/mosquitto/picamrtc.conf with the paths and the port
-        replaced, plus what a test broker needs."""
-        with open(PROD_CONF) as f:
+    def derive_conf(self, port, passwd, path=PROD_CONF,
+                    keys=('listener', 'cafile', 'certfile', 'keyfile',
+                          'password_file', 'acl_file')):
+        """A config of data/mosquitto/ (picamrtc.conf by default) with the
+        paths and the port replaced, plus what a test broker needs; each
+        of keys must be there once."""
+        name = os.path.basename(path)
+        with open(path) as f:
             lines = f.read().splitlines()
         certs = '/etc/mosquitto/certs/'
         replaced = {}
@@ -160,12 +171,12 @@ class SecureEnv(Env):
             words = line.split()
             key = words[0] if words and not line.startswith('#') else None
             if key == 'listener':
-                check(words[1:] == ['8883'], f'picamrtc.conf: unexpected '
+                check(words[1:] == ['8883'], f'{name}: unexpected '
                       f'listener line "{line}" (expected "listener 8883")')
                 line = f'listener {port} 127.0.0.1'
             elif key in ('cafile', 'certfile', 'keyfile'):
                 check(len(words) == 2 and words[1].startswith(certs),
-                      f'picamrtc.conf: {key} is not under {certs}: "{line}"')
+                      f'{name}: {key} is not under {certs}: "{line}"')
                 name = words[1][len(certs):]
                 line = f'{key} {os.path.join(self.workdir, name)}'
             elif key == 'password_file':
@@ -177,9 +188,8 @@ class SecureEnv(Env):
             if key:
                 replaced[key] = replaced.get(key, 0) + 1
             out.append(line)
-        for key in ('listener', 'cafile', 'certfile', 'keyfile',
-                    'password_file', 'acl_file'):
-            check(replaced.get(key) == 1, f'picamrtc.conf has '
+        for key in keys:
+            check(replaced.get(key) == 1, f'{name} has '
                   f'{replaced.get(key, 0)} "{key}" lines, the test expects 1')
         # user root: inside unshare -r we look like root to ourselves, and
         # dropping privileges would fail (docs/architecture.md, "Testing")
@@ -187,8 +197,57 @@ class SecureEnv(Env):
                 'log_dest stderr', 'log_type all']
         return '\n'.join(out) + '\n'
 
+    def make_client_cert(self, cn, ca='ca'):
+        """A client certificate with CN=cn signed by ca ('ca', the broker's,
+        or 'other-ca' of make_other_ca); returns (cert, key) paths."""
+        if ca != 'ca' and not os.path.exists(
+                os.path.join(self.workdir, ca + '.key')):
+            self.make_other_ca()
+        base = f'{cn}-{ca}'
+        with open(os.path.join(self.workdir, 'client.ext'), 'w') as f:
+            f.write('basicConstraints=CA:FALSE\n'
+                    'keyUsage=digitalSignature\n'
+                    'extendedKeyUsage=clientAuth\n')
+        req = subprocess.run(
+            ['openssl', 'req', '-new', '-newkey', 'ec', '-pkeyopt',
+             'ec_paramgen_curve:prime256v1', '-nodes', '-keyout',
+             base + '.key', '-subj', f'/CN={cn}'],
+            cwd=self.workdir, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, check=False, timeout=30)
+        check(req.returncode == 0, f'openssl could not make the key of '
+              f'{cn}: ' + req.stderr.decode('utf-8', 'replace'))
+        rc, out = run(['openssl', 'x509', '-req', '-CA', ca + '.crt',
+                       '-CAkey', ca + '.key', '-CAcreateserial', '-days',
+                       '2', '-extfile', 'client.ext', '-out',
+                       base + '.crt'], cwd=self.workdir, stdin=req.stdout)
+        check(rc == 0, f'openssl could not sign the certificate of {cn}: '
+              f'{out}')
+        return (os.path.join(self.workdir, base + '.crt'),
+                os.path.join(self.workdir, base + '.key'))
+
     def broker_config(self, port):
-        return self.derive_conf(port, self.passwd)
+        if self.cert_port is None:
+            return self.derive_conf(port, self.passwd)
+        # data/mosquitto/picamrtc-certs.conf as it is on cert_port, and for
+        # the harness's own clients (the test viewer, the status watcher),
+        # which log in with passwords, a second TLS listener on port
+        conf = self.derive_conf(self.cert_port, self.passwd, CERTS_CONF,
+                                ('listener', 'cafile', 'certfile',
+                                 'keyfile', 'acl_file'))
+        return conf + '\n'.join([
+            f'password_file {self.passwd}',
+            f'listener {port} 127.0.0.1',
+            f'cafile {self.ca}',
+            f'certfile {os.path.join(self.workdir, "server.crt")}',
+            f'keyfile {os.path.join(self.workdir, "server.key")}',
+            'require_certificate false', '']) + '\n'
+
+    def start_cert_broker(self):
+        """The broker of picamrtc-certs.conf; cert_uri is its certificate
+        listener, broker_uri the password one of the harness."""
+        self.cert_port = pcrtest.free_port()
+        self.cert_uri = f'mqtts://127.0.0.1:{self.cert_port}'
+        self.start_broker()
 
     def start_broker(self, port=None, watch_status=True):
         if self.passwd is None:
@@ -498,6 +557,41 @@ def says_broker_failure(line):
     return any(w in low for w in FAILURE_WORDS)
 
 
+def refusals_said(procs, problems):
+    """After the retries: for each process still running, the lines of its
+    log that say why the broker refuses it; one that exited goes to
+    problems."""
+    said = {}
+    for name, p in procs.items():
+        text = p.log_text(50000)
+        if not p.alive():
+            problems.append(f'{name}: exited with {p.proc.returncode}: '
+                            f'{text[-1500:]}')
+            continue
+        said[name] = [l for l in text.splitlines() if says_broker_failure(l)]
+        log(f'{name} says ({len(said[name])} lines): '
+            f'{said[name][0].strip()[:300] if said[name] else "nothing"}')
+    return said
+
+
+def check_retried(attempts, problems):
+    """attempts: what -> refusals the broker logged in the 12 s."""
+    for what, n in attempts.items():
+        if n < 3:
+            problems.append(f'{what}: {n} connection attempts seen by the '
+                            'broker in 12 s (expected 3 or more: it retries '
+                            'every 1 to 2.5 s)')
+
+
+def stop_all(procs, problems):
+    for p in procs.values():
+        p.signal(signal.SIGTERM)
+    for name, p in procs.items():
+        rc = p.wait(15)
+        if rc != 0:
+            problems.append(f'{name}: exit {rc} on SIGTERM (expected 0)')
+
+
 def case_refused_service(env):
     """The service facing a broker it cannot use: plain mqtt:// to the TLS
     port, mqtts:// with a CA that did not sign the broker, and a wrong
@@ -516,25 +610,18 @@ def case_refused_service(env):
                                ca_file=env.ca),
     }
     services = {}
-    silent = []
     for name, keys in setups.items():
         conf = env.write_service_conf(f'{name}.conf', device=DEVICE, **keys)
         # the default log level, as under systemd
         services[name] = env.spawn_service(name, ['--config', conf] + common)
     time.sleep(12)               # several reconnect attempts (1 s .. 2.5 s)
     problems = []
-    for name, p in services.items():
-        text = p.log_text(20000)
-        if not p.alive():
-            problems.append(f'{name}: exited with {p.proc.returncode}: '
-                            f'{text[-1500:]}')
-            continue
-        said = [l for l in text.splitlines() if says_broker_failure(l)]
-        if said:
-            log(f'{name} says: {said[0].strip()[:200]}')
-        else:
-            silent.append(name)
-            print(f'----- log of {name} ({" ".join(p.argv)})\n{text}')
+    said = refusals_said(services, problems)
+    silent = [name for name, lines in said.items() if not lines]
+    for name in silent:
+        p = services[name]
+        print(f'----- log of {name} ({" ".join(p.argv)})\n'
+              f'{p.log_text(20000)}')
     if silent:
         problems.append(f'{", ".join(silent)}: kept running but said '
                         'nothing about the broker refusing them at the '
@@ -546,19 +633,10 @@ def case_refused_service(env):
         'wrong-ca': broker_log.count('alert unknown ca'),
         'wrong-password': broker_log.count('not authorised'),
     }
-    for name, n in attempts.items():
-        if n < 3:
-            problems.append(f'{name}: {n} connection attempts seen by the '
-                            'broker in 12 s (expected 3 or more: it retries '
-                            'every 1 to 5 s)')
+    check_retried(attempts, problems)
     st = env.last_status()
     check(st is None, f'a refused service published a status: {st}')
-    for p in services.values():
-        p.signal(signal.SIGTERM)
-    for name, p in services.items():
-        rc = p.wait(15)
-        if rc != 0:
-            problems.append(f'{name}: exit {rc} on SIGTERM (expected 0)')
+    stop_all(services, problems)
     for name, text in env.all_logs().items():
         for user, pw in env.passwords.items():
             check(pw not in text, f'the password of {user} appears in '
@@ -570,11 +648,180 @@ def case_refused_service(env):
             '), none came online, all exited 0 on SIGTERM')
 
 
+def spawn_gateway(env, name, args):
+    """picamrtc-gateway (PCR_GATEWAY) on a free port; returns (process,
+    port) once it serves, or (process, None) if it said nothing in 15 s."""
+    gateway_bin = os.environ.get('PCR_GATEWAY') or os.path.join(
+        os.environ.get('PICAMRTC_BUILD_ROOT', ''), 'src', 'gateway',
+        'picamrtc-gateway')
+    check(os.access(gateway_bin, os.X_OK),
+          f'the gateway binary {gateway_bin} is missing')
+    penv = os.environ.copy()
+    if penv.get('ASAN_OPTIONS'):
+        # as in the gateway suite: libsoup 3.2 leaks at exit in every run;
+        # the gateway's own leaks are checked by tests/fuzz
+        penv['ASAN_OPTIONS'] += ':detect_leaks=0'
+    p = env.spawn(name, [gateway_bin, '--listen', '127.0.0.1:0'] + args,
+                  env=penv)
+    pattern = re.compile(r'serving http://127\.0\.0\.1:(\d+)/')
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        m = pattern.search(p.log_text(100000))
+        if m:
+            return p, int(m.group(1))
+        check(p.alive(), f'{name} exited at start-up with '
+              f'{p.proc.returncode}: {p.log_text(3000)}')
+        time.sleep(0.05)
+    return p, None
+
+
+def http_json(port, method, path, body=None, timeout=30):
+    """(status, parsed JSON body or None) of one request to the gateway."""
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, body=data,
+                     headers={'Content-Type': 'application/json'})
+        resp = conn.getresponse()
+        raw = resp.read()
+    finally:
+        conn.close()
+    try:
+        return resp.status, json.loads(raw) if raw else None
+    except ValueError:
+        return resp.status, raw[:200]
+
+
+def case_cert_session(env):
+    """data/mosquitto/picamrtc-certs.conf: the camera logs in with its
+    certificate (CN=cam1, no password), a viewer plays, and the gateway
+    with its own certificate (CN=gateway) sees the camera and gets an
+    answer to an offer."""
+    env.start_cert_broker()
+    cam = env.make_client_cert(DEVICE)
+    gw = env.make_client_cert('gateway')
+    conf = env.write_service_conf(
+        'picamrtc.conf', broker=env.cert_uri, ca_file=env.ca,
+        cert_file=cam[0], key_file=cam[1], device=DEVICE)
+    env.service = env.spawn_service('picamrtc', [
+        '--config', conf, '--source', 'test', '--ice-address', '127.0.0.1'])
+    env.wait_online()
+    v = env.viewer(env.viewer_auth('gateway') +
+                   ['--frames', '60', '--timeout', '40'])
+    ff = expect_frames(v, 25)
+    done = expect_exit(v, 0, 30, 'after decoding 60 frames')
+    check(done and done['frames'] >= 60, f'the viewer decoded only {done}')
+
+    g, port = spawn_gateway(env, 'gateway', [
+        '--broker', env.cert_uri, '--ca-file', env.ca, '--cert-file', gw[0],
+        '--key-file', gw[1], '--device', DEVICE])
+    check(port is not None, f'the gateway never served: {g.log_text()}')
+    deadline = time.monotonic() + 10
+    while True:
+        status, devices = http_json(port, 'GET', '/api/devices')
+        online = [d for d in devices or [] if d.get('id') == DEVICE and
+                  d.get('status', {}).get('state') == 'online']
+        if status == 200 and online:
+            break
+        check(time.monotonic() < deadline, f'the gateway logged in by '
+              f'certificate does not list {DEVICE} online within 10 s: '
+              f'{status} {devices}; its log: {g.log_text(3000)}')
+        time.sleep(0.2)
+    with open(os.path.join(source_root(), 'tests', 'fixtures', 'sdp',
+                           'chromium-gathered.sdp')) as f:
+        offer = '\r\n'.join(f.read().splitlines()) + '\r\n'
+    t0 = time.monotonic()
+    status, reply = http_json(port, 'POST', '/api/start-webrtc',
+                              {'type': 'offer', 'sdp': offer})
+    ms = (time.monotonic() - t0) * 1000
+    check(status == 200 and isinstance(reply, dict) and
+          'm=video' in reply.get('webrtc_answer', ''),
+          f'an offer through the gateway got {status} {reply}')
+    status, _ = http_json(port, 'POST', '/api/stop-webrtc',
+                          {'session': reply['session']})
+    check(status == 200, f'stop-webrtc: {status}')
+    env.service_alive()
+
+    g.signal(signal.SIGTERM)
+    check(g.wait(15) == 0, f'the gateway did not exit 0 on SIGTERM: '
+          f'{g.log_text(3000)}')
+    env.service.signal(signal.SIGTERM)
+    check(env.service.wait(15) == 0, 'the service did not exit 0 on SIGTERM')
+    env.broker.stop()           # flushes its log
+    broker_log = env.broker.log_text(1000000)
+    check("u'cam1'" in broker_log, 'the broker log shows no client with '
+          'the user name cam1 (the certificate\'s CN)')
+    return (f'camera by certificate CN=cam1: {ff["width"]}x{ff["height"]}, '
+            f'first frame {ff["ms"]} ms; gateway by certificate '
+            f'CN=gateway: {DEVICE} online, an offer answered in {ms:.0f} ms')
+
+
+def case_cert_refused(env):
+    """Against picamrtc-certs.conf: a camera with a certificate of another
+    CA, one without a certificate, and the gateway with a certificate of
+    another CA are refused; each says so in one line, keeps running and
+    retries. A camera with a good certificate of another camera (CN=cam2
+    as device cam1) gets in but the ACL drops its status: it never comes
+    online."""
+    env.start_cert_broker()
+    other = env.make_client_cert(DEVICE, ca='other-ca')
+    cam2 = env.make_client_cert('cam2')
+    gw_other = env.make_client_cert('gateway', ca='other-ca')
+    common = ['--source', 'test', '--ice-address', '127.0.0.1']
+    setups = {
+        'other-ca-cert': dict(cert_file=other[0], key_file=other[1]),
+        'no-cert': {},
+        'other-cn': dict(cert_file=cam2[0], key_file=cam2[1]),
+    }
+    procs = {}
+    for name, keys in setups.items():
+        conf = env.write_service_conf(f'{name}.conf', device=DEVICE,
+                                      broker=env.cert_uri, ca_file=env.ca,
+                                      **keys)
+        procs[name] = env.spawn_service(name, ['--config', conf] + common)
+    procs['gateway-other-ca'], _ = spawn_gateway(env, 'gateway-other-ca', [
+        '--broker', env.cert_uri, '--ca-file', env.ca, '--cert-file',
+        gw_other[0], '--key-file', gw_other[1]])
+    time.sleep(12)               # several reconnect attempts (1 s .. 2.5 s)
+    problems = []
+    said = refusals_said(procs, problems)
+    for name in ('other-ca-cert', 'no-cert', 'gateway-other-ca'):
+        lines = said.get(name, [])
+        if len(lines) != 1 or 'certificate' not in lines[0]:
+            problems.append(f'{name}: expected one line about the '
+                            f'certificate in 12 s, got {lines}')
+    broker_log = env.broker.log_text(1000000)
+    # what mosquitto logs for each refused handshake
+    attempts = {
+        'no certificate': broker_log.count('peer did not return a '
+                                           'certificate'),
+        # the camera's and the gateway's together
+        'another CA': broker_log.count('certificate verify failed'),
+    }
+    check_retried(attempts, problems)
+    denied = broker_log.count(f"'{PREFIX}/{DEVICE}/status'")
+    if 'Denied PUBLISH' not in broker_log or denied == 0:
+        problems.append('the broker log shows no denied status of the '
+                        'camera with the certificate of cam2')
+    st = env.last_status()
+    check(st is None, f'a refused camera published a status: {st}')
+    stop_all(procs, problems)
+    check(not problems, '; '.join(problems))
+    return ('a camera with a certificate of another CA, one without, and '
+            'the gateway with one of another CA each said so once, kept '
+            'retrying (' + ', '.join(f'{k}: {v} handshakes refused'
+                                     for k, v in attempts.items()) +
+            ') and exited 0 on SIGTERM; CN=cam2 as cam1 never came online '
+            '(its status denied by the ACL)')
+
+
 CASES = {
     'secure-anonymous-refused': case_anonymous_refused,
     'secure-acl': case_acl,
     'secure-tls-session': case_tls_session,
     'secure-refused-service': case_refused_service,
+    'secure-cert-session': case_cert_session,
+    'secure-cert-refused': case_cert_refused,
 }
 
 

@@ -674,6 +674,12 @@ test_command_line_errors (void)
     {{"--ice-address", "127.0.0.1;localhost"},
         "--ice-address: \"localhost\" is not an IP address"},
     {{"--password", "hunter2"}, "--password: set without a username"},
+    {{"--cert-file", "/etc/passwd"}, "--cert-file: set key-file too (a "
+          "client certificate needs both)"},
+    {{"--key-file", "/etc/passwd"}, "--key-file: set cert-file too (a "
+          "client certificate needs both)"},
+    {{"--cert-file=/etc/passwd", "--key-file=/etc/passwd"}, "--cert-file: "
+          "needs an mqtts:// broker: a client certificate only goes over TLS"},
     {{"--turn-server", "http://u:hunter2@h"}, "--turn-server: \"(a URI "
           "with credentials, not shown)\" must start with turn://"},
     {{"--max-viewers", "65"}, "--max-viewers: 65 is out of range 1..64"},
