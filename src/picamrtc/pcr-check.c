@@ -154,8 +154,8 @@ broker_start (const PcrConfig * config, GMainContext * context,
 /* Waits for the result until PCR_CHECK_BROKER_TIMEOUT_MS after the start,
  * prints it; TRUE when the broker took the connection. */
 static gboolean
-broker_report (const PcrConfig * config, PcrMqtt * mqtt,
-    GMainContext * context, BrokerCheck * check)
+broker_report (const PcrConfig * config, GMainContext * context,
+    BrokerCheck * check)
 {
   g_autofree gchar *how = NULL;
   gboolean tls = FALSE;
@@ -412,7 +412,7 @@ pcr_check_run (const PcrConfig * config)
   report_cameras (platform);
   report_encoders (platform);
   pipeline_ok = report_pipeline (config, platform);
-  broker_ok = broker_report (config, mqtt, context, &broker);
+  broker_ok = broker_report (config, context, &broker);
   /* a clean DISCONNECT: nothing was published, no will is left */
   g_clear_pointer (&mqtt, pcr_mqtt_free);
   clock_ok = report_clock (context);
@@ -423,7 +423,8 @@ pcr_check_run (const PcrConfig * config)
     g_string_append (problems, "the pipeline cannot run");
   if (!broker_ok)
     g_string_append_printf (problems, "%sthe broker does not take the "
-        "connection", problems->len > 0 ? "; " : "");
+        "connection%s", problems->len > 0 ? "; " : "", clock_ok ? "" :
+        " (the clock is wrong: set it first)");
   if (problems->len > 0) {
     g_print ("not ready: %s\n", problems->str);
     return EXIT_FAILURE;

@@ -34,17 +34,28 @@ def warm_registry(env):
                    timeout=120, check=False)
 
 
-def run_check(env, args, limit=LIMIT_S):
-    """Runs picamrtc --check ARGS; returns (exit code, stdout, seconds)."""
+def run_check(env, args, limit=LIMIT_S, clock_epoch=None):
+    """Runs picamrtc --check ARGS (its wall clock starting at clock_epoch
+    when given); returns (exit code, stdout, seconds)."""
     if not getattr(env, 'warm', False):
         warm_registry(env)
         env.warm = True
     argv = [env.service_bin, '--check', '--source', 'test'] + args
+    child_env = os.environ.copy()
+    if clock_epoch is not None:
+        child_env['LD_PRELOAD'] = os.path.join(
+            os.environ['PICAMRTC_BUILD_ROOT'], 'tests', 'integration',
+            'libpcr-fake-clock.so')
+        child_env['PCR_FAKE_CLOCK_EPOCH'] = str(clock_epoch)
+        # an ASan build's runtime then comes second in the library list
+        child_env['ASAN_OPTIONS'] = ':'.join(
+            o for o in (os.environ.get('ASAN_OPTIONS'),
+                        'verify_asan_link_order=0') if o)
     t0 = time.monotonic()
     try:
         out = subprocess.run(argv, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, timeout=limit + 20,
-                             check=False)
+                             check=False, env=child_env)
     except subprocess.TimeoutExpired:
         raise pcrtest.Failure(f'picamrtc --check {" ".join(args)} still '
                               f'running after {limit + 20} s')
@@ -193,17 +204,41 @@ def case_beside_service(env):
             'retained status unchanged, no status published')
 
 
+def case_clock(env):
+    """A Pi without a real-time clock, booted at 1970: the TLS broker's
+    certificate is not valid yet."""
+    env.start_broker()
+    conf = env.write_service_conf(
+        'picamrtc.conf', broker=env.broker_uri, username='cam1',
+        password=env.passwords['cam1'], ca_file=env.ca, device=DEVICE)
+    rc, out, took = run_check(env, ['--config', conf], clock_epoch=0)
+    check(rc == 1, f'--check at 1970 against a TLS broker exited {rc}, '
+          'expected 1')
+    check(line(out, 'clock').startswith('clock:      WRONG') and
+          '1970-01-01' in line(out, 'clock'),
+          f'the clock line does not say WRONG, 1970-01-01: {out}')
+    check('TLS error' in line(out, 'broker'),
+          f'the broker line does not say TLS error: {out}')
+    last = out.strip().splitlines()[-1]
+    check(last.startswith('not ready') and 'clock' in last,
+          f'the last line does not point at the clock: "{last}"')
+    return (f'clock at 1970: exit 1 in {took:.1f} s, clock WRONG, broker '
+            'TLS error, the last line points at the clock')
+
+
 CASES = {
     'check-ready': case_ready,
     'check-broker-down': case_broker_down,
     'check-refused': case_refused,
     'check-bad-option': case_bad_option,
     'check-beside-service': case_beside_service,
+    'check-clock': case_clock,
 }
 
 
 def make_env(case):
-    return SecureEnv(case) if case == 'check-refused' else Env(case)
+    return SecureEnv(case) if case in ('check-refused', 'check-clock') \
+        else Env(case)
 
 
 if __name__ == '__main__':
