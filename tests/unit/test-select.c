@@ -329,44 +329,6 @@ test_select_test_missing (void)
   g_assert_null (sel->low_desc);
 }
 
-/* picamrtc and picamrtc --check make their choice in one call: the
- * selection and its description, or the pipeline setting alone. */
-static void
-test_select_pipeline (void)
-{
-  g_autoptr (PcrConfig) config = pcr_config_new ();
-  g_autoptr (PcrPlatform) platform = platform_with ("x264enc", NULL);
-  g_autoptr (PcrSelection) sel = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *description = NULL;
-
-  description = pcr_select_pipeline (config, platform, &sel, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (sel);
-  g_assert_true (g_str_has_prefix (description, sel->source_desc));
-  assert_contains (description, sel->encoder_desc);
-  assert_contains (sel->source_reason, "no camera found");
-  g_clear_pointer (&sel, pcr_selection_free);
-  g_clear_pointer (&description, g_free);
-
-  /* an own pipeline: no selection, the description as given */
-  config->pipeline = g_strdup ("videotestsrc ! x264enc ! mqttwebrtcsink");
-  description = pcr_select_pipeline (config, platform, &sel, &error);
-  g_assert_no_error (error);
-  g_assert_null (sel);
-  g_assert_cmpstr (description, ==, config->pipeline);
-  g_clear_pointer (&description, g_free);
-
-  /* a failed choice leaves no selection behind */
-  g_clear_pointer (&config->pipeline, g_free);
-  g_clear_pointer (&platform, pcr_platform_free);
-  platform = platform_with (NULL);
-  description = pcr_select_pipeline (config, platform, &sel, &error);
-  g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_MISSING_ELEMENT);
-  g_assert_null (description);
-  g_assert_null (sel);
-}
-
 /* ---- pipelines --------------------------------------------------------- */
 
 static void
@@ -409,6 +371,31 @@ test_build_default (void)
   expected = g_strdup_printf ("%s ! %s ! mqttwebrtcsink name=sink",
       sel->source_desc, sel->encoder_desc);
   g_assert_cmpstr (desc, ==, expected);
+
+  /* the one call picamrtc and picamrtc --check make: the same */
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  desc = pcr_select_pipeline (config, platform, &sel, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (sel);
+  g_assert_cmpstr (desc, ==, expected);
+  /* an own pipeline: no selection */
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  config->pipeline = g_strdup ("videotestsrc ! x264enc ! mqttwebrtcsink");
+  desc = pcr_select_pipeline (config, platform, &sel, &error);
+  g_assert_no_error (error);
+  g_assert_null (sel);
+  g_assert_cmpstr (desc, ==, config->pipeline);
+  /* a failed choice leaves no selection behind */
+  g_clear_pointer (&desc, g_free);
+  g_clear_pointer (&config->pipeline, g_free);
+  g_clear_pointer (&platform, pcr_platform_free);
+  platform = pcr_platform_new ();
+  desc = pcr_select_pipeline (config, platform, &sel, &error);
+  g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_MISSING_ELEMENT);
+  g_assert_null (desc);
+  g_assert_null (sel);
 }
 
 static void
@@ -1164,7 +1151,6 @@ main (int argc, char **argv)
   g_test_add_func ("/select/explicit-sources", test_select_explicit_sources);
   g_test_add_func ("/select/test-missing", test_select_test_missing);
   g_test_add_func ("/select/renditions", test_select_renditions);
-  g_test_add_func ("/select/pipeline", test_select_pipeline);
   g_test_add_func ("/settings/low-size", test_settings_low_size);
   g_test_add_func ("/settings/low-bitrate", test_settings_low_bitrate);
   g_test_add_func ("/settings/low-errors", test_settings_low_errors);
