@@ -17,6 +17,7 @@
 #include "config.h"
 #include "pcr-mqtt.h"
 #include "pcr-packages.h"
+#include "pcr-quote.h"
 #include "pcr-select.h"
 
 GST_DEBUG_CATEGORY_STATIC (pcr_check_debug);
@@ -63,8 +64,7 @@ typedef struct
   const gchar *uri;
   BrokerState state;
   gchar *error;                 /* the MQTT client's one-line reason */
-  gint64 start;
-  gint64 took_us;
+  gint64 start;                 /* monotonic, µs */
 } BrokerCheck;
 
 static void
@@ -74,7 +74,6 @@ broker_finish (BrokerCheck * check, BrokerState state, const gchar * error)
     return;
   check->state = state;
   check->error = g_strdup (error);
-  check->took_us = g_get_monotonic_time () - check->start;
   g_main_loop_quit (check->loop);
 }
 
@@ -158,6 +157,7 @@ broker_report (const PcrConfig * config, GMainContext * context,
     BrokerCheck * check)
 {
   g_autofree gchar *how = NULL;
+  g_autofree gchar *user = NULL;
   gboolean tls = FALSE;
 
   if (check->state == BROKER_WAITING) {
@@ -171,13 +171,13 @@ broker_report (const PcrConfig * config, GMainContext * context,
     g_source_destroy (timeout);
     g_source_unref (timeout);
   }
-  GST_INFO ("broker check done after %" G_GINT64_FORMAT " ms",
-      check->took_us / 1000);
+  GST_INFO ("broker: %s", check->state == BROKER_OK ? "ok" : check->error);
   pcr_mqtt_parse_uri (config->broker, NULL, NULL, &tls, NULL);
-  how = g_strdup_printf ("%s%s, %s%s", config->username ? "user " :
-      "anonymous", config->username ? config->username : "", tls ? "TLS "
-      "with " : "no TLS", !tls ? "" : config->ca_file ? config->ca_file :
-      "the system's CAs");
+  if (config->username != NULL)
+    user = pcr_quote_untrusted (config->username, PCR_QUOTE_MAX_VALUE);
+  how = g_strdup_printf ("%s%s, %s%s", user ? "user " : "anonymous",
+      user ? user : "", tls ? "TLS with " : "no TLS", !tls ? "" :
+      config->ca_file ? config->ca_file : "the system's CAs");
   if (check->state == BROKER_OK) {
     print_line ("broker", "ok, %s accepted the connection (%s)",
         config->broker, how);
