@@ -3,7 +3,8 @@
  * H.264 encoder (hardware first), builds the pipeline ending in
  * mqttwebrtcsink and runs it with the camera on demand. Exit codes: 0 after
  * EOS or SIGINT/SIGTERM, 1 when the pipeline fails at run time, 2 for a bad
- * option, a bad config file or a missing element. */
+ * option, a bad config file or a missing element. --check tells whether
+ * that configuration would stream, without streaming (pcr-check.c). */
 #include <stdlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -11,6 +12,7 @@
 
 #include <gst/gst.h>
 
+#include "pcr-check.h"
 #include "pcr-select.h"
 #include "pcr-service.h"
 #include "pcr-service-config.h"
@@ -39,31 +41,26 @@ run (const PcrConfig * config, gboolean print_pipeline)
   g_autoptr (PcrSelection) selection = NULL;
   g_autoptr (PcrService) service = NULL;
   g_autoptr (GError) error = NULL;
+  g_autoptr (PcrPlatform) platform = NULL;
   g_autofree gchar *description = NULL;
+  /* device probes only when the source is to be found */
+  gboolean devices = config->pipeline == NULL &&
+      (g_str_equal (config->source, "auto") ||
+      g_str_equal (config->source, "v4l2") ||
+      g_str_equal (config->source, "libcamera"));
 
-  if (config->pipeline == NULL) {
-    /* device probes only when the source is to be found */
-    gboolean devices = g_str_equal (config->source, "auto") ||
-        g_str_equal (config->source, "v4l2") ||
-        g_str_equal (config->source, "libcamera");
-    g_autoptr (PcrPlatform) platform = pcr_platform_probe_full (devices);
-
-    selection = pcr_select (config, platform, &error);
-    if (selection == NULL) {
-      pcr_print_error (PROGRAM, error->message);
-      return PCR_EXIT_BAD_CONFIG;
-    }
-    g_message ("source: %s", selection->source_reason);
-    g_message ("encoder: %s", selection->encoder_reason);
-    g_message ("renditions: %s", selection->low_reason);
-  } else if (!g_str_equal (config->source, "auto")) {
+  if (config->pipeline != NULL && !g_str_equal (config->source, "auto"))
     g_message ("source %s ignored: the pipeline is given", config->source);
-  }
-
-  description = pcr_build_pipeline (config, selection, &error);
+  platform = pcr_platform_probe_full (devices);
+  description = pcr_select_pipeline (config, platform, &selection, &error);
   if (description == NULL) {
     pcr_print_error (PROGRAM, error->message);
     return PCR_EXIT_BAD_CONFIG;
+  }
+  if (selection != NULL) {
+    g_message ("source: %s", selection->source_reason);
+    g_message ("encoder: %s", selection->encoder_reason);
+    g_message ("renditions: %s", selection->low_reason);
   }
   if (config->pipeline != NULL &&
       g_file_test (config->pipeline, G_FILE_TEST_IS_REGULAR))
@@ -95,9 +92,14 @@ main (int argc, char **argv)
   g_autoptr (PcrSettings) settings = pcr_config_settings_new (config);
   g_autoptr (GOptionContext) ctx = NULL;
   gboolean print_pipeline = FALSE;
+  gboolean check = FALSE;
   const GOptionEntry extra[] = {
     {"print-pipeline", 0, 0, G_OPTION_ARG_NONE, &print_pipeline,
         "Print the pipeline description and exit", NULL},
+    {"check", 0, 0, G_OPTION_ARG_NONE, &check,
+          "Check cameras, encoders, the pipeline, the broker and the clock "
+          "for this configuration, print the findings and exit (0: ready "
+          "to stream, 1: not ready)", NULL},
     {NULL}
   };
   gint ret;
@@ -113,14 +115,19 @@ main (int argc, char **argv)
       "- stream a camera to browsers over WebRTC", "Signalling goes over "
       "MQTT; the camera runs while someone watches.\nExit status: 0 "
       "stopped, 1 run-time failure, 2 bad option, config or missing "
-      "element.", extra);
+      "element; with --check 0 ready, 1 not ready.", extra);
   g_option_context_add_group (ctx, gst_init_get_option_group ());
   g_option_context_set_strict_posix (ctx, FALSE);
   ret = pcr_settings_run_command_line (settings, ctx, PROGRAM, &argc, &argv);
   if (ret >= 0)
     return ret;
 
-  ret = run (config, print_pipeline);
+  if (check && print_pipeline) {
+    pcr_print_error (PROGRAM, "--check and --print-pipeline exclude each "
+        "other");
+    return PCR_EXIT_BAD_CONFIG;
+  }
+  ret = check ? pcr_check_run (config) : run (config, print_pipeline);
   gst_deinit ();
   return ret;
 }

@@ -87,6 +87,7 @@ pcr_platform_new (void)
 
   platform->elements = g_hash_table_new_full (g_str_hash, g_str_equal,
       g_free, NULL);
+  platform->cameras = g_ptr_array_new_with_free_func (g_free);
   return platform;
 }
 
@@ -115,6 +116,7 @@ pcr_platform_free (PcrPlatform * platform)
 
   g_hash_table_unref (platform->elements);
   g_free (platform->v4l2_capture_device);
+  g_ptr_array_unref (platform->cameras);
   g_free (platform);
 }
 
@@ -142,25 +144,42 @@ provider_devices (const gchar * name)
   return gst_device_provider_get_devices (provider);
 }
 
+/* A device's name as one line of printable text: it comes from a driver
+ * or a USB descriptor. */
+static gchar *
+device_name (GstDevice * device)
+{
+  g_autofree gchar *name = gst_device_get_display_name (device);
+
+  return pcr_quote_untrusted (name ? name : "unnamed", PCR_QUOTE_MAX_VALUE);
+}
+
 static gboolean
-probe_libcamera (void)
+probe_libcamera (GPtrArray * cameras)
 {
   GList *devices = provider_devices ("libcameraprovider");
   gboolean found = devices != NULL;
+  GList *l;
 
   GST_INFO ("libcamera sees %u camera(s)", g_list_length (devices));
+  for (l = devices; l != NULL; l = l->next) {
+    g_autofree gchar *name = device_name (l->data);
+
+    g_ptr_array_add (cameras, g_strdup_printf ("libcamera %s", name));
+  }
   g_list_free_full (devices, gst_object_unref);
   return found;
 }
 
+/* The first V4L2 capture device's path; every one goes to @cameras. */
 static gchar *
-probe_v4l2 (void)
+probe_v4l2 (GPtrArray * cameras)
 {
   GList *devices = provider_devices ("v4l2deviceprovider");
   gchar *path = NULL;
   GList *l;
 
-  for (l = devices; l != NULL && path == NULL; l = l->next) {
+  for (l = devices; l != NULL; l = l->next) {
     GstDevice *device = l->data;
     g_autoptr (GstStructure) props = NULL;
     const gchar *p;
@@ -173,8 +192,13 @@ probe_v4l2 (void)
     p = gst_structure_get_string (props, "device.path");
     if (p == NULL)
       p = gst_structure_get_string (props, "api.v4l2.path");
-    if (p != NULL && is_safe_device_path (p))
-      path = g_strdup (p);
+    if (p != NULL && is_safe_device_path (p)) {
+      g_autofree gchar *name = device_name (device);
+
+      g_ptr_array_add (cameras, g_strdup_printf ("V4L2 %s (%s)", p, name));
+      if (path == NULL)
+        path = g_strdup (p);
+    }
   }
   GST_INFO ("first V4L2 capture device: %s", GST_STR_NULL (path));
   g_list_free_full (devices, gst_object_unref);
@@ -199,9 +223,9 @@ pcr_platform_probe_full (gboolean with_devices)
 
   if (with_devices) {
     if (pcr_platform_has_element (platform, "libcamerasrc"))
-      platform->libcamera_camera = probe_libcamera ();
+      platform->libcamera_camera = probe_libcamera (platform->cameras);
     if (pcr_platform_has_element (platform, "v4l2src"))
-      platform->v4l2_capture_device = probe_v4l2 ();
+      platform->v4l2_capture_device = probe_v4l2 (platform->cameras);
   }
   return platform;
 }
@@ -518,6 +542,28 @@ pcr_select (const PcrConfig * config, const PcrPlatform * platform,
 }
 
 /* ---- pipeline ---------------------------------------------------------- */
+
+gchar *
+pcr_select_pipeline (const PcrConfig * config, const PcrPlatform * platform,
+    PcrSelection ** selection, GError ** error)
+{
+  g_autoptr (PcrSelection) sel = NULL;
+  gchar *description;
+
+  g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail (selection != NULL, NULL);
+
+  *selection = NULL;
+  if (config->pipeline == NULL || *config->pipeline == '\0') {
+    sel = pcr_select (config, platform, error);
+    if (sel == NULL)
+      return NULL;
+  }
+  description = pcr_build_pipeline (config, sel, error);
+  if (description != NULL)
+    *selection = g_steal_pointer (&sel);
+  return description;
+}
 
 gchar *
 pcr_pipeline_expand (const PcrConfig * config, const gchar * text,

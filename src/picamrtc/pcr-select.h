@@ -34,6 +34,9 @@ typedef struct
   GHashTable *elements;         /* factory names present (set of gchar*) */
   gboolean libcamera_camera;    /* libcamera sees at least one camera */
   gchar *v4l2_capture_device;   /* first V4L2 capture device or NULL */
+  GPtrArray *cameras;           /* every camera the probe saw, one line
+                                 * each ("libcamera NAME", "V4L2 PATH
+                                 * (NAME)"), for picamrtc --check */
 } PcrPlatform;
 
 PcrPlatform *pcr_platform_new (void);   /* empty: nothing available */
@@ -97,6 +100,14 @@ gchar *pcr_build_pipeline (const PcrConfig * config,
  * nothing without, so it goes between the source caps and the encoder:
  * "... ! video/x-raw,... ! ${LATENCY_STAMP} x264enc ...". */
 gchar *pcr_pipeline_expand (const PcrConfig * config, const gchar * text,
+    GError ** error);
+
+/* What the service runs with @config on @platform: pcr_select() (skipped
+ * when config->pipeline is set; *@selection is then NULL) and
+ * pcr_build_pipeline(). The one place both picamrtc and picamrtc --check
+ * make that choice. */
+gchar *pcr_select_pipeline (const PcrConfig * config,
+    const PcrPlatform * platform, PcrSelection ** selection,
     GError ** error);
 
 /* "x264enc (gstreamer1.0-plugins-ugly), foo (package unknown)" for a

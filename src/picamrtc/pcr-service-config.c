@@ -3,6 +3,8 @@
  * command line, validation and --help cannot disagree. */
 #include "pcr-service-config.h"
 
+#include <string.h>
+
 #include "pcr-select.h"
 
 #define OFF(field) G_STRUCT_OFFSET (PcrConfig, field)
@@ -196,4 +198,18 @@ pcr_config_low_bitrate (const PcrConfig * config)
   if (config->low_bitrate != 0)
     return config->low_bitrate;
   return MIN (PCR_LOW_MAX_BITRATE, config->bitrate / 2);
+}
+
+void
+pcr_config_mqtt_options (const PcrConfig * config, PcrMqttOptions * options)
+{
+  g_return_if_fail (config != NULL && options != NULL);
+
+  memset (options, 0, sizeof (*options));
+  options->uri = config->broker;
+  options->username = config->username;
+  options->password = config->password;
+  options->ca_file = config->ca_file;
+  options->cert_file = config->cert_file;
+  options->key_file = config->key_file;
 }

@@ -5,6 +5,7 @@
 
 #include <glib.h>
 
+#include "pcr-mqtt.h"
 #include "pcr-settings.h"
 
 G_BEGIN_DECLS
@@ -75,5 +76,12 @@ void pcr_config_low_size (const PcrConfig * config, gint * width,
 /* low-bitrate as set; 0: PCR_LOW_MAX_BITRATE kbit/s, at most half of
  * bitrate. */
 gint pcr_config_low_bitrate (const PcrConfig * config);
+
+/* The MQTT client options of @config: broker, credentials and TLS (the
+ * strings stay @config's). The element builds the same from the properties
+ * the service sets; picamrtc --check connects with these. No client id,
+ * will or keepalive: the caller adds its own. */
+void pcr_config_mqtt_options (const PcrConfig * config,
+    PcrMqttOptions * options);
 
 G_END_DECLS

@@ -173,12 +173,16 @@ set_sink_uint (PcrService * self, const gchar * name, guint v)
 static void
 configure_sink (PcrService * self, const PcrConfig * config)
 {
-  set_sink_string (self, "broker-uri", config->broker);
-  set_sink_string (self, "username", config->username);
-  set_sink_string (self, "password", config->password);
-  set_sink_string (self, "ca-file", config->ca_file);
-  set_sink_string (self, "cert-file", config->cert_file);
-  set_sink_string (self, "key-file", config->key_file);
+  PcrMqttOptions mqtt;
+
+  /* the broker options picamrtc --check connects with too */
+  pcr_config_mqtt_options (config, &mqtt);
+  set_sink_string (self, "broker-uri", mqtt.uri);
+  set_sink_string (self, "username", mqtt.username);
+  set_sink_string (self, "password", mqtt.password);
+  set_sink_string (self, "ca-file", mqtt.ca_file);
+  set_sink_string (self, "cert-file", mqtt.cert_file);
+  set_sink_string (self, "key-file", mqtt.key_file);
   set_sink_string (self, "device-id", config->device);
   set_sink_string (self, "topic-prefix", config->topic_prefix);
   set_sink_uint (self, "max-viewers", config->max_viewers);

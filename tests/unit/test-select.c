@@ -371,6 +371,31 @@ test_build_default (void)
   expected = g_strdup_printf ("%s ! %s ! mqttwebrtcsink name=sink",
       sel->source_desc, sel->encoder_desc);
   g_assert_cmpstr (desc, ==, expected);
+
+  /* the one call picamrtc and picamrtc --check make: the same */
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  desc = pcr_select_pipeline (config, platform, &sel, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (sel);
+  g_assert_cmpstr (desc, ==, expected);
+  /* an own pipeline: no selection */
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  config->pipeline = g_strdup ("videotestsrc ! x264enc ! mqttwebrtcsink");
+  desc = pcr_select_pipeline (config, platform, &sel, &error);
+  g_assert_no_error (error);
+  g_assert_null (sel);
+  g_assert_cmpstr (desc, ==, config->pipeline);
+  /* a failed choice leaves no selection behind */
+  g_clear_pointer (&desc, g_free);
+  g_clear_pointer (&config->pipeline, g_free);
+  g_clear_pointer (&platform, pcr_platform_free);
+  platform = pcr_platform_new ();
+  desc = pcr_select_pipeline (config, platform, &sel, &error);
+  g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_MISSING_ELEMENT);
+  g_assert_null (desc);
+  g_assert_null (sel);
 }
 
 static void
