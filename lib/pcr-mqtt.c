@@ -76,6 +76,8 @@ struct _PcrMqtt
   gchar *last_error;            /* reported once until a connection works */
   gboolean connack_refused;     /* this attempt's refusal already reported */
   gchar *tls_reason;            /* this attempt's first OpenSSL error */
+  gchar *tls_failure;           /* the last TLS refusal described, until a
+                                 * connection works */
 };
 
 typedef enum
@@ -218,6 +220,7 @@ on_connect (struct mosquitto *mosq, void *obj, int rc)
   g_mutex_lock (&mqtt->lock);
   mqtt->connected = TRUE;
   g_clear_pointer (&mqtt->last_error, g_free);
+  g_clear_pointer (&mqtt->tls_failure, g_free);
   g_mutex_unlock (&mqtt->lock);
 
   event = g_new0 (Event, 1);
@@ -303,9 +306,23 @@ describe_failure (PcrMqtt * mqtt, gint rc)
   gint saved_errno = errno;
   g_autofree gchar *reason = NULL;
   const gchar *what;
+  gchar *text;
 
   g_mutex_lock (&mqtt->lock);
   reason = g_steal_pointer (&mqtt->tls_reason);
+  /* A broker that refuses our certificate after the handshake (TLS 1.3
+   * checks it then) sends an alert and closes; when the close wins the
+   * race, the attempt ends in a bare protocol error or reset, no OpenSSL
+   * reason. That is the refusal seen less clearly: the same words, so it
+   * is not reported again. */
+  if (reason == NULL && mqtt->tls_failure && (rc == MOSQ_ERR_PROTOCOL ||
+          rc == MOSQ_ERR_CONN_LOST || (rc == MOSQ_ERR_ERRNO &&
+              (saved_errno == EPIPE || saved_errno == ECONNRESET)))) {
+    gchar *same = g_strdup (mqtt->tls_failure);
+
+    g_mutex_unlock (&mqtt->lock);
+    return same;
+  }
   g_mutex_unlock (&mqtt->lock);
   if (reason == NULL)
     return g_strdup (rc == MOSQ_ERR_ERRNO ? g_strerror (saved_errno) :
@@ -327,7 +344,12 @@ describe_failure (PcrMqtt * mqtt, gint rc)
         "signed by a CA the broker trusts, has expired or was revoked)";
   else
     what = "TLS failed";
-  return g_strdup_printf ("%s (OpenSSL: %s)", what, reason);
+  text = g_strdup_printf ("%s (OpenSSL: %s)", what, reason);
+  g_mutex_lock (&mqtt->lock);
+  g_free (mqtt->tls_failure);
+  mqtt->tls_failure = g_strdup (text);
+  g_mutex_unlock (&mqtt->lock);
+  return text;
 }
 
 gboolean
@@ -808,6 +830,7 @@ pcr_mqtt_free (PcrMqtt * mqtt)
   g_free (mqtt->host);
   g_free (mqtt->last_error);
   g_free (mqtt->tls_reason);
+  g_free (mqtt->tls_failure);
   g_mutex_clear (&mqtt->lock);
   g_cond_clear (&mqtt->cond);
   g_free (mqtt);
