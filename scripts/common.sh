@@ -18,6 +18,7 @@ DEBIAN_PACKAGES="
   iproute2 util-linux procps openssl
   chromium nodejs
   python3-aiortc python3-aiohttp python3-numpy gnuplot-nox
+  prometheus
 "
 
 log() { printf '==> %s\n' "$*" >&2; }
