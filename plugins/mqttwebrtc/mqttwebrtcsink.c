@@ -591,41 +591,37 @@ count_frames (PcrMqttWebrtcSink * self, guint r)
       &self->counts[r], NULL);
 }
 
+/* gst_iterator_find_custom's test: 0 for an element whose class has both
+ * words of @data and whose factory's name is an id. */
+static gint
+compare_class (gconstpointer item, gconstpointer data)
+{
+  const gchar *const *words = data;
+  GstElementFactory *f = gst_element_get_factory (g_value_get_object (item));
+  const gchar *klass = f ? gst_element_factory_get_metadata (f,
+      GST_ELEMENT_METADATA_KLASS) : NULL;
+
+  return !(klass && strstr (klass, words[0]) && strstr (klass, words[1])
+      && pcr_id_is_valid (GST_OBJECT_NAME (f)));
+}
+
 /* The factory of the first element in the whole pipeline whose class has
- * @klass and @media, when it is an id (docs/signalling.md: a label). The
+ * @klass and @media (docs/signalling.md, "Metrics": a label). The
  * service's choice of camera and encoder shows so, and a gst-launch
  * pipeline's too. */
 static gchar *
 find_factory (GstBin * top, const gchar * klass, const gchar * media)
 {
+  const gchar *words[] = { klass, media };
   GstIterator *it = gst_bin_iterate_recurse (top);
   GValue item = G_VALUE_INIT;
   gchar *found = NULL;
-  gboolean done = FALSE;
 
-  while (!done && !found) {
-    switch (gst_iterator_next (it, &item)) {
-      case GST_ITERATOR_OK:{
-        GstElementFactory *f = gst_element_get_factory
-            (g_value_get_object (&item));
-        const gchar *k = f ? gst_element_factory_get_metadata (f,
-            GST_ELEMENT_METADATA_KLASS) : NULL;
-
-        if (k && strstr (k, klass) && strstr (k, media)
-            && pcr_id_is_valid (GST_OBJECT_NAME (f)))
-          found = g_strdup (GST_OBJECT_NAME (f));
-        g_value_reset (&item);
-        break;
-      }
-      case GST_ITERATOR_RESYNC:
-        gst_iterator_resync (it);
-        break;
-      default:
-        done = TRUE;
-        break;
-    }
+  if (gst_iterator_find_custom (it, compare_class, &item, words)) {
+    found = g_strdup (GST_OBJECT_NAME (gst_element_get_factory
+            (g_value_get_object (&item))));
+    g_value_unset (&item);
   }
-  g_value_unset (&item);
   gst_iterator_free (it);
   return found;
 }

@@ -138,32 +138,35 @@ mqtt_send (PcrSignaller * signaller, const gchar * session_id,
   pcr_mqtt_publish (self->mqtt, topic, json, len, FALSE);
 }
 
+/* Publishes @json on @topic; dropped while not connected. */
+static void
+publish_if_connected (PcrMqttSignaller * self, const gchar * topic,
+    const gchar * json, gsize len, gboolean retain)
+{
+  if (!self->mqtt || !pcr_mqtt_is_connected (self->mqtt))
+    return;
+  GST_DEBUG_OBJECT (self, "%s %s", topic, json);
+  pcr_mqtt_publish (self->mqtt, topic, json, len, retain);
+}
+
 static void
 mqtt_publish_status (PcrSignaller * signaller, const PcrStatus * status)
 {
   PcrMqttSignaller *self = PCR_MQTT_SIGNALLER (signaller);
-  g_autofree gchar *json = NULL;
   gsize len;
+  g_autofree gchar *json = pcr_status_to_json (status, &len);
 
-  if (!self->mqtt || !pcr_mqtt_is_connected (self->mqtt))
-    return;
-  json = pcr_status_to_json (status, &len);
-  GST_DEBUG_OBJECT (self, "status %s", json);
-  pcr_mqtt_publish (self->mqtt, self->status_topic, json, len, TRUE);
+  publish_if_connected (self, self->status_topic, json, len, TRUE);
 }
 
 static void
 mqtt_publish_metrics (PcrSignaller * signaller, const PcrMetrics * metrics)
 {
   PcrMqttSignaller *self = PCR_MQTT_SIGNALLER (signaller);
-  g_autofree gchar *json = NULL;
   gsize len;
+  g_autofree gchar *json = pcr_metrics_to_json (metrics, &len);
 
-  if (!self->mqtt || !pcr_mqtt_is_connected (self->mqtt))
-    return;
-  json = pcr_metrics_to_json (metrics, &len);
-  GST_LOG_OBJECT (self, "metrics %s", json);
-  pcr_mqtt_publish (self->mqtt, self->metrics_topic, json, len, FALSE);
+  publish_if_connected (self, self->metrics_topic, json, len, FALSE);
 }
 
 static void
