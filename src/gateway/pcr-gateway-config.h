@@ -75,9 +75,10 @@ PcrSettings *pcr_gateway_config_settings_new (PcrGatewayConfig * config,
 gboolean pcr_gateway_config_validate (PcrGatewayConfig * config,
     const gchar * default_www, GError ** error);
 
-/* Reads token-file, metrics-token-file, turn-secret-file and password-file (at most 4 KiB each,
- * surrounding white space dropped; an empty one fails). @settings
- * (nullable) says where each file name came from. */
+/* Reads token-file, metrics-token-file, turn-secret-file and password-file
+ * (at most 4 KiB each, surrounding white space dropped; an empty one
+ * fails; a token must be one printable word). @settings (nullable) says
+ * where each file name came from. */
 gboolean pcr_gateway_config_read_secrets (PcrGatewayConfig * config,
     PcrSettings * settings, GError ** error);
 
