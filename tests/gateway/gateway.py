@@ -1082,6 +1082,11 @@ def case_broker_outage(env):
         r'next connection attempt to \S+ in (\d+) ms', gw.log_text())]
     check(waits and max(waits) <= 30000, 'the gateway\'s waits between '
           f'connection attempts were {waits} ms (cap 30 s)')
+    samples = parse_metrics(expect(gw.request('GET', '/metrics'), 200,
+                                   '/metrics after the outage').text())
+    check(metric(samples, 'picamrtc_gateway_mqtt_connected') == 1 and
+          metric(samples, 'picamrtc_gateway_mqtt_reconnects_total') == 1,
+          '/metrics does not say connected, after one reconnect')
     return (f'{down} s outage: {len(during)} requests got 503 within '
             f'{max(during) * 1000:.0f} ms; after the return WHEP answered '
             f'at {t_whep:.1f} s, start-webrtc at {t_seed:.1f} s (before the '
