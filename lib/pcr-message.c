@@ -533,6 +533,18 @@ pcr_message_parse (const gchar * data, gsize len, GError ** error)
 
 /* ---- serializing ---- */
 
+/* The compact JSON of what @builder holds (NUL-terminated, length in
+ * @len). */
+static gchar *
+builder_to_json (JsonBuilder * builder, gsize * len)
+{
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (builder);
+
+  json_generator_set_root (generator, root);
+  return json_generator_to_data (generator, len);
+}
+
 static void
 add_string (JsonBuilder * builder, const gchar * name, const gchar * value)
 {
@@ -600,8 +612,6 @@ gchar *
 pcr_message_to_json (const PcrMessage * msg, gsize * len)
 {
   g_autoptr (JsonBuilder) builder = NULL;
-  g_autoptr (JsonGenerator) generator = NULL;
-  g_autoptr (JsonNode) root = NULL;
 
   g_return_val_if_fail (msg != NULL, NULL);
   g_return_val_if_fail ((guint) msg->type < G_N_ELEMENTS (type_names), NULL);
@@ -644,10 +654,7 @@ pcr_message_to_json (const PcrMessage * msg, gsize * len)
   }
   json_builder_end_object (builder);
 
-  root = json_builder_get_root (builder);
-  generator = json_generator_new ();
-  json_generator_set_root (generator, root);
-  return json_generator_to_data (generator, len);
+  return builder_to_json (builder, len);
 }
 
 /* ---- ids and topics ---- */
@@ -790,8 +797,6 @@ gchar *
 pcr_status_to_json (const PcrStatus * status, gsize * len)
 {
   g_autoptr (JsonBuilder) builder = NULL;
-  g_autoptr (JsonGenerator) generator = NULL;
-  g_autoptr (JsonNode) root = NULL;
 
   g_return_val_if_fail (status != NULL, NULL);
 
@@ -824,10 +829,7 @@ pcr_status_to_json (const PcrStatus * status, gsize * len)
   }
   json_builder_end_object (builder);
 
-  root = json_builder_get_root (builder);
-  generator = json_generator_new ();
-  json_generator_set_root (generator, root);
-  return json_generator_to_data (generator, len);
+  return builder_to_json (builder, len);
 }
 
 /* ---- remote ICE candidates ---- */
@@ -866,4 +868,261 @@ pcr_candidate_check (const gchar * candidate, guint sdp_mline_index,
   if (g_str_has_suffix (fields[4], ".local"))
     return PCR_CANDIDATE_SKIP;
   return PCR_CANDIDATE_USE;
+}
+
+/* ---- metrics ---- */
+
+void
+pcr_metrics_init (PcrMetrics * metrics)
+{
+  g_return_if_fail (metrics != NULL);
+
+  memset (metrics, 0, sizeof (*metrics));
+  metrics->viewers = metrics->restarts = metrics->nacks =
+      metrics->retransmissions = -1;
+}
+
+void
+pcr_metrics_clear (PcrMetrics * metrics)
+{
+  g_clear_pointer (&metrics->encoder, g_free);
+  g_clear_pointer (&metrics->source, g_free);
+}
+
+/* A number member from 0 to @max into *out, or left as it is (and counted
+ * as dropped) when absent, null, mistyped or out of range. */
+static void
+metrics_number (JsonObject * obj, const gchar * name, gdouble max,
+    gboolean integer, gdouble * out, guint * dropped)
+{
+  JsonNode *node = json_object_get_member (obj, name);
+  GType type;
+  gdouble value;
+
+  if (node == NULL)
+    return;
+  type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) :
+      G_TYPE_INVALID;
+  if (type == G_TYPE_INT64)
+    value = (gdouble) json_node_get_int (node);
+  else if (type == G_TYPE_DOUBLE && !integer)
+    value = json_node_get_double (node);
+  else
+    value = -1;
+  /* NaN fails both comparisons */
+  if (!(value >= 0 && value <= max)) {
+    (*dropped)++;
+    return;
+  }
+  *out = value;
+}
+
+static void
+metrics_int (JsonObject * obj, const gchar * name, gint64 max, gint64 * out,
+    guint * dropped)
+{
+  gdouble value = -1;
+
+  metrics_number (obj, name, (gdouble) max, TRUE, &value, dropped);
+  if (value >= 0)
+    *out = (gint64) value;
+}
+
+/* An id-shaped label (an element factory's name), or NULL. */
+static gchar *
+metrics_label (JsonObject * obj, const gchar * name, guint * dropped)
+{
+  const gchar *value = NULL;
+
+  if (json_object_get_member (obj, name) == NULL)
+    return NULL;
+  if (!get_string (obj, name, FALSE, &value, NULL) || value == NULL
+      || !pcr_id_is_valid (value)) {
+    (*dropped)++;
+    return NULL;
+  }
+  return g_strdup (value);
+}
+
+static void
+metrics_renditions (JsonObject * obj, PcrMetrics * metrics)
+{
+  JsonNode *node = json_object_get_member (obj, "renditions");
+  JsonArray *array;
+  guint i, j, n;
+
+  if (node == NULL)
+    return;
+  if (!JSON_NODE_HOLDS_ARRAY (node)) {
+    metrics->dropped++;
+    return;
+  }
+  array = json_node_get_array (node);
+  n = json_array_get_length (array);
+  for (i = 0; i < n; i++) {
+    JsonNode *item = json_array_get_element (array, i);
+    PcrRenditionMetrics *r = &metrics->renditions[metrics->n_renditions];
+    const gchar *name = NULL;
+    gboolean unique = TRUE;
+    gdouble fps = -1, bitrate = -1;
+
+    if (metrics->n_renditions == PCR_METRICS_MAX_RENDITIONS
+        || !JSON_NODE_HOLDS_OBJECT (item)) {
+      metrics->dropped++;
+      continue;
+    }
+    obj = json_node_get_object (item);
+    if (!get_string (obj, "name", TRUE, &name, NULL)
+        || !pcr_id_is_valid (name) || strlen (name) > PCR_STATS_MAX_RENDITION) {
+      metrics->dropped++;
+      continue;
+    }
+    /* two series with the same labels would make the exposition invalid */
+    for (j = 0; j < metrics->n_renditions; j++)
+      unique &= strcmp (metrics->renditions[j].name, name) != 0;
+    if (!unique) {
+      metrics->dropped++;
+      continue;
+    }
+    metrics_number (obj, "fps", PCR_METRICS_MAX_FPS, FALSE, &fps,
+        &metrics->dropped);
+    metrics_number (obj, "bitrate", G_MAXUINT, TRUE, &bitrate,
+        &metrics->dropped);
+    g_strlcpy (r->name, name, sizeof (r->name));
+    /* the wire's own 1/8 steps */
+    r->fps = fps < 0 ? -1 : (gint) (fps * 8 + 0.5) / 8.0;
+    r->bitrate = bitrate < 0 ? -1 : (gint64) bitrate;
+    metrics->n_renditions++;
+  }
+}
+
+static void
+metrics_estimates (JsonObject * obj, PcrMetrics * metrics)
+{
+  JsonNode *node = json_object_get_member (obj, "estimates");
+  guint dropped = 0;
+  gdouble min = -1, median = -1, max = -1;
+
+  if (node == NULL)
+    return;
+  if (JSON_NODE_HOLDS_OBJECT (node)) {
+    obj = json_node_get_object (node);
+    metrics_number (obj, "min", G_MAXUINT, TRUE, &min, &dropped);
+    metrics_number (obj, "median", G_MAXUINT, TRUE, &median, &dropped);
+    metrics_number (obj, "max", G_MAXUINT, TRUE, &max, &dropped);
+  }
+  /* all three, in order, or none */
+  if (!(min >= 0 && median >= min && max >= median)) {
+    metrics->dropped++;
+    return;
+  }
+  metrics->have_estimates = TRUE;
+  metrics->estimate_min = (guint) min;
+  metrics->estimate_median = (guint) median;
+  metrics->estimate_max = (guint) max;
+}
+
+gboolean
+pcr_metrics_parse (const gchar * data, gsize len, PcrMetrics * metrics,
+    GError ** error)
+{
+  g_autoptr (JsonNode) root = NULL;
+  JsonObject *obj;
+  const gchar *type;
+  gdouble interval = 0;
+
+  g_return_val_if_fail (data != NULL || len == 0, FALSE);
+  g_return_val_if_fail (metrics != NULL, FALSE);
+
+  pcr_metrics_init (metrics);
+  if (len > PCR_METRICS_MAX_SIZE)
+    return bad_request (error, "metrics of %" G_GSIZE_FORMAT
+        " bytes, over the %d-byte limit", len, PCR_METRICS_MAX_SIZE);
+  root = pcr_json_parse_object (data, len, error);
+  if (root == NULL)
+    return FALSE;
+  obj = json_node_get_object (root);
+  if (!get_string (obj, "type", TRUE, &type, error))
+    return FALSE;
+  if (strcmp (type, "metrics") != 0)
+    return bad_request (error, "not a metrics message");
+
+  metrics_number (obj, "interval", PCR_METRICS_MAX_INTERVAL, TRUE, &interval,
+      &metrics->dropped);
+  metrics->interval = (guint) interval;
+  metrics_int (obj, "viewers", PCR_METRICS_MAX_VIEWERS, &metrics->viewers,
+      &metrics->dropped);
+  metrics_int (obj, "restarts", PCR_METRICS_MAX_COUNT, &metrics->restarts,
+      &metrics->dropped);
+  metrics_int (obj, "nacks", PCR_METRICS_MAX_COUNT, &metrics->nacks,
+      &metrics->dropped);
+  metrics_int (obj, "retransmissions", PCR_METRICS_MAX_COUNT,
+      &metrics->retransmissions, &metrics->dropped);
+  metrics->encoder = metrics_label (obj, "encoder", &metrics->dropped);
+  metrics->source = metrics_label (obj, "source", &metrics->dropped);
+  metrics_renditions (obj, metrics);
+  metrics_estimates (obj, metrics);
+  return TRUE;
+}
+
+static void
+add_known (JsonBuilder * builder, const gchar * name, gint64 value)
+{
+  if (value >= 0)
+    add_int (builder, name, MIN (value, PCR_METRICS_MAX_COUNT));
+}
+
+gchar *
+pcr_metrics_to_json (const PcrMetrics * metrics, gsize * len)
+{
+  g_autoptr (JsonBuilder) builder = NULL;
+  guint i;
+
+  g_return_val_if_fail (metrics != NULL, NULL);
+
+  builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  add_string (builder, "type", "metrics");
+  if (metrics->interval > 0)
+    add_int (builder, "interval", MIN (metrics->interval,
+            PCR_METRICS_MAX_INTERVAL));
+  if (metrics->viewers >= 0)
+    add_int (builder, "viewers", MIN (metrics->viewers,
+            PCR_METRICS_MAX_VIEWERS));
+  add_known (builder, "restarts", metrics->restarts);
+  add_known (builder, "nacks", metrics->nacks);
+  add_known (builder, "retransmissions", metrics->retransmissions);
+  if (pcr_id_is_valid (metrics->encoder))
+    add_string (builder, "encoder", metrics->encoder);
+  if (pcr_id_is_valid (metrics->source))
+    add_string (builder, "source", metrics->source);
+  json_builder_set_member_name (builder, "renditions");
+  json_builder_begin_array (builder);
+  for (i = 0; i < MIN (metrics->n_renditions, PCR_METRICS_MAX_RENDITIONS);
+      i++) {
+    const PcrRenditionMetrics *r = &metrics->renditions[i];
+
+    json_builder_begin_object (builder);
+    add_string (builder, "name", r->name);
+    if (r->fps >= 0) {
+      json_builder_set_member_name (builder, "fps");
+      json_builder_add_double_value (builder,
+          (gint) (MIN (r->fps, PCR_METRICS_MAX_FPS) * 8 + 0.5) / 8.0);
+    }
+    if (r->bitrate >= 0)
+      add_int (builder, "bitrate", MIN (r->bitrate, G_MAXUINT));
+    json_builder_end_object (builder);
+  }
+  json_builder_end_array (builder);
+  if (metrics->have_estimates) {
+    json_builder_set_member_name (builder, "estimates");
+    json_builder_begin_object (builder);
+    add_int (builder, "min", metrics->estimate_min);
+    add_int (builder, "median", metrics->estimate_median);
+    add_int (builder, "max", metrics->estimate_max);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_object (builder);
+
+  return builder_to_json (builder, len);
 }

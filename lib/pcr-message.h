@@ -148,6 +148,61 @@ typedef struct
  * framerate (frames per second, an integer when whole) when known. */
 gchar *pcr_status_to_json (const PcrStatus * status, gsize * len);
 
+/* ---- metrics: what a device reports every few seconds on "P/D/metrics"
+ * (docs/signalling.md, "Metrics") ---- */
+
+/* Largest metrics payload a reader accepts; a device's is some 400 bytes. */
+#define PCR_METRICS_MAX_SIZE 4096
+#define PCR_METRICS_MAX_RENDITIONS 4
+#define PCR_METRICS_MAX_INTERVAL 3600
+#define PCR_METRICS_MAX_VIEWERS 65535
+#define PCR_METRICS_MAX_FPS 1000
+/* Counters stay integers a JSON reader keeps exact (2^53 - 1). */
+#define PCR_METRICS_MAX_COUNT G_GINT64_CONSTANT (9007199254740991)
+
+typedef struct
+{
+  gchar name[PCR_STATS_MAX_RENDITION + 1];      /* "high", "low" */
+  gdouble fps;                  /* frames per second sent; < 0: unknown */
+  gint64 bitrate;               /* bit/s sent; < 0: unknown */
+} PcrRenditionMetrics;
+
+/* Every figure may be unknown: a reader drops a bad field and keeps the
+ * rest, so one wrong value never hides the others. */
+typedef struct
+{
+  guint interval;               /* seconds between reports; 0: unknown */
+  gint64 viewers;               /* < 0: unknown (so the counters below) */
+  gint64 restarts;              /* camera restarts, since the device began */
+  gint64 nacks;                 /* packets its viewers asked for again */
+  gint64 retransmissions;       /* packets it sent again */
+  gchar *encoder;               /* nullable: an id, the encoder's factory */
+  gchar *source;                /* nullable: an id, the source's factory */
+  guint n_renditions;
+  PcrRenditionMetrics renditions[PCR_METRICS_MAX_RENDITIONS];
+  gboolean have_estimates;      /* over the viewers with feedback, bit/s */
+  guint estimate_min, estimate_median, estimate_max;
+  guint dropped;                /* parse: fields left out as bad */
+} PcrMetrics;
+
+/* All unknown. */
+void pcr_metrics_init (PcrMetrics * metrics);
+void pcr_metrics_clear (PcrMetrics * metrics);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PcrMetrics, pcr_metrics_clear)
+
+/* Reads a metrics payload into @metrics (initialised here). Fails
+ * (PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST, one line) only when the
+ * payload is over PCR_METRICS_MAX_SIZE, not one JSON object or not of
+ * "type" "metrics"; a field of the wrong type or out of range is left
+ * unknown and counted in @metrics->dropped, a rendition without a valid,
+ * unique name is left out. Unknown fields are ignored. */
+gboolean pcr_metrics_parse (const gchar * data, gsize len,
+    PcrMetrics * metrics, GError ** error);
+
+/* Serializes the known figures (NUL-terminated, length in @len); fps in
+ * 1/8 steps, so it prints exactly. */
+gchar *pcr_metrics_to_json (const PcrMetrics * metrics, gsize * len);
+
 /* Highest sdpMLineIndex a remote candidate may name. */
 #define PCR_MESSAGE_MAX_MLINE_INDEX 15
 

@@ -74,6 +74,9 @@ GST_DEBUG_CATEGORY_STATIC (mqttwebrtcsink_debug);
 /* How often the estimates, renditions and bitrates are revised: TWCC
  * feedback comes every 50-100 ms, a switch takes a key frame. */
 #define ADAPT_INTERVAL_MS 250
+/* How often the device's figures go out (docs/signalling.md, "Metrics"):
+ * often enough for a dashboard, rare enough for a fleet on one broker. */
+#define DEFAULT_METRICS_INTERVAL 10
 /* The most a stop waits for the viewers' branches to go. */
 #define STOP_TIMEOUT_US (5 * G_TIME_SPAN_SECOND)
 
@@ -98,6 +101,7 @@ enum
   PROP_SIGNALLER,
   PROP_ADAPTIVE,
   PROP_FEC,
+  PROP_METRICS_INTERVAL,
   N_PROPERTIES
 };
 
@@ -127,6 +131,15 @@ pcr_fec_mode_get_type (void)
   return (GType) type;
 }
 
+/* What came in on a rendition's sink pad: atomics, the streaming thread
+ * adds, the context reads (unsigned, so a wrapped count still subtracts). */
+typedef struct
+{
+  guint frames, bytes;
+  guint last_frames, last_bytes;        /* context: at the last report */
+  gulong probe;
+} FrameCount;
+
 struct _PcrMqttWebrtcSink
 {
   GstBin parent;
@@ -147,6 +160,8 @@ struct _PcrMqttWebrtcSink
   PcrSignaller *signaller;      /* set by the application, or NULL */
   gboolean adaptive;
   PcrFecMode fec;
+  guint metrics_interval;
+  guint restarts;               /* camera-state error -> online */
   gboolean streaming;
 
   /* the I/O side: context and thread live from NULL->READY to READY->NULL */
@@ -156,6 +171,11 @@ struct _PcrMqttWebrtcSink
   GThread *warm_up_thread;      /* warm_up(), from start to stop */
   GSource *housekeeping;
   GSource *adapt_timer;
+  GSource *metrics_timer;
+  gint64 metrics_us;            /* the last report, context only */
+  /* what viewers now gone asked for and got again, context only */
+  guint64 gone_nacks, gone_retransmissions;
+  FrameCount counts[PCR_MAX_RENDITIONS];
   guint bitrates[PCR_MAX_RENDITIONS];   /* each rendition's, context only */
   PcrSignaller *run_signaller;  /* in use; under the object lock */
   PcrViewerHost host;
@@ -534,6 +554,199 @@ adapt_tick (gpointer data)
 }
 
 /* ------------------------------------------------------------------------
+ * Metrics: the device's figures every metrics-interval seconds
+ * (docs/signalling.md, "Metrics")
+ * ------------------------------------------------------------------------ */
+
+static void
+count_buffer (FrameCount * count, GstBuffer * buffer)
+{
+  g_atomic_int_inc ((gint *) & count->frames);
+  g_atomic_int_add ((gint *) & count->bytes, gst_buffer_get_size (buffer));
+}
+
+static gboolean
+count_list_item (GstBuffer ** buffer, guint idx, gpointer user_data)
+{
+  count_buffer (user_data, *buffer);
+  return TRUE;
+}
+
+/* Streaming thread: each encoded frame that comes in. */
+static GstPadProbeReturn
+count_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
+    count_buffer (user_data, GST_PAD_PROBE_INFO_BUFFER (info));
+  else if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST)
+    gst_buffer_list_foreach (GST_PAD_PROBE_INFO_BUFFER_LIST (info),
+        count_list_item, user_data);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+count_frames (PcrMqttWebrtcSink * self, guint r)
+{
+  memset (&self->counts[r], 0, sizeof (self->counts[r]));
+  self->counts[r].probe =
+      gst_pad_add_probe (pcr_rendition_get_pad (self->renditions[r]),
+      GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, count_probe,
+      &self->counts[r], NULL);
+}
+
+/* gst_iterator_find_custom's test: 0 for an element whose class has both
+ * words of @data and whose factory's name is an id. */
+static gint
+compare_class (gconstpointer item, gconstpointer data)
+{
+  const gchar *const *words = data;
+  GstElementFactory *f = gst_element_get_factory (g_value_get_object (item));
+  const gchar *klass = f ? gst_element_factory_get_metadata (f,
+      GST_ELEMENT_METADATA_KLASS) : NULL;
+
+  return !(klass && strstr (klass, words[0]) && strstr (klass, words[1])
+      && pcr_id_is_valid (GST_OBJECT_NAME (f)));
+}
+
+/* The factory of the first element in the whole pipeline whose class has
+ * @klass and @media (docs/signalling.md, "Metrics": a label). The
+ * service's choice of camera and encoder shows so, and a gst-launch
+ * pipeline's too. */
+static gchar *
+find_factory (GstBin * top, const gchar * klass, const gchar * media)
+{
+  const gchar *words[] = { klass, media };
+  GstIterator *it = gst_bin_iterate_recurse (top);
+  GValue item = G_VALUE_INIT;
+  gchar *found = NULL;
+
+  if (gst_iterator_find_custom (it, compare_class, &item, words)) {
+    found = g_strdup (GST_OBJECT_NAME (gst_element_get_factory
+            (g_value_get_object (&item))));
+    g_value_unset (&item);
+  }
+  gst_iterator_free (it);
+  return found;
+}
+
+static void
+fill_labels (PcrMqttWebrtcSink * self, PcrMetrics * m)
+{
+  GstObject *top = gst_object_ref (GST_OBJECT (self)), *parent;
+
+  while ((parent = gst_object_get_parent (top))) {
+    gst_object_unref (top);
+    top = parent;
+  }
+  m->encoder = find_factory (GST_BIN (top), "Encoder", "Video");
+  m->source = find_factory (GST_BIN (top), "Source", "Video");
+  gst_object_unref (top);
+}
+
+/* Each rendition's frames and bits per second since the last report. */
+static void
+fill_renditions (PcrMqttWebrtcSink * self, PcrMetrics * m, gdouble seconds)
+{
+  static const gchar *const names[PCR_MAX_RENDITIONS] = { "high", "low" };
+  guint r;
+
+  for (r = 0; r < n_renditions (self); r++) {
+    FrameCount *count = &self->counts[r];
+    guint frames = g_atomic_int_get ((gint *) & count->frames);
+    guint bytes = g_atomic_int_get ((gint *) & count->bytes);
+    PcrRenditionMetrics *out = &m->renditions[m->n_renditions++];
+
+    g_strlcpy (out->name, names[r], sizeof (out->name));
+    out->fps = (guint) (frames - count->last_frames) / seconds;
+    out->bitrate = (gint64) ((guint) (bytes - count->last_bytes) * 8.0 /
+        seconds);
+    count->last_frames = frames;
+    count->last_bytes = bytes;
+  }
+}
+
+static gint
+compare_uint (gconstpointer a, gconstpointer b)
+{
+  guint x = *(const guint *) a, y = *(const guint *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Viewers, their NACKs and retransmissions, the spread of the estimates
+ * of those whose RTCP said anything. */
+static void
+fill_viewers (PcrMqttWebrtcSink * self, PcrMetrics * m)
+{
+  g_autoptr (GArray) estimates = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint64 nacks = self->gone_nacks, retransmissions =
+      self->gone_retransmissions;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, self->adapt);
+  while (g_hash_table_iter_next (&iter, &key, &value)) {
+    Adapt *adapt = value;
+    guint n, r;
+
+    pcr_viewer_get_retransmissions (key, &n, &r);
+    nacks += n;
+    retransmissions += r;
+    if (adapt->used.have_twcc || adapt->used.have_rr) {
+      guint estimate = pcr_estimator_get_media_bps (adapt->estimator);
+
+      g_array_append_val (estimates, estimate);
+    }
+  }
+  m->viewers = g_hash_table_size (self->sessions);
+  m->nacks = nacks;
+  m->retransmissions = retransmissions;
+  if (estimates->len > 0) {
+    g_array_sort (estimates, compare_uint);
+    m->have_estimates = TRUE;
+    m->estimate_min = g_array_index (estimates, guint, 0);
+    m->estimate_median = g_array_index (estimates, guint, estimates->len / 2);
+    m->estimate_max = g_array_index (estimates, guint, estimates->len - 1);
+  }
+}
+
+static gboolean
+metrics_tick (gpointer data)
+{
+  PcrMqttWebrtcSink *self = data;
+  gint64 now = g_get_monotonic_time ();
+  g_auto (PcrMetrics) m = { 0 };
+  gboolean adaptive;
+
+  pcr_metrics_init (&m);
+  GST_OBJECT_LOCK (self);
+  m.interval = self->metrics_interval;
+  m.restarts = self->restarts;
+  adaptive = self->adaptive;
+  GST_OBJECT_UNLOCK (self);
+  fill_viewers (self, &m);
+  /* without adaptation the estimates stand still: say nothing of them */
+  m.have_estimates &= adaptive;
+  fill_renditions (self, &m, MAX (now - self->metrics_us, 1) /
+      (gdouble) G_USEC_PER_SEC);
+  fill_labels (self, &m);
+  self->metrics_us = now;
+  pcr_signaller_publish_metrics (self->run_signaller, &m);
+  return G_SOURCE_CONTINUE;
+}
+
+/* A viewer leaves: what it asked for and got stays in the totals. */
+static void
+count_gone_viewer (PcrMqttWebrtcSink * self, PcrViewer * viewer)
+{
+  guint nacks, retransmissions;
+
+  pcr_viewer_get_retransmissions (viewer, &nacks, &retransmissions);
+  self->gone_nacks += nacks;
+  self->gone_retransmissions += retransmissions;
+}
+
+/* ------------------------------------------------------------------------
  * Sessions (context thread)
  * ------------------------------------------------------------------------ */
 
@@ -550,6 +763,7 @@ remove_session (PcrMqttWebrtcSink * self, PcrViewer * viewer,
   const gchar *id = pcr_viewer_get_id (viewer);
 
   GST_INFO_OBJECT (self, "removing session %s: %s", id, why);
+  count_gone_viewer (self, viewer);
   g_hash_table_steal (self->sessions, id);
   g_hash_table_remove (self->adapt, viewer);
   if (send_bye) {
@@ -858,6 +1072,7 @@ start (PcrMqttWebrtcSink * self)
   g_autoptr (GError) error = NULL;
   PcrSignaller *signaller;
   PcrStatus offline;
+  guint interval;
 
   if (self->missing) {
     GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
@@ -893,6 +1108,16 @@ start (PcrMqttWebrtcSink * self)
   self->adapt_timer = g_timeout_source_new (ADAPT_INTERVAL_MS);
   g_source_set_callback (self->adapt_timer, adapt_tick, self, NULL);
   g_source_attach (self->adapt_timer, self->context);
+  GST_OBJECT_LOCK (self);
+  interval = self->metrics_interval;
+  GST_OBJECT_UNLOCK (self);
+  self->metrics_us = g_get_monotonic_time ();
+  self->gone_nacks = self->gone_retransmissions = 0;
+  if (interval > 0) {
+    self->metrics_timer = g_timeout_source_new_seconds (interval);
+    g_source_set_callback (self->metrics_timer, metrics_tick, self, NULL);
+    g_source_attach (self->metrics_timer, self->context);
+  }
   self->thread = g_thread_new ("mqttwebrtcsink", context_thread, self);
   self->warm_up_thread = g_thread_new ("mqttwebrtcsink-warm", warm_up,
       NULL);
@@ -988,6 +1213,10 @@ stop (PcrMqttWebrtcSink * self)
   if (self->adapt_timer) {
     g_source_destroy (self->adapt_timer);
     g_clear_pointer (&self->adapt_timer, g_source_unref);
+  }
+  if (self->metrics_timer) {
+    g_source_destroy (self->metrics_timer);
+    g_clear_pointer (&self->metrics_timer, g_source_unref);
   }
   for (i = 0; i < PCR_MAX_RENDITIONS; i++)
     if (self->renditions[i])
@@ -1125,6 +1354,10 @@ pcr_mqtt_webrtc_sink_set_property (GObject * object, guint prop_id,
       const gchar *state = g_value_get_string (value);
 
       if (g_strcmp0 (state, "online") == 0 || g_strcmp0 (state, "error") == 0) {
+        /* back from an error: the application restarted the camera */
+        if (g_str_equal (state, "online")
+            && g_strcmp0 (self->camera_state, "error") == 0)
+          self->restarts++;
         g_free (self->camera_state);
         self->camera_state = g_strdup (state);
         republish = TRUE;
@@ -1142,6 +1375,9 @@ pcr_mqtt_webrtc_sink_set_property (GObject * object, guint prop_id,
       break;
     case PROP_FEC:
       self->fec = g_value_get_enum (value);
+      break;
+    case PROP_METRICS_INTERVAL:
+      self->metrics_interval = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1218,6 +1454,9 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
     case PROP_FEC:
       g_value_set_enum (value, self->fec);
       break;
+    case PROP_METRICS_INTERVAL:
+      g_value_set_uint (value, self->metrics_interval);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1247,6 +1486,7 @@ pcr_mqtt_webrtc_sink_request_new_pad (GstElement * element,
   GST_OBJECT_LOCK (self);
   self->renditions[1] = rendition;
   GST_OBJECT_UNLOCK (self);
+  count_frames (self, 1);
   return pcr_rendition_get_pad (rendition);
 }
 
@@ -1258,6 +1498,7 @@ pcr_mqtt_webrtc_sink_release_pad (GstElement * element, GstPad * pad)
 
   if (!rendition || pad != pcr_rendition_get_pad (rendition))
     return;
+  gst_pad_remove_probe (pad, self->counts[1].probe);
   GST_OBJECT_LOCK (self);
   self->renditions[1] = NULL;
   GST_OBJECT_UNLOCK (self);
@@ -1279,10 +1520,12 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   self->playout_delay_max_ms = DEFAULT_PLAYOUT_DELAY_MAX_MS;
   self->adaptive = DEFAULT_ADAPTIVE;
   self->fec = DEFAULT_FEC;
+  self->metrics_interval = DEFAULT_METRICS_INTERVAL;
   self->context = g_main_context_new ();
 
   self->renditions[0] = pcr_rendition_new (GST_BIN (self), templ, "sink",
       self->context, on_caps_changed, self, &self->missing);
+  count_frames (self, 0);
   gst_object_unref (templ);
   /* Viewers' branches need these later; find out now. */
   if (!self->missing) {
@@ -1510,6 +1753,20 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
       "Forward error correction (ULPFEC/RED) for viewers that offer it: "
       "off, or auto (switched on and sized by each viewer's measured loss)",
       PCR_TYPE_FEC_MODE, DEFAULT_FEC, rw | GST_PARAM_MUTABLE_PLAYING);
+  /**
+   * mqttwebrtcsink:metrics-interval:
+   *
+   * Seconds between the device's metrics messages on P/D/metrics (not
+   * retained; docs/signalling.md, "Metrics"): viewers, each rendition's
+   * frames and bits per second as they came in, the encoder and source
+   * (the factories of the pipeline's first video encoder and source),
+   * camera restarts (#camera-state going from "error" back to "online"),
+   * NACKs and retransmissions, the viewers' estimates. 0: none. Read when
+   * going to READY.
+   */
+  properties[PROP_METRICS_INTERVAL] = g_param_spec_uint ("metrics-interval",
+      "Metrics interval", "Seconds between metrics messages (0: none)", 0,
+      PCR_METRICS_MAX_INTERVAL, DEFAULT_METRICS_INTERVAL, rw);
   /**
    * mqttwebrtcsink:signaller:
    *

@@ -67,6 +67,20 @@ pcr_signaller_publish_status (PcrSignaller * self, const PcrStatus * status)
 }
 
 void
+pcr_signaller_publish_metrics (PcrSignaller * self,
+    const PcrMetrics * metrics)
+{
+  PcrSignallerInterface *iface;
+
+  g_return_if_fail (PCR_IS_SIGNALLER (self));
+  g_return_if_fail (metrics != NULL);
+
+  iface = PCR_SIGNALLER_GET_IFACE (self);
+  if (iface->publish_metrics)
+    iface->publish_metrics (self, metrics);
+}
+
+void
 pcr_signaller_send_stats (PcrSignaller * self, const gchar * session_id,
     const PcrStats * stats)
 {
@@ -92,6 +106,7 @@ struct _PcrMqttSignaller
   gchar *cert_file, *key_file;
   gchar *prefix, *device;
   gchar *status_topic;
+  gchar *metrics_topic;
 
   /* from start to stop, on the context */
   PcrMqtt *mqtt;
@@ -124,18 +139,35 @@ mqtt_send (PcrSignaller * signaller, const gchar * session_id,
   pcr_mqtt_publish (self->mqtt, topic, json, len, FALSE);
 }
 
+/* Publishes @json on @topic; dropped while not connected. */
+static void
+publish_if_connected (PcrMqttSignaller * self, const gchar * topic,
+    const gchar * json, gsize len, gboolean retain)
+{
+  if (!self->mqtt || !pcr_mqtt_is_connected (self->mqtt))
+    return;
+  GST_DEBUG_OBJECT (self, "%s %s", topic, json);
+  pcr_mqtt_publish (self->mqtt, topic, json, len, retain);
+}
+
 static void
 mqtt_publish_status (PcrSignaller * signaller, const PcrStatus * status)
 {
   PcrMqttSignaller *self = PCR_MQTT_SIGNALLER (signaller);
-  g_autofree gchar *json = NULL;
   gsize len;
+  g_autofree gchar *json = pcr_status_to_json (status, &len);
 
-  if (!self->mqtt || !pcr_mqtt_is_connected (self->mqtt))
-    return;
-  json = pcr_status_to_json (status, &len);
-  GST_DEBUG_OBJECT (self, "status %s", json);
-  pcr_mqtt_publish (self->mqtt, self->status_topic, json, len, TRUE);
+  publish_if_connected (self, self->status_topic, json, len, TRUE);
+}
+
+static void
+mqtt_publish_metrics (PcrSignaller * signaller, const PcrMetrics * metrics)
+{
+  PcrMqttSignaller *self = PCR_MQTT_SIGNALLER (signaller);
+  gsize len;
+  g_autofree gchar *json = pcr_metrics_to_json (metrics, &len);
+
+  publish_if_connected (self, self->metrics_topic, json, len, FALSE);
 }
 
 static void
@@ -258,6 +290,7 @@ pcr_mqtt_signaller_iface_init (PcrSignallerInterface * iface)
   iface->stop = mqtt_stop;
   iface->send = mqtt_send;
   iface->publish_status = mqtt_publish_status;
+  iface->publish_metrics = mqtt_publish_metrics;
 }
 
 /* Runs one of the shared validators of lib/pcr-settings.h, naming the
@@ -311,6 +344,8 @@ pcr_mqtt_signaller_new (const PcrMqttSignallerSettings * settings,
   self->device = g_strdup (settings->device_id);
   self->status_topic = pcr_topic_build (self->prefix, self->device, "status",
       NULL);
+  self->metrics_topic = pcr_topic_build (self->prefix, self->device,
+      "metrics", NULL);
   return self;
 }
 
@@ -329,6 +364,7 @@ pcr_mqtt_signaller_finalize (GObject * object)
   g_free (self->prefix);
   g_free (self->device);
   g_free (self->status_topic);
+  g_free (self->metrics_topic);
   G_OBJECT_CLASS (pcr_mqtt_signaller_parent_class)->finalize (object);
 }
 

@@ -57,6 +57,9 @@ struct _PcrSignallerInterface
   /* Publishes the device's retained status (from @context); dropped while
    * not connected, the connected callback publishes it again. */
   void (*publish_status) (PcrSignaller * self, const PcrStatus * status);
+  /* Publishes the device's figures, not retained (from @context); dropped
+   * while not connected. Optional: NULL, the figures go nowhere. */
+  void (*publish_metrics) (PcrSignaller * self, const PcrMetrics * metrics);
 };
 
 gboolean pcr_signaller_start (PcrSignaller * self, GMainContext * context,
@@ -67,6 +70,10 @@ void pcr_signaller_send (PcrSignaller * self, const gchar * session_id,
     const PcrMessage * msg);
 void pcr_signaller_publish_status (PcrSignaller * self,
     const PcrStatus * status);
+/* The device's figures (docs/signalling.md, "Metrics"), when the
+ * signaller publishes them. */
+void pcr_signaller_publish_metrics (PcrSignaller * self,
+    const PcrMetrics * metrics);
 /* Sends a stats message (docs/signalling.md, "Stats") through send(): only
  * for a viewer whose offer asked for it. */
 void pcr_signaller_send_stats (PcrSignaller * self, const gchar * session_id,

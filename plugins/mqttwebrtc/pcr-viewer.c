@@ -81,6 +81,7 @@ typedef struct
                                  * packet worth repairing; -1: any */
   gint64 rtx_from_us;           /* when that was set */
   guint rtx_stale;              /* requests dropped as from before it */
+  guint rtx_requests;           /* every request, passed or dropped */
   gint fec_packets;             /* atomic: FEC packets sent */
   /* set before the branch is built, then read only: with FEC, what the
    * RED encoder's probes need (the playout-delay extension nullable) */
@@ -964,6 +965,7 @@ rtx_request_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   gst_structure_get_uint (gst_event_get_structure (event), "seqnum",
       &seqnum);
   g_mutex_lock (&peer->rtx_lock);
+  peer->rtx_requests++;
   /* a packet of the picture the viewer was switched away from: nothing
    * after the new rendition's key frame refers to it */
   if (peer->rtx_from_seq >= 0 && now - peer->rtx_from_us <
@@ -1383,35 +1385,59 @@ pcr_viewer_start (PcrViewer * viewer, GstElement ** tees, guint n_tees,
  * branch to NULL and removes it.
  * ------------------------------------------------------------------------ */
 
+/* The rtprtxsend webrtcbin made for the viewer (an answer with RTX). */
+static GstElement *
+find_rtx_sender (PcrViewer * viewer)
+{
+  GstIterator *it;
+  GValue item = G_VALUE_INIT;
+  GstElement *found = NULL;
+
+  if (!viewer->webrtc || !viewer->ssrc)
+    return NULL;
+  it = gst_bin_iterate_all_by_element_factory_name (GST_BIN (viewer->webrtc),
+      "rtprtxsend");
+  if (gst_iterator_next (it, &item) == GST_ITERATOR_OK)
+    found = g_value_dup_object (&item);
+  g_value_unset (&item);
+  gst_iterator_free (it);
+  return found;
+}
+
+void
+pcr_viewer_get_retransmissions (PcrViewer * viewer, guint * nacks,
+    guint * retransmitted)
+{
+  g_autoptr (GstElement) sender = find_rtx_sender (viewer);
+
+  g_mutex_lock (&viewer->peer->rtx_lock);
+  *nacks = viewer->peer->rtx_requests;
+  g_mutex_unlock (&viewer->peer->rtx_lock);
+  *retransmitted = 0;
+  if (sender)
+    g_object_get (sender, "num-rtx-packets", retransmitted, NULL);
+}
+
 /* What retransmission and FEC did for this viewer, for the log. */
 static void
 log_retransmissions (PcrViewer * viewer)
 {
-  GstIterator *it;
-  GValue item = G_VALUE_INIT;
+  g_autoptr (GstElement) sender = find_rtx_sender (viewer);
+  guint requests = 0, packets = 0;
 
   if (viewer->fec)
     GST_INFO_OBJECT (viewer->host.bin, "session %s: %d FEC packets sent",
         viewer->id, g_atomic_int_get (&viewer->peer->fec_packets));
-  if (!viewer->webrtc || !viewer->ssrc)
+  if (!sender)
     return;
-  it = gst_bin_iterate_all_by_element_factory_name (GST_BIN (viewer->webrtc),
-      "rtprtxsend");
-  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
-    guint requests = 0, packets = 0;
-
-    g_object_get (g_value_get_object (&item), "num-rtx-requests", &requests,
-        "num-rtx-packets", &packets, NULL);
-    g_mutex_lock (&viewer->peer->rtx_lock);
-    GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
-        "again, %u retransmitted, %u refused over the budget, %u from "
-        "before a switch", viewer->id, requests, packets,
-        viewer->peer->rtx_refused, viewer->peer->rtx_stale);
-    g_mutex_unlock (&viewer->peer->rtx_lock);
-    g_value_reset (&item);
-  }
-  g_value_unset (&item);
-  gst_iterator_free (it);
+  g_object_get (sender, "num-rtx-requests", &requests,
+      "num-rtx-packets", &packets, NULL);
+  g_mutex_lock (&viewer->peer->rtx_lock);
+  GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
+      "again, %u retransmitted, %u refused over the budget, %u from "
+      "before a switch", viewer->id, requests, packets,
+      viewer->peer->rtx_refused, viewer->peer->rtx_stale);
+  g_mutex_unlock (&viewer->peer->rtx_lock);
 }
 
 static void

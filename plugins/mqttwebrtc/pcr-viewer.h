@@ -104,6 +104,11 @@ void pcr_viewer_get_feedback (PcrViewer * viewer,
  * requests beyond it are dropped, as the network would. */
 void pcr_viewer_set_rtx_budget (PcrViewer * viewer, guint bps);
 
+/* Packets the viewer asked for again (its NACKs, each lost packet one
+ * request, passed or not) and packets retransmitted to it, so far. */
+void pcr_viewer_get_retransmissions (PcrViewer * viewer, guint * nacks,
+    guint * retransmitted);
+
 /* Whether the viewer's answer has FEC (ULPFEC in RED): FEC was allowed
  * and its offer had red/90000 and ulpfec/90000 (and, when it offered
  * retransmission, an rtx format for RED: with RED every packet, and so

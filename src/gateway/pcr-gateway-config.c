@@ -48,6 +48,10 @@ static const PcrSetting settings[] = {
   {"token-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0, pcr_check_readable_file,
    "FILE", "Require \"Authorization: Bearer <the token in FILE>\" on /api "
    "and /whep", OFF (token_file)},
+  {"metrics-token-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0,
+   pcr_check_readable_file, "FILE", "Require \"Authorization: Bearer <the "
+   "token in FILE>\" on /metrics, instead of token-file's",
+   OFF (metrics_token_file)},
   {"tls-cert", 0, PCR_SETTING_FILE, 0, NULL, 0, 0, pcr_check_readable_file,
    "FILE", "Serve HTTPS with this certificate (PEM, chain allowed)",
    OFF (tls_cert)},
@@ -103,6 +107,7 @@ pcr_gateway_config_free (PcrGatewayConfig * config)
   g_free (config->listen_host);
   g_free (config->www_dir);
   clear_secret (&config->token);
+  clear_secret (&config->metrics_token);
   clear_secret (&config->password);
   g_clear_pointer (&config->turn_secret, g_bytes_unref);
   g_free (config);
@@ -293,33 +298,47 @@ read_secret (PcrSettings * s, const gchar * name, const gchar * path,
   return TRUE;
 }
 
+/* A bearer token is one printable word: else it is cleared and fails. */
+static gboolean
+check_token (PcrSettings * s, const gchar * name, const gchar * file,
+    gchar ** token, GError ** error)
+{
+  const gchar *c;
+
+  for (c = *token; c != NULL && *c != '\0'; c++) {
+    if (*c <= ' ' || *c >= 0x7f) {
+      g_autofree gchar *escaped = pcr_quote_untrusted (file,
+          PCR_QUOTE_MAX_VALUE);
+
+      clear_secret (token);
+      return pcr_settings_fail (s, name, error, "\"%s\" holds more "
+          "than one word or a control character", escaped);
+    }
+  }
+  return TRUE;
+}
+
 gboolean
 pcr_gateway_config_read_secrets (PcrGatewayConfig * config,
     PcrSettings * s, GError ** error)
 {
   g_autofree gchar *secret = NULL;
-  const gchar *c;
 
   g_return_val_if_fail (config != NULL, FALSE);
 
   if (!read_secret (s, "token-file", config->token_file, &config->token,
           error)
+      || !read_secret (s, "metrics-token-file", config->metrics_token_file,
+          &config->metrics_token, error)
       || !read_secret (s, "password-file", config->password_file,
           &config->password, error)
       || !read_secret (s, "turn-secret-file", config->turn_secret_file,
-          &secret, error))
+          &secret, error)
+      || !check_token (s, "token-file", config->token_file, &config->token,
+          error)
+      || !check_token (s, "metrics-token-file", config->metrics_token_file,
+          &config->metrics_token, error))
     return FALSE;
-  for (c = config->token; c != NULL && *c != '\0'; c++) {
-    /* a bearer token is one printable word */
-    if (*c <= ' ' || *c >= 0x7f) {
-      g_autofree gchar *escaped = pcr_quote_untrusted (config->token_file,
-          PCR_QUOTE_MAX_VALUE);
-
-      clear_secret (&config->token);
-      return pcr_settings_fail (s, "token-file", error, "\"%s\" holds more "
-          "than one word or a control character", escaped);
-    }
-  }
   if (secret != NULL) {
     g_clear_pointer (&config->turn_secret, g_bytes_unref);
     config->turn_secret = g_bytes_new (secret, strlen (secret));

@@ -21,6 +21,7 @@
 #include <libsoup/soup.h>
 #include <json-glib/json-glib.h>
 
+#include "pcr-gateway-metrics.h"
 #include "pcr-http.h"
 #include "pcr-ice.h"
 #include "pcr-json.h"
@@ -66,8 +67,24 @@ typedef enum
   ROUTE_WHEP,                   /* /whep/D */
   ROUTE_WHEP_SESSION,           /* /whep/D/S */
   ROUTE_WHEP_STATS,             /* /whep/D/S/stats */
+  ROUTE_METRICS,                /* /metrics */
   ROUTE_NOT_FOUND,              /* under /api or /whep, nothing there */
 } RouteKind;
+
+/* The route label of picamrtc_gateway_http_requests_total. */
+static const gchar *const route_names[] = {
+  [ROUTE_STATIC] = "static",
+  [ROUTE_START] = "start-webrtc",
+  [ROUTE_STOP] = "stop-webrtc",
+  [ROUTE_TURN] = "turn-credentials",
+  [ROUTE_DEVICES] = "devices",
+  [ROUTE_STATS] = "stats",
+  [ROUTE_WHEP] = "whep",
+  [ROUTE_WHEP_SESSION] = "whep-session",
+  [ROUTE_WHEP_STATS] = "whep-stats",
+  [ROUTE_METRICS] = "metrics",
+  [ROUTE_NOT_FOUND] = "not-found",
+};
 
 typedef struct
 {
@@ -96,6 +113,8 @@ struct _PcrGateway
   gboolean connected;
   PcrIceConfig *ice;
   gchar *status_pattern;        /* P/+/status */
+  gchar *metrics_pattern;       /* P/+/metrics */
+  PcrGatewayMetrics *metrics;
   GHashTable *devices;          /* id -> Device */
   GHashTable *sessions;         /* id -> Session */
   GSource *broker_check;        /* says so when the broker stays away */
@@ -110,6 +129,7 @@ struct _Session
   gchar *out_topic;
   gboolean whep;
   gboolean answered;
+  gint64 offer_us;              /* when the offer went out (monotonic) */
 
   /* while waiting for the device's answer */
   SoupServerMessage *pending;
@@ -167,7 +187,9 @@ route_parse (const gchar * path)
   guint i;
 
   route->kind = ROUTE_STATIC;
-  if (g_str_equal (path, "/api") || g_str_has_prefix (path, "/api/")) {
+  if (g_str_equal (path, "/metrics")) {
+    route->kind = ROUTE_METRICS;
+  } else if (g_str_equal (path, "/api") || g_str_has_prefix (path, "/api/")) {
     route->api = TRUE;
     route->kind = ROUTE_NOT_FOUND;
     for (i = 0; i < G_N_ELEMENTS (api); i++) {
@@ -217,6 +239,7 @@ route_allow (RouteKind kind)
     case ROUTE_WHEP_SESSION:
       return "PATCH, DELETE, OPTIONS";
     case ROUTE_STATIC:
+    case ROUTE_METRICS:
       return "GET, HEAD";
     case ROUTE_NOT_FOUND:
       break;
@@ -653,6 +676,8 @@ session_answer (Session * s, const gchar * sdp)
   }
   soup_server_message_unpause (msg);
   s->answered = TRUE;
+  pcr_gateway_metrics_observe_answer (s->gateway->metrics,
+      (g_get_monotonic_time () - s->offer_us) / (gdouble) G_USEC_PER_SEC);
 }
 
 static guint
@@ -739,6 +764,7 @@ start_session (PcrGateway * self, SoupServerMessage * msg,
         "cannot reach the MQTT broker; try again later");
     return;
   }
+  s->offer_us = g_get_monotonic_time ();
   g_hash_table_insert (self->sessions, s->id, s);
   g_message ("session %s: offer to device %s (%s, %u ICE servers)", s->id,
       device, whep ? "WHEP" : "start-webrtc", s->ice_servers->len);
@@ -770,6 +796,7 @@ handle_status (PcrGateway * self, const gchar * id, GBytes * payload)
     /* a cleared retained status: the device is gone for good */
     if (g_hash_table_remove (self->devices, id))
       g_message ("device %s: status cleared, forgotten", id);
+    pcr_gateway_metrics_forget (self->metrics, id);
     return;
   }
   if (len > MAX_STATUS_SIZE) {
@@ -806,6 +833,8 @@ handle_status (PcrGateway * self, const gchar * id, GBytes * payload)
     g_message ("device %s: %s", id, device->state ? shown : "(no state)");
   }
 
+  pcr_gateway_metrics_set_online (self->metrics, id,
+      g_strcmp0 (device->state, "offline") != 0);
   if (g_strcmp0 (device->state, "offline") != 0)
     return;
   /* its sessions are over; nobody is left to answer */
@@ -821,6 +850,33 @@ handle_status (PcrGateway * self, const gchar * id, GBytes * payload)
         "device %s went offline", id);
     session_end (s, FALSE, "the device went offline");
   }
+}
+
+/* A device's figures (docs/signalling.md, "Metrics"): only from a device
+ * whose status came, and only the checked fields are kept. */
+static void
+handle_metrics (PcrGateway * self, const gchar * id, GBytes * payload)
+{
+  g_auto (PcrMetrics) report = { 0 };
+  g_autoptr (GError) error = NULL;
+  gsize len;
+  const gchar *data = g_bytes_get_data (payload, &len);
+
+  if (!pcr_id_is_valid (id) || !g_hash_table_contains (self->devices, id)) {
+    GST_DEBUG ("metrics of an unknown device ignored");
+    return;
+  }
+  if (!pcr_metrics_parse (data, len, &report, &error)) {
+    g_autofree gchar *why = pcr_quote_untrusted (error->message, 200);
+
+    GST_INFO ("device %s: metrics ignored: %s", id, why);
+    return;
+  }
+  if (report.dropped > 0)
+    GST_INFO ("device %s: %u bad metrics fields left out", id,
+        report.dropped);
+  pcr_gateway_metrics_report (self->metrics, id, &report,
+      g_get_monotonic_time ());
 }
 
 static void
@@ -912,6 +968,8 @@ on_mqtt_message (PcrMqtt * mqtt, const gchar * topic, GBytes * payload,
   n = g_strv_length (parts);
   if (n == 2 && g_str_equal (parts[1], "status"))
     handle_status (self, parts[0], payload);
+  else if (n == 2 && g_str_equal (parts[1], "metrics"))
+    handle_metrics (self, parts[0], payload);
   else if (n == 3 && g_str_equal (parts[1], "out"))
     handle_device_message (self, parts[0], parts[2], payload);
 }
@@ -924,6 +982,7 @@ on_mqtt_connection (PcrMqtt * mqtt, gboolean connected, gpointer user_data)
   Session *s;
 
   self->connected = connected;
+  pcr_gateway_metrics_set_connected (self->metrics, connected);
   if (!connected) {
     g_message ("lost the MQTT broker %s; reconnecting", self->config->broker);
     return;
@@ -931,7 +990,9 @@ on_mqtt_connection (PcrMqtt * mqtt, gboolean connected, gpointer user_data)
   g_message ("connected to the MQTT broker %s", self->config->broker);
   /* the retained statuses come again; one cleared meanwhile must not stay */
   g_hash_table_remove_all (self->devices);
+  pcr_gateway_metrics_forget (self->metrics, NULL);
   pcr_mqtt_subscribe (mqtt, self->status_pattern);
+  pcr_mqtt_subscribe (mqtt, self->metrics_pattern);
   /* subscriptions do not survive a reconnect */
   g_hash_table_iter_init (&iter, self->sessions);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & s))
@@ -1135,6 +1196,20 @@ handle_stats (PcrGateway * self, SoupServerMessage * msg, Session * s)
 }
 
 static void
+handle_metrics_get (PcrGateway * self, SoupServerMessage * msg)
+{
+  g_autofree gchar *body = NULL;
+  gsize len;
+
+  body = pcr_gateway_metrics_render (self->metrics,
+      g_hash_table_size (self->sessions), g_get_monotonic_time (), &len);
+  soup_message_headers_replace (soup_server_message_get_response_headers
+      (msg), "Cache-Control", "no-store");
+  reply_body (msg, SOUP_STATUS_OK, PCR_GATEWAY_METRICS_TYPE, body, len,
+      NULL);
+}
+
+static void
 handle_whep_post (PcrGateway * self, SoupServerMessage * msg, Route * route)
 {
   g_autoptr (GBytes) body = request_body (msg);
@@ -1295,6 +1370,9 @@ handle_request (SoupServer * server, SoupServerMessage * msg,
     case ROUTE_WHEP_STATS:
       handle_stats (self, msg, find_session (self, route));
       break;
+    case ROUTE_METRICS:
+      handle_metrics_get (self, msg);
+      break;
     case ROUTE_WHEP:
       handle_whep_post (self, msg, route);
       break;
@@ -1318,6 +1396,7 @@ on_got_headers (SoupServerMessage * msg, PcrGateway * self)
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   const gchar *method = soup_server_message_get_method (msg);
   guint status = soup_server_message_get_status (msg);
+  const gchar *token;
   Route *route;
 
   if (status != 0) {
@@ -1334,8 +1413,11 @@ on_got_headers (SoupServerMessage * msg, PcrGateway * self)
   if (route->api && g_str_equal (method, SOUP_METHOD_OPTIONS))
     return;
 
-  if (route->api && self->config->token != NULL) {
-    PcrHttpTokenCheck check = pcr_http_check_bearer (msg, self->config->token);
+  /* /metrics has its own token when one is set, else /api's */
+  token = route->kind == ROUTE_METRICS && self->config->metrics_token ?
+      self->config->metrics_token : self->config->token;
+  if ((route->api || route->kind == ROUTE_METRICS) && token != NULL) {
+    PcrHttpTokenCheck check = pcr_http_check_bearer (msg, token);
 
     if (check != PCR_HTTP_TOKEN_OK) {
       soup_message_headers_replace (soup_server_message_get_response_headers
@@ -1459,6 +1541,18 @@ on_request_finished (SoupServer * server, SoupServerMessage * msg,
   read_deadline (self, msg, TRUE);
 }
 
+/* Every reply that went out, by route ("-": refused before routing). */
+static void
+count_request (SoupServer * server, SoupServerMessage * msg,
+    PcrGateway * self)
+{
+  Route *route = g_object_get_data (G_OBJECT (msg), ROUTE_KEY);
+
+  pcr_gateway_metrics_count_request (self->metrics,
+      route ? route_names[route->kind] : "-",
+      soup_server_message_get_status (msg));
+}
+
 static void
 on_request_started (SoupServer * server, SoupServerMessage * msg,
     PcrGateway * self)
@@ -1507,6 +1601,9 @@ pcr_gateway_new (PcrGatewayConfig * config, GError ** error)
   self->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
       (GDestroyNotify) session_free);
   self->status_pattern = g_strdup_printf ("%s/+/status", config->topic_prefix);
+  self->metrics_pattern = g_strdup_printf ("%s/+/metrics",
+      config->topic_prefix);
+  self->metrics = pcr_gateway_metrics_new ();
 
   self->ice = pcr_ice_config_new ((const gchar * const *) config->stun_uris,
       (const gchar * const *) config->turn_uris, config->turn_secret,
@@ -1534,6 +1631,8 @@ pcr_gateway_new (PcrGatewayConfig * config, GError ** error)
       G_CALLBACK (on_request_started), self);
   g_signal_connect (self->server, "request-finished",
       G_CALLBACK (on_request_finished), self);
+  g_signal_connect (self->server, "request-finished",
+      G_CALLBACK (count_request), self);
   g_signal_connect (self->server, "request-aborted",
       G_CALLBACK (on_request_finished), self);
 
@@ -1601,6 +1700,9 @@ pcr_gateway_start (PcrGateway * self, GError ** error)
   g_message ("broker %s, topic prefix %s, default device %s%s",
       self->config->broker, self->config->topic_prefix, self->config->device,
       self->config->token ? ", bearer token required" : "");
+  g_message ("/metrics %s", self->config->metrics_token ? "takes its own "
+      "bearer token" : self->config->token ? "takes the bearer token" :
+      "is open");
   uris = soup_server_get_uris (self->server);
   for (l = uris; l != NULL; l = l->next) {
     g_autofree gchar *text = g_uri_to_string (l->data);
@@ -1705,6 +1807,8 @@ pcr_gateway_free (PcrGateway * self)
   g_clear_pointer (&self->devices, g_hash_table_unref);
   g_clear_pointer (&self->ice, pcr_ice_config_free);
   g_clear_pointer (&self->status_pattern, g_free);
+  g_clear_pointer (&self->metrics_pattern, g_free);
+  g_clear_pointer (&self->metrics, pcr_gateway_metrics_free);
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->config, pcr_gateway_config_free);

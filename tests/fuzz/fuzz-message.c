@@ -3,9 +3,10 @@
  * pcr_message_to_json() and a second parse unchanged (the round-trip oracle
  * that catches a codec that reads one thing and writes another), and every
  * rejection must carry the one-line bad-request error the device sends back.
- * The same input also goes through the topic parser and, for offers, the
- * iceServers to webrtcbin URI conversion, the other two places where peer
- * text reaches lib/pcr-message.c. */
+ * The same input also goes through the topic parser, for offers the
+ * iceServers to webrtcbin URI conversion, and the metrics reader (the
+ * gateway's side of P/D/metrics, with the same round trip), the other
+ * places where peer text reaches lib/pcr-message.c. */
 
 #include "pcr-defaults.h"
 #include "pcr-message.h"
@@ -196,6 +197,56 @@ check_topic (const guint8 * data, gsize size)
   (void) pcr_id_is_valid (session);
 }
 
+static gboolean
+metrics_equal (const PcrMetrics * a, const PcrMetrics * b)
+{
+  guint i;
+
+  if (a->interval != b->interval || a->viewers != b->viewers
+      || a->restarts != b->restarts || a->nacks != b->nacks
+      || a->retransmissions != b->retransmissions
+      || g_strcmp0 (a->encoder, b->encoder) != 0
+      || g_strcmp0 (a->source, b->source) != 0
+      || a->n_renditions != b->n_renditions
+      || a->have_estimates != b->have_estimates
+      || (a->have_estimates && (a->estimate_min != b->estimate_min
+              || a->estimate_median != b->estimate_median
+              || a->estimate_max != b->estimate_max)))
+    return FALSE;
+  for (i = 0; i < a->n_renditions; i++) {
+    if (strcmp (a->renditions[i].name, b->renditions[i].name) != 0
+        || a->renditions[i].fps != b->renditions[i].fps
+        || a->renditions[i].bitrate != b->renditions[i].bitrate)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* What the gateway keeps of a device's metrics must write and read back
+ * the same, every number in range and every label an id. */
+static void
+check_metrics (const guint8 * data, gsize size)
+{
+  g_auto (PcrMetrics) m = { 0 };
+  g_auto (PcrMetrics) again = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *json = NULL;
+  gsize len;
+
+  if (!pcr_metrics_parse ((const gchar *) data, size, &m, &error)) {
+    check_error (error);
+    return;
+  }
+  json = pcr_metrics_to_json (&m, &len);
+  if (len > PCR_METRICS_MAX_SIZE
+      || !pcr_metrics_parse (json, len, &again, &error)
+      || again.dropped != 0 || !metrics_equal (&m, &again)) {
+    fprintf (stderr, "metrics round trip failed\ninput: %.*s\njson:  %s\n",
+        (int) size, (const char *) data, json);
+    abort ();
+  }
+}
+
 int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const uint8_t * data, size_t size);
 
@@ -215,6 +266,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     "{\"type\":\"bye\"}",
     "{\"type\":\"error\",\"code\":\"internal\",\"message\":\"m\"}",
     "{\"type\":", "[1]", "\"\\ud800\"",
+    ("{\"type\":\"metrics\",\"interval\":10,\"viewers\":1,\"encoder\":"
+        "\"x264enc\",\"renditions\":[{\"name\":\"high\",\"fps\":30}],"
+        "\"estimates\":{\"min\":1,\"median\":2,\"max\":3}}"),
   };
   size_t i;
 
@@ -238,5 +292,6 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
     check_candidate (msg);
   }
   check_topic (data, size);
+  check_metrics (data, size);
   return 0;
 }

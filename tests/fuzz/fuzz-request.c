@@ -241,6 +241,21 @@ device_status (const Device * device, const gchar * json)
   fake_mqtt_deliver (fake_mqtt_get (), topic, json, strlen (json), TRUE);
 }
 
+/* What a device reports every few seconds, for GET /metrics. */
+static void
+device_metrics (const Device * device)
+{
+  static const gchar json[] = "{\"type\":\"metrics\",\"interval\":10,"
+      "\"viewers\":1,\"restarts\":0,\"nacks\":3,\"retransmissions\":2,"
+      "\"encoder\":\"x264enc\",\"source\":\"videotestsrc\",\"renditions\":"
+      "[{\"name\":\"high\",\"fps\":30,\"bitrate\":2000000}],"
+      "\"estimates\":{\"min\":1,\"median\":2,\"max\":3}}";
+  g_autofree gchar *topic = g_strdup_printf (PREFIX "/%s/metrics",
+      device->id);
+
+  fake_mqtt_deliver (fake_mqtt_get (), topic, json, strlen (json), FALSE);
+}
+
 static gboolean
 is_session_id (const gchar * id)
 {
@@ -1079,6 +1094,9 @@ run_input (const guint8 * data, gsize size)
     device_status (&devices[i], devices[i].status);
   if (!run.offline)
     fake_mqtt_set_connected (fake_mqtt_get (), TRUE);
+  while (g_main_context_iteration (context, FALSE));
+  for (i = 0; i < G_N_ELEMENTS (devices); i++)
+    device_metrics (&devices[i]);
   while (g_main_context_iteration (context, FALSE));
 
   for (n = 0; n < MAX_REQUESTS && p < end; n++) {

@@ -653,6 +653,10 @@ def case_auth(env):
                    headers=good, what='online (with the token)')
     expect(gw.request('GET', '/api/turn-credentials', headers=good), 200,
            'turn-credentials with the token')
+    # without a metrics token of its own, /metrics takes this one
+    expect(gw.request('GET', '/metrics'), 401, '/metrics without token')
+    expect(gw.request('GET', '/metrics', headers=good), 200,
+           '/metrics with the token (no --metrics-token-file)')
     expect(gw.request('GET', '/'), 200, 'static files need no token')
     expect(gw.request('OPTIONS', '/whep/cam1'), 204,
            'OPTIONS (CORS preflight) needs no token')
@@ -1078,6 +1082,11 @@ def case_broker_outage(env):
         r'next connection attempt to \S+ in (\d+) ms', gw.log_text())]
     check(waits and max(waits) <= 30000, 'the gateway\'s waits between '
           f'connection attempts were {waits} ms (cap 30 s)')
+    samples = parse_metrics(expect(gw.request('GET', '/metrics'), 200,
+                                   '/metrics after the outage').text())
+    check(metric(samples, 'picamrtc_gateway_mqtt_connected') == 1 and
+          metric(samples, 'picamrtc_gateway_mqtt_reconnects_total') == 1,
+          '/metrics does not say connected, after one reconnect')
     return (f'{down} s outage: {len(during)} requests got 503 within '
             f'{max(during) * 1000:.0f} ms; after the return WHEP answered '
             f'at {t_whep:.1f} s, start-webrtc at {t_seed:.1f} s (before the '
@@ -1589,6 +1598,224 @@ def case_stats(env):
             '404 unknown/deleted, 400 without a session')
 
 
+METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """{(name, ((label, value), ...)): float} of an exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith('#'):
+            continue
+        m = METRIC_LINE.match(line)
+        check(m, f'/metrics has a line that is not a sample: {line!r}')
+        labels = tuple(sorted(LABEL.findall(m.group(2) or '')))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def metric(samples, name, **labels):
+    """The sample's value, or None when /metrics has no such series."""
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def promtool_check(env, what, args, text=None):
+    out = subprocess.run(['promtool', 'check'] + args, input=text,
+                         capture_output=True, text=True, timeout=60,
+                         cwd=env.workdir)
+    check(out.returncode == 0, f'promtool check {" ".join(args)} rejects '
+          f'{what} (exit {out.returncode}): {out.stdout} {out.stderr}')
+
+
+def case_metrics(env):
+    """GET /metrics: its token rule, the figures moving as a person watching
+    would expect (a session open then closed, an answer timed, a viewer
+    counted with frames flowing, the encoder and source named), the text
+    accepted by promtool, as is data/prometheus.yml; a device's hostile
+    metrics are dropped without harm, and a device that stops reporting
+    loses its figures after three intervals but keeps online."""
+    token = 'tok-' + os.urandom(12).hex()
+    metrics_token = 'met-' + os.urandom(12).hex()
+    auth = {'Authorization': f'Bearer {token}'}
+    scrape_auth = {'Authorization': f'Bearer {metrics_token}'}
+    env.start_broker()
+    env.start_service(['--max-viewers', '4'])
+    gw = env.gateway(['--token-file', env.write('token', token + '\n'),
+                      '--metrics-token-file',
+                      env.write('metrics-token', metrics_token + '\n')])
+    gw.wait_device(DEVICE, lambda s: s.get('state') == 'online',
+                   headers=auth, what='online')
+
+    # the token rule: its own token, and only that one
+    for what, headers in [('no token', {}),
+                          ('a wrong token', {'Authorization': 'Bearer x' +
+                                             metrics_token[1:]}),
+                          ('the viewing token', auth)]:
+        expect(gw.request('GET', '/metrics', headers=headers), 401,
+               f'/metrics with {what}')
+    expect(gw.request('GET', '/api/devices', headers=scrape_auth), 401,
+           'the metrics token on /api/devices')
+
+    def scrape():
+        r = expect(gw.request('GET', '/metrics', headers=scrape_auth), 200,
+                   '/metrics with the metrics token')
+        check((r.header('Content-Type') or '').startswith(
+            'text/plain; version=0.0.4'), f'/metrics served as '
+            f'{r.header("Content-Type")}')
+        return r.text()
+
+    def wait_metrics(pred, what, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            text = scrape()
+            samples = parse_metrics(text)
+            if pred(samples):
+                return text, samples
+            check(time.monotonic() < deadline, f'/metrics never showed '
+                  f'{what} within {timeout} s:\n{text}')
+            time.sleep(0.5)
+
+    # a session through the gateway: open, answered (timed), closed
+    r = expect(start_webrtc(gw, headers=auth), 200, 'start-webrtc')
+    samples = parse_metrics(scrape())
+    check(metric(samples, 'picamrtc_gateway_sessions') == 1,
+          'picamrtc_gateway_sessions is not 1 with a session open')
+    check((metric(samples, 'picamrtc_gateway_answer_seconds_count') or 0)
+          >= 1, 'the answer was not counted in picamrtc_gateway_answer_'
+          'seconds')
+    check(metric(samples, 'picamrtc_gateway_answer_seconds_bucket',
+                 le='+Inf') == metric(samples, 'picamrtc_gateway_answer_'
+                                      'seconds_count'),
+          'the +Inf bucket differs from the count')
+    expect(gw.post_json('/api/stop-webrtc', {'session': r.json()['session']},
+                        auth), 200, 'stop-webrtc')
+    samples = parse_metrics(scrape())
+    check(metric(samples, 'picamrtc_gateway_sessions') == 0,
+          'picamrtc_gateway_sessions is not 0 after stop-webrtc')
+    for route, code, least in [('start-webrtc', '200', 1),
+                               ('stop-webrtc', '200', 1),
+                               ('metrics', '401', 3), ('metrics', '200', 1),
+                               ('devices', '401', 1)]:
+        got = metric(samples, 'picamrtc_gateway_http_requests_total',
+                     route=route, code=code) or 0
+        check(got >= least, f'requests_total{{route="{route}",code="{code}"'
+              f'}} is {got}, expected at least {least}')
+    check(metric(samples, 'picamrtc_gateway_mqtt_connected') == 1,
+          'picamrtc_gateway_mqtt_connected is not 1')
+    check(metric(samples, 'picamrtc_device_online', device=DEVICE) == 1,
+          'picamrtc_device_online is not 1 for the running camera')
+
+    # a real viewer: counted, and frames flow while it watches
+    wait_viewers(env, 0, 'after stop-webrtc')
+    v = env.viewer(['--frames', '30', '--hold', '60', '--timeout', '90'])
+    expect_frames = pcrtest.expect_frames
+    expect_frames(v, 20)
+    text, samples = wait_metrics(
+        lambda s: metric(s, 'picamrtc_device_viewers', device=DEVICE) == 1
+        and (metric(s, 'picamrtc_device_frames_per_second', device=DEVICE,
+                    rendition='high') or 0) > 0,
+        'viewers 1 and fps > 0 while the viewer watches')
+    fps = metric(samples, 'picamrtc_device_frames_per_second', device=DEVICE,
+                 rendition='high')
+    rate = metric(samples, 'picamrtc_device_sent_bytes_per_second',
+                  device=DEVICE, rendition='high') or 0
+    check(rate > 0, f'sent_bytes_per_second is {rate} while frames flow')
+    info = [k for k in samples if k[0] == 'picamrtc_device_info' and
+            ('device', DEVICE) in k[1]]
+    check(len(info) == 1, f'picamrtc_device_info for {DEVICE}: {info}')
+    labels = dict(info[0][1])
+    check(labels.get('source') == 'videotestsrc' and
+          labels.get('encoder', '').endswith('enc'),
+          f'the info metric names source {labels.get("source")!r} and '
+          f'encoder {labels.get("encoder")!r}')
+    for name in ('picamrtc_device_camera_restarts_total',
+                 'picamrtc_device_nacks_total',
+                 'picamrtc_device_retransmissions_total'):
+        check(metric(samples, name, device=DEVICE) is not None,
+              f'no {name} for {DEVICE}')
+    promtool_check(env, 'the scraped /metrics', ['metrics'], text)
+    v.stop()
+    wait_metrics(lambda s: metric(s, 'picamrtc_device_viewers',
+                                  device=DEVICE) == 0,
+                 'viewers back to 0 after the viewer left')
+
+    # the sample scrape config, with its token file where it says
+    conf = os.path.join(SOURCE_ROOT, 'data', 'prometheus.yml')
+    with open(conf) as f:
+        yml = f.read()
+    m = re.search(r'credentials_file:\s*(\S+)', yml)
+    check(m, 'data/prometheus.yml names no credentials_file')
+    local = env.write('prometheus.yml', yml.replace(
+        m.group(1), env.write('scrape-token', metrics_token + '\n')))
+    promtool_check(env, 'data/prometheus.yml', ['config', local])
+    # the sample dashboard is JSON and graphs only metrics /metrics has
+    with open(os.path.join(SOURCE_ROOT, 'data',
+                           'grafana-dashboard.json')) as f:
+        dashboard = json.load(f)
+    exprs = [t['expr'] for p in dashboard['panels'] for t in p['targets']]
+    served = set(re.findall(r'^# TYPE (\w+)', text, re.M))
+    used = {re.sub(r'_(bucket|sum|count)$', '', n) for e in exprs
+            for n in re.findall(r'picamrtc_\w+', e)}
+    check(len(dashboard['panels']) >= 8 and used <= served,
+          f'the dashboard graphs metrics /metrics lacks: {used - served}')
+
+    # a device's own reports: hostile ones change nothing, a silent device
+    # loses its figures after three intervals but stays online
+    fake_device(env, 'fake')
+    gw.wait_device('fake', lambda s: s.get('state') == 'online',
+                   headers=auth)
+    topic = f'{PREFIX}/fake/metrics'
+    good = {'type': 'metrics', 'interval': 1, 'viewers': 3, 'restarts': 2,
+            'encoder': 'v4l2h264enc', 'source': 'libcamerasrc',
+            'renditions': [{'name': 'high', 'fps': 25, 'bitrate': 800000}]}
+    env.publish(topic, json.dumps(good))
+    wait_metrics(lambda s: metric(s, 'picamrtc_device_viewers',
+                                  device='fake') == 3, 'the fake\'s report')
+    hostile = [
+        json.dumps(dict(good, viewers=9, pad='x' * 5000)),    # over 4 KiB
+        'not json', '\xff', json.dumps([good]),
+        json.dumps(dict(good, type='stats', viewers=9)),
+        '{"type":"metrics","viewers":' + '[' * 3000,
+    ]
+    for payload in hostile:
+        env.publish(topic, payload)
+    env.publish(f'{PREFIX}/ghost/metrics', json.dumps(good))  # no status
+    time.sleep(0.5)
+    samples = parse_metrics(scrape())
+    check(metric(samples, 'picamrtc_device_viewers', device='fake') == 3,
+          'a hostile report changed the fake\'s figures')
+    check(not any(('device', 'ghost') in k[1] for k in samples),
+          'a device that never sent a status got figures')
+    # bad fields are left out, the rest kept; no label is injected
+    env.publish(topic, json.dumps(dict(
+        good, viewers='3', restarts=-1, encoder='x"} 1\n# EVIL',
+        renditions=[{'name': 'high', 'fps': 1e9, 'bitrate': 700000}])))
+    text, samples = wait_metrics(
+        lambda s: metric(s, 'picamrtc_device_sent_bytes_per_second',
+                         device='fake', rendition='high') == 700000 / 8,
+        'the fake\'s report with bad fields')
+    check(metric(samples, 'picamrtc_device_viewers', device='fake') is None
+          and metric(samples, 'picamrtc_device_frames_per_second',
+                     device='fake', rendition='high') is None,
+          'bad fields (a string viewers, fps 1e9) were not left out')
+    check('EVIL' not in text, 'the device\'s label text reached /metrics')
+    promtool_check(env, '/metrics after hostile reports', ['metrics'], text)
+    check(gw.alive(), 'the gateway died on hostile metrics')
+    wait_metrics(lambda s: metric(s, 'picamrtc_device_sent_bytes_per_second',
+                                  device='fake', rendition='high') is None,
+                 'the silent fake\'s figures dropped', timeout=10)
+    fake_device(env, 'fake', 'offline')
+    wait_metrics(lambda s: metric(s, 'picamrtc_device_online',
+                                  device='fake') == 0, 'the fake offline')
+    return (f'401 without/wrong/viewing token, 200 with the metrics token; '
+            f'sessions 1→0, answers timed, requests counted; viewers 0→1→0 '
+            f'at {fps:g} fps; promtool accepts /metrics and '
+            f'data/prometheus.yml; {len(hostile)} hostile reports dropped, a '
+            f'silent device\'s figures gone after 3 intervals')
+
+
+
 CASES = {
     'static': case_static,
     'start-webrtc': case_start_webrtc,
@@ -1612,6 +1839,7 @@ CASES = {
     'config': case_config,
     'hostile': case_hostile,
     'stats': case_stats,
+    'metrics': case_metrics,
 }
 
 

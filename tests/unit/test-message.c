@@ -389,6 +389,169 @@ test_parse_stats (void)
   g_assert_cmpint (bare->stats.rtt, ==, -1);
 }
 
+/* ---- metrics (docs/signalling.md, "Metrics") ---- */
+
+static void
+assert_metrics (const gchar * json, PcrMetrics * m)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!pcr_metrics_parse (json, strlen (json), m, &error))
+    g_error ("metrics %s did not parse: %s", json, error->message);
+}
+
+/* What a device sends reads back the same, with fps in 1/8 steps and the
+ * unknown figures left out. */
+static void
+test_metrics_round_trip (void)
+{
+  g_auto (PcrMetrics) m = { 0 };
+  g_auto (PcrMetrics) back = { 0 };
+  g_autofree gchar *json = NULL;
+  gsize len;
+
+  pcr_metrics_init (&m);
+  m.interval = 10;
+  m.viewers = 2;
+  m.restarts = 1;
+  m.nacks = 120;
+  m.retransmissions = 117;
+  m.encoder = g_strdup ("x264enc");
+  m.source = g_strdup ("videotestsrc");
+  m.n_renditions = 2;
+  g_strlcpy (m.renditions[0].name, "high", sizeof (m.renditions[0].name));
+  m.renditions[0].fps = 29.97;
+  m.renditions[0].bitrate = 1700000;
+  g_strlcpy (m.renditions[1].name, "low", sizeof (m.renditions[1].name));
+  m.renditions[1].fps = -1;
+  m.renditions[1].bitrate = -1;
+  m.have_estimates = TRUE;
+  m.estimate_min = 400000;
+  m.estimate_median = 1500000;
+  m.estimate_max = 2000000;
+
+  json = pcr_metrics_to_json (&m, &len);
+  g_assert_cmpstr (json, ==, "{\"type\":\"metrics\",\"interval\":10,"
+      "\"viewers\":2,\"restarts\":1,\"nacks\":120,\"retransmissions\":117,"
+      "\"encoder\":\"x264enc\",\"source\":\"videotestsrc\",\"renditions\":"
+      "[{\"name\":\"high\",\"fps\":30.0,\"bitrate\":1700000},"
+      "{\"name\":\"low\"}],\"estimates\":{\"min\":400000,"
+      "\"median\":1500000,\"max\":2000000}}");
+  g_assert_cmpuint (len, <, 512);
+  assert_metrics (json, &back);
+  g_assert_cmpuint (back.dropped, ==, 0);
+  g_assert_cmpuint (back.interval, ==, 10);
+  g_assert_cmpint (back.viewers, ==, 2);
+  g_assert_cmpint (back.restarts, ==, 1);
+  g_assert_cmpint (back.nacks, ==, 120);
+  g_assert_cmpint (back.retransmissions, ==, 117);
+  g_assert_cmpstr (back.encoder, ==, "x264enc");
+  g_assert_cmpstr (back.source, ==, "videotestsrc");
+  g_assert_cmpuint (back.n_renditions, ==, 2);
+  g_assert_cmpstr (back.renditions[0].name, ==, "high");
+  g_assert_cmpfloat (back.renditions[0].fps, ==, 30);
+  g_assert_cmpint (back.renditions[0].bitrate, ==, 1700000);
+  g_assert_cmpfloat (back.renditions[1].fps, <, 0);
+  g_assert_cmpint (back.renditions[1].bitrate, <, 0);
+  g_assert_true (back.have_estimates);
+  g_assert_cmpuint (back.estimate_median, ==, 1500000);
+
+  /* nothing known: only the type and an empty list */
+  pcr_metrics_clear (&m);
+  pcr_metrics_init (&m);
+  g_clear_pointer (&json, g_free);
+  json = pcr_metrics_to_json (&m, NULL);
+  g_assert_cmpstr (json, ==, "{\"type\":\"metrics\",\"renditions\":[]}");
+}
+
+/* A hostile report: each bad field is left out and counted, the good ones
+ * kept; a rendition without a unique valid name is skipped. */
+static void
+test_metrics_bad_fields (void)
+{
+  g_auto (PcrMetrics) m = { 0 };
+  g_autofree gchar *many = NULL;
+  GString *list = g_string_new ("{\"type\":\"metrics\",\"renditions\":[");
+  guint i;
+
+  assert_metrics ("{\"type\":\"metrics\",\"interval\":0.5,\"viewers\":-1,"
+      "\"restarts\":\"3\",\"nacks\":1e300,\"retransmissions\":7,"
+      "\"encoder\":\"x264enc\\n# HELP\",\"source\":42,\"future\":[1,{}],"
+      "\"renditions\":[{\"name\":\"high\",\"fps\":-3,\"bitrate\":900},"
+      "{\"name\":\"high\",\"fps\":5},{\"name\":\"<b>\"},{\"fps\":1},7,"
+      "{\"name\":\"low\",\"fps\":1e9,\"bitrate\":5000000000}],"
+      "\"estimates\":{\"min\":3,\"median\":2,\"max\":1}}", &m);
+  g_assert_cmpuint (m.interval, ==, 0);
+  g_assert_cmpint (m.viewers, ==, -1);
+  g_assert_cmpint (m.restarts, ==, -1);
+  g_assert_cmpint (m.nacks, ==, -1);
+  g_assert_cmpint (m.retransmissions, ==, 7);
+  g_assert_null (m.encoder);
+  g_assert_null (m.source);
+  g_assert_cmpuint (m.n_renditions, ==, 2);
+  g_assert_cmpstr (m.renditions[0].name, ==, "high");
+  g_assert_cmpfloat (m.renditions[0].fps, <, 0);
+  g_assert_cmpint (m.renditions[0].bitrate, ==, 900);
+  g_assert_cmpstr (m.renditions[1].name, ==, "low");
+  g_assert_cmpfloat (m.renditions[1].fps, <, 0);
+  g_assert_cmpint (m.renditions[1].bitrate, <, 0);
+  g_assert_false (m.have_estimates);
+  /* interval viewers restarts nacks encoder source, fps, the second high,
+   * <b>, the nameless, 7, low's fps and bitrate, estimates */
+  g_assert_cmpuint (m.dropped, ==, 14);
+
+  /* at most PCR_METRICS_MAX_RENDITIONS renditions */
+  for (i = 0; i < 50; i++)
+    g_string_append_printf (list, "%s{\"name\":\"r%u\",\"fps\":1}",
+        i ? "," : "", i);
+  g_string_append (list, "]}");
+  many = g_string_free (list, FALSE);
+  pcr_metrics_clear (&m);
+  assert_metrics (many, &m);
+  g_assert_cmpuint (m.n_renditions, ==, PCR_METRICS_MAX_RENDITIONS);
+  g_assert_cmpuint (m.dropped, ==, 50 - PCR_METRICS_MAX_RENDITIONS);
+}
+
+/* What is refused as a whole: too large, not an object, another type. */
+static void
+test_metrics_refused (void)
+{
+  static const gchar *const refused[] = {
+    "", "[]", "not json", "{\"viewers\":1}", "{\"type\":\"stats\"}",
+    "{\"type\":7}", "{\"type\":\"metrics\"", "\"metrics\"",
+    "{\"type\":\"metrics\",\"x\":\"\xff\"}",
+  };
+  g_autofree gchar *big = NULL;
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (refused); i++) {
+    g_auto (PcrMetrics) m = { 0 };
+    g_autoptr (GError) error = NULL;
+
+    g_assert_false (pcr_metrics_parse (refused[i], strlen (refused[i]), &m,
+            &error));
+    g_assert_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST);
+    g_assert_null (strchr (error->message, '\n'));
+    g_assert_null (m.encoder);
+  }
+  big = g_strdup_printf ("{\"type\":\"metrics\",\"pad\":\"%*s\"}",
+      PCR_METRICS_MAX_SIZE, "");
+  {
+    g_auto (PcrMetrics) m = { 0 };
+    g_autoptr (GError) error = NULL;
+
+    g_assert_false (pcr_metrics_parse (big, strlen (big), &m, &error));
+    g_assert_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST);
+  }
+  /* the type decides: a device never takes metrics as a message */
+  {
+    g_autoptr (GError) error = NULL;
+
+    g_assert_null (pcr_message_parse ("{\"type\":\"metrics\"}", 19, &error));
+    g_assert_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST);
+  }
+}
+
 /* ---- parsing what peers really send ---- */
 
 static void
@@ -1297,6 +1460,9 @@ main (int argc, char **argv)
   g_test_add_func ("/message/stats/wire-form-and-round-trip",
       test_stats_wire_form);
   g_test_add_func ("/message/stats/parse", test_parse_stats);
+  g_test_add_func ("/metrics/round-trip", test_metrics_round_trip);
+  g_test_add_func ("/metrics/bad-fields", test_metrics_bad_fields);
+  g_test_add_func ("/metrics/refused", test_metrics_refused);
   g_test_add_func ("/message/parse/browser-shapes", test_parse_browser_shapes);
   g_test_add_func ("/message/parse/defaults", test_parse_defaults);
   g_test_add_func ("/message/parse/unknown-fields", test_parse_unknown_fields);
