@@ -77,6 +77,7 @@ typedef struct
   guint rtx_refused;            /* requests dropped over the budget */
   gint switch_marked;           /* atomic: a switch's first key frame is on
                                  * its way to the payloader */
+  gint keyed;                   /* atomic: the branch has had a key frame */
   gint rtx_from_seq;            /* under rtx_lock: after a switch, the first
                                  * packet worth repairing; -1: any */
   gint64 rtx_from_us;           /* when that was set */
@@ -129,7 +130,8 @@ struct _PcrViewer
   gint64 answer_set_us;         /* 0 until the local description is set */
   gboolean answer_sent;
   gboolean gathering_done;
-  gboolean connected;
+  gboolean connected;           /* ICE is */
+  gboolean secured;             /* DTLS is too: media flows */
   guint remote_candidates;
 };
 
@@ -284,6 +286,7 @@ typedef struct
   gchar *error;                 /* EV_ANSWER without answer: why */
   gboolean failed;
   gboolean connected;
+  gboolean secured;
 } PeerEvent;
 
 static void
@@ -345,7 +348,8 @@ on_connection_state (GstElement * webrtc, GParamSpec * pspec, Peer * peer)
 
   g_object_get (webrtc, "connection-state", &pc, "ice-connection-state",
       &ice, NULL);
-  ev->connected = pc == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED ||
+  ev->secured = pc == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED;
+  ev->connected = ev->secured ||
       ice == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
       ice == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED;
   ev->failed = pc == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED ||
@@ -447,10 +451,18 @@ on_connection (PcrViewer * viewer, PeerEvent * ev)
   if (ev->failed) {
     viewer->host.failed (viewer, TRUE, "connection failed",
         viewer->host.user_data);
-  } else if (ev->connected && !viewer->connected) {
+    return;
+  }
+  if (ev->connected && !viewer->connected) {
     viewer->connected = TRUE;
     g_atomic_int_set (&viewer->peer->last_rtcp_s, monotonic_s ());
     GST_INFO_OBJECT (viewer->host.bin, "session %s connected", viewer->id);
+  }
+  /* Until DTLS is done webrtcbin holds the media back; a key frame made
+   * before then reaches the viewer behind the frames held with it, or not
+   * at all: ask for it once they can flow. */
+  if (ev->secured && !viewer->secured) {
+    viewer->secured = TRUE;
     viewer->host.connected (viewer, viewer->host.user_data);
   }
 }
@@ -1246,12 +1258,22 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 
     g_atomic_int_set (&peer->active, index);
     g_atomic_int_set (&peer->switch_marked, 1);
+    g_atomic_int_set (&peer->keyed, 1);
     ev->mline = index;
     post_peer_event (ev);
     return GST_PAD_PROBE_OK;
   }
-  return g_atomic_int_get (&peer->active) == index ? GST_PAD_PROBE_OK :
-      GST_PAD_PROBE_DROP;
+  if (g_atomic_int_get (&peer->active) != index)
+    return GST_PAD_PROBE_DROP;
+  /* A new viewer starts at a key frame. The frames before it cannot be
+   * decoded; webrtcbin would hold them until DTLS is done and then send
+   * them all at once, ahead of the key frame asked for then. */
+  if (!g_atomic_int_get (&peer->keyed)) {
+    if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+      return GST_PAD_PROBE_DROP;
+    g_atomic_int_set (&peer->keyed, 1);
+  }
+  return GST_PAD_PROBE_OK;
 }
 
 /* The browser's PLI or FIR comes up from rtpbin as a force-key-unit event;

@@ -35,7 +35,7 @@ typedef struct
   GstBin *bin;                  /* where the branches live */
   GMainContext *context;        /* where everything about viewers runs */
   PcrSignaller *signaller;      /* how to reach the viewers */
-  /* The viewer's connection is up: it needs a key frame. */
+  /* The viewer's connection is up, DTLS done: it needs a key frame. */
   void (*connected) (PcrViewer * viewer, gpointer user_data);
   /* The viewer asks for a key frame of @rendition (its browser's PLI or
    * FIR, or a switch to it): the host rate-limits. */

@@ -77,6 +77,8 @@ typedef struct
   gchar *topic_status;          /* --wait-online */
   GstElement *pipeline;
   GstElement *webrtc;
+  GstElement *decoder;          /* built ahead, until a pad takes it */
+  const gchar *decoder_encoding;
   gint64 t0;                    /* monotonic µs when the offer went out */
   gboolean offer_sent;
   gboolean subscribed;
@@ -927,17 +929,55 @@ on_rtp_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
-static void
-on_pad_added (GstElement * webrtc, GstPad * pad, gpointer data)
+/* The decoding branch for @encoding, in the pipeline, its ghost "sink" pad
+ * not linked yet. One decoder thread: frame threading would add frames of
+ * delay. --no-decode counts whole access units out of h264parse instead,
+ * so a benchmark can run many viewers without their decoders taking the
+ * cores from the sender. */
+static GstElement *
+make_decoder (const gchar * encoding)
 {
-  g_autoptr (GstCaps) caps = NULL;
   g_autoptr (GError) error = NULL;
-  const gchar *encoding = NULL;
   const gchar *desc;
   GstElement *bin;
   GstElement *sink;
   GstElement *parse;
   GstPad *sinkpad;
+
+  if (g_strcmp0 (encoding, "H264") == 0 && v.no_decode)
+    desc = "rtph264depay ! h264parse name=parse ! "
+        "fakesink name=sink sync=false async=false";
+  else if (g_strcmp0 (encoding, "H264") == 0)
+    desc = "rtph264depay ! h264parse name=parse ! avdec_h264 max-threads=1 ! "
+        "videoconvert ! fakesink name=sink sync=false async=false";
+  else
+    desc = "decodebin ! videoconvert ! "
+        "fakesink name=sink sync=false async=false";
+
+  bin = gst_parse_bin_from_description (desc, TRUE, &error);
+  if (bin == NULL) {
+    g_printerr ("viewer: cannot build decoder: %s\n", error->message);
+    return NULL;
+  }
+  sink = gst_bin_get_by_name (GST_BIN (bin), "sink");
+  sinkpad = gst_element_get_static_pad (sink, "sink");
+  parse = gst_bin_get_by_name (GST_BIN (bin), "parse");
+  gst_pad_add_probe (sinkpad, GST_PAD_PROBE_TYPE_BUFFER, on_decoded_buffer,
+      parse, parse ? (GDestroyNotify) gst_object_unref : NULL);
+  gst_object_unref (sinkpad);
+  gst_object_unref (sink);
+
+  gst_bin_add (GST_BIN (v.pipeline), bin);
+  gst_element_sync_state_with_parent (bin);
+  return bin;
+}
+
+static void
+on_pad_added (GstElement * webrtc, GstPad * pad, gpointer data)
+{
+  g_autoptr (GstCaps) caps = NULL;
+  const gchar *encoding = NULL;
+  GstElement *bin;
   GstPad *ghost;
 
   if (GST_PAD_DIRECTION (pad) != GST_PAD_SRC)
@@ -955,35 +995,14 @@ on_pad_added (GstElement * webrtc, GstPad * pad, gpointer data)
   GST_INFO ("pad %s added, caps %" GST_PTR_FORMAT, GST_PAD_NAME (pad), caps);
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_rtp_buffer, NULL, NULL);
 
-  /* one decoder thread: frame threading would add frames of delay.
-   * --no-decode counts whole access units out of h264parse instead, so a
-   * benchmark can run many viewers without their decoders taking the
-   * cores from the sender. */
-  if (g_strcmp0 (encoding, "H264") == 0 && v.no_decode)
-    desc = "rtph264depay ! h264parse name=parse ! "
-        "fakesink name=sink sync=false async=false";
-  else if (g_strcmp0 (encoding, "H264") == 0)
-    desc = "rtph264depay ! h264parse name=parse ! avdec_h264 max-threads=1 ! "
-        "videoconvert ! fakesink name=sink sync=false async=false";
+  /* the one built ahead when it decodes this (a browser's decoder is ready
+   * too), else a new one */
+  if (v.decoder && g_strcmp0 (encoding, v.decoder_encoding) == 0)
+    bin = g_steal_pointer (&v.decoder);
   else
-    desc = "decodebin ! videoconvert ! "
-        "fakesink name=sink sync=false async=false";
-
-  bin = gst_parse_bin_from_description (desc, TRUE, &error);
-  if (bin == NULL) {
-    g_printerr ("viewer: cannot build decoder: %s\n", error->message);
+    bin = make_decoder (encoding);
+  if (bin == NULL)
     return;
-  }
-  sink = gst_bin_get_by_name (GST_BIN (bin), "sink");
-  sinkpad = gst_element_get_static_pad (sink, "sink");
-  parse = gst_bin_get_by_name (GST_BIN (bin), "parse");
-  gst_pad_add_probe (sinkpad, GST_PAD_PROBE_TYPE_BUFFER, on_decoded_buffer,
-      parse, parse ? (GDestroyNotify) gst_object_unref : NULL);
-  gst_object_unref (sinkpad);
-  gst_object_unref (sink);
-
-  gst_bin_add (GST_BIN (v.pipeline), bin);
-  gst_element_sync_state_with_parent (bin);
   ghost = gst_element_get_static_pad (bin, "sink");
   if (gst_pad_link (pad, ghost) != GST_PAD_LINK_OK)
     g_printerr ("viewer: cannot link the decoder\n");
@@ -1023,9 +1042,11 @@ disable_upnp (GObject * ice)
     g_object_set (agent, "upnp", FALSE, NULL);
 }
 
-/* what webrtcbin creates for its first transport */
-static const gchar *const transport_elements[] = { "dtlssrtpenc",
-  "dtlssrtpdec", "nicesrc", "nicesink", "rtpbin"
+/* what webrtcbin creates for its first transport, and what on_pad_added
+ * decodes with */
+static const gchar *const warm_elements[] = { "dtlssrtpenc",
+  "dtlssrtpdec", "nicesrc", "nicesink", "rtpbin", "rtph264depay",
+  "h264parse", "avdec_h264", "videoconvert"
 };
 
 static gboolean
@@ -1038,13 +1059,14 @@ build_pipeline (void)
   GstElement *warm;
   gint i;
 
-  /* A browser has its WebRTC code loaded and makes its (ECDSA)
-   * certificate in milliseconds when the page opens; webrtcbin loads the
-   * SRTP and ICE plugins and makes an RSA 2048 certificate when the first
-   * transport is created, after the offer is sent. Done now, before the
+  /* A browser has its WebRTC code and decoders loaded and makes its
+   * (ECDSA) certificate in milliseconds when the page opens; webrtcbin
+   * loads the SRTP and ICE plugins and makes an RSA 2048 certificate when
+   * the first transport is created, after the offer is sent, and the
+   * decoder's plugins load when the stream arrives. Done now, before the
    * clock starts, none of it is counted in the time to the first frame. */
-  for (i = 0; i < (gint) G_N_ELEMENTS (transport_elements); i++) {
-    warm = gst_element_factory_make (transport_elements[i], NULL);
+  for (i = 0; i < (gint) G_N_ELEMENTS (warm_elements); i++) {
+    warm = gst_element_factory_make (warm_elements[i], NULL);
     if (warm)
       gst_object_unref (gst_object_ref_sink (warm));
   }
@@ -1093,6 +1115,8 @@ build_pipeline (void)
       GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &trans);
   g_clear_object (&trans);
 
+  v.decoder_encoding = v.no_h264 ? "VP8" : "H264";
+  v.decoder = make_decoder (v.decoder_encoding);
   g_signal_connect (v.webrtc, "pad-added", G_CALLBACK (on_pad_added), NULL);
   g_signal_connect (v.webrtc, "on-ice-candidate",
       G_CALLBACK (on_ice_candidate), NULL);
