@@ -1815,6 +1815,38 @@ def case_metrics(env):
             f'silent device\'s figures gone after 3 intervals')
 
 
+def case_metrics_restarts(env):
+    """A camera that keeps failing (identity error-after posts a real
+    ERROR, as a camera that vanishes would) and keeps being restarted by
+    the service shows as a rising picamrtc_device_camera_restarts_total on
+    the gateway's /metrics: what an operator alerts on."""
+    env.start_broker()
+    env.start_service(['--always-on', '--pipeline',
+                       'videotestsrc is-live=true ! '
+                       'video/x-raw,width=160,height=120,framerate=30/1 ! '
+                       'identity error-after=15 ! x264enc tune=zerolatency '
+                       'speed-preset=ultrafast key-int-max=${KEYINT} ! '
+                       'video/x-h264,profile=(string)constrained-baseline ! '
+                       'mqttwebrtcsink name=sink'])
+    gw = env.gateway()
+    # errors after 0.5 s of each run, restarts 1 s, 2 s, 4 s later; the
+    # device reports every 10 s
+    deadline = time.monotonic() + 40
+    restarts = None
+    while True:
+        r = expect(gw.request('GET', '/metrics'), 200, '/metrics')
+        restarts = metric(parse_metrics(r.text()),
+                          'picamrtc_device_camera_restarts_total',
+                          device=DEVICE)
+        if restarts is not None and restarts >= 2:
+            break
+        check(time.monotonic() < deadline, 'picamrtc_device_camera_'
+              f'restarts_total of a failing camera was {restarts} after 40 s '
+              f'(want 2 or more):\n{r.text()}')
+        time.sleep(1)
+    env.service_alive()
+    return f'a camera failing every run: {restarts:.0f} restarts on /metrics'
+
 
 CASES = {
     'static': case_static,
@@ -1840,6 +1872,7 @@ CASES = {
     'hostile': case_hostile,
     'stats': case_stats,
     'metrics': case_metrics,
+    'metrics-restarts': case_metrics_restarts,
 }
 
 
