@@ -77,7 +77,9 @@ typedef struct
   guint rtx_refused;            /* requests dropped over the budget */
   gint switch_marked;           /* atomic: a switch's first key frame is on
                                  * its way to the payloader */
-  gint keyed;                   /* atomic: the branch has had a key frame */
+  gint secured;                 /* atomic: DTLS is done, media can flow */
+  gint keyed;                   /* atomic: the branch has had a key frame
+                                 * since */
   gint rtx_from_seq;            /* under rtx_lock: after a switch, the first
                                  * packet worth repairing; -1: any */
   gint64 rtx_from_us;           /* when that was set */
@@ -349,6 +351,8 @@ on_connection_state (GstElement * webrtc, GParamSpec * pspec, Peer * peer)
   g_object_get (webrtc, "connection-state", &pc, "ice-connection-state",
       &ice, NULL);
   ev->secured = pc == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED;
+  if (ev->secured)
+    g_atomic_int_set (&peer->secured, 1);
   ev->connected = ev->secured ||
       ice == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
       ice == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED;
@@ -1252,6 +1256,7 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   }
   buffer = GST_PAD_PROBE_INFO_BUFFER (info);
   if (g_atomic_int_get (&peer->pending) == index &&
+      g_atomic_int_get (&peer->secured) &&
       !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) &&
       g_atomic_int_compare_and_exchange (&peer->pending, index, -1)) {
     PeerEvent *ev = peer_event_new (peer, EV_SWITCHED);
@@ -1265,11 +1270,13 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   }
   if (g_atomic_int_get (&peer->active) != index)
     return GST_PAD_PROBE_DROP;
-  /* A new viewer starts at a key frame. The frames before it cannot be
-   * decoded; webrtcbin would hold them until DTLS is done and then send
-   * them all at once, ahead of the key frame asked for then. */
+  /* A new viewer starts at the key frame asked for once DTLS is done.
+   * webrtcbin holds back what comes before, then sends it all at once:
+   * frames the decoder cannot use without their key frame, stale ones, and
+   * a burst that a congestion controller takes for a queue building up. */
   if (!g_atomic_int_get (&peer->keyed)) {
-    if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+    if (!g_atomic_int_get (&peer->secured) ||
+        GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
       return GST_PAD_PROBE_DROP;
     g_atomic_int_set (&peer->keyed, 1);
   }
