@@ -1270,15 +1270,17 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   }
   if (g_atomic_int_get (&peer->active) != index)
     return GST_PAD_PROBE_DROP;
-  /* A new viewer starts at the key frame asked for once DTLS is done.
-   * webrtcbin holds back what comes before, then sends it all at once:
-   * frames the decoder cannot use without their key frame, stale ones, and
-   * a burst that a congestion controller takes for a queue building up. */
+  /* A new viewer gets key frames only until DTLS is done and one comes
+   * after that (asked for then). webrtcbin holds back what comes before
+   * DTLS, then sends it all at once: delta frames would make that a burst
+   * of stale pictures that a congestion controller takes for a queue
+   * building up; a held key frame is one frame, and a picture the moment
+   * DTLS is done. */
   if (!g_atomic_int_get (&peer->keyed)) {
-    if (!g_atomic_int_get (&peer->secured) ||
-        GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+    if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
       return GST_PAD_PROBE_DROP;
-    g_atomic_int_set (&peer->keyed, 1);
+    if (g_atomic_int_get (&peer->secured))
+      g_atomic_int_set (&peer->keyed, 1);
   }
   return GST_PAD_PROBE_OK;
 }
