@@ -36,6 +36,10 @@ G_DEFINE_QUARK (pcr-mqtt-error-quark, pcr_mqtt_error);
  * broker that is down nothing. */
 #define RECONNECT_MIN_MS 1000
 #define RECONNECT_MAX_MS 2500
+/* A TLS attempt that fails without a reason is retried this soon, this many
+ * times, before it is reported: see describe_failure(). */
+#define UNCLEAR_RETRY_MS 200
+#define UNCLEAR_RETRIES 3
 #define DEFAULT_KEEPALIVE_S 30
 /* An attempt with no CONNACK this long has failed: libmosquitto's async
  * connect does not report a refused or broken TLS handshake at all, and a
@@ -65,6 +69,7 @@ struct _PcrMqtt
   gchar *host;
   gint port;
   gint keepalive;
+  gboolean tls;                 /* mqtts:// */
   gboolean has_cert;            /* a client certificate is offered */
   GThread *thread;
 
@@ -299,31 +304,43 @@ on_log (struct mosquitto *mosq, void *obj, int level, const char *str)
 
 /* What a failed attempt means, in words a user acts on. A TLS alert is the
  * broker's verdict on us (our certificate); a failed verification is ours
- * on the broker. */
+ * on the broker. @unclear is set when a TLS attempt ended without any
+ * reason: a broker that refuses (or misses) our certificate after
+ * the handshake (TLS 1.3 checks it then) sends an alert and closes, and
+ * when the close wins the race (our CONNECT meets a reset) the alert is
+ * never read; libmosquitto then says only EPROTO, "Protocol error". A
+ * connection the broker @answered and then lost is not that. */
 static gchar *
-describe_failure (PcrMqtt * mqtt, gint rc)
+describe_failure (PcrMqtt * mqtt, gint rc, gboolean answered,
+    gboolean * unclear)
 {
   gint saved_errno = errno;
   g_autofree gchar *reason = NULL;
+  gboolean bare;
   const gchar *what;
   gchar *text;
 
+  *unclear = FALSE;
+  bare = rc == MOSQ_ERR_PROTOCOL || rc == MOSQ_ERR_CONN_LOST ||
+      (rc == MOSQ_ERR_ERRNO && (saved_errno == EPROTO ||
+          saved_errno == EPIPE || saved_errno == ECONNRESET));
   g_mutex_lock (&mqtt->lock);
   reason = g_steal_pointer (&mqtt->tls_reason);
-  /* A broker that refuses our certificate after the handshake (TLS 1.3
-   * checks it then) sends an alert and closes; when the close wins the
-   * race, the attempt ends in a bare protocol error or reset, no OpenSSL
-   * reason. That is the refusal seen less clearly: the same words, so it
-   * is not reported again. */
-  if (reason == NULL && mqtt->tls_failure && (rc == MOSQ_ERR_PROTOCOL ||
-          rc == MOSQ_ERR_CONN_LOST || (rc == MOSQ_ERR_ERRNO &&
-              (saved_errno == EPIPE || saved_errno == ECONNRESET)))) {
+  /* The refusal seen less clearly: the same words, not reported again. */
+  if (reason == NULL && bare && mqtt->tls_failure) {
     gchar *same = g_strdup (mqtt->tls_failure);
 
     g_mutex_unlock (&mqtt->lock);
     return same;
   }
   g_mutex_unlock (&mqtt->lock);
+  if (reason == NULL && bare && mqtt->tls && !answered) {
+    *unclear = TRUE;
+    return g_strdup_printf ("the broker closed the TLS connection without "
+        "a reason (%s its log says why)", mqtt->has_cert ?
+        "did it refuse our client certificate?" :
+        "does it want a client certificate (cert-file and key-file)?");
+  }
   if (reason == NULL)
     return g_strdup (rc == MOSQ_ERR_ERRNO ? g_strerror (saved_errno) :
         mosquitto_strerror (rc));
@@ -350,6 +367,29 @@ describe_failure (PcrMqtt * mqtt, gint rc)
   mqtt->tls_failure = g_strdup (text);
   g_mutex_unlock (&mqtt->lock);
   return text;
+}
+
+/* Reports why an attempt failed; TRUE when it failed without a reason
+ * before the broker answered and is to be tried again at once (up to
+ * UNCLEAR_RETRIES times in a row), since the next attempt usually reads the
+ * broker's alert: one line that says what is wrong rather than a vague one
+ * first. A connection that worked and was lost is reported as it is. */
+static gboolean
+report_failure (PcrMqtt * mqtt, gint rc, gboolean answered,
+    guint * unclear_attempts)
+{
+  gboolean unclear;
+  g_autofree gchar *why = describe_failure (mqtt, rc, answered, &unclear);
+
+  if (unclear && *unclear_attempts < UNCLEAR_RETRIES) {
+    GST_INFO ("%s; trying again to learn why", why);
+    (*unclear_attempts)++;
+    return TRUE;
+  }
+  if (!unclear)
+    *unclear_attempts = 0;
+  report_error (mqtt, why);
+  return FALSE;
 }
 
 gboolean
@@ -518,6 +558,7 @@ pcr_mqtt_new (const PcrMqttOptions * options, GMainContext * context,
   g_cond_init (&mqtt->cond);
   mqtt->host = g_steal_pointer (&host);
   mqtt->port = port;
+  mqtt->tls = tls;
   mqtt->has_cert = options->cert_file != NULL;
   mqtt->keepalive = options->keepalive > 0 ? options->keepalive :
       DEFAULT_KEEPALIVE_S;
@@ -627,7 +668,8 @@ network_thread (gpointer data)
 {
   PcrMqtt *mqtt = data;
   gboolean have_socket = FALSE, tried = FALSE, refused;
-  guint backoff = RECONNECT_MIN_MS;
+  gboolean answered = FALSE;    /* this attempt reached a CONNACK */
+  guint backoff = RECONNECT_MIN_MS, unclear_attempts = 0, quick;
   gint64 attempt_start = 0;
   sigset_t pipe;
   gint rc;
@@ -651,12 +693,12 @@ network_thread (gpointer data)
           mosquitto_connect_async (mqtt->mosq, mqtt->host, mqtt->port,
           mqtt->keepalive);
       tried = TRUE;
+      answered = FALSE;
       attempt_start = g_get_monotonic_time ();
       if (rc != MOSQ_ERR_SUCCESS) {
-        g_autofree gchar *why = describe_failure (mqtt, rc);
-
-        report_error (mqtt, why);
-        if (wait_or_stop (mqtt, &backoff))
+        quick = UNCLEAR_RETRY_MS;
+        if (wait_or_stop (mqtt, report_failure (mqtt, rc, FALSE,
+                    &unclear_attempts) ? &quick : &backoff))
           break;
         continue;
       }
@@ -666,6 +708,8 @@ network_thread (gpointer data)
     if (rc == MOSQ_ERR_SUCCESS) {
       if (pcr_mqtt_is_connected (mqtt)) {
         backoff = RECONNECT_MIN_MS;
+        unclear_attempts = 0;
+        answered = TRUE;
         continue;
       }
       if (g_get_monotonic_time () - attempt_start < CONNACK_TIMEOUT_US)
@@ -685,12 +729,10 @@ network_thread (gpointer data)
     refused = mqtt->connack_refused;
     mqtt->connack_refused = FALSE;
     g_mutex_unlock (&mqtt->lock);
-    if (!refused) {             /* else on_connect said why already */
-      g_autofree gchar *why = describe_failure (mqtt, rc);
-
-      report_error (mqtt, why);
-    }
-    if (wait_or_stop (mqtt, &backoff))
+    quick = UNCLEAR_RETRY_MS;
+    /* a refusal: on_connect said why already */
+    if (wait_or_stop (mqtt, !refused && report_failure (mqtt, rc, answered,
+                &unclear_attempts) ? &quick : &backoff))
       break;
   }
   return NULL;

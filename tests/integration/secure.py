@@ -23,8 +23,12 @@ import os
 import re
 import secrets
 import signal
+import socket
+import ssl
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 import pcrtest
@@ -815,6 +819,103 @@ def case_cert_refused(env):
             '(its status denied by the ACL)')
 
 
+class ResettingBroker:
+    """A TLS listener that does what a broker refusing a client certificate
+    does when the refusal's alert is lost: the first `resets` connections
+    finish the TLS handshake, read the client's first bytes and are reset
+    (no alert), as when mosquitto's close meets our CONNECT; the later ones
+    are refused by certificate as mosquitto does (TLS 1.3: after the
+    handshake, with an alert). resets=None: every connection is reset."""
+
+    def __init__(self, env, resets):
+        self.resets = resets
+        self.connections = 0
+        self.sock = socket.create_server(('127.0.0.1', 0))
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        server = os.path.join(env.workdir, 'server')
+        self.contexts = {}
+        for verify in (ssl.CERT_NONE, ssl.CERT_REQUIRED):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+            ctx.load_cert_chain(server + '.crt', server + '.key')
+            ctx.load_verify_locations(env.ca)
+            ctx.verify_mode = verify
+            self.contexts[verify] = ctx
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            reset = self.resets is None or self.connections <= self.resets
+            conn.settimeout(3)
+            try:
+                tls = self.contexts[ssl.CERT_NONE if reset else
+                                    ssl.CERT_REQUIRED].wrap_socket(
+                    conn, server_side=True)
+                tls.recv(2)
+                conn = tls
+            except (OSError, ssl.SSLError):
+                pass                # the refusal: the alert is sent
+            if reset:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                struct.pack('ii', 1, 0))
+            conn.close()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def case_cert_refused_reset(env):
+    """A refused client certificate whose alert is lost (the broker's close
+    resets our CONNECT: seen in CI as a bare "Protocol error" before the
+    real reason) still says so in one line; a TLS listener that resets
+    every connection is one line that says it gave no reason, not a bare
+    "Protocol error". Both keep retrying."""
+    env.make_pki()
+    other = env.make_client_cert(DEVICE, ca='other-ca')
+    brokers = {'reset-then-refused': ResettingBroker(env, 2),
+               'always-reset': ResettingBroker(env, None)}
+    procs = {}
+    for name, broker in brokers.items():
+        conf = env.write_service_conf(
+            f'{name}.conf', device=DEVICE,
+            broker=f'mqtts://127.0.0.1:{broker.port}', ca_file=env.ca,
+            cert_file=other[0], key_file=other[1])
+        procs[name] = env.spawn_service(name, [
+            '--config', conf, '--source', 'test', '--ice-address',
+            '127.0.0.1'])
+    time.sleep(8)
+    problems = []
+    said = refusals_said(procs, problems)
+    expect = {'reset-then-refused': 'refused our client certificate',
+              'always-reset': 'without a reason'}
+    for name, words in expect.items():
+        lines = said.get(name, [])
+        if len(lines) != 1 or words not in lines[0] or \
+                'Protocol error' in lines[0]:
+            problems.append(f'{name}: expected one line with "{words}" in '
+                            f'8 s, got {lines}')
+        if brokers[name].connections < 4:
+            problems.append(f'{name}: {brokers[name].connections} attempts '
+                            'in 8 s (expected 4 or more)')
+    stop_all(procs, problems)
+    for broker in brokers.values():
+        broker.stop()
+    check(not problems, '; '.join(problems))
+    return (f'lost alert: one line about the certificate after '
+            f'{brokers["reset-then-refused"].connections} attempts; always '
+            f'reset: one line after {brokers["always-reset"].connections}')
+
+
 CASES = {
     'secure-anonymous-refused': case_anonymous_refused,
     'secure-acl': case_acl,
@@ -822,6 +923,7 @@ CASES = {
     'secure-refused-service': case_refused_service,
     'secure-cert-session': case_cert_session,
     'secure-cert-refused': case_cert_refused,
+    'secure-cert-refused-reset': case_cert_refused_reset,
 }
 
 
