@@ -893,6 +893,14 @@ def case_cert_refused_reset(env):
         procs[name] = env.spawn_service(name, [
             '--config', conf, '--source', 'test', '--ice-address',
             '127.0.0.1'])
+    # from the first attempt on (a start under ASan loads plugins for
+    # seconds first)
+    deadline = time.monotonic() + 60
+    while min(b.connections for b in brokers.values()) == 0:
+        check(time.monotonic() < deadline, 'no connection attempt in 60 s')
+        check(all(p.alive() for p in procs.values()),
+              f'a service exited: {[p.log_text(2000) for p in procs.values()]}')
+        time.sleep(0.1)
     time.sleep(8)
     problems = []
     said = refusals_said(procs, problems)
