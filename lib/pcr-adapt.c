@@ -612,6 +612,15 @@ pcr_rtx_budget (guint estimate_bps, guint sending_bps)
 }
 
 guint
+pcr_rtx_copies (guint current, gdouble loss, gboolean severe)
+{
+  if (severe || !isfinite (loss))
+    return 1;
+  return loss >= (current > 1 ? PCR_ADAPT_RTX_ONCE_LOSS :
+      PCR_ADAPT_RTX_TWICE_LOSS) ? 2 : 1;
+}
+
+guint
 pcr_fec_percentage (guint current, gdouble loss)
 {
   gdouble want;

@@ -144,6 +144,20 @@ guint pcr_rendition_bitrate (const guint * estimates, guint n,
  * for ten seconds). */
 guint pcr_rtx_budget (guint estimate_bps, guint sending_bps);
 
+/* How often each retransmission is sent (1 or 2; docs/networks.md,
+ * "Retransmission"). A browser asks for a packet again only after a
+ * round-trip time it does not know as a receive-only peer (Chromium
+ * assumes 100 ms): at 10 % loss each way, one repair in five takes another
+ * round (its NACK or the repair lost), one in thirty a third, and a frame
+ * held that long is a freeze. Twice, the repair is lost only 1 % of the
+ * time. Twice from PCR_ADAPT_RTX_TWICE_LOSS of average loss, once again
+ * below PCR_ADAPT_RTX_ONCE_LOSS (hysteresis); never while @severe (a
+ * bottleneck's loss: more packets make it worse). The second copy comes
+ * out of the same budget (pcr_rtx_budget). */
+#define PCR_ADAPT_RTX_TWICE_LOSS 0.05
+#define PCR_ADAPT_RTX_ONCE_LOSS 0.03
+guint pcr_rtx_copies (guint current, gdouble loss, gboolean severe);
+
 /* Forward error correction (ULPFEC in RED) by measured loss
  * (docs/networks.md, "FEC"). Off below PCR_ADAPT_FEC_ON_LOSS of average
  * loss: retransmission repairs a little loss in one round trip, and FEC

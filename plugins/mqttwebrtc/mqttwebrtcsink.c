@@ -220,6 +220,7 @@ typedef struct
   gboolean want_stats;          /* its offer asked for stats messages */
   guint stats_ticks;            /* adapt ticks since the last one */
   guint fec_percent;            /* what the viewer is sent now */
+  guint rtx_copies;             /* each repair sent once or twice */
 } Adapt;
 
 static void
@@ -350,6 +351,7 @@ adapt_new (PcrMqttWebrtcSink * self, const PcrMessage * offer)
   guint r, n = n_renditions (self), top;
 
   adapt->want_stats = offer->want_stats;
+  adapt->rtx_copies = 1;
 
   for (r = 0; r < n; r++)
     rendition_range (self, r, &ranges[r]);
@@ -454,6 +456,24 @@ update_fec (PcrMqttWebrtcSink * self, Adapt * adapt, PcrViewer * viewer,
   pcr_estimator_set_fec_percentage (adapt->estimator, percent);
 }
 
+/* Repairs twice at high random loss (pcr_rtx_copies). */
+static void
+update_rtx_copies (PcrMqttWebrtcSink * self, Adapt * adapt,
+    PcrViewer * viewer)
+{
+  gdouble loss = pcr_estimator_get_loss (adapt->estimator);
+  guint copies = pcr_rtx_copies (adapt->rtx_copies, loss,
+      pcr_estimator_severe (adapt->estimator));
+
+  if (copies == adapt->rtx_copies)
+    return;
+  GST_INFO_OBJECT (self, "session %s: each repair sent %s, average loss "
+      "%.1f %%", pcr_viewer_get_id (viewer), copies > 1 ? "twice" : "once",
+      loss * 100);
+  adapt->rtx_copies = copies;
+  pcr_viewer_set_rtx_copies (viewer, copies);
+}
+
 /* Every ADAPT_INTERVAL_MS: each viewer's estimate and rendition, then each
  * rendition's bitrate from the estimates of the viewers on it, and whether
  * the low one is needed at all. */
@@ -518,6 +538,7 @@ adapt_tick (gpointer data)
     estimate = pcr_estimator_get_media_bps (adapt->estimator);
     pcr_viewer_set_rtx_budget (viewer, pcr_rtx_budget (estimate,
             self->bitrates[MIN (current, n - 1)]));
+    update_rtx_copies (self, adapt, viewer);
     g_array_append_val (estimates[MIN (target, n - 1)][probing], estimate);
     /* until the switch takes effect it still gets the one it had: moving
      * down from a congested link, that one must not go back to its

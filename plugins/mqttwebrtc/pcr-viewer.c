@@ -75,6 +75,8 @@ typedef struct
   gdouble rtx_tokens;           /* bytes that may be resent now */
   gint64 rtx_refill_us;
   guint rtx_refused;            /* requests dropped over the budget */
+  gint rtx_copies;              /* atomic: each repair sent this often */
+  guint rtx_doubled;            /* repairs sent twice */
   gint switch_marked;           /* atomic: a switch's first key frame is on
                                  * its way to the payloader */
   gint secured;                 /* atomic: DTLS is done, media can flow */
@@ -964,7 +966,9 @@ hook_red_encoder (GstElement * redenc, Peer * peer)
  * for the packet, dropped otherwise. On a link already full, resending
  * every packet a browser asks for again and again (each round trip, the
  * repairs lost like the rest) keeps it full: seen behind 500 kbit/s, 0.6
- * Mbit/s of repairs beside 0.25 of picture for ten seconds. */
+ * Mbit/s of repairs beside 0.25 of picture for ten seconds.
+ * With pcr_viewer_set_rtx_copies (2) and room in the budget, the request
+ * is passed twice: rtprtxsend sends the packet twice. */
 static GstPadProbeReturn
 rtx_request_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
@@ -972,11 +976,15 @@ rtx_request_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
   gint budget = g_atomic_int_get (&peer->rtx_budget_bps);
   gint64 now = g_get_monotonic_time ();
-  gboolean pass;
+  gboolean pass, twice = FALSE;
   guint seqnum = 0;
 
   if (GST_EVENT_TYPE (event) != GST_EVENT_CUSTOM_UPSTREAM ||
       !gst_event_has_name (event, "GstRTPRetransmissionRequest"))
+    return GST_PAD_PROBE_OK;
+  /* the second copy, sent below */
+  if (gst_structure_has_field (gst_event_get_structure (event),
+          "pcr-copy"))
     return GST_PAD_PROBE_OK;
   gst_structure_get_uint (gst_event_get_structure (event), "seqnum",
       &seqnum);
@@ -1007,7 +1015,20 @@ rtx_request_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     peer->rtx_tokens -= RTX_PACKET_BYTES;
   else
     peer->rtx_refused++;
+  if (pass && g_atomic_int_get (&peer->rtx_copies) > 1 &&
+      peer->rtx_tokens >= RTX_PACKET_BYTES) {
+    peer->rtx_tokens -= RTX_PACKET_BYTES;
+    peer->rtx_doubled++;
+    twice = TRUE;
+  }
   g_mutex_unlock (&peer->rtx_lock);
+  if (twice) {
+    GstStructure *copy = gst_structure_copy (gst_event_get_structure (event));
+
+    gst_structure_set (copy, "pcr-copy", G_TYPE_BOOLEAN, TRUE, NULL);
+    gst_pad_send_event (pad, gst_event_new_custom (GST_EVENT_CUSTOM_UPSTREAM,
+            copy));
+  }
   return pass ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
 }
 
@@ -1465,9 +1486,10 @@ log_retransmissions (PcrViewer * viewer)
       "num-rtx-packets", &packets, NULL);
   g_mutex_lock (&viewer->peer->rtx_lock);
   GST_INFO_OBJECT (viewer->host.bin, "session %s: %u packets asked for "
-      "again, %u retransmitted, %u refused over the budget, %u from "
-      "before a switch", viewer->id, requests, packets,
-      viewer->peer->rtx_refused, viewer->peer->rtx_stale);
+      "again, %u retransmitted (%u sent twice), %u refused over the budget, "
+      "%u from before a switch", viewer->id, requests, packets,
+      viewer->peer->rtx_doubled, viewer->peer->rtx_refused,
+      viewer->peer->rtx_stale);
   g_mutex_unlock (&viewer->peer->rtx_lock);
 }
 
@@ -1634,6 +1656,12 @@ pcr_viewer_set_rtx_budget (PcrViewer * viewer, guint bps)
 {
   g_atomic_int_set (&viewer->peer->rtx_budget_bps, (gint) MIN (bps,
           (guint) G_MAXINT));
+}
+
+void
+pcr_viewer_set_rtx_copies (PcrViewer * viewer, guint copies)
+{
+  g_atomic_int_set (&viewer->peer->rtx_copies, (gint) CLAMP (copies, 1, 2));
 }
 
 static void

@@ -104,6 +104,11 @@ void pcr_viewer_get_feedback (PcrViewer * viewer,
  * requests beyond it are dropped, as the network would. */
 void pcr_viewer_set_rtx_budget (PcrViewer * viewer, guint bps);
 
+/* Sends each retransmission once or twice (@copies 1 or 2), the second
+ * against the same budget: at high random loss a repair lost again costs
+ * the browser another NACK round (pcr_rtx_copies). */
+void pcr_viewer_set_rtx_copies (PcrViewer * viewer, guint copies);
+
 /* Packets the viewer asked for again (its NACKs, each lost packet one
  * request, passed or not) and packets retransmitted to it, so far. */
 void pcr_viewer_get_retransmissions (PcrViewer * viewer, guint * nacks,

@@ -539,6 +539,21 @@ test_rtx_budget (void)
   g_assert_cmpuint (pcr_rtx_budget (0, G_MAXUINT), ==, G_MAXUINT / 2);
 }
 
+/* Repairs sent twice under high random loss, with hysteresis; never under
+ * a bottleneck's loss or a hostile NaN. */
+static void
+test_rtx_copies (void)
+{
+  g_assert_cmpuint (pcr_rtx_copies (1, 0.0, FALSE), ==, 1);
+  g_assert_cmpuint (pcr_rtx_copies (1, 0.04, FALSE), ==, 1);
+  g_assert_cmpuint (pcr_rtx_copies (1, 0.10, FALSE), ==, 2);
+  g_assert_cmpuint (pcr_rtx_copies (2, 0.04, FALSE), ==, 2);
+  g_assert_cmpuint (pcr_rtx_copies (2, 0.02, FALSE), ==, 1);
+  g_assert_cmpuint (pcr_rtx_copies (2, 0.30, TRUE), ==, 1);
+  g_assert_cmpuint (pcr_rtx_copies (1, NAN, FALSE), ==, 1);
+  g_assert_cmpuint (pcr_rtx_copies (2, -1, FALSE), ==, 1);
+}
+
 /* A peer without TWCC: receiver reports alone move the estimate. */
 static void
 test_receiver_reports_only (void)
@@ -810,6 +825,7 @@ main (int argc, char *argv[])
       test_receiver_reports_only);
   g_test_add_func ("/adapt/bitrate", test_bitrate);
   g_test_add_func ("/adapt/hostile", test_hostile);
+  g_test_add_func ("/adapt/rtx-copies", test_rtx_copies);
   g_test_add_func ("/adapt/fec-percentage", test_fec_percentage);
   g_test_add_func ("/adapt/fec-by-loss", test_fec_by_loss);
   g_test_add_func ("/adapt/fec-media-share", test_fec_media_share);
