@@ -1,9 +1,10 @@
-/* The mqttwebrtc plugin: registers mqttwebrtcsink, latencystamp and
- * rtphdrextplayoutdelay. */
+/* The mqttwebrtc plugin: registers mqttwebrtcsink, latencystamp, halfscale
+ * and rtphdrextplayoutdelay. */
 #include "config.h"
 
 #include <gst/gst.h>
 
+#include "halfscale.h"
 #include "latencystamp.h"
 #include "mqttwebrtcsink.h"
 #include "rtphdrextplayoutdelay.h"
@@ -15,6 +16,7 @@ plugin_init (GstPlugin * plugin)
 
   ret |= GST_ELEMENT_REGISTER (mqttwebrtcsink, plugin);
   ret |= GST_ELEMENT_REGISTER (latencystamp, plugin);
+  ret |= GST_ELEMENT_REGISTER (halfscale, plugin);
   ret |= GST_ELEMENT_REGISTER (rtphdrextplayoutdelay, plugin);
   return ret;
 }

@@ -127,7 +127,7 @@ static const gchar *probed_elements[] = {
   "videoconvert", "videoscale", "videorate", "decodebin", "jpegdec",
   "tee", "queue", "valve",
   "h264parse", "rtph264pay", "webrtcbin", "nicesrc", "nicesink",
-  "mqttwebrtcsink",
+  "mqttwebrtcsink", "halfscale",
 };
 
 static GList *
@@ -442,36 +442,41 @@ select_encoder (const PcrPlatform * platform, EncoderKind * kind,
 /* The low rendition's branch, from the tee to sink.sink_low. The valve
  * starts closed: the sink opens it while a viewer needs this rendition, so
  * its scaler and encoder idle otherwise. The leaky queue keeps a slow
- * branch from holding back the other one. */
+ * branch from holding back the other one. Half the size (the default) is
+ * made by halfscale (our plugin, a 2x2 average: a quarter of videoscale's
+ * cost here, docs/networks.md), any other size by videoscale. */
 static gboolean
 select_low (const PcrConfig * config, const PcrPlatform * platform,
     EncoderKind kind, gboolean needs_convert, PcrSelection * sel,
     GError ** error)
 {
-  static const gchar *needed[] = { "tee", "queue", "valve", "videoscale",
-    NULL
-  };
+  const gchar *needed[] = { "tee", "queue", "valve", NULL, NULL };
   g_autofree gchar *encoder = NULL;
   gint width, height, bitrate;
+  const gchar *scaler;
 
   if (config->renditions < 2) {
     sel->low_reason = g_strdup ("one rendition (renditions=1)");
     return TRUE;
   }
+  pcr_config_low_size (config, &width, &height);
+  scaler = width == config->width / 2 && height == config->height / 2 &&
+      pcr_platform_has_element (platform, "halfscale") ? "halfscale" :
+      "videoscale";
+  needed[3] = scaler;
   if (!require_elements (platform, "the low rendition (renditions=1 turns "
           "it off)", needed, error))
     return FALSE;
 
-  pcr_config_low_size (config, &width, &height);
   bitrate = pcr_config_low_bitrate (config);
   encoder = encoder_desc (kind, config, width, height, bitrate,
       needs_convert);
   sel->low_desc = g_strdup_printf (PCR_BRANCH_QUEUE " ! valve drop=true ! "
-      "videoscale ! video/x-raw,width=%d,height=%d ! %s", width, height,
+      "%s ! video/x-raw,width=%d,height=%d ! %s", scaler, width, height,
       encoder);
   sel->low_reason = g_strdup_printf ("%dx%d at %d kbit/s and %dx%d at %d "
-      "kbit/s, the low one while a viewer needs it", config->width,
-      config->height, config->bitrate, width, height, bitrate);
+      "kbit/s (%s), the low one while a viewer needs it", config->width,
+      config->height, config->bitrate, width, height, bitrate, scaler);
   return TRUE;
 }
 

@@ -689,6 +689,45 @@ test_select_renditions (void)
   }
 }
 
+/* Half the main size is made by halfscale where the plugin is there (a 2x2
+ * average, much cheaper than videoscale), any other size by videoscale. */
+static void
+test_select_half_scaler (void)
+{
+  static const struct
+  {
+    gint width, height, low_width, low_height;
+    const gchar *scaler;
+  } cases[] = {
+    {1280, 720, 0, 0, "halfscale ! video/x-raw,width=640,height=360 ! "},
+    {1280, 720, 640, 360, "halfscale ! video/x-raw,width=640,height=360 ! "},
+    {640, 480, 0, 0, "halfscale ! video/x-raw,width=320,height=240 ! "},
+    {1920, 1080, 0, 0, "videoscale ! video/x-raw,width=640,height=360 ! "},
+    {1280, 720, 320, 180, "videoscale ! video/x-raw,width=320,height=180 ! "},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (PcrConfig) config = pcr_config_new ();
+    g_autoptr (PcrPlatform) platform = platform_with ("x264enc",
+        "halfscale", NULL);
+    g_autoptr (PcrSelection) sel = NULL;
+    g_autoptr (GError) error = NULL;
+
+    config->width = cases[i].width;
+    config->height = cases[i].height;
+    config->low_width = cases[i].low_width;
+    config->low_height = cases[i].low_height;
+    g_assert_true (pcr_config_validate (config, &error));
+    sel = pcr_select (config, platform, &error);
+    g_assert_no_error (error);
+    g_test_message ("%s", sel->low_desc);
+    assert_contains (sel->low_desc, cases[i].scaler);
+    assert_contains (sel->low_reason, strstr (cases[i].scaler, "half") ?
+        "(halfscale)" : "(videoscale)");
+  }
+}
+
 /* The low size from the main one when not given, keeping the aspect. */
 static void
 test_settings_low_size (void)
@@ -1151,6 +1190,7 @@ main (int argc, char **argv)
   g_test_add_func ("/select/explicit-sources", test_select_explicit_sources);
   g_test_add_func ("/select/test-missing", test_select_test_missing);
   g_test_add_func ("/select/renditions", test_select_renditions);
+  g_test_add_func ("/select/half-scaler", test_select_half_scaler);
   g_test_add_func ("/settings/low-size", test_settings_low_size);
   g_test_add_func ("/settings/low-bitrate", test_settings_low_bitrate);
   g_test_add_func ("/settings/low-errors", test_settings_low_errors);
