@@ -392,15 +392,17 @@ function markdown(res) {
     const mixed = of('mixed');
     const one = of('cpu');
     if (res.wanted.includes('cpu') && mixed) {
-      // both renditions are in use only when A is sent a smaller picture
+      // both renditions are in use only while A is sent a smaller picture:
+      // most of the window (a rate probe may have A on 720p at its end)
       const [a, b] = mixed.pages;
-      const two = a.height < b.height;
-      const sizes = `A at ${a.height}p, B at ${b.height}p`;
+      const two = a.onLowS > a.onHighS && b.onHighS > b.onLowS;
+      const sizes = `A ${fmt(a.onLowS)} s below 720p, ${fmt(a.onHighS)} s ` +
+        `on it; B at ${b.height}p`;
       if (one) {
         const ratio = mixed.cpu / one.cpu;
         derived.push(['sender CPU (%), A policed: --renditions 1 → 2', system,
           fmt(one.cpu), `${fmt(mixed.cpu)} (${sizes})`, fmt(ratio, 2),
-          '≤ 1.4 ×', two ? pass(ratio <= 1.4) : '**fail** (A not on the small rendition)']);
+          '≤ 1.4 ×', two ? pass(ratio <= 1.4) : '**fail** (A not mostly on the small rendition)']);
       } else {
         const ratio = mixed.cpu / mixed.cpuBothClean;
         derived.push(['sender CPU (%), two pages clean → A policed', system,
