@@ -13,6 +13,9 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
 #include <mosquitto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -661,6 +664,26 @@ is_stopping (PcrMqtt * mqtt)
   return stopping;
 }
 
+/* The kernel's TCP_CLOSE (include/net/tcp_states.h): no connection. */
+#define TCP_STATE_CLOSE 7
+
+/* Whether the attempt's TCP connection failed before it carried a byte:
+ * refused (nothing listens on the port) or unreachable. Over TLS
+ * libmosquitto 2.0 does not notice: its first handshake write takes the
+ * error and it keeps retrying the handshake on a dead socket, so the
+ * attempt would end only at CONNACK_TIMEOUT_US as "no answer". */
+static gboolean
+connect_failed (PcrMqtt * mqtt)
+{
+  gint fd = mosquitto_socket (mqtt->mosq);
+  struct tcp_info info = { 0 };
+  socklen_t len = sizeof (info);
+
+  if (fd < 0 || getsockopt (fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0)
+    return FALSE;
+  return info.tcpi_state == TCP_STATE_CLOSE && info.tcpi_bytes_received == 0;
+}
+
 /* Connects, runs the loop, and after any failure waits the backoff and
  * connects again, until pcr_mqtt_stop(). */
 static gpointer
@@ -705,6 +728,15 @@ network_thread (gpointer data)
       have_socket = TRUE;
     }
     rc = mosquitto_loop (mqtt->mosq, 1000, 1);
+    if (rc == MOSQ_ERR_SUCCESS && !pcr_mqtt_is_connected (mqtt) &&
+        connect_failed (mqtt)) {
+      report_error (mqtt, "the connection was refused or the host is "
+          "unreachable (is a broker listening on that port?)");
+      have_socket = FALSE;
+      if (wait_or_stop (mqtt, &backoff))
+        break;
+      continue;
+    }
     if (rc == MOSQ_ERR_SUCCESS) {
       if (pcr_mqtt_is_connected (mqtt)) {
         backoff = RECONNECT_MIN_MS;

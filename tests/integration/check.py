@@ -110,6 +110,18 @@ def case_broker_down(env):
           f'the last line does not say not ready: {out}')
     results.append(f'no broker: exit 1 in {took:.1f} s, unreachable')
 
+    # the same over TLS: refused at once too, not a 5 s "no answer"
+    # (libmosquitto alone keeps retrying its handshake on the dead socket)
+    rc, out, took = run_check(env, ['--broker', f'mqtts://127.0.0.1:{port}'])
+    check(rc == 1, f'--check with no TLS broker exited {rc}, expected 1')
+    check('unreachable' in line(out, 'broker') and
+          'refused' in line(out, 'broker'),
+          f'the broker line does not say unreachable and refused over '
+          f'TLS: {out}')
+    check(took < 4, f'--check with no TLS broker took {took:.1f} s (the '
+          f'refusal is known at once; 5 s is the wait for an answer)')
+    results.append(f'no TLS broker: exit 1 in {took:.1f} s, unreachable')
+
     # a listener that never answers: the bounded wait
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
