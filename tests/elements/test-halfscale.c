@@ -8,6 +8,8 @@
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
 
+#include "pcr-check-main.h"
+
 /* A sample value no two positions share often: the test sees any mix-up. */
 static guint8
 pattern (gint plane, gint x, gint y)
@@ -180,19 +182,4 @@ halfscale_suite (void)
   return s;
 }
 
-int
-main (int argc, char **argv)
-{
-  const gchar *build = g_getenv ("PICAMRTC_BUILD_ROOT");
-
-  /* a registry of our own, not shared with the tests meson runs beside us */
-  if (build != NULL) {
-    g_autofree gchar *registry = g_build_filename (build, "tests",
-        "registry-halfscale.bin", NULL);
-
-    g_setenv ("GST_REGISTRY", registry, TRUE);
-  }
-
-  gst_check_init (&argc, &argv);
-  return gst_check_run_suite (halfscale_suite (), "halfscale", __FILE__);
-}
+PCR_CHECK_MAIN ("halfscale", "halfscale", halfscale_suite)

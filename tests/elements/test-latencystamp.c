@@ -12,6 +12,8 @@
 
 #include "pcr-latencystamp.h"
 
+#include "pcr-check-main.h"
+
 /* The clock runs this far ahead of each frame's capture time: far more
  * than a push through the encoder takes, so a stamp that ignored the age
  * would fall outside the bounds. */
@@ -679,19 +681,4 @@ latencystamp_suite (void)
   return s;
 }
 
-int
-main (int argc, char **argv)
-{
-  const gchar *build = g_getenv ("PICAMRTC_BUILD_ROOT");
-
-  /* a registry of our own, not shared with the tests meson runs beside us */
-  if (build != NULL) {
-    g_autofree gchar *registry = g_build_filename (build, "tests",
-        "registry-latencystamp.bin", NULL);
-
-    g_setenv ("GST_REGISTRY", registry, TRUE);
-  }
-
-  gst_check_init (&argc, &argv);
-  return gst_check_run_suite (latencystamp_suite (), "latencystamp", __FILE__);
-}
+PCR_CHECK_MAIN ("latencystamp", "latencystamp", latencystamp_suite)

@@ -16,6 +16,8 @@
 
 #include "pcr-settings.h"
 
+#include "pcr-check-main.h"
+
 /* A closed port on loopback: nothing is ever sent anywhere else. */
 #define NO_BROKER "mqtt://127.0.0.1:1"
 #define STATE_CYCLES 20
@@ -1304,20 +1306,4 @@ mqttwebrtcsink_suite (void)
   return s;
 }
 
-int
-main (int argc, char **argv)
-{
-  const gchar *build = g_getenv ("PICAMRTC_BUILD_ROOT");
-
-  /* a registry of our own, not shared with the tests meson runs beside us */
-  if (build != NULL) {
-    g_autofree gchar *registry = g_build_filename (build, "tests",
-        "registry-mqttwebrtcsink.bin", NULL);
-
-    g_setenv ("GST_REGISTRY", registry, TRUE);
-  }
-
-  gst_check_init (&argc, &argv);
-  return gst_check_run_suite (mqttwebrtcsink_suite (), "mqttwebrtcsink",
-      __FILE__);
-}
+PCR_CHECK_MAIN ("mqttwebrtcsink", "mqttwebrtcsink", mqttwebrtcsink_suite)

@@ -15,6 +15,8 @@
 
 #include "pcr-select.h"
 
+#include "pcr-check-main.h"
+
 /* Elements that exist only where the hardware does (the Pi's codec). */
 static const gchar *hardware_only[] = { "v4l2h264enc", "v4l2convert", NULL };
 
@@ -561,19 +563,4 @@ pipelines_suite (void)
   return s;
 }
 
-int
-main (int argc, char **argv)
-{
-  const gchar *build = g_getenv ("PICAMRTC_BUILD_ROOT");
-
-  /* a registry of our own, not shared with the tests meson runs beside us */
-  if (build != NULL) {
-    g_autofree gchar *registry = g_build_filename (build, "tests",
-        "registry-pipelines.bin", NULL);
-
-    g_setenv ("GST_REGISTRY", registry, TRUE);
-  }
-
-  gst_check_init (&argc, &argv);
-  return gst_check_run_suite (pipelines_suite (), "pipelines", __FILE__);
-}
+PCR_CHECK_MAIN ("pipelines", "pipelines", pipelines_suite)

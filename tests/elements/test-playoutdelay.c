@@ -11,6 +11,8 @@
 #include <gst/check/gstharness.h>
 #include <gst/rtp/rtp.h>
 
+#include "pcr-check-main.h"
+
 #define URI "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 #define FRAMES 20
 
@@ -209,20 +211,4 @@ playoutdelay_suite (void)
   return s;
 }
 
-int
-main (int argc, char **argv)
-{
-  const gchar *build = g_getenv ("PICAMRTC_BUILD_ROOT");
-
-  /* a registry of our own, not shared with the tests meson runs beside us */
-  if (build != NULL) {
-    g_autofree gchar *registry = g_build_filename (build, "tests",
-        "registry-playoutdelay.bin", NULL);
-
-    g_setenv ("GST_REGISTRY", registry, TRUE);
-  }
-
-  gst_check_init (&argc, &argv);
-  return gst_check_run_suite (playoutdelay_suite (), "rtphdrextplayoutdelay",
-      __FILE__);
-}
+PCR_CHECK_MAIN ("playoutdelay", "rtphdrextplayoutdelay", playoutdelay_suite)
