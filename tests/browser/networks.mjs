@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // picamrtc on impaired links, in headless Chromium through the gateway and
-// the web client (docs/networks.md): a 1 Mbit/s bottleneck (tc tbf on lo)
-// moves the page to the camera's 640x360 rendition and back to 1280x720
-// once it goes (case bottleneck); one viewer policed to 1 Mbit/s
+// the web client (docs/networks.md): a 1 Mbit/s or 500 kbit/s bottleneck
+// (tc tbf on lo) moves the page to the camera's 640x360 rendition and back
+// to 1280x720 once it goes (cases bottleneck, bottleneck-500k); one viewer policed to 1 Mbit/s
 // (nftables on its port) does not cost the other its picture (case
 // mixed); an offer without RTX or FEC still plays (case no-rtx); 10 %
 // random UDP loss leaves a moving picture (case loss10), and with FEC
@@ -155,17 +155,23 @@ function describe(w) {
     `${w.plis} PLIs, ${w.framesDropped} frames dropped`;
 }
 
-// 1 Mbit/s for everything on lo for 20 s: after 6 s the page shows a
-// moving 640x360 picture; within 30 s of the end it is back on 720 lines.
-async function caseBottleneck(systems, link) {
+// 1 Mbit/s (or 500 kbit/s) for everything on lo for 20 s: after 6 s the
+// page shows a moving 640x360 picture; within 30 s of the end it is back on
+// 720 lines.
+const caseBottleneck = (systems, link) =>
+  bottleneck(systems, link, '1mbit', '1 Mbit/s');
+const caseBottleneck500k = (systems, link) =>
+  bottleneck(systems, link, '500kbit', '500 kbit/s');
+
+async function bottleneck(systems, link, rate, rateText) {
   const base = await start(systems);
   const [page, sampler] = await openSampled(systems, base);
   systems.samplers.push(sampler);
   await expectFullPicture(sampler, 'before the bottleneck');
   await sleep(2000);
-  link.shape('1mbit');
+  link.shape(rate);
   const t0 = Date.now();
-  log(`tc tbf 1 Mbit/s on lo for ${IMPAIRED_MS / 1000} s`);
+  log(`tc tbf ${rateText} on lo for ${IMPAIRED_MS / 1000} s`);
   await sleep(IMPAIRED_MS);
   const t1 = Date.now();
   const shown = await overlay(page);
@@ -180,10 +186,10 @@ async function caseBottleneck(systems, link) {
     `${heights(sampler, t0, t1).join(', ')}; ${dropped} packets dropped`;
   log(got);
   log(`each second: ${trace(sampler, t0, t1)}`);
-  check(w.fps >= MOVING_FPS, `the picture does not move through a 1 Mbit/s ` +
+  check(w.fps >= MOVING_FPS, `the picture does not move through a ${rateText} ` +
     `bottleneck (≥ ${MOVING_FPS} fps expected): ${got}`);
   check(heights(sampler, t0, t1).includes(360), 'the page never got the ' +
-    `640x360 rendition through a 1 Mbit/s bottleneck: ${got}`);
+    `640x360 rendition through a ${rateText} bottleneck: ${got}`);
   // The overlay tells a person the picture got smaller, and when.
   check(/^\d+ (s|min) ago · [1-9]\d*×$/.test(shown.sizeChanged),
     `the stats overlay's "Res changed" reads "${shown.sizeChanged}" after ` +
@@ -389,6 +395,7 @@ async function caseLoss10Fec(systems, link) {
 
 const CASES = {
   bottleneck: caseBottleneck,
+  'bottleneck-500k': caseBottleneck500k,
   mixed: caseMixed,
   'no-rtx': caseNoRtx,
   loss10: caseLoss10,
