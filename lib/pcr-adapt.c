@@ -614,7 +614,7 @@ pcr_rtx_budget (guint estimate_bps, guint sending_bps)
 guint
 pcr_rtx_copies (guint current, gdouble loss, gboolean severe)
 {
-  if (severe || !isfinite (loss))
+  if (severe || !isfinite (loss) || loss >= PCR_ADAPT_RTX_TWICE_MAX_LOSS)
     return 1;
   return loss >= (current > 1 ? PCR_ADAPT_RTX_ONCE_LOSS :
       PCR_ADAPT_RTX_TWICE_LOSS) ? 2 : 1;

@@ -151,11 +151,14 @@ guint pcr_rtx_budget (guint estimate_bps, guint sending_bps);
  * round (its NACK or the repair lost), one in thirty a third, and a frame
  * held that long is a freeze. Twice, the repair is lost only 1 % of the
  * time. Twice from PCR_ADAPT_RTX_TWICE_LOSS of average loss, once again
- * below PCR_ADAPT_RTX_ONCE_LOSS (hysteresis); never while @severe (a
- * bottleneck's loss: more packets make it worse). The second copy comes
- * out of the same budget (pcr_rtx_budget). */
+ * below PCR_ADAPT_RTX_ONCE_LOSS (hysteresis); never from
+ * PCR_ADAPT_RTX_TWICE_MAX_LOSS on (loss the estimate takes for congestion:
+ * a 500 kbit/s bottleneck averaged 24 %) nor while @severe (more packets
+ * make a bottleneck worse). The second copy comes out of the same budget
+ * (pcr_rtx_budget). */
 #define PCR_ADAPT_RTX_TWICE_LOSS 0.05
 #define PCR_ADAPT_RTX_ONCE_LOSS 0.03
+#define PCR_ADAPT_RTX_TWICE_MAX_LOSS 0.15
 guint pcr_rtx_copies (guint current, gdouble loss, gboolean severe);
 
 /* Forward error correction (ULPFEC in RED) by measured loss

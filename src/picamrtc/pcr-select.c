@@ -382,6 +382,14 @@ typedef enum
   ENCODER_OPENH264,
 } EncoderKind;
 
+/* x264's rate-control buffer, in ms of the bitrate: the largest frame (a
+ * key frame) is at most this much of a second's bits. x264enc's 600 ms
+ * made key frames bursts that a slow link dropped and repaired for a
+ * second; 200 ms: a 500 kbit/s bottleneck 22 -> 25 fps, 3 -> 2 s frozen
+ * (browser-bottleneck-500k), a 1 Mbit/s one 21-24 -> 25-26 fps in its
+ * first 3 s (docs/networks.md). */
+#define X264_VBV_MS 200
+
 /* One encoder and its caps for a picture of @width x @height at @bitrate
  * kbit/s; both renditions use the same kind and key frame interval. */
 static gchar *
@@ -400,7 +408,8 @@ encoder_desc (EncoderKind kind, const PcrConfig * config, gint width,
               config->framerate));
     case ENCODER_X264:
       return g_strdup_printf ("x264enc tune=zerolatency "
-          "speed-preset=ultrafast key-int-max=%d bframes=0 bitrate=%d ! "
+          "speed-preset=ultrafast key-int-max=%d bframes=0 "
+          "vbv-buf-capacity=" G_STRINGIFY (X264_VBV_MS) " bitrate=%d ! "
           "video/x-h264,profile=(string)constrained-baseline", keyint,
           bitrate);
     case ENCODER_OPENH264:

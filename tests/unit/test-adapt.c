@@ -550,6 +550,9 @@ test_rtx_copies (void)
   g_assert_cmpuint (pcr_rtx_copies (2, 0.04, FALSE), ==, 2);
   g_assert_cmpuint (pcr_rtx_copies (2, 0.02, FALSE), ==, 1);
   g_assert_cmpuint (pcr_rtx_copies (2, 0.30, TRUE), ==, 1);
+  g_assert_cmpuint (pcr_rtx_copies (1, 0.14, FALSE), ==, 2);
+  g_assert_cmpuint (pcr_rtx_copies (2, 0.24, FALSE), ==, 1);
+  g_assert_cmpuint (pcr_rtx_copies (1, 0.15, FALSE), ==, 1);
   g_assert_cmpuint (pcr_rtx_copies (1, NAN, FALSE), ==, 1);
   g_assert_cmpuint (pcr_rtx_copies (2, -1, FALSE), ==, 1);
 }
