@@ -452,8 +452,9 @@ select_encoder (const PcrPlatform * platform, EncoderKind * kind,
  * starts closed: the sink opens it while a viewer needs this rendition, so
  * its scaler and encoder idle otherwise. The leaky queue keeps a slow
  * branch from holding back the other one. Half the size (the default) is
- * made by halfscale (our plugin, a 2x2 average: a quarter of videoscale's
- * cost here, docs/networks.md), any other size by videoscale. */
+ * made by halfscale (our plugin, a 2x2 average: a twentieth of
+ * videoscale's cost here, docs/networks.md), any other size by
+ * videoscale. */
 static gboolean
 select_low (const PcrConfig * config, const PcrPlatform * platform,
     EncoderKind kind, gboolean needs_convert, PcrSelection * sel,
