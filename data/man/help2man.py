@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Makes a manual page from a program's --help (GOption's layout), so the
 page says what the program says: help2man.py PROGRAM OUTPUT SEE-ALSO...
+(PROGRAM given as --static=NAME: a short page that points at NAME --help,
+for a cross build whose programs cannot run).
 
 The usage line gives the name and summary, the lines after it the
 description, "Application Options:" the options; the help and GStreamer
@@ -19,10 +21,18 @@ def roff(text):
 
 def main():
     program, output, see_also = sys.argv[1], sys.argv[2], sys.argv[3:]
-    env = dict(os.environ, LC_ALL='C.UTF-8', COLUMNS='300')
-    out = subprocess.run([program, '--help'], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, env=env, check=True,
-                         timeout=60).stdout.decode()
+    if program.startswith('--static='):
+        # a program that cannot run here (a cross build): the page points
+        # at its --help
+        name = program.split('=', 1)[1]
+        out = (f'Usage:\n  {name} [OPTION?] - part of picamrtc, WebRTC '
+               f'from a camera\n\nRun {name} --help for the options.\n')
+        program = name
+    else:
+        env = dict(os.environ, LC_ALL='C.UTF-8', COLUMNS='300')
+        out = subprocess.run([program, '--help'], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=env, check=True,
+                             timeout=60).stdout.decode()
     lines = out.splitlines()
     name = os.path.basename(program)
     usage = next(l for l in lines if l.strip().startswith(name))
