@@ -29,6 +29,14 @@ GST_DEBUG_CATEGORY_STATIC (pcr_viewer_debug);
 #define CONNECT_TIMEOUT_US (12 * G_TIME_SPAN_SECOND)
 /* Bulk mode: answer with what was gathered after this long. */
 #define GATHER_TIMEOUT_US (5 * G_TIME_SPAN_SECOND)
+/* Bulk mode: webrtcbin 1.22 can say the gathering is complete a few
+ * milliseconds before it hands over the relay candidate of a TURN server
+ * (seen: 10 ms, in about one session in five). An answer sent at once
+ * would lack it, and a viewer that can reach the camera only through
+ * the camera's relay would never connect. So the answer waits for one
+ * relay candidate per TURN server, for at most this long after the
+ * gathering ended (a TURN server that refused us gives none). */
+#define RELAY_GRACE_MS 500
 #define MAX_REMOTE_CANDIDATES 64
 /* A slow viewer loses frames instead of stalling the tee. */
 #define QUEUE_MAX_BUFFERS 60
@@ -134,6 +142,9 @@ struct _PcrViewer
   gint64 answer_set_us;         /* 0 until the local description is set */
   gboolean answer_sent;
   gboolean gathering_done;
+  guint turn_servers;           /* webrtcbin took */
+  guint relay_candidates;       /* gathered so far */
+  GSource *relay_grace;         /* bulk: the wait for the last of them */
   gboolean connected;           /* ICE is */
   gboolean secured;             /* DTLS is too: media flows */
   guint remote_candidates;
@@ -439,6 +450,52 @@ on_answer (PcrViewer * viewer, PeerEvent * ev)
 }
 
 static void
+stop_relay_grace (PcrViewer * viewer)
+{
+  if (viewer->relay_grace) {
+    g_source_destroy (viewer->relay_grace);
+    g_clear_pointer (&viewer->relay_grace, g_source_unref);
+  }
+}
+
+/* Bulk mode: the answer, once the gathering is over (RELAY_GRACE_MS). */
+static void
+send_gathered (PcrViewer * viewer)
+{
+  if (viewer->trickle || !viewer->gathering_done || !viewer->answer_set_us
+      || viewer->answer_sent)
+    return;
+  stop_relay_grace (viewer);
+  send_local_description (viewer);
+}
+
+static gboolean
+relay_grace_cb (gpointer data)
+{
+  PcrViewer *viewer = data;
+
+  GST_INFO_OBJECT (viewer->host.bin, "session %s: %u of %u TURN servers "
+      "gave a relay candidate, answering without the rest", viewer->id,
+      viewer->relay_candidates, viewer->turn_servers);
+  g_clear_pointer (&viewer->relay_grace, g_source_unref);
+  send_gathered (viewer);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_local_candidate (PcrViewer * viewer, PeerEvent * ev)
+{
+  if (viewer->trickle) {
+    send_message (viewer, pcr_message_new_candidate (ev->candidate,
+            ev->mline, mid_of (viewer, ev->mline)));
+    return;
+  }
+  if (g_strstr_len (ev->candidate, -1, " typ relay") &&
+      ++viewer->relay_candidates >= viewer->turn_servers)
+    send_gathered (viewer);
+}
+
+static void
 on_gathering_done (PcrViewer * viewer)
 {
   if (viewer->gathering_done)
@@ -447,8 +504,16 @@ on_gathering_done (PcrViewer * viewer)
   if (viewer->trickle)
     send_message (viewer, pcr_message_new_candidate ("",
             viewer->choice->mline, mid_of (viewer, viewer->choice->mline)));
-  else if (viewer->answer_set_us && !viewer->answer_sent)
-    send_local_description (viewer);
+  else if (viewer->relay_candidates >= viewer->turn_servers)
+    send_gathered (viewer);
+  else if (!viewer->relay_grace) {
+    GST_DEBUG_OBJECT (viewer->host.bin, "session %s: gathering complete with "
+        "%u of %u relay candidates, waiting for the rest", viewer->id,
+        viewer->relay_candidates, viewer->turn_servers);
+    viewer->relay_grace = g_timeout_source_new (RELAY_GRACE_MS);
+    g_source_set_callback (viewer->relay_grace, relay_grace_cb, viewer, NULL);
+    g_source_attach (viewer->relay_grace, viewer->peer->context);
+  }
 }
 
 static void
@@ -487,9 +552,7 @@ handle_peer_event (gpointer data)
       on_answer (viewer, ev);
       break;
     case EV_LOCAL_CANDIDATE:
-      if (viewer->trickle)
-        send_message (viewer, pcr_message_new_candidate (ev->candidate,
-                ev->mline, mid_of (viewer, ev->mline)));
+      on_local_candidate (viewer, ev);
       break;
     case EV_GATHERING_DONE:
       on_gathering_done (viewer);
@@ -550,6 +613,7 @@ pcr_viewer_tick (PcrViewer * viewer, gint64 now_us)
       && now_us - viewer->answer_set_us > GATHER_TIMEOUT_US) {
     GST_WARNING_OBJECT (viewer->host.bin, "session %s: ICE gathering is "
         "slow, answering with the candidates so far", viewer->id);
+    stop_relay_grace (viewer);
     send_local_description (viewer);
     if (!viewer->peer->viewer)
       return;
@@ -696,7 +760,9 @@ add_ice_servers (PcrViewer * viewer)
 
     g_signal_emit_by_name (viewer->webrtc, "add-turn-server",
         viewer->turn_server, &ok);
-    if (!ok)
+    if (ok)
+      viewer->turn_servers++;
+    else
       GST_WARNING_OBJECT (viewer->host.bin, "turn-server is not a usable "
           "TURN URI");
   }
@@ -710,7 +776,9 @@ add_ice_servers (PcrViewer * viewer)
       have_stun = TRUE;
     } else {
       g_signal_emit_by_name (viewer->webrtc, "add-turn-server", *uri, &ok);
-      if (!ok)
+      if (ok)
+        viewer->turn_servers++;
+      else
         GST_WARNING_OBJECT (viewer->host.bin, "ignoring an unusable TURN "
             "server");
     }
@@ -1576,6 +1644,7 @@ pcr_viewer_close (PcrViewer * viewer)
   g_return_if_fail (viewer->peer->viewer == viewer);
 
   viewer->peer->viewer = NULL;
+  stop_relay_grace (viewer);
   if (viewer->webrtc)
     g_signal_handlers_disconnect_by_data (viewer->webrtc, viewer->peer);
   for (i = 0; i < viewer->n_tees; i++)
@@ -1598,6 +1667,7 @@ pcr_viewer_close_now (PcrViewer * viewer)
   guint i;
 
   viewer->peer->viewer = NULL;
+  stop_relay_grace (viewer);
   if (viewer->webrtc)
     g_signal_handlers_disconnect_by_data (viewer->webrtc, viewer->peer);
 
@@ -1612,6 +1682,7 @@ pcr_viewer_free (PcrViewer * viewer)
 {
   if (!viewer)
     return;
+  stop_relay_grace (viewer);
   g_clear_pointer (&viewer->offer, gst_sdp_message_free);
   g_clear_pointer (&viewer->choice, pcr_h264_choice_free);
   g_strfreev (viewer->mids);
