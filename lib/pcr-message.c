@@ -31,6 +31,8 @@ static const gchar *const type_names[] = {
   [PCR_MESSAGE_BYE] = "bye",
   [PCR_MESSAGE_ERROR_MSG] = "error",
   [PCR_MESSAGE_STATS] = "stats",
+  [PCR_MESSAGE_SNAPSHOT] = "snapshot",
+  [PCR_MESSAGE_IMAGE] = "image",
 };
 
 const gchar *
@@ -47,6 +49,10 @@ pcr_error_code_to_string (PcrErrorCode code)
       return "unknown-session";
     case PCR_ERROR_INTERNAL:
       return "internal";
+    case PCR_ERROR_NO_SNAPSHOT:
+      return "no-snapshot";
+    case PCR_ERROR_BUSY:
+      return "busy";
   }
   g_return_val_if_reached ("internal");
 }
@@ -74,6 +80,8 @@ pcr_message_free (PcrMessage * msg)
   g_free (msg->code);
   g_free (msg->message);
   g_free (msg->stats.rendition);
+  g_free (msg->image.content_type);
+  g_clear_pointer (&msg->image.data, g_bytes_unref);
   g_free (msg);
 }
 
@@ -157,6 +165,33 @@ pcr_message_new_stats (const PcrStats * stats)
   msg = message_new (PCR_MESSAGE_STATS);
   msg->stats = *stats;
   msg->stats.rendition = g_strdup (stats->rendition);
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_snapshot (void)
+{
+  return message_new (PCR_MESSAGE_SNAPSHOT);
+}
+
+PcrMessage *
+pcr_message_new_image (const gchar * content_type, guint width, guint height,
+    guint part, guint parts, guint size, GBytes * data)
+{
+  PcrMessage *msg;
+
+  g_return_val_if_fail (content_type != NULL && data != NULL, NULL);
+  g_return_val_if_fail (part < parts && parts <= PCR_IMAGE_MAX_PARTS, NULL);
+  g_return_val_if_fail (g_bytes_get_size (data) <= PCR_IMAGE_PART_MAX, NULL);
+
+  msg = message_new (PCR_MESSAGE_IMAGE);
+  msg->image.content_type = g_strdup (content_type);
+  msg->image.width = width;
+  msg->image.height = height;
+  msg->image.part = part;
+  msg->image.parts = parts;
+  msg->image.size = size;
+  msg->image.data = g_bytes_ref (data);
   return msg;
 }
 
@@ -469,6 +504,66 @@ parse_stats (JsonObject * obj, PcrMessage * msg, GError ** error)
   return TRUE;
 }
 
+/* Standard base64 with its padding, nothing else (g_base64_decode skips
+ * what it does not know). */
+static gboolean
+is_base64 (const gchar * text, gsize len)
+{
+  gsize i, pad = 0;
+
+  if (len % 4 != 0)
+    return FALSE;
+  for (i = 0; i < len; i++) {
+    gchar c = text[i];
+
+    if (c == '=') {
+      if (i < len - 2)
+        return FALSE;
+      pad++;
+    } else if (pad > 0 || !(g_ascii_isalnum (c) || c == '+' || c == '/'))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+parse_image (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  PcrImagePart *image = &msg->image;
+  const gchar *content_type, *data;
+  guchar *bytes;
+  gsize len;
+
+  if (!get_string (obj, "contentType", TRUE, &content_type, error)
+      || !get_string (obj, "data", TRUE, &data, error)
+      || !get_uint (obj, "width", TRUE, PCR_IMAGE_MAX_DIMENSION,
+          &image->width, error)
+      || !get_uint (obj, "height", TRUE, PCR_IMAGE_MAX_DIMENSION,
+          &image->height, error)
+      || !get_uint (obj, "parts", TRUE, PCR_IMAGE_MAX_PARTS, &image->parts,
+          error)
+      || !get_uint (obj, "part", TRUE, PCR_IMAGE_MAX_PARTS, &image->part,
+          error)
+      || !get_uint (obj, "size", TRUE, PCR_IMAGE_MAX_PARTS *
+          PCR_IMAGE_PART_MAX, &image->size, error))
+    return FALSE;
+  if (!g_str_equal (content_type, "image/jpeg"))
+    return bad_request (error, "\"contentType\" is not image/jpeg");
+  if (image->parts == 0 || image->part >= image->parts)
+    return bad_request (error, "\"part\" is not below \"parts\"");
+  len = strlen (data);
+  if (len == 0 || len > (PCR_IMAGE_PART_MAX + 2) / 3 * 4
+      || !is_base64 (data, len))
+    return bad_request (error, "\"data\" is not base64 of 1 to %d bytes",
+        PCR_IMAGE_PART_MAX);
+  bytes = g_base64_decode (data, &len);
+  image->data = g_bytes_new_take (bytes, len);
+  if (len > PCR_IMAGE_PART_MAX || len > image->size)
+    return bad_request (error, "\"data\" is larger than the image");
+  image->content_type = g_strdup (content_type);
+  return TRUE;
+}
+
 PcrMessage *
 pcr_message_parse (const gchar * data, gsize len, GError ** error)
 {
@@ -525,6 +620,12 @@ pcr_message_parse (const gchar * data, gsize len, GError ** error)
     case PCR_MESSAGE_STATS:
       ok = parse_stats (obj, msg, error);
       break;
+    case PCR_MESSAGE_SNAPSHOT:
+      ok = TRUE;
+      break;
+    case PCR_MESSAGE_IMAGE:
+      ok = parse_image (obj, msg, error);
+      break;
   }
   if (!ok)
     return NULL;
@@ -580,6 +681,22 @@ add_stats (JsonBuilder * builder, const PcrStats * stats)
   }
   if (stats->rtt >= 0)
     add_int (builder, "rtt", MIN (stats->rtt, PCR_STATS_MAX_RTT_MS));
+}
+
+static void
+add_image (JsonBuilder * builder, const PcrImagePart * image)
+{
+  gsize len;
+  const guchar *bytes = g_bytes_get_data (image->data, &len);
+  g_autofree gchar *data = g_base64_encode (bytes, len);
+
+  add_string (builder, "contentType", image->content_type);
+  add_int (builder, "width", image->width);
+  add_int (builder, "height", image->height);
+  add_int (builder, "part", image->part);
+  add_int (builder, "parts", image->parts);
+  add_int (builder, "size", image->size);
+  add_string (builder, "data", data);
 }
 
 static void
@@ -650,6 +767,11 @@ pcr_message_to_json (const PcrMessage * msg, gsize * len)
       break;
     case PCR_MESSAGE_STATS:
       add_stats (builder, &msg->stats);
+      break;
+    case PCR_MESSAGE_SNAPSHOT:
+      break;
+    case PCR_MESSAGE_IMAGE:
+      add_image (builder, &msg->image);
       break;
   }
   json_builder_end_object (builder);

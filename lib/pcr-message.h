@@ -25,6 +25,8 @@ typedef enum
   PCR_ERROR_MAX_VIEWERS,
   PCR_ERROR_UNKNOWN_SESSION,
   PCR_ERROR_INTERNAL,
+  PCR_ERROR_NO_SNAPSHOT,        /* the device has no pictures to give */
+  PCR_ERROR_BUSY,               /* too many snapshots asked for at once */
 } PcrErrorCode;
 
 const gchar *pcr_error_code_to_string (PcrErrorCode code);
@@ -37,6 +39,8 @@ typedef enum
   PCR_MESSAGE_BYE,
   PCR_MESSAGE_ERROR_MSG,
   PCR_MESSAGE_STATS,
+  PCR_MESSAGE_SNAPSHOT,         /* a viewer asks for a still image */
+  PCR_MESSAGE_IMAGE,            /* one part of it, from the device */
 } PcrMessageType;
 
 /* One RTCIceServer: urls (at least one), optional username/credential. */
@@ -67,6 +71,24 @@ typedef struct
   gint rtt;                     /* ms, receiver reports; < 0: left out */
 } PcrStats;
 
+/* A still image travels in parts of at most this many bytes (before
+ * base64): with its JSON a part stays under the 128 KiB an MQTT message
+ * of the project may have (docs/signalling.md, "Snapshots"). */
+#define PCR_IMAGE_PART_MAX (64 * 1024)
+/* At most this many parts: images of up to 4 MiB. */
+#define PCR_IMAGE_MAX_PARTS 64
+#define PCR_IMAGE_MAX_DIMENSION 16384
+
+/* One part of an "image" message. */
+typedef struct
+{
+  gchar *content_type;          /* "image/jpeg" */
+  guint width, height;          /* of the picture */
+  guint part, parts;            /* part < parts <= PCR_IMAGE_MAX_PARTS */
+  guint size;                   /* of the whole image, bytes */
+  GBytes *data;                 /* this part, decoded */
+} PcrImagePart;
+
 typedef struct
 {
   PcrMessageType type;
@@ -80,6 +102,7 @@ typedef struct
   gchar *code;                  /* error */
   gchar *message;               /* error */
   PcrStats stats;               /* stats */
+  PcrImagePart image;           /* image */
 } PcrMessage;
 
 void pcr_message_free (PcrMessage * msg);
@@ -107,6 +130,11 @@ PcrMessage *pcr_message_new_error (PcrErrorCode code, const gchar * message);
 /* Copies @stats; its rendition must be a valid id of at most
  * PCR_STATS_MAX_RENDITION bytes. */
 PcrMessage *pcr_message_new_stats (const PcrStats * stats);
+PcrMessage *pcr_message_new_snapshot (void);
+/* Part @part of @parts of an image of @size bytes; @data (at most
+ * PCR_IMAGE_PART_MAX bytes) is referenced. */
+PcrMessage *pcr_message_new_image (const gchar * content_type, guint width,
+    guint height, guint part, guint parts, guint size, GBytes * data);
 
 /* [A-Za-z0-9_-]{1,64}: session ids, and device ids too. */
 gboolean pcr_id_is_valid (const gchar * id);

@@ -44,6 +44,7 @@
 #include "pcr-rendition.h"
 #include "pcr-sdp.h"
 #include "pcr-signaller.h"
+#include "pcr-snapshot.h"
 #include "pcr-viewer.h"
 #include "rtphdrextplayoutdelay.h"
 
@@ -102,6 +103,7 @@ enum
   PROP_ADAPTIVE,
   PROP_FEC,
   PROP_METRICS_INTERVAL,
+  PROP_SNAPSHOTS,
   N_PROPERTIES
 };
 
@@ -147,6 +149,7 @@ struct _PcrMqttWebrtcSink
   /* 0: "sink", the high one; 1: "sink_low" while requested */
   PcrRendition *renditions[PCR_MAX_RENDITIONS];
   gchar *missing;               /* a factory we could not make, or NULL */
+  PcrSnapshot *snapshot;        /* while "snapshot" is requested */
 
   /* properties, under the object lock */
   gchar *broker_uri, *username, *password, *ca_file;
@@ -156,6 +159,7 @@ struct _PcrMqttWebrtcSink
   gchar *camera_state;
   guint max_viewers;
   guint viewers;
+  guint snapshots;              /* waiting for a picture */
   gint playout_delay_max_ms;
   PcrSignaller *signaller;      /* set by the application, or NULL */
   gboolean adaptive;
@@ -204,6 +208,11 @@ GST_ELEMENT_REGISTER_DEFINE (mqttwebrtcsink, "mqttwebrtcsink", GST_RANK_NONE,
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (SINK_CAPS));
+
+/* Raw frames (those before the encoder) for still images. */
+static GstStaticPadTemplate snapshot_template =
+GST_STATIC_PAD_TEMPLATE ("snapshot", GST_PAD_SINK, GST_PAD_REQUEST,
+    GST_STATIC_CAPS ("video/x-raw"));
 
 /* The low rendition, for viewers whose link cannot carry the high one. */
 static GstStaticPadTemplate sink_low_template =
@@ -956,9 +965,17 @@ on_signaller_message (PcrSignaller * signaller, const gchar * id,
       if (viewer)
         remove_session (self, viewer, FALSE, "viewer said bye");
       break;
+    case PCR_MESSAGE_SNAPSHOT:
+      if (self->snapshot)
+        pcr_snapshot_request (self->snapshot, id);
+      else
+        pcr_viewer_reply_error (signaller, id, PCR_ERROR_NO_SNAPSHOT,
+            "the device takes no pictures: nothing is linked to the "
+            "element's snapshot pad");
+      break;
     default:
       pcr_viewer_reply_error (signaller, id, PCR_ERROR_BAD_REQUEST,
-          "a device takes offer, candidate and bye messages only");
+          "a device takes offer, candidate, bye and snapshot messages only");
       break;
   }
 }
@@ -993,6 +1010,8 @@ housekeeping (gpointer data)
   for (l = viewers; l; l = l->next)
     pcr_viewer_tick (l->data, now);
   g_list_free (viewers);
+  if (self->snapshot)
+    pcr_snapshot_tick (self->snapshot, now);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1244,6 +1263,8 @@ stop (PcrMqttWebrtcSink * self)
       pcr_rendition_stop (self->renditions[i]);
   /* Drain what is still queued (closes under way) now that no thread runs. */
   while (g_main_context_iteration (self->context, FALSE));
+  if (self->snapshot)
+    pcr_snapshot_stop (self->snapshot);
 
   g_mutex_lock (&self->lock);
   leftover = self->removing;
@@ -1263,6 +1284,7 @@ stop (PcrMqttWebrtcSink * self)
   g_clear_pointer (&self->loop, g_main_loop_unref);
   GST_OBJECT_LOCK (self);
   self->viewers = 0;
+  self->snapshots = 0;
   signaller = g_steal_pointer (&self->run_signaller);
   GST_OBJECT_UNLOCK (self);
   memset (&self->host, 0, sizeof (self->host));
@@ -1462,6 +1484,9 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
     case PROP_VIEWERS:
       g_value_set_uint (value, self->viewers);
       break;
+    case PROP_SNAPSHOTS:
+      g_value_set_uint (value, self->snapshots);
+      break;
     case PROP_PLAYOUT_DELAY_MAX_MS:
       g_value_set_int (value, self->playout_delay_max_ms);
       break;
@@ -1485,14 +1510,67 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
   GST_OBJECT_UNLOCK (self);
 }
 
+/* The snapshot's callbacks, on the context. */
+static void
+on_snapshot_reply (const gchar * id, const PcrMessage * msg,
+    gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+
+  if (self->run_signaller)
+    pcr_signaller_send (self->run_signaller, id, msg);
+}
+
+static void
+on_snapshots_waiting (guint waiting, gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+
+  GST_OBJECT_LOCK (self);
+  if (self->snapshots == waiting) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  self->snapshots = waiting;
+  GST_OBJECT_UNLOCK (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SNAPSHOTS]);
+}
+
+static GstPad *
+request_snapshot_pad (PcrMqttWebrtcSink * self, GstPadTemplate * templ)
+{
+  PcrSnapshotHost host = {
+    .context = self->context,
+    .reply = on_snapshot_reply,
+    .waiting_changed = on_snapshots_waiting,
+    .user_data = self,
+  };
+  PcrSnapshot *snapshot;
+
+  if (self->snapshot) {
+    GST_WARNING_OBJECT (self, "there is one snapshot pad already");
+    return NULL;
+  }
+  snapshot = pcr_snapshot_new (GST_BIN (self), templ, "snapshot", &host);
+  GST_OBJECT_LOCK (self);
+  self->snapshot = snapshot;
+  GST_OBJECT_UNLOCK (self);
+  return pcr_snapshot_get_pad (snapshot);
+}
+
 /* sink_low: one, requested before the pipeline plays (viewers are linked
- * to the renditions there are when they come). */
+ * to the renditions there are when they come). snapshot: one, any time
+ * before the first picture is asked for. */
 static GstPad *
 pcr_mqtt_webrtc_sink_request_new_pad (GstElement * element,
     GstPadTemplate * templ, const gchar * name, const GstCaps * caps)
 {
   PcrMqttWebrtcSink *self = PCR_MQTT_WEBRTC_SINK (element);
   PcrRendition *rendition;
+
+  if (templ == gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS
+          (element), "snapshot"))
+    return request_snapshot_pad (self, templ);
 
   if (self->renditions[1]) {
     GST_WARNING_OBJECT (self, "there is one sink_low pad already");
@@ -1517,6 +1595,15 @@ pcr_mqtt_webrtc_sink_release_pad (GstElement * element, GstPad * pad)
   PcrMqttWebrtcSink *self = PCR_MQTT_WEBRTC_SINK (element);
   PcrRendition *rendition = self->renditions[1];
 
+  if (self->snapshot && pad == pcr_snapshot_get_pad (self->snapshot)) {
+    PcrSnapshot *snapshot = self->snapshot;
+
+    GST_OBJECT_LOCK (self);
+    self->snapshot = NULL;
+    GST_OBJECT_UNLOCK (self);
+    pcr_snapshot_free (snapshot);
+    return;
+  }
   if (!rendition || pad != pcr_rendition_get_pad (rendition))
     return;
   gst_pad_remove_probe (pad, self->counts[1].probe);
@@ -1573,6 +1660,7 @@ pcr_mqtt_webrtc_sink_finalize (GObject * object)
 
   for (i = 0; i < PCR_MAX_RENDITIONS; i++)
     g_clear_pointer (&self->renditions[i], pcr_rendition_free);
+  g_clear_pointer (&self->snapshot, pcr_snapshot_free);
   g_main_context_unref (self->context);
   g_free (self->missing);
   g_free (self->broker_uri);
@@ -1798,6 +1886,16 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
    * and #device-id when going
    * to READY; while it runs, this reads back the signaller in use.
    */
+  /**
+   * mqttwebrtcsink:snapshots:
+   *
+   * Viewers waiting for a still image (a "snapshot" message): while above
+   * zero the camera must give frames to the snapshot pad. Notified from
+   * the element's own thread.
+   */
+  properties[PROP_SNAPSHOTS] = g_param_spec_uint ("snapshots", "Snapshots",
+      "Viewers waiting for a still image", 0, G_MAXUINT, 0,
+      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   properties[PROP_SIGNALLER] = g_param_spec_object ("signaller", "Signaller",
       "How viewers reach the device (a PcrSignaller); unset: MQTT from the "
       "broker properties", PCR_TYPE_SIGNALLER, rw);
@@ -1807,11 +1905,15 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class,
       &sink_low_template);
+  gst_element_class_add_static_pad_template (element_class,
+      &snapshot_template);
   gst_element_class_set_static_metadata (element_class,
       "MQTT-signalled WebRTC sink", "Sink/Network/WebRTC",
       "Serves an H.264 stream to any number of WebRTC viewers, signalled "
       "over MQTT. An optional second stream on the request pad sink_low "
       "(e.g. 640x360) is a low rendition: each viewer gets the one its "
-      "link carries, switched at key frames (see the adaptive property)",
+      "link carries, switched at key frames (see the adaptive property). "
+      "Raw frames on the request pad snapshot (those before the encoder) "
+      "give viewers still images as JPEG",
       "picamrtc developers");
 }

@@ -51,10 +51,14 @@ G_DEFINE_QUARK (pcr-gateway-error-quark, pcr_gateway_error);
 #define SHUTDOWN_FLUSH_MS 1000
 #define BROKER_CHECK_S 10
 #define ROUTE_KEY "pcr-route"
+/* A device gives up on a picture after 5 s (the camera may have to start
+ * for it); a little more for the parts to arrive. */
+#define SNAPSHOT_TIMEOUT_S 8
 
 #define TYPE_SDP "application/sdp"
 #define TYPE_SDPFRAG "application/trickle-ice-sdpfrag"
 #define TYPE_JSON "application/json"
+#define TYPE_JPEG "image/jpeg"
 
 typedef enum
 {
@@ -64,6 +68,7 @@ typedef enum
   ROUTE_TURN,
   ROUTE_DEVICES,
   ROUTE_STATS,                  /* /api/stats?session=S */
+  ROUTE_SNAPSHOT,               /* /api/snapshot/D */
   ROUTE_WHEP,                   /* /whep/D */
   ROUTE_WHEP_SESSION,           /* /whep/D/S */
   ROUTE_WHEP_STATS,             /* /whep/D/S/stats */
@@ -79,6 +84,7 @@ static const gchar *const route_names[] = {
   [ROUTE_TURN] = "turn-credentials",
   [ROUTE_DEVICES] = "devices",
   [ROUTE_STATS] = "stats",
+  [ROUTE_SNAPSHOT] = "snapshot",
   [ROUTE_WHEP] = "whep",
   [ROUTE_WHEP_SESSION] = "whep-session",
   [ROUTE_WHEP_STATS] = "whep-stats",
@@ -130,6 +136,12 @@ struct _Session
   gboolean whep;
   gboolean answered;
   gint64 offer_us;              /* when the offer went out (monotonic) */
+  guint timeout_s;              /* for the answer (or the picture) */
+
+  /* a snapshot: the picture's parts as they come, in order */
+  gboolean snapshot;
+  GByteArray *image;
+  guint image_parts, image_size, image_width, image_height;
 
   /* while waiting for the device's answer */
   SoupServerMessage *pending;
@@ -196,6 +208,11 @@ route_parse (const gchar * path)
       if (g_str_equal (path, api[i].path))
         route->kind = api[i].kind;
     }
+    if (g_str_has_prefix (path, "/api/snapshot/") &&
+        pcr_id_is_valid (path + strlen ("/api/snapshot/"))) {
+      route->kind = ROUTE_SNAPSHOT;
+      route->device = g_strdup (path + strlen ("/api/snapshot/"));
+    }
   } else if (g_str_equal (path, "/whep") || g_str_has_prefix (path, "/whep/")) {
     g_auto (GStrv) parts = NULL;
 
@@ -234,6 +251,7 @@ route_allow (RouteKind kind)
     case ROUTE_TURN:
     case ROUTE_DEVICES:
     case ROUTE_STATS:
+    case ROUTE_SNAPSHOT:
     case ROUTE_WHEP_STATS:
       return "GET, HEAD, OPTIONS";
     case ROUTE_WHEP_SESSION:
@@ -455,6 +473,8 @@ session_free (Session * s)
   g_free (s->ice_ufrag);
   g_free (s->etag);
   g_clear_pointer (&s->stats, pcr_message_free);
+  if (s->image)
+    g_byte_array_unref (s->image);
   g_free (s);
 }
 
@@ -496,7 +516,8 @@ session_publish (Session * s, const PcrMessage * message)
 static void
 session_end (Session * s, gboolean send_bye, const gchar * why)
 {
-  if (send_bye) {
+  /* a snapshot is no session on the device's side */
+  if (send_bye && !s->snapshot) {
     g_autoptr (PcrMessage) bye = pcr_message_new_bye ();
 
     if (!session_publish (s, bye))
@@ -578,16 +599,15 @@ on_answer_timeout (gpointer user_data)
   Session *s = user_data;
 
   session_reply_error (s, SOUP_STATUS_GATEWAY_TIMEOUT,
-      "device %s did not answer within %d s", s->device,
-      s->gateway->config->answer_timeout);
+      "device %s did not answer within %u s", s->device, s->timeout_s);
   session_end (s, TRUE, "no answer in time");
   return G_SOURCE_REMOVE;
 }
 
-/* Pauses @msg until the device answers, fails, the time is up or the
+/* Pauses @msg until the device answers, fails, @timeout_s is up or the
  * client goes away. */
 static void
-session_wait (Session * s, SoupServerMessage * msg)
+session_wait (Session * s, SoupServerMessage * msg, guint timeout_s)
 {
   PcrGateway *self = s->gateway;
   GSocket *socket = soup_server_message_get_socket (msg);
@@ -597,8 +617,8 @@ session_wait (Session * s, SoupServerMessage * msg)
       G_CALLBACK (on_request_gone), s);
   s->disconnected_handler = g_signal_connect (msg, "disconnected",
       G_CALLBACK (on_request_gone), s);
-  s->timeout_source = g_timeout_source_new (self->config->answer_timeout *
-      1000);
+  s->timeout_s = timeout_s;
+  s->timeout_source = g_timeout_source_new (timeout_s * 1000);
   g_source_set_callback (s->timeout_source, on_answer_timeout, s, NULL);
   g_source_attach (s->timeout_source, self->context);
   if (socket != NULL) {
@@ -768,7 +788,165 @@ start_session (PcrGateway * self, SoupServerMessage * msg,
   g_hash_table_insert (self->sessions, s->id, s);
   g_message ("session %s: offer to device %s (%s, %u ICE servers)", s->id,
       device, whep ? "WHEP" : "start-webrtc", s->ice_servers->len);
-  session_wait (s, msg);
+  session_wait (s, msg, self->config->answer_timeout);
+}
+
+/* GET /api/snapshot/D: a session that asks the device for a picture and
+ * waits for its parts (docs/signalling.md, "Snapshots"). */
+static void
+start_snapshot (PcrGateway * self, SoupServerMessage * msg,
+    const gchar * device)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PcrMessage) request = pcr_message_new_snapshot ();
+  g_autofree gchar *id = NULL;
+  g_autofree gchar *payload = NULL;
+  Device *d = g_hash_table_lookup (self->devices, device);
+  guint max_sessions = self->config->max_sessions;
+  Session *s;
+  gsize len;
+
+  if (d == NULL) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown device \"%s\" (no "
+        "status seen from it)", device);
+    return;
+  }
+  if (!self->connected) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "the gateway is not connected to the MQTT broker; try again later");
+    return;
+  }
+  if (g_strcmp0 (d->state, "offline") == 0) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "device \"%s\" is "
+        "offline", device);
+    return;
+  }
+  if (g_hash_table_size (self->sessions) >= max_sessions) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "too many open sessions (%u); try again later", max_sessions);
+    return;
+  }
+  id = pcr_http_random_hex (SESSION_ID_BYTES, &error);
+  if (id == NULL) {
+    reply_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", error->message);
+    return;
+  }
+  s = session_new (self, id, device, FALSE);
+  s->snapshot = TRUE;
+  payload = pcr_message_to_json (request, &len);
+  if (!pcr_mqtt_subscribe (self->mqtt, s->out_topic) ||
+      !pcr_mqtt_publish (self->mqtt, s->in_topic, payload, len, FALSE)) {
+    session_unsubscribe (s);
+    session_free (s);
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "cannot reach the MQTT broker; try again later");
+    return;
+  }
+  s->offer_us = g_get_monotonic_time ();
+  g_hash_table_insert (self->sessions, s->id, s);
+  GST_INFO ("session %s: snapshot asked of device %s", s->id, device);
+  session_wait (s, msg, SNAPSHOT_TIMEOUT_S);
+}
+
+/* *INDENT-OFF* */
+static void snapshot_fail (Session * s, guint status, const gchar * format,
+    ...) G_GNUC_PRINTF (3, 4);
+/* *INDENT-ON* */
+
+static void
+snapshot_fail (Session * s, guint status, const gchar * format, ...)
+{
+  g_autofree gchar *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  session_reply_error (s, status, "%s", message);
+  session_end (s, FALSE, message);
+}
+
+/* One part of the picture: they come in order (one publisher, one topic),
+ * each saying the same of the whole. */
+static void
+snapshot_part (Session * s, const PcrImagePart * part)
+{
+  g_autoptr (SoupServerMessage) msg = NULL;
+  g_autofree gchar *detail = NULL;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (part->data, &len);
+  guint next = s->image ? s->image_parts : 0;
+
+  if (s->image == NULL) {
+    s->image = g_byte_array_sized_new (part->size);
+    s->image_parts = 0;
+    s->image_size = part->size;
+    s->image_width = part->width;
+    s->image_height = part->height;
+  }
+  if (part->part != next || part->size != s->image_size ||
+      part->width != s->image_width || part->height != s->image_height ||
+      s->image->len + len > s->image_size) {
+    snapshot_fail (s, SOUP_STATUS_BAD_GATEWAY, "device %s sent part %u of "
+        "its picture where part %u of %u bytes was due", s->device,
+        part->part, next, s->image_size);
+    return;
+  }
+  g_byte_array_append (s->image, data, len);
+  s->image_parts++;
+  if (s->image_parts < part->parts)
+    return;
+  if (s->image->len != s->image_size) {
+    snapshot_fail (s, SOUP_STATUS_BAD_GATEWAY, "device %s sent %u of the "
+        "%u bytes of its picture", s->device, s->image->len, s->image_size);
+    return;
+  }
+  msg = session_take_request (s);
+  if (msg != NULL) {
+    detail = g_strdup_printf ("snapshot of device %s, %ux%u, %u bytes in "
+        "%" G_GINT64_FORMAT " ms", s->device, s->image_width,
+        s->image_height, s->image->len,
+        (g_get_monotonic_time () - s->offer_us) / 1000);
+    soup_message_headers_replace (soup_server_message_get_response_headers
+        (msg), "Cache-Control", "no-store");
+    reply_body (msg, SOUP_STATUS_OK, TYPE_JPEG, (const gchar *)
+        s->image->data, s->image->len, detail);
+    soup_server_message_unpause (msg);
+  }
+  session_remove (s);
+}
+
+static guint
+status_for_snapshot_error (const gchar * code)
+{
+  /* bad-request: a device from before snapshots ("unknown type") */
+  if (g_str_equal (code, "no-snapshot") || g_str_equal (code, "bad-request"))
+    return SOUP_STATUS_NOT_IMPLEMENTED;
+  if (g_str_equal (code, "busy"))
+    return SOUP_STATUS_SERVICE_UNAVAILABLE;
+  return SOUP_STATUS_BAD_GATEWAY;
+}
+
+static void
+handle_snapshot_message (Session * s, const PcrMessage * message)
+{
+  switch (message->type) {
+    case PCR_MESSAGE_IMAGE:
+      snapshot_part (s, &message->image);
+      break;
+    case PCR_MESSAGE_ERROR_MSG:{
+      g_autofree gchar *code = pcr_quote_untrusted (message->code, 64);
+      g_autofree gchar *text = pcr_quote_untrusted (message->message, 400);
+
+      snapshot_fail (s, status_for_snapshot_error (message->code),
+          "device %s gave no picture: %s: %s", s->device, code, text);
+      break;
+    }
+    default:
+      GST_DEBUG ("session %s: a %d message for a snapshot ignored", s->id,
+          message->type);
+      break;
+  }
 }
 
 /* ---- device messages ---- */
@@ -901,6 +1079,10 @@ handle_device_message (PcrGateway * self, const gchar * device,
         s->id, device, why);
     return;
   }
+  if (s->snapshot) {
+    handle_snapshot_message (s, message);
+    return;
+  }
   switch (message->type) {
     case PCR_MESSAGE_ANSWER:
       if (s->pending != NULL)
@@ -935,6 +1117,10 @@ handle_device_message (PcrGateway * self, const gchar * device,
       break;
     case PCR_MESSAGE_OFFER:
       g_message ("session %s: an offer from device %s ignored", s->id, device);
+      break;
+    case PCR_MESSAGE_SNAPSHOT:
+    case PCR_MESSAGE_IMAGE:
+      GST_DEBUG ("session %s: a snapshot message ignored", s->id);
       break;
     case PCR_MESSAGE_STATS:
       /* parsed, so every field is checked and bounded: only those are
@@ -1369,6 +1555,9 @@ handle_request (SoupServer * server, SoupServerMessage * msg,
     }
     case ROUTE_WHEP_STATS:
       handle_stats (self, msg, find_session (self, route));
+      break;
+    case ROUTE_SNAPSHOT:
+      start_snapshot (self, msg, route->device);
       break;
     case ROUTE_METRICS:
       handle_metrics_get (self, msg);

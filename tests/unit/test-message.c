@@ -93,6 +93,15 @@ assert_messages_equal (const PcrMessage * a, const PcrMessage * b)
     g_assert_cmpfloat_with_epsilon (a->stats.loss, b->stats.loss, 0.5 / 256);
     g_assert_cmpint (a->stats.rtt, ==, b->stats.rtt);
   }
+  if (a->type == PCR_MESSAGE_IMAGE) {
+    g_assert_cmpstr (a->image.content_type, ==, b->image.content_type);
+    g_assert_cmpuint (a->image.width, ==, b->image.width);
+    g_assert_cmpuint (a->image.height, ==, b->image.height);
+    g_assert_cmpuint (a->image.part, ==, b->image.part);
+    g_assert_cmpuint (a->image.parts, ==, b->image.parts);
+    g_assert_cmpuint (a->image.size, ==, b->image.size);
+    g_assert_true (g_bytes_equal (a->image.data, b->image.data));
+  }
 }
 
 /* parse (to_json (msg)) gives msg back; the JSON is compact and its length
@@ -387,6 +396,95 @@ test_parse_stats (void)
   g_assert_cmpuint (bare->stats.bitrate, ==, 0);
   g_assert_cmpfloat (bare->stats.loss, ==, 1);
   g_assert_cmpint (bare->stats.rtt, ==, -1);
+}
+
+/* ---- snapshots (docs/signalling.md, "Snapshots") ---- */
+
+static void
+test_snapshot_wire_form (void)
+{
+  g_autoptr (PcrMessage) ask = pcr_message_new_snapshot ();
+  g_autoptr (GBytes) data = g_bytes_new_static ("\xff\xd8\xff", 3);
+  g_autoptr (PcrMessage) part = pcr_message_new_image ("image/jpeg", 1280,
+      720, 1, 3, 150000, data);
+  g_autofree gchar *ask_json = to_json (ask);
+  g_autofree gchar *part_json = to_json (part);
+
+  g_assert_cmpstr (ask_json, ==, "{\"type\":\"snapshot\"}");
+  g_assert_cmpstr (part_json, ==, "{\"type\":\"image\",\"contentType\":"
+      "\"image/jpeg\",\"width\":1280,\"height\":720,\"part\":1,"
+      "\"parts\":3,\"size\":150000,\"data\":\"/9j/\"}");
+  assert_round_trip (ask);
+  assert_round_trip (part);
+}
+
+/* The largest part there may be, with every byte value: it round-trips
+ * and its message stays under the 128 KiB of an MQTT message. */
+static void
+test_snapshot_largest_part (void)
+{
+  guchar *bytes = g_malloc (PCR_IMAGE_PART_MAX);
+  g_autoptr (GBytes) data = NULL;
+  g_autoptr (PcrMessage) part = NULL;
+  g_autofree gchar *json = NULL;
+  gsize i, len = 0;
+
+  for (i = 0; i < PCR_IMAGE_PART_MAX; i++)
+    bytes[i] = (guchar) (i * 7);
+  data = g_bytes_new_take (bytes, PCR_IMAGE_PART_MAX);
+  part = pcr_message_new_image ("image/jpeg", PCR_IMAGE_MAX_DIMENSION,
+      PCR_IMAGE_MAX_DIMENSION, PCR_IMAGE_MAX_PARTS - 1, PCR_IMAGE_MAX_PARTS,
+      PCR_IMAGE_MAX_PARTS * PCR_IMAGE_PART_MAX, data);
+  json = pcr_message_to_json (part, &len);
+  g_assert_cmpuint (len, <, 128 * 1024);
+  assert_round_trip (part);
+}
+
+static void
+test_snapshot_refused (void)
+{
+  static const struct
+  {
+    const gchar *json;
+    const gchar *mention;
+  } cases[] = {
+    {"{\"type\":\"image\",\"width\":1,\"height\":1,\"part\":0,"
+          "\"parts\":1,\"size\":3,\"data\":\"/9j/\"}", "contentType"},
+    {"{\"type\":\"image\",\"contentType\":\"image/png\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9j/\"}", "image/jpeg"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":1,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9j/\"}", "part"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":0,\"size\":3,"
+          "\"data\":\"/9j/\"}", "part"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":65,\"size\":3,"
+          "\"data\":\"/9j/\"}", "parts"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9j\"}", "base64"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9j*\"}", "base64"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9=j\"}", "base64"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"\"}", "base64"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":2,"
+          "\"data\":\"/9j/\"}", "larger than the image"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":16385,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9j/\"}", "height"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    assert_rejected (cases[i].json, cases[i].mention);
 }
 
 /* ---- metrics (docs/signalling.md, "Metrics") ---- */
@@ -1460,6 +1558,10 @@ main (int argc, char **argv)
   g_test_add_func ("/message/stats/wire-form-and-round-trip",
       test_stats_wire_form);
   g_test_add_func ("/message/stats/parse", test_parse_stats);
+  g_test_add_func ("/message/snapshot/wire-form", test_snapshot_wire_form);
+  g_test_add_func ("/message/snapshot/largest-part",
+      test_snapshot_largest_part);
+  g_test_add_func ("/message/snapshot/refused", test_snapshot_refused);
   g_test_add_func ("/metrics/round-trip", test_metrics_round_trip);
   g_test_add_func ("/metrics/bad-fields", test_metrics_bad_fields);
   g_test_add_func ("/metrics/refused", test_metrics_refused);

@@ -331,6 +331,60 @@ test_select_test_missing (void)
 
 /* ---- pipelines --------------------------------------------------------- */
 
+/* With jpegenc the raw frames also go to sink.snapshot, right after the
+ * tee (no queue: its fakesink never blocks); without it the description
+ * is the one of before and the selection says why there are no pictures. */
+static void
+test_build_snapshots (void)
+{
+  g_autoptr (PcrConfig) config = pcr_config_new ();
+  g_autoptr (PcrPlatform) platform = platform_with ("x264enc", "jpegenc",
+      NULL);
+  g_autoptr (PcrPlatform) without = platform_with ("x264enc", NULL);
+  g_autoptr (PcrSelection) sel = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *desc = NULL;
+  g_autofree gchar *expected = NULL;
+
+  sel = pcr_select (config, platform, &error);
+  g_assert_no_error (error);
+  g_assert_true (sel->snapshots);
+  assert_contains (sel->snapshot_reason, "JPEG");
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  expected = g_strdup_printf ("%s ! tee name=t ! sink.snapshot t. ! %s ! "
+      "sink.sink_low t. ! queue max-size-buffers=1 max-size-bytes=0 "
+      "max-size-time=0 leaky=downstream ! %s ! mqttwebrtcsink name=sink",
+      sel->source_desc, sel->low_desc, sel->encoder_desc);
+  g_assert_cmpstr (desc, ==, expected);
+
+  /* one rendition: the tee is there for the pictures only */
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  g_clear_pointer (&expected, g_free);
+  config->renditions = 1;
+  config->latency_stamp = TRUE;
+  sel = pcr_select (config, platform, &error);
+  g_assert_no_error (error);
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  expected = g_strdup_printf ("%s ! latencystamp ! tee name=t ! "
+      "sink.snapshot t. ! %s ! mqttwebrtcsink name=sink", sel->source_desc,
+      sel->encoder_desc);
+  g_assert_cmpstr (desc, ==, expected);
+
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  g_clear_pointer (&expected, g_free);
+  sel = pcr_select (config, without, &error);
+  g_assert_no_error (error);
+  g_assert_false (sel->snapshots);
+  assert_contains (sel->snapshot_reason, "jpegenc is missing");
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  g_assert_null (strstr (desc, "snapshot"));
+}
+
 static void
 test_build_default (void)
 {
@@ -1190,6 +1244,7 @@ main (int argc, char **argv)
   g_test_add_func ("/select/explicit-sources", test_select_explicit_sources);
   g_test_add_func ("/select/test-missing", test_select_test_missing);
   g_test_add_func ("/select/renditions", test_select_renditions);
+  g_test_add_func ("/select/build-snapshots", test_build_snapshots);
   g_test_add_func ("/select/half-scaler", test_select_half_scaler);
   g_test_add_func ("/settings/low-size", test_settings_low_size);
   g_test_add_func ("/settings/low-bitrate", test_settings_low_bitrate);
