@@ -462,6 +462,51 @@ async function caseStop(env) {
   return `Stop ended the session: viewers 0 after ${gone} ms, page stopped`;
 }
 
+/** (width, height) from a JPEG's start-of-frame segment, or null. */
+function jpegSize(buf) {
+  if (buf[0] !== 0xff || buf[1] !== 0xd8) return null;
+  let i = 2;
+  while (i + 9 < buf.length && buf[i] === 0xff) {
+    const marker = buf[i + 1];
+    if (marker >= 0xc0 && marker <= 0xc2)
+      return [buf.readUInt16BE(i + 7), buf.readUInt16BE(i + 5)];
+    i += 2 + buf.readUInt16BE(i + 2);
+  }
+  return null;
+}
+
+/** The camera list shows the camera's still image; the snapshot button
+ * saves the picture as a JPEG named after the camera and the time. */
+async function caseSnapshot(env) {
+  const page = await openPlayer(env, 'page');
+  await expectPlaying(page, 30, 10_000, 'before the snapshot');
+  const thumb = page.locator(`li[data-id="${DEVICE}"] img.device-thumb`);
+  let size = null;
+  const shown = await poll(async () => {
+    if (!await thumb.isVisible()) return false;
+    size = await thumb.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+    return size[0] > 0;
+  }, 15_000, 200);
+  check(shown, `the camera list shows no picture of ${DEVICE} within 15 s`);
+  check(size[0] === 1280 && size[1] === 720, `the camera list's picture ` +
+    `is ${size.join('x')}, expected 1280x720`);
+  const button = page.getByRole('button', { name: /snapshot/i });
+  check(await button.count() > 0, 'the page has no snapshot button');
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 15_000 }),
+    button.first().click({ timeout: 5000 }),
+  ]);
+  const name = download.suggestedFilename();
+  check(new RegExp(`^${DEVICE}-\\d{8}-\\d{6}\\.jpg$`).test(name),
+    `the snapshot is saved as "${name}", expected ${DEVICE}-YYYYMMDD-HHMMSS.jpg`);
+  const file = await download.path();
+  const saved = jpegSize(readFileSync(file));
+  check(saved && saved[0] === 1280 && saved[1] === 720, `the saved picture ` +
+    `is ${saved ? saved.join('x') : 'no JPEG'}, expected 1280x720`);
+  env.alive();
+  return `thumbnail 1280x720 in the camera list; the button saved ${name}`;
+}
+
 async function caseCameraRestart(env) {
   const page = await openPlayer(env, 'page');
   await expectPlaying(page, 30, 10_000, 'before the camera restarts');
@@ -1134,6 +1179,7 @@ const CASES = {
   'camera-restart': caseCameraRestart,
   'seed-api': caseSeedApi,
   'whep-thirdparty': caseWhepThirdparty,
+  snapshot: caseSnapshot,
   latency: caseLatency,
   loss: caseLoss,
   harness: caseHarness,
