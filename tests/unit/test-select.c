@@ -947,11 +947,11 @@ faked_machines (void)
   guint i;
 
   g_ptr_array_add (machines, platform_with ("libcamerasrc", "v4l2src",
-          "v4l2h264enc", "v4l2convert", NULL));
+          "v4l2h264enc", "v4l2convert", "jpegenc", NULL));
   g_ptr_array_add (machines, platform_with ("libcamerasrc", "x264enc",
           NULL));
   g_ptr_array_add (machines, platform_with ("v4l2src", "jpegdec", "x264enc",
-          NULL));
+          "jpegenc", NULL));
   g_ptr_array_add (machines, platform_with ("x264enc", "clockoverlay",
           NULL));
   g_ptr_array_add (machines, platform_with ("openh264enc", "libcamerasrc",
@@ -1138,6 +1138,14 @@ assert_parses (const gchar * what, const gchar * desc, gboolean two)
   g_assert_nonnull (sink);
   main_pad = gst_element_get_static_pad (sink, "sink");
   g_assert_true (gst_pad_is_linked (main_pad));
+  /* the raw frames reach the still images' pad */
+  if (strstr (local, "sink.snapshot")) {
+    g_autoptr (GstPad) snapshot = gst_element_get_static_pad (sink,
+        "snapshot");
+
+    g_assert_nonnull (snapshot);
+    g_assert_true (gst_pad_is_linked (snapshot));
+  }
   low = gst_element_get_static_pad (sink, "sink_low");
   if (!two) {
     g_assert_true (low == NULL || !gst_pad_is_linked (low));
@@ -1217,10 +1225,12 @@ test_parse_pipeline_files (void)
     assert_contains (desc, "video/x-raw,width=640,height=360");
     assert_parses (name, desc, TRUE);
 
-    /* from "! tee" to "t." out */
-    tee = strstr (desc, " ! tee name=t ");
+    /* from the first "! queue" to the second "t." out */
+    tee = strstr (desc, " ! queue ");
     branch = strstr (desc, " t. ");
     g_assert_nonnull (tee);
+    g_assert_nonnull (branch);
+    branch = strstr (branch + 1, " t. ");
     g_assert_nonnull (branch);
     one = g_strdup_printf ("%.*s%s", (int) (tee - desc), desc, branch + 3);
     assert_parses (name, one, FALSE);
