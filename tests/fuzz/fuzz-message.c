@@ -87,6 +87,16 @@ message_equal (const PcrMessage * a, const PcrMessage * b)
           && (a->stats.loss < 0 ? b->stats.loss < 0 :
           ABS (a->stats.loss - b->stats.loss) <= 0.5 / 256)
           && a->stats.rtt == b->stats.rtt;
+    case PCR_MESSAGE_SNAPSHOT:
+      return TRUE;
+    case PCR_MESSAGE_IMAGE:
+      return g_strcmp0 (a->image.content_type, b->image.content_type) == 0
+          && a->image.width == b->image.width
+          && a->image.height == b->image.height
+          && a->image.part == b->image.part
+          && a->image.parts == b->image.parts
+          && a->image.size == b->image.size
+          && g_bytes_equal (a->image.data, b->image.data);
   }
   return FALSE;
 }
