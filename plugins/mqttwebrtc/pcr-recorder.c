@@ -49,8 +49,9 @@ typedef struct
   gint id;
   gchar *name;                  /* its file's, in the directory */
   GstPad *tee_pad;
-  GstElement *queue, *mux, *sink;
+  GstElement *queue, *parse, *mux, *sink;
   gboolean ended;               /* EOS sent */
+  gboolean started;             /* the tee's thread only: a frame passed */
 } Branch;
 
 struct _PcrRecorder
@@ -240,6 +241,16 @@ apply_retention (PcrRecorder * self)
 
   for (i = 0; i < entries->len; i++)
     total += g_array_index (entries, Entry, i).bytes;
+  /* a segment cut off before its first fragment (kill -9, power cut) is
+   * an empty file: nothing to keep */
+  for (i = 0; i < entries->len; i++) {
+    Entry *e = &g_array_index (entries, Entry, i);
+    g_autofree gchar *path = g_build_filename (self->dir, e->name, NULL);
+
+    if (e->bytes == 0 && !is_being_written (self, e->name) &&
+        g_unlink (path) == 0)
+      GST_INFO_OBJECT (self->bin, "recording: empty %s deleted", e->name);
+  }
   for (i = 0; i < entries->len; i++) {
     Entry *e = &g_array_index (entries, Entry, i);
     gboolean too_big = self->max_mb > 0 && total > limit;
@@ -263,6 +274,29 @@ apply_retention (PcrRecorder * self)
 }
 
 /* ---- the branches ------------------------------------------------------ */
+
+/* A segment's time starts at its first frame: a new SEGMENT event ahead of
+ * it whose running time is 0 there (mp4mux would otherwise keep the time
+ * before it as a gap at the start of the file). */
+static void
+start_at (GstPad * pad, GstBuffer * buffer)
+{
+  GstEvent *sticky = gst_pad_get_sticky_event (pad, GST_EVENT_SEGMENT, 0);
+  GstSegment segment;
+  guint64 running;
+
+  if (!sticky)
+    return;
+  gst_event_copy_segment (sticky, &segment);
+  gst_event_unref (sticky);
+  running = gst_segment_to_running_time (&segment, GST_FORMAT_TIME,
+      GST_BUFFER_PTS (buffer));
+  if (segment.format != GST_FORMAT_TIME || !GST_CLOCK_TIME_IS_VALID (running)
+      || !gst_segment_offset_running_time (&segment, GST_FORMAT_TIME,
+          -(gint64) running))
+    return;
+  gst_pad_push_event (pad, gst_event_new_segment (&segment));
+}
 
 /* A tee pad's gate (the tee's thread): the current branch passes; the
  * pending one takes over at a key frame, which the old one no longer
@@ -294,8 +328,13 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
       post_event (core, current, FALSE, NULL, on_event);
     }
   }
-  return g_atomic_int_get (&core->current) == branch->id ? GST_PAD_PROBE_OK :
-      GST_PAD_PROBE_DROP;
+  if (g_atomic_int_get (&core->current) != branch->id)
+    return GST_PAD_PROBE_DROP;
+  if (!branch->started) {
+    branch->started = TRUE;
+    start_at (pad, buffer);
+  }
+  return GST_PAD_PROBE_OK;
 }
 
 static GstElement *
@@ -313,7 +352,9 @@ make (const gchar * factory, GError ** error)
 static void
 branch_free (Branch * branch)
 {
-  GstElement *children[3] = { branch->queue, branch->mux, branch->sink };
+  GstElement *children[] = { branch->queue, branch->parse, branch->mux,
+    branch->sink
+  };
   GstBin *bin = branch->core->owner ? branch->core->owner->bin : NULL;
   guint i;
 
@@ -387,7 +428,7 @@ static gboolean
 add_branch (PcrRecorder * self, GError ** error)
 {
   Branch *branch;
-  GstElement *queue, *mux, *sink;
+  GstElement *queue, *parse, *mux, *sink;
   GstPad *queue_sink;
   g_autofree gchar *name = new_name (self);
   g_autofree gchar *path = NULL;
@@ -399,12 +440,19 @@ add_branch (PcrRecorder * self, GError ** error)
   }
   if (!(queue = make ("queue", error)))
     return FALSE;
+  /* the stream is byte-stream H.264 for the payloaders; MP4 wants avc */
+  if (!(parse = make ("h264parse", error))) {
+    gst_object_unref (queue);
+    return FALSE;
+  }
   if (!(mux = make ("mp4mux", error))) {
     gst_object_unref (queue);
+    gst_object_unref (parse);
     return FALSE;
   }
   if (!(sink = make ("filesink", error))) {
     gst_object_unref (queue);
+    gst_object_unref (parse);
     gst_object_unref (mux);
     return FALSE;
   }
@@ -421,12 +469,13 @@ add_branch (PcrRecorder * self, GError ** error)
   branch->id = ++self->next_id;
   branch->name = g_steal_pointer (&name);
   branch->queue = gst_object_ref (queue);
+  branch->parse = gst_object_ref (parse);
   branch->mux = gst_object_ref (mux);
   branch->sink = gst_object_ref (sink);
-  gst_bin_add_many (self->bin, queue, mux, sink, NULL);
-  if (!gst_element_link_many (queue, mux, sink, NULL)) {
+  gst_bin_add_many (self->bin, queue, parse, mux, sink, NULL);
+  if (!gst_element_link_many (queue, parse, mux, sink, NULL)) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
-        "cannot link queue, mp4mux and filesink");
+        "cannot link queue, h264parse, mp4mux and filesink");
     branch_free (branch);
     return FALSE;
   }
@@ -435,6 +484,7 @@ add_branch (PcrRecorder * self, GError ** error)
   g_mutex_unlock (&self->lock);
   gst_element_sync_state_with_parent (sink);
   gst_element_sync_state_with_parent (mux);
+  gst_element_sync_state_with_parent (parse);
   gst_element_sync_state_with_parent (queue);
 
   branch->tee_pad = gst_element_request_pad_simple (self->tee, "src_%u");
@@ -628,8 +678,8 @@ branch_of (PcrRecorder * self, GstMessage * message)
   for (l = self->branches; l && !id; l = l->next) {
     Branch *b = l->data;
 
-    if (src == GST_OBJECT (b->queue) || src == GST_OBJECT (b->mux) ||
-        src == GST_OBJECT (b->sink))
+    if (src == GST_OBJECT (b->queue) || src == GST_OBJECT (b->parse) ||
+        src == GST_OBJECT (b->mux) || src == GST_OBJECT (b->sink))
       id = b->id;
   }
   g_mutex_unlock (&self->lock);

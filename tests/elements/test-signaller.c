@@ -15,6 +15,7 @@
 
 #include <gst/check/gstcheck.h>
 #include <gst/base/base.h>
+#include <glib/gstdio.h>
 #include <gst/rtp/rtp.h>
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
@@ -892,6 +893,128 @@ GST_START_TEST (test_snapshot)
 
 GST_END_TEST;
 
+static gboolean
+get_recording (GstElement * sink)
+{
+  gboolean on = FALSE;
+
+  g_object_get (sink, "recording", &on, NULL);
+  return on;
+}
+
+/* Recording through the element: segments of record-segment-s in the
+ * directory, listed and read back whole by "recordings" and "fetch"
+ * messages, started and stopped by "record"; without record-dir a
+ * "no-recording" error. */
+GST_START_TEST (test_recording)
+{
+  GError *error = NULL;
+  g_autofree gchar *dir = g_dir_make_tmp ("pcr-record-XXXXXX", NULL);
+  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! x264enc "
+      "tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", &error);
+  GstElement *sink, *plain, *plain_sink;
+  TestSignaller *signaller = g_object_new (test_signaller_get_type (), NULL);
+  TestSignaller *plain_signaller;
+  PcrMessage *msg;
+  PcrSegment *first;
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *contents = NULL;
+  GByteArray *fetched;
+  gsize len;
+  guint64 offset = 0;
+  gint64 deadline;
+
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_object_set (sink, "signaller", signaller, "record-dir", dir,
+      "record-segment-s", 1, "recording", TRUE, NULL);
+  play (pipeline);
+  deadline = g_get_monotonic_time () + WAIT_US;
+  while (!get_recording (sink) && g_get_monotonic_time () < deadline)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  fail_unless (get_recording (sink), "the element does not record");
+  g_usleep (3500 * G_TIME_SPAN_MILLISECOND);
+
+  /* stopped by a viewer: the last segment is closed */
+  deliver (signaller, "rec-1", pcr_message_new_record (FALSE));
+  msg = next_sent (signaller, "rec-1");
+  fail_unless_equals_int (msg->type, PCR_MESSAGE_RECORDING);
+  fail_unless (!msg->record, "still recording after stop");
+  pcr_message_free (msg);
+  g_usleep (1500 * G_TIME_SPAN_MILLISECOND);
+
+  deliver (signaller, "rec-1", pcr_message_new_recordings (0));
+  msg = next_sent (signaller, "rec-1");
+  fail_unless_equals_int (msg->type, PCR_MESSAGE_SEGMENTS);
+  fail_unless (!msg->record);
+  fail_unless (msg->total >= 2, "%u segments in 3.5 s of 1 s segments",
+      msg->total);
+  fail_unless_equals_int (msg->segments->len, msg->total);
+  first = g_ptr_array_index (msg->segments, 0);
+  fail_unless (first->bytes > 1000, "segment %s has %" G_GUINT64_FORMAT
+      " bytes", first->name, first->bytes);
+
+  /* read back whole, 64 KiB at a time */
+  path = g_build_filename (dir, first->name, NULL);
+  fail_unless (g_file_get_contents (path, &contents, &len, NULL));
+  fetched = g_byte_array_new ();
+  while (offset < len) {
+    PcrMessage *chunk;
+    gsize n;
+    const guint8 *data;
+
+    deliver (signaller, "rec-1", pcr_message_new_fetch (first->name, offset,
+            PCR_CHUNK_MAX));
+    chunk = next_sent (signaller, "rec-1");
+    fail_unless_equals_int (chunk->type, PCR_MESSAGE_CHUNK);
+    fail_unless_equals_uint64 (chunk->offset, offset);
+    fail_unless_equals_uint64 (chunk->size, len);
+    data = g_bytes_get_data (chunk->data, &n);
+    fail_unless (n > 0);
+    g_byte_array_append (fetched, data, n);
+    offset += n;
+    pcr_message_free (chunk);
+  }
+  fail_unless (fetched->len == len && memcmp (fetched->data, contents, len)
+      == 0, "the fetched segment differs from the file");
+  g_byte_array_unref (fetched);
+  pcr_message_free (msg);
+
+  deliver (signaller, "rec-1", pcr_message_new_fetch ("20000101-000000.mp4",
+          0, 10));
+  expect_error (signaller, "rec-1", "not-found");
+
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_object_unref (signaller);
+
+  plain = make_sender (&plain_sink, &plain_signaller);
+  play (plain);
+  deliver (plain_signaller, "rec-2", pcr_message_new_record (TRUE));
+  expect_error (plain_signaller, "rec-2", "no-recording");
+  gst_element_set_state (plain, GST_STATE_NULL);
+  gst_object_unref (plain_sink);
+  gst_object_unref (plain);
+  g_object_unref (plain_signaller);
+  {
+    g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+    const gchar *name;
+
+    while (d && (name = g_dir_read_name (d)) != NULL) {
+      g_autofree gchar *p = g_build_filename (dir, name, NULL);
+
+      g_unlink (p);
+    }
+    g_rmdir (dir);
+  }
+}
+
+GST_END_TEST;
+
 static Suite *
 signaller_suite (void)
 {
@@ -904,6 +1027,7 @@ signaller_suite (void)
   tcase_add_test (tc, test_stop_with_viewer);
   tcase_add_test (tc, test_answer_has_rtx);
   tcase_add_test (tc, test_snapshot);
+  tcase_add_test (tc, test_recording);
   return s;
 }
 
