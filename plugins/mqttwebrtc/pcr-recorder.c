@@ -259,7 +259,7 @@ apply_retention (PcrRecorder * self)
 
     if (!too_big && !too_old)
       break;
-    if (is_being_written (self, e->name))
+    if (e->bytes == 0 || is_being_written (self, e->name))
       continue;
     path = g_build_filename (self->dir, e->name, NULL);
     if (g_unlink (path) == 0) {

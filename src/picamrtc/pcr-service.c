@@ -46,6 +46,7 @@ struct _PcrService
 
   guint viewers;
   guint snapshots;              /* viewers waiting for a still image */
+  gboolean recording;           /* the sink records: the camera runs */
   gboolean camera_running;
   const gchar *camera_state;    /* last value set on the sink */
   guint backoff;                /* seconds before the next restart */
@@ -58,6 +59,7 @@ struct _PcrService
   GstBus *bus;                  /* watched while running */
   gulong viewers_handler;
   gulong snapshots_handler;
+  gulong recording_handler;
   gboolean stopping;
   GSource *watchdog;            /* systemd keep-alive, or NULL */
   GSource *trim_source;         /* a pending malloc_trim after viewers left */
@@ -199,6 +201,14 @@ configure_sink (PcrService * self, const PcrConfig * config)
 
     set_sink_string (self, "ice-addresses", joined);
   }
+  if (config->record_dir != NULL) {
+    set_sink_string (self, "record-dir", config->record_dir);
+    set_sink_uint (self, "record-segment-s", config->record_segment_s);
+    set_sink_uint (self, "record-max-mb", config->record_max_mb);
+    set_sink_uint (self, "record-max-age-h", config->record_max_age_h);
+    if (g_str_equal (config->record, "continuous"))
+      g_object_set (self->sink, "recording", TRUE, NULL);
+  }
 }
 
 static void
@@ -282,7 +292,8 @@ camera_stop (PcrService * self)
 static gboolean
 camera_wanted (PcrService * self)
 {
-  return self->viewers > 0 || self->snapshots > 0 || !self->on_demand;
+  return self->viewers > 0 || self->snapshots > 0 || self->recording ||
+      !self->on_demand;
 }
 
 static gboolean
@@ -355,10 +366,14 @@ on_trim (gpointer data)
 
 /* The camera runs while viewers watch or wait for a picture. */
 static void
-demand_changed (PcrService * self, guint viewers, guint snapshots)
+demand_changed (PcrService * self, guint viewers, guint snapshots,
+    gboolean recording)
 {
-  if (viewers == self->viewers && snapshots == self->snapshots)
+  if (viewers == self->viewers && snapshots == self->snapshots &&
+      recording == self->recording)
     return;
+  if (recording != self->recording)
+    g_message ("recording: %s", recording ? "on" : "off");
   if (viewers != self->viewers) {
     g_message ("viewers: %u", viewers);
     if (viewers < self->viewers && self->trim_source == NULL)
@@ -369,12 +384,14 @@ demand_changed (PcrService * self, guint viewers, guint snapshots)
   GST_INFO ("viewers %u, waiting for a picture %u", viewers, snapshots);
   self->viewers = viewers;
   self->snapshots = snapshots;
+  self->recording = recording;
 
-  if (viewers > 0 || snapshots > 0) {
+  if (viewers > 0 || snapshots > 0 || recording) {
     clear_source (&self->idle_stop_source);
     /* during a backoff the pending restart starts it */
     if (!self->camera_running && self->restart_source == NULL) {
-      g_message ("camera: on%s", viewers == 0 ? " (for a still image)" : "");
+      g_message ("camera: on%s", viewers > 0 ? "" : recording ?
+          " (to record)" : " (for a still image)");
       camera_start (self);
     }
   } else if (self->on_demand && self->camera_running &&
@@ -389,12 +406,14 @@ on_viewers_idle (gpointer data)
 {
   PcrService *self = data;
   guint viewers = 0, snapshots = 0;
+  gboolean recording = FALSE;
 
   if (!self->stopping) {
     g_object_get (self->sink, "viewers", &viewers, NULL);
     if (self->snapshots_handler != 0)
-      g_object_get (self->sink, "snapshots", &snapshots, NULL);
-    demand_changed (self, viewers, snapshots);
+      g_object_get (self->sink, "snapshots", &snapshots, "recording",
+          &recording, NULL);
+    demand_changed (self, viewers, snapshots, recording);
   }
   return G_SOURCE_REMOVE;
 }
@@ -841,6 +860,10 @@ teardown (PcrService * self)
     g_signal_handler_disconnect (self->sink, self->snapshots_handler);
     self->snapshots_handler = 0;
   }
+  if (self->recording_handler != 0) {
+    g_signal_handler_disconnect (self->sink, self->recording_handler);
+    self->recording_handler = 0;
+  }
   if (self->viewers_handler != 0) {
     g_signal_handler_disconnect (self->sink, self->viewers_handler);
     self->viewers_handler = 0;
@@ -875,6 +898,10 @@ pcr_service_run (PcrService * service)
             "snapshots") != NULL)
       self->snapshots_handler = g_signal_connect (self->sink,
           "notify::snapshots", G_CALLBACK (on_notify_viewers), self);
+    if (g_object_class_find_property (G_OBJECT_GET_CLASS (self->sink),
+            "recording") != NULL)
+      self->recording_handler = g_signal_connect (self->sink,
+          "notify::recording", G_CALLBACK (on_notify_viewers), self);
   } else if (self->on_demand) {
     g_warning ("%s has no 'viewers' property: the camera runs always",
         SINK_FACTORY);
