@@ -1075,6 +1075,118 @@ def case_snapshot_errors(env):
         f'504 after {r.took:.1f} s'
 
 
+def case_recordings_fake(env):
+    """The gateway's side of recordings against a device made by hand: the
+    list joined from its pages, a download joined from its chunks byte for
+    byte, and each error its status."""
+    env.start_broker()
+    fake_device(env, 'fake')
+    gw = env.gateway()
+    gw.wait_device('fake', lambda s: s.get('state') == 'online')
+    sniff = Sniffer(env, f'{PREFIX}/fake/in/#', 'sniff-recordings')
+    seen = [0]
+
+    def requests():
+        return [(t, p) for t, p in sniff.lines if '"type"' in p]
+
+    def next_request(kind):
+        n = seen[0] + 1
+        found = sniff.wait(lambda t, p: len(requests()) >= n, 5)
+        check(found, f'no {kind} request reached the device')
+        seen[0] = n
+        topic, payload = requests()[n - 1]
+        msg = json.loads(payload)
+        check(msg.get('type') == kind, f'expected a {kind}, got {payload}')
+        return topic.replace('/in/', '/out/'), msg
+
+    def segments(first, count, total):
+        return [{'name': f'20261205-10{i // 60:02d}{i % 60:02d}.mp4',
+                 'start': 1796464800 + i, 'durationMs': 1000,
+                 'bytes': 1000 + i} for i in range(first, first + count)]
+
+    # the list in two pages of the device's
+    pending = in_background(gw.request, 'GET', '/api/recordings/fake')
+    out, msg = next_request('recordings')
+    check(msg.get('from', 0) == 0, f'the first page asked from {msg}')
+    env.publish(out, json.dumps({'type': 'segments', 'recording': True,
+                                 'from': 0, 'total': 250,
+                                 'segments': segments(0, 200, 250)}))
+    out, msg = next_request('recordings')
+    check(msg.get('from') == 200, f'the second page asked from {msg}')
+    env.publish(out, json.dumps({'type': 'segments', 'recording': True,
+                                 'from': 200, 'total': 250,
+                                 'segments': segments(200, 50, 250)}))
+    r = expect(pending.result(), 200, 'the list of recordings')
+    body = r.json()
+    check(body['recording'] is True and len(body['segments']) == 250,
+          f'the list: recording {body.get("recording")}, '
+          f'{len(body.get("segments", []))} segments')
+    first = body['segments'][0]
+    check(first == {'name': '20261205-100000.mp4',
+                    'start': '2026-12-05T10:00:00Z', 'durationMs': 1000,
+                    'bytes': 1000}, f'the first segment reads {first}')
+
+    # a download of 200,000 bytes in chunks the gateway asks for
+    data = os.urandom(200000)
+    name = '20261205-100000.mp4'
+    pending = in_background(gw.request, 'GET', f'/api/recordings/fake/{name}')
+    served = 0
+    while served < len(data):
+        out, msg = next_request('fetch')
+        check(msg['name'] == name and msg['offset'] == served,
+              f'fetch {msg}, expected offset {served}')
+        chunk = data[served:served + msg['length']]
+        env.publish(out, json.dumps({
+            'type': 'chunk', 'name': name, 'offset': served,
+            'size': len(data), 'data': base64.b64encode(chunk).decode()}))
+        served += len(chunk)
+    r = expect(pending.result(), 200, 'a download')
+    check(r.body == data, f'the download has {len(r.body)} bytes, not the '
+          f'device\'s {len(data)}, or others')
+    check(r.header('Content-Type') == 'video/mp4', 'Content-Type '
+          f'{r.header("Content-Type")}')
+
+    results = []
+    for route, method, body, reply, status in [
+            (f'/api/recordings/fake/{name}', 'GET', None,
+             {'type': 'error', 'code': 'not-found', 'message': 'gone'}, 404),
+            ('/api/recordings/fake', 'GET', None,
+             {'type': 'error', 'code': 'no-recording', 'message': 'none'},
+             501),
+            ('/api/record/fake', 'POST', {'action': 'start'},
+             {'type': 'error', 'code': 'bad-request',
+              'message': 'unknown type "record"'}, 501),
+            ('/api/record/fake', 'POST', {'action': 'start'},
+             {'type': 'recording', 'recording': True}, 200),
+            ('/api/record/fake', 'POST', {'action': 'stop'},
+             {'type': 'error', 'code': 'internal', 'message': 'disk'}, 502)]:
+        if method == 'GET':
+            pending = in_background(gw.request, 'GET', route)
+        else:
+            pending = in_background(gw.post_json, route, body)
+        out, msg = next_request('fetch' if route.count('/') == 4 else
+                                'recordings' if 'recordings' in route else
+                                'record')
+        env.publish(out, json.dumps(reply))
+        r = expect(pending.result(), status, f'{method} {route} answered '
+                   f'{reply}')
+        if status == 200:
+            check(r.json() == {'recording': True}, f'record start: {r}')
+        results.append(str(status))
+
+    expect(gw.post_json('/api/record/fake', {'action': 'pause'}), 400,
+           'a bad action')
+    expect(gw.post_json('/api/record/fake', 'not json'), 400, 'not JSON')
+    expect(gw.request('GET', '/api/recordings/fake/x.mp4'), 404,
+           'not a segment name')
+    expect(gw.request('GET', '/api/recordings/fake/../etc/passwd'), 404,
+           'a path')
+    expect(gw.request('GET', '/api/recordings/nobody'), 404, 'unknown device')
+    check(gw.alive(), 'the gateway died')
+    return f'250 segments from 2 pages; 200,000 bytes byte for byte; ' \
+        f'errors {", ".join(results)}; bad input 400/404'
+
+
 def case_broker(env):
     """503 without a broker; resubscription after a broker restart."""
     port = free_port()
@@ -2018,6 +2130,7 @@ CASES = {
     'stats': case_stats,
     'snapshot': case_snapshot,
     'snapshot-errors': case_snapshot_errors,
+    'recordings-fake': case_recordings_fake,
     'metrics': case_metrics,
     'metrics-restarts': case_metrics_restarts,
 }
