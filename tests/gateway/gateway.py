@@ -1075,6 +1075,180 @@ def case_snapshot_errors(env):
         f'504 after {r.took:.1f} s'
 
 
+def discover_seconds(path):
+    """The duration gst-discoverer-1.0 reads from a file, in seconds, or
+    None when it cannot play it."""
+    p = subprocess.run(['gst-discoverer-1.0', path], capture_output=True,
+                       text=True, timeout=60)
+    m = re.search(r'Duration: (\d+):(\d+):([\d.]+)', p.stdout)
+    if p.returncode != 0 or not m:
+        return None
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+
+
+def segment_files(folder):
+    return sorted(n for n in os.listdir(folder) if n.endswith('.mp4'))
+
+
+def case_recording(env):
+    """Recording with the real camera, started and stopped through the
+    gateway: segments of --record-segment-s that gst-discoverer plays, the
+    list, and a download equal to the file byte for byte while a live
+    viewer keeps its frame rate."""
+    folder = os.path.join(env.workdir, 'recordings')
+    gw = start_all(env, service_args=['--max-viewers', '4', '--record-dir',
+                                      folder, '--record-segment-s', '2'])
+    r = expect(gw.request('GET', f'/api/recordings/{DEVICE}'), 200,
+               'the list before any recording')
+    check(r.json() == {'segments': [], 'recording': False}, f'{r.json()}')
+    check(env.last_status().get('recording') is False, 'the status does '
+          f'not say "recording": false: {env.last_status()}')
+    viewer = env.viewer(['--frames', '1', '--hold', '60', '--timeout', '90'])
+    check(viewer.wait_event('first-frame', 20), 'the viewer got no frame')
+    r = expect(gw.post_json(f'/api/record/{DEVICE}', {'action': 'start'}),
+               200, 'record start')
+    check(r.json() == {'recording': True}, f'record start: {r.json()}')
+    check(env.wait_status(lambda s: s.get('recording') is True, 5),
+          f'the status does not say it records: {env.last_status()}')
+    time.sleep(7)
+    r = expect(gw.request('GET', f'/api/recordings/{DEVICE}'), 200, 'list')
+    listed = r.json()
+    check(listed['recording'] is True and len(listed['segments']) >= 3,
+          f'after 7 s of 2 s segments the list is {listed}')
+    # a segment that is complete, downloaded while the viewer watches
+    seg = listed['segments'][1]
+    on_disk = open(os.path.join(folder, seg['name']), 'rb').read()
+    check(seg['bytes'] == len(on_disk), f'listed {seg}, the file has '
+          f'{len(on_disk)} bytes')
+    f0, t0 = viewer.frame_count()
+    r = gw.request('GET', f'/api/recordings/{DEVICE}/{seg["name"]}')
+    took = r.took
+    expect(r, 200, 'a download')
+    check(r.body == on_disk, f'the download ({len(r.body)} bytes) differs '
+          f'from {seg["name"]} on the camera ({len(on_disk)} bytes)')
+    time.sleep(1.5)
+    f1, t1 = viewer.frame_count()
+    fps = (f1 - f0) / max(t1 - t0, 0.1)
+    check(fps >= 15, f'the live viewer got {fps:.1f} frames/s around the '
+          'download')
+    r = expect(gw.post_json(f'/api/record/{DEVICE}', {'action': 'stop'}),
+               200, 'record stop')
+    check(r.json() == {'recording': False}, f'record stop: {r.json()}')
+    check(env.wait_status(lambda s: s.get('recording') is False, 5),
+          f'the status still says it records: {env.last_status()}')
+    time.sleep(2)
+    names = segment_files(folder)
+    durations = [discover_seconds(os.path.join(folder, n)) for n in names]
+    check(all(d is not None for d in durations), 'gst-discoverer cannot '
+          f'play some segments: {list(zip(names, durations))}')
+    check(all(1.5 <= d <= 3.5 for d in durations[1:-1]), 'segments are '
+          f'not about 2 s: {list(zip(names, durations))}')
+    r = gw.request('HEAD', f'/api/recordings/{DEVICE}/{seg["name"]}')
+    check(r.status == 200 and r.header('Content-Length') ==
+          str(len(on_disk)), f'HEAD: {r.status} {r.header("Content-Length")}')
+    expect(gw.request('GET', f'/api/recordings/{DEVICE}/20000101-000000.mp4'),
+           404, 'a segment that does not exist')
+    return f'{len(names)} segments of {", ".join(f"{d:.1f}" for d in durations)} s; ' \
+        f'{seg["name"]} ({len(on_disk)} bytes) downloaded in {took:.2f} s ' \
+        f'byte for byte; the viewer at {fps:.0f} frames/s'
+
+
+def case_recording_kill(env):
+    """kill -9 while recording continuously: every segment but the last
+    plays whole, and the recording stops less than a second and a half
+    before the kill."""
+    folder = os.path.join(env.workdir, 'recordings')
+    env.start_broker()
+    env.start_service(['--record-dir', folder, '--record', 'continuous',
+                       '--record-segment-s', '2'])
+    check(env.wait_status(lambda s: s.get('recording') is True, 10),
+          f'the service does not record: {env.last_status()}')
+    deadline = time.monotonic() + 10
+    while not segment_files(folder) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(segment_files(folder), 'no segment file appeared')
+    started = time.time()
+    time.sleep(5.5)
+    env.service.signal(signal.SIGKILL)
+    killed = time.time()
+    env.service.wait(10)
+    names = segment_files(folder)
+    durations = [discover_seconds(os.path.join(folder, n)) or 0.0
+                 for n in names]
+    # a last segment cut before its first fragment is empty
+    whole = [d for d in durations[:-1]]
+    check(len(names) >= 3 and all(1.5 <= d <= 3.5 for d in whole[1:]),
+          f'segments before the kill: {list(zip(names, durations))}')
+    lost = (killed - started) - sum(durations)
+    check(lost <= 1.5, f'{lost:.2f} s of video before the kill are missing '
+          f'({list(zip(names, durations))})')
+    return f'{len(names)} segments ({", ".join(f"{d:.2f}" for d in durations)} ' \
+        f's); {max(lost, 0):.2f} s lost at kill -9'
+
+
+def case_recording_retention(env):
+    """--record-max-mb deletes the oldest segments, never the current one."""
+    folder = os.path.join(env.workdir, 'recordings')
+    env.start_broker()
+    env.start_service(['--record-dir', folder, '--record', 'continuous',
+                       '--record-segment-s', '1', '--record-max-mb', '1'])
+    check(env.wait_status(lambda s: s.get('recording') is True, 10),
+          f'the service does not record: {env.last_status()}')
+    seen = set()
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline:
+        seen.update(segment_files(folder))
+        time.sleep(0.2)
+    names = segment_files(folder)
+    total = sum(os.path.getsize(os.path.join(folder, n)) for n in names)
+    gone = sorted(seen - set(names))
+    check(gone and gone[0] == sorted(seen)[0], f'the oldest segment was not '
+          f'deleted: seen {sorted(seen)}, left {names}')
+    check(all(g < names[0] for g in gone), f'a newer segment went before an '
+          f'older one: gone {gone}, left {names}')
+    last = os.path.getsize(os.path.join(folder, names[-1]))
+    check(total <= 1024 * 1024 + last + 512 * 1024, f'{total} bytes kept '
+          f'with --record-max-mb 1')
+    return f'{len(gone)} of {len(seen)} segments deleted, oldest first; ' \
+        f'{total} bytes kept'
+
+
+def case_recording_disk_full(env):
+    """A full disk stops the recording with a status and a log line; the
+    viewers keep watching."""
+    folder = os.path.join(env.workdir, 'small')
+    os.makedirs(folder)
+    env.start_broker()
+    # a 600 kB file system of our own: a mount namespace inside the test's
+    argv = ['unshare', '-m', '--', 'sh', '-c',
+            f'mount -t tmpfs -o size=600k tmpfs {folder} && exec "$@"', 'sh',
+            env.service_bin, '--source', 'test', '--broker', env.broker_uri,
+            '--device', DEVICE, '--ice-address', '127.0.0.1', '--record-dir',
+            folder, '--record-segment-s', '60']
+    env.service = env.spawn('picamrtc', argv)
+    env.wait_online()
+    viewer = env.viewer(['--frames', '1', '--hold', '40', '--timeout', '70'])
+    check(viewer.wait_event('first-frame', 20), 'the viewer got no frame')
+    gw = env.gateway()
+    gw.wait_device(DEVICE, lambda s: s.get('state') == 'online')
+    expect(gw.post_json(f'/api/record/{DEVICE}', {'action': 'start'}), 200,
+           'record start')
+    st = env.wait_status(lambda s: s.get('recording') is False and
+                         s.get('recordError'), 20)
+    check(st, f'the status never said the recording stopped: '
+          f'{env.last_status()}')
+    check('recording stopped' in env.service.log_text(), 'no log line says '
+          f'the recording stopped: {env.service.log_text()[-2000:]}')
+    f0, t0 = viewer.frame_count()
+    time.sleep(2)
+    f1, t1 = viewer.frame_count()
+    fps = (f1 - f0) / max(t1 - t0, 0.1)
+    check(fps >= 15, f'the viewer got {fps:.1f} frames/s after the disk '
+          'filled up')
+    return f'stopped with "recordError": {st["recordError"]!r}; the viewer ' \
+        f'at {fps:.0f} frames/s'
+
+
 def case_recordings_fake(env):
     """The gateway's side of recordings against a device made by hand: the
     list joined from its pages, a download joined from its chunks byte for
@@ -2131,6 +2305,10 @@ CASES = {
     'snapshot': case_snapshot,
     'snapshot-errors': case_snapshot_errors,
     'recordings-fake': case_recordings_fake,
+    'recording': case_recording,
+    'recording-kill': case_recording_kill,
+    'recording-retention': case_recording_retention,
+    'recording-disk-full': case_recording_disk_full,
     'metrics': case_metrics,
     'metrics-restarts': case_metrics_restarts,
 }
