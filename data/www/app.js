@@ -23,6 +23,7 @@ import {
 } from './whep.js';
 import { StatsMonitor, renderStats, renderLatency, EMPTY } from './stats.js';
 import { LatencyMeter } from './latency-meter.js';
+import { RecordingsPanel } from './recordings.js';
 
 const POLL_MS = 2000;
 const BACKOFF_MIN_MS = 1000;
@@ -630,6 +631,7 @@ function onDeviceClick(id) {
 // ---- still images -------------------------------------------------------------------
 
 const thumbs = new Map();         // device id -> { url, at, loading }
+const recordings = new RecordingsPanel($('recordings'), api, () => authHeaders(token));
 
 /** A camera's picture now (GET api/snapshot/D) as a Blob. */
 async function fetchSnapshot(id, timeoutMs) {
@@ -748,6 +750,7 @@ function onDevices(list) {
 
   const dev = list.find((d) => d.id === S.device);
   const now = dev ? dev.state : 'offline';
+  recordings.update(S.device, dev && now !== 'offline' ? dev.status : null);
   const was = S.selectedWas;
   S.selectedWas = now;
   if (dev && dev.status.width && dev.status.height && !el.video.videoWidth) setAspect(dev.status.width, dev.status.height);
