@@ -79,6 +79,10 @@ class Env {
     this.service = null;
     this.gateway = null;
     this.serviceArgs = SERVICE_ARGS[name] ?? [];
+    if (name === 'recording') {
+      this.serviceArgs = ['--record-dir', join(this.workdir, 'recordings'),
+        '--record', 'continuous', '--record-segment-s', '2'];
+    }
   }
 
   spawn(name, argv, extraEnv) {
@@ -505,6 +509,44 @@ async function caseSnapshot(env) {
     `is ${saved ? saved.join('x') : 'no JPEG'}, expected 1280x720`);
   env.alive();
   return `thumbnail 1280x720 in the camera list; the button saved ${name}`;
+}
+
+/** The recordings panel lists the camera's segments, and one of them
+ * plays in its player. */
+async function caseRecording(env) {
+  const page = await openPlayer(env, 'page');
+  await expectPlaying(page, 30, 10_000, 'while recording');
+  const panel = page.locator('#recordings');
+  const shown = await poll(async () => panel.isVisible(), 10_000, 200);
+  check(shown, 'the page shows no recordings panel for a camera that records');
+  await sleep(5000);
+  await page.locator('#rec-refresh').click({ timeout: 5000 });
+  const items = page.locator('#recording-list button.recording');
+  const listed = await poll(async () => (await items.count()) >= 2, 10_000, 200);
+  check(listed, `the panel lists ${await items.count()} recordings after ` +
+    '7 s of 2 s segments');
+  const button = page.getByRole('button', { name: /record/i }).filter(
+    { hasText: /stop recording/i });
+  check(await button.count() === 1, 'the panel has no "Stop recording" button ' +
+    'while the camera records');
+  // the newest is being written: the one before it is whole
+  const name = await items.nth(1).getAttribute('data-name');
+  await items.nth(1).click({ timeout: 5000 });
+  let state = null;
+  const played = await poll(async () => {
+    state = await page.evaluate(() => {
+      const v = document.getElementById('recording-player');
+      return { ready: v.readyState, time: v.currentTime, width: v.videoWidth,
+        height: v.videoHeight, name: v.dataset.name, error: v.error?.message };
+    });
+    return state.time > 0.5 && state.width > 0;
+  }, 15_000, 200);
+  check(played, `the recording ${name} does not play: ${JSON.stringify(state)}`);
+  check(state.width === 1280 && state.height === 720, `the recording plays ` +
+    `${state.width}x${state.height}, expected 1280x720`);
+  env.alive();
+  return `${await items.count()} recordings listed; ${name} plays ` +
+    `(${state.time.toFixed(1)} s in)`;
 }
 
 async function caseCameraRestart(env) {
@@ -1180,6 +1222,7 @@ const CASES = {
   'seed-api': caseSeedApi,
   'whep-thirdparty': caseWhepThirdparty,
   snapshot: caseSnapshot,
+  recording: caseRecording,
   latency: caseLatency,
   loss: caseLoss,
   harness: caseHarness,
