@@ -97,6 +97,30 @@ message_equal (const PcrMessage * a, const PcrMessage * b)
           && a->image.parts == b->image.parts
           && a->image.size == b->image.size
           && g_bytes_equal (a->image.data, b->image.data);
+    case PCR_MESSAGE_RECORD:
+    case PCR_MESSAGE_RECORDING:
+      return a->record == b->record;
+    case PCR_MESSAGE_RECORDINGS:
+      return a->from == b->from;
+    case PCR_MESSAGE_SEGMENTS:
+      if (a->record != b->record || a->from != b->from
+          || a->total != b->total || a->segments->len != b->segments->len)
+        return FALSE;
+      for (i = 0; i < a->segments->len; i++) {
+        const PcrSegment *x = g_ptr_array_index (a->segments, i);
+        const PcrSegment *y = g_ptr_array_index (b->segments, i);
+
+        if (g_strcmp0 (x->name, y->name) != 0 || x->start != y->start
+            || x->duration_ms != y->duration_ms || x->bytes != y->bytes)
+          return FALSE;
+      }
+      return TRUE;
+    case PCR_MESSAGE_FETCH:
+      return g_strcmp0 (a->name, b->name) == 0 && a->offset == b->offset
+          && a->length == b->length;
+    case PCR_MESSAGE_CHUNK:
+      return g_strcmp0 (a->name, b->name) == 0 && a->offset == b->offset
+          && a->size == b->size && g_bytes_equal (a->data, b->data);
   }
   return FALSE;
 }

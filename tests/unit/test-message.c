@@ -487,6 +487,100 @@ test_snapshot_refused (void)
     assert_rejected (cases[i].json, cases[i].mention);
 }
 
+/* ---- recordings (docs/signalling.md, "Recordings") ---- */
+
+static void
+assert_same_json (PcrMessage * msg, const gchar * json)
+{
+  g_autofree gchar *got = to_json (msg);
+  g_autoptr (PcrMessage) back = assert_parses (json);
+  g_autofree gchar *again = to_json (back);
+
+  g_assert_cmpstr (got, ==, json);
+  g_assert_cmpstr (again, ==, json);
+  pcr_message_free (msg);
+}
+
+static void
+test_recordings_wire_form (void)
+{
+  PcrMessage *segments = pcr_message_new_segments (TRUE, 0, 2);
+  g_autoptr (GBytes) data = g_bytes_new_static ("\0\0\0\x1c", 4);
+
+  assert_same_json (pcr_message_new_record (TRUE),
+      "{\"type\":\"record\",\"action\":\"start\"}");
+  assert_same_json (pcr_message_new_record (FALSE),
+      "{\"type\":\"record\",\"action\":\"stop\"}");
+  assert_same_json (pcr_message_new_recording (FALSE),
+      "{\"type\":\"recording\",\"recording\":false}");
+  assert_same_json (pcr_message_new_recordings (200),
+      "{\"type\":\"recordings\",\"from\":200}");
+  g_ptr_array_add (segments->segments, pcr_segment_new ("20261205-173000.mp4",
+          1796491800, 60000, 15034211));
+  g_ptr_array_add (segments->segments,
+      pcr_segment_new ("20261205-173000-1.mp4", 1796491800, 0, 0));
+  assert_same_json (segments, "{\"type\":\"segments\",\"recording\":true,"
+      "\"from\":0,\"total\":2,\"segments\":[{\"name\":"
+      "\"20261205-173000.mp4\",\"start\":1796491800,\"durationMs\":60000,"
+      "\"bytes\":15034211},{\"name\":\"20261205-173000-1.mp4\",\"start\":"
+      "1796491800,\"durationMs\":0,\"bytes\":0}]}");
+  assert_same_json (pcr_message_new_fetch ("20261205-173000.mp4", 65536,
+          65536), "{\"type\":\"fetch\",\"name\":\"20261205-173000.mp4\","
+      "\"offset\":65536,\"length\":65536}");
+  assert_same_json (pcr_message_new_chunk ("20261205-173000.mp4", 6, 10,
+          data), "{\"type\":\"chunk\",\"name\":\"20261205-173000.mp4\","
+      "\"offset\":6,\"size\":10,\"data\":\"AAAAHA==\"}");
+}
+
+static void
+test_recordings_refused (void)
+{
+  static const struct
+  {
+    const gchar *json;
+    const gchar *mention;
+  } cases[] = {
+    {"{\"type\":\"record\"}", "action"},
+    {"{\"type\":\"record\",\"action\":\"pause\"}", "action"},
+    {"{\"type\":\"recording\"}", "recording"},
+    {"{\"type\":\"recordings\",\"from\":-1}", "from"},
+    {"{\"type\":\"fetch\",\"name\":\"../etc/passwd\",\"offset\":0,"
+          "\"length\":1}", "name"},
+    {"{\"type\":\"fetch\",\"name\":\"20261205-173000.mp4/x\","
+          "\"offset\":0,\"length\":1}", "name"},
+    {"{\"type\":\"fetch\",\"name\":\"20261305-173000\",\"offset\":0,"
+          "\"length\":1}", "name"},
+    {"{\"type\":\"fetch\",\"name\":\"20261205-173000.mp4\","
+          "\"offset\":0,\"length\":0}", "length"},
+    {"{\"type\":\"fetch\",\"name\":\"20261205-173000.mp4\","
+          "\"offset\":0,\"length\":65537}", "length"},
+    {"{\"type\":\"fetch\",\"name\":\"20261205-173000.mp4\","
+          "\"offset\":1.5,\"length\":1}", "offset"},
+    {"{\"type\":\"chunk\",\"name\":\"20261205-173000.mp4\","
+          "\"offset\":8,\"size\":10,\"data\":\"AAAAHA==\"}", "end"},
+    {"{\"type\":\"chunk\",\"name\":\"20261205-173000.mp4\","
+          "\"offset\":0,\"size\":10,\"data\":\"AAA\"}", "base64"},
+    {"{\"type\":\"segments\",\"recording\":true,\"from\":0,\"total\":1,"
+          "\"segments\":[{\"name\":\"x\",\"start\":0,\"durationMs\":0,"
+          "\"bytes\":0}]}", "segment 0"},
+    {"{\"type\":\"segments\",\"recording\":true,\"from\":0,\"total\":1,"
+          "\"segments\":{}}", "segments"},
+    {"{\"type\":\"segments\",\"from\":0,\"total\":1,\"segments\":[]}",
+        "recording"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    assert_rejected (cases[i].json, cases[i].mention);
+  g_assert_true (pcr_segment_name_is_valid ("20261205-173000.mp4"));
+  g_assert_true (pcr_segment_name_is_valid ("20261205-173000-999.mp4"));
+  g_assert_false (pcr_segment_name_is_valid ("20261205-173000-1000.mp4"));
+  g_assert_false (pcr_segment_name_is_valid ("20261205-173000-.mp4"));
+  g_assert_false (pcr_segment_name_is_valid ("20261205_173000.mp4"));
+  g_assert_false (pcr_segment_name_is_valid ("20261205-173000.MP4"));
+  g_assert_false (pcr_segment_name_is_valid (NULL));
+}
+
 /* ---- metrics (docs/signalling.md, "Metrics") ---- */
 
 static void
@@ -1562,6 +1656,9 @@ main (int argc, char **argv)
   g_test_add_func ("/message/snapshot/largest-part",
       test_snapshot_largest_part);
   g_test_add_func ("/message/snapshot/refused", test_snapshot_refused);
+  g_test_add_func ("/message/recordings/wire-form",
+      test_recordings_wire_form);
+  g_test_add_func ("/message/recordings/refused", test_recordings_refused);
   g_test_add_func ("/metrics/round-trip", test_metrics_round_trip);
   g_test_add_func ("/metrics/bad-fields", test_metrics_bad_fields);
   g_test_add_func ("/metrics/refused", test_metrics_refused);
