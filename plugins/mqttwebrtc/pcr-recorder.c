@@ -536,13 +536,12 @@ on_split (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Every branch gone at once, no EOS: what is on disk stays as it is. */
 static void
-fail (PcrRecorder * self, const gchar * why)
+drop_all (PcrRecorder * self)
 {
   GList *l, *all;
 
-  GST_ELEMENT_WARNING (self->bin, RESOURCE, WRITE, ("recording stopped: %s",
-          why), (NULL));
   stop_split_timer (self);
   g_atomic_int_set (&self->core->pending, 0);
   g_atomic_int_set (&self->core->current, 0);
@@ -550,6 +549,14 @@ fail (PcrRecorder * self, const gchar * why)
   for (l = all; l; l = l->next)
     remove_branch (self, l->data);
   g_list_free (all);
+}
+
+static void
+fail (PcrRecorder * self, const gchar * why)
+{
+  GST_ELEMENT_WARNING (self->bin, RESOURCE, WRITE, ("recording stopped: %s",
+          why), (NULL));
+  drop_all (self);
   set_recording (self, FALSE, why);
 }
 
@@ -774,17 +781,9 @@ pcr_recorder_fetch (PcrRecorder * self, const gchar * name, guint64 offset,
 void
 pcr_recorder_free (PcrRecorder * self)
 {
-  GList *l, *all;
-
   if (!self)
     return;
-  stop_split_timer (self);
-  g_atomic_int_set (&self->core->pending, 0);
-  g_atomic_int_set (&self->core->current, 0);
-  all = g_list_copy (self->branches);
-  for (l = all; l; l = l->next)
-    remove_branch (self, l->data);
-  g_list_free (all);
+  drop_all (self);
   self->core->owner = NULL;
   core_unref (self->core);
   gst_object_unref (self->tee);
