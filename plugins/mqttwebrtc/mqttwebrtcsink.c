@@ -1442,6 +1442,14 @@ pcr_mqtt_webrtc_sink_change_state (GstElement * element,
   GstStateChangeReturn ret;
 
   switch (transition) {
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      /* a stop, not a power cut: the segment being written gets its last
+       * fragment */
+      if (self->recorder && self->recording &&
+          !pcr_recorder_finish (self->recorder, 2 * G_TIME_SPAN_SECOND))
+        GST_WARNING_OBJECT (self, "the last recorded segment was not "
+            "closed within 2 s");
+      break;
     case GST_STATE_CHANGE_NULL_TO_READY:
       if (!start (self)) {
         stop (self);

@@ -69,6 +69,7 @@ struct _PcrRecorder
   gchar *error;
   GSource *split_timer;         /* the next segment, while recording */
   GMutex lock;                  /* the branches' elements, for messages */
+  GCond gone;                   /* a branch went */
 };
 
 typedef struct
@@ -405,6 +406,9 @@ remove_branch (PcrRecorder * self, Branch * branch)
   self->branches = g_list_remove (self->branches, branch);
   g_mutex_unlock (&self->lock);
   branch_free (branch);
+  g_mutex_lock (&self->lock);
+  g_cond_broadcast (&self->gone);
+  g_mutex_unlock (&self->lock);
 }
 
 /* The branch no longer gets data: EOS through its queue, so mp4mux writes
@@ -608,6 +612,7 @@ pcr_recorder_new (GstBin * bin, GstElement * tee,
   self->core->context = g_main_context_ref (host->context);
   self->core->owner = self;
   g_mutex_init (&self->lock);
+  g_cond_init (&self->gone);
   return self;
 }
 
@@ -659,6 +664,31 @@ pcr_recorder_stop (PcrRecorder * self)
     g_list_free (all);
   }
   set_recording (self, FALSE, NULL);
+}
+
+static gboolean
+finish_cb (gpointer data)
+{
+  pcr_recorder_stop (data);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+pcr_recorder_finish (PcrRecorder * self, gint64 timeout_us)
+{
+  gint64 end = g_get_monotonic_time () + timeout_us;
+  GSource *source = g_idle_source_new ();
+  gboolean done;
+
+  g_source_set_callback (source, finish_cb, self, NULL);
+  g_source_attach (source, self->core->context);
+  g_source_unref (source);
+  g_mutex_lock (&self->lock);
+  while (self->branches != NULL &&
+      g_cond_wait_until (&self->gone, &self->lock, end));
+  done = self->branches == NULL;
+  g_mutex_unlock (&self->lock);
+  return done;
 }
 
 gboolean
@@ -787,6 +817,7 @@ pcr_recorder_free (PcrRecorder * self)
   self->core->owner = NULL;
   core_unref (self->core);
   gst_object_unref (self->tee);
+  g_cond_clear (&self->gone);
   g_mutex_clear (&self->lock);
   g_free (self->dir);
   g_free (self->error);

@@ -46,6 +46,9 @@ gboolean pcr_recorder_start (PcrRecorder * self, GError ** error);
 /* Ends the current segment (it is closed once its last fragment is
  * written; state_changed says so). */
 void pcr_recorder_stop (PcrRecorder * self);
+/* From another thread than the context's (which must run): stops and
+ * waits up to @timeout_us for the last segment to be closed. */
+gboolean pcr_recorder_finish (PcrRecorder * self, gint64 timeout_us);
 gboolean pcr_recorder_is_recording (PcrRecorder * self);
 /* The reason recording stopped by itself, or NULL. */
 const gchar *pcr_recorder_get_error (PcrRecorder * self);
