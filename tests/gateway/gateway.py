@@ -1249,6 +1249,46 @@ def case_recording_disk_full(env):
         f'at {fps:.0f} frames/s'
 
 
+def case_recording_bench(env):
+    """The figures of docs/recording.md (not a test: run it by hand, with
+    nothing else running, python3 tests/gateway/gateway.py recording-bench
+    from a build's environment): snapshot times from an idle and from a
+    running camera, a default 60 s segment's size, and its download while a
+    viewer watches."""
+    folder = os.path.join(env.workdir, 'recordings')
+    gw = start_all(env, service_args=['--record-dir', folder,
+                                      '--idle-stop-seconds', '2'])
+    cold, warm = [], []
+    for _ in range(5):
+        time.sleep(4)                   # the camera is off again
+        cold.append(expect(gw.request('GET', f'/api/snapshot/{DEVICE}'),
+                           200, 'snapshot').took)
+        warm.append(expect(gw.request('GET', f'/api/snapshot/{DEVICE}'),
+                           200, 'snapshot').took)
+    viewer = env.viewer(['--frames', '1', '--hold', '120', '--timeout',
+                         '150'])
+    check(viewer.wait_event('first-frame', 20), 'the viewer got no frame')
+    expect(gw.post_json(f'/api/record/{DEVICE}', {'action': 'start'}), 200,
+           'record start')
+    time.sleep(65)
+    names = segment_files(folder)
+    check(len(names) >= 2, f'segments after 65 s: {names}')
+    size = os.path.getsize(os.path.join(folder, names[0]))
+    seconds = discover_seconds(os.path.join(folder, names[0])) or 0
+    f0, t0 = viewer.frame_count()
+    r = expect(gw.request('GET', f'/api/recordings/{DEVICE}/{names[0]}'), 200,
+               'download')
+    f1, t1 = viewer.frame_count()
+    fps = (f1 - f0) / max(t1 - t0, 0.1)
+    mb_per_hour = size / max(seconds, 1) * 3600 / 1e6
+    return (f'snapshot from an idle camera p50 {sorted(cold)[2]:.2f} s '
+            f'(max {max(cold):.2f}), from a running one p50 '
+            f'{sorted(warm)[2]:.3f} s (max {max(warm):.3f}); a {seconds:.1f} s '
+            f'segment is {size / 1e6:.1f} MB ({mb_per_hour:.0f} MB/h), '
+            f'downloaded in {r.took:.2f} s while the viewer got {fps:.0f} '
+            f'frames/s')
+
+
 def case_recordings_fake(env):
     """The gateway's side of recordings against a device made by hand: the
     list joined from its pages, a download joined from its chunks byte for
@@ -2309,6 +2349,7 @@ CASES = {
     'recording-kill': case_recording_kill,
     'recording-retention': case_recording_retention,
     'recording-disk-full': case_recording_disk_full,
+    'recording-bench': case_recording_bench,
     'metrics': case_metrics,
     'metrics-restarts': case_metrics_restarts,
 }
