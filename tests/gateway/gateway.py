@@ -1103,7 +1103,8 @@ def case_recording(env):
     check(r.json() == {'segments': [], 'recording': False}, f'{r.json()}')
     check(env.last_status().get('recording') is False, 'the status does '
           f'not say "recording": false: {env.last_status()}')
-    viewer = env.viewer(['--frames', '1', '--hold', '60', '--timeout', '90'])
+    viewer = env.viewer(['--frames', '1', '--hold', '60', '--timeout', '90',
+                         '--no-decode'])
     check(viewer.wait_event('first-frame', 20), 'the viewer got no frame')
     r = expect(gw.post_json(f'/api/record/{DEVICE}', {'action': 'start'}),
                200, 'record start')
@@ -1227,7 +1228,8 @@ def case_recording_disk_full(env):
             folder, '--record-segment-s', '60']
     env.service = env.spawn('picamrtc', argv)
     env.wait_online()
-    viewer = env.viewer(['--frames', '1', '--hold', '40', '--timeout', '70'])
+    viewer = env.viewer(['--frames', '1', '--hold', '40', '--timeout', '70',
+                         '--no-decode'])
     check(viewer.wait_event('first-frame', 20), 'the viewer got no frame')
     gw = env.gateway()
     gw.wait_device(DEVICE, lambda s: s.get('state') == 'online')
