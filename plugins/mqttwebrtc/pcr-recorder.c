@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 
@@ -555,9 +556,25 @@ drop_all (PcrRecorder * self)
   g_list_free (all);
 }
 
-static void
-fail (PcrRecorder * self, const gchar * why)
+/* Muxers say "Could not multiplex stream" when a write fails: a full disk
+ * is worth saying in those words. */
+static gchar *
+failure_reason (PcrRecorder * self, const gchar * error)
 {
+  struct statvfs fs;
+
+  if (statvfs (self->dir, &fs) == 0 &&
+      (guint64) fs.f_bavail * fs.f_frsize < 4 * 1024 * 1024)
+    return g_strdup_printf ("the disk of %s is full (%" G_GUINT64_FORMAT
+        " kB free)", self->dir, (guint64) fs.f_bavail * fs.f_frsize / 1024);
+  return g_strdup (error);
+}
+
+static void
+fail (PcrRecorder * self, const gchar * error)
+{
+  g_autofree gchar *why = failure_reason (self, error);
+
   GST_ELEMENT_WARNING (self->bin, RESOURCE, WRITE, ("recording stopped: %s",
           why), (NULL));
   drop_all (self);

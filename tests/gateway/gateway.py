@@ -1239,6 +1239,8 @@ def case_recording_disk_full(env):
                          s.get('recordError'), 20)
     check(st, f'the status never said the recording stopped: '
           f'{env.last_status()}')
+    check('full' in st['recordError'], f'"recordError" does not say the '
+          f'disk is full: {st["recordError"]!r}')
     check('recording stopped' in env.service.log_text(), 'no log line says '
           f'the recording stopped: {env.service.log_text()[-2000:]}')
     f0, t0 = viewer.frame_count()
