@@ -10,3 +10,8 @@
 #define PCR_DEFAULT_MAX_VIEWERS 8
 /* the largest max-viewers the element and the service accept */
 #define PCR_MAX_VIEWERS_LIMIT 64
+/* recording (docs/recording.md): a segment's seconds, and what is kept */
+#define PCR_DEFAULT_RECORD_SEGMENT_S 60
+#define PCR_MAX_RECORD_SEGMENT_S 3600
+#define PCR_DEFAULT_RECORD_MAX_MB 1024
+#define PCR_DEFAULT_RECORD_MAX_AGE_H 168

@@ -31,6 +31,14 @@ static const gchar *const type_names[] = {
   [PCR_MESSAGE_BYE] = "bye",
   [PCR_MESSAGE_ERROR_MSG] = "error",
   [PCR_MESSAGE_STATS] = "stats",
+  [PCR_MESSAGE_SNAPSHOT] = "snapshot",
+  [PCR_MESSAGE_IMAGE] = "image",
+  [PCR_MESSAGE_RECORD] = "record",
+  [PCR_MESSAGE_RECORDING] = "recording",
+  [PCR_MESSAGE_RECORDINGS] = "recordings",
+  [PCR_MESSAGE_SEGMENTS] = "segments",
+  [PCR_MESSAGE_FETCH] = "fetch",
+  [PCR_MESSAGE_CHUNK] = "chunk",
 };
 
 const gchar *
@@ -47,6 +55,14 @@ pcr_error_code_to_string (PcrErrorCode code)
       return "unknown-session";
     case PCR_ERROR_INTERNAL:
       return "internal";
+    case PCR_ERROR_NO_SNAPSHOT:
+      return "no-snapshot";
+    case PCR_ERROR_BUSY:
+      return "busy";
+    case PCR_ERROR_NO_RECORDING:
+      return "no-recording";
+    case PCR_ERROR_NOT_FOUND:
+      return "not-found";
   }
   g_return_val_if_reached ("internal");
 }
@@ -74,6 +90,11 @@ pcr_message_free (PcrMessage * msg)
   g_free (msg->code);
   g_free (msg->message);
   g_free (msg->stats.rendition);
+  g_free (msg->image.content_type);
+  g_clear_pointer (&msg->image.data, g_bytes_unref);
+  g_clear_pointer (&msg->segments, g_ptr_array_unref);
+  g_free (msg->name);
+  g_clear_pointer (&msg->data, g_bytes_unref);
   g_free (msg);
 }
 
@@ -85,6 +106,8 @@ message_new (PcrMessageType type)
   msg->type = type;
   msg->ice_servers =
       g_ptr_array_new_with_free_func ((GDestroyNotify) pcr_ice_server_free);
+  msg->segments =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) pcr_segment_free);
   return msg;
 }
 
@@ -157,6 +180,124 @@ pcr_message_new_stats (const PcrStats * stats)
   msg = message_new (PCR_MESSAGE_STATS);
   msg->stats = *stats;
   msg->stats.rendition = g_strdup (stats->rendition);
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_snapshot (void)
+{
+  return message_new (PCR_MESSAGE_SNAPSHOT);
+}
+
+PcrMessage *
+pcr_message_new_image (const gchar * content_type, guint width, guint height,
+    guint part, guint parts, guint size, GBytes * data)
+{
+  PcrMessage *msg;
+
+  g_return_val_if_fail (content_type != NULL && data != NULL, NULL);
+  g_return_val_if_fail (part < parts && parts <= PCR_IMAGE_MAX_PARTS, NULL);
+  g_return_val_if_fail (g_bytes_get_size (data) <= PCR_IMAGE_PART_MAX, NULL);
+
+  msg = message_new (PCR_MESSAGE_IMAGE);
+  msg->image.content_type = g_strdup (content_type);
+  msg->image.width = width;
+  msg->image.height = height;
+  msg->image.part = part;
+  msg->image.parts = parts;
+  msg->image.size = size;
+  msg->image.data = g_bytes_ref (data);
+  return msg;
+}
+
+void
+pcr_segment_free (PcrSegment * segment)
+{
+  if (segment == NULL)
+    return;
+  g_free (segment->name);
+  g_free (segment);
+}
+
+PcrSegment *
+pcr_segment_new (const gchar * name, gint64 start, guint duration_ms,
+    guint64 bytes)
+{
+  PcrSegment *segment = g_new0 (PcrSegment, 1);
+
+  segment->name = g_strdup (name);
+  segment->start = start;
+  segment->duration_ms = duration_ms;
+  segment->bytes = bytes;
+  return segment;
+}
+
+PcrMessage *
+pcr_message_new_record (gboolean start)
+{
+  PcrMessage *msg = message_new (PCR_MESSAGE_RECORD);
+
+  msg->record = start;
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_recording (gboolean recording)
+{
+  PcrMessage *msg = message_new (PCR_MESSAGE_RECORDING);
+
+  msg->record = recording;
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_recordings (guint from)
+{
+  PcrMessage *msg = message_new (PCR_MESSAGE_RECORDINGS);
+
+  msg->from = from;
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_segments (gboolean recording, guint from, guint total)
+{
+  PcrMessage *msg = message_new (PCR_MESSAGE_SEGMENTS);
+
+  msg->record = recording;
+  msg->from = from;
+  msg->total = total;
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_fetch (const gchar * name, guint64 offset, guint length)
+{
+  PcrMessage *msg;
+
+  g_return_val_if_fail (name != NULL && length <= PCR_CHUNK_MAX, NULL);
+
+  msg = message_new (PCR_MESSAGE_FETCH);
+  msg->name = g_strdup (name);
+  msg->offset = offset;
+  msg->length = length;
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_chunk (const gchar * name, guint64 offset, guint64 size,
+    GBytes * data)
+{
+  PcrMessage *msg;
+
+  g_return_val_if_fail (name != NULL && data != NULL, NULL);
+  g_return_val_if_fail (g_bytes_get_size (data) <= PCR_CHUNK_MAX, NULL);
+
+  msg = message_new (PCR_MESSAGE_CHUNK);
+  msg->name = g_strdup (name);
+  msg->offset = offset;
+  msg->size = size;
+  msg->data = g_bytes_ref (data);
   return msg;
 }
 
@@ -469,6 +610,221 @@ parse_stats (JsonObject * obj, PcrMessage * msg, GError ** error)
   return TRUE;
 }
 
+/* Standard base64 with its padding, nothing else (g_base64_decode skips
+ * what it does not know). */
+static gboolean
+is_base64 (const gchar * text, gsize len)
+{
+  gsize i, pad = 0;
+
+  if (len % 4 != 0)
+    return FALSE;
+  for (i = 0; i < len; i++) {
+    gchar c = text[i];
+
+    if (c == '=') {
+      if (i < len - 2)
+        return FALSE;
+      pad++;
+    } else if (pad > 0 || !(g_ascii_isalnum (c) || c == '+' || c == '/'))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Member @name: base64 of 1 to @max bytes (or 0 when @empty_ok). */
+static gboolean
+get_base64 (JsonObject * obj, const gchar * name, gsize max,
+    gboolean empty_ok, GBytes ** out, GError ** error)
+{
+  const gchar *text;
+  guchar *bytes;
+  gsize len;
+
+  if (!get_string (obj, name, TRUE, &text, error))
+    return FALSE;
+  len = strlen (text);
+  if ((len == 0 && !empty_ok) || len > (max + 2) / 3 * 4
+      || !is_base64 (text, len))
+    return bad_request (error, "\"%s\" is not base64 of %d to %"
+        G_GSIZE_FORMAT " bytes", name, empty_ok ? 0 : 1, max);
+  bytes = len ? g_base64_decode (text, &len) : g_malloc0 (1);
+  *out = g_bytes_new_take (bytes, len);
+  if (len > max)
+    return bad_request (error, "\"%s\" is over %" G_GSIZE_FORMAT " bytes",
+        name, max);
+  return TRUE;
+}
+
+static gboolean
+parse_image (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  PcrImagePart *image = &msg->image;
+  const gchar *content_type;
+
+  if (!get_string (obj, "contentType", TRUE, &content_type, error)
+      || !get_uint (obj, "width", TRUE, PCR_IMAGE_MAX_DIMENSION,
+          &image->width, error)
+      || !get_uint (obj, "height", TRUE, PCR_IMAGE_MAX_DIMENSION,
+          &image->height, error)
+      || !get_uint (obj, "parts", TRUE, PCR_IMAGE_MAX_PARTS, &image->parts,
+          error)
+      || !get_uint (obj, "part", TRUE, PCR_IMAGE_MAX_PARTS, &image->part,
+          error)
+      || !get_uint (obj, "size", TRUE, PCR_IMAGE_MAX_PARTS *
+          PCR_IMAGE_PART_MAX, &image->size, error))
+    return FALSE;
+  if (!g_str_equal (content_type, "image/jpeg"))
+    return bad_request (error, "\"contentType\" is not image/jpeg");
+  if (image->parts == 0 || image->part >= image->parts)
+    return bad_request (error, "\"part\" is not below \"parts\"");
+  if (!get_base64 (obj, "data", PCR_IMAGE_PART_MAX, FALSE, &image->data,
+          error))
+    return FALSE;
+  if (g_bytes_get_size (image->data) > image->size)
+    return bad_request (error, "\"data\" is larger than the image");
+  image->content_type = g_strdup (content_type);
+  return TRUE;
+}
+
+/* An integer member from 0 to @max (up to 2^53: JSON's exact integers). */
+static gboolean
+get_uint64 (JsonObject * obj, const gchar * name, gboolean required,
+    guint64 max, guint64 * out, GError ** error)
+{
+  JsonNode *node = json_object_get_member (obj, name);
+  gint64 value;
+
+  if (node == NULL) {
+    if (required)
+      return bad_request (error, "missing \"%s\" integer", name);
+    return TRUE;
+  }
+  if (!JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_INT64
+      || (value = json_node_get_int (node)) < 0 || (guint64) value > max)
+    return bad_request (error, "\"%s\" is not an integer from 0 to %"
+        G_GUINT64_FORMAT, name, max);
+  *out = (guint64) value;
+  return TRUE;
+}
+
+static gboolean
+get_segment_name (JsonObject * obj, const gchar * member, gchar ** out,
+    GError ** error)
+{
+  const gchar *name;
+
+  if (!get_string (obj, member, TRUE, &name, error))
+    return FALSE;
+  if (!pcr_segment_name_is_valid (name))
+    return bad_request (error, "\"%s\" is not a segment's name "
+        "(YYYYMMDD-HHMMSS.mp4)", member);
+  *out = g_strdup (name);
+  return TRUE;
+}
+
+static gboolean
+parse_record (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  const gchar *action;
+
+  if (!get_string (obj, "action", TRUE, &action, error))
+    return FALSE;
+  if (!g_str_equal (action, "start") && !g_str_equal (action, "stop"))
+    return bad_request (error, "\"action\" is not \"start\" or \"stop\"");
+  msg->record = g_str_equal (action, "start");
+  return TRUE;
+}
+
+static gboolean
+get_required_boolean (JsonObject * obj, const gchar * name, gboolean * out,
+    GError ** error)
+{
+  if (json_object_get_member (obj, name) == NULL)
+    return bad_request (error, "missing \"%s\" boolean", name);
+  return get_boolean (obj, name, out, error);
+}
+
+static gboolean
+parse_segment (JsonNode * node, guint index, GPtrArray * segments,
+    GError ** error)
+{
+  g_autoptr (GError) inner = NULL;
+  g_autofree gchar *name = NULL;
+  JsonObject *obj;
+  guint64 start = 0, bytes = 0;
+  guint duration = 0;
+
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return bad_request (error, "segment %u is not an object", index);
+  obj = json_node_get_object (node);
+  if (!get_segment_name (obj, "name", &name, &inner)
+      || !get_uint64 (obj, "start", TRUE, G_MAXUINT32, &start, &inner)
+      || !get_uint (obj, "durationMs", TRUE, G_MAXINT, &duration, &inner)
+      || !get_uint64 (obj, "bytes", TRUE, PCR_SEGMENT_MAX_SIZE, &bytes,
+          &inner))
+    return bad_request (error, "segment %u: %s", index, inner->message);
+  g_ptr_array_add (segments, pcr_segment_new (name, (gint64) start, duration,
+          bytes));
+  return TRUE;
+}
+
+static gboolean
+parse_segments (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  JsonNode *node;
+  JsonArray *array;
+  guint i, n;
+
+  if (!get_required_boolean (obj, "recording", &msg->record, error)
+      || !get_uint (obj, "from", TRUE, G_MAXINT, &msg->from, error)
+      || !get_uint (obj, "total", TRUE, G_MAXINT, &msg->total, error))
+    return FALSE;
+  node = json_object_get_member (obj, "segments");
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+    return bad_request (error, "\"segments\" is not an array");
+  array = json_node_get_array (node);
+  n = json_array_get_length (array);
+  if (n > PCR_SEGMENTS_PER_MESSAGE)
+    return bad_request (error, "more than %d segments in one message",
+        PCR_SEGMENTS_PER_MESSAGE);
+  for (i = 0; i < n; i++) {
+    if (!parse_segment (json_array_get_element (array, i), i, msg->segments,
+            error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+parse_fetch (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  if (!get_segment_name (obj, "name", &msg->name, error)
+      || !get_uint64 (obj, "offset", TRUE, PCR_SEGMENT_MAX_SIZE,
+          &msg->offset, error)
+      || !get_uint (obj, "length", TRUE, PCR_CHUNK_MAX, &msg->length, error))
+    return FALSE;
+  if (msg->length == 0)
+    return bad_request (error, "\"length\" is 0");
+  return TRUE;
+}
+
+static gboolean
+parse_chunk (JsonObject * obj, PcrMessage * msg, GError ** error)
+{
+  if (!get_segment_name (obj, "name", &msg->name, error)
+      || !get_uint64 (obj, "offset", TRUE, PCR_SEGMENT_MAX_SIZE,
+          &msg->offset, error)
+      || !get_uint64 (obj, "size", TRUE, PCR_SEGMENT_MAX_SIZE, &msg->size,
+          error)
+      || !get_base64 (obj, "data", PCR_CHUNK_MAX, TRUE, &msg->data, error))
+    return FALSE;
+  if (msg->offset + g_bytes_get_size (msg->data) > msg->size)
+    return bad_request (error, "the chunk goes past the segment's end");
+  return TRUE;
+}
+
 PcrMessage *
 pcr_message_parse (const gchar * data, gsize len, GError ** error)
 {
@@ -525,6 +881,30 @@ pcr_message_parse (const gchar * data, gsize len, GError ** error)
     case PCR_MESSAGE_STATS:
       ok = parse_stats (obj, msg, error);
       break;
+    case PCR_MESSAGE_SNAPSHOT:
+      ok = TRUE;
+      break;
+    case PCR_MESSAGE_IMAGE:
+      ok = parse_image (obj, msg, error);
+      break;
+    case PCR_MESSAGE_RECORD:
+      ok = parse_record (obj, msg, error);
+      break;
+    case PCR_MESSAGE_RECORDING:
+      ok = get_required_boolean (obj, "recording", &msg->record, error);
+      break;
+    case PCR_MESSAGE_RECORDINGS:
+      ok = get_uint (obj, "from", FALSE, G_MAXINT, &msg->from, error);
+      break;
+    case PCR_MESSAGE_SEGMENTS:
+      ok = parse_segments (obj, msg, error);
+      break;
+    case PCR_MESSAGE_FETCH:
+      ok = parse_fetch (obj, msg, error);
+      break;
+    case PCR_MESSAGE_CHUNK:
+      ok = parse_chunk (obj, msg, error);
+      break;
   }
   if (!ok)
     return NULL;
@@ -580,6 +960,52 @@ add_stats (JsonBuilder * builder, const PcrStats * stats)
   }
   if (stats->rtt >= 0)
     add_int (builder, "rtt", MIN (stats->rtt, PCR_STATS_MAX_RTT_MS));
+}
+
+static void
+add_base64 (JsonBuilder * builder, const gchar * name, GBytes * bytes)
+{
+  gsize len;
+  const guchar *data = g_bytes_get_data (bytes, &len);
+  g_autofree gchar *text = g_base64_encode (data, len);
+
+  add_string (builder, name, text);
+}
+
+static void
+add_segments (JsonBuilder * builder, const PcrMessage * msg)
+{
+  guint i;
+
+  json_builder_set_member_name (builder, "recording");
+  json_builder_add_boolean_value (builder, msg->record);
+  add_int (builder, "from", msg->from);
+  add_int (builder, "total", msg->total);
+  json_builder_set_member_name (builder, "segments");
+  json_builder_begin_array (builder);
+  for (i = 0; i < msg->segments->len; i++) {
+    const PcrSegment *segment = g_ptr_array_index (msg->segments, i);
+
+    json_builder_begin_object (builder);
+    add_string (builder, "name", segment->name);
+    add_int (builder, "start", segment->start);
+    add_int (builder, "durationMs", segment->duration_ms);
+    add_int (builder, "bytes", segment->bytes);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_array (builder);
+}
+
+static void
+add_image (JsonBuilder * builder, const PcrImagePart * image)
+{
+  add_string (builder, "contentType", image->content_type);
+  add_int (builder, "width", image->width);
+  add_int (builder, "height", image->height);
+  add_int (builder, "part", image->part);
+  add_int (builder, "parts", image->parts);
+  add_int (builder, "size", image->size);
+  add_base64 (builder, "data", image->data);
 }
 
 static void
@@ -651,6 +1077,35 @@ pcr_message_to_json (const PcrMessage * msg, gsize * len)
     case PCR_MESSAGE_STATS:
       add_stats (builder, &msg->stats);
       break;
+    case PCR_MESSAGE_SNAPSHOT:
+      break;
+    case PCR_MESSAGE_IMAGE:
+      add_image (builder, &msg->image);
+      break;
+    case PCR_MESSAGE_RECORD:
+      add_string (builder, "action", msg->record ? "start" : "stop");
+      break;
+    case PCR_MESSAGE_RECORDING:
+      json_builder_set_member_name (builder, "recording");
+      json_builder_add_boolean_value (builder, msg->record);
+      break;
+    case PCR_MESSAGE_RECORDINGS:
+      add_int (builder, "from", msg->from);
+      break;
+    case PCR_MESSAGE_SEGMENTS:
+      add_segments (builder, msg);
+      break;
+    case PCR_MESSAGE_FETCH:
+      add_string (builder, "name", msg->name);
+      add_int (builder, "offset", msg->offset);
+      add_int (builder, "length", msg->length);
+      break;
+    case PCR_MESSAGE_CHUNK:
+      add_string (builder, "name", msg->name);
+      add_int (builder, "offset", msg->offset);
+      add_int (builder, "size", msg->size);
+      add_base64 (builder, "data", msg->data);
+      break;
   }
   json_builder_end_object (builder);
 
@@ -658,6 +1113,32 @@ pcr_message_to_json (const PcrMessage * msg, gsize * len)
 }
 
 /* ---- ids and topics ---- */
+
+gboolean
+pcr_segment_name_is_valid (const gchar * name)
+{
+  gsize i, len;
+
+  if (name == NULL)
+    return FALSE;
+  len = strlen (name);
+  /* YYYYMMDD-HHMMSS, then -N (1..3 digits), then .mp4 */
+  if (len < 19 || len > 23 || !g_str_has_suffix (name, ".mp4"))
+    return FALSE;
+  for (i = 0; i < 15; i++) {
+    if (i == 8 ? name[i] != '-' : !g_ascii_isdigit (name[i]))
+      return FALSE;
+  }
+  if (len == 19)
+    return TRUE;
+  if (name[15] != '-' || len < 21)
+    return FALSE;
+  for (i = 16; i < len - 4; i++) {
+    if (!g_ascii_isdigit (name[i]))
+      return FALSE;
+  }
+  return TRUE;
+}
 
 gboolean
 pcr_id_is_valid (const gchar * id)
@@ -826,6 +1307,12 @@ pcr_status_to_json (const PcrStatus * status, gsize * len)
           (gdouble) status->fps_n / status->fps_d);
       json_builder_add_double_value (builder, g_ascii_strtod (text, NULL));
     }
+  }
+  if (status->can_record) {
+    json_builder_set_member_name (builder, "recording");
+    json_builder_add_boolean_value (builder, status->recording);
+    if (status->record_error)
+      add_string (builder, "recordError", status->record_error);
   }
   json_builder_end_object (builder);
 

@@ -25,6 +25,10 @@ typedef enum
   PCR_ERROR_MAX_VIEWERS,
   PCR_ERROR_UNKNOWN_SESSION,
   PCR_ERROR_INTERNAL,
+  PCR_ERROR_NO_SNAPSHOT,        /* the device has no pictures to give */
+  PCR_ERROR_BUSY,               /* too many snapshots asked for at once */
+  PCR_ERROR_NO_RECORDING,       /* the device has no recording directory */
+  PCR_ERROR_NOT_FOUND,          /* no such segment */
 } PcrErrorCode;
 
 const gchar *pcr_error_code_to_string (PcrErrorCode code);
@@ -37,6 +41,14 @@ typedef enum
   PCR_MESSAGE_BYE,
   PCR_MESSAGE_ERROR_MSG,
   PCR_MESSAGE_STATS,
+  PCR_MESSAGE_SNAPSHOT,         /* a viewer asks for a still image */
+  PCR_MESSAGE_IMAGE,            /* one part of it, from the device */
+  PCR_MESSAGE_RECORD,           /* start or stop recording */
+  PCR_MESSAGE_RECORDING,        /* whether the device records now */
+  PCR_MESSAGE_RECORDINGS,       /* a viewer asks for the segments */
+  PCR_MESSAGE_SEGMENTS,         /* some of them, from the device */
+  PCR_MESSAGE_FETCH,            /* a viewer asks for bytes of a segment */
+  PCR_MESSAGE_CHUNK,            /* those bytes, from the device */
 } PcrMessageType;
 
 /* One RTCIceServer: urls (at least one), optional username/credential. */
@@ -67,6 +79,41 @@ typedef struct
   gint rtt;                     /* ms, receiver reports; < 0: left out */
 } PcrStats;
 
+/* A still image travels in parts of at most this many bytes (before
+ * base64): with its JSON a part stays under the 128 KiB an MQTT message
+ * of the project may have (docs/signalling.md, "Snapshots"). */
+#define PCR_IMAGE_PART_MAX (64 * 1024)
+/* At most this many parts: images of up to 4 MiB. */
+#define PCR_IMAGE_MAX_PARTS 64
+#define PCR_IMAGE_MAX_DIMENSION 16384
+
+/* One part of an "image" message. */
+typedef struct
+{
+  gchar *content_type;          /* "image/jpeg" */
+  guint width, height;          /* of the picture */
+  guint part, parts;            /* part < parts <= PCR_IMAGE_MAX_PARTS */
+  guint size;                   /* of the whole image, bytes */
+  GBytes *data;                 /* this part, decoded */
+} PcrImagePart;
+
+/* Recordings (docs/signalling.md, "Recordings"). */
+#define PCR_SEGMENTS_PER_MESSAGE 200
+#define PCR_SEGMENT_NAME_MAX 32
+#define PCR_CHUNK_MAX (64 * 1024)
+/* Offsets and sizes: well past any segment. */
+#define PCR_SEGMENT_MAX_SIZE (G_GUINT64_CONSTANT (1) << 40)
+
+typedef struct
+{
+  gchar *name;                  /* YYYYMMDD-HHMMSS[-N].mp4 */
+  gint64 start;                 /* Unix time, s */
+  guint duration_ms;
+  guint64 bytes;
+} PcrSegment;
+
+void pcr_segment_free (PcrSegment * segment);
+
 typedef struct
 {
   PcrMessageType type;
@@ -80,6 +127,15 @@ typedef struct
   gchar *code;                  /* error */
   gchar *message;               /* error */
   PcrStats stats;               /* stats */
+  PcrImagePart image;           /* image */
+  gboolean record;              /* record (start), recording, segments */
+  guint from, total;            /* recordings (from), segments (both) */
+  GPtrArray *segments;          /* segments: PcrSegment*, never NULL */
+  gchar *name;                  /* fetch, chunk */
+  guint64 offset;               /* fetch, chunk */
+  guint length;                 /* fetch: at most PCR_CHUNK_MAX */
+  guint64 size;                 /* chunk: of the whole segment */
+  GBytes *data;                 /* chunk: at most PCR_CHUNK_MAX bytes */
 } PcrMessage;
 
 void pcr_message_free (PcrMessage * msg);
@@ -107,6 +163,28 @@ PcrMessage *pcr_message_new_error (PcrErrorCode code, const gchar * message);
 /* Copies @stats; its rendition must be a valid id of at most
  * PCR_STATS_MAX_RENDITION bytes. */
 PcrMessage *pcr_message_new_stats (const PcrStats * stats);
+PcrMessage *pcr_message_new_snapshot (void);
+PcrMessage *pcr_message_new_record (gboolean start);
+PcrMessage *pcr_message_new_recording (gboolean recording);
+PcrMessage *pcr_message_new_recordings (guint from);
+/* Segments to add to ->segments (pcr_segment_new). */
+PcrMessage *pcr_message_new_segments (gboolean recording, guint from,
+    guint total);
+PcrSegment *pcr_segment_new (const gchar * name, gint64 start,
+    guint duration_ms, guint64 bytes);
+PcrMessage *pcr_message_new_fetch (const gchar * name, guint64 offset,
+    guint length);
+/* @data (at most PCR_CHUNK_MAX bytes) is referenced. */
+PcrMessage *pcr_message_new_chunk (const gchar * name, guint64 offset,
+    guint64 size, GBytes * data);
+/* Part @part of @parts of an image of @size bytes; @data (at most
+ * PCR_IMAGE_PART_MAX bytes) is referenced. */
+PcrMessage *pcr_message_new_image (const gchar * content_type, guint width,
+    guint height, guint part, guint parts, guint size, GBytes * data);
+
+/* YYYYMMDD-HHMMSS.mp4, or YYYYMMDD-HHMMSS-N.mp4 (N of 1 to 3 digits): a
+ * recorded segment's name, never a path. */
+gboolean pcr_segment_name_is_valid (const gchar * name);
 
 /* [A-Za-z0-9_-]{1,64}: session ids, and device ids too. */
 gboolean pcr_id_is_valid (const gchar * id);
@@ -141,6 +219,9 @@ typedef struct
   const gchar *codec;           /* "H264" */
   gint width, height;           /* 0 when not known yet: both left out */
   gint fps_n, fps_d;            /* 0 when not known yet: framerate left out */
+  gboolean can_record;          /* FALSE: "recording" left out */
+  gboolean recording;
+  const gchar *record_error;    /* why recording stopped by itself, or NULL */
 } PcrStatus;
 
 /* Serializes @status to a compact JSON object (NUL-terminated, length in

@@ -75,8 +75,11 @@ elif [ ${#stamp_args[@]} -gt 0 ]; then
 else
   log "starting the camera service (device $DEVICE, --source $source_arg)"
 fi
+# Recordings go to build/demo/recordings, when started from the page
+# (docs/recording.md): the demo keeps at most 200 MB of them.
 GST_PLUGIN_PATH="$plugin_path" "$picamrtc" --source "$source_arg" "${stamp_args[@]}" \
-  --broker "mqtt://127.0.0.1:$MQTT_PORT" --device "$DEVICE" "${ice_args[@]}" &
+  --broker "mqtt://127.0.0.1:$MQTT_PORT" --device "$DEVICE" "${ice_args[@]}" \
+  --record-dir "$run_dir/recordings" --record-max-mb 200 &
 pids+=($!)
 
 gateway="$BUILD_DIR/src/gateway/picamrtc-gateway"

@@ -11,6 +11,10 @@
 //   ?stats=0|1            stats overlay off/on at start (default on)
 //   ?autoplay=0           do not start playing on load
 //
+// Each online camera in the list shows a still image (GET api/snapshot/D,
+// at most once per 30 s per camera, not while the page is hidden); the
+// snapshot button (key P) saves the playing camera's picture as a JPEG.
+//
 // For tests and scripts: window.picamrtc (see the end of this file).
 
 import {
@@ -19,6 +23,7 @@ import {
 } from './whep.js';
 import { StatsMonitor, renderStats, renderLatency, EMPTY } from './stats.js';
 import { LatencyMeter } from './latency-meter.js';
+import { RecordingsPanel } from './recordings.js';
 
 const POLL_MS = 2000;
 const BACKOFF_MIN_MS = 1000;
@@ -28,6 +33,7 @@ const CONNECT_TIMEOUT_MS = 15000; // answer applied -> connected
 const STALL_MS = 3000;            // no frame this long while live: say so
 const TOKEN_KEY = 'picamrtc.token';
 const STATS_KEY = 'picamrtc.stats';
+const THUMB_MS = 30000;           // a camera's thumbnail at most this often
 
 const params = new URLSearchParams(location.search);
 const SIGNALLING = ['auto', 'whep', 'bulk'].includes(params.get('signalling')) ? params.get('signalling') : 'auto';
@@ -52,6 +58,7 @@ const el = {
   srStatus: $('sr-status'),
   statsBtn: $('stats-btn'),
   fsBtn: $('fs-btn'),
+  snapBtn: $('snap-btn'),
   metaDevice: $('meta-device'),
   metaInfo: $('meta-info'),
   gateway: $('gateway-status'),
@@ -338,7 +345,7 @@ function renderDevices() {
       const b = document.createElement('button');
       b.type = 'button';
       b.className = 'device';
-      b.innerHTML = '<span class="dot" aria-hidden="true"></span><span class="device-name"></span>' +
+      b.innerHTML = '<img class="device-thumb" alt="" hidden><span class="dot" aria-hidden="true"></span><span class="device-name"></span>' +
         '<span class="device-info"><span class="di-state"></span><span class="di-viewers"></span><span class="di-format"></span></span>';
       b.addEventListener('click', () => onDeviceClick(d.id));
       li.append(b);
@@ -349,6 +356,10 @@ function renderDevices() {
     b.dataset.state = d.state;
     b.setAttribute('aria-pressed', String(selected));
     b.querySelector('.device-name').textContent = d.id;
+    const img = b.querySelector('.device-thumb');
+    const thumb = thumbs.get(d.id);
+    if (thumb && thumb.url && img.getAttribute('src') !== thumb.url) img.src = thumb.url;
+    img.hidden = !(thumb && thumb.url);
     const info = deviceInfo(d);
     ['.di-state', '.di-viewers', '.di-format'].forEach((sel, k) => {
       const span = b.querySelector(sel);
@@ -617,6 +628,62 @@ function onDeviceClick(id) {
   play(id);
 }
 
+// ---- still images -------------------------------------------------------------------
+
+const thumbs = new Map();         // device id -> { url, at, loading }
+const recordings = new RecordingsPanel($('recordings'), api, () => authHeaders(token));
+
+/** A camera's picture now (GET api/snapshot/D) as a Blob. */
+async function fetchSnapshot(id, timeoutMs) {
+  const res = await request(api(`api/snapshot/${encodeURIComponent(id)}`),
+    { headers: authHeaders(token), timeoutMs });
+  if (!res.ok) throw await readError(res);
+  return res.blob();
+}
+
+/** Fetches the thumbnails that are due: online cameras, every 30 s. */
+function refreshThumbs() {
+  if (document.hidden) return;
+  const now = Date.now();
+  for (const d of S.devices) {
+    if (d.state !== 'online') continue;
+    let t = thumbs.get(d.id);
+    if (!t) thumbs.set(d.id, t = { url: null, at: 0, loading: false });
+    if (t.loading || now - t.at < THUMB_MS) continue;
+    t.loading = true;
+    t.at = now;
+    fetchSnapshot(d.id, 10000).then((blob) => {
+      if (t.url) URL.revokeObjectURL(t.url);
+      t.url = URL.createObjectURL(blob);
+      renderDevices();
+    }).catch(() => { /* the last one stays; another try in 30 s */ })
+      .finally(() => { t.loading = false; });
+  }
+}
+
+/** Saves the selected camera's picture as "D-YYYYMMDD-HHMMSS.jpg". */
+async function saveSnapshot() {
+  if (!S.device || el.snapBtn.disabled) return;
+  el.snapBtn.disabled = true;
+  try {
+    const blob = await fetchSnapshot(S.device, 10000);
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `${S.device}-${stamp}.jpg`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    el.srStatus.textContent = `Snapshot saved as ${a.download}`;
+  } catch (e) {
+    el.srStatus.textContent = `No snapshot: ${e.message}`;
+    el.snapBtn.title = `No snapshot: ${e.message}`;
+  } finally {
+    el.snapBtn.disabled = false;
+  }
+}
+
 // ---- device polling ---------------------------------------------------------------
 
 let pollTimer = null;
@@ -659,6 +726,7 @@ function onDevices(list) {
   S.devices = list;
   const first = !S.devicesLoaded;
   S.devicesLoaded = true;
+  refreshThumbs();
 
   if (!S.device) {
     const pick = list.find((d) => d.state === 'online') || list.find((d) => d.state === 'error');
@@ -682,6 +750,7 @@ function onDevices(list) {
 
   const dev = list.find((d) => d.id === S.device);
   const now = dev ? dev.state : 'offline';
+  recordings.update(S.device, dev && now !== 'offline' ? dev.status : null);
   const was = S.selectedWas;
   S.selectedWas = now;
   if (dev && dev.status.width && dev.status.height && !el.video.videoWidth) setAspect(dev.status.width, dev.status.height);
@@ -790,6 +859,7 @@ el.retryBtn.addEventListener('click', () => {
 });
 el.statsBtn.addEventListener('click', () => setStatsVisible(el.stats.hidden));
 el.fsBtn.addEventListener('click', toggleFullscreen);
+el.snapBtn.addEventListener('click', saveSnapshot);
 el.viewport.addEventListener('dblclick', (e) => {
   if (e.target.closest('button, .stats')) return;
   toggleFullscreen();
@@ -805,6 +875,7 @@ document.addEventListener('keydown', (e) => {
   if (e.target.closest && e.target.closest('input, textarea, select, dialog')) return;
   if (e.key === 'f' || e.key === 'F') { e.preventDefault(); toggleFullscreen(); }
   else if (e.key === 's' || e.key === 'S') { e.preventDefault(); setStatsVisible(el.stats.hidden); }
+  else if (e.key === 'p' || e.key === 'P') { e.preventDefault(); saveSnapshot(); }
 });
 
 window.addEventListener('pagehide', () => {

@@ -41,9 +41,11 @@
 #include "pcr-defaults.h"
 #include "pcr-packages.h"
 #include "pcr-message.h"
+#include "pcr-recorder.h"
 #include "pcr-rendition.h"
 #include "pcr-sdp.h"
 #include "pcr-signaller.h"
+#include "pcr-snapshot.h"
 #include "pcr-viewer.h"
 #include "rtphdrextplayoutdelay.h"
 
@@ -102,6 +104,12 @@ enum
   PROP_ADAPTIVE,
   PROP_FEC,
   PROP_METRICS_INTERVAL,
+  PROP_SNAPSHOTS,
+  PROP_RECORD_DIR,
+  PROP_RECORD_SEGMENT_S,
+  PROP_RECORD_MAX_MB,
+  PROP_RECORD_MAX_AGE_H,
+  PROP_RECORDING,
   N_PROPERTIES
 };
 
@@ -147,6 +155,7 @@ struct _PcrMqttWebrtcSink
   /* 0: "sink", the high one; 1: "sink_low" while requested */
   PcrRendition *renditions[PCR_MAX_RENDITIONS];
   gchar *missing;               /* a factory we could not make, or NULL */
+  PcrSnapshot *snapshot;        /* while "snapshot" is requested */
 
   /* properties, under the object lock */
   gchar *broker_uri, *username, *password, *ca_file;
@@ -156,6 +165,13 @@ struct _PcrMqttWebrtcSink
   gchar *camera_state;
   guint max_viewers;
   guint viewers;
+  guint snapshots;              /* waiting for a picture */
+  gchar *record_dir;            /* NULL: no recording */
+  guint record_segment_s, record_max_mb, record_max_age_h;
+  gboolean record;              /* wanted: start once running */
+  gboolean recording;           /* what the recorder says */
+  gchar *record_error;          /* why it stopped by itself */
+  PcrRecorder *recorder;        /* from start to stop, context only */
   gint playout_delay_max_ms;
   PcrSignaller *signaller;      /* set by the application, or NULL */
   gboolean adaptive;
@@ -204,6 +220,11 @@ GST_ELEMENT_REGISTER_DEFINE (mqttwebrtcsink, "mqttwebrtcsink", GST_RANK_NONE,
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (SINK_CAPS));
+
+/* Raw frames (those before the encoder) for still images. */
+static GstStaticPadTemplate snapshot_template =
+GST_STATIC_PAD_TEMPLATE ("snapshot", GST_PAD_SINK, GST_PAD_REQUEST,
+    GST_STATIC_CAPS ("video/x-raw"));
 
 /* The low rendition, for viewers whose link cannot carry the high one. */
 static GstStaticPadTemplate sink_low_template =
@@ -266,6 +287,9 @@ fill_status (PcrMqttWebrtcSink * self, gboolean online, PcrStatus * status)
   status->height = info.height;
   status->fps_n = info.fps_n;
   status->fps_d = info.fps_d;
+  status->can_record = self->record_dir != NULL;
+  status->recording = online && self->recording;
+  status->record_error = online ? self->record_error : NULL;
 }
 
 static void
@@ -273,12 +297,14 @@ publish_status (PcrMqttWebrtcSink * self)
 {
   PcrStatus status;
   g_autofree gchar *state = NULL;
+  g_autofree gchar *record_error = NULL;
 
   if (!self->run_signaller)
     return;
   GST_OBJECT_LOCK (self);
   fill_status (self, TRUE, &status);
   status.state = state = g_strdup (status.state);
+  status.record_error = record_error = g_strdup (status.record_error);
   GST_OBJECT_UNLOCK (self);
   pcr_signaller_publish_status (self->run_signaller, &status);
 }
@@ -934,6 +960,98 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   set_viewers (self, g_hash_table_size (self->sessions));
 }
 
+/* The recorder's callbacks, on the context. */
+static void
+on_recorder_state (gboolean recording, const gchar * error,
+    gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+
+  GST_OBJECT_LOCK (self);
+  self->recording = recording;
+  self->record = recording;
+  g_free (self->record_error);
+  self->record_error = g_strdup (error);
+  GST_OBJECT_UNLOCK (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RECORDING]);
+  publish_status (self);
+}
+
+static void
+on_recorder_key_unit (gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+
+  pcr_rendition_request_key_unit (self->renditions[0]);
+}
+
+/* Starts or stops recording (the context); FALSE and @error when it cannot
+ * start. */
+static gboolean
+set_recording (PcrMqttWebrtcSink * self, gboolean on, GError ** error)
+{
+  if (!self->recorder) {
+    g_set_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_NO_RECORDING,
+        "the device has no recording directory (record-dir)");
+    return FALSE;
+  }
+  if (!on) {
+    pcr_recorder_stop (self->recorder);
+    return TRUE;
+  }
+  return pcr_recorder_start (self->recorder, error);
+}
+
+static gboolean
+apply_record_cb (gpointer data)
+{
+  PcrMqttWebrtcSink *self = data;
+  g_autoptr (GError) error = NULL;
+  gboolean on;
+
+  GST_OBJECT_LOCK (self);
+  on = self->record;
+  GST_OBJECT_UNLOCK (self);
+  if (self->recorder && on != pcr_recorder_is_recording (self->recorder) &&
+      !set_recording (self, on, &error)) {
+    GST_ELEMENT_WARNING (self, RESOURCE, OPEN_WRITE, ("%s", error->message),
+        (NULL));
+    GST_OBJECT_LOCK (self);
+    self->record = FALSE;
+    g_free (self->record_error);
+    self->record_error = g_strdup (error->message);
+    GST_OBJECT_UNLOCK (self);
+    publish_status (self);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+handle_record_message (PcrMqttWebrtcSink * self, const gchar * id,
+    const PcrMessage * msg)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PcrMessage) reply = NULL;
+
+  if (msg->type == PCR_MESSAGE_RECORD) {
+    if (!set_recording (self, msg->record, &error))
+      reply = pcr_message_new_error (error->domain == PCR_MESSAGE_ERROR ?
+          (PcrErrorCode) error->code : PCR_ERROR_INTERNAL, error->message);
+    else
+      reply = pcr_message_new_recording (pcr_recorder_is_recording
+          (self->recorder));
+  } else if (!self->recorder) {
+    reply = pcr_message_new_error (PCR_ERROR_NO_RECORDING,
+        "the device has no recording directory (record-dir)");
+  } else if (msg->type == PCR_MESSAGE_RECORDINGS) {
+    reply = pcr_recorder_list (self->recorder, msg->from);
+  } else {
+    reply = pcr_recorder_fetch (self->recorder, msg->name, msg->offset,
+        msg->length);
+  }
+  pcr_signaller_send (self->run_signaller, id, reply);
+}
+
 static void
 on_signaller_message (PcrSignaller * signaller, const gchar * id,
     const PcrMessage * msg, gpointer user_data)
@@ -956,9 +1074,23 @@ on_signaller_message (PcrSignaller * signaller, const gchar * id,
       if (viewer)
         remove_session (self, viewer, FALSE, "viewer said bye");
       break;
+    case PCR_MESSAGE_RECORD:
+    case PCR_MESSAGE_RECORDINGS:
+    case PCR_MESSAGE_FETCH:
+      handle_record_message (self, id, msg);
+      break;
+    case PCR_MESSAGE_SNAPSHOT:
+      if (self->snapshot)
+        pcr_snapshot_request (self->snapshot, id);
+      else
+        pcr_viewer_reply_error (signaller, id, PCR_ERROR_NO_SNAPSHOT,
+            "the device takes no pictures: nothing is linked to the "
+            "element's snapshot pad");
+      break;
     default:
       pcr_viewer_reply_error (signaller, id, PCR_ERROR_BAD_REQUEST,
-          "a device takes offer, candidate and bye messages only");
+          "a device takes offer, candidate, bye, snapshot, record, "
+          "recordings and fetch messages only");
       break;
   }
 }
@@ -993,6 +1125,8 @@ housekeeping (gpointer data)
   for (l = viewers; l; l = l->next)
     pcr_viewer_tick (l->data, now);
   g_list_free (viewers);
+  if (self->snapshot)
+    pcr_snapshot_tick (self->snapshot, now);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1139,6 +1273,28 @@ start (PcrMqttWebrtcSink * self)
     g_source_set_callback (self->metrics_timer, metrics_tick, self, NULL);
     g_source_attach (self->metrics_timer, self->context);
   }
+  GST_OBJECT_LOCK (self);
+  if (self->record_dir) {
+    PcrRecorderSettings settings = {
+      .dir = self->record_dir,
+      .segment_s = self->record_segment_s,
+      .max_mb = self->record_max_mb,
+      .max_age_h = self->record_max_age_h,
+    };
+    PcrRecorderHost host = {
+      .context = self->context,
+      .state_changed = on_recorder_state,
+      .want_key_unit = on_recorder_key_unit,
+      .user_data = self,
+    };
+    PcrRecorder *recorder = pcr_recorder_new (GST_BIN (self),
+        pcr_rendition_get_tee (self->renditions[0]), &settings, &host);
+
+    self->recorder = recorder;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (self->recorder)
+    post (self, apply_record_cb, self, NULL);
   self->thread = g_thread_new ("mqttwebrtcsink", context_thread, self);
   self->warm_up_thread = g_thread_new ("mqttwebrtcsink-warm", warm_up,
       NULL);
@@ -1203,6 +1359,7 @@ close_all_sessions (PcrMqttWebrtcSink * self)
 static void
 stop (PcrMqttWebrtcSink * self)
 {
+  PcrRecorder *recorder;
   GList *leftover, *l;
   guint i;
   PcrSignaller *signaller;
@@ -1244,6 +1401,13 @@ stop (PcrMqttWebrtcSink * self)
       pcr_rendition_stop (self->renditions[i]);
   /* Drain what is still queued (closes under way) now that no thread runs. */
   while (g_main_context_iteration (self->context, FALSE));
+  if (self->snapshot)
+    pcr_snapshot_stop (self->snapshot);
+  GST_OBJECT_LOCK (self);
+  recorder = g_steal_pointer (&self->recorder);
+  self->recording = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  pcr_recorder_free (recorder);
 
   g_mutex_lock (&self->lock);
   leftover = self->removing;
@@ -1263,6 +1427,7 @@ stop (PcrMqttWebrtcSink * self)
   g_clear_pointer (&self->loop, g_main_loop_unref);
   GST_OBJECT_LOCK (self);
   self->viewers = 0;
+  self->snapshots = 0;
   signaller = g_steal_pointer (&self->run_signaller);
   GST_OBJECT_UNLOCK (self);
   memset (&self->host, 0, sizeof (self->host));
@@ -1277,6 +1442,14 @@ pcr_mqtt_webrtc_sink_change_state (GstElement * element,
   GstStateChangeReturn ret;
 
   switch (transition) {
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      /* a stop, not a power cut: the segment being written gets its last
+       * fragment */
+      if (self->recorder && self->recording &&
+          !pcr_recorder_finish (self->recorder, 2 * G_TIME_SPAN_SECOND))
+        GST_WARNING_OBJECT (self, "the last recorded segment was not "
+            "closed within 2 s");
+      break;
     case GST_STATE_CHANGE_NULL_TO_READY:
       if (!start (self)) {
         stop (self);
@@ -1400,6 +1573,26 @@ pcr_mqtt_webrtc_sink_set_property (GObject * object, guint prop_id,
     case PROP_METRICS_INTERVAL:
       self->metrics_interval = g_value_get_uint (value);
       break;
+    case PROP_RECORD_DIR:
+      replace_string (&self->record_dir, value);
+      break;
+    case PROP_RECORD_SEGMENT_S:
+      self->record_segment_s = g_value_get_uint (value);
+      break;
+    case PROP_RECORD_MAX_MB:
+      self->record_max_mb = g_value_get_uint (value);
+      break;
+    case PROP_RECORD_MAX_AGE_H:
+      self->record_max_age_h = g_value_get_uint (value);
+      break;
+    case PROP_RECORDING:
+      self->record = g_value_get_boolean (value);
+      if (self->recorder) {
+        GST_OBJECT_UNLOCK (self);
+        post (self, apply_record_cb, self, NULL);
+        GST_OBJECT_LOCK (self);
+      }
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1462,6 +1655,24 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
     case PROP_VIEWERS:
       g_value_set_uint (value, self->viewers);
       break;
+    case PROP_SNAPSHOTS:
+      g_value_set_uint (value, self->snapshots);
+      break;
+    case PROP_RECORD_DIR:
+      g_value_set_string (value, self->record_dir);
+      break;
+    case PROP_RECORD_SEGMENT_S:
+      g_value_set_uint (value, self->record_segment_s);
+      break;
+    case PROP_RECORD_MAX_MB:
+      g_value_set_uint (value, self->record_max_mb);
+      break;
+    case PROP_RECORD_MAX_AGE_H:
+      g_value_set_uint (value, self->record_max_age_h);
+      break;
+    case PROP_RECORDING:
+      g_value_set_boolean (value, self->recording);
+      break;
     case PROP_PLAYOUT_DELAY_MAX_MS:
       g_value_set_int (value, self->playout_delay_max_ms);
       break;
@@ -1485,14 +1696,67 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
   GST_OBJECT_UNLOCK (self);
 }
 
+/* The snapshot's callbacks, on the context. */
+static void
+on_snapshot_reply (const gchar * id, const PcrMessage * msg,
+    gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+
+  if (self->run_signaller)
+    pcr_signaller_send (self->run_signaller, id, msg);
+}
+
+static void
+on_snapshots_waiting (guint waiting, gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+
+  GST_OBJECT_LOCK (self);
+  if (self->snapshots == waiting) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  self->snapshots = waiting;
+  GST_OBJECT_UNLOCK (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SNAPSHOTS]);
+}
+
+static GstPad *
+request_snapshot_pad (PcrMqttWebrtcSink * self, GstPadTemplate * templ)
+{
+  PcrSnapshotHost host = {
+    .context = self->context,
+    .reply = on_snapshot_reply,
+    .waiting_changed = on_snapshots_waiting,
+    .user_data = self,
+  };
+  PcrSnapshot *snapshot;
+
+  if (self->snapshot) {
+    GST_WARNING_OBJECT (self, "there is one snapshot pad already");
+    return NULL;
+  }
+  snapshot = pcr_snapshot_new (GST_BIN (self), templ, "snapshot", &host);
+  GST_OBJECT_LOCK (self);
+  self->snapshot = snapshot;
+  GST_OBJECT_UNLOCK (self);
+  return pcr_snapshot_get_pad (snapshot);
+}
+
 /* sink_low: one, requested before the pipeline plays (viewers are linked
- * to the renditions there are when they come). */
+ * to the renditions there are when they come). snapshot: one, any time
+ * before the first picture is asked for. */
 static GstPad *
 pcr_mqtt_webrtc_sink_request_new_pad (GstElement * element,
     GstPadTemplate * templ, const gchar * name, const GstCaps * caps)
 {
   PcrMqttWebrtcSink *self = PCR_MQTT_WEBRTC_SINK (element);
   PcrRendition *rendition;
+
+  if (templ == gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS
+          (element), "snapshot"))
+    return request_snapshot_pad (self, templ);
 
   if (self->renditions[1]) {
     GST_WARNING_OBJECT (self, "there is one sink_low pad already");
@@ -1517,6 +1781,15 @@ pcr_mqtt_webrtc_sink_release_pad (GstElement * element, GstPad * pad)
   PcrMqttWebrtcSink *self = PCR_MQTT_WEBRTC_SINK (element);
   PcrRendition *rendition = self->renditions[1];
 
+  if (self->snapshot && pad == pcr_snapshot_get_pad (self->snapshot)) {
+    PcrSnapshot *snapshot = self->snapshot;
+
+    GST_OBJECT_LOCK (self);
+    self->snapshot = NULL;
+    GST_OBJECT_UNLOCK (self);
+    pcr_snapshot_free (snapshot);
+    return;
+  }
   if (!rendition || pad != pcr_rendition_get_pad (rendition))
     return;
   gst_pad_remove_probe (pad, self->counts[1].probe);
@@ -1542,6 +1815,9 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   self->adaptive = DEFAULT_ADAPTIVE;
   self->fec = DEFAULT_FEC;
   self->metrics_interval = DEFAULT_METRICS_INTERVAL;
+  self->record_segment_s = PCR_DEFAULT_RECORD_SEGMENT_S;
+  self->record_max_mb = PCR_DEFAULT_RECORD_MAX_MB;
+  self->record_max_age_h = PCR_DEFAULT_RECORD_MAX_AGE_H;
   self->context = g_main_context_new ();
 
   self->renditions[0] = pcr_rendition_new (GST_BIN (self), templ, "sink",
@@ -1565,6 +1841,25 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
 }
 
+/* The recording branch's messages stay here: a full disk stops the
+ * recording, not the pipeline. Any thread. */
+static void
+pcr_mqtt_webrtc_sink_handle_message (GstBin * bin, GstMessage * message)
+{
+  PcrMqttWebrtcSink *self = PCR_MQTT_WEBRTC_SINK (bin);
+  gboolean ours = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  if (self->recorder)
+    ours = pcr_recorder_handle_message (self->recorder, message);
+  GST_OBJECT_UNLOCK (self);
+  if (ours) {
+    gst_message_unref (message);
+    return;
+  }
+  GST_BIN_CLASS (parent_class)->handle_message (bin, message);
+}
+
 static void
 pcr_mqtt_webrtc_sink_finalize (GObject * object)
 {
@@ -1573,6 +1868,9 @@ pcr_mqtt_webrtc_sink_finalize (GObject * object)
 
   for (i = 0; i < PCR_MAX_RENDITIONS; i++)
     g_clear_pointer (&self->renditions[i], pcr_rendition_free);
+  g_clear_pointer (&self->snapshot, pcr_snapshot_free);
+  g_free (self->record_dir);
+  g_free (self->record_error);
   g_main_context_unref (self->context);
   g_free (self->missing);
   g_free (self->broker_uri);
@@ -1604,6 +1902,8 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
   gobject_class->set_property = pcr_mqtt_webrtc_sink_set_property;
   gobject_class->get_property = pcr_mqtt_webrtc_sink_get_property;
   gobject_class->finalize = pcr_mqtt_webrtc_sink_finalize;
+  GST_BIN_CLASS (klass)->handle_message =
+      GST_DEBUG_FUNCPTR (pcr_mqtt_webrtc_sink_handle_message);
   element_class->change_state =
       GST_DEBUG_FUNCPTR (pcr_mqtt_webrtc_sink_change_state);
   element_class->request_new_pad =
@@ -1798,6 +2098,48 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
    * and #device-id when going
    * to READY; while it runs, this reads back the signaller in use.
    */
+  /**
+   * mqttwebrtcsink:snapshots:
+   *
+   * Viewers waiting for a still image (a "snapshot" message): while above
+   * zero the camera must give frames to the snapshot pad. Notified from
+   * the element's own thread.
+   */
+  properties[PROP_SNAPSHOTS] = g_param_spec_uint ("snapshots", "Snapshots",
+      "Viewers waiting for a still image", 0, G_MAXUINT, 0,
+      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * mqttwebrtcsink:record-dir:
+   *
+   * Where recorded segments go (fragmented MP4 of the main rendition's
+   * encoded stream, docs/recording.md). Unset, the default: the device
+   * does not record. Read when going to READY.
+   */
+  properties[PROP_RECORD_DIR] = g_param_spec_string ("record-dir",
+      "Record directory", "Where recorded segments go (unset: no recording)",
+      NULL, rw | GST_PARAM_MUTABLE_READY);
+  properties[PROP_RECORD_SEGMENT_S] = g_param_spec_uint ("record-segment-s",
+      "Segment length", "Seconds of video per recorded segment", 1,
+      PCR_MAX_RECORD_SEGMENT_S, PCR_DEFAULT_RECORD_SEGMENT_S,
+      rw | GST_PARAM_MUTABLE_READY);
+  properties[PROP_RECORD_MAX_MB] = g_param_spec_uint ("record-max-mb",
+      "Record size limit", "Megabytes of segments kept, the oldest deleted "
+      "first (0: no limit)", 0, G_MAXUINT, PCR_DEFAULT_RECORD_MAX_MB,
+      rw | GST_PARAM_MUTABLE_READY);
+  properties[PROP_RECORD_MAX_AGE_H] = g_param_spec_uint ("record-max-age-h",
+      "Record age limit", "Hours a segment is kept (0: no limit)", 0,
+      G_MAXUINT, PCR_DEFAULT_RECORD_MAX_AGE_H, rw | GST_PARAM_MUTABLE_READY);
+  /**
+   * mqttwebrtcsink:recording:
+   *
+   * Set TRUE to record (with #record-dir set), FALSE to stop; viewers may
+   * start and stop it too ("record" messages). Reads whether it records
+   * now; notified from the element's own thread when that changes (a full
+   * disk stops it).
+   */
+  properties[PROP_RECORDING] = g_param_spec_boolean ("recording",
+      "Recording", "Record the stream (with record-dir set)", FALSE,
+      rw | GST_PARAM_MUTABLE_PLAYING);
   properties[PROP_SIGNALLER] = g_param_spec_object ("signaller", "Signaller",
       "How viewers reach the device (a PcrSignaller); unset: MQTT from the "
       "broker properties", PCR_TYPE_SIGNALLER, rw);
@@ -1807,11 +2149,15 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class,
       &sink_low_template);
+  gst_element_class_add_static_pad_template (element_class,
+      &snapshot_template);
   gst_element_class_set_static_metadata (element_class,
       "MQTT-signalled WebRTC sink", "Sink/Network/WebRTC",
       "Serves an H.264 stream to any number of WebRTC viewers, signalled "
       "over MQTT. An optional second stream on the request pad sink_low "
       "(e.g. 640x360) is a low rendition: each viewer gets the one its "
-      "link carries, switched at key frames (see the adaptive property)",
+      "link carries, switched at key frames (see the adaptive property). "
+      "Raw frames on the request pad snapshot (those before the encoder) "
+      "give viewers still images as JPEG",
       "picamrtc developers");
 }

@@ -51,10 +51,20 @@ G_DEFINE_QUARK (pcr-gateway-error-quark, pcr_gateway_error);
 #define SHUTDOWN_FLUSH_MS 1000
 #define BROKER_CHECK_S 10
 #define ROUTE_KEY "pcr-route"
+/* A device gives up on a picture after 5 s (the camera may have to start
+ * for it); a little more for the parts to arrive. */
+#define SNAPSHOT_TIMEOUT_S 8
+/* A device's reply to record, recordings and each fetch. */
+#define REPLY_TIMEOUT_S 8
+/* A download asks for at most this much ahead of what the client took:
+ * a slow client costs the gateway this, the camera nothing. */
+#define FETCH_WINDOW (16 * PCR_CHUNK_MAX)
 
 #define TYPE_SDP "application/sdp"
 #define TYPE_SDPFRAG "application/trickle-ice-sdpfrag"
 #define TYPE_JSON "application/json"
+#define TYPE_JPEG "image/jpeg"
+#define TYPE_MP4 "video/mp4"
 
 typedef enum
 {
@@ -64,6 +74,10 @@ typedef enum
   ROUTE_TURN,
   ROUTE_DEVICES,
   ROUTE_STATS,                  /* /api/stats?session=S */
+  ROUTE_SNAPSHOT,               /* /api/snapshot/D */
+  ROUTE_RECORD,                 /* /api/record/D */
+  ROUTE_RECORDINGS,             /* /api/recordings/D */
+  ROUTE_RECORDING,              /* /api/recordings/D/NAME */
   ROUTE_WHEP,                   /* /whep/D */
   ROUTE_WHEP_SESSION,           /* /whep/D/S */
   ROUTE_WHEP_STATS,             /* /whep/D/S/stats */
@@ -79,6 +93,10 @@ static const gchar *const route_names[] = {
   [ROUTE_TURN] = "turn-credentials",
   [ROUTE_DEVICES] = "devices",
   [ROUTE_STATS] = "stats",
+  [ROUTE_SNAPSHOT] = "snapshot",
+  [ROUTE_RECORD] = "record",
+  [ROUTE_RECORDINGS] = "recordings",
+  [ROUTE_RECORDING] = "recording",
   [ROUTE_WHEP] = "whep",
   [ROUTE_WHEP_SESSION] = "whep-session",
   [ROUTE_WHEP_STATS] = "whep-stats",
@@ -92,6 +110,7 @@ typedef struct
   gboolean api;                 /* /api or /whep: CORS, bearer token */
   gchar *device;
   gchar *session;
+  gchar *name;                  /* a recording's */
 } Route;
 
 typedef struct
@@ -101,6 +120,15 @@ typedef struct
 } Device;
 
 typedef struct _Session Session;
+
+typedef enum
+{
+  SESSION_VIEWER,
+  SESSION_SNAPSHOT,
+  SESSION_RECORD,
+  SESSION_RECORDINGS,
+  SESSION_FETCH,
+} SessionKind;
 
 struct _PcrGateway
 {
@@ -130,6 +158,22 @@ struct _Session
   gboolean whep;
   gboolean answered;
   gint64 offer_us;              /* when the offer went out (monotonic) */
+  guint timeout_s;              /* for the answer (or the picture) */
+
+  /* not a viewer: a request to the device relayed (no bye at the end) */
+  SessionKind kind;
+
+  /* a snapshot: the picture's parts as they come, in order */
+  GByteArray *image;
+  guint image_parts, image_size, image_width, image_height;
+
+  /* recordings: the list so far; a download's progress */
+  JsonBuilder *list;
+  gchar *name;
+  guint64 size;                 /* the segment's, once known */
+  guint64 requested, received, written;
+  gboolean streaming;           /* the reply's headers went */
+  gulong wrote_handler;
 
   /* while waiting for the device's answer */
   SoupServerMessage *pending;
@@ -148,6 +192,8 @@ struct _Session
 };
 
 static void session_end (Session * s, gboolean send_bye, const gchar * why);
+static void fetch_abort (Session * s, const gchar * why);
+static JsonNode *request_object (SoupServerMessage * msg);
 
 /* ---- small helpers ---- */
 
@@ -166,6 +212,7 @@ route_free (Route * route)
 {
   g_free (route->device);
   g_free (route->session);
+  g_free (route->name);
   g_free (route);
 }
 
@@ -195,6 +242,28 @@ route_parse (const gchar * path)
     for (i = 0; i < G_N_ELEMENTS (api); i++) {
       if (g_str_equal (path, api[i].path))
         route->kind = api[i].kind;
+    }
+    if (g_str_has_prefix (path, "/api/snapshot/") &&
+        pcr_id_is_valid (path + strlen ("/api/snapshot/"))) {
+      route->kind = ROUTE_SNAPSHOT;
+      route->device = g_strdup (path + strlen ("/api/snapshot/"));
+    } else if (g_str_has_prefix (path, "/api/record/") &&
+        pcr_id_is_valid (path + strlen ("/api/record/"))) {
+      route->kind = ROUTE_RECORD;
+      route->device = g_strdup (path + strlen ("/api/record/"));
+    } else if (g_str_has_prefix (path, "/api/recordings/")) {
+      g_auto (GStrv) parts = g_strsplit (path + strlen ("/api/recordings/"),
+          "/", 3);
+
+      if (g_strv_length (parts) == 1 && pcr_id_is_valid (parts[0])) {
+        route->kind = ROUTE_RECORDINGS;
+        route->device = g_strdup (parts[0]);
+      } else if (g_strv_length (parts) == 2 && pcr_id_is_valid (parts[0])
+          && pcr_segment_name_is_valid (parts[1])) {
+        route->kind = ROUTE_RECORDING;
+        route->device = g_strdup (parts[0]);
+        route->name = g_strdup (parts[1]);
+      }
     }
   } else if (g_str_equal (path, "/whep") || g_str_has_prefix (path, "/whep/")) {
     g_auto (GStrv) parts = NULL;
@@ -230,10 +299,14 @@ route_allow (RouteKind kind)
     case ROUTE_START:
     case ROUTE_STOP:
     case ROUTE_WHEP:
+    case ROUTE_RECORD:
       return "POST, OPTIONS";
     case ROUTE_TURN:
     case ROUTE_DEVICES:
     case ROUTE_STATS:
+    case ROUTE_SNAPSHOT:
+    case ROUTE_RECORDINGS:
+    case ROUTE_RECORDING:
     case ROUTE_WHEP_STATS:
       return "GET, HEAD, OPTIONS";
     case ROUTE_WHEP_SESSION:
@@ -455,6 +528,10 @@ session_free (Session * s)
   g_free (s->ice_ufrag);
   g_free (s->etag);
   g_clear_pointer (&s->stats, pcr_message_free);
+  if (s->image)
+    g_byte_array_unref (s->image);
+  g_clear_object (&s->list);
+  g_free (s->name);
   g_free (s);
 }
 
@@ -496,7 +573,8 @@ session_publish (Session * s, const PcrMessage * message)
 static void
 session_end (Session * s, gboolean send_bye, const gchar * why)
 {
-  if (send_bye) {
+  /* a snapshot is no session on the device's side */
+  if (send_bye && s->kind == SESSION_VIEWER) {
     g_autoptr (PcrMessage) bye = pcr_message_new_bye ();
 
     if (!session_publish (s, bye))
@@ -510,6 +588,10 @@ session_end (Session * s, gboolean send_bye, const gchar * why)
 static void
 on_request_gone (SoupServerMessage * msg, Session * s)
 {
+  if (s->streaming) {
+    fetch_abort (s, "the HTTP client went away");
+    return;
+  }
   /* the connection is gone: nothing to reply to */
   g_object_unref (session_take_request (s));
   session_end (s, TRUE, "the HTTP client went away before the answer");
@@ -531,7 +613,13 @@ client_closed (GSocket * socket)
 static void
 session_client_gone (Session * s)
 {
-  g_autoptr (SoupServerMessage) msg = session_take_request (s);
+  g_autoptr (SoupServerMessage) msg = NULL;
+
+  if (s->streaming) {
+    fetch_abort (s, "the HTTP client went away");
+    return;
+  }
+  msg = session_take_request (s);
 
   /* an answer to nobody lets libsoup notice the closed connection and free
    * it; a paused message would keep it forever */
@@ -577,17 +665,20 @@ on_answer_timeout (gpointer user_data)
 {
   Session *s = user_data;
 
+  if (s->streaming) {
+    fetch_abort (s, "no progress for a while");
+    return G_SOURCE_REMOVE;
+  }
   session_reply_error (s, SOUP_STATUS_GATEWAY_TIMEOUT,
-      "device %s did not answer within %d s", s->device,
-      s->gateway->config->answer_timeout);
+      "device %s did not answer within %u s", s->device, s->timeout_s);
   session_end (s, TRUE, "no answer in time");
   return G_SOURCE_REMOVE;
 }
 
-/* Pauses @msg until the device answers, fails, the time is up or the
+/* Pauses @msg until the device answers, fails, @timeout_s is up or the
  * client goes away. */
 static void
-session_wait (Session * s, SoupServerMessage * msg)
+session_wait (Session * s, SoupServerMessage * msg, guint timeout_s)
 {
   PcrGateway *self = s->gateway;
   GSocket *socket = soup_server_message_get_socket (msg);
@@ -597,8 +688,8 @@ session_wait (Session * s, SoupServerMessage * msg)
       G_CALLBACK (on_request_gone), s);
   s->disconnected_handler = g_signal_connect (msg, "disconnected",
       G_CALLBACK (on_request_gone), s);
-  s->timeout_source = g_timeout_source_new (self->config->answer_timeout *
-      1000);
+  s->timeout_s = timeout_s;
+  s->timeout_source = g_timeout_source_new (timeout_s * 1000);
   g_source_set_callback (s->timeout_source, on_answer_timeout, s, NULL);
   g_source_attach (s->timeout_source, self->context);
   if (socket != NULL) {
@@ -768,7 +859,499 @@ start_session (PcrGateway * self, SoupServerMessage * msg,
   g_hash_table_insert (self->sessions, s->id, s);
   g_message ("session %s: offer to device %s (%s, %u ICE servers)", s->id,
       device, whep ? "WHEP" : "start-webrtc", s->ice_servers->len);
-  session_wait (s, msg);
+  session_wait (s, msg, self->config->answer_timeout);
+}
+
+/* A session that relays @request to the device (not a viewer's offer) and
+ * waits @timeout_s for its reply: the checks, subscribe, publish, wait.
+ * NULL when @msg already got an error reply. */
+static Session *
+start_request (PcrGateway * self, SoupServerMessage * msg,
+    const gchar * device, SessionKind kind, const PcrMessage * request,
+    guint timeout_s)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *id = NULL;
+  g_autofree gchar *payload = NULL;
+  Device *d = g_hash_table_lookup (self->devices, device);
+  guint max_sessions = self->config->max_sessions;
+  Session *s;
+  gsize len;
+
+  if (d == NULL) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown device \"%s\" (no "
+        "status seen from it)", device);
+    return NULL;
+  }
+  if (!self->connected) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "the gateway is not connected to the MQTT broker; try again later");
+    return NULL;
+  }
+  if (g_strcmp0 (d->state, "offline") == 0) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "device \"%s\" is "
+        "offline", device);
+    return NULL;
+  }
+  if (g_hash_table_size (self->sessions) >= max_sessions) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "too many open sessions (%u); try again later", max_sessions);
+    return NULL;
+  }
+  id = pcr_http_random_hex (SESSION_ID_BYTES, &error);
+  if (id == NULL) {
+    reply_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", error->message);
+    return NULL;
+  }
+  s = session_new (self, id, device, FALSE);
+  s->kind = kind;
+  payload = pcr_message_to_json (request, &len);
+  if (!pcr_mqtt_subscribe (self->mqtt, s->out_topic) ||
+      !pcr_mqtt_publish (self->mqtt, s->in_topic, payload, len, FALSE)) {
+    session_unsubscribe (s);
+    session_free (s);
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "cannot reach the MQTT broker; try again later");
+    return NULL;
+  }
+  s->offer_us = g_get_monotonic_time ();
+  g_hash_table_insert (self->sessions, s->id, s);
+  GST_INFO ("session %s: %s to device %s", s->id, payload, device);
+  session_wait (s, msg, timeout_s);
+  return s;
+}
+
+/* GET /api/snapshot/D: asks the device for a picture and waits for its
+ * parts (docs/signalling.md, "Snapshots"). */
+static void
+start_snapshot (PcrGateway * self, SoupServerMessage * msg,
+    const gchar * device)
+{
+  g_autoptr (PcrMessage) request = pcr_message_new_snapshot ();
+
+  start_request (self, msg, device, SESSION_SNAPSHOT, request,
+      SNAPSHOT_TIMEOUT_S);
+}
+
+/* *INDENT-OFF* */
+static void request_fail (Session * s, guint status, const gchar * format,
+    ...) G_GNUC_PRINTF (3, 4);
+/* *INDENT-ON* */
+
+static void
+request_fail (Session * s, guint status, const gchar * format, ...)
+{
+  g_autofree gchar *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  session_reply_error (s, status, "%s", message);
+  session_end (s, FALSE, message);
+}
+
+/* One part of the picture: they come in order (one publisher, one topic),
+ * each saying the same of the whole. */
+static void
+snapshot_part (Session * s, const PcrImagePart * part)
+{
+  g_autoptr (SoupServerMessage) msg = NULL;
+  g_autofree gchar *detail = NULL;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (part->data, &len);
+  guint next = s->image ? s->image_parts : 0;
+
+  if (s->image == NULL) {
+    s->image = g_byte_array_sized_new (part->size);
+    s->image_parts = 0;
+    s->image_size = part->size;
+    s->image_width = part->width;
+    s->image_height = part->height;
+  }
+  if (part->part != next || part->size != s->image_size ||
+      part->width != s->image_width || part->height != s->image_height ||
+      s->image->len + len > s->image_size) {
+    request_fail (s, SOUP_STATUS_BAD_GATEWAY, "device %s sent part %u of "
+        "its picture where part %u of %u bytes was due", s->device,
+        part->part, next, s->image_size);
+    return;
+  }
+  g_byte_array_append (s->image, data, len);
+  s->image_parts++;
+  if (s->image_parts < part->parts)
+    return;
+  if (s->image->len != s->image_size) {
+    request_fail (s, SOUP_STATUS_BAD_GATEWAY, "device %s sent %u of the "
+        "%u bytes of its picture", s->device, s->image->len, s->image_size);
+    return;
+  }
+  msg = session_take_request (s);
+  if (msg != NULL) {
+    detail = g_strdup_printf ("snapshot of device %s, %ux%u, %u bytes in "
+        "%" G_GINT64_FORMAT " ms", s->device, s->image_width,
+        s->image_height, s->image->len,
+        (g_get_monotonic_time () - s->offer_us) / 1000);
+    soup_message_headers_replace (soup_server_message_get_response_headers
+        (msg), "Cache-Control", "no-store");
+    reply_body (msg, SOUP_STATUS_OK, TYPE_JPEG, (const gchar *)
+        s->image->data, s->image->len, detail);
+    soup_server_message_unpause (msg);
+  }
+  session_remove (s);
+}
+
+static guint
+status_for_snapshot_error (const gchar * code)
+{
+  /* bad-request: a device from before snapshots ("unknown type") */
+  if (g_str_equal (code, "no-snapshot") || g_str_equal (code, "bad-request"))
+    return SOUP_STATUS_NOT_IMPLEMENTED;
+  if (g_str_equal (code, "busy"))
+    return SOUP_STATUS_SERVICE_UNAVAILABLE;
+  return SOUP_STATUS_BAD_GATEWAY;
+}
+
+static void
+handle_snapshot_message (Session * s, const PcrMessage * message)
+{
+  switch (message->type) {
+    case PCR_MESSAGE_IMAGE:
+      snapshot_part (s, &message->image);
+      break;
+    case PCR_MESSAGE_ERROR_MSG:{
+      g_autofree gchar *code = pcr_quote_untrusted (message->code, 64);
+      g_autofree gchar *text = pcr_quote_untrusted (message->message, 400);
+
+      request_fail (s, status_for_snapshot_error (message->code),
+          "device %s gave no picture: %s: %s", s->device, code, text);
+      break;
+    }
+    default:
+      GST_DEBUG ("session %s: a %d message for a snapshot ignored", s->id,
+          message->type);
+      break;
+  }
+}
+
+/* ---- recordings (docs/recording.md) ---- */
+
+/* The device did something: its time to do the next starts again. */
+static void
+session_touch (Session * s, guint timeout_s)
+{
+  clear_source (&s->timeout_source);
+  s->timeout_s = timeout_s;
+  s->timeout_source = g_timeout_source_new (timeout_s * 1000);
+  g_source_set_callback (s->timeout_source, on_answer_timeout, s, NULL);
+  g_source_attach (s->timeout_source, s->gateway->context);
+}
+
+static void
+session_reply_json (Session * s, JsonBuilder * builder, const gchar * detail)
+{
+  g_autoptr (SoupServerMessage) msg = session_take_request (s);
+  g_autoptr (JsonNode) root = json_builder_get_root (builder);
+  g_autofree gchar *body = NULL;
+  gsize len;
+
+  if (msg == NULL)
+    return;
+  body = pcr_http_json_to_string (root, &len);
+  soup_message_headers_replace (soup_server_message_get_response_headers
+      (msg), "Cache-Control", "no-store");
+  reply_body (msg, SOUP_STATUS_OK, TYPE_JSON, body, len, detail);
+  soup_server_message_unpause (msg);
+}
+
+static gboolean
+session_send (Session * s, PcrMessage * request)
+{
+  g_autoptr (PcrMessage) owned = request;
+
+  return session_publish (s, owned);
+}
+
+/* A download cut short after its headers went: the client sees a body
+ * shorter than its Content-Length. */
+static void
+fetch_abort (Session * s, const gchar * why)
+{
+  g_autoptr (SoupServerMessage) msg = session_detach_request (s);
+
+  g_message ("session %s: download of %s from device %s cut off at %"
+      G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes: %s", s->id,
+      s->name, s->device, s->received, s->size, why);
+  if (msg != NULL) {
+    GSocket *socket = soup_server_message_get_socket (msg);
+
+    g_clear_signal_handler (&s->wrote_handler, msg);
+    if (socket != NULL)
+      g_socket_shutdown (socket, TRUE, TRUE, NULL);
+    /* libsoup frees a connection it can write to, not a paused one */
+    soup_server_message_unpause (msg);
+  }
+  s->streaming = FALSE;
+  session_remove (s);
+}
+
+/* Asks for more while the client keeps up: at most FETCH_WINDOW bytes
+ * asked for and not yet written to it. */
+static void
+fetch_more (Session * s)
+{
+  while (s->requested < s->size &&
+      s->requested - s->written < FETCH_WINDOW) {
+    guint length = (guint) MIN ((guint64) PCR_CHUNK_MAX,
+        s->size - s->requested);
+
+    if (!session_send (s, pcr_message_new_fetch (s->name, s->requested,
+                length))) {
+      fetch_abort (s, "the broker is gone");
+      return;
+    }
+    s->requested += length;
+  }
+}
+
+static void
+on_wrote_body_data (SoupServerMessage * msg, guint chunk_size, Session * s)
+{
+  s->written += chunk_size;
+  if (s->streaming)
+    fetch_more (s);
+}
+
+static void
+fetch_finish (Session * s)
+{
+  g_autoptr (SoupServerMessage) msg = session_detach_request (s);
+
+  GST_INFO ("session %s: %s of device %s, %" G_GUINT64_FORMAT " bytes in %"
+      G_GINT64_FORMAT " ms", s->id, s->name, s->device, s->size,
+      (g_get_monotonic_time () - s->offer_us) / 1000);
+  if (msg != NULL) {
+    g_clear_signal_handler (&s->wrote_handler, msg);
+    soup_message_body_complete (soup_server_message_get_response_body (msg));
+    soup_server_message_unpause (msg);
+  }
+  s->streaming = FALSE;
+  session_remove (s);
+}
+
+/* The reply's headers, with the first chunk: from here the body goes out
+ * as the chunks come. */
+static void
+fetch_begin (Session * s, guint64 size)
+{
+  SoupServerMessage *msg = s->pending;
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers
+      (msg);
+  g_autofree gchar *detail = g_strdup_printf ("recording %s of device %s, "
+      "%" G_GUINT64_FORMAT " bytes", s->name, s->device, size);
+
+  s->size = size;
+  s->streaming = TRUE;
+  soup_message_headers_set_content_length (headers, size);
+  soup_message_headers_replace (headers, "Content-Type", TYPE_MP4);
+  soup_message_headers_replace (headers, "Cache-Control", "private");
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_body_set_accumulate (soup_server_message_get_response_body
+      (msg), FALSE);
+  s->wrote_handler = g_signal_connect (msg, "wrote-body-data",
+      G_CALLBACK (on_wrote_body_data), s);
+  log_reply (msg, SOUP_STATUS_OK, detail);
+  /* the client takes its time from here; the device's pace is ours */
+  read_deadline (s->gateway, msg, FALSE);
+}
+
+static void
+fetch_chunk (Session * s, const PcrMessage * chunk)
+{
+  gsize len = g_bytes_get_size (chunk->data);
+
+  if (!g_str_equal (chunk->name, s->name) || chunk->offset != s->received ||
+      (s->streaming && chunk->size != s->size) ||
+      (len == 0 && chunk->size > chunk->offset)) {
+    if (s->streaming)
+      fetch_abort (s, "the device sent a chunk out of place");
+    else
+      request_fail (s, SOUP_STATUS_BAD_GATEWAY, "device %s sent a chunk "
+          "out of place", s->device);
+    return;
+  }
+  if (!s->streaming) {
+    fetch_begin (s, chunk->size);
+    if (g_str_equal (soup_server_message_get_method (s->pending),
+            SOUP_METHOD_HEAD)) {
+      fetch_finish (s);
+      return;
+    }
+  }
+  session_touch (s, REPLY_TIMEOUT_S);
+  if (len > 0) {
+    soup_message_body_append_bytes (soup_server_message_get_response_body
+        (s->pending), chunk->data);
+    soup_server_message_unpause (s->pending);
+  }
+  s->received += len;
+  if (s->received >= s->size) {
+    fetch_finish (s);
+    return;
+  }
+  fetch_more (s);
+}
+
+/* The segments so far, as the HTTP API lists them. */
+static void
+list_segments (Session * s, const PcrMessage * page)
+{
+  guint i;
+
+  for (i = 0; i < page->segments->len; i++) {
+    const PcrSegment *segment = g_ptr_array_index (page->segments, i);
+    g_autoptr (GDateTime) start = g_date_time_new_from_unix_utc
+        (segment->start);
+    g_autofree gchar *iso = start ?
+        g_date_time_format (start, "%Y-%m-%dT%H:%M:%SZ") : NULL;
+
+    json_builder_begin_object (s->list);
+    json_builder_set_member_name (s->list, "name");
+    json_builder_add_string_value (s->list, segment->name);
+    json_builder_set_member_name (s->list, "start");
+    json_builder_add_string_value (s->list, iso ? iso : "");
+    json_builder_set_member_name (s->list, "durationMs");
+    json_builder_add_int_value (s->list, segment->duration_ms);
+    json_builder_set_member_name (s->list, "bytes");
+    json_builder_add_int_value (s->list, segment->bytes);
+    json_builder_end_object (s->list);
+  }
+  s->received += page->segments->len;
+  /* more pages: ask for the next (a device's list can change meanwhile:
+   * a total that shrinks ends it) */
+  if (page->segments->len > 0 && page->from + page->segments->len <
+      page->total && s->received < 100000) {
+    session_touch (s, REPLY_TIMEOUT_S);
+    if (!session_send (s, pcr_message_new_recordings (page->from +
+                page->segments->len)))
+      request_fail (s, SOUP_STATUS_SERVICE_UNAVAILABLE, "cannot reach the "
+          "MQTT broker; try again later");
+    return;
+  }
+  json_builder_end_array (s->list);
+  json_builder_set_member_name (s->list, "recording");
+  json_builder_add_boolean_value (s->list, page->record);
+  json_builder_end_object (s->list);
+  {
+    g_autofree gchar *detail = g_strdup_printf ("%" G_GUINT64_FORMAT
+        " recordings of device %s", s->received, s->device);
+
+    session_reply_json (s, s->list, detail);
+  }
+  session_remove (s);
+}
+
+static guint
+status_for_recording_error (Session * s, const gchar * code)
+{
+  if (g_str_equal (code, "no-recording"))
+    return SOUP_STATUS_NOT_IMPLEMENTED;
+  if (g_str_equal (code, "not-found"))
+    return SOUP_STATUS_NOT_FOUND;
+  /* a device from before recordings: "unknown type" */
+  if (g_str_equal (code, "bad-request") && s->kind != SESSION_FETCH)
+    return SOUP_STATUS_NOT_IMPLEMENTED;
+  return SOUP_STATUS_BAD_GATEWAY;
+}
+
+static void
+handle_recording_message (Session * s, const PcrMessage * message)
+{
+  if (message->type == PCR_MESSAGE_ERROR_MSG) {
+    g_autofree gchar *code = pcr_quote_untrusted (message->code, 64);
+    g_autofree gchar *text = pcr_quote_untrusted (message->message, 400);
+
+    if (s->streaming)
+      fetch_abort (s, text);
+    else
+      request_fail (s, status_for_recording_error (s, message->code),
+          "device %s: %s: %s", s->device, code, text);
+    return;
+  }
+  if (s->kind == SESSION_RECORD && message->type == PCR_MESSAGE_RECORDING) {
+    g_autoptr (JsonBuilder) builder = json_builder_new ();
+    g_autofree gchar *detail = g_strdup_printf ("device %s %s", s->device,
+        message->record ? "records" : "does not record");
+
+    json_builder_begin_object (builder);
+    json_builder_set_member_name (builder, "recording");
+    json_builder_add_boolean_value (builder, message->record);
+    json_builder_end_object (builder);
+    session_reply_json (s, builder, detail);
+    session_remove (s);
+  } else if (s->kind == SESSION_RECORDINGS &&
+      message->type == PCR_MESSAGE_SEGMENTS) {
+    list_segments (s, message);
+  } else if (s->kind == SESSION_FETCH && message->type == PCR_MESSAGE_CHUNK) {
+    fetch_chunk (s, message);
+  } else {
+    GST_DEBUG ("session %s: a %d message ignored", s->id, message->type);
+  }
+}
+
+/* POST /api/record/D {"action":"start"|"stop"} */
+static void
+handle_record (PcrGateway * self, SoupServerMessage * msg, Route * route)
+{
+  g_autoptr (JsonNode) root = request_object (msg);
+  g_autoptr (PcrMessage) request = NULL;
+  g_autofree gchar *action = NULL;
+  gboolean bad;
+
+  if (root == NULL)
+    return;
+  action = json_string_member (json_node_get_object (root), "action", &bad);
+  if (action == NULL || (!g_str_equal (action, "start") &&
+          !g_str_equal (action, "stop"))) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+        "\"action\" must be \"start\" or \"stop\"");
+    return;
+  }
+  request = pcr_message_new_record (g_str_equal (action, "start"));
+  start_request (self, msg, route->device, SESSION_RECORD, request,
+      REPLY_TIMEOUT_S);
+}
+
+/* GET /api/recordings/D */
+static void
+handle_recordings (PcrGateway * self, SoupServerMessage * msg, Route * route)
+{
+  g_autoptr (PcrMessage) request = pcr_message_new_recordings (0);
+  Session *s = start_request (self, msg, route->device, SESSION_RECORDINGS,
+      request, REPLY_TIMEOUT_S);
+
+  if (s == NULL)
+    return;
+  s->list = json_builder_new ();
+  json_builder_begin_object (s->list);
+  json_builder_set_member_name (s->list, "segments");
+  json_builder_begin_array (s->list);
+}
+
+/* GET /api/recordings/D/NAME: the segment, fetched in chunks */
+static void
+handle_recording_get (PcrGateway * self, SoupServerMessage * msg,
+    Route * route)
+{
+  g_autoptr (PcrMessage) request = pcr_message_new_fetch (route->name, 0,
+      PCR_CHUNK_MAX);
+  Session *s = start_request (self, msg, route->device, SESSION_FETCH,
+      request, REPLY_TIMEOUT_S);
+
+  if (s == NULL)
+    return;
+  s->name = g_strdup (route->name);
+  s->requested = PCR_CHUNK_MAX;
 }
 
 /* ---- device messages ---- */
@@ -901,6 +1484,14 @@ handle_device_message (PcrGateway * self, const gchar * device,
         s->id, device, why);
     return;
   }
+  if (s->kind == SESSION_SNAPSHOT) {
+    handle_snapshot_message (s, message);
+    return;
+  }
+  if (s->kind != SESSION_VIEWER) {
+    handle_recording_message (s, message);
+    return;
+  }
   switch (message->type) {
     case PCR_MESSAGE_ANSWER:
       if (s->pending != NULL)
@@ -935,6 +1526,17 @@ handle_device_message (PcrGateway * self, const gchar * device,
       break;
     case PCR_MESSAGE_OFFER:
       g_message ("session %s: an offer from device %s ignored", s->id, device);
+      break;
+    case PCR_MESSAGE_SNAPSHOT:
+    case PCR_MESSAGE_IMAGE:
+    case PCR_MESSAGE_RECORD:
+    case PCR_MESSAGE_RECORDING:
+    case PCR_MESSAGE_RECORDINGS:
+    case PCR_MESSAGE_SEGMENTS:
+    case PCR_MESSAGE_FETCH:
+    case PCR_MESSAGE_CHUNK:
+      GST_DEBUG ("session %s: a %s message ignored", s->id,
+          message->type == PCR_MESSAGE_IMAGE ? "snapshot" : "recording");
       break;
     case PCR_MESSAGE_STATS:
       /* parsed, so every field is checked and bounded: only those are
@@ -1369,6 +1971,18 @@ handle_request (SoupServer * server, SoupServerMessage * msg,
     }
     case ROUTE_WHEP_STATS:
       handle_stats (self, msg, find_session (self, route));
+      break;
+    case ROUTE_SNAPSHOT:
+      start_snapshot (self, msg, route->device);
+      break;
+    case ROUTE_RECORD:
+      handle_record (self, msg, route);
+      break;
+    case ROUTE_RECORDINGS:
+      handle_recordings (self, msg, route);
+      break;
+    case ROUTE_RECORDING:
+      handle_recording_get (self, msg, route);
       break;
     case ROUTE_METRICS:
       handle_metrics_get (self, msg);

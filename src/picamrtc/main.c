@@ -61,6 +61,7 @@ run (const PcrConfig * config, gboolean print_pipeline)
     g_message ("source: %s", selection->source_reason);
     g_message ("encoder: %s", selection->encoder_reason);
     g_message ("renditions: %s", selection->low_reason);
+    g_message ("still images: %s", selection->snapshot_reason);
   }
   if (config->pipeline != NULL &&
       g_file_test (config->pipeline, G_FILE_TEST_IS_REGULAR))

@@ -273,6 +273,7 @@ report_pipeline (const PcrConfig * config, const PcrPlatform * platform)
     print_line ("source", "%s", selection->source_reason);
     print_line ("encoder", "%s", selection->encoder_reason);
     print_line ("renditions", "%s", selection->low_reason);
+    print_line ("still images", "%s", selection->snapshot_reason);
   } else if (description != NULL) {
     print_line ("source", "as the pipeline setting says");
   }

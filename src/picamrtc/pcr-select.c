@@ -127,7 +127,7 @@ static const gchar *probed_elements[] = {
   "videoconvert", "videoscale", "videorate", "decodebin", "jpegdec",
   "tee", "queue", "valve",
   "h264parse", "rtph264pay", "webrtcbin", "nicesrc", "nicesink",
-  "mqttwebrtcsink", "halfscale",
+  "mqttwebrtcsink", "halfscale", "jpegenc",
 };
 
 static GList *
@@ -268,6 +268,7 @@ pcr_selection_free (PcrSelection * selection)
   g_free (selection->encoder_reason);
   g_free (selection->low_desc);
   g_free (selection->low_reason);
+  g_free (selection->snapshot_reason);
   g_free (selection);
 }
 
@@ -448,6 +449,30 @@ select_encoder (const PcrPlatform * platform, EncoderKind * kind,
   return TRUE;
 }
 
+/* Still images: the sink makes a JPEG of a raw frame with
+ * gst_video_convert_sample, which needs these. Without them the camera
+ * streams as ever and a snapshot gets "no-snapshot". */
+static void
+select_snapshots (const PcrPlatform * platform, PcrSelection * sel)
+{
+  static const gchar *const needed[] = { "jpegenc", "videoconvert",
+    "videoscale", "tee"
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (needed); i++) {
+    if (!pcr_platform_has_element (platform, needed[i])) {
+      sel->snapshot_reason = g_strdup_printf ("no still images: %s is "
+          "missing (gstreamer1.0-plugins-%s)", needed[i],
+          g_str_equal (needed[i], "jpegenc") ? "good" : "base");
+      return;
+    }
+  }
+  sel->snapshots = TRUE;
+  sel->snapshot_reason = g_strdup ("still images as JPEG from the raw "
+      "frames");
+}
+
 /* The low rendition's branch, from the tee to sink.sink_low. The valve
  * starts closed: the sink opens it while a viewer needs this rendition, so
  * its scaler and encoder idle otherwise. The leaky queue keeps a slow
@@ -550,6 +575,7 @@ pcr_select (const PcrConfig * config, const PcrPlatform * platform,
       config->height, config->bitrate, needs_convert);
   if (!select_low (config, platform, kind, needs_convert, sel, error))
     return NULL;
+  select_snapshots (platform, sel);
 
   GST_INFO ("source %s; encoder %s; renditions %s", sel->source_reason,
       sel->encoder_reason, sel->low_reason);
@@ -737,20 +763,23 @@ pcr_build_pipeline (const PcrConfig * config,
 
   pipeline = config->pipeline;
   if (pipeline == NULL || *pipeline == '\0') {
+    const gchar *stamp = config->latency_stamp ? "latencystamp ! " : "";
+
     g_return_val_if_fail (selection != NULL, NULL);
     /* right after the source caps: the stamp is the capture time, and the
      * encoders must see it */
-    if (selection->low_desc == NULL)
+    if (selection->low_desc == NULL && !selection->snapshots)
       return g_strdup_printf ("%s ! %s%s ! mqttwebrtcsink name=sink",
-          selection->source_desc,
-          config->latency_stamp ? "latencystamp ! " : "",
-          selection->encoder_desc);
-    /* the main rendition last, so the description still ends in the sink */
-    return g_strdup_printf ("%s ! %stee name=t ! %s ! sink.sink_low t. ! "
-        PCR_BRANCH_QUEUE " ! %s ! mqttwebrtcsink name=sink",
-        selection->source_desc,
-        config->latency_stamp ? "latencystamp ! " : "",
-        selection->low_desc, selection->encoder_desc);
+          selection->source_desc, stamp, selection->encoder_desc);
+    /* the main rendition last, so the description still ends in the sink;
+     * the snapshot pad's fakesink never blocks, so no queue before it */
+    return g_strdup_printf ("%s ! %stee name=t%s%s%s ! %s%s ! "
+        "mqttwebrtcsink name=sink", selection->source_desc, stamp,
+        selection->snapshots ? " ! sink.snapshot t." : "",
+        selection->low_desc ? " ! " : "",
+        selection->low_desc ? selection->low_desc : "",
+        selection->low_desc ? "sink.sink_low t. ! " PCR_BRANCH_QUEUE " ! " :
+        "", selection->encoder_desc);
   }
 
   if (g_file_test (pipeline, G_FILE_TEST_IS_REGULAR)) {

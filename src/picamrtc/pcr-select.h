@@ -63,6 +63,8 @@ typedef struct
                                  * "queue ... ! valve drop=true ! videoscale
                                  * ! video/x-raw,... ! ENCODER ! caps" */
   gchar *low_reason;            /* one line: the renditions */
+  gboolean snapshots;           /* raw frames go to sink.snapshot */
+  gchar *snapshot_reason;       /* one line: still images or why not */
 } PcrSelection;
 
 void pcr_selection_free (PcrSelection * selection);

@@ -5,9 +5,24 @@
 
 #include <string.h>
 
+#include "pcr-quote.h"
 #include "pcr-select.h"
 
 #define OFF(field) G_STRUCT_OFFSET (PcrConfig, field)
+
+static gboolean
+check_record_mode (const gchar * value, GError ** error)
+{
+  g_autofree gchar *escaped = pcr_quote_untrusted (value,
+      PCR_QUOTE_MAX_VALUE);
+
+  if (value != NULL && (g_str_equal (value, "off") ||
+          g_str_equal (value, "continuous")))
+    return TRUE;
+  g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+      "\"%s\" is not off or continuous", escaped);
+  return FALSE;
+}
 
 /* *INDENT-OFF* */
 static const PcrSetting settings[] = {
@@ -77,6 +92,24 @@ static const PcrSetting settings[] = {
    "Forward error correction (ULPFEC/RED) for viewers whose loss needs it; "
    "off by default: it froze the picture more than it repaired "
    "(docs/networks.md)", OFF (fec)},
+  {"record-dir", 0, PCR_SETTING_STRING, 0, NULL, 0, 0, NULL, "DIR",
+   "Where to keep recorded video (MP4 segments, docs/recording.md); unset: "
+   "no recording", OFF (record_dir)},
+  {"record", 0, PCR_SETTING_STRING, PCR_SETTING_REQUIRED, "off", 0, 0,
+   check_record_mode, "off|continuous", "Record from the start "
+   "(continuous) or only when asked over MQTT or the gateway (off)",
+   OFF (record)},
+  {"record-segment-s", 0, PCR_SETTING_INT, 0,
+   G_STRINGIFY (PCR_DEFAULT_RECORD_SEGMENT_S), 1, PCR_MAX_RECORD_SEGMENT_S,
+   NULL, "S", "Seconds of video per recorded segment",
+   OFF (record_segment_s)},
+  {"record-max-mb", 0, PCR_SETTING_INT, 0,
+   G_STRINGIFY (PCR_DEFAULT_RECORD_MAX_MB), 0, 1048576, NULL, "MB",
+   "Megabytes of recordings kept, the oldest deleted first; 0: no limit",
+   OFF (record_max_mb)},
+  {"record-max-age-h", 0, PCR_SETTING_INT, 0,
+   G_STRINGIFY (PCR_DEFAULT_RECORD_MAX_AGE_H), 0, 87600, NULL, "H",
+   "Hours a recording is kept; 0: no limit", OFF (record_max_age_h)},
 };
 /* *INDENT-ON* */
 
@@ -144,6 +177,9 @@ check_all (PcrSettings * s, gpointer data, gpointer user_data,
   if (config->password != NULL && config->username == NULL)
     return pcr_settings_fail (s, "password", error,
         "set without a username");
+  if (g_str_equal (config->record, "continuous") && config->record_dir == NULL)
+    return pcr_settings_fail (s, "record", error, "continuous needs "
+        "record-dir: where to keep the video");
   return pcr_settings_check_client_cert (s, config->broker,
       config->cert_file, config->key_file, error);
 }

@@ -48,6 +48,9 @@ typedef struct
   gint low_width, low_height;   /* 0: from the main size, see below */
   gint low_bitrate;             /* kbit/s; 0: see below */
   gboolean fec;                 /* the sink's fec: auto, or off */
+  gchar *record_dir;            /* NULL: no recording */
+  gchar *record;                /* "off" or "continuous" */
+  gint record_segment_s, record_max_mb, record_max_age_h;
 } PcrConfig;
 
 PcrConfig *pcr_config_new (void);       /* all defaults */

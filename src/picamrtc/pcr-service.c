@@ -45,6 +45,8 @@ struct _PcrService
   guint idle_stop_seconds;
 
   guint viewers;
+  guint snapshots;              /* viewers waiting for a still image */
+  gboolean recording;           /* the sink records: the camera runs */
   gboolean camera_running;
   const gchar *camera_state;    /* last value set on the sink */
   guint backoff;                /* seconds before the next restart */
@@ -56,6 +58,8 @@ struct _PcrService
   GSource *sigterm_source;
   GstBus *bus;                  /* watched while running */
   gulong viewers_handler;
+  gulong snapshots_handler;
+  gulong recording_handler;
   gboolean stopping;
   GSource *watchdog;            /* systemd keep-alive, or NULL */
   GSource *trim_source;         /* a pending malloc_trim after viewers left */
@@ -197,6 +201,14 @@ configure_sink (PcrService * self, const PcrConfig * config)
 
     set_sink_string (self, "ice-addresses", joined);
   }
+  if (config->record_dir != NULL) {
+    set_sink_string (self, "record-dir", config->record_dir);
+    set_sink_uint (self, "record-segment-s", config->record_segment_s);
+    set_sink_uint (self, "record-max-mb", config->record_max_mb);
+    set_sink_uint (self, "record-max-age-h", config->record_max_age_h);
+    if (g_str_equal (config->record, "continuous"))
+      g_object_set (self->sink, "recording", TRUE, NULL);
+  }
 }
 
 static void
@@ -280,7 +292,8 @@ camera_stop (PcrService * self)
 static gboolean
 camera_wanted (PcrService * self)
 {
-  return self->viewers > 0 || !self->on_demand;
+  return self->viewers > 0 || self->snapshots > 0 || self->recording ||
+      !self->on_demand;
 }
 
 static gboolean
@@ -328,7 +341,7 @@ on_idle_stop (gpointer data)
   PcrService *self = data;
 
   g_clear_pointer (&self->idle_stop_source, g_source_unref);
-  if (self->viewers == 0 && self->on_demand && self->camera_running) {
+  if (!camera_wanted (self) && self->camera_running) {
     g_message ("camera: off (no viewers for %u s)", self->idle_stop_seconds);
     camera_stop (self);
   }
@@ -351,23 +364,34 @@ on_trim (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The camera runs while viewers watch or wait for a picture. */
 static void
-viewers_changed (PcrService * self, guint viewers)
+demand_changed (PcrService * self, guint viewers, guint snapshots,
+    gboolean recording)
 {
-  if (viewers == self->viewers)
+  if (viewers == self->viewers && snapshots == self->snapshots &&
+      recording == self->recording)
     return;
-  g_message ("viewers: %u", viewers);
-  if (viewers < self->viewers && self->trim_source == NULL)
-    self->trim_source = add_timeout (self, 2, on_trim);
+  if (recording != self->recording)
+    g_message ("recording: %s", recording ? "on" : "off");
+  if (viewers != self->viewers) {
+    g_message ("viewers: %u", viewers);
+    if (viewers < self->viewers && self->trim_source == NULL)
+      self->trim_source = add_timeout (self, 2, on_trim);
+    pcr_systemd_status ("serving, %u viewer%s", viewers, viewers == 1 ? "" :
+        "s");
+  }
+  GST_INFO ("viewers %u, waiting for a picture %u", viewers, snapshots);
   self->viewers = viewers;
-  pcr_systemd_status ("serving, %u viewer%s", viewers, viewers == 1 ? "" :
-      "s");
+  self->snapshots = snapshots;
+  self->recording = recording;
 
-  if (viewers > 0) {
+  if (viewers > 0 || snapshots > 0 || recording) {
     clear_source (&self->idle_stop_source);
     /* during a backoff the pending restart starts it */
     if (!self->camera_running && self->restart_source == NULL) {
-      g_message ("camera: on");
+      g_message ("camera: on%s", viewers > 0 ? "" : recording ?
+          " (to record)" : " (for a still image)");
       camera_start (self);
     }
   } else if (self->on_demand && self->camera_running &&
@@ -381,11 +405,15 @@ static gboolean
 on_viewers_idle (gpointer data)
 {
   PcrService *self = data;
-  guint viewers = 0;
+  guint viewers = 0, snapshots = 0;
+  gboolean recording = FALSE;
 
   if (!self->stopping) {
     g_object_get (self->sink, "viewers", &viewers, NULL);
-    viewers_changed (self, viewers);
+    if (self->snapshots_handler != 0)
+      g_object_get (self->sink, "snapshots", &snapshots, "recording",
+          &recording, NULL);
+    demand_changed (self, viewers, snapshots, recording);
   }
   return G_SOURCE_REMOVE;
 }
@@ -828,6 +856,14 @@ teardown (PcrService * self)
     gst_element_set_locked_state (g_ptr_array_index (self->camera, i), FALSE);
   gst_element_set_state (self->pipeline, GST_STATE_NULL);
 
+  if (self->snapshots_handler != 0) {
+    g_signal_handler_disconnect (self->sink, self->snapshots_handler);
+    self->snapshots_handler = 0;
+  }
+  if (self->recording_handler != 0) {
+    g_signal_handler_disconnect (self->sink, self->recording_handler);
+    self->recording_handler = 0;
+  }
   if (self->viewers_handler != 0) {
     g_signal_handler_disconnect (self->sink, self->viewers_handler);
     self->viewers_handler = 0;
@@ -858,6 +894,14 @@ pcr_service_run (PcrService * service)
           "viewers") != NULL) {
     self->viewers_handler = g_signal_connect (self->sink, "notify::viewers",
         G_CALLBACK (on_notify_viewers), self);
+    if (g_object_class_find_property (G_OBJECT_GET_CLASS (self->sink),
+            "snapshots") != NULL)
+      self->snapshots_handler = g_signal_connect (self->sink,
+          "notify::snapshots", G_CALLBACK (on_notify_viewers), self);
+    if (g_object_class_find_property (G_OBJECT_GET_CLASS (self->sink),
+            "recording") != NULL)
+      self->recording_handler = g_signal_connect (self->sink,
+          "notify::recording", G_CALLBACK (on_notify_viewers), self);
   } else if (self->on_demand) {
     g_warning ("%s has no 'viewers' property: the camera runs always",
         SINK_FACTORY);

@@ -79,6 +79,10 @@ class Env {
     this.service = null;
     this.gateway = null;
     this.serviceArgs = SERVICE_ARGS[name] ?? [];
+    if (name === 'recording') {
+      this.serviceArgs = ['--record-dir', join(this.workdir, 'recordings'),
+        '--record', 'continuous', '--record-segment-s', '2'];
+    }
   }
 
   spawn(name, argv, extraEnv) {
@@ -460,6 +464,89 @@ async function caseStop(env) {
     'in 1.5 s)');
   env.alive();
   return `Stop ended the session: viewers 0 after ${gone} ms, page stopped`;
+}
+
+/** (width, height) from a JPEG's start-of-frame segment, or null. */
+function jpegSize(buf) {
+  if (buf[0] !== 0xff || buf[1] !== 0xd8) return null;
+  let i = 2;
+  while (i + 9 < buf.length && buf[i] === 0xff) {
+    const marker = buf[i + 1];
+    if (marker >= 0xc0 && marker <= 0xc2)
+      return [buf.readUInt16BE(i + 7), buf.readUInt16BE(i + 5)];
+    i += 2 + buf.readUInt16BE(i + 2);
+  }
+  return null;
+}
+
+/** The camera list shows the camera's still image; the snapshot button
+ * saves the picture as a JPEG named after the camera and the time. */
+async function caseSnapshot(env) {
+  const page = await openPlayer(env, 'page');
+  await expectPlaying(page, 30, 10_000, 'before the snapshot');
+  const thumb = page.locator(`li[data-id="${DEVICE}"] img.device-thumb`);
+  let size = null;
+  const shown = await poll(async () => {
+    if (!await thumb.isVisible()) return false;
+    size = await thumb.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+    return size[0] > 0;
+  }, 15_000, 200);
+  check(shown, `the camera list shows no picture of ${DEVICE} within 15 s`);
+  check(size[0] === 1280 && size[1] === 720, `the camera list's picture ` +
+    `is ${size.join('x')}, expected 1280x720`);
+  const button = page.getByRole('button', { name: /snapshot/i });
+  check(await button.count() > 0, 'the page has no snapshot button');
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 15_000 }),
+    button.first().click({ timeout: 5000 }),
+  ]);
+  const name = download.suggestedFilename();
+  check(new RegExp(`^${DEVICE}-\\d{8}-\\d{6}\\.jpg$`).test(name),
+    `the snapshot is saved as "${name}", expected ${DEVICE}-YYYYMMDD-HHMMSS.jpg`);
+  const file = await download.path();
+  const saved = jpegSize(readFileSync(file));
+  check(saved && saved[0] === 1280 && saved[1] === 720, `the saved picture ` +
+    `is ${saved ? saved.join('x') : 'no JPEG'}, expected 1280x720`);
+  env.alive();
+  return `thumbnail 1280x720 in the camera list; the button saved ${name}`;
+}
+
+/** The recordings panel lists the camera's segments, and one of them
+ * plays in its player. */
+async function caseRecording(env) {
+  const page = await openPlayer(env, 'page');
+  await expectPlaying(page, 30, 10_000, 'while recording');
+  const panel = page.locator('#recordings');
+  const shown = await poll(async () => panel.isVisible(), 10_000, 200);
+  check(shown, 'the page shows no recordings panel for a camera that records');
+  await sleep(5000);
+  await page.locator('#rec-refresh').click({ timeout: 5000 });
+  const items = page.locator('#recording-list button.recording');
+  const listed = await poll(async () => (await items.count()) >= 2, 10_000, 200);
+  check(listed, `the panel lists ${await items.count()} recordings after ` +
+    '7 s of 2 s segments');
+  const button = page.getByRole('button', { name: /record/i }).filter(
+    { hasText: /stop recording/i });
+  check(await button.count() === 1, 'the panel has no "Stop recording" button ' +
+    'while the camera records');
+  // the newest is being written: the one before it is whole
+  const name = await items.nth(1).getAttribute('data-name');
+  await items.nth(1).click({ timeout: 5000 });
+  let state = null;
+  const played = await poll(async () => {
+    state = await page.evaluate(() => {
+      const v = document.getElementById('recording-player');
+      return { ready: v.readyState, time: v.currentTime, width: v.videoWidth,
+        height: v.videoHeight, name: v.dataset.name, error: v.error?.message };
+    });
+    return state.time > 0.5 && state.width > 0;
+  }, 15_000, 200);
+  check(played, `the recording ${name} does not play: ${JSON.stringify(state)}`);
+  check(state.width === 1280 && state.height === 720, `the recording plays ` +
+    `${state.width}x${state.height}, expected 1280x720`);
+  env.alive();
+  return `${await items.count()} recordings listed; ${name} plays ` +
+    `(${state.time.toFixed(1)} s in)`;
 }
 
 async function caseCameraRestart(env) {
@@ -1134,6 +1221,8 @@ const CASES = {
   'camera-restart': caseCameraRestart,
   'seed-api': caseSeedApi,
   'whep-thirdparty': caseWhepThirdparty,
+  snapshot: caseSnapshot,
+  recording: caseRecording,
   latency: caseLatency,
   loss: caseLoss,
   harness: caseHarness,

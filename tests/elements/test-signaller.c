@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <gst/check/gstcheck.h>
+#include <gst/base/base.h>
+#include <glib/gstdio.h>
 #include <gst/rtp/rtp.h>
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
@@ -755,6 +757,264 @@ GST_START_TEST (test_stop_with_viewer)
 
 GST_END_TEST;
 
+/* The parts of the picture the element sent to @id, joined; their fields
+ * agree with each other. */
+static GBytes *
+collect_picture (TestSignaller * signaller, const gchar * id, guint * width,
+    guint * height)
+{
+  GByteArray *jpeg = g_byte_array_new ();
+  guint parts = 1, i;
+
+  for (i = 0; i < parts; i++) {
+    PcrMessage *msg = next_sent (signaller, id);
+    gsize len;
+    const guint8 *data;
+
+    fail_unless_equals_int (msg->type, PCR_MESSAGE_IMAGE);
+    fail_unless_equals_string (msg->image.content_type, "image/jpeg");
+    fail_unless_equals_int (msg->image.part, i);
+    if (i == 0) {
+      parts = msg->image.parts;
+      *width = msg->image.width;
+      *height = msg->image.height;
+    }
+    fail_unless_equals_int (msg->image.parts, parts);
+    data = g_bytes_get_data (msg->image.data, &len);
+    g_byte_array_append (jpeg, data, len);
+    if (i + 1 == parts)
+      fail_unless_equals_int (jpeg->len, msg->image.size);
+    pcr_message_free (msg);
+  }
+  return g_byte_array_free_to_bytes (jpeg);
+}
+
+static guint
+get_snapshots (GstElement * sink)
+{
+  guint n = 0;
+
+  g_object_get (sink, "snapshots", &n, NULL);
+  return n;
+}
+
+/* A still image from the raw frames on the snapshot pad: a JPEG of the
+ * frames' size in parts a viewer joins; requests beyond 16 at once are
+ * "busy"; the "snapshots" property counts who waits. An element without
+ * the pad says "no-snapshot". */
+GST_START_TEST (test_snapshot)
+{
+  GError *error = NULL;
+  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! tee name=t ! "
+      "sink.snapshot t. ! x264enc tune=zerolatency speed-preset=ultrafast "
+      "key-int-max=30 ! mqttwebrtcsink name=sink ice-addresses=127.0.0.1",
+      &error);
+  GstElement *sink, *plain, *plain_sink;
+  TestSignaller *signaller = g_object_new (test_signaller_get_type (), NULL);
+  TestSignaller *plain_signaller;
+  g_autoptr (GBytes) jpeg = NULL;
+  g_autoptr (GstCaps) caps = NULL;
+  GstStructure *st;
+  guint width = 0, height = 0, i, busy = 0, pictures = 0;
+  gint caps_width = 0, caps_height = 0;
+  gint64 deadline;
+
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_object_set (sink, "signaller", signaller, NULL);
+  play (pipeline);
+
+  deliver (signaller, "snap-1", pcr_message_new_snapshot ());
+  jpeg = collect_picture (signaller, "snap-1", &width, &height);
+  fail_unless_equals_int (width, 320);
+  fail_unless_equals_int (height, 240);
+  caps = gst_type_find_helper_for_data (NULL, g_bytes_get_data (jpeg, NULL),
+      g_bytes_get_size (jpeg), NULL);
+  fail_unless (caps != NULL, "the picture is no image");
+  st = gst_caps_get_structure (caps, 0);
+  fail_unless (gst_structure_has_name (st, "image/jpeg"), "not a JPEG: %"
+      GST_PTR_FORMAT, caps);
+  fail_unless (gst_structure_get_int (st, "width", &caps_width) &&
+      gst_structure_get_int (st, "height", &caps_height));
+  fail_unless_equals_int (caps_width, 320);
+  fail_unless_equals_int (caps_height, 240);
+  deadline = g_get_monotonic_time () + WAIT_US;
+  while (get_snapshots (sink) != 0 && g_get_monotonic_time () < deadline)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  fail_unless_equals_int (get_snapshots (sink), 0);
+
+  /* 17 at once: 16 pictures and one "busy" */
+  for (i = 0; i < 17; i++) {
+    g_autofree gchar *id = g_strdup_printf ("many-%u", i);
+
+    deliver (signaller, id, pcr_message_new_snapshot ());
+  }
+  /* the replies to different sessions interleave: count what each got */
+  while (busy + pictures < 17) {
+    g_autofree gchar *entry = g_async_queue_timeout_pop (signaller->sent,
+        WAIT_US);
+    const gchar *bar;
+    PcrMessage *msg;
+
+    fail_unless (entry != NULL, "only %u of 17 answered", busy + pictures);
+    bar = strchr (entry, '|');
+    fail_unless (bar != NULL && g_str_has_prefix (entry, "many-"));
+    msg = pcr_message_parse (bar + 1, strlen (bar + 1), NULL);
+    fail_unless (msg != NULL, "unparsable %s", entry);
+    if (msg->type == PCR_MESSAGE_ERROR_MSG) {
+      fail_unless_equals_string (msg->code, "busy");
+      busy++;
+    } else {
+      fail_unless_equals_int (msg->type, PCR_MESSAGE_IMAGE);
+      if (msg->image.part + 1 == msg->image.parts)
+        pictures++;
+    }
+    pcr_message_free (msg);
+  }
+  fail_unless_equals_int (busy, 1);
+  fail_unless_equals_int (pictures, 16);
+
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_object_unref (signaller);
+
+  plain = make_sender (&plain_sink, &plain_signaller);
+  play (plain);
+  deliver (plain_signaller, "snap-2", pcr_message_new_snapshot ());
+  expect_error (plain_signaller, "snap-2", "no-snapshot");
+  gst_element_set_state (plain, GST_STATE_NULL);
+  gst_object_unref (plain_sink);
+  gst_object_unref (plain);
+  g_object_unref (plain_signaller);
+}
+
+GST_END_TEST;
+
+static gboolean
+get_recording (GstElement * sink)
+{
+  gboolean on = FALSE;
+
+  g_object_get (sink, "recording", &on, NULL);
+  return on;
+}
+
+/* Recording through the element: segments of record-segment-s in the
+ * directory, listed and read back whole by "recordings" and "fetch"
+ * messages, started and stopped by "record"; without record-dir a
+ * "no-recording" error. */
+GST_START_TEST (test_recording)
+{
+  GError *error = NULL;
+  g_autofree gchar *dir = g_dir_make_tmp ("pcr-record-XXXXXX", NULL);
+  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! x264enc "
+      "tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", &error);
+  GstElement *sink, *plain, *plain_sink;
+  TestSignaller *signaller = g_object_new (test_signaller_get_type (), NULL);
+  TestSignaller *plain_signaller;
+  PcrMessage *msg;
+  PcrSegment *first;
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *contents = NULL;
+  GByteArray *fetched;
+  gsize len;
+  guint64 offset = 0;
+  gint64 deadline;
+
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_object_set (sink, "signaller", signaller, "record-dir", dir,
+      "record-segment-s", 1, "recording", TRUE, NULL);
+  play (pipeline);
+  deadline = g_get_monotonic_time () + WAIT_US;
+  while (!get_recording (sink) && g_get_monotonic_time () < deadline)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  fail_unless (get_recording (sink), "the element does not record");
+  g_usleep (3500 * G_TIME_SPAN_MILLISECOND);
+
+  /* stopped by a viewer: the last segment is closed */
+  deliver (signaller, "rec-1", pcr_message_new_record (FALSE));
+  msg = next_sent (signaller, "rec-1");
+  fail_unless_equals_int (msg->type, PCR_MESSAGE_RECORDING);
+  fail_unless (!msg->record, "still recording after stop");
+  pcr_message_free (msg);
+  g_usleep (1500 * G_TIME_SPAN_MILLISECOND);
+
+  deliver (signaller, "rec-1", pcr_message_new_recordings (0));
+  msg = next_sent (signaller, "rec-1");
+  fail_unless_equals_int (msg->type, PCR_MESSAGE_SEGMENTS);
+  fail_unless (!msg->record);
+  fail_unless (msg->total >= 2, "%u segments in 3.5 s of 1 s segments",
+      msg->total);
+  fail_unless_equals_int (msg->segments->len, msg->total);
+  first = g_ptr_array_index (msg->segments, 0);
+  fail_unless (first->bytes > 1000, "segment %s has %" G_GUINT64_FORMAT
+      " bytes", first->name, first->bytes);
+
+  /* read back whole, 64 KiB at a time */
+  path = g_build_filename (dir, first->name, NULL);
+  fail_unless (g_file_get_contents (path, &contents, &len, NULL));
+  fetched = g_byte_array_new ();
+  while (offset < len) {
+    PcrMessage *chunk;
+    gsize n;
+    const guint8 *data;
+
+    deliver (signaller, "rec-1", pcr_message_new_fetch (first->name, offset,
+            PCR_CHUNK_MAX));
+    chunk = next_sent (signaller, "rec-1");
+    fail_unless_equals_int (chunk->type, PCR_MESSAGE_CHUNK);
+    fail_unless_equals_uint64 (chunk->offset, offset);
+    fail_unless_equals_uint64 (chunk->size, len);
+    data = g_bytes_get_data (chunk->data, &n);
+    fail_unless (n > 0);
+    g_byte_array_append (fetched, data, n);
+    offset += n;
+    pcr_message_free (chunk);
+  }
+  fail_unless (fetched->len == len && memcmp (fetched->data, contents, len)
+      == 0, "the fetched segment differs from the file");
+  g_byte_array_unref (fetched);
+  pcr_message_free (msg);
+
+  deliver (signaller, "rec-1", pcr_message_new_fetch ("20000101-000000.mp4",
+          0, 10));
+  expect_error (signaller, "rec-1", "not-found");
+
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_object_unref (signaller);
+
+  plain = make_sender (&plain_sink, &plain_signaller);
+  play (plain);
+  deliver (plain_signaller, "rec-2", pcr_message_new_record (TRUE));
+  expect_error (plain_signaller, "rec-2", "no-recording");
+  gst_element_set_state (plain, GST_STATE_NULL);
+  gst_object_unref (plain_sink);
+  gst_object_unref (plain);
+  g_object_unref (plain_signaller);
+  {
+    g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+    const gchar *name;
+
+    while (d && (name = g_dir_read_name (d)) != NULL) {
+      g_autofree gchar *p = g_build_filename (dir, name, NULL);
+
+      g_unlink (p);
+    }
+    g_rmdir (dir);
+  }
+}
+
+GST_END_TEST;
+
 static Suite *
 signaller_suite (void)
 {
@@ -766,6 +1026,8 @@ signaller_suite (void)
   tcase_add_test (tc, test_session_without_broker);
   tcase_add_test (tc, test_stop_with_viewer);
   tcase_add_test (tc, test_answer_has_rtx);
+  tcase_add_test (tc, test_snapshot);
+  tcase_add_test (tc, test_recording);
   return s;
 }
 

@@ -87,6 +87,40 @@ message_equal (const PcrMessage * a, const PcrMessage * b)
           && (a->stats.loss < 0 ? b->stats.loss < 0 :
           ABS (a->stats.loss - b->stats.loss) <= 0.5 / 256)
           && a->stats.rtt == b->stats.rtt;
+    case PCR_MESSAGE_SNAPSHOT:
+      return TRUE;
+    case PCR_MESSAGE_IMAGE:
+      return g_strcmp0 (a->image.content_type, b->image.content_type) == 0
+          && a->image.width == b->image.width
+          && a->image.height == b->image.height
+          && a->image.part == b->image.part
+          && a->image.parts == b->image.parts
+          && a->image.size == b->image.size
+          && g_bytes_equal (a->image.data, b->image.data);
+    case PCR_MESSAGE_RECORD:
+    case PCR_MESSAGE_RECORDING:
+      return a->record == b->record;
+    case PCR_MESSAGE_RECORDINGS:
+      return a->from == b->from;
+    case PCR_MESSAGE_SEGMENTS:
+      if (a->record != b->record || a->from != b->from
+          || a->total != b->total || a->segments->len != b->segments->len)
+        return FALSE;
+      for (i = 0; i < a->segments->len; i++) {
+        const PcrSegment *x = g_ptr_array_index (a->segments, i);
+        const PcrSegment *y = g_ptr_array_index (b->segments, i);
+
+        if (g_strcmp0 (x->name, y->name) != 0 || x->start != y->start
+            || x->duration_ms != y->duration_ms || x->bytes != y->bytes)
+          return FALSE;
+      }
+      return TRUE;
+    case PCR_MESSAGE_FETCH:
+      return g_strcmp0 (a->name, b->name) == 0 && a->offset == b->offset
+          && a->length == b->length;
+    case PCR_MESSAGE_CHUNK:
+      return g_strcmp0 (a->name, b->name) == 0 && a->offset == b->offset
+          && a->size == b->size && g_bytes_equal (a->data, b->data);
   }
   return FALSE;
 }

@@ -930,6 +930,481 @@ def case_fake_device(env):
         'bye → 503; bad statuses ignored; cleared status removes the device'
 
 
+def jpeg_size(data):
+    """(width, height) from a JPEG's start-of-frame segment, or None."""
+    if data[:2] != b'\xff\xd8':
+        return None
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xff:
+            return None
+        marker = data[i + 1]
+        length = int.from_bytes(data[i + 2:i + 4], 'big')
+        if marker in (0xc0, 0xc1, 0xc2):
+            return (int.from_bytes(data[i + 7:i + 9], 'big'),
+                    int.from_bytes(data[i + 5:i + 7], 'big'))
+        i += 2 + length
+    return None
+
+
+def check_jpeg(env, r, size, what):
+    """A 200 image/jpeg of @size that GStreamer's jpegdec decodes."""
+    expect(r, 200, what)
+    check(r.header('Content-Type') == 'image/jpeg', f'{what}: Content-Type '
+          f'{r.header("Content-Type")}')
+    check(r.header('Cache-Control') == 'no-store', f'{what}: Cache-Control '
+          f'{r.header("Cache-Control")}')
+    got = jpeg_size(r.body)
+    check(got == size, f'{what}: a JPEG of {got}, expected {size}')
+    path = os.path.join(env.workdir, 'snapshot.jpg')
+    with open(path, 'wb') as f:
+        f.write(r.body)
+    p = subprocess.run(['gst-launch-1.0', '-q', 'filesrc', f'location={path}',
+                        '!', 'jpegdec', '!', 'fakesink'],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0, f'{what}: jpegdec cannot decode the picture: '
+          f'{p.stderr[-400:]}')
+
+
+def case_snapshot(env):
+    """GET /api/snapshot/D from the real camera service: from a camera that
+    is off (it starts for the picture and stops again) and while it runs."""
+    gw = start_all(env, service_args=['--max-viewers', '4',
+                                      '--idle-stop-seconds', '3'])
+    service = env.service
+    check('still images: still images as JPEG' in service.log_text(),
+          f'the service does not say it takes pictures: '
+          f'{service.log_text()[-1500:]}')
+    r = gw.request('GET', f'/api/snapshot/{DEVICE}', timeout=20)
+    check_jpeg(env, r, (1280, 720), 'a snapshot of a camera that was off')
+    cold = r.took
+    check('camera: on (for a still image)' in service.log_text(),
+          'the camera did not start for the picture')
+    # the camera runs now (it stops 3 s after): a second picture is quick
+    r = gw.request('GET', f'/api/snapshot/{DEVICE}', timeout=20)
+    check_jpeg(env, r, (1280, 720), 'a snapshot of a running camera')
+    warm = r.took
+    # generous bounds: the targets (2 s, 0.5 s) are for the benchmark
+    check(cold < 10, f'the first picture took {cold:.1f} s')
+    check(warm < 5, f'the second picture took {warm:.1f} s')
+    deadline = time.monotonic() + 15
+    while 'camera: off' not in service.log_text() and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    check('camera: off' in service.log_text(), 'the camera did not stop '
+          'again after the pictures')
+    r = gw.request('HEAD', f'/api/snapshot/{DEVICE}', timeout=20)
+    check(r.status == 200 and r.body == b'', f'HEAD: {r}')
+    return f'1280x720 JPEG from an idle camera in {cold:.2f} s, from a ' \
+        f'running one in {warm:.2f} s; the camera stops again'
+
+
+def case_snapshot_errors(env):
+    """The gateway's side of snapshots against devices made by hand: the
+    parts joined byte for byte, and every error its status."""
+    env.start_broker()
+    fake_device(env, 'fake')
+    fake_device(env, 'mute')
+    fake_device(env, 'gone', state='offline')
+    gw = env.gateway()
+    gw.wait_device('fake', lambda s: s.get('state') == 'online')
+    gw.wait_device('gone', lambda s: s.get('state') == 'offline')
+    sniff = Sniffer(env, f'{PREFIX}/+/in/#', 'sniff-snapshots')
+    asked = [0]
+
+    def next_request():
+        n = asked[0] + 1
+        found = sniff.wait(lambda t, p: len([1 for t_, p_ in sniff.lines
+                                             if '"snapshot"' in p_]) >= n, 5)
+        check(found, 'no snapshot request reached the device')
+        asked[0] = n
+        topic = [t for t, p in sniff.lines if '"snapshot"' in p][n - 1]
+        return topic.replace('/in/', '/out/')
+
+    def part(data, i, n, size, w=64, h=48):
+        return json.dumps({'type': 'image', 'contentType': 'image/jpeg',
+                           'width': w, 'height': h, 'part': i, 'parts': n,
+                           'size': size,
+                           'data': base64.b64encode(data).decode()})
+
+    picture = bytes(range(256)) * 700        # 179,200 bytes, three parts
+    chunks = [picture[i:i + 65536] for i in range(0, len(picture), 65536)]
+    pending = in_background(gw.request, 'GET', '/api/snapshot/fake')
+    out = next_request()
+    env.publish(out, 'not json')
+    for i, c in enumerate(chunks):
+        env.publish(out, part(c, i, len(chunks), len(picture)))
+    r = pending.result()
+    check(r.status == 200 and r.body == picture, f'the joined picture: '
+          f'{r.status}, {len(r.body)} bytes, expected {len(picture)}')
+    check(r.header('Content-Type') == 'image/jpeg', 'Content-Type '
+          f'{r.header("Content-Type")}')
+
+    results = []
+    for reply, status in [
+            ([json.dumps({'type': 'error', 'code': 'no-snapshot',
+                          'message': 'no pad'})], 501),
+            ([json.dumps({'type': 'error', 'code': 'bad-request',
+                          'message': 'unknown type "snapshot"'})], 501),
+            ([json.dumps({'type': 'error', 'code': 'busy',
+                          'message': 'too many'})], 503),
+            ([json.dumps({'type': 'error', 'code': 'internal',
+                          'message': 'no picture'})], 502),
+            ([part(chunks[1], 1, 3, len(picture))], 502),
+            ([part(chunks[0], 0, 2, 70000), part(chunks[1], 1, 2, 70000)],
+             502)]:
+        pending = in_background(gw.request, 'GET', '/api/snapshot/fake')
+        out = next_request()
+        for payload in reply:
+            env.publish(out, payload)
+        r = expect(pending.result(), status, f'device reply {reply[0][:60]}')
+        results.append(str(status))
+
+    expect(gw.request('GET', '/api/snapshot/nobody'), 404, 'unknown device')
+    expect(gw.request('GET', '/api/snapshot/gone'), 503, 'offline device')
+    expect(gw.request('GET', '/api/snapshot/bad$id'), 404, 'a bad device id')
+    r = expect(gw.request('POST', '/api/snapshot/fake', b'{}',
+                          {'Content-Type': 'application/json'}), 405,
+               'POST to a snapshot')
+    r = expect(gw.request('GET', '/api/snapshot/mute', timeout=30), 504,
+               'a device that never answers')
+    check(7 <= r.took <= 12, f'the 504 came after {r.took:.1f} s (8 s)')
+    check(gw.alive(), 'the gateway died')
+    return 'parts joined byte for byte; no-snapshot/old device 501, busy ' \
+        f'503, internal/bad parts 502 ({", ".join(results)}); 404/503/405; ' \
+        f'504 after {r.took:.1f} s'
+
+
+def discover_seconds(path):
+    """The duration gst-discoverer-1.0 reads from a file, in seconds, or
+    None when it cannot play it."""
+    p = subprocess.run(['gst-discoverer-1.0', path], capture_output=True,
+                       text=True, timeout=60)
+    m = re.search(r'Duration: (\d+):(\d+):([\d.]+)', p.stdout)
+    if p.returncode != 0 or not m:
+        return None
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+
+
+def segment_files(folder):
+    return sorted(n for n in os.listdir(folder) if n.endswith('.mp4'))
+
+
+def case_recording(env):
+    """Recording with the real camera, started and stopped through the
+    gateway: segments of --record-segment-s that gst-discoverer plays, the
+    list, and a download equal to the file byte for byte while a live
+    viewer keeps its frame rate."""
+    folder = os.path.join(env.workdir, 'recordings')
+    gw = start_all(env, service_args=['--max-viewers', '4', '--record-dir',
+                                      folder, '--record-segment-s', '2'])
+    r = expect(gw.request('GET', f'/api/recordings/{DEVICE}'), 200,
+               'the list before any recording')
+    check(r.json() == {'segments': [], 'recording': False}, f'{r.json()}')
+    check(env.last_status().get('recording') is False, 'the status does '
+          f'not say "recording": false: {env.last_status()}')
+    viewer = env.viewer(['--frames', '1', '--hold', '60', '--timeout', '90',
+                         '--no-decode'])
+    check(viewer.wait_event('first-frame', 20), 'the viewer got no frame')
+    r = expect(gw.post_json(f'/api/record/{DEVICE}', {'action': 'start'}),
+               200, 'record start')
+    check(r.json() == {'recording': True}, f'record start: {r.json()}')
+    check(env.wait_status(lambda s: s.get('recording') is True, 5),
+          f'the status does not say it records: {env.last_status()}')
+    time.sleep(7)
+    r = expect(gw.request('GET', f'/api/recordings/{DEVICE}'), 200, 'list')
+    listed = r.json()
+    check(listed['recording'] is True and len(listed['segments']) >= 3,
+          f'after 7 s of 2 s segments the list is {listed}')
+    # a segment that is complete, downloaded while the viewer watches
+    seg = listed['segments'][1]
+    on_disk = open(os.path.join(folder, seg['name']), 'rb').read()
+    check(seg['bytes'] == len(on_disk), f'listed {seg}, the file has '
+          f'{len(on_disk)} bytes')
+    f0, t0 = viewer.frame_count()
+    r = gw.request('GET', f'/api/recordings/{DEVICE}/{seg["name"]}')
+    took = r.took
+    expect(r, 200, 'a download')
+    check(r.body == on_disk, f'the download ({len(r.body)} bytes) differs '
+          f'from {seg["name"]} on the camera ({len(on_disk)} bytes)')
+    time.sleep(1.5)
+    f1, t1 = viewer.frame_count()
+    fps = (f1 - f0) / max(t1 - t0, 0.1)
+    check(fps >= 15, f'the live viewer got {fps:.1f} frames/s around the '
+          'download')
+    r = expect(gw.post_json(f'/api/record/{DEVICE}', {'action': 'stop'}),
+               200, 'record stop')
+    check(r.json() == {'recording': False}, f'record stop: {r.json()}')
+    check(env.wait_status(lambda s: s.get('recording') is False, 5),
+          f'the status still says it records: {env.last_status()}')
+    time.sleep(2)
+    names = segment_files(folder)
+    durations = [discover_seconds(os.path.join(folder, n)) for n in names]
+    check(all(d is not None for d in durations), 'gst-discoverer cannot '
+          f'play some segments: {list(zip(names, durations))}')
+    check(all(1.5 <= d <= 3.5 for d in durations[1:-1]), 'segments are '
+          f'not about 2 s: {list(zip(names, durations))}')
+    r = gw.request('HEAD', f'/api/recordings/{DEVICE}/{seg["name"]}')
+    check(r.status == 200 and r.header('Content-Length') ==
+          str(len(on_disk)), f'HEAD: {r.status} {r.header("Content-Length")}')
+    expect(gw.request('GET', f'/api/recordings/{DEVICE}/20000101-000000.mp4'),
+           404, 'a segment that does not exist')
+    return f'{len(names)} segments of {", ".join(f"{d:.1f}" for d in durations)} s; ' \
+        f'{seg["name"]} ({len(on_disk)} bytes) downloaded in {took:.2f} s ' \
+        f'byte for byte; the viewer at {fps:.0f} frames/s'
+
+
+def case_recording_kill(env):
+    """kill -9 while recording continuously: every segment but the last
+    plays whole, and the recording stops less than a second and a half
+    before the kill."""
+    folder = os.path.join(env.workdir, 'recordings')
+    env.start_broker()
+    env.start_service(['--record-dir', folder, '--record', 'continuous',
+                       '--record-segment-s', '2'])
+    check(env.wait_status(lambda s: s.get('recording') is True, 10),
+          f'the service does not record: {env.last_status()}')
+    deadline = time.monotonic() + 10
+    while not segment_files(folder) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(segment_files(folder), 'no segment file appeared')
+    started = time.time()
+    time.sleep(5.5)
+    env.service.signal(signal.SIGKILL)
+    killed = time.time()
+    env.service.wait(10)
+    names = segment_files(folder)
+    durations = [discover_seconds(os.path.join(folder, n)) or 0.0
+                 for n in names]
+    # a last segment cut before its first fragment is empty
+    whole = [d for d in durations[:-1]]
+    check(len(names) >= 3 and all(1.5 <= d <= 3.5 for d in whole[1:]),
+          f'segments before the kill: {list(zip(names, durations))}')
+    lost = (killed - started) - sum(durations)
+    check(lost <= 1.5, f'{lost:.2f} s of video before the kill are missing '
+          f'({list(zip(names, durations))})')
+    return f'{len(names)} segments ({", ".join(f"{d:.2f}" for d in durations)} ' \
+        f's); {max(lost, 0):.2f} s lost at kill -9'
+
+
+def case_recording_retention(env):
+    """--record-max-mb deletes the oldest segments, never the current one."""
+    folder = os.path.join(env.workdir, 'recordings')
+    env.start_broker()
+    env.start_service(['--record-dir', folder, '--record', 'continuous',
+                       '--record-segment-s', '1', '--record-max-mb', '1'])
+    check(env.wait_status(lambda s: s.get('recording') is True, 10),
+          f'the service does not record: {env.last_status()}')
+    seen = set()
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline:
+        seen.update(segment_files(folder))
+        time.sleep(0.2)
+    names = segment_files(folder)
+    total = sum(os.path.getsize(os.path.join(folder, n)) for n in names)
+    gone = sorted(seen - set(names))
+    check(gone and gone[0] == sorted(seen)[0], f'the oldest segment was not '
+          f'deleted: seen {sorted(seen)}, left {names}')
+    check(all(g < names[0] for g in gone), f'a newer segment went before an '
+          f'older one: gone {gone}, left {names}')
+    last = os.path.getsize(os.path.join(folder, names[-1]))
+    check(total <= 1024 * 1024 + last + 512 * 1024, f'{total} bytes kept '
+          f'with --record-max-mb 1')
+    return f'{len(gone)} of {len(seen)} segments deleted, oldest first; ' \
+        f'{total} bytes kept'
+
+
+def case_recording_disk_full(env):
+    """A full disk stops the recording with a status and a log line; the
+    viewers keep watching."""
+    folder = os.path.join(env.workdir, 'small')
+    os.makedirs(folder)
+    env.start_broker()
+    # a 600 kB file system of our own: a mount namespace inside the test's
+    argv = ['unshare', '-m', '--', 'sh', '-c',
+            f'mount -t tmpfs -o size=600k tmpfs {folder} && exec "$@"', 'sh',
+            env.service_bin, '--source', 'test', '--broker', env.broker_uri,
+            '--device', DEVICE, '--ice-address', '127.0.0.1', '--record-dir',
+            folder, '--record-segment-s', '60']
+    env.service = env.spawn('picamrtc', argv)
+    env.wait_online()
+    viewer = env.viewer(['--frames', '1', '--hold', '40', '--timeout', '70',
+                         '--no-decode'])
+    check(viewer.wait_event('first-frame', 20), 'the viewer got no frame')
+    gw = env.gateway()
+    gw.wait_device(DEVICE, lambda s: s.get('state') == 'online')
+    expect(gw.post_json(f'/api/record/{DEVICE}', {'action': 'start'}), 200,
+           'record start')
+    st = env.wait_status(lambda s: s.get('recording') is False and
+                         s.get('recordError'), 20)
+    check(st, f'the status never said the recording stopped: '
+          f'{env.last_status()}')
+    check('full' in st['recordError'], f'"recordError" does not say the '
+          f'disk is full: {st["recordError"]!r}')
+    check('recording stopped' in env.service.log_text(), 'no log line says '
+          f'the recording stopped: {env.service.log_text()[-2000:]}')
+    f0, t0 = viewer.frame_count()
+    time.sleep(2)
+    f1, t1 = viewer.frame_count()
+    fps = (f1 - f0) / max(t1 - t0, 0.1)
+    check(fps >= 15, f'the viewer got {fps:.1f} frames/s after the disk '
+          'filled up')
+    return f'stopped with "recordError": {st["recordError"]!r}; the viewer ' \
+        f'at {fps:.0f} frames/s'
+
+
+def case_recording_bench(env):
+    """The figures of docs/recording.md (not a test: run it by hand, with
+    nothing else running, python3 tests/gateway/gateway.py recording-bench
+    from a build's environment): snapshot times from an idle and from a
+    running camera, a default 60 s segment's size, and its download while a
+    viewer watches."""
+    folder = os.path.join(env.workdir, 'recordings')
+    gw = start_all(env, service_args=['--record-dir', folder,
+                                      '--idle-stop-seconds', '2'])
+    cold, warm = [], []
+    for _ in range(5):
+        time.sleep(4)                   # the camera is off again
+        cold.append(expect(gw.request('GET', f'/api/snapshot/{DEVICE}'),
+                           200, 'snapshot').took)
+        warm.append(expect(gw.request('GET', f'/api/snapshot/{DEVICE}'),
+                           200, 'snapshot').took)
+    viewer = env.viewer(['--frames', '1', '--hold', '120', '--timeout',
+                         '150'])
+    check(viewer.wait_event('first-frame', 20), 'the viewer got no frame')
+    expect(gw.post_json(f'/api/record/{DEVICE}', {'action': 'start'}), 200,
+           'record start')
+    time.sleep(65)
+    names = segment_files(folder)
+    check(len(names) >= 2, f'segments after 65 s: {names}')
+    size = os.path.getsize(os.path.join(folder, names[0]))
+    seconds = discover_seconds(os.path.join(folder, names[0])) or 0
+    f0, t0 = viewer.frame_count()
+    r = expect(gw.request('GET', f'/api/recordings/{DEVICE}/{names[0]}'), 200,
+               'download')
+    f1, t1 = viewer.frame_count()
+    fps = (f1 - f0) / max(t1 - t0, 0.1)
+    mb_per_hour = size / max(seconds, 1) * 3600 / 1e6
+    return (f'snapshot from an idle camera p50 {sorted(cold)[2]:.2f} s '
+            f'(max {max(cold):.2f}), from a running one p50 '
+            f'{sorted(warm)[2]:.3f} s (max {max(warm):.3f}); a {seconds:.1f} s '
+            f'segment is {size / 1e6:.1f} MB ({mb_per_hour:.0f} MB/h), '
+            f'downloaded in {r.took:.2f} s while the viewer got {fps:.0f} '
+            f'frames/s')
+
+
+def case_recordings_fake(env):
+    """The gateway's side of recordings against a device made by hand: the
+    list joined from its pages, a download joined from its chunks byte for
+    byte, and each error its status."""
+    env.start_broker()
+    fake_device(env, 'fake')
+    gw = env.gateway()
+    gw.wait_device('fake', lambda s: s.get('state') == 'online')
+    sniff = Sniffer(env, f'{PREFIX}/fake/in/#', 'sniff-recordings')
+    seen = [0]
+
+    def requests():
+        return [(t, p) for t, p in sniff.lines if '"type"' in p]
+
+    def next_request(kind):
+        n = seen[0] + 1
+        found = sniff.wait(lambda t, p: len(requests()) >= n, 5)
+        check(found, f'no {kind} request reached the device')
+        seen[0] = n
+        topic, payload = requests()[n - 1]
+        msg = json.loads(payload)
+        check(msg.get('type') == kind, f'expected a {kind}, got {payload}')
+        return topic.replace('/in/', '/out/'), msg
+
+    def segments(first, count, total):
+        return [{'name': f'20261205-10{i // 60:02d}{i % 60:02d}.mp4',
+                 'start': 1796464800 + i, 'durationMs': 1000,
+                 'bytes': 1000 + i} for i in range(first, first + count)]
+
+    # the list in two pages of the device's
+    pending = in_background(gw.request, 'GET', '/api/recordings/fake')
+    out, msg = next_request('recordings')
+    check(msg.get('from', 0) == 0, f'the first page asked from {msg}')
+    env.publish(out, json.dumps({'type': 'segments', 'recording': True,
+                                 'from': 0, 'total': 250,
+                                 'segments': segments(0, 200, 250)}))
+    out, msg = next_request('recordings')
+    check(msg.get('from') == 200, f'the second page asked from {msg}')
+    env.publish(out, json.dumps({'type': 'segments', 'recording': True,
+                                 'from': 200, 'total': 250,
+                                 'segments': segments(200, 50, 250)}))
+    r = expect(pending.result(), 200, 'the list of recordings')
+    body = r.json()
+    check(body['recording'] is True and len(body['segments']) == 250,
+          f'the list: recording {body.get("recording")}, '
+          f'{len(body.get("segments", []))} segments')
+    first = body['segments'][0]
+    check(first == {'name': '20261205-100000.mp4',
+                    'start': '2026-12-05T10:00:00Z', 'durationMs': 1000,
+                    'bytes': 1000}, f'the first segment reads {first}')
+
+    # a download of 200,000 bytes in chunks the gateway asks for
+    data = os.urandom(200000)
+    name = '20261205-100000.mp4'
+    pending = in_background(gw.request, 'GET', f'/api/recordings/fake/{name}')
+    served = 0
+    while served < len(data):
+        out, msg = next_request('fetch')
+        check(msg['name'] == name and msg['offset'] == served,
+              f'fetch {msg}, expected offset {served}')
+        chunk = data[served:served + msg['length']]
+        env.publish(out, json.dumps({
+            'type': 'chunk', 'name': name, 'offset': served,
+            'size': len(data), 'data': base64.b64encode(chunk).decode()}))
+        served += len(chunk)
+    r = expect(pending.result(), 200, 'a download')
+    check(r.body == data, f'the download has {len(r.body)} bytes, not the '
+          f'device\'s {len(data)}, or others')
+    check(r.header('Content-Type') == 'video/mp4', 'Content-Type '
+          f'{r.header("Content-Type")}')
+
+    results = []
+    for route, method, body, reply, status in [
+            (f'/api/recordings/fake/{name}', 'GET', None,
+             {'type': 'error', 'code': 'not-found', 'message': 'gone'}, 404),
+            ('/api/recordings/fake', 'GET', None,
+             {'type': 'error', 'code': 'no-recording', 'message': 'none'},
+             501),
+            ('/api/record/fake', 'POST', {'action': 'start'},
+             {'type': 'error', 'code': 'bad-request',
+              'message': 'unknown type "record"'}, 501),
+            ('/api/record/fake', 'POST', {'action': 'start'},
+             {'type': 'recording', 'recording': True}, 200),
+            ('/api/record/fake', 'POST', {'action': 'stop'},
+             {'type': 'error', 'code': 'internal', 'message': 'disk'}, 502)]:
+        if method == 'GET':
+            pending = in_background(gw.request, 'GET', route)
+        else:
+            pending = in_background(gw.post_json, route, body)
+        out, msg = next_request('fetch' if route.count('/') == 4 else
+                                'recordings' if 'recordings' in route else
+                                'record')
+        env.publish(out, json.dumps(reply))
+        r = expect(pending.result(), status, f'{method} {route} answered '
+                   f'{reply}')
+        if status == 200:
+            check(r.json() == {'recording': True}, f'record start: {r}')
+        results.append(str(status))
+
+    expect(gw.post_json('/api/record/fake', {'action': 'pause'}), 400,
+           'a bad action')
+    expect(gw.post_json('/api/record/fake', 'not json'), 400, 'not JSON')
+    expect(gw.request('GET', '/api/recordings/fake/x.mp4'), 404,
+           'not a segment name')
+    expect(gw.request('GET', '/api/recordings/fake/../etc/passwd'), 404,
+           'a path')
+    expect(gw.request('GET', '/api/recordings/nobody'), 404, 'unknown device')
+    check(gw.alive(), 'the gateway died')
+    return f'250 segments from 2 pages; 200,000 bytes byte for byte; ' \
+        f'errors {", ".join(results)}; bad input 400/404'
+
+
 def case_broker(env):
     """503 without a broker; resubscription after a broker restart."""
     port = free_port()
@@ -1871,6 +2346,14 @@ CASES = {
     'config': case_config,
     'hostile': case_hostile,
     'stats': case_stats,
+    'snapshot': case_snapshot,
+    'snapshot-errors': case_snapshot_errors,
+    'recordings-fake': case_recordings_fake,
+    'recording': case_recording,
+    'recording-kill': case_recording_kill,
+    'recording-retention': case_recording_retention,
+    'recording-disk-full': case_recording_disk_full,
+    'recording-bench': case_recording_bench,
     'metrics': case_metrics,
     'metrics-restarts': case_metrics_restarts,
 }

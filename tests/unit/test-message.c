@@ -93,6 +93,15 @@ assert_messages_equal (const PcrMessage * a, const PcrMessage * b)
     g_assert_cmpfloat_with_epsilon (a->stats.loss, b->stats.loss, 0.5 / 256);
     g_assert_cmpint (a->stats.rtt, ==, b->stats.rtt);
   }
+  if (a->type == PCR_MESSAGE_IMAGE) {
+    g_assert_cmpstr (a->image.content_type, ==, b->image.content_type);
+    g_assert_cmpuint (a->image.width, ==, b->image.width);
+    g_assert_cmpuint (a->image.height, ==, b->image.height);
+    g_assert_cmpuint (a->image.part, ==, b->image.part);
+    g_assert_cmpuint (a->image.parts, ==, b->image.parts);
+    g_assert_cmpuint (a->image.size, ==, b->image.size);
+    g_assert_true (g_bytes_equal (a->image.data, b->image.data));
+  }
 }
 
 /* parse (to_json (msg)) gives msg back; the JSON is compact and its length
@@ -387,6 +396,189 @@ test_parse_stats (void)
   g_assert_cmpuint (bare->stats.bitrate, ==, 0);
   g_assert_cmpfloat (bare->stats.loss, ==, 1);
   g_assert_cmpint (bare->stats.rtt, ==, -1);
+}
+
+/* ---- snapshots (docs/signalling.md, "Snapshots") ---- */
+
+static void
+test_snapshot_wire_form (void)
+{
+  g_autoptr (PcrMessage) ask = pcr_message_new_snapshot ();
+  g_autoptr (GBytes) data = g_bytes_new_static ("\xff\xd8\xff", 3);
+  g_autoptr (PcrMessage) part = pcr_message_new_image ("image/jpeg", 1280,
+      720, 1, 3, 150000, data);
+  g_autofree gchar *ask_json = to_json (ask);
+  g_autofree gchar *part_json = to_json (part);
+
+  g_assert_cmpstr (ask_json, ==, "{\"type\":\"snapshot\"}");
+  g_assert_cmpstr (part_json, ==, "{\"type\":\"image\",\"contentType\":"
+      "\"image/jpeg\",\"width\":1280,\"height\":720,\"part\":1,"
+      "\"parts\":3,\"size\":150000,\"data\":\"/9j/\"}");
+  assert_round_trip (ask);
+  assert_round_trip (part);
+}
+
+/* The largest part there may be, with every byte value: it round-trips
+ * and its message stays under the 128 KiB of an MQTT message. */
+static void
+test_snapshot_largest_part (void)
+{
+  guchar *bytes = g_malloc (PCR_IMAGE_PART_MAX);
+  g_autoptr (GBytes) data = NULL;
+  g_autoptr (PcrMessage) part = NULL;
+  g_autofree gchar *json = NULL;
+  gsize i, len = 0;
+
+  for (i = 0; i < PCR_IMAGE_PART_MAX; i++)
+    bytes[i] = (guchar) (i * 7);
+  data = g_bytes_new_take (bytes, PCR_IMAGE_PART_MAX);
+  part = pcr_message_new_image ("image/jpeg", PCR_IMAGE_MAX_DIMENSION,
+      PCR_IMAGE_MAX_DIMENSION, PCR_IMAGE_MAX_PARTS - 1, PCR_IMAGE_MAX_PARTS,
+      PCR_IMAGE_MAX_PARTS * PCR_IMAGE_PART_MAX, data);
+  json = pcr_message_to_json (part, &len);
+  g_assert_cmpuint (len, <, 128 * 1024);
+  assert_round_trip (part);
+}
+
+static void
+test_snapshot_refused (void)
+{
+  static const struct
+  {
+    const gchar *json;
+    const gchar *mention;
+  } cases[] = {
+    {"{\"type\":\"image\",\"width\":1,\"height\":1,\"part\":0,"
+          "\"parts\":1,\"size\":3,\"data\":\"/9j/\"}", "contentType"},
+    {"{\"type\":\"image\",\"contentType\":\"image/png\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9j/\"}", "image/jpeg"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":1,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9j/\"}", "part"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":0,\"size\":3,"
+          "\"data\":\"/9j/\"}", "part"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":65,\"size\":3,"
+          "\"data\":\"/9j/\"}", "parts"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9j\"}", "base64"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9j*\"}", "base64"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9=j\"}", "base64"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"\"}", "base64"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":1,\"part\":0,\"parts\":1,\"size\":2,"
+          "\"data\":\"/9j/\"}", "larger than the image"},
+    {"{\"type\":\"image\",\"contentType\":\"image/jpeg\",\"width\":1,"
+          "\"height\":16385,\"part\":0,\"parts\":1,\"size\":3,"
+          "\"data\":\"/9j/\"}", "height"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    assert_rejected (cases[i].json, cases[i].mention);
+}
+
+/* ---- recordings (docs/signalling.md, "Recordings") ---- */
+
+static void
+assert_same_json (PcrMessage * msg, const gchar * json)
+{
+  g_autofree gchar *got = to_json (msg);
+  g_autoptr (PcrMessage) back = assert_parses (json);
+  g_autofree gchar *again = to_json (back);
+
+  g_assert_cmpstr (got, ==, json);
+  g_assert_cmpstr (again, ==, json);
+  pcr_message_free (msg);
+}
+
+static void
+test_recordings_wire_form (void)
+{
+  PcrMessage *segments = pcr_message_new_segments (TRUE, 0, 2);
+  g_autoptr (GBytes) data = g_bytes_new_static ("\0\0\0\x1c", 4);
+
+  assert_same_json (pcr_message_new_record (TRUE),
+      "{\"type\":\"record\",\"action\":\"start\"}");
+  assert_same_json (pcr_message_new_record (FALSE),
+      "{\"type\":\"record\",\"action\":\"stop\"}");
+  assert_same_json (pcr_message_new_recording (FALSE),
+      "{\"type\":\"recording\",\"recording\":false}");
+  assert_same_json (pcr_message_new_recordings (200),
+      "{\"type\":\"recordings\",\"from\":200}");
+  g_ptr_array_add (segments->segments, pcr_segment_new ("20261205-173000.mp4",
+          1796491800, 60000, 15034211));
+  g_ptr_array_add (segments->segments,
+      pcr_segment_new ("20261205-173000-1.mp4", 1796491800, 0, 0));
+  assert_same_json (segments, "{\"type\":\"segments\",\"recording\":true,"
+      "\"from\":0,\"total\":2,\"segments\":[{\"name\":"
+      "\"20261205-173000.mp4\",\"start\":1796491800,\"durationMs\":60000,"
+      "\"bytes\":15034211},{\"name\":\"20261205-173000-1.mp4\",\"start\":"
+      "1796491800,\"durationMs\":0,\"bytes\":0}]}");
+  assert_same_json (pcr_message_new_fetch ("20261205-173000.mp4", 65536,
+          65536), "{\"type\":\"fetch\",\"name\":\"20261205-173000.mp4\","
+      "\"offset\":65536,\"length\":65536}");
+  assert_same_json (pcr_message_new_chunk ("20261205-173000.mp4", 6, 10,
+          data), "{\"type\":\"chunk\",\"name\":\"20261205-173000.mp4\","
+      "\"offset\":6,\"size\":10,\"data\":\"AAAAHA==\"}");
+}
+
+static void
+test_recordings_refused (void)
+{
+  static const struct
+  {
+    const gchar *json;
+    const gchar *mention;
+  } cases[] = {
+    {"{\"type\":\"record\"}", "action"},
+    {"{\"type\":\"record\",\"action\":\"pause\"}", "action"},
+    {"{\"type\":\"recording\"}", "recording"},
+    {"{\"type\":\"recordings\",\"from\":-1}", "from"},
+    {"{\"type\":\"fetch\",\"name\":\"../etc/passwd\",\"offset\":0,"
+          "\"length\":1}", "name"},
+    {"{\"type\":\"fetch\",\"name\":\"20261205-173000.mp4/x\","
+          "\"offset\":0,\"length\":1}", "name"},
+    {"{\"type\":\"fetch\",\"name\":\"20261305-173000\",\"offset\":0,"
+          "\"length\":1}", "name"},
+    {"{\"type\":\"fetch\",\"name\":\"20261205-173000.mp4\","
+          "\"offset\":0,\"length\":0}", "length"},
+    {"{\"type\":\"fetch\",\"name\":\"20261205-173000.mp4\","
+          "\"offset\":0,\"length\":65537}", "length"},
+    {"{\"type\":\"fetch\",\"name\":\"20261205-173000.mp4\","
+          "\"offset\":1.5,\"length\":1}", "offset"},
+    {"{\"type\":\"chunk\",\"name\":\"20261205-173000.mp4\","
+          "\"offset\":8,\"size\":10,\"data\":\"AAAAHA==\"}", "end"},
+    {"{\"type\":\"chunk\",\"name\":\"20261205-173000.mp4\","
+          "\"offset\":0,\"size\":10,\"data\":\"AAA\"}", "base64"},
+    {"{\"type\":\"segments\",\"recording\":true,\"from\":0,\"total\":1,"
+          "\"segments\":[{\"name\":\"x\",\"start\":0,\"durationMs\":0,"
+          "\"bytes\":0}]}", "segment 0"},
+    {"{\"type\":\"segments\",\"recording\":true,\"from\":0,\"total\":1,"
+          "\"segments\":{}}", "segments"},
+    {"{\"type\":\"segments\",\"from\":0,\"total\":1,\"segments\":[]}",
+        "recording"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    assert_rejected (cases[i].json, cases[i].mention);
+  g_assert_true (pcr_segment_name_is_valid ("20261205-173000.mp4"));
+  g_assert_true (pcr_segment_name_is_valid ("20261205-173000-999.mp4"));
+  g_assert_false (pcr_segment_name_is_valid ("20261205-173000-1000.mp4"));
+  g_assert_false (pcr_segment_name_is_valid ("20261205-173000-.mp4"));
+  g_assert_false (pcr_segment_name_is_valid ("20261205_173000.mp4"));
+  g_assert_false (pcr_segment_name_is_valid ("20261205-173000.MP4"));
+  g_assert_false (pcr_segment_name_is_valid (NULL));
 }
 
 /* ---- metrics (docs/signalling.md, "Metrics") ---- */
@@ -1460,6 +1652,13 @@ main (int argc, char **argv)
   g_test_add_func ("/message/stats/wire-form-and-round-trip",
       test_stats_wire_form);
   g_test_add_func ("/message/stats/parse", test_parse_stats);
+  g_test_add_func ("/message/snapshot/wire-form", test_snapshot_wire_form);
+  g_test_add_func ("/message/snapshot/largest-part",
+      test_snapshot_largest_part);
+  g_test_add_func ("/message/snapshot/refused", test_snapshot_refused);
+  g_test_add_func ("/message/recordings/wire-form",
+      test_recordings_wire_form);
+  g_test_add_func ("/message/recordings/refused", test_recordings_refused);
   g_test_add_func ("/metrics/round-trip", test_metrics_round_trip);
   g_test_add_func ("/metrics/bad-fields", test_metrics_bad_fields);
   g_test_add_func ("/metrics/refused", test_metrics_refused);

@@ -331,6 +331,60 @@ test_select_test_missing (void)
 
 /* ---- pipelines --------------------------------------------------------- */
 
+/* With jpegenc the raw frames also go to sink.snapshot, right after the
+ * tee (no queue: its fakesink never blocks); without it the description
+ * is the one of before and the selection says why there are no pictures. */
+static void
+test_build_snapshots (void)
+{
+  g_autoptr (PcrConfig) config = pcr_config_new ();
+  g_autoptr (PcrPlatform) platform = platform_with ("x264enc", "jpegenc",
+      NULL);
+  g_autoptr (PcrPlatform) without = platform_with ("x264enc", NULL);
+  g_autoptr (PcrSelection) sel = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *desc = NULL;
+  g_autofree gchar *expected = NULL;
+
+  sel = pcr_select (config, platform, &error);
+  g_assert_no_error (error);
+  g_assert_true (sel->snapshots);
+  assert_contains (sel->snapshot_reason, "JPEG");
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  expected = g_strdup_printf ("%s ! tee name=t ! sink.snapshot t. ! %s ! "
+      "sink.sink_low t. ! queue max-size-buffers=1 max-size-bytes=0 "
+      "max-size-time=0 leaky=downstream ! %s ! mqttwebrtcsink name=sink",
+      sel->source_desc, sel->low_desc, sel->encoder_desc);
+  g_assert_cmpstr (desc, ==, expected);
+
+  /* one rendition: the tee is there for the pictures only */
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  g_clear_pointer (&expected, g_free);
+  config->renditions = 1;
+  config->latency_stamp = TRUE;
+  sel = pcr_select (config, platform, &error);
+  g_assert_no_error (error);
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  expected = g_strdup_printf ("%s ! latencystamp ! tee name=t ! "
+      "sink.snapshot t. ! %s ! mqttwebrtcsink name=sink", sel->source_desc,
+      sel->encoder_desc);
+  g_assert_cmpstr (desc, ==, expected);
+
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  g_clear_pointer (&expected, g_free);
+  sel = pcr_select (config, without, &error);
+  g_assert_no_error (error);
+  g_assert_false (sel->snapshots);
+  assert_contains (sel->snapshot_reason, "jpegenc is missing");
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  g_assert_null (strstr (desc, "snapshot"));
+}
+
 static void
 test_build_default (void)
 {
@@ -893,11 +947,11 @@ faked_machines (void)
   guint i;
 
   g_ptr_array_add (machines, platform_with ("libcamerasrc", "v4l2src",
-          "v4l2h264enc", "v4l2convert", NULL));
+          "v4l2h264enc", "v4l2convert", "jpegenc", NULL));
   g_ptr_array_add (machines, platform_with ("libcamerasrc", "x264enc",
           NULL));
   g_ptr_array_add (machines, platform_with ("v4l2src", "jpegdec", "x264enc",
-          NULL));
+          "jpegenc", NULL));
   g_ptr_array_add (machines, platform_with ("x264enc", "clockoverlay",
           NULL));
   g_ptr_array_add (machines, platform_with ("openh264enc", "libcamerasrc",
@@ -1084,6 +1138,14 @@ assert_parses (const gchar * what, const gchar * desc, gboolean two)
   g_assert_nonnull (sink);
   main_pad = gst_element_get_static_pad (sink, "sink");
   g_assert_true (gst_pad_is_linked (main_pad));
+  /* the raw frames reach the still images' pad */
+  if (strstr (local, "sink.snapshot")) {
+    g_autoptr (GstPad) snapshot = gst_element_get_static_pad (sink,
+        "snapshot");
+
+    g_assert_nonnull (snapshot);
+    g_assert_true (gst_pad_is_linked (snapshot));
+  }
   low = gst_element_get_static_pad (sink, "sink_low");
   if (!two) {
     g_assert_true (low == NULL || !gst_pad_is_linked (low));
@@ -1163,10 +1225,12 @@ test_parse_pipeline_files (void)
     assert_contains (desc, "video/x-raw,width=640,height=360");
     assert_parses (name, desc, TRUE);
 
-    /* from "! tee" to "t." out */
-    tee = strstr (desc, " ! tee name=t ");
+    /* from the first "! queue" to the second "t." out */
+    tee = strstr (desc, " ! queue ");
     branch = strstr (desc, " t. ");
     g_assert_nonnull (tee);
+    g_assert_nonnull (branch);
+    branch = strstr (branch + 1, " t. ");
     g_assert_nonnull (branch);
     one = g_strdup_printf ("%.*s%s", (int) (tee - desc), desc, branch + 3);
     assert_parses (name, one, FALSE);
@@ -1190,6 +1254,7 @@ main (int argc, char **argv)
   g_test_add_func ("/select/explicit-sources", test_select_explicit_sources);
   g_test_add_func ("/select/test-missing", test_select_test_missing);
   g_test_add_func ("/select/renditions", test_select_renditions);
+  g_test_add_func ("/select/build-snapshots", test_build_snapshots);
   g_test_add_func ("/select/half-scaler", test_select_half_scaler);
   g_test_add_func ("/settings/low-size", test_settings_low_size);
   g_test_add_func ("/settings/low-bitrate", test_settings_low_bitrate);
