@@ -1755,8 +1755,15 @@ pcr_mqtt_webrtc_sink_request_new_pad (GstElement * element,
   PcrRendition *rendition;
 
   if (templ == gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS
-          (element), "snapshot"))
+          (element), "snapshot")) {
+    /* by name only: "videotestsrc ! mqttwebrtcsink" must not link raw
+     * video here, with the stream's own pad left empty */
+    if (name == NULL) {
+      GST_DEBUG_OBJECT (self, "the snapshot pad is asked for by name only");
+      return NULL;
+    }
     return request_snapshot_pad (self, templ);
+  }
 
   if (self->renditions[1]) {
     GST_WARNING_OBJECT (self, "there is one sink_low pad already");

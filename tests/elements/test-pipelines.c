@@ -247,6 +247,11 @@ GST_START_TEST (test_service_test_source)
   low = g_strsplit (desc, "sink.sink_low", 2);
   g_free (desc);
   desc = g_strjoinv ("fakesink sync=false async=false", low);
+  /* and the raw frames for still images into one more */
+  g_strfreev (low);
+  low = g_strsplit (desc, "sink.snapshot", 2);
+  g_free (desc);
+  desc = g_strjoinv ("fakesink sync=false async=false", low);
   local = g_strdup_printf ("%s ! capsfilter caps=\"video/x-h264,"
       "stream-format=byte-stream,alignment=au\" ! fakesink name=out "
       "sync=false", desc);
