@@ -1188,8 +1188,18 @@ def case_recording_kill(env):
 
 
 def case_recording_retention(env):
-    """--record-max-mb deletes the oldest segments, never the current one."""
+    """--record-max-mb deletes the oldest segments, never the current one;
+    --record-max-age-h those older than it, and empty leftovers go."""
     folder = os.path.join(env.workdir, 'recordings')
+    os.makedirs(folder)
+    # from a week and a day ago (the default keeps 168 h), an empty one cut
+    # off by a power cut, and a file that is not a segment
+    old = time.strftime('%Y%m%d-%H%M%S.mp4',
+                        time.gmtime(time.time() - 8 * 24 * 3600))
+    for name, size in [(old, 1000), ('20261201-000000-1.mp4', 0),
+                       ('notes.txt', 10)]:
+        with open(os.path.join(folder, name), 'wb') as f:
+            f.write(b'x' * size)
     env.start_broker()
     env.start_service(['--record-dir', folder, '--record', 'continuous',
                        '--record-segment-s', '1', '--record-max-mb', '1'])
@@ -1201,6 +1211,12 @@ def case_recording_retention(env):
         seen.update(segment_files(folder))
         time.sleep(0.2)
     names = segment_files(folder)
+    check(old not in names and '20261201-000000-1.mp4' not in names,
+          f'a segment past --record-max-age-h or an empty one is left: '
+          f'{names}')
+    check(os.path.exists(os.path.join(folder, 'notes.txt')), 'a file that '
+          'is not a segment was deleted')
+    seen -= {old, '20261201-000000-1.mp4'}
     total = sum(os.path.getsize(os.path.join(folder, n)) for n in names)
     gone = sorted(seen - set(names))
     check(gone and gone[0] == sorted(seen)[0], f'the oldest segment was not '
