@@ -469,8 +469,8 @@ select_snapshots (const PcrPlatform * platform, PcrSelection * sel)
     }
   }
   sel->snapshots = TRUE;
-  sel->snapshot_reason = g_strdup ("still images as JPEG from the raw "
-      "frames");
+  sel->snapshot_reason = g_strdup ("JPEG on request, from the raw frames "
+      "(jpegenc)");
 }
 
 /* The low rendition's branch, from the tee to sink.sink_low. The valve
