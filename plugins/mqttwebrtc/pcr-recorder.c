@@ -311,14 +311,10 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   GstBuffer *buffer;
   gint current;
 
-  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
-    GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
-
-    /* caps, segment and the like go to every branch; EOS only to ours,
-     * by hand */
-    return GST_EVENT_TYPE (event) == GST_EVENT_EOS ? GST_PAD_PROBE_DROP :
-        GST_PAD_PROBE_OK;
-  }
+  /* events go to every branch: caps, segment, and the stream's EOS (the
+   * segments are closed, and the bin's EOS waits for their filesinks) */
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
+    return GST_PAD_PROBE_OK;
   buffer = GST_PAD_PROBE_INFO_BUFFER (info);
   if (g_atomic_int_get (&core->pending) != 0 &&
       !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT)) {
@@ -750,7 +746,8 @@ pcr_recorder_handle_message (PcrRecorder * self, GstMessage * message)
   switch (GST_MESSAGE_TYPE (message)) {
     case GST_MESSAGE_EOS:
       post_event (self->core, id, TRUE, NULL, on_event);
-      break;
+      /* the bin counts its sinks' EOS too */
+      return FALSE;
     case GST_MESSAGE_ERROR:{
       g_autoptr (GError) error = NULL;
       g_autofree gchar *debug = NULL;

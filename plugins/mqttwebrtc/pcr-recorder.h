@@ -53,8 +53,9 @@ gboolean pcr_recorder_is_recording (PcrRecorder * self);
 /* The reason recording stopped by itself, or NULL. */
 const gchar *pcr_recorder_get_error (PcrRecorder * self);
 
-/* TRUE when @message came from the recording branch (then it is handled
- * here and must not go further: a full disk is not the pipeline's error). */
+/* TRUE when @message came from the recording branch and must go no
+ * further (an error: a full disk is not the pipeline's); its EOS is seen
+ * here and goes on (FALSE), so the bin counts it. */
 gboolean pcr_recorder_handle_message (PcrRecorder * self,
     GstMessage * message);
 

@@ -1015,6 +1015,54 @@ GST_START_TEST (test_recording)
 
 GST_END_TEST;
 
+/* The stream's end closes the segment being written, and the pipeline's
+ * EOS still comes (the bin counts the recording's filesinks). */
+GST_START_TEST (test_recording_eos)
+{
+  GError *error = NULL;
+  g_autofree gchar *dir = g_dir_make_tmp ("pcr-record-XXXXXX", NULL);
+  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true "
+      "num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", &error);
+  GstElement *sink;
+  TestSignaller *signaller = g_object_new (test_signaller_get_type (), NULL);
+  g_autoptr (GstBus) bus = NULL;
+  g_autoptr (GstMessage) msg = NULL;
+  g_autoptr (GDir) d = NULL;
+  const gchar *name;
+  guint files = 0;
+
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_object_set (sink, "signaller", signaller, "record-dir", dir,
+      "record-segment-s", 60, "recording", TRUE, NULL);
+  play (pipeline);
+  bus = gst_element_get_bus (pipeline);
+  msg = gst_bus_timed_pop_filtered (bus, 15 * GST_SECOND, GST_MESSAGE_EOS |
+      GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS,
+      "no EOS from a recording pipeline at the stream's end");
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  d = g_dir_open (dir, 0, NULL);
+  while (d && (name = g_dir_read_name (d)) != NULL) {
+    g_autofree gchar *path = g_build_filename (dir, name, NULL);
+    GStatBuf st;
+
+    fail_unless (g_stat (path, &st) == 0 && st.st_size > 10000,
+        "%s has %d bytes", name, (gint) st.st_size);
+    files++;
+    g_unlink (path);
+  }
+  g_rmdir (dir);
+  fail_unless_equals_int (files, 1);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_object_unref (signaller);
+}
+
+GST_END_TEST;
+
 static Suite *
 signaller_suite (void)
 {
@@ -1028,6 +1076,7 @@ signaller_suite (void)
   tcase_add_test (tc, test_answer_has_rtx);
   tcase_add_test (tc, test_snapshot);
   tcase_add_test (tc, test_recording);
+  tcase_add_test (tc, test_recording_eos);
   return s;
 }
 
