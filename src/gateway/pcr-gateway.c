@@ -466,10 +466,29 @@ session_detach_request (Session * s)
     return NULL;
   g_clear_signal_handler (&s->finished_handler, msg);
   g_clear_signal_handler (&s->disconnected_handler, msg);
+  g_clear_signal_handler (&s->wrote_handler, msg);
   clear_source (&s->timeout_source);
   clear_source (&s->client_source);
   s->pending = NULL;
   return msg;
+}
+
+/* A download whose headers went can get no error reply: its connection is
+ * cut instead (the client sees a body shorter than its Content-Length). */
+static void
+session_cut (Session * s)
+{
+  g_autoptr (SoupServerMessage) msg = session_detach_request (s);
+
+  s->streaming = FALSE;
+  if (msg != NULL) {
+    GSocket *socket = soup_server_message_get_socket (msg);
+
+    if (socket != NULL)
+      g_socket_shutdown (socket, TRUE, TRUE, NULL);
+    /* libsoup frees a connection it can write to, not a paused one */
+    soup_server_message_unpause (msg);
+  }
 }
 
 /* Takes the waiting request off the session to reply to it (transfer
@@ -494,10 +513,15 @@ static void session_reply_error (Session * s, guint status,
 static void
 session_reply_error (Session * s, guint status, const gchar * format, ...)
 {
-  g_autoptr (SoupServerMessage) msg = session_take_request (s);
+  g_autoptr (SoupServerMessage) msg = NULL;
   g_autofree gchar *message = NULL;
   va_list args;
 
+  if (s->streaming) {
+    session_cut (s);
+    return;
+  }
+  msg = session_take_request (s);
   if (msg == NULL)
     return;
   va_start (args, format);
@@ -1077,21 +1101,10 @@ session_send (Session * s, PcrMessage * request)
 static void
 fetch_abort (Session * s, const gchar * why)
 {
-  g_autoptr (SoupServerMessage) msg = session_detach_request (s);
-
   g_message ("session %s: download of %s from device %s cut off at %"
       G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes: %s", s->id,
       s->name, s->device, s->received, s->size, why);
-  if (msg != NULL) {
-    GSocket *socket = soup_server_message_get_socket (msg);
-
-    g_clear_signal_handler (&s->wrote_handler, msg);
-    if (socket != NULL)
-      g_socket_shutdown (socket, TRUE, TRUE, NULL);
-    /* libsoup frees a connection it can write to, not a paused one */
-    soup_server_message_unpause (msg);
-  }
-  s->streaming = FALSE;
+  session_cut (s);
   session_remove (s);
 }
 
@@ -1131,7 +1144,6 @@ fetch_finish (Session * s)
       G_GINT64_FORMAT " ms", s->id, s->name, s->device, s->size,
       (g_get_monotonic_time () - s->offer_us) / 1000);
   if (msg != NULL) {
-    g_clear_signal_handler (&s->wrote_handler, msg);
     soup_message_body_complete (soup_server_message_get_response_body (msg));
     soup_server_message_unpause (msg);
   }

@@ -1408,6 +1408,27 @@ def case_recordings_fake(env):
             check(r.json() == {'recording': True}, f'record start: {r}')
         results.append(str(status))
 
+    # the device goes offline in the middle of a download: the connection
+    # is cut (a short body), the gateway goes on
+    def cut_download():
+        try:
+            r = gw.request('GET', f'/api/recordings/fake/{name}')
+            return r.status, len(r.body)
+        except Failure as e:
+            return 'cut', str(e)
+    pending = in_background(cut_download)
+    out, msg = next_request('fetch')
+    env.publish(out, json.dumps({
+        'type': 'chunk', 'name': name, 'offset': 0, 'size': len(data),
+        'data': base64.b64encode(data[:65536]).decode()}))
+    time.sleep(0.3)
+    fake_device(env, 'fake', state='offline')
+    got = pending.result()
+    check(got[0] == 'cut' or got[1] < len(data), f'a download whose device '
+          f'went offline ended {got}')
+    fake_device(env, 'fake')
+    gw.wait_device('fake', lambda s: s.get('state') == 'online')
+
     expect(gw.post_json('/api/record/fake', {'action': 'pause'}), 400,
            'a bad action')
     expect(gw.post_json('/api/record/fake', 'not json'), 400, 'not JSON')
