@@ -1121,17 +1121,25 @@ def case_recording(env):
     on_disk = open(os.path.join(folder, seg['name']), 'rb').read()
     check(seg['bytes'] == len(on_disk), f'listed {seg}, the file has '
           f'{len(on_disk)} bytes')
+    # the viewer's frame rate for 3 s, then for 3 s of downloads back to
+    # back: the second may not fall far below the first
     f0, t0 = viewer.frame_count()
-    r = gw.request('GET', f'/api/recordings/{DEVICE}/{seg["name"]}')
-    took = r.took
-    expect(r, 200, 'a download')
-    check(r.body == on_disk, f'the download ({len(r.body)} bytes) differs '
-          f'from {seg["name"]} on the camera ({len(on_disk)} bytes)')
-    time.sleep(1.5)
+    time.sleep(3)
     f1, t1 = viewer.frame_count()
-    fps = (f1 - f0) / max(t1 - t0, 0.1)
-    check(fps >= 15, f'the live viewer got {fps:.1f} frames/s around the '
-          'download')
+    before = (f1 - f0) / max(t1 - t0, 0.1)
+    downloads, took = 0, 0.0
+    while time.monotonic() - t1 < 3 or downloads == 0:
+        r = gw.request('GET', f'/api/recordings/{DEVICE}/{seg["name"]}')
+        expect(r, 200, 'a download')
+        check(r.body == on_disk, f'the download ({len(r.body)} bytes) '
+              f'differs from {seg["name"]} on the camera ({len(on_disk)} '
+              'bytes)')
+        downloads += 1
+        took = max(took, r.took)
+    f2, t2 = viewer.frame_count()
+    fps = (f2 - f1) / max(t2 - t1, 0.1)
+    check(fps >= 0.7 * before, f'the live viewer got {fps:.1f} frames/s '
+          f'during downloads, {before:.1f} before')
     r = expect(gw.post_json(f'/api/record/{DEVICE}', {'action': 'stop'}),
                200, 'record stop')
     check(r.json() == {'recording': False}, f'record stop: {r.json()}')
@@ -1150,8 +1158,9 @@ def case_recording(env):
     expect(gw.request('GET', f'/api/recordings/{DEVICE}/20000101-000000.mp4'),
            404, 'a segment that does not exist')
     return f'{len(names)} segments of {", ".join(f"{d:.1f}" for d in durations)} s; ' \
-        f'{seg["name"]} ({len(on_disk)} bytes) downloaded in {took:.2f} s ' \
-        f'byte for byte; the viewer at {fps:.0f} frames/s'
+        f'{seg["name"]} ({len(on_disk)} bytes) downloaded {downloads} times ' \
+        f'in 3 s (the slowest {took:.2f} s) byte for byte; the viewer at ' \
+        f'{fps:.0f} frames/s during them, {before:.0f} before'
 
 
 def case_recording_kill(env):
