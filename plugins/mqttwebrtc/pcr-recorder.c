@@ -335,10 +335,17 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
+/* The branch's elements are named "pcr-record-ID-FACTORY": a message is
+ * known as ours by its source's name, even while the branch is being torn
+ * down (an element may still post then). */
+#define NAME_PREFIX "pcr-record-"
+
 static GstElement *
-make (const gchar * factory, GError ** error)
+make (const gchar * factory, gint id, GError ** error)
 {
-  GstElement *element = gst_element_factory_make (factory, NULL);
+  g_autofree gchar *name = g_strdup_printf (NAME_PREFIX "%d-%s", id,
+      factory);
+  GstElement *element = gst_element_factory_make (factory, name);
 
   if (!element)
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
@@ -433,25 +440,26 @@ add_branch (PcrRecorder * self, GError ** error)
   GstPad *queue_sink;
   g_autofree gchar *name = new_name (self);
   g_autofree gchar *path = NULL;
+  gint id = ++self->next_id;
 
   if (!name) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST, "no free name "
         "for a segment in %s", self->dir);
     return FALSE;
   }
-  if (!(queue = make ("queue", error)))
+  if (!(queue = make ("queue", id, error)))
     return FALSE;
   /* the stream is byte-stream H.264 for the payloaders; MP4 wants avc */
-  if (!(parse = make ("h264parse", error))) {
+  if (!(parse = make ("h264parse", id, error))) {
     gst_object_unref (queue);
     return FALSE;
   }
-  if (!(mux = make ("mp4mux", error))) {
+  if (!(mux = make ("mp4mux", id, error))) {
     gst_object_unref (queue);
     gst_object_unref (parse);
     return FALSE;
   }
-  if (!(sink = make ("filesink", error))) {
+  if (!(sink = make ("filesink", id, error))) {
     gst_object_unref (queue);
     gst_object_unref (parse);
     gst_object_unref (mux);
@@ -467,7 +475,7 @@ add_branch (PcrRecorder * self, GError ** error)
 
   branch = g_new0 (Branch, 1);
   branch->core = core_ref (self->core);
-  branch->id = ++self->next_id;
+  branch->id = id;
   branch->name = g_steal_pointer (&name);
   branch->queue = gst_object_ref (queue);
   branch->parse = gst_object_ref (parse);
@@ -586,11 +594,13 @@ on_event (gpointer data)
 
   if (!self)
     return G_SOURCE_REMOVE;
+  branch = find_branch (self, ev->id);
   if (ev->error) {
-    fail (self, ev->error);
+    /* the first of a branch's errors stops it all; the rest find it gone */
+    if (branch)
+      fail (self, ev->error);
     return G_SOURCE_REMOVE;
   }
-  branch = find_branch (self, ev->id);
   if (ev->eos) {
     /* its last fragment is on disk */
     if (branch) {
@@ -716,30 +726,25 @@ pcr_recorder_get_error (PcrRecorder * self)
   return self->error;
 }
 
-/* Which branch @message came from (any thread), 0: none. */
+/* Which branch @message came from (any thread), by its source's name; 0:
+ * none. */
 static gint
-branch_of (PcrRecorder * self, GstMessage * message)
+branch_of (GstMessage * message)
 {
   GstObject *src = GST_MESSAGE_SRC (message);
-  gint id = 0;
-  GList *l;
+  g_autofree gchar *name = src ? gst_object_get_name (src) : NULL;
+  gint64 id;
 
-  g_mutex_lock (&self->lock);
-  for (l = self->branches; l && !id; l = l->next) {
-    Branch *b = l->data;
-
-    if (src == GST_OBJECT (b->queue) || src == GST_OBJECT (b->parse) ||
-        src == GST_OBJECT (b->mux) || src == GST_OBJECT (b->sink))
-      id = b->id;
-  }
-  g_mutex_unlock (&self->lock);
-  return id;
+  if (!name || !g_str_has_prefix (name, NAME_PREFIX))
+    return 0;
+  id = g_ascii_strtoll (name + strlen (NAME_PREFIX), NULL, 10);
+  return id > 0 && id <= G_MAXINT ? (gint) id : 0;
 }
 
 gboolean
 pcr_recorder_handle_message (PcrRecorder * self, GstMessage * message)
 {
-  gint id = branch_of (self, message);
+  gint id = branch_of (message);
 
   if (!id)
     return FALSE;
