@@ -147,6 +147,12 @@ static const struct
   {"broker", ""},
   {"device", ""},
   {"source", ""},
+  {"record", "always"},
+  {"record", "continuous"},     /* without record-dir */
+  {"record-segment-s", "0"},
+  {"record-segment-s", "3601"},
+  {"record-max-mb", "-1"},
+  {"record-max-age-h", "87601"},
 };
 
 static void
