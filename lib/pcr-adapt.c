@@ -332,6 +332,14 @@ pcr_estimator_congested (const PcrEstimator * est)
 }
 
 gboolean
+pcr_estimator_queue_growing (const PcrEstimator * est)
+{
+  g_return_val_if_fail (est != NULL, FALSE);
+
+  return est->last_twcc_us >= 0 && est->growing_reports > 0;
+}
+
+gboolean
 pcr_estimator_severe (const PcrEstimator * est)
 {
   g_return_val_if_fail (est != NULL, FALSE);
@@ -371,16 +379,20 @@ pcr_estimator_severe (const PcrEstimator * est)
  * that rate without congestion (an encoder takes a second or two to
  * reach a new bitrate)... */
 #define RATE_PROBE_REACHED 0.9
-/* ... in this many TWCC reports in a row: a token bucket's burst lets one
- * 300 ms window through above the link's rate (tc tbf at 1 Mbit/s with a
- * 16 kB bucket showed 1.18 Mbit/s, then the queue grew). */
-#define RATE_PROBE_REACHED_REPORTS 2
-/* The probe asks the encoder for this many times that minimum: encoders
- * approach a new bitrate over seconds (x264's rate control was seen at
- * 1.0 Mbit/s two seconds after being set to 1.2), so aiming above makes
- * the rate needed pass sooner; a link that cannot carry it shows
- * congestion on the way up. */
-#define RATE_PROBE_TARGET 1.5
+/* ... in this many TWCC reports in a row (a second): a token bucket's
+ * burst and its queue let more than the link's rate through until they
+ * are full, for longer the less the probe asks above it (tc tbf at 1
+ * Mbit/s with a 16 kB bucket and a 150 ms queue carried 1.09-1.14 Mbit/s
+ * in two reports in a row, then the queue grew). */
+#define RATE_PROBE_REACHED_REPORTS 4
+/* The probe asks the encoder for this many times that minimum: a little
+ * above, so the rate needed passes sooner (x264 with its 200 ms buffer
+ * reaches a new bitrate within half a second), but not far: what the
+ * encoder sends above what the link carries fills the link's queue, and
+ * the probe's first report of it reaches the sender only later (at 1.5
+ * times, a probe through a 1 Mbit/s bottleneck sent 1.3 Mbit/s for half a
+ * second and the page froze; at 1.1 times the queue absorbed it). */
+#define RATE_PROBE_TARGET 1.1
 /* ... and is inconclusive after this long (a still scene does not fill the
  * bitrate, or other viewers share the rendition and it was not raised):
  * the viewer then moves up unproven, as it would without rate probes. */
@@ -521,7 +533,16 @@ pcr_rendition_chooser_update (PcrRenditionChooser * chooser, gint64 now_us,
       else
         chooser->reached_reports = 0;
     }
-    if (congested || chooser->current == 0) {
+    /* a probe ends at the first report of a queue building up, before it
+     * is overuse: the link is not carrying the rate, and each further
+     * report at it fills the queue more (through tbf at 1 Mbit/s the
+     * probe was seen to pass on 1.19 and 1.21 Mbit/s let through by the
+     * bucket's burst and queue, the second report already with the queue
+     * growing, and the move up then froze the picture). Only the probe
+     * is this quick: for moving down, one such report may be a stall
+     * (pcr_estimator_severe). */
+    if (congested || pcr_estimator_queue_growing (est)
+        || chooser->current == 0) {
       chooser->rate_probe_us = -1;
       chooser->rate_probe_end_us = now_us;
       chooser->backoff_us = MIN (2 * chooser->backoff_us, BACKOFF_MAX_US);

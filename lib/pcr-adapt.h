@@ -73,6 +73,9 @@ void pcr_estimator_set_fec_percentage (PcrEstimator * est, guint percent);
 guint pcr_estimator_get_media_bps (const PcrEstimator * est);
 /* Overuse now, or loss > 10 %. */
 gboolean pcr_estimator_congested (const PcrEstimator * est);
+/* The last TWCC report showed the link carrying a tenth less than was
+ * sent, loss aside: a queue building up (not yet overuse on its own). */
+gboolean pcr_estimator_queue_growing (const PcrEstimator * est);
 /* Congested beyond doubt: loss >= 25 % (a bottleneck or a policer at
  * three quarters of the rate or less; random loss is not that high), or
  * the link carried a tenth less than was sent in two reports in a row. */

@@ -242,6 +242,12 @@ typedef struct
   guint stats_ticks;            /* adapt ticks since the last one */
   guint fec_percent;            /* what the viewer is sent now */
   guint rtx_copies;             /* each repair sent once or twice */
+  /* moving down: the viewer is cut off, and the switch waits for the
+   * link's queue to drain (switch_drained) */
+  PcrMqttWebrtcSink *self;
+  PcrViewer *viewer;
+  GSource *drain;
+  guint drain_to;
 } Adapt;
 
 static void
@@ -249,6 +255,10 @@ adapt_free (gpointer data)
 {
   Adapt *adapt = data;
 
+  if (adapt->drain) {
+    g_source_destroy (adapt->drain);
+    g_source_unref (adapt->drain);
+  }
   pcr_estimator_free (adapt->estimator);
   g_clear_pointer (&adapt->chooser, pcr_rendition_chooser_free);
   g_free (adapt);
@@ -500,6 +510,58 @@ update_rtx_copies (PcrMqttWebrtcSink * self, Adapt * adapt,
   pcr_viewer_set_rtx_copies (viewer, copies);
 }
 
+/* Moving a viewer down from a congested link, how long it gets nothing
+ * before the smaller picture's key frame is asked for: the link's queue is
+ * full then, and a key frame sent into it loses its tail (a 1 Mbit/s
+ * bottleneck with a 150 ms queue lost 30-46 % of what came in the half
+ * second after the switch, and the page froze until a repair or a second
+ * key frame got through). The time a 150 ms queue takes to drain. */
+#define SWITCH_DRAIN_MS 150
+
+static void
+switch_now (PcrMqttWebrtcSink * self, PcrViewer * viewer, guint to)
+{
+  pcr_viewer_switch (viewer, to);
+  pcr_rendition_set_needed (self->renditions[to], TRUE);
+  pcr_rendition_request_key_unit (self->renditions[to]);
+}
+
+static gboolean
+switch_drained (gpointer data)
+{
+  Adapt *adapt = data;
+
+  g_clear_pointer (&adapt->drain, g_source_unref);
+  switch_now (adapt->self, adapt->viewer, adapt->drain_to);
+  return G_SOURCE_REMOVE;
+}
+
+/* The chooser moved the viewer from @current to @to. */
+static void
+switch_viewer (PcrMqttWebrtcSink * self, Adapt * adapt, PcrViewer * viewer,
+    guint current, guint to)
+{
+  if (adapt->drain) {
+    g_source_destroy (adapt->drain);
+    g_clear_pointer (&adapt->drain, g_source_unref);
+  }
+  if (to == current) {
+    pcr_viewer_switch (viewer, to);
+    return;
+  }
+  /* the chooser moves down only for congestion */
+  if (to > current && pcr_viewer_cut (viewer)) {
+    adapt->self = self;
+    adapt->viewer = viewer;
+    adapt->drain_to = to;
+    adapt->drain = g_timeout_source_new (SWITCH_DRAIN_MS);
+    g_source_set_callback (adapt->drain, switch_drained, adapt, NULL);
+    g_source_attach (adapt->drain, self->context);
+    return;
+  }
+  switch_now (self, viewer, to);
+}
+
 /* Every ADAPT_INTERVAL_MS: each viewer's estimate and rendition, then each
  * rendition's bitrate from the estimates of the viewers on it, and whether
  * the low one is needed at all. */
@@ -536,7 +598,8 @@ adapt_tick (gpointer data)
     Adapt *adapt = value;
     gint pending;
     guint current = pcr_viewer_get_rendition (viewer, &pending);
-    guint target = pending >= 0 ? (guint) pending : current;
+    guint target = pending >= 0 ? (guint) pending :
+        adapt->drain ? adapt->drain_to : current;
     guint estimate;
     gboolean probing = FALSE;
 
@@ -549,11 +612,7 @@ adapt_tick (gpointer data)
           adapt->estimator);
 
       if (want < n && want != target) {
-        pcr_viewer_switch (viewer, want);
-        if (want != current) {
-          pcr_rendition_set_needed (self->renditions[want], TRUE);
-          pcr_rendition_request_key_unit (self->renditions[want]);
-        }
+        switch_viewer (self, adapt, viewer, current, want);
         target = want;
       }
       probing = pcr_rendition_chooser_probing (adapt->chooser, now);
@@ -572,7 +631,8 @@ adapt_tick (gpointer data)
     if (target != current)
       g_array_append_val (estimates[MIN (current, n - 1)][0], estimate);
     send_stats (self, viewer, adapt, current, estimate);
-    low_needed |= n > 1 && (target == 1 || current == 1);
+    /* draining, the low one starts when its key frame is wanted */
+    low_needed |= n > 1 && ((target == 1 && !adapt->drain) || current == 1);
     GST_LOG_OBJECT (self, "session %s: estimate %u bit/s, rendition %u%s",
         pcr_viewer_get_id (viewer), estimate, current,
         target != current ? " (switching)" : "");

@@ -76,6 +76,8 @@ typedef struct
   gint active;                  /* atomic: the rendition being sent */
   gint pending;                 /* atomic: the one to switch to at its next
                                  * key frame, or -1 */
+  gint cut;                     /* atomic: nothing is sent until a switch
+                                 * takes effect */
   gint idle_pending;            /* atomic: tee pads not yet unlinked */
   gint rtx_budget_bps;          /* atomic: retransmissions' share of the
                                  * link, 0: unbounded */
@@ -1058,6 +1060,14 @@ rtx_request_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
       &seqnum);
   g_mutex_lock (&peer->rtx_lock);
   peer->rtx_requests++;
+  /* cut off before a switch (pcr_viewer_cut), every packet it got is of
+   * the picture it is leaving, and repairs would only fill the queue the
+   * cut lets drain */
+  if (g_atomic_int_get (&peer->cut)) {
+    peer->rtx_stale++;
+    g_mutex_unlock (&peer->rtx_lock);
+    return GST_PAD_PROBE_DROP;
+  }
   /* a packet of the picture the viewer was switched away from: nothing
    * after the new rendition's key frame refers to it */
   if (peer->rtx_from_seq >= 0 && now - peer->rtx_from_us <
@@ -1351,13 +1361,15 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     PeerEvent *ev = peer_event_new (peer, EV_SWITCHED);
 
     g_atomic_int_set (&peer->active, index);
+    g_atomic_int_set (&peer->cut, 0);
     g_atomic_int_set (&peer->switch_marked, 1);
     g_atomic_int_set (&peer->keyed, 1);
     ev->mline = index;
     post_peer_event (ev);
     return GST_PAD_PROBE_OK;
   }
-  if (g_atomic_int_get (&peer->active) != index)
+  if (g_atomic_int_get (&peer->active) != index ||
+      g_atomic_int_get (&peer->cut))
     return GST_PAD_PROBE_DROP;
   /* A new viewer gets key frames only until DTLS is done and one comes
    * after that (asked for then). webrtcbin holds back what comes before
@@ -1441,12 +1453,25 @@ pcr_viewer_switch (PcrViewer * viewer, guint rendition)
     return;
   if ((gint) rendition == g_atomic_int_get (&viewer->peer->active)) {
     g_atomic_int_set (&viewer->peer->pending, -1);
+    g_atomic_int_set (&viewer->peer->cut, 0);
     return;
   }
   GST_INFO_OBJECT (viewer->host.bin, "session %s: switching to rendition "
       "%u at its next key frame", viewer->id, rendition);
   viewer->switch_us = g_get_monotonic_time ();
   g_atomic_int_set (&viewer->peer->pending, rendition);
+}
+
+gboolean
+pcr_viewer_cut (PcrViewer * viewer)
+{
+  /* before DTLS the gate takes no switch's key frame, which lifts it */
+  if (!g_atomic_int_get (&viewer->peer->secured))
+    return FALSE;
+  GST_INFO_OBJECT (viewer->host.bin, "session %s: cut off until it "
+      "switches", viewer->id);
+  g_atomic_int_set (&viewer->peer->cut, 1);
+  return TRUE;
 }
 
 guint

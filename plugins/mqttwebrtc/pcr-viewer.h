@@ -73,8 +73,15 @@ gboolean pcr_viewer_start (PcrViewer * viewer, GstElement ** tees,
     guint n_tees, guint rendition, GError ** error);
 
 /* Moves the viewer to @rendition at that rendition's next key frame (the
- * caller asks for one); until then it keeps getting the one it has. */
+ * caller asks for one); until then it keeps getting the one it has (unless
+ * cut off). Switching to the one it has cancels a switch and a cut. */
 void pcr_viewer_switch (PcrViewer * viewer, guint rendition);
+
+/* Sends the viewer nothing until its next switch takes effect: moving down
+ * from a congested link, the larger picture's frames would only queue
+ * ahead of the smaller one's key frame. FALSE (nothing done) before DTLS
+ * is through. */
+gboolean pcr_viewer_cut (PcrViewer * viewer);
 
 /* The rendition being sent, and (@pending, nullable) the one it is
  * switching to or -1. */

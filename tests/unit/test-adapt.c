@@ -480,9 +480,11 @@ test_queue_growth (void)
   now_us += TICK_US;
   pcr_estimator_on_twcc (est, now_us, 1950000, 1700000, 0, 400000);
   g_assert_false (pcr_estimator_congested (est));
+  g_assert_true (pcr_estimator_queue_growing (est));
   now_us += TICK_US;
   pcr_estimator_on_twcc (est, now_us, 2000000, 1990000, 0, 10000);
   g_assert_false (pcr_estimator_congested (est));
+  g_assert_false (pcr_estimator_queue_growing (est));
   /* 10 % random loss: received = sent x 0.9 */
   now_us += TICK_US;
   pcr_estimator_on_twcc (est, now_us, 2000000, 1800000, 0.1, 10000);
@@ -492,6 +494,7 @@ test_queue_growth (void)
 
   now_us += TICK_US;
   pcr_estimator_on_twcc (est, now_us, 1950000, 1700000, 0, 400000);
+  g_assert_false (pcr_estimator_congested (est));
   now_us += TICK_US;
   pcr_estimator_on_twcc (est, now_us, 1860000, 1550000, 0, 800000);
   g_assert_true (pcr_estimator_congested (est));
@@ -500,6 +503,62 @@ test_queue_growth (void)
   /* two reports of it are evidence enough to move down at once, while
    * the estimate still counts what got through before the bottleneck */
   g_assert_true (pcr_estimator_severe (est));
+}
+
+/* A rate probe through a token bucket: its burst and queue let the
+ * probe's rate through for a report or two while the queue grows (the
+ * reports as measured through tbf at 1 Mbit/s). The first report with the
+ * queue growing ends the probe, though it is no overuse yet: the viewer
+ * stays on the small picture, and the encoder is no longer asked for the
+ * probe's rate. */
+static void
+test_probe_queue_growing (void)
+{
+  g_autoptr (PcrEstimator) est = pcr_estimator_new (2500000, 100000,
+      2500000);
+  g_autoptr (PcrRenditionChooser) chooser =
+      pcr_rendition_chooser_new (N_RENDITIONS, ranges, 0);
+  gint64 now_us = 10 * SECOND_US;
+  gint64 end_us;
+
+  pcr_estimator_set_sending (est, 2000000);
+  pcr_estimator_on_twcc (est, now_us, 1900000, 1600000, 0, 900000);
+  g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
+      ==, HIGH);
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 1900000, 1300000, 0, 1500000);
+  g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
+      ==, LOW);
+  /* clean at 400 kbit/s until the probe begins */
+  pcr_estimator_set_sending (est, 400000);
+  for (end_us = now_us + 10 * SECOND_US; now_us < end_us &&
+      !pcr_rendition_chooser_probe_bps (chooser); now_us += TICK_US) {
+    pcr_estimator_on_twcc (est, now_us, 400000, 400000, 0, 0);
+    g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
+        ==, LOW);
+  }
+  g_assert_cmpuint (pcr_rendition_chooser_probe_bps (chooser), >,
+      PCR_ADAPT_HIGH_MIN_BPS);
+  pcr_estimator_set_sending (est, 1800000);
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 1195006, 1190605, 0, 26006);
+  g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
+      ==, LOW);
+  now_us += TICK_US;
+  pcr_estimator_on_twcc (est, now_us, 1354222, 1209500, 0, 300000);
+  g_assert_true (pcr_estimator_queue_growing (est));
+  g_assert_false (pcr_estimator_congested (est));
+  g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
+      ==, LOW);
+  g_assert_cmpuint (pcr_rendition_chooser_probe_bps (chooser), ==, 0);
+  /* and the next probe waits longer (the backoff doubled) */
+  pcr_estimator_set_sending (est, 400000);
+  for (end_us = now_us + 5 * SECOND_US; now_us < end_us; now_us += TICK_US) {
+    pcr_estimator_on_twcc (est, now_us, 400000, 400000, 0, 0);
+    g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
+        ==, LOW);
+    g_assert_cmpuint (pcr_rendition_chooser_probe_bps (chooser), ==, 0);
+  }
 }
 
 /* Severely congested on the high rendition with an estimate just over its
@@ -823,6 +882,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/adapt/backoff-reset", test_backoff_reset);
   g_test_add_func ("/adapt/queue-growth", test_queue_growth);
   g_test_add_func ("/adapt/severe-moves-down", test_severe_moves_down);
+  g_test_add_func ("/adapt/probe-queue-growing", test_probe_queue_growing);
   g_test_add_func ("/adapt/rtx-budget", test_rtx_budget);
   g_test_add_func ("/adapt/receiver-reports-only",
       test_receiver_reports_only);
