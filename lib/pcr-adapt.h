@@ -107,11 +107,12 @@ guint pcr_rendition_chooser_update (PcrRenditionChooser * chooser,
     gint64 now_us, const PcrEstimator * est);
 guint pcr_rendition_chooser_get (const PcrRenditionChooser * chooser);
 /* During a rate probe (before a move up): the bitrate the viewer's own
- * rendition should be sent at (1.5 x the minimum of the rendition above,
+ * rendition should be sent at (1.1 x the minimum of the rendition above,
  * for the encoder to get there sooner), so the estimate sees whether the
  * link carries that minimum; 0 otherwise. The move up follows once the
- * link carried about that much in two TWCC reports without congestion;
- * congestion ends the probe and doubles the wait before the next one.
+ * link carried about that much in four TWCC reports in a row (a second)
+ * without congestion; congestion, or one report of a queue growing, ends
+ * the probe and doubles the wait before the next one.
  * Where the rate is not reached within 3 s (the caller could not raise
  * that rendition: other viewers share it; a still scene) the viewer moves
  * up unproven. */

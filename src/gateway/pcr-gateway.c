@@ -111,6 +111,8 @@ typedef struct
   gchar *device;
   gchar *session;
   gchar *name;                  /* a recording's */
+  gchar *range;                 /* the request's Range, nullable (it is
+                                 * taken off the request: on_request) */
 } Route;
 
 typedef struct
@@ -171,7 +173,10 @@ struct _Session
   JsonBuilder *list;
   gchar *name;
   guint64 size;                 /* the segment's, once known */
-  guint64 requested, received, written;
+  gchar *range;                 /* the request's Range, nullable: the first
+                                 * chunk (one byte) only tells the size */
+  guint64 end;                  /* where the reply's body ends (exclusive) */
+  guint64 requested, received, written; /* offsets in the segment */
   gboolean streaming;           /* the reply's headers went */
   gulong wrote_handler;
 
@@ -213,6 +218,7 @@ route_free (Route * route)
   g_free (route->device);
   g_free (route->session);
   g_free (route->name);
+  g_free (route->range);
   g_free (route);
 }
 
@@ -556,6 +562,7 @@ session_free (Session * s)
     g_byte_array_unref (s->image);
   g_clear_object (&s->list);
   g_free (s->name);
+  g_free (s->range);
   g_free (s);
 }
 
@@ -1113,10 +1120,10 @@ fetch_abort (Session * s, const gchar * why)
 static void
 fetch_more (Session * s)
 {
-  while (s->requested < s->size &&
+  while (s->requested < s->end &&
       s->requested - s->written < FETCH_WINDOW) {
     guint length = (guint) MIN ((guint64) PCR_CHUNK_MAX,
-        s->size - s->requested);
+        s->end - s->requested);
 
     if (!session_send (s, pcr_message_new_fetch (s->name, s->requested,
                 length))) {
@@ -1152,29 +1159,83 @@ fetch_finish (Session * s)
 }
 
 /* The reply's headers, with the first chunk: from here the body goes out
- * as the chunks come. */
+ * as the chunks come, [@start, @end) of the segment's @size bytes (206
+ * with its Content-Range when @partial: a byte range was asked for, even
+ * all of them, as browsers seeking in a video expect). */
 static void
-fetch_begin (Session * s, guint64 size)
+fetch_begin (Session * s, guint64 size, guint64 start, guint64 end,
+    gboolean partial)
 {
   SoupServerMessage *msg = s->pending;
   SoupMessageHeaders *headers = soup_server_message_get_response_headers
       (msg);
-  g_autofree gchar *detail = g_strdup_printf ("recording %s of device %s, "
-      "%" G_GUINT64_FORMAT " bytes", s->name, s->device, size);
+  guint status = partial ? SOUP_STATUS_PARTIAL_CONTENT : SOUP_STATUS_OK;
+  g_autofree gchar *detail = partial ? g_strdup_printf ("recording %s of "
+      "device %s, bytes %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT " of %"
+      G_GUINT64_FORMAT, s->name, s->device, start, end - 1, size) :
+      g_strdup_printf ("recording %s of device %s, %" G_GUINT64_FORMAT
+      " bytes", s->name, s->device, size);
 
   s->size = size;
+  s->end = end;
   s->streaming = TRUE;
-  soup_message_headers_set_content_length (headers, size);
+  soup_message_headers_set_content_length (headers, end - start);
+  if (partial)
+    soup_message_headers_set_content_range (headers, start, end - 1, size);
+  soup_message_headers_replace (headers, "Accept-Ranges", "bytes");
   soup_message_headers_replace (headers, "Content-Type", TYPE_MP4);
   soup_message_headers_replace (headers, "Cache-Control", "private");
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_status (msg, status, NULL);
   soup_message_body_set_accumulate (soup_server_message_get_response_body
       (msg), FALSE);
   s->wrote_handler = g_signal_connect (msg, "wrote-body-data",
       G_CALLBACK (on_wrote_body_data), s);
-  log_reply (msg, SOUP_STATUS_OK, detail);
+  log_reply (msg, status, detail);
   /* the client takes its time from here; the device's pace is ours */
   read_deadline (s->gateway, msg, FALSE);
+}
+
+/* The first chunk says the segment's size: the reply's headers go, with
+ * the range asked for. FALSE when the reply is done or the chunk is not
+ * part of the body (a ranged request's first byte: the body is fetched
+ * from the range's start). */
+static gboolean
+fetch_first (Session * s, const PcrMessage * chunk)
+{
+  guint64 start = 0, end = chunk->size;
+  gboolean partial = FALSE;
+
+  if (s->range) {
+    switch (pcr_http_byte_range (s->range, chunk->size, &start, &end)) {
+      case PCR_HTTP_RANGE_UNSATISFIABLE:{
+        g_autofree gchar *range = g_strdup_printf ("bytes */%"
+            G_GUINT64_FORMAT, chunk->size);
+
+        soup_message_headers_replace (soup_server_message_get_response_headers
+            (s->pending), "Content-Range", range);
+        request_fail (s, SOUP_STATUS_REQUESTED_RANGE_NOT_SATISFIABLE,
+            "%s has %" G_GUINT64_FORMAT " bytes: the range asked for is "
+            "not in it", s->name, chunk->size);
+        return FALSE;
+      }
+      case PCR_HTTP_RANGE_OK:
+        partial = TRUE;
+        break;
+      case PCR_HTTP_RANGE_NONE:
+        break;
+    }
+  }
+  fetch_begin (s, chunk->size, start, end, partial);
+  if (g_str_equal (soup_server_message_get_method (s->pending),
+          SOUP_METHOD_HEAD)) {
+    fetch_finish (s);
+    return FALSE;
+  }
+  if (!s->range)
+    return TRUE;
+  s->requested = s->received = s->written = start;
+  fetch_more (s);
+  return FALSE;
 }
 
 static void
@@ -1192,22 +1253,19 @@ fetch_chunk (Session * s, const PcrMessage * chunk)
           "out of place", s->device);
     return;
   }
-  if (!s->streaming) {
-    fetch_begin (s, chunk->size);
-    if (g_str_equal (soup_server_message_get_method (s->pending),
-            SOUP_METHOD_HEAD)) {
-      fetch_finish (s);
-      return;
-    }
-  }
   session_touch (s, REPLY_TIMEOUT_S);
+  if (!s->streaming && !fetch_first (s, chunk))
+    return;
+  len = (gsize) MIN ((guint64) len, s->end - s->received);
   if (len > 0) {
+    g_autoptr (GBytes) part = g_bytes_new_from_bytes (chunk->data, 0, len);
+
     soup_message_body_append_bytes (soup_server_message_get_response_body
-        (s->pending), chunk->data);
+        (s->pending), part);
     soup_server_message_unpause (s->pending);
   }
   s->received += len;
-  if (s->received >= s->size) {
+  if (s->received >= s->end) {
     fetch_finish (s);
     return;
   }
@@ -1350,20 +1408,23 @@ handle_recordings (PcrGateway * self, SoupServerMessage * msg, Route * route)
   json_builder_begin_array (s->list);
 }
 
-/* GET /api/recordings/D/NAME: the segment, fetched in chunks */
+/* GET /api/recordings/D/NAME: the segment, fetched in chunks; with a
+ * Range, its first byte tells the size, then the range is fetched */
 static void
 handle_recording_get (PcrGateway * self, SoupServerMessage * msg,
     Route * route)
 {
+  guint first = route->range ? 1 : PCR_CHUNK_MAX;
   g_autoptr (PcrMessage) request = pcr_message_new_fetch (route->name, 0,
-      PCR_CHUNK_MAX);
+      first);
   Session *s = start_request (self, msg, route->device, SESSION_FETCH,
       request, REPLY_TIMEOUT_S);
 
   if (s == NULL)
     return;
   s->name = g_strdup (route->name);
-  s->requested = PCR_CHUNK_MAX;
+  s->range = g_strdup (route->range);
+  s->requested = first;
 }
 
 /* ---- device messages ---- */
@@ -1942,10 +2003,14 @@ handle_request (SoupServer * server, SoupServerMessage * msg,
    * headers set at got-headers and cleared them */
   if (route->api)
     pcr_http_add_cors (msg);
-  /* Whole bodies only: libsoup answers a Range on any 200 to a GET itself,
-   * and 3.2 takes an overflowing number for a negative offset, giving a
-   * GLib critical and a broken 206 (found by tests/fuzz/fuzz-request).
-   * Nothing the gateway serves needs ranges. */
+  /* libsoup answers a Range on any 200 to a GET itself, and 3.2 takes an
+   * overflowing number for a negative offset, giving a GLib critical and a
+   * broken 206 (found by tests/fuzz/fuzz-request): the header is taken off
+   * the request, and only a recording's download serves ranges, itself
+   * (pcr_http_byte_range). */
+  g_free (route->range);
+  route->range = g_strdup (soup_message_headers_get_one
+      (soup_server_message_get_request_headers (msg), "Range"));
   soup_message_headers_remove (soup_server_message_get_request_headers (msg),
       "Range");
   if (route->api && g_str_equal (method, SOUP_METHOD_OPTIONS)) {

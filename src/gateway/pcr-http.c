@@ -318,3 +318,55 @@ pcr_http_random_hex (gsize n_bytes, GError ** error)
     return g_string_free (hex, FALSE);
   }
 }
+
+/* A decimal without sign or blanks, at most 18 digits (no overflow). */
+static gboolean
+parse_offset (const gchar * text, gsize len, guint64 * value)
+{
+  gsize i;
+
+  if (len == 0 || len > 18)
+    return FALSE;
+  *value = 0;
+  for (i = 0; i < len; i++) {
+    if (!g_ascii_isdigit (text[i]))
+      return FALSE;
+    *value = *value * 10 + (guint64) (text[i] - '0');
+  }
+  return TRUE;
+}
+
+PcrHttpRange
+pcr_http_byte_range (const gchar * value, guint64 size, guint64 * start,
+    guint64 * end)
+{
+  const gchar *dash;
+  guint64 first, last;
+  gboolean has_first, has_last;
+
+  if (value == NULL || !g_str_has_prefix (value, "bytes="))
+    return PCR_HTTP_RANGE_NONE;
+  value += strlen ("bytes=");
+  dash = strchr (value, '-');
+  if (dash == NULL || strchr (value, ','))
+    return PCR_HTTP_RANGE_NONE;
+  has_first = dash > value;
+  has_last = dash[1] != '\0';
+  if ((has_first && !parse_offset (value, dash - value, &first)) ||
+      (has_last && !parse_offset (dash + 1, strlen (dash + 1), &last)) ||
+      (!has_first && !has_last) || (has_first && has_last && last < first))
+    return PCR_HTTP_RANGE_NONE;
+  if (!has_first) {
+    /* the last @last bytes */
+    if (last == 0 || size == 0)
+      return PCR_HTTP_RANGE_UNSATISFIABLE;
+    *start = size - MIN (last, size);
+    *end = size;
+    return PCR_HTTP_RANGE_OK;
+  }
+  if (first >= size)
+    return PCR_HTTP_RANGE_UNSATISFIABLE;
+  *start = first;
+  *end = has_last ? MIN (last + 1, size) : size;
+  return PCR_HTTP_RANGE_OK;
+}

@@ -60,6 +60,21 @@ const gchar *pcr_http_mime_type (const gchar * path);
 guint pcr_http_serve_file (SoupServerMessage * msg, const gchar * root,
     const gchar * path);
 
+typedef enum
+{
+  PCR_HTTP_RANGE_NONE,          /* serve it all (no Range, or one to ignore) */
+  PCR_HTTP_RANGE_OK,            /* serve [*start, *end) with 206 */
+  PCR_HTTP_RANGE_UNSATISFIABLE, /* 416 with "Content-Range: bytes * / size" */
+} PcrHttpRange;
+
+/* A request's "Range" (@value, nullable) against a body of @size bytes.
+ * One byte range is
+ * served ("bytes=A-B", "bytes=A-", "bytes=-N"); several ranges, other
+ * units and malformed values are ignored (RFC 9110 lets a server ignore
+ * Range). @end is exclusive. */
+PcrHttpRange pcr_http_byte_range (const gchar * value, guint64 size,
+    guint64 * start, guint64 * end);
+
 /* @n_bytes random bytes from the kernel's CSPRNG as 2 * @n_bytes lowercase
  * hex digits. */
 gchar *pcr_http_random_hex (gsize n_bytes, GError ** error);

@@ -1155,6 +1155,31 @@ def case_recording(env):
     r = gw.request('HEAD', f'/api/recordings/{DEVICE}/{seg["name"]}')
     check(r.status == 200 and r.header('Content-Length') ==
           str(len(on_disk)), f'HEAD: {r.status} {r.header("Content-Length")}')
+    check(r.header('Accept-Ranges') == 'bytes', 'no "Accept-Ranges: bytes"')
+    # byte ranges, as a browser's <video> asks for them to seek
+    path, size = f'/api/recordings/{DEVICE}/{seg["name"]}', len(on_disk)
+    check(size > 200000, f'{seg["name"]} has only {size} bytes')
+    for asked, first, last in (('65530-200000', 65530, 200000),
+                               ('100-', 100, size - 1),
+                               ('-100', size - 100, size - 1),
+                               (f'0-{size + 50}', 0, size - 1)):
+        r = gw.request('GET', path, headers={'Range': f'bytes={asked}'})
+        check(r.status == 206, f'Range: bytes={asked}: {r.status}')
+        check(r.header('Content-Range') == f'bytes {first}-{last}/{size}',
+              f'Range: bytes={asked}: Content-Range {r.header("Content-Range")}')
+        check(r.body == on_disk[first:last + 1], f'Range: bytes={asked}: '
+              f'{len(r.body)} bytes, not bytes {first}-{last} of the file')
+    r = gw.request('HEAD', path, headers={'Range': 'bytes=10-19'})
+    check(r.status == 206 and r.header('Content-Length') == '10',
+          f'HEAD with a range: {r.status} {r.header("Content-Length")}')
+    r = gw.request('GET', path, headers={'Range': f'bytes={size}-'})
+    check(r.status == 416 and r.header('Content-Range') == f'bytes */{size}',
+          f'a range past the end: {r.status} {r.header("Content-Range")}')
+    # several ranges, or a malformed one: the whole segment
+    for asked in ('bytes=0-9,20-29', 'bytes=9-0', 'bytes=x-', 'pages=1-2'):
+        r = gw.request('GET', path, headers={'Range': asked})
+        check(r.status == 200 and r.body == on_disk,
+              f'Range: {asked}: {r.status}, {len(r.body)} bytes')
     expect(gw.request('GET', f'/api/recordings/{DEVICE}/20000101-000000.mp4'),
            404, 'a segment that does not exist')
     return f'{len(names)} segments of {", ".join(f"{d:.1f}" for d in durations)} s; ' \

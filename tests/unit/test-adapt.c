@@ -505,12 +505,52 @@ test_queue_growth (void)
   g_assert_true (pcr_estimator_severe (est));
 }
 
+/* Clean 400 kbit/s reports on the low rendition from @now_us for up to
+ * @seconds, or (@until_probe) until a rate probe begins; the viewer stays
+ * low all along. The time after. */
+static gint64
+feed_clean_low (PcrEstimator * est, PcrRenditionChooser * chooser,
+    gint64 now_us, guint seconds, gboolean until_probe)
+{
+  gint64 end_us = now_us + seconds * SECOND_US;
+
+  pcr_estimator_set_sending (est, 400000);
+  for (; now_us < end_us; now_us += TICK_US) {
+    if (until_probe && pcr_rendition_chooser_probe_bps (chooser))
+      break;
+    pcr_estimator_on_twcc (est, now_us, 400000, 400000, 0, 0);
+    g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
+        ==, LOW);
+    if (!until_probe)
+      g_assert_cmpuint (pcr_rendition_chooser_probe_bps (chooser), ==, 0);
+  }
+  return now_us;
+}
+
+/* A viewer moved down (two reports of a queue growing), then on the low
+ * rendition until its first rate probe begins: that probe's rate. */
+static guint
+start_rate_probe (PcrEstimator * est, PcrRenditionChooser * chooser,
+    gint64 * now_us)
+{
+  pcr_estimator_set_sending (est, 2000000);
+  pcr_estimator_on_twcc (est, *now_us, 1900000, 1600000, 0, 900000);
+  g_assert_cmpuint (pcr_rendition_chooser_update (chooser, *now_us, est),
+      ==, HIGH);
+  *now_us += TICK_US;
+  pcr_estimator_on_twcc (est, *now_us, 1900000, 1300000, 0, 1500000);
+  g_assert_cmpuint (pcr_rendition_chooser_update (chooser, *now_us, est),
+      ==, LOW);
+  *now_us = feed_clean_low (est, chooser, *now_us, 10, TRUE);
+  return pcr_rendition_chooser_probe_bps (chooser);
+}
+
 /* A rate probe through a token bucket: its burst and queue let the
  * probe's rate through for a report or two while the queue grows (the
  * reports as measured through tbf at 1 Mbit/s). The first report with the
  * queue growing ends the probe, though it is no overuse yet: the viewer
- * stays on the small picture, and the encoder is no longer asked for the
- * probe's rate. */
+ * stays on the small picture, the encoder is no longer asked for the
+ * probe's rate, and the next probe waits longer (the backoff doubled). */
 static void
 test_probe_queue_growing (void)
 {
@@ -519,27 +559,12 @@ test_probe_queue_growing (void)
   g_autoptr (PcrRenditionChooser) chooser =
       pcr_rendition_chooser_new (N_RENDITIONS, ranges, 0);
   gint64 now_us = 10 * SECOND_US;
-  gint64 end_us;
+  guint probe_bps = start_rate_probe (est, chooser, &now_us);
 
-  pcr_estimator_set_sending (est, 2000000);
-  pcr_estimator_on_twcc (est, now_us, 1900000, 1600000, 0, 900000);
-  g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
-      ==, HIGH);
-  now_us += TICK_US;
-  pcr_estimator_on_twcc (est, now_us, 1900000, 1300000, 0, 1500000);
-  g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
-      ==, LOW);
-  /* clean at 400 kbit/s until the probe begins */
-  pcr_estimator_set_sending (est, 400000);
-  for (end_us = now_us + 10 * SECOND_US; now_us < end_us &&
-      !pcr_rendition_chooser_probe_bps (chooser); now_us += TICK_US) {
-    pcr_estimator_on_twcc (est, now_us, 400000, 400000, 0, 0);
-    g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
-        ==, LOW);
-  }
-  g_assert_cmpuint (pcr_rendition_chooser_probe_bps (chooser), >,
-      PCR_ADAPT_HIGH_MIN_BPS);
-  pcr_estimator_set_sending (est, 1800000);
+  /* a little above the minimum: the link's queue absorbs a failing one */
+  g_assert_cmpuint (probe_bps, >, PCR_ADAPT_HIGH_MIN_BPS);
+  g_assert_cmpuint (probe_bps, <, 1.25 * PCR_ADAPT_HIGH_MIN_BPS);
+  pcr_estimator_set_sending (est, probe_bps);
   now_us += TICK_US;
   pcr_estimator_on_twcc (est, now_us, 1195006, 1190605, 0, 26006);
   g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
@@ -551,14 +576,40 @@ test_probe_queue_growing (void)
   g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
       ==, LOW);
   g_assert_cmpuint (pcr_rendition_chooser_probe_bps (chooser), ==, 0);
-  /* and the next probe waits longer (the backoff doubled) */
-  pcr_estimator_set_sending (est, 400000);
-  for (end_us = now_us + 5 * SECOND_US; now_us < end_us; now_us += TICK_US) {
-    pcr_estimator_on_twcc (est, now_us, 400000, 400000, 0, 0);
+  feed_clean_low (est, chooser, now_us + TICK_US, 5, FALSE);
+}
+
+/* The same bucket let 1.09 and 1.13 Mbit/s through in two reports in a
+ * row with no sign of a queue, then 1.03: two reports prove nothing, so
+ * the viewer stays low. A link that carries the rate for a second does
+ * move it up. */
+static void
+test_probe_sees_through_burst (void)
+{
+  g_autoptr (PcrEstimator) est = pcr_estimator_new (2500000, 100000,
+      2500000);
+  g_autoptr (PcrRenditionChooser) chooser =
+      pcr_rendition_chooser_new (N_RENDITIONS, ranges, 0);
+  gint64 now_us = 10 * SECOND_US;
+  const guint burst[][2] = {
+    {1089419, 1092234}, {1127502, 1133553}, {1097451, 1030610},
+  };
+  guint i;
+
+  pcr_estimator_set_sending (est, start_rate_probe (est, chooser, &now_us));
+  for (i = 0; i < G_N_ELEMENTS (burst); i++) {
+    now_us += TICK_US;
+    pcr_estimator_on_twcc (est, now_us, burst[i][0], burst[i][1], 0, 0);
     g_assert_cmpuint (pcr_rendition_chooser_update (chooser, now_us, est),
         ==, LOW);
-    g_assert_cmpuint (pcr_rendition_chooser_probe_bps (chooser), ==, 0);
   }
+  for (i = 0; i < 4; i++) {
+    now_us += TICK_US;
+    pcr_estimator_on_twcc (est, now_us, 1300000, 1300000, 0, 0);
+    if (pcr_rendition_chooser_update (chooser, now_us, est) == HIGH)
+      break;
+  }
+  g_assert_cmpuint (i, ==, 3);
 }
 
 /* Severely congested on the high rendition with an estimate just over its
@@ -883,6 +934,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/adapt/queue-growth", test_queue_growth);
   g_test_add_func ("/adapt/severe-moves-down", test_severe_moves_down);
   g_test_add_func ("/adapt/probe-queue-growing", test_probe_queue_growing);
+  g_test_add_func ("/adapt/probe-sees-through-burst",
+      test_probe_sees_through_burst);
   g_test_add_func ("/adapt/rtx-budget", test_rtx_budget);
   g_test_add_func ("/adapt/receiver-reports-only",
       test_receiver_reports_only);
