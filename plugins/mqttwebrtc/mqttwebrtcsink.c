@@ -530,9 +530,14 @@ static gboolean
 switch_drained (gpointer data)
 {
   Adapt *adapt = data;
+  guint to = adapt->drain_to;
 
   g_clear_pointer (&adapt->drain, g_source_unref);
-  switch_now (adapt->self, adapt->viewer, adapt->drain_to);
+  /* the rendition went meanwhile (its pad released): the cut ends where
+   * the viewer is */
+  if (to >= n_renditions (adapt->self))
+    to = pcr_viewer_get_rendition (adapt->viewer, NULL);
+  switch_now (adapt->self, adapt->viewer, to);
   return G_SOURCE_REMOVE;
 }
 
