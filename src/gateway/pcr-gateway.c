@@ -1243,8 +1243,10 @@ fetch_chunk (Session * s, const PcrMessage * chunk)
 {
   gsize len = g_bytes_get_size (chunk->data);
 
+  /* the segment being written grows meanwhile: the reply is what it had
+   * when the first chunk came; one that shrank is out of place */
   if (!g_str_equal (chunk->name, s->name) || chunk->offset != s->received ||
-      (s->streaming && chunk->size != s->size) ||
+      (s->streaming && chunk->size < s->size) ||
       (len == 0 && chunk->size > chunk->offset)) {
     if (s->streaming)
       fetch_abort (s, "the device sent a chunk out of place");

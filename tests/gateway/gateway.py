@@ -1419,6 +1419,25 @@ def case_recordings_fake(env):
     check(r.header('Content-Type') == 'video/mp4', 'Content-Type '
           f'{r.header("Content-Type")}')
 
+    # the segment being written grows while it is downloaded: the download
+    # is what it had when it began, whole
+    grown = os.urandom(300000)
+    pending = in_background(gw.request, 'GET', f'/api/recordings/fake/{name}')
+    served = 0
+    while served < 200000:
+        out, msg = next_request('fetch')
+        check(msg['offset'] == served and served + msg['length'] <= 200000,
+              f'fetch {msg} of a segment that had 200000 bytes')
+        chunk = grown[served:served + msg['length']]
+        env.publish(out, json.dumps({
+            'type': 'chunk', 'name': name, 'offset': served,
+            'size': 200000 + served // 2,
+            'data': base64.b64encode(chunk).decode()}))
+        served += len(chunk)
+    r = expect(pending.result(), 200, 'a download of a growing segment')
+    check(r.body == grown[:200000], f'the download of a growing segment has '
+          f'{len(r.body)} bytes, not its first 200000')
+
     results = []
     for route, method, body, reply, status in [
             (f'/api/recordings/fake/{name}', 'GET', None,
