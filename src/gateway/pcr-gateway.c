@@ -59,6 +59,9 @@ G_DEFINE_QUARK (pcr-gateway-error-quark, pcr_gateway_error);
 /* A download asks for at most this much ahead of what the client took:
  * a slow client costs the gateway this, the camera nothing. */
 #define FETCH_WINDOW (16 * PCR_CHUNK_MAX)
+/* A download with nothing asked of the device waits this long for its
+ * client to take more (a paused player stops reading) before it is cut. */
+#define DOWNLOAD_IDLE_S 60
 
 #define TYPE_SDP "application/sdp"
 #define TYPE_SDPFRAG "application/trickle-ice-sdpfrag"
@@ -697,7 +700,8 @@ on_answer_timeout (gpointer user_data)
   Session *s = user_data;
 
   if (s->streaming) {
-    fetch_abort (s, "no progress for a while");
+    fetch_abort (s, s->requested > s->received ? "no chunk from the device "
+        "in time" : "the client took nothing for a while");
     return G_SOURCE_REMOVE;
   }
   session_reply_error (s, SOUP_STATUS_GATEWAY_TIMEOUT,
@@ -1116,8 +1120,10 @@ fetch_abort (Session * s, const gchar * why)
 }
 
 /* Asks for more while the client keeps up: at most FETCH_WINDOW bytes
- * asked for and not yet written to it. */
-static void
+ * asked for and not yet written to it. Then the wait: for the device's
+ * chunks, or with none asked for, for the client. FALSE when the
+ * download ended (@s is gone). */
+static gboolean
 fetch_more (Session * s)
 {
   while (s->requested < s->end &&
@@ -1128,10 +1134,13 @@ fetch_more (Session * s)
     if (!session_send (s, pcr_message_new_fetch (s->name, s->requested,
                 length))) {
       fetch_abort (s, "the broker is gone");
-      return;
+      return FALSE;
     }
     s->requested += length;
   }
+  session_touch (s, s->requested > s->received ? REPLY_TIMEOUT_S :
+      DOWNLOAD_IDLE_S);
+  return TRUE;
 }
 
 static void
@@ -1255,7 +1264,6 @@ fetch_chunk (Session * s, const PcrMessage * chunk)
           "out of place", s->device);
     return;
   }
-  session_touch (s, REPLY_TIMEOUT_S);
   if (!s->streaming && !fetch_first (s, chunk))
     return;
   len = (gsize) MIN ((guint64) len, s->end - s->received);

@@ -1438,6 +1438,46 @@ def case_recordings_fake(env):
     check(r.body == grown[:200000], f'the download of a growing segment has '
           f'{len(r.body)} bytes, not its first 200000')
 
+    # a client that takes nothing for 10 s (a paused player), longer than a
+    # device may take for a chunk, with the gateway's window full: the
+    # download goes on when it reads again
+    big = os.urandom(8 * 1024 * 1024)
+
+    def paused_client():
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.settimeout(60)
+        c.connect(('127.0.0.1', gw.port))
+        c.sendall(f'GET /api/recordings/fake/{name} HTTP/1.1\r\n'
+                  'Host: x\r\nConnection: close\r\n\r\n'.encode())
+        time.sleep(10)
+        got = bytearray()
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            got += b
+        c.close()
+        return bytes(got)
+    pending = in_background(paused_client)
+    served = 0
+    while served < len(big):
+        n = seen[0] + 1
+        check(sniff.wait(lambda t, p: len(requests()) >= n, 20),
+              f'no fetch at offset {served} within 20 s (the client paused '
+              '10 s)')
+        out, msg = next_request('fetch')
+        chunk = big[served:served + msg['length']]
+        env.publish(out, json.dumps({
+            'type': 'chunk', 'name': name, 'offset': served,
+            'size': len(big), 'data': base64.b64encode(chunk).decode()}))
+        served += len(chunk)
+    reply = pending.result()
+    head, _, body = reply.partition(b'\r\n\r\n')
+    check(head.startswith(b'HTTP/1.1 200') and body == big, 'the paused '
+          f'client got {head.split(b" ")[1:2]} and {len(body)} of '
+          f'{len(big)} bytes')
+
     results = []
     for route, method, body, reply, status in [
             (f'/api/recordings/fake/{name}', 'GET', None,
