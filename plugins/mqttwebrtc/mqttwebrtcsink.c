@@ -513,7 +513,7 @@ update_rtx_copies (PcrMqttWebrtcSink * self, Adapt * adapt,
 /* Moving a viewer down from a congested link, how long it gets nothing
  * before the smaller picture's key frame is asked for: the link's queue is
  * full then, and a key frame sent into it loses its tail (a 1 Mbit/s
- * bottleneck with a 150 ms queue lost 30-46 % of what came in the half
+ * bottleneck with a 150 ms queue lost 30-58 % of what came in the half
  * second after the switch, and the page froze until a repair or a second
  * key frame got through). The time a 150 ms queue takes to drain. */
 #define SWITCH_DRAIN_MS 150
@@ -908,9 +908,20 @@ on_viewer_key_unit (PcrViewer * viewer, guint rendition, gpointer user_data)
   PcrMqttWebrtcSink *self = user_data;
   Adapt *adapt = g_hash_table_lookup (self->adapt, viewer);
   gint64 now = g_get_monotonic_time ();
+  gint pending;
 
   if (rendition >= PCR_MAX_RENDITIONS || !self->renditions[rendition])
     return;
+  /* cut off and moving down: the rendition it leaves sends it nothing,
+   * and the one it goes to is asked for its key frame (once drained); a
+   * key frame of the old one would only cost the viewers staying there */
+  pcr_viewer_get_rendition (viewer, &pending);
+  if (adapt && (adapt->drain || (pending >= 0 && (guint) pending >
+              rendition))) {
+    GST_DEBUG_OBJECT (self, "session %s: key frame asked for while it "
+        "moves down, ignored", pcr_viewer_get_id (viewer));
+    return;
+  }
   if (adapt) {
     if (adapt->last_key_unit_us &&
         now - adapt->last_key_unit_us < VIEWER_KEY_UNIT_INTERVAL_US) {
