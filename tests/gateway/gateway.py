@@ -1402,17 +1402,29 @@ def case_recordings_fake(env):
     # a download of 200,000 bytes in chunks the gateway asks for
     data = os.urandom(200000)
     name = '20261205-100000.mp4'
+
+    def serve(data, until, size_at=None, wait_s=5):
+        """Answers the gateway's fetches of segment `name` from `data`, in
+        order, until `until` bytes went; each chunk says the segment's size
+        as size_at(offset) (default len(data))."""
+        served = 0
+        while served < until:
+            n = seen[0] + 1
+            check(sniff.wait(lambda t, p: len(requests()) >= n, wait_s),
+                  f'no fetch at offset {served} within {wait_s} s')
+            out, msg = next_request('fetch')
+            check(msg['name'] == name and msg['offset'] == served and
+                  served + msg['length'] <= until, f'fetch {msg}, expected '
+                  f'offset {served} of a segment of {until} bytes')
+            chunk = data[served:served + msg['length']]
+            env.publish(out, json.dumps({
+                'type': 'chunk', 'name': name, 'offset': served,
+                'size': size_at(served) if size_at else len(data),
+                'data': base64.b64encode(chunk).decode()}))
+            served += len(chunk)
+
     pending = in_background(gw.request, 'GET', f'/api/recordings/fake/{name}')
-    served = 0
-    while served < len(data):
-        out, msg = next_request('fetch')
-        check(msg['name'] == name and msg['offset'] == served,
-              f'fetch {msg}, expected offset {served}')
-        chunk = data[served:served + msg['length']]
-        env.publish(out, json.dumps({
-            'type': 'chunk', 'name': name, 'offset': served,
-            'size': len(data), 'data': base64.b64encode(chunk).decode()}))
-        served += len(chunk)
+    serve(data, len(data))
     r = expect(pending.result(), 200, 'a download')
     check(r.body == data, f'the download has {len(r.body)} bytes, not the '
           f'device\'s {len(data)}, or others')
@@ -1423,17 +1435,7 @@ def case_recordings_fake(env):
     # is what it had when it began, whole
     grown = os.urandom(300000)
     pending = in_background(gw.request, 'GET', f'/api/recordings/fake/{name}')
-    served = 0
-    while served < 200000:
-        out, msg = next_request('fetch')
-        check(msg['offset'] == served and served + msg['length'] <= 200000,
-              f'fetch {msg} of a segment that had 200000 bytes')
-        chunk = grown[served:served + msg['length']]
-        env.publish(out, json.dumps({
-            'type': 'chunk', 'name': name, 'offset': served,
-            'size': 200000 + served // 2,
-            'data': base64.b64encode(chunk).decode()}))
-        served += len(chunk)
+    serve(grown, 200000, size_at=lambda offset: 200000 + offset // 2)
     r = expect(pending.result(), 200, 'a download of a growing segment')
     check(r.body == grown[:200000], f'the download of a growing segment has '
           f'{len(r.body)} bytes, not its first 200000')
@@ -1460,18 +1462,7 @@ def case_recordings_fake(env):
         c.close()
         return bytes(got)
     pending = in_background(paused_client)
-    served = 0
-    while served < len(big):
-        n = seen[0] + 1
-        check(sniff.wait(lambda t, p: len(requests()) >= n, 20),
-              f'no fetch at offset {served} within 20 s (the client paused '
-              '10 s)')
-        out, msg = next_request('fetch')
-        chunk = big[served:served + msg['length']]
-        env.publish(out, json.dumps({
-            'type': 'chunk', 'name': name, 'offset': served,
-            'size': len(big), 'data': base64.b64encode(chunk).decode()}))
-        served += len(chunk)
+    serve(big, len(big), wait_s=20)     # the client pauses 10 s
     reply = pending.result()
     head, _, body = reply.partition(b'\r\n\r\n')
     check(head.startswith(b'HTTP/1.1 200') and body == big, 'the paused '
