@@ -1314,9 +1314,72 @@ pcr_status_to_json (const PcrStatus * status, gsize * len)
     if (status->record_error)
       add_string (builder, "recordError", status->record_error);
   }
+  if (status->audio) {
+    json_builder_set_member_name (builder, "audio");
+    json_builder_add_boolean_value (builder, TRUE);
+  }
+  if (status->talkback) {
+    json_builder_set_member_name (builder, "talkback");
+    json_builder_add_boolean_value (builder, TRUE);
+  }
+  if (status->control) {
+    json_builder_set_member_name (builder, "control");
+    json_builder_add_boolean_value (builder, TRUE);
+  }
   json_builder_end_object (builder);
 
   return builder_to_json (builder, len);
+}
+
+/* ---- the control channel ---- */
+
+/* A to-viewers payload: the data, some escaping (a JSON string can take
+ * six bytes per character) and a session id. */
+#define CONTROL_MAX_PAYLOAD (64 * 1024)
+
+gchar *
+pcr_control_to_json (const gchar * session_id, const gchar * data,
+    gsize * len)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+
+  g_return_val_if_fail (session_id != NULL && data != NULL, NULL);
+
+  json_builder_begin_object (builder);
+  add_string (builder, "session", session_id);
+  add_string (builder, "data", data);
+  json_builder_end_object (builder);
+  return builder_to_json (builder, len);
+}
+
+gboolean
+pcr_control_parse (const gchar * payload, gsize len, gchar ** session_id,
+    gchar ** data, GError ** error)
+{
+  g_autoptr (JsonNode) node = NULL;
+  const gchar *text, *id;
+  JsonObject *obj;
+
+  g_return_val_if_fail (session_id != NULL && data != NULL, FALSE);
+
+  *session_id = *data = NULL;
+  if (len > CONTROL_MAX_PAYLOAD)
+    return bad_request (error, "payload of %" G_GSIZE_FORMAT " bytes is over "
+        "the %d-byte limit", len, CONTROL_MAX_PAYLOAD);
+  if (!(node = pcr_json_parse_object (payload, len, error)))
+    return FALSE;
+  obj = json_node_get_object (node);
+  if (!get_string (obj, "data", TRUE, &text, error)
+      || !get_string (obj, "session", FALSE, &id, error))
+    return FALSE;
+  if (strlen (text) > PCR_CONTROL_MAX_DATA)
+    return bad_request (error, "\"data\" is over %d bytes",
+        PCR_CONTROL_MAX_DATA);
+  if (id && !pcr_id_is_valid (id))
+    return bad_request (error, "\"session\" is not a valid session id");
+  *data = g_strdup (text);
+  *session_id = g_strdup (id);
+  return TRUE;
 }
 
 /* ---- remote ICE candidates ---- */

@@ -222,12 +222,32 @@ typedef struct
   gboolean can_record;          /* FALSE: "recording" left out */
   gboolean recording;
   const gchar *record_error;    /* why recording stopped by itself, or NULL */
+  gboolean audio;               /* sends Opus audio; FALSE: left out */
+  gboolean talkback;            /* plays a viewer's microphone; FALSE: out */
+  gboolean control;             /* takes "control" data channels; FALSE: out */
 } PcrStatus;
 
 /* Serializes @status to a compact JSON object (NUL-terminated, length in
  * @len): state, viewers, maxViewers, codec, then width and height and
  * framerate (frames per second, an integer when whole) when known. */
 gchar *pcr_status_to_json (const PcrStatus * status, gsize * len);
+
+/* ---- the control channel's MQTT side (docs/audio-and-control.md) ---- */
+
+/* The most text one control message carries, in bytes. */
+#define PCR_CONTROL_MAX_DATA (16 * 1024)
+
+/* {"session":"S","data":"..."} as published on "P/D/control/from-viewer". */
+gchar *pcr_control_to_json (const gchar * session_id, const gchar * data,
+    gsize * len);
+
+/* Reads a "P/D/control/to-viewers" payload: @data and @session_id (NULL:
+ * every viewer), both transfer full. FALSE with a PCR_ERROR_BAD_REQUEST
+ * error for anything else: not one JSON object, a payload over 64 KiB,
+ * "data" missing, not a string or over PCR_CONTROL_MAX_DATA bytes,
+ * "session" not a valid id. */
+gboolean pcr_control_parse (const gchar * payload, gsize len,
+    gchar ** session_id, gchar ** data, GError ** error);
 
 /* ---- metrics: what a device reports every few seconds on "P/D/metrics"
  * (docs/signalling.md, "Metrics") ---- */

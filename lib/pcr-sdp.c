@@ -17,6 +17,7 @@
 GST_DEBUG_CATEGORY_STATIC (pcr_sdp_debug);
 #define GST_CAT_DEFAULT pcr_sdp_debug
 
+#define OPUS_CLOCK_RATE 48000
 #define H264_CLOCK_RATE 90000
 #define MAX_PT 127
 /* RFC 6184: a format without profile-level-id is baseline, level 1.3. */
@@ -364,11 +365,11 @@ find_rtx_pt (const GstSDPMedia * media, const FormatTable * table, guint pt)
   return -1;
 }
 
-/* The first format the m-line lists that is @name/90000 (names compared
+/* The first format the m-line lists that is @name/@rate (names compared
  * without case), or -1. */
 static gint
-find_format (const GstSDPMedia * media, const FormatTable * table,
-    const gchar * name)
+find_format_at (const GstSDPMedia * media, const FormatTable * table,
+    const gchar * name, guint rate)
 {
   guint i, n = gst_sdp_media_formats_len (media);
 
@@ -383,11 +384,17 @@ find_format (const GstSDPMedia * media, const FormatTable * table,
         || table->rtpmap[pt] == NULL)
       continue;
     fmt_name = parse_rtpmap (table->rtpmap[pt], &clock_rate);
-    if (g_ascii_strcasecmp (fmt_name, name) == 0
-        && clock_rate == H264_CLOCK_RATE)
+    if (g_ascii_strcasecmp (fmt_name, name) == 0 && clock_rate == rate)
       return (gint) pt;
   }
   return -1;
+}
+
+static gint
+find_format (const GstSDPMedia * media, const FormatTable * table,
+    const gchar * name)
+{
+  return find_format_at (media, table, name, H264_CLOCK_RATE);
 }
 
 /* Picks the format in one m-line; on failure @error names what was
@@ -668,4 +675,52 @@ pcr_sdp_extmap_id (const GstSDPMessage * offer, guint mline,
     return id;
   }
   return 0;
+}
+
+void
+pcr_opus_choice_free (PcrOpusChoice * choice)
+{
+  if (!choice)
+    return;
+  g_free (choice->mid);
+  g_free (choice);
+}
+
+PcrOpusChoice *
+pcr_sdp_find_opus (const GstSDPMessage * offer)
+{
+  guint i, n;
+
+  g_return_val_if_fail (offer != NULL, NULL);
+
+  n = gst_sdp_message_medias_len (offer);
+  for (i = 0; i < n; i++) {
+    const GstSDPMedia *media = gst_sdp_message_get_media (offer, i);
+    const gchar *direction;
+    PcrOpusChoice *choice;
+    FormatTable table;
+    gint pt;
+
+    if (g_strcmp0 (gst_sdp_media_get_media (media), "audio") != 0)
+      continue;
+    /* the first audio m-line is the one answered; others are rejected */
+    if (gst_sdp_media_get_port (media) == 0
+        && !media_has_attribute (media, "bundle-only"))
+      return NULL;
+    direction = media_direction (offer, media);
+    format_table_fill (&table, media);
+    pt = find_format_at (media, &table, "opus", OPUS_CLOCK_RATE);
+    if (pt < 0 || g_str_equal (direction, "inactive"))
+      return NULL;
+    choice = g_new0 (PcrOpusChoice, 1);
+    choice->mline = i;
+    choice->pt = pt;
+    choice->mid = g_strdup (gst_sdp_media_get_attribute_val (media, "mid"));
+    choice->receives = g_str_equal (direction, "sendrecv")
+        || g_str_equal (direction, "recvonly");
+    choice->sends = g_str_equal (direction, "sendrecv")
+        || g_str_equal (direction, "sendonly");
+    return choice;
+  }
+  return NULL;
 }

@@ -53,6 +53,25 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrH264Choice, pcr_h264_choice_free)
 PcrH264Choice *pcr_sdp_choose_h264 (const GstSDPMessage * offer,
     PcrH264Profile stream_profile, GError ** error);
 
+/* The first audio m-line of an offer, when it carries opus/48000 and is
+ * neither rejected nor inactive: what the device answers with its Opus
+ * stream (and, when the viewer sends, may take as talk-back). */
+typedef struct
+{
+  guint mline;
+  gint pt;                      /* the offer's opus/48000 payload type */
+  gchar *mid;                   /* its a=mid, nullable */
+  gboolean receives;            /* the viewer wants the device's audio */
+  gboolean sends;               /* the viewer offers its microphone */
+} PcrOpusChoice;
+
+void pcr_opus_choice_free (PcrOpusChoice * choice);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrOpusChoice, pcr_opus_choice_free)
+
+/* NULL when the first audio m-line is missing, rejected, inactive or
+ * without opus/48000 (the answer then rejects it; video still plays). */
+PcrOpusChoice *pcr_sdp_find_opus (const GstSDPMessage * offer);
+
 /* Parses SDP text (bounded by the caller) into a new message; FALSE with
  * PCR_ERROR_BAD_REQUEST when it is not SDP (no v=, no m= line). */
 GstSDPMessage *pcr_sdp_parse (const gchar * text, GError ** error);

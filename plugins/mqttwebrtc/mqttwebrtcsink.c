@@ -110,6 +110,8 @@ enum
   PROP_RECORD_MAX_MB,
   PROP_RECORD_MAX_AGE_H,
   PROP_RECORDING,
+  PROP_CONTROL,
+  PROP_TALKBACK,
   N_PROPERTIES
 };
 
@@ -156,6 +158,8 @@ struct _PcrMqttWebrtcSink
   PcrRendition *renditions[PCR_MAX_RENDITIONS];
   gchar *missing;               /* a factory we could not make, or NULL */
   PcrSnapshot *snapshot;        /* while "snapshot" is requested */
+  GstPad *audio_pad;            /* "sink_audio" while requested */
+  GstElement *audio_tee;        /* behind it (a reference) */
 
   /* properties, under the object lock */
   gchar *broker_uri, *username, *password, *ca_file;
@@ -173,6 +177,8 @@ struct _PcrMqttWebrtcSink
   gchar *record_error;          /* why it stopped by itself */
   PcrRecorder *recorder;        /* from start to stop, context only */
   gint playout_delay_max_ms;
+  gboolean control;             /* accept viewers' control channels */
+  gchar *talkback;              /* the talk-back sink description, or NULL */
   PcrSignaller *signaller;      /* set by the application, or NULL */
   gboolean adaptive;
   PcrFecMode fec;
@@ -199,6 +205,8 @@ struct _PcrMqttWebrtcSink
   /* context thread only */
   GHashTable *sessions;         /* id -> PcrViewer */
   GHashTable *adapt;            /* PcrViewer -> Adapt */
+  PcrViewer *talker;            /* whose microphone plays, or NULL */
+  gboolean run_control;         /* control as it was at start */
 
   /* closes under way (pcr_viewer_close called, branch not yet freed) */
   GMutex lock;
@@ -225,6 +233,11 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 static GstStaticPadTemplate snapshot_template =
 GST_STATIC_PAD_TEMPLATE ("snapshot", GST_PAD_SINK, GST_PAD_REQUEST,
     GST_STATIC_CAPS ("video/x-raw"));
+
+/* Opus, encoded once, for every viewer whose offer takes audio. */
+static GstStaticPadTemplate sink_audio_template =
+GST_STATIC_PAD_TEMPLATE ("sink_audio", GST_PAD_SINK, GST_PAD_REQUEST,
+    GST_STATIC_CAPS ("audio/x-opus"));
 
 /* The low rendition, for viewers whose link cannot carry the high one. */
 static GstStaticPadTemplate sink_low_template =
@@ -300,6 +313,9 @@ fill_status (PcrMqttWebrtcSink * self, gboolean online, PcrStatus * status)
   status->can_record = self->record_dir != NULL;
   status->recording = online && self->recording;
   status->record_error = online ? self->record_error : NULL;
+  status->audio = self->audio_pad != NULL;
+  status->talkback = self->talkback != NULL;
+  status->control = self->control;
 }
 
 static void
@@ -876,6 +892,10 @@ remove_session (PcrMqttWebrtcSink * self, PcrViewer * viewer,
 
   GST_INFO_OBJECT (self, "removing session %s: %s", id, why);
   count_gone_viewer (self, viewer);
+  if (viewer == self->talker) {
+    GST_INFO_OBJECT (self, "talk-back free again");
+    self->talker = NULL;
+  }
   g_hash_table_steal (self->sessions, id);
   g_hash_table_remove (self->adapt, viewer);
   if (send_bye) {
@@ -991,6 +1011,7 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
 {
   g_autoptr (GError) error = NULL;
   g_autofree gchar *stun = NULL, *turn = NULL, *addresses = NULL;
+  g_autofree gchar *talkback = NULL;
   PcrViewerSettings settings = { 0 };
   PcrViewer *viewer;
   GstElement *tees[PCR_MAX_RENDITIONS];
@@ -1004,6 +1025,9 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
   settings.ice_addresses = addresses = g_strdup (self->ice_addresses);
   settings.playout_delay_max_ms = self->playout_delay_max_ms;
   settings.fec = self->fec != PCR_FEC_OFF;
+  settings.audio_tee = self->audio_tee;
+  settings.control = self->run_control;
+  talkback = g_strdup (self->talkback);
   GST_OBJECT_UNLOCK (self);
   {
     PcrStreamInfo info;
@@ -1022,6 +1046,17 @@ handle_offer (PcrMqttWebrtcSink * self, const gchar * id,
         error->domain == PCR_MESSAGE_ERROR ? (PcrErrorCode) error->code :
         PCR_ERROR_BAD_REQUEST, error->message);
     return;
+  }
+  /* one talker at a time: the first to offer its microphone */
+  if (talkback && pcr_viewer_offers_talk (viewer)) {
+    if (!self->talker) {
+      GST_INFO_OBJECT (self, "session %s: talks", id);
+      pcr_viewer_set_talkback (viewer, talkback);
+      self->talker = viewer;
+    } else {
+      GST_INFO_OBJECT (self, "session %s: listens (session %s talks)", id,
+          pcr_viewer_get_id (self->talker));
+    }
   }
   g_hash_table_insert (self->sessions, (gpointer) pcr_viewer_get_id (viewer),
       viewer);
@@ -1047,6 +1082,7 @@ on_recorder_state (gboolean recording, const gchar * error,
   self->recording = recording;
   self->record = recording;
   g_free (self->record_error);
+  g_free (self->talkback);
   self->record_error = g_strdup (error);
   GST_OBJECT_UNLOCK (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RECORDING]);
@@ -1126,6 +1162,38 @@ handle_record_message (PcrMqttWebrtcSink * self, const gchar * id,
         msg->length);
   }
   pcr_signaller_send (self->run_signaller, id, reply);
+}
+
+/* A viewer's control message, checked by the viewer: out to MQTT. */
+static void
+on_viewer_control (PcrViewer * viewer, const gchar * data, gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+
+  pcr_signaller_publish_control (self->run_signaller,
+      pcr_viewer_get_id (viewer), data);
+}
+
+/* What the device's programs say to the viewers' control channels. */
+static void
+on_signaller_control (PcrSignaller * signaller, const gchar * id,
+    const gchar * data, gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+  GHashTableIter iter;
+  gpointer viewer;
+
+  if (id) {
+    viewer = lookup_session (self, id);
+    if (viewer)
+      pcr_viewer_send_control (viewer, data);
+    else
+      GST_DEBUG_OBJECT (self, "control message for unknown session %s", id);
+    return;
+  }
+  g_hash_table_iter_init (&iter, self->sessions);
+  while (g_hash_table_iter_next (&iter, NULL, &viewer))
+    pcr_viewer_send_control (viewer, data);
 }
 
 static void
@@ -1298,7 +1366,11 @@ static gboolean
 start (PcrMqttWebrtcSink * self)
 {
   static const PcrSignallerCallbacks callbacks = { on_signaller_connected,
-    on_signaller_message, on_signaller_error
+    on_signaller_message, on_signaller_error, NULL
+  };
+  static const PcrSignallerCallbacks control_callbacks = {
+    on_signaller_connected, on_signaller_message, on_signaller_error,
+    on_signaller_control
   };
   g_autoptr (GError) error = NULL;
   PcrSignaller *signaller;
@@ -1319,6 +1391,7 @@ start (PcrMqttWebrtcSink * self)
   }
   GST_OBJECT_LOCK (self);
   self->run_signaller = signaller;
+  self->run_control = self->control;
   fill_status (self, FALSE, &offline);
   GST_OBJECT_UNLOCK (self);
 
@@ -1329,7 +1402,9 @@ start (PcrMqttWebrtcSink * self)
   self->host.key_unit = on_viewer_key_unit;
   self->host.failed = on_viewer_failed;
   self->host.closed = on_viewer_closed;
+  self->host.control = on_viewer_control;
   self->host.user_data = self;
+  self->talker = NULL;
   self->sessions = g_hash_table_new (g_str_hash, g_str_equal);
   self->adapt = g_hash_table_new_full (NULL, NULL, NULL, adapt_free);
   self->loop = g_main_loop_new (self->context, FALSE);
@@ -1375,8 +1450,8 @@ start (PcrMqttWebrtcSink * self)
   self->warm_up_thread = g_thread_new ("mqttwebrtcsink-warm", warm_up,
       NULL);
 
-  if (!pcr_signaller_start (signaller, self->context, &callbacks, self,
-          &offline, &error)) {
+  if (!pcr_signaller_start (signaller, self->context, self->run_control ?
+          &control_callbacks : &callbacks, self, &offline, &error)) {
     post_start_error (self, error);
     return FALSE;
   }
@@ -1661,6 +1736,16 @@ pcr_mqtt_webrtc_sink_set_property (GObject * object, guint prop_id,
     case PROP_RECORD_MAX_AGE_H:
       self->record_max_age_h = g_value_get_uint (value);
       break;
+    case PROP_CONTROL:
+      self->control = g_value_get_boolean (value);
+      break;
+    case PROP_TALKBACK:{
+      const gchar *text = g_value_get_string (value);
+
+      g_free (self->talkback);
+      self->talkback = text && *text ? g_strdup (text) : NULL;
+      break;
+    }
     case PROP_RECORDING:
       self->record = g_value_get_boolean (value);
       if (self->recorder) {
@@ -1749,6 +1834,12 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
     case PROP_RECORDING:
       g_value_set_boolean (value, self->recording);
       break;
+    case PROP_CONTROL:
+      g_value_set_boolean (value, self->control);
+      break;
+    case PROP_TALKBACK:
+      g_value_set_string (value, self->talkback);
+      break;
     case PROP_PLAYOUT_DELAY_MAX_MS:
       g_value_set_int (value, self->playout_delay_max_ms);
       break;
@@ -1820,6 +1911,40 @@ request_snapshot_pad (PcrMqttWebrtcSink * self, GstPadTemplate * templ)
   return pcr_snapshot_get_pad (snapshot);
 }
 
+/* sink_audio: a tee the viewers' audio branches hang on. One, requested
+ * before the pipeline plays (viewers get audio from the offer on). */
+static GstPad *
+request_audio_pad (PcrMqttWebrtcSink * self, GstPadTemplate * templ)
+{
+  g_autoptr (GstPad) target = NULL;
+  GstElement *tee;
+  GstPad *pad;
+
+  if (self->audio_pad) {
+    GST_WARNING_OBJECT (self, "there is one sink_audio pad already");
+    return NULL;
+  }
+  if (GST_STATE (self) > GST_STATE_READY) {
+    GST_WARNING_OBJECT (self, "request sink_audio before the pipeline plays");
+    return NULL;
+  }
+  tee = gst_element_factory_make ("tee", "audio-tee");
+  if (!tee)
+    return NULL;
+  /* no viewer with audio: the frames go nowhere, the encoder runs on */
+  g_object_set (tee, "allow-not-linked", TRUE, NULL);
+  gst_bin_add (GST_BIN (self), tee);
+  target = gst_element_get_static_pad (tee, "sink");
+  pad = gst_ghost_pad_new_from_template ("sink_audio", target, templ);
+  gst_pad_set_active (pad, TRUE);
+  gst_element_add_pad (GST_ELEMENT (self), pad);
+  GST_OBJECT_LOCK (self);
+  self->audio_pad = pad;
+  self->audio_tee = gst_object_ref (tee);
+  GST_OBJECT_UNLOCK (self);
+  return pad;
+}
+
 /* sink_low: one, requested before the pipeline plays (viewers are linked
  * to the renditions there are when they come). snapshot: one, any time
  * before the first picture is asked for. */
@@ -1840,6 +1965,10 @@ pcr_mqtt_webrtc_sink_request_new_pad (GstElement * element,
     }
     return request_snapshot_pad (self, templ);
   }
+
+  if (templ == gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS
+          (element), "sink_audio"))
+    return request_audio_pad (self, templ);
 
   if (self->renditions[1]) {
     GST_WARNING_OBJECT (self, "there is one sink_low pad already");
@@ -1871,6 +2000,21 @@ pcr_mqtt_webrtc_sink_release_pad (GstElement * element, GstPad * pad)
     self->snapshot = NULL;
     GST_OBJECT_UNLOCK (self);
     pcr_snapshot_free (snapshot);
+    return;
+  }
+  if (self->audio_pad && pad == self->audio_pad) {
+    GstElement *tee = self->audio_tee;
+
+    GST_OBJECT_LOCK (self);
+    self->audio_pad = NULL;
+    self->audio_tee = NULL;
+    GST_OBJECT_UNLOCK (self);
+    gst_element_remove_pad (element, pad);
+    gst_element_set_state (tee, GST_STATE_NULL);
+    /* at dispose the bin has removed its children already */
+    if (GST_OBJECT_PARENT (tee) == GST_OBJECT (self))
+      gst_bin_remove (GST_BIN (self), tee);
+    gst_object_unref (tee);
     return;
   }
   if (!rendition || pad != pcr_rendition_get_pad (rendition))
@@ -2223,6 +2367,30 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
   properties[PROP_RECORDING] = g_param_spec_boolean ("recording",
       "Recording", "Record the stream (with record-dir set)", FALSE,
       rw | GST_PARAM_MUTABLE_PLAYING);
+  /**
+   * mqttwebrtcsink:control:
+   *
+   * Accept the data channel labelled "control" a viewer may offer: its
+   * text messages (at most 16 KiB, 50 a second) are published on
+   * P/D/control/from-viewer, and what is published on
+   * P/D/control/to-viewers reaches the viewers' channels
+   * (docs/audio-and-control.md). Off: the channel is closed at once.
+   */
+  properties[PROP_CONTROL] = g_param_spec_boolean ("control", "Control",
+      "Accept viewers' \"control\" data channels, bridged to "
+      "P/D/control/from-viewer and P/D/control/to-viewers", FALSE,
+      rw | GST_PARAM_MUTABLE_READY);
+  /**
+   * mqttwebrtcsink:talkback:
+   *
+   * A gst-launch description of where talk-back goes (raw audio in), e.g.
+   * "alsasink device=hw:1". Set: the first viewer whose offer sends Opus
+   * audio is decoded into it, one at a time. Empty or NULL: no talk-back.
+   */
+  properties[PROP_TALKBACK] = g_param_spec_string ("talkback", "Talk-back",
+      "Where one viewer's microphone plays: a sink description taking raw "
+      "audio (e.g. \"alsasink device=hw:1\"); empty: off", NULL,
+      rw | GST_PARAM_MUTABLE_READY);
   properties[PROP_SIGNALLER] = g_param_spec_object ("signaller", "Signaller",
       "How viewers reach the device (a PcrSignaller); unset: MQTT from the "
       "broker properties", PCR_TYPE_SIGNALLER, rw);
@@ -2234,6 +2402,8 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
       &sink_low_template);
   gst_element_class_add_static_pad_template (element_class,
       &snapshot_template);
+  gst_element_class_add_static_pad_template (element_class,
+      &sink_audio_template);
   gst_element_class_set_static_metadata (element_class,
       "MQTT-signalled WebRTC sink", "Sink/Network/WebRTC",
       "Serves an H.264 stream to any number of WebRTC viewers, signalled "
@@ -2241,6 +2411,7 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
       "(e.g. 640x360) is a low rendition: each viewer gets the one its "
       "link carries, switched at key frames (see the adaptive property). "
       "Raw frames on the request pad snapshot (those before the encoder) "
-      "give viewers still images as JPEG",
+      "give viewers still images as JPEG. Opus on the request pad "
+      "sink_audio goes to every viewer whose offer takes audio",
       "picamrtc developers");
 }

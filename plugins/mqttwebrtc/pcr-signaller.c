@@ -81,6 +81,20 @@ pcr_signaller_publish_metrics (PcrSignaller * self,
 }
 
 void
+pcr_signaller_publish_control (PcrSignaller * self, const gchar * session_id,
+    const gchar * data)
+{
+  PcrSignallerInterface *iface;
+
+  g_return_if_fail (PCR_IS_SIGNALLER (self));
+  g_return_if_fail (session_id != NULL && data != NULL);
+
+  iface = PCR_SIGNALLER_GET_IFACE (self);
+  if (iface->publish_control)
+    iface->publish_control (self, session_id, data);
+}
+
+void
 pcr_signaller_send_stats (PcrSignaller * self, const gchar * session_id,
     const PcrStats * stats)
 {
@@ -107,6 +121,7 @@ struct _PcrMqttSignaller
   gchar *prefix, *device;
   gchar *status_topic;
   gchar *metrics_topic;
+  gchar *from_viewer_topic, *to_viewers_topic;  /* the control channel's */
 
   /* from start to stop, on the context */
   PcrMqtt *mqtt;
@@ -171,6 +186,35 @@ mqtt_publish_metrics (PcrSignaller * signaller, const PcrMetrics * metrics)
 }
 
 static void
+mqtt_publish_control (PcrSignaller * signaller, const gchar * session_id,
+    const gchar * data)
+{
+  PcrMqttSignaller *self = PCR_MQTT_SIGNALLER (signaller);
+  gsize len;
+  g_autofree gchar *json = pcr_control_to_json (session_id, data, &len);
+
+  publish_if_connected (self, self->from_viewer_topic, json, len, FALSE);
+}
+
+/* Anything a local program publishes for the viewers' control channels:
+ * a bad payload is logged (rate-limited by the broker's own pace) and
+ * dropped; there is nobody to answer. */
+static void
+on_control_message (PcrMqttSignaller * self, const gchar * payload, gsize len)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *session = NULL, *data = NULL;
+
+  if (!pcr_control_parse (payload, len, &session, &data, &error)) {
+    GST_WARNING_OBJECT (self, "%s: dropped: %s", self->to_viewers_topic,
+        error->message);
+    return;
+  }
+  self->callbacks.control (PCR_SIGNALLER (self), session, data,
+      self->user_data);
+}
+
+static void
 on_mqtt_message (PcrMqtt * mqtt, const gchar * topic, GBytes * payload,
     gpointer user_data)
 {
@@ -181,6 +225,10 @@ on_mqtt_message (PcrMqtt * mqtt, const gchar * topic, GBytes * payload,
   gsize len;
   const gchar *data = g_bytes_get_data (payload, &len);
 
+  if (self->callbacks.control && strcmp (topic, self->to_viewers_topic) == 0) {
+    on_control_message (self, data, len);
+    return;
+  }
   if (!pcr_topic_parse_session (topic, self->prefix, self->device, "in", &id)) {
     GST_DEBUG_OBJECT (self, "ignoring message on %s", topic);
     return;
@@ -216,6 +264,8 @@ on_mqtt_connection (PcrMqtt * mqtt, gboolean connected, gpointer user_data)
   /* Here, not once at start: a reconnect resubscribes. */
   pattern = g_strdup_printf ("%s/%s/in/+", self->prefix, self->device);
   pcr_mqtt_subscribe (mqtt, pattern);
+  if (self->callbacks.control)
+    pcr_mqtt_subscribe (mqtt, self->to_viewers_topic);
   self->callbacks.connected (PCR_SIGNALLER (self), self->user_data);
   GST_INFO_OBJECT (self, "connected to the broker, listening on %s", pattern);
 }
@@ -291,6 +341,7 @@ pcr_mqtt_signaller_iface_init (PcrSignallerInterface * iface)
   iface->send = mqtt_send;
   iface->publish_status = mqtt_publish_status;
   iface->publish_metrics = mqtt_publish_metrics;
+  iface->publish_control = mqtt_publish_control;
 }
 
 /* Runs one of the shared validators of lib/pcr-settings.h, naming the
@@ -346,6 +397,10 @@ pcr_mqtt_signaller_new (const PcrMqttSignallerSettings * settings,
       NULL);
   self->metrics_topic = pcr_topic_build (self->prefix, self->device,
       "metrics", NULL);
+  self->from_viewer_topic = pcr_topic_build (self->prefix, self->device,
+      "control", "from-viewer");
+  self->to_viewers_topic = pcr_topic_build (self->prefix, self->device,
+      "control", "to-viewers");
   return self;
 }
 
@@ -365,6 +420,8 @@ pcr_mqtt_signaller_finalize (GObject * object)
   g_free (self->device);
   g_free (self->status_topic);
   g_free (self->metrics_topic);
+  g_free (self->from_viewer_topic);
+  g_free (self->to_viewers_topic);
   G_OBJECT_CLASS (pcr_mqtt_signaller_parent_class)->finalize (object);
 }
 

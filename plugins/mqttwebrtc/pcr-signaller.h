@@ -36,6 +36,10 @@ typedef struct
   /* A connection failure in one line; the signaller keeps retrying. */
   void (*error) (PcrSignaller * signaller, const gchar * message,
       gpointer user_data);
+  /* Nullable: no control channel. A well-formed message for the viewers'
+   * control channels, for @session_id or (NULL) all of them. */
+  void (*control) (PcrSignaller * signaller, const gchar * session_id,
+      const gchar * data, gpointer user_data);
 } PcrSignallerCallbacks;
 
 struct _PcrSignallerInterface
@@ -60,6 +64,11 @@ struct _PcrSignallerInterface
   /* Publishes the device's figures, not retained (from @context); dropped
    * while not connected. Optional: NULL, the figures go nowhere. */
   void (*publish_metrics) (PcrSignaller * self, const PcrMetrics * metrics);
+  /* Hands what a viewer sent on its control channel to the device's
+   * programs, not retained (from @context); dropped while not connected.
+   * Optional. */
+  void (*publish_control) (PcrSignaller * self, const gchar * session_id,
+      const gchar * data);
 };
 
 gboolean pcr_signaller_start (PcrSignaller * self, GMainContext * context,
@@ -74,6 +83,10 @@ void pcr_signaller_publish_status (PcrSignaller * self,
  * signaller publishes them. */
 void pcr_signaller_publish_metrics (PcrSignaller * self,
     const PcrMetrics * metrics);
+/* A viewer's control message (docs/audio-and-control.md), when the
+ * signaller has a control side. */
+void pcr_signaller_publish_control (PcrSignaller * self,
+    const gchar * session_id, const gchar * data);
 /* Sends a stats message (docs/signalling.md, "Stats") through send(): only
  * for a viewer whose offer asked for it. */
 void pcr_signaller_send_stats (PcrSignaller * self, const gchar * session_id,

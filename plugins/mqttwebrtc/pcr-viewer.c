@@ -11,6 +11,7 @@
 
 #include "pcr-viewer.h"
 
+#include <string.h>
 #include <gst/rtp/rtp.h>
 #include <gst/sdp/sdp.h>
 #include <gst/video/video.h>
@@ -58,6 +59,14 @@ GST_DEBUG_CATEGORY_STATIC (pcr_viewer_debug);
 /* Transport-wide congestion control (draft-holmer-rmcat-transport-wide-cc-
  * extensions-01): the viewer reports when each packet arrived, which the
  * bandwidth estimate reads as rtpsession's twcc-stats. */
+/* The data channel a viewer may steer the device on, and what one viewer
+ * may send on it: 50 messages a second, a second's worth at once. */
+#define CONTROL_LABEL "control"
+#define CONTROL_RATE 50.0
+/* The talker's jitter buffer (webrtcbin's default is 200 ms): talk-back
+ * should add little delay, and a voice tolerates a lost packet (Opus PLC)
+ * better than a late one. */
+#define TALK_LATENCY_MS 40
 #define TWCC_URI \
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
@@ -104,6 +113,17 @@ typedef struct
   guint twcc_id;                /* 0: no transport-wide-cc extension */
   GstRTPHeaderExtension *playout_delay;
   PcrViewer *viewer;            /* context only; NULL once closing */
+  /* the control channel: set before the branch is built, then read only */
+  gboolean control;             /* a "control" channel is accepted */
+  GstBin *bin;                  /* the host's, for the talk-back bin */
+  gchar *talkback;              /* the talker's sink description, or NULL */
+  GMutex control_lock;          /* what follows */
+  GstWebRTCDataChannel *channel;        /* the accepted one, or NULL */
+  gdouble control_tokens;       /* messages that may come now */
+  gint64 control_refill_us;
+  guint control_dropped;        /* over the size or rate, or binary */
+  GstElement *talk_bin;         /* the talker's decoder and sink */
+  GPtrArray *drains;            /* fakesinks for streams nobody plays */
 } Peer;
 
 struct _PcrViewer
@@ -121,6 +141,7 @@ struct _PcrViewer
   guint playout_delay_id;       /* 0: no playout-delay extension */
   guint32 ssrc;                 /* of the media; 0 unless RTX is answered */
   gboolean fec;                 /* RED and ULPFEC answered */
+  PcrOpusChoice *opus;          /* the offer's audio, or NULL */
   gboolean playout_delay_directed;
   gint playout_delay_max_ms;
 
@@ -129,6 +150,10 @@ struct _PcrViewer
 
   /* the branch */
   GstElement *funnel, *queue, *pay, *webrtc;
+  GstElement *audio_tee;        /* the element's, or NULL: no audio sent */
+  GstElement *audio_queue, *audio_pay;
+  GstPad *audio_tee_pad;
+  gulong audio_idle_probe;
   GstElement *rtpbin;           /* webrtcbin's, for the feedback */
   GstWebRTCRTPTransceiver *trans;       /* its FEC percentage */
   GstElement *tees[PCR_MAX_RENDITIONS];
@@ -186,6 +211,10 @@ peer_unref (Peer * peer)
 {
   if (g_atomic_int_dec_and_test (&peer->refcount)) {
     g_mutex_clear (&peer->rtx_lock);
+    g_mutex_clear (&peer->control_lock);
+    g_clear_object (&peer->channel);
+    g_ptr_array_unref (peer->drains);
+    g_free (peer->talkback);
     g_main_context_unref (peer->context);
     g_clear_object (&peer->playout_delay);
     g_free (peer->id);
@@ -291,6 +320,8 @@ typedef enum
   EV_KEY_UNIT,                  /* the viewer asked for a key frame */
   EV_SWITCHED,                  /* it now gets rendition ev->mline */
   EV_ANSWER,
+  EV_CONTROL,                   /* a message on the control channel */
+  EV_REFUSE_CHANNEL,            /* a data channel not accepted */
 } EventKind;
 
 typedef struct
@@ -304,6 +335,8 @@ typedef struct
   gboolean failed;
   gboolean connected;
   gboolean secured;
+  gchar *text;                  /* EV_CONTROL */
+  GstWebRTCDataChannel *channel;        /* EV_REFUSE_CHANNEL */
 } PeerEvent;
 
 static void
@@ -313,6 +346,8 @@ peer_event_free (PeerEvent * ev)
   g_free (ev->candidate);
   g_clear_pointer (&ev->answer, gst_webrtc_session_description_free);
   g_free (ev->error);
+  g_free (ev->text);
+  g_clear_object (&ev->channel);
   g_free (ev);
 }
 
@@ -430,6 +465,42 @@ answer_sends_video (const GstSDPMessage * sdp, guint mline)
       gst_sdp_media_get_attribute_val (media, "sendrecv");
 }
 
+/* webrtcbin (1.22) answers an audio m-line it has no transceiver for with
+ * one of its own, recvonly: the device would take a microphone nobody
+ * plays. Such an m-line (no audio here, or a second one) is answered
+ * inactive instead. Not port 0: the first m-line is the BUNDLE group's
+ * transport, and webrtcbin (both ends) cannot move it to another. */
+static void
+refuse_unserved_audio (PcrViewer * viewer, GstSDPMessage * sdp)
+{
+  static const gchar *directions[] = { "sendrecv", "sendonly", "recvonly" };
+  gboolean served = viewer->audio_pay || viewer->peer->talkback;
+  guint i, j, d;
+
+  for (i = 0; i < gst_sdp_message_medias_len (sdp); i++) {
+    GstSDPMedia *media = (GstSDPMedia *) gst_sdp_message_get_media (sdp, i);
+
+    if (g_strcmp0 (gst_sdp_media_get_media (media), "audio") != 0 ||
+        gst_sdp_media_get_port (media) == 0 ||
+        (served && viewer->opus && viewer->opus->mline == i))
+      continue;
+    GST_INFO_OBJECT (viewer->host.bin, "session %s: audio m-line %u "
+        "answered inactive (%s)", viewer->id, i, served ? "not the first" :
+        "no audio to send or play");
+    for (j = gst_sdp_media_attributes_len (media); j > 0; j--) {
+      const GstSDPAttribute *attr = gst_sdp_media_get_attribute (media, j - 1);
+
+      for (d = 0; d < G_N_ELEMENTS (directions); d++)
+        if (g_strcmp0 (attr->key, directions[d]) == 0) {
+          gst_sdp_media_remove_attribute (media, j - 1);
+          break;
+        }
+    }
+    if (!gst_sdp_media_get_attribute_val (media, "inactive"))
+      gst_sdp_media_add_attribute (media, "inactive", "");
+  }
+}
+
 static void
 on_answer (PcrViewer * viewer, PeerEvent * ev)
 {
@@ -443,6 +514,7 @@ on_answer (PcrViewer * viewer, PeerEvent * ev)
         "answer would be inactive");
     return;
   }
+  refuse_unserved_audio (viewer, ev->answer->sdp);
   g_signal_emit_by_name (viewer->webrtc, "set-local-description", ev->answer,
       NULL);
   viewer->answer_set_us = g_get_monotonic_time ();
@@ -540,6 +612,227 @@ on_connection (PcrViewer * viewer, PeerEvent * ev)
   }
 }
 
+/* ------------------------------------------------------------------------
+ * The control channel: webrtcbin's SCTP threads check each message and
+ * post the good ones; the context hands them to the host.
+ * ------------------------------------------------------------------------ */
+
+static void
+refuse_channel (PcrViewer * viewer, GstWebRTCDataChannel * channel)
+{
+  g_autofree gchar *label = NULL;
+
+  g_object_get (channel, "label", &label, NULL);
+  GST_INFO_OBJECT (viewer->host.bin, "session %s: data channel \"%s\" "
+      "refused (%s)", viewer->id, GST_STR_NULL (label),
+      !viewer->peer->control ? "control is off" :
+      g_strcmp0 (label, CONTROL_LABEL) != 0 ? "only \"" CONTROL_LABEL
+      "\" is accepted" : "the viewer has one already");
+  gst_webrtc_data_channel_close (channel);
+}
+
+/* The viewer's token bucket: FALSE (and counted) when over the rate. */
+static gboolean
+control_take (Peer * peer, gboolean ok)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  g_mutex_lock (&peer->control_lock);
+  peer->control_tokens = MIN (CONTROL_RATE, peer->control_tokens +
+      (now - peer->control_refill_us) * CONTROL_RATE / G_USEC_PER_SEC);
+  peer->control_refill_us = now;
+  if (ok && peer->control_tokens >= 1.0)
+    peer->control_tokens -= 1.0;
+  else
+    ok = FALSE;
+  if (!ok && peer->control_dropped++ % 100 == 0)
+    GST_WARNING ("session %s: control message dropped (over %u bytes, over "
+        "%.0f a second, or binary), %u so far", peer->id,
+        PCR_CONTROL_MAX_DATA, CONTROL_RATE, peer->control_dropped);
+  g_mutex_unlock (&peer->control_lock);
+  return ok;
+}
+
+static void
+on_control_string (GstWebRTCDataChannel * channel, const gchar * text,
+    Peer * peer)
+{
+  PeerEvent *ev;
+
+  if (!control_take (peer, text != NULL
+          && strnlen (text, PCR_CONTROL_MAX_DATA + 1) <= PCR_CONTROL_MAX_DATA
+          && g_utf8_validate (text, -1, NULL)))
+    return;
+  ev = peer_event_new (peer, EV_CONTROL);
+  ev->text = g_strdup (text);
+  post_peer_event (ev);
+}
+
+/* The contract is text: binary messages count as dropped. */
+static void
+on_control_data (GstWebRTCDataChannel * channel, GBytes * data, Peer * peer)
+{
+  control_take (peer, FALSE);
+}
+
+static void
+on_data_channel (GstElement * webrtc, GstWebRTCDataChannel * channel,
+    Peer * peer)
+{
+  g_autofree gchar *label = NULL;
+  gboolean accepted = FALSE;
+  PeerEvent *ev;
+
+  g_object_get (channel, "label", &label, NULL);
+  if (peer->control && g_strcmp0 (label, CONTROL_LABEL) == 0) {
+    g_mutex_lock (&peer->control_lock);
+    if (!peer->channel) {
+      peer->channel = g_object_ref (channel);
+      peer->control_tokens = CONTROL_RATE;
+      peer->control_refill_us = g_get_monotonic_time ();
+      accepted = TRUE;
+    }
+    g_mutex_unlock (&peer->control_lock);
+  }
+  if (accepted) {
+    g_signal_connect_data (channel, "on-message-string",
+        G_CALLBACK (on_control_string), peer_ref (peer), peer_closure_unref,
+        0);
+    g_signal_connect_data (channel, "on-message-data",
+        G_CALLBACK (on_control_data), peer_ref (peer), peer_closure_unref, 0);
+    GST_INFO ("session %s: control channel accepted", peer->id);
+    return;
+  }
+  /* closed from the context, not from inside webrtcbin's signal */
+  ev = peer_event_new (peer, EV_REFUSE_CHANNEL);
+  ev->channel = g_object_ref (channel);
+  post_peer_event (ev);
+}
+
+void
+pcr_viewer_send_control (PcrViewer * viewer, const gchar * data)
+{
+  GstWebRTCDataChannel *channel = NULL;
+  GstWebRTCDataChannelState state = GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED;
+
+  g_mutex_lock (&viewer->peer->control_lock);
+  if (viewer->peer->channel)
+    channel = g_object_ref (viewer->peer->channel);
+  g_mutex_unlock (&viewer->peer->control_lock);
+  if (!channel)
+    return;
+  g_object_get (channel, "ready-state", &state, NULL);
+  if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN)
+    g_signal_emit_by_name (channel, "send-string", data);
+  else
+    GST_DEBUG_OBJECT (viewer->host.bin, "session %s: control channel not "
+        "open (%d), message dropped", viewer->id, state);
+  g_object_unref (channel);
+}
+
+guint
+pcr_viewer_get_control_dropped (PcrViewer * viewer)
+{
+  guint dropped;
+
+  g_mutex_lock (&viewer->peer->control_lock);
+  dropped = viewer->peer->control_dropped;
+  g_mutex_unlock (&viewer->peer->control_lock);
+  return dropped;
+}
+
+/* ------------------------------------------------------------------------
+ * Talk-back: the talker's audio pad, on a streaming thread
+ * ------------------------------------------------------------------------ */
+
+/* A stream the viewer sends that nobody plays (webrtcbin 1.22 may still
+ * receive on an m-line answered inactive): an unlinked pad would stop the
+ * whole bundled transport (not-linked), the video and the control channel
+ * with it. */
+static void
+drain_pad (Peer * peer, GstPad * pad)
+{
+  GstElement *sink = gst_element_factory_make ("fakesink", NULL);
+  g_autoptr (GstPad) sink_pad = NULL;
+
+  GST_INFO ("session %s: dropping what it sends on %s", peer->id,
+      GST_PAD_NAME (pad));
+  if (!sink)
+    return;
+  g_object_set (sink, "sync", FALSE, "async", FALSE, NULL);
+  gst_bin_add (peer->bin, sink);
+  g_mutex_lock (&peer->control_lock);
+  g_ptr_array_add (peer->drains, gst_object_ref (sink));
+  g_mutex_unlock (&peer->control_lock);
+  gst_element_sync_state_with_parent (sink);
+  sink_pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_link (pad, sink_pad);
+}
+
+static void
+on_webrtc_pad_added (GstElement * webrtc, GstPad * pad, Peer * peer)
+{
+  g_autoptr (GstCaps) caps = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *description = NULL;
+  g_autoptr (GstPad) sink = NULL;
+  const GstStructure *s;
+  GstElement *bin;
+
+  if (GST_PAD_DIRECTION (pad) != GST_PAD_SRC)
+    return;
+  caps = gst_pad_get_current_caps (pad);
+  if (!caps)
+    caps = gst_pad_query_caps (pad, NULL);
+  s = caps && gst_caps_get_size (caps) > 0 ?
+      gst_caps_get_structure (caps, 0) : NULL;
+  g_mutex_lock (&peer->control_lock);
+  bin = peer->talk_bin;
+  g_mutex_unlock (&peer->control_lock);
+  if (!peer->talkback || bin || !s ||
+      g_strcmp0 (gst_structure_get_string (s, "media"), "audio") != 0) {
+    drain_pad (peer, pad);
+    return;
+  }
+  /* the leaky queue keeps a slow or stuck sink from holding webrtcbin */
+  description = g_strdup_printf ("rtpopusdepay ! opusdec plc=true ! "
+      "audioconvert ! audioresample ! queue leaky=downstream "
+      "max-size-buffers=0 max-size-bytes=0 max-size-time=200000000 ! %s",
+      peer->talkback);
+  bin = gst_parse_bin_from_description (description, TRUE, &error);
+  if (!bin) {
+    GST_ERROR ("session %s: cannot build the talk-back sink \"%s\": %s",
+        peer->id, peer->talkback, error->message);
+    return;
+  }
+  gst_bin_add (peer->bin, bin);
+  g_mutex_lock (&peer->control_lock);
+  peer->talk_bin = gst_object_ref (bin);
+  g_mutex_unlock (&peer->control_lock);
+  gst_element_sync_state_with_parent (bin);
+  sink = gst_element_get_static_pad (bin, "sink");
+  if (!sink || gst_pad_link (pad, sink) != GST_PAD_LINK_OK)
+    GST_ERROR ("session %s: cannot link the talk-back sink", peer->id);
+  else
+    GST_INFO ("session %s: talk-back playing into \"%s\"", peer->id,
+        peer->talkback);
+}
+
+gboolean
+pcr_viewer_offers_talk (PcrViewer * viewer)
+{
+  return viewer->opus && viewer->opus->sends;
+}
+
+void
+pcr_viewer_set_talkback (PcrViewer * viewer, const gchar * sink_description)
+{
+  g_return_if_fail (viewer->webrtc == NULL);
+
+  g_free (viewer->peer->talkback);
+  viewer->peer->talkback = g_strdup (sink_description);
+}
+
 static gboolean
 handle_peer_event (gpointer data)
 {
@@ -571,6 +864,12 @@ handle_peer_event (gpointer data)
           viewer->id, ev->mline, viewer->switch_us ?
           (g_get_monotonic_time () - viewer->switch_us) / 1000 : 0);
       viewer->switch_us = 0;
+      break;
+    case EV_CONTROL:
+      viewer->host.control (viewer, ev->text, viewer->host.user_data);
+      break;
+    case EV_REFUSE_CHANNEL:
+      refuse_channel (viewer, ev->channel);
       break;
   }
   return G_SOURCE_REMOVE;
@@ -695,6 +994,10 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
   viewer->peer->viewer = viewer;
   viewer->peer->pending = -1;
   g_mutex_init (&viewer->peer->rtx_lock);
+  g_mutex_init (&viewer->peer->control_lock);
+  viewer->peer->drains = g_ptr_array_new_with_free_func (gst_object_unref);
+  viewer->peer->control = settings->control;
+  viewer->peer->bin = host->bin;
   viewer->peer->rtx_from_seq = -1;
   viewer->peer->ulpfec_pt = -1;
   viewer->id = viewer->peer->id;
@@ -732,6 +1035,8 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
     while (!viewer->ssrc)
       viewer->ssrc = g_random_int ();
   viewer->choice = g_steal_pointer (&choice);
+  viewer->opus = pcr_sdp_find_opus (sdp);
+  viewer->audio_tee = settings->audio_tee;
   viewer->created_us = g_get_monotonic_time ();
 
   GST_INFO_OBJECT (host->bin, "session %s: offer (%s), payload type %d on "
@@ -742,6 +1047,13 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
       viewer->playout_delay_id, viewer->twcc_id, viewer->fec ? "on" : "off",
       viewer->choice->red_pt, viewer->choice->ulpfec_pt,
       viewer->choice->red_rtx_pt);
+  if (viewer->opus)
+    GST_INFO_OBJECT (host->bin, "session %s: audio on m-line %u, opus %d, "
+        "%s%s", id, viewer->opus->mline, viewer->opus->pt,
+        viewer->opus->receives ? "receives" : "does not receive",
+        viewer->opus->sends ? ", sends" : "");
+  else
+    GST_INFO_OBJECT (host->bin, "session %s: no Opus audio in the offer", id);
   return viewer;
 }
 
@@ -1194,6 +1506,19 @@ make_branch (PcrViewer * viewer, GError ** error)
   viewer->peer->twcc_id = viewer->twcc_id;
   gst_util_set_object_arg (G_OBJECT (viewer->webrtc), "bundle-policy",
       "max-bundle");
+  if (viewer->peer->talkback)
+    g_object_set (viewer->webrtc, "latency", TALK_LATENCY_MS, NULL);
+  if (viewer->opus && viewer->opus->receives && viewer->audio_tee) {
+    if (!(viewer->audio_queue = make_element ("queue", error)) ||
+        !(viewer->audio_pay = make_element ("rtpopuspay", error)))
+      return FALSE;
+    /* a few frames: a viewer that cannot keep up loses audio, never
+     * holds the tee (and so the other viewers) */
+    g_object_set (viewer->audio_queue, "leaky", 2, "max-size-buffers", 0,
+        "max-size-bytes", 0, "max-size-time", (guint64) 200 * GST_MSECOND,
+        NULL);
+    g_object_set (viewer->audio_pay, "pt", viewer->opus->pt, NULL);
+  }
   return TRUE;
 }
 
@@ -1210,6 +1535,8 @@ connect_webrtc (PcrViewer * viewer)
     {"notify::ice-gathering-state", G_CALLBACK (on_gathering_state)},
     {"notify::connection-state", G_CALLBACK (on_connection_state)},
     {"notify::ice-connection-state", G_CALLBACK (on_connection_state)},
+    {"on-data-channel", G_CALLBACK (on_data_channel)},
+    {"pad-added", G_CALLBACK (on_webrtc_pad_added)},
   };
   GstElement *rtpbin;
   guint i;
@@ -1306,6 +1633,91 @@ link_branch (PcrViewer * viewer, GError ** error)
       g_object_set (trans, "fec-type", GST_WEBRTC_FEC_TYPE_ULP_RED,
           "fec-percentage", 0, NULL);
     viewer->trans = trans;
+  }
+  return TRUE;
+}
+
+/* The Opus caps a viewer's audio transceiver answers with. */
+static GstCaps *
+audio_preferences (PcrViewer * viewer)
+{
+  return gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING,
+      "audio", "encoding-name", G_TYPE_STRING, "OPUS", "clock-rate",
+      G_TYPE_INT, 48000, "encoding-params", G_TYPE_STRING, "2", "payload",
+      G_TYPE_INT, viewer->opus->pt, NULL);
+}
+
+/* The audio m-line's transceiver: the device's Opus (queue ! rtpopuspay on
+ * the audio tee) and, for the talker, the viewer's microphone. Without
+ * either the answer rejects the m-line (on_answer). */
+static gboolean
+link_audio (PcrViewer * viewer, GError ** error)
+{
+  gboolean talker = viewer->peer->talkback != NULL;
+  GstWebRTCRTPTransceiverDirection direction;
+  GstWebRTCRTPTransceiver *trans = NULL;
+  g_autoptr (GstCaps) prefs = NULL;
+
+  if (!viewer->opus)
+    return TRUE;
+  prefs = audio_preferences (viewer);
+  if (!viewer->audio_pay && !talker) {
+    /* or webrtcbin makes a recvonly one of its own */
+    g_signal_emit_by_name (viewer->webrtc, "add-transceiver",
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE, prefs, &trans);
+    if (trans)
+      gst_object_unref (trans);
+    return TRUE;
+  }
+  if (!viewer->audio_pay) {
+    g_signal_emit_by_name (viewer->webrtc, "add-transceiver",
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, prefs, &trans);
+    if (!trans) {
+      g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
+          "cannot add the talk-back transceiver");
+      return FALSE;
+    }
+    gst_object_unref (trans);
+    return TRUE;
+  } else {
+    g_autoptr (GstPad) pay_src = gst_element_get_static_pad (viewer->audio_pay,
+        "src");
+    g_autoptr (GstPad) webrtc_sink = gst_element_request_pad_simple
+        (viewer->webrtc, "sink_%u");
+
+    if (!webrtc_sink || gst_pad_link (pay_src, webrtc_sink) != GST_PAD_LINK_OK
+        || !gst_element_link (viewer->audio_queue, viewer->audio_pay)) {
+      g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
+          "cannot link the viewer's audio");
+      return FALSE;
+    }
+    g_object_get (webrtc_sink, "transceiver", &trans, NULL);
+  }
+  if (trans) {
+    direction = talker ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV :
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY;
+    g_object_set (trans, "direction", direction, "codec-preferences", prefs,
+        NULL);
+    gst_object_unref (trans);
+  }
+  return TRUE;
+}
+
+static gboolean
+link_audio_tee (PcrViewer * viewer, GError ** error)
+{
+  g_autoptr (GstPad) queue_sink = NULL;
+
+  if (!viewer->audio_queue)
+    return TRUE;
+  queue_sink = gst_element_get_static_pad (viewer->audio_queue, "sink");
+  viewer->audio_tee_pad = gst_element_request_pad_simple (viewer->audio_tee,
+      "src_%u");
+  if (!viewer->audio_tee_pad
+      || gst_pad_link (viewer->audio_tee_pad, queue_sink) != GST_PAD_LINK_OK) {
+    g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
+        "cannot link the viewer to the audio");
+    return FALSE;
   }
   return TRUE;
 }
@@ -1512,13 +1924,21 @@ pcr_viewer_start (PcrViewer * viewer, GstElement ** tees, guint n_tees,
       viewer->pay, viewer->webrtc, NULL);
   configure_ice_agent (viewer);
   connect_webrtc (viewer);
-  if (!link_branch (viewer, error))
+  if (viewer->audio_pay)
+    gst_bin_add_many (viewer->host.bin, viewer->audio_queue,
+        viewer->audio_pay, NULL);
+  if (!link_branch (viewer, error) || !link_audio (viewer, error))
     return FALSE;
   gst_element_sync_state_with_parent (viewer->webrtc);
+  if (viewer->audio_pay) {
+    gst_element_sync_state_with_parent (viewer->audio_pay);
+    gst_element_sync_state_with_parent (viewer->audio_queue);
+  }
   gst_element_sync_state_with_parent (viewer->pay);
   gst_element_sync_state_with_parent (viewer->queue);
   gst_element_sync_state_with_parent (viewer->funnel);
-  if (!link_to_tees (viewer, tees, n_tees, rendition, error))
+  if (!link_to_tees (viewer, tees, n_tees, rendition, error) ||
+      !link_audio_tee (viewer, error))
     return FALSE;
   add_ice_servers (viewer);
   negotiate (viewer);
@@ -1590,8 +2010,10 @@ static void
 free_branch (PcrViewer * viewer)
 {
   GstElement *elements[] = { viewer->webrtc, viewer->pay, viewer->queue,
-    viewer->funnel
+    viewer->funnel, viewer->audio_pay, viewer->audio_queue
   };
+  GstElement *talk_bin;
+  GPtrArray *drains;
   guint i;
 
   GST_DEBUG_OBJECT (viewer->host.bin, "freeing the branch of session %s",
@@ -1603,6 +2025,11 @@ free_branch (PcrViewer * viewer)
     gst_element_release_request_pad (viewer->tees[i], viewer->tee_pads[i]);
     gst_clear_object (&viewer->tee_pads[i]);
   }
+  if (viewer->audio_tee_pad) {
+    gst_element_release_request_pad (viewer->audio_tee,
+        viewer->audio_tee_pad);
+    gst_clear_object (&viewer->audio_tee_pad);
+  }
   gst_clear_object (&viewer->rtpbin);
   gst_clear_object (&viewer->trans);
   for (i = 0; i < G_N_ELEMENTS (elements); i++) {
@@ -1613,6 +2040,26 @@ free_branch (PcrViewer * viewer)
     if (GST_OBJECT_PARENT (elements[i]) == GST_OBJECT (viewer->host.bin))
       gst_bin_remove (viewer->host.bin, elements[i]);
   }
+  /* webrtcbin's streaming threads are gone with its NULL state: no
+   * talk-back bin or control message can come after this */
+  g_mutex_lock (&viewer->peer->control_lock);
+  talk_bin = viewer->peer->talk_bin;
+  viewer->peer->talk_bin = NULL;
+  drains = g_steal_pointer (&viewer->peer->drains);
+  viewer->peer->drains = g_ptr_array_new_with_free_func (gst_object_unref);
+  if (viewer->peer->channel)
+    g_signal_handlers_disconnect_by_data (viewer->peer->channel, viewer->peer);
+  g_mutex_unlock (&viewer->peer->control_lock);
+  if (talk_bin)
+    g_ptr_array_add (drains, talk_bin);
+  for (i = 0; i < drains->len; i++) {
+    GstElement *element = g_ptr_array_index (drains, i);
+
+    gst_element_set_locked_state (element, TRUE);
+    gst_element_set_state (element, GST_STATE_NULL);
+    gst_bin_remove (viewer->host.bin, element);
+  }
+  g_ptr_array_unref (drains);
   /* A viewer gone before webrtcbin ran create-answer: webrtcbin (1.22)
    * drops the queued operation when it stops, and had it held the last
    * reference it would free a pending promise (a GLib critical). Its
@@ -1632,6 +2079,8 @@ free_branch (PcrViewer * viewer)
   gst_clear_object (&viewer->pay);
   gst_clear_object (&viewer->queue);
   gst_clear_object (&viewer->funnel);
+  gst_clear_object (&viewer->audio_pay);
+  gst_clear_object (&viewer->audio_queue);
 }
 
 static gboolean
@@ -1675,6 +2124,8 @@ pcr_viewer_close (PcrViewer * viewer)
   for (i = 0; i < viewer->n_tees; i++)
     if (viewer->tee_pads[i])
       g_atomic_int_inc (&viewer->peer->idle_pending);
+  if (viewer->audio_tee_pad)
+    g_atomic_int_inc (&viewer->peer->idle_pending);
   if (!g_atomic_int_get (&viewer->peer->idle_pending)) {
     post (viewer->peer->context, finish_close_cb, viewer, NULL);
     return;
@@ -1684,6 +2135,9 @@ pcr_viewer_close (PcrViewer * viewer)
     if (viewer->tee_pads[i])
       viewer->idle_probes[i] = gst_pad_add_probe (viewer->tee_pads[i],
           GST_PAD_PROBE_TYPE_IDLE, tee_pad_idle, viewer, NULL);
+  if (viewer->audio_tee_pad)
+    viewer->audio_idle_probe = gst_pad_add_probe (viewer->audio_tee_pad,
+        GST_PAD_PROBE_TYPE_IDLE, tee_pad_idle, viewer, NULL);
 }
 
 void
@@ -1699,6 +2153,8 @@ pcr_viewer_close_now (PcrViewer * viewer)
   for (i = 0; i < viewer->n_tees; i++)
     if (viewer->idle_probes[i] && viewer->tee_pads[i])
       gst_pad_remove_probe (viewer->tee_pads[i], viewer->idle_probes[i]);
+  if (viewer->audio_idle_probe && viewer->audio_tee_pad)
+    gst_pad_remove_probe (viewer->audio_tee_pad, viewer->audio_idle_probe);
   free_branch (viewer);
 }
 
@@ -1710,6 +2166,7 @@ pcr_viewer_free (PcrViewer * viewer)
   stop_relay_grace (viewer);
   g_clear_pointer (&viewer->offer, gst_sdp_message_free);
   g_clear_pointer (&viewer->choice, pcr_h264_choice_free);
+  g_clear_pointer (&viewer->opus, pcr_opus_choice_free);
   g_strfreev (viewer->mids);
   g_strfreev (viewer->offer_ice_uris);
   g_free (viewer->stun_server);

@@ -45,6 +45,10 @@ typedef struct
       gpointer user_data);
   /* pcr_viewer_close() is done, the branch is gone: free the viewer. */
   void (*closed) (PcrViewer * viewer, gpointer user_data);
+  /* A text the viewer sent on its control channel (checked: at most
+   * PCR_CONTROL_MAX_DATA bytes, within the rate). */
+  void (*control) (PcrViewer * viewer, const gchar * data,
+      gpointer user_data);
   gpointer user_data;
 } PcrViewerHost;
 
@@ -57,6 +61,8 @@ typedef struct
   gint playout_delay_max_ms;    /* -1: no playout-delay extension */
   PcrH264Profile profile;       /* of the stream */
   gboolean fec;                 /* answer RED/ULPFEC when the offer has them */
+  GstElement *audio_tee;        /* nullable: the Opus stream's tee */
+  gboolean control;             /* accept a "control" data channel */
 } PcrViewerSettings;
 
 /* Reads @offer (an offer message) and chooses the format to send; an error
@@ -71,6 +77,22 @@ PcrViewer *pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
  * on. On failure the viewer is to be closed. */
 gboolean pcr_viewer_start (PcrViewer * viewer, GstElement ** tees,
     guint n_tees, guint rendition, GError ** error);
+
+/* The viewer's offer sends Opus audio the device could play (talk-back). */
+gboolean pcr_viewer_offers_talk (PcrViewer * viewer);
+
+/* Before pcr_viewer_start: the viewer is the talker; its audio is decoded
+ * and played into @sink_description (a gst-launch description of a bin
+ * taking raw audio). Its answer's audio is then sendrecv. */
+void pcr_viewer_set_talkback (PcrViewer * viewer,
+    const gchar * sink_description);
+
+/* Sends @data on the viewer's control channel, when it has an open one. */
+void pcr_viewer_send_control (PcrViewer * viewer, const gchar * data);
+
+/* Control messages from the viewer dropped so far: over the size or the
+ * rate, or binary. */
+guint pcr_viewer_get_control_dropped (PcrViewer * viewer);
 
 /* Moves the viewer to @rendition at that rendition's next key frame (the
  * caller asks for one); until then it keeps getting the one it has (unless

@@ -51,6 +51,8 @@ typedef struct
   PcrSignallerCallbacks callbacks;
   gpointer user_data;
   GAsyncQueue *sent;            /* "id|json" strings the element sent */
+  GAsyncQueue *control;         /* "id|data" the viewers sent on control */
+  gint status_audio, status_talkback, status_control;  /* atomic */
   gint status_viewers;          /* atomic; -1 before any status */
   gint stopped;                 /* atomic */
 } TestSignaller;
@@ -97,6 +99,19 @@ test_publish_status (PcrSignaller * signaller, const PcrStatus * status)
   TestSignaller *self = (TestSignaller *) signaller;
 
   g_atomic_int_set (&self->status_viewers, status->viewers);
+  g_atomic_int_set (&self->status_audio, status->audio);
+  g_atomic_int_set (&self->status_talkback, status->talkback);
+  g_atomic_int_set (&self->status_control, status->control);
+}
+
+static void
+test_publish_control (PcrSignaller * signaller, const gchar * session_id,
+    const gchar * data)
+{
+  TestSignaller *self = (TestSignaller *) signaller;
+
+  g_async_queue_push (self->control, g_strdup_printf ("%s|%s", session_id,
+          data));
 }
 
 static void
@@ -108,6 +123,7 @@ test_signaller_iface_init (gpointer g_iface, gpointer data)
   iface->stop = test_stop;
   iface->send = test_send;
   iface->publish_status = test_publish_status;
+  iface->publish_control = test_publish_control;
 }
 
 static void
@@ -117,6 +133,7 @@ test_signaller_finalize (GObject * object)
 
   g_clear_pointer (&self->context, g_main_context_unref);
   g_async_queue_unref (self->sent);
+  g_async_queue_unref (self->control);
   G_OBJECT_CLASS (g_type_class_peek_parent (G_OBJECT_GET_CLASS (object)))->
       finalize (object);
 }
@@ -133,6 +150,7 @@ test_signaller_init (GTypeInstance * instance, gpointer klass)
   TestSignaller *self = (TestSignaller *) instance;
 
   self->sent = g_async_queue_new_full (g_free);
+  self->control = g_async_queue_new_full (g_free);
   self->status_viewers = -1;
 }
 
@@ -359,21 +377,29 @@ wait_viewers (GstElement * sink, TestSignaller * signaller, guint expected)
 }
 
 /* videotestsrc ! x264enc ! mqttwebrtcsink with a new test signaller, not
- * started yet. */
+ * started yet; @extra: more of the sink's properties and more branches. */
 static GstElement *
-make_sender (GstElement ** sink, TestSignaller ** signaller)
+make_sender_with (GstElement ** sink, TestSignaller ** signaller,
+    const gchar * extra)
 {
   GError *error = NULL;
-  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
-      "video/x-raw,width=320,height=240,framerate=30/1 ! "
+  g_autofree gchar *description = g_strdup_printf ("videotestsrc "
+      "is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
       "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
-      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", &error);
+      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1 %s", extra);
+  GstElement *pipeline = gst_parse_launch (description, &error);
 
   fail_unless (pipeline != NULL, "%s", error ? error->message : "");
   *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
   *signaller = g_object_new (test_signaller_get_type (), NULL);
   g_object_set (*sink, "signaller", *signaller, NULL);
   return pipeline;
+}
+
+static GstElement *
+make_sender (GstElement ** sink, TestSignaller ** signaller)
+{
+  return make_sender_with (sink, signaller, "");
 }
 
 static void
@@ -1063,6 +1089,480 @@ GST_START_TEST (test_recording_eos)
 
 GST_END_TEST;
 
+/* ------------------------------------------------------------------------
+ * Audio, talk-back and the control channel
+ * ------------------------------------------------------------------------ */
+
+#define OPUS_CAPS "application/x-rtp, media=audio, encoding-name=OPUS, " \
+    "clock-rate=48000, payload=111"
+/* Audio from the device, talk-back into a fakesink the test reads, and
+ * control channels. */
+#define AUDIO_SENDER "control=true talkback=\"fakesink name=talkout " \
+    "sync=false\" audiotestsrc is-live=true wave=ticks ! " \
+    "audio/x-raw,rate=48000,channels=1 ! opusenc frame-size=10 ! " \
+    "sink.sink_audio"
+
+typedef struct
+{
+  GstElement *pipeline, *webrtc;
+  GstWebRTCDataChannel *channel;        /* nullable */
+  GAsyncQueue *received;        /* texts on the control channel */
+  gint audio_buffers, video_pads;       /* atomic */
+  gint channel_state;           /* atomic GstWebRTCDataChannelState */
+  GMutex lock;                  /* what follows */
+  TestSignaller *signaller;     /* set once the offer is delivered */
+  gchar *id;
+  GPtrArray *candidates;        /* PcrMessage: gathered before that */
+} AvViewer;
+
+/* The viewer's candidates go to the device once it has the offer. */
+static void
+on_av_candidate (GstElement * webrtc, guint mline, const gchar * candidate,
+    AvViewer * v)
+{
+  PcrMessage *msg = pcr_message_new_candidate (candidate, mline, NULL);
+
+  g_mutex_lock (&v->lock);
+  if (v->signaller)
+    deliver (v->signaller, v->id, msg);
+  else
+    g_ptr_array_add (v->candidates, msg);
+  g_mutex_unlock (&v->lock);
+}
+
+static GstPadProbeReturn
+count_audio (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  AvViewer *v = data;
+
+  g_atomic_int_inc (&v->audio_buffers);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+on_av_pad (GstElement * webrtc, GstPad * pad, AvViewer * v)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GstPad) sinkpad = NULL;
+  GstElement *sink;
+  g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
+  const gchar *media = caps ?
+      gst_structure_get_string (gst_caps_get_structure (caps, 0), "media") :
+      NULL;
+
+  if (GST_PAD_DIRECTION (pad) != GST_PAD_SRC)
+    return;
+  fail_unless (media != NULL, "pad-added without caps");
+  if (g_str_equal (media, "audio")) {
+    /* decoded, as a listener would */
+    sink = gst_parse_bin_from_description ("rtpopusdepay ! opusdec ! "
+        "fakesink name=decoded sync=false", TRUE, &error);
+    fail_unless (sink != NULL, "%s", error ? error->message : "");
+  } else {
+    g_atomic_int_inc (&v->video_pads);
+    sink = gst_element_factory_make ("fakesink", NULL);
+  }
+  gst_bin_add (GST_BIN (v->pipeline), sink);
+  gst_element_sync_state_with_parent (sink);
+  sinkpad = gst_element_get_static_pad (sink, "sink");
+  fail_unless_equals_int (gst_pad_link (pad, sinkpad), GST_PAD_LINK_OK);
+  if (GST_IS_BIN (sink)) {
+    g_autoptr (GstElement) decoded = gst_bin_get_by_name (GST_BIN (sink),
+        "decoded");
+    g_autoptr (GstPad) decoded_sink = gst_element_get_static_pad (decoded,
+        "sink");
+
+    gst_pad_add_probe (decoded_sink, GST_PAD_PROBE_TYPE_BUFFER, count_audio,
+        v, NULL);
+  }
+}
+
+static void
+on_channel_string (GstWebRTCDataChannel * channel, const gchar * text,
+    AvViewer * v)
+{
+  g_async_queue_push (v->received, g_strdup (text));
+}
+
+static void
+on_channel_state (GstWebRTCDataChannel * channel, GParamSpec * pspec,
+    AvViewer * v)
+{
+  GstWebRTCDataChannelState state;
+
+  g_object_get (channel, "ready-state", &state, NULL);
+  g_atomic_int_set (&v->channel_state, state);
+}
+
+/* A viewer offering audio (with a microphone when @talk) before video,
+ * as a browser page does, and a "control" channel when @channel; its offer
+ * waits for its candidates (bulk ICE), so the two connect on loopback. */
+static AvViewer *
+av_viewer_new (gboolean talk, gboolean channel, gchar ** offer_text)
+{
+  AvViewer *v = g_new0 (AvViewer, 1);
+  g_autoptr (GstCaps) video = gst_caps_from_string (VIEWER_CAPS);
+  g_autoptr (GstCaps) audio = gst_caps_from_string (OPUS_CAPS);
+  GstWebRTCRTPTransceiver *trans = NULL;
+  GstWebRTCSessionDescription *offer;
+  GstPromise *promise;
+
+  g_mutex_init (&v->lock);
+  v->candidates = g_ptr_array_new ();
+  v->received = g_async_queue_new_full (g_free);
+  v->pipeline = gst_pipeline_new (NULL);
+  v->webrtc = gst_element_factory_make ("webrtcbin", NULL);
+  gst_util_set_object_arg (G_OBJECT (v->webrtc), "bundle-policy",
+      "max-bundle");
+  gst_bin_add (GST_BIN (v->pipeline), v->webrtc);
+  g_signal_connect (v->webrtc, "pad-added", G_CALLBACK (on_av_pad), v);
+  g_signal_connect (v->webrtc, "on-ice-candidate",
+      G_CALLBACK (on_av_candidate), v);
+  {
+    GObject *ice = NULL;
+    gboolean ok = FALSE;
+
+    /* libnice skips loopback unless told to use it */
+    g_object_get (v->webrtc, "ice-agent", &ice, NULL);
+    g_signal_emit_by_name (ice, "add-local-ip-address", "127.0.0.1", &ok);
+    fail_unless (ok);
+    g_object_unref (ice);
+  }
+  if (talk) {
+    g_autoptr (GError) error = NULL;
+    GstElement *mic = gst_parse_bin_from_description ("audiotestsrc "
+        "is-live=true ! audio/x-raw,rate=48000,channels=1 ! opusenc ! "
+        "rtpopuspay pt=111", TRUE, &error);
+    g_autoptr (GstPad) mic_src = NULL;
+    g_autoptr (GstPad) webrtc_sink = NULL;
+
+    fail_unless (mic != NULL, "%s", error ? error->message : "");
+    gst_bin_add (GST_BIN (v->pipeline), mic);
+    mic_src = gst_element_get_static_pad (mic, "src");
+    webrtc_sink = gst_element_request_pad_simple (v->webrtc, "sink_%u");
+    fail_unless_equals_int (gst_pad_link (mic_src, webrtc_sink),
+        GST_PAD_LINK_OK);
+    /* known now, not when the first caps come: the offer must have it */
+    g_object_get (webrtc_sink, "transceiver", &trans, NULL);
+    g_object_set (trans, "codec-preferences", audio, "direction",
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV, NULL);
+    gst_object_unref (trans);
+  } else {
+    g_signal_emit_by_name (v->webrtc, "add-transceiver",
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, audio, &trans);
+    gst_object_unref (trans);
+  }
+  g_signal_emit_by_name (v->webrtc, "add-transceiver",
+      GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, video, &trans);
+  gst_object_unref (trans);
+  gst_element_set_state (v->pipeline, GST_STATE_PLAYING);
+  if (channel) {
+    g_signal_emit_by_name (v->webrtc, "create-data-channel", "control", NULL,
+        &v->channel);
+    fail_unless (v->channel != NULL);
+    g_signal_connect (v->channel, "on-message-string",
+        G_CALLBACK (on_channel_string), v);
+    g_signal_connect (v->channel, "notify::ready-state",
+        G_CALLBACK (on_channel_state), v);
+  }
+  promise = gst_promise_new ();
+  g_signal_emit_by_name (v->webrtc, "create-offer", NULL, promise);
+  offer = await_description (promise, "offer");
+  promise = gst_promise_new ();
+  g_signal_emit_by_name (v->webrtc, "set-local-description", offer, promise);
+  gst_promise_wait (promise);
+  gst_promise_unref (promise);
+  *offer_text = gst_sdp_message_as_text (offer->sdp);
+  gst_webrtc_session_description_free (offer);
+  return v;
+}
+
+static void
+av_viewer_free (AvViewer * v)
+{
+  gst_element_set_state (v->pipeline, GST_STATE_NULL);
+  g_clear_object (&v->channel);
+  gst_object_unref (v->pipeline);
+  g_async_queue_unref (v->received);
+  g_ptr_array_free (v->candidates, TRUE);
+  g_free (v->id);
+  g_mutex_clear (&v->lock);
+  g_free (v);
+}
+
+/* Hands the device's answer to the viewer (bulk: with the device's
+ * candidates; the viewer's are trickled); returns the answer's audio
+ * m-line direction ("rejected" for port 0, "none" without one). */
+static const gchar *
+av_viewer_answer (AvViewer * v, TestSignaller * signaller, const gchar * id,
+    const gchar * offer)
+{
+  PcrMessage *msg;
+  GstSDPMessage *sdp = NULL;
+  GstWebRTCSessionDescription *answer;
+  GstPromise *promise;
+  const GstStructure *reply;
+  const gchar *direction = "none";
+  guint i;
+
+  deliver (signaller, id, pcr_message_new_offer (offer, FALSE));
+  g_mutex_lock (&v->lock);
+  v->signaller = signaller;
+  v->id = g_strdup (id);
+  for (i = 0; i < v->candidates->len; i++)
+    deliver (signaller, id, g_ptr_array_index (v->candidates, i));
+  g_ptr_array_set_size (v->candidates, 0);
+  g_mutex_unlock (&v->lock);
+  msg = next_sent_not_candidate (signaller, id);
+  fail_unless_equals_int (msg->type, PCR_MESSAGE_ANSWER);
+  fail_unless_equals_int (gst_sdp_message_new_from_text (msg->sdp, &sdp),
+      GST_SDP_OK);
+  for (i = 0; i < gst_sdp_message_medias_len (sdp); i++) {
+    const GstSDPMedia *media = gst_sdp_message_get_media (sdp, i);
+    static const gchar *dirs[] = { "sendrecv", "sendonly", "recvonly",
+      "inactive"
+    };
+    guint d;
+
+    if (g_strcmp0 (gst_sdp_media_get_media (media), "audio") != 0)
+      continue;
+    if (gst_sdp_media_get_port (media) == 0) {
+      direction = "rejected";
+      break;
+    }
+    for (d = 0; d < G_N_ELEMENTS (dirs); d++)
+      if (gst_sdp_media_get_attribute_val (media, dirs[d]))
+        direction = dirs[d];
+  }
+  if (g_getenv ("SHOW_ANSWER"))
+    g_printerr ("answer: %s\n", msg->sdp);
+  pcr_message_free (msg);
+  answer = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER,
+      sdp);
+  promise = gst_promise_new ();
+  g_signal_emit_by_name (v->webrtc, "set-remote-description", answer, promise);
+  fail_unless_equals_int (gst_promise_wait (promise),
+      GST_PROMISE_RESULT_REPLIED);
+  reply = gst_promise_get_reply (promise);
+  fail_if (reply && gst_structure_has_field (reply, "error"),
+      "the viewer refused the answer: %" GST_PTR_FORMAT, reply);
+  gst_promise_unref (promise);
+  gst_webrtc_session_description_free (answer);
+  return direction;
+}
+
+static gboolean
+wait_until (gint * value, gint at_least)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+
+  while (g_atomic_int_get (value) < at_least) {
+    if (g_get_monotonic_time () > deadline)
+      return FALSE;
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  }
+  return TRUE;
+}
+
+typedef struct
+{
+  TestSignaller *self;
+  gchar *id;
+  gchar *data;
+} ControlDelivery;
+
+static gboolean
+deliver_control_cb (gpointer data)
+{
+  ControlDelivery *d = data;
+
+  d->self->callbacks.control ((PcrSignaller *) d->self, d->id, d->data,
+      d->self->user_data);
+  g_object_unref (d->self);
+  g_free (d->id);
+  g_free (d->data);
+  g_free (d);
+  return G_SOURCE_REMOVE;
+}
+
+/* What a robot's program publishes on P/D/control/to-viewers. */
+static void
+deliver_control (TestSignaller * self, const gchar * id, const gchar * data)
+{
+  ControlDelivery *d = g_new0 (ControlDelivery, 1);
+
+  fail_unless (self->callbacks.control != NULL, "control is off");
+  d->self = g_object_ref (self);
+  d->id = g_strdup (id);
+  d->data = g_strdup (data);
+  g_main_context_invoke (self->context, deliver_control_cb, d);
+}
+
+/* Control messages the viewers sent that the device published, within
+ * @wait_us. */
+static guint
+count_published (TestSignaller * signaller, const gchar * prefix,
+    gint64 wait_us)
+{
+  guint n = 0;
+  gchar *entry;
+
+  while ((entry = g_async_queue_timeout_pop (signaller->control, wait_us))) {
+    fail_unless (g_str_has_prefix (entry, prefix), "%s", entry);
+    g_free (entry);
+    n++;
+  }
+  return n;
+}
+
+GST_START_TEST (test_audio_talkback_control)
+{
+  GstElement *pipeline, *sink;
+  TestSignaller *signaller;
+  AvViewer *talker, *listener;
+  g_autofree gchar *offer = NULL, *offer2 = NULL, *big = NULL;
+  g_autoptr (GstElement) talkout = NULL;
+  GstSample *sample = NULL;
+  gchar *entry;
+  gint64 deadline;
+  guint i, published;
+
+  pipeline = make_sender_with (&sink, &signaller, AUDIO_SENDER);
+  play (pipeline);
+
+  /* The first viewer to offer its microphone talks; audio both ways. */
+  talker = av_viewer_new (TRUE, TRUE, &offer);
+  fail_unless_equals_string (av_viewer_answer (talker, signaller, "talker",
+          offer), "sendrecv");
+  fail_unless_equals_int (wait_viewers (sink, signaller, 1), 1);
+  fail_unless (g_atomic_int_get (&signaller->status_audio) &&
+      g_atomic_int_get (&signaller->status_talkback) &&
+      g_atomic_int_get (&signaller->status_control), "status lacks "
+      "audio, talkback or control");
+  fail_unless (wait_until (&talker->audio_buffers, 50), "no audio decoded "
+      "(%d buffers)", g_atomic_int_get (&talker->audio_buffers));
+  fail_unless (wait_until (&talker->video_pads, 1), "no video");
+  /* its microphone reaches the talk-back sink */
+  talkout = gst_bin_get_by_name (GST_BIN (sink), "talkout");
+  deadline = g_get_monotonic_time () + WAIT_US;
+  while (!talkout && g_get_monotonic_time () < deadline) {
+    g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+    talkout = gst_bin_get_by_name (GST_BIN (sink), "talkout");
+  }
+  fail_unless (talkout != NULL, "no talk-back sink");
+  while (!sample && g_get_monotonic_time () < deadline) {
+    g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+    g_object_get (talkout, "last-sample", &sample, NULL);
+  }
+  fail_unless (sample != NULL, "nothing reached the talk-back sink");
+  gst_sample_unref (sample);
+
+  /* A second one asking to talk listens only: the device's answer sends. */
+  listener = av_viewer_new (TRUE, FALSE, &offer2);
+  fail_unless_equals_string (av_viewer_answer (listener, signaller,
+          "listener", offer2), "sendonly");
+  fail_unless (wait_until (&listener->audio_buffers, 50), "the listener "
+      "decodes no audio");
+
+  /* The control channel, both ways. */
+  fail_unless (wait_until (&talker->channel_state,
+          GST_WEBRTC_DATA_CHANNEL_STATE_OPEN), "the control channel did not "
+      "open");
+  g_signal_emit_by_name (talker->channel, "send-string",
+      "{\"cmd\":\"forward\"}");
+  entry = g_async_queue_timeout_pop (signaller->control, WAIT_US);
+  fail_unless_equals_string (entry, "talker|{\"cmd\":\"forward\"}");
+  g_free (entry);
+  deliver_control (signaller, NULL, "{\"x\":1}");
+  entry = g_async_queue_timeout_pop (talker->received, WAIT_US);
+  fail_unless_equals_string (entry, "{\"x\":1}");
+  g_free (entry);
+  deliver_control (signaller, "talker", "one");
+  entry = g_async_queue_timeout_pop (talker->received, WAIT_US);
+  fail_unless_equals_string (entry, "one");
+  g_free (entry);
+
+  /* Over 16 KiB: dropped; the next one passes. */
+  big = g_strnfill (16 * 1024 + 1, 'a');
+  g_signal_emit_by_name (talker->channel, "send-string", big);
+  g_signal_emit_by_name (talker->channel, "send-string", "after");
+  entry = g_async_queue_timeout_pop (signaller->control, WAIT_US);
+  fail_unless_equals_string (entry, "talker|after");
+  g_free (entry);
+
+  /* 200 at once: about a second's worth (50) passes, the rest is dropped;
+   * video and audio go on. */
+  g_usleep (G_USEC_PER_SEC);
+  for (i = 0; i < 200; i++)
+    g_signal_emit_by_name (talker->channel, "send-string", "burst");
+  published = count_published (signaller, "talker|burst", 500000);
+  fail_unless (published >= 45 && published <= 70, "%u of 200 published",
+      published);
+  i = g_atomic_int_get (&talker->audio_buffers);
+  fail_unless (wait_until (&talker->audio_buffers, i + 50), "audio stopped");
+
+  /* The talker leaves: talk-back is free again, the listener is undisturbed */
+  deliver (signaller, "talker", pcr_message_new_bye ());
+  fail_unless_equals_int (wait_viewers (sink, signaller, 1), 1);
+  i = g_atomic_int_get (&listener->audio_buffers);
+  fail_unless (wait_until (&listener->audio_buffers, i + 50), "audio "
+      "stopped for the listener");
+  av_viewer_free (talker);
+  g_free (offer);
+  talker = av_viewer_new (TRUE, FALSE, &offer);
+  fail_unless_equals_string (av_viewer_answer (talker, signaller, "talker2",
+          offer), "sendrecv");
+
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  av_viewer_free (talker);
+  av_viewer_free (listener);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_object_unref (signaller);
+}
+
+GST_END_TEST;
+
+/* A device without audio and without control: the offer's audio m-line is
+ * rejected, its control channel closed, and video plays. */
+GST_START_TEST (test_no_audio_no_control)
+{
+  GstElement *pipeline, *sink;
+  TestSignaller *signaller;
+  AvViewer *v;
+  g_autofree gchar *offer = NULL;
+  const gchar *direction;
+
+  pipeline = make_sender (&sink, &signaller);
+  play (pipeline);
+  /* recvonly audio, as the web page offers it (a webrtcbin viewer keeps
+   * sending on an m-line answered inactive, which stops its own session's
+   * transport in webrtcbin 1.22; a browser does not send there) */
+  v = av_viewer_new (FALSE, TRUE, &offer);
+  direction = av_viewer_answer (v, signaller, "plain", offer);
+  fail_unless (g_str_equal (direction, "rejected") ||
+      g_str_equal (direction, "inactive"), "audio answered %s", direction);
+  fail_unless_equals_int (wait_viewers (sink, signaller, 1), 1);
+  fail_unless (!g_atomic_int_get (&signaller->status_audio) &&
+      !g_atomic_int_get (&signaller->status_control), "status says audio or "
+      "control");
+  fail_unless (wait_until (&v->video_pads, 1), "no video");
+  fail_unless (wait_until (&v->channel_state,
+          GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED), "the control channel was "
+      "not closed");
+  fail_unless_equals_int (g_atomic_int_get (&v->audio_buffers), 0);
+
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  av_viewer_free (v);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_object_unref (signaller);
+}
+
+GST_END_TEST;
+
 static Suite *
 signaller_suite (void)
 {
@@ -1077,6 +1577,8 @@ signaller_suite (void)
   tcase_add_test (tc, test_snapshot);
   tcase_add_test (tc, test_recording);
   tcase_add_test (tc, test_recording_eos);
+  tcase_add_test (tc, test_audio_talkback_control);
+  tcase_add_test (tc, test_no_audio_no_control);
   return s;
 }
 
