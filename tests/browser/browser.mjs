@@ -79,6 +79,16 @@ class Env {
     this.service = null;
     this.gateway = null;
     this.serviceArgs = SERVICE_ARGS[name] ?? [];
+    this.gatewayArgs = [];
+    if (name === 'audio-control') {
+      this.controlToken = 'ctl-' + Math.random().toString(36).slice(2);
+      const tokenFile = join(this.workdir, 'control-token');
+      writeFileSync(tokenFile, `${this.controlToken}\n`);
+      this.talkFile = join(this.workdir, 'talk.raw');
+      this.serviceArgs = ['--audio', 'test', '--control', 'on',
+        '--talkback', `file:${this.talkFile}`];
+      this.gatewayArgs = ['--control-token-file', tokenFile];
+    }
     if (name === 'recording') {
       this.serviceArgs = ['--record-dir', join(this.workdir, 'recordings'),
         '--record', 'continuous', '--record-segment-s', '2'];
@@ -129,7 +139,8 @@ class Env {
     this.base = `http://127.0.0.1:${this.httpPort}`;
     this.gateway = this.spawn('gateway', [GATEWAY_BIN, '--broker',
       this.brokerUri, '--listen', `127.0.0.1:${this.httpPort}`, '--www',
-      WWW_DIR, '--device', DEVICE, '--answer-timeout', '10']);
+      WWW_DIR, '--device', DEVICE, '--answer-timeout', '10',
+      ...this.gatewayArgs]);
   }
 
   /** GET /api/devices, the entry of our device: its status, or null. */
@@ -1093,6 +1104,219 @@ async function caseLatency(env) {
     `overlay "${text}"`;
 }
 
+// --- audio, talk-back and the control channel (docs/audio-and-control.md)
+
+/**
+ * In the page: a peer connection through the seed API (/api/start-webrtc)
+ * offering audio (recvonly, or sendrecv with the fake microphone when
+ * opts.talk), video and, with opts.channel, the "control" data channel.
+ * Leaves window.av: {pc, channel, received[], opened, audioDirection}.
+ */
+async function openAv(page, base, opts) {
+  await page.goto(`${base}/__av-test.html`);
+  return page.evaluate(async ({ device, token, talk, channel }) => {
+    const pc = new RTCPeerConnection();
+    const av = { pc, received: [], opened: false, frames: 0 };
+    window.av = av;
+    const video = document.querySelector('video');
+    const stream = new MediaStream();
+    pc.ontrack = (ev) => {
+      stream.addTrack(ev.track);
+      video.srcObject = stream;
+      if (ev.track.kind === 'audio') av.audioTrack = ev.track;
+    };
+    if (talk) {
+      const mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+      pc.addTransceiver(mic.getAudioTracks()[0], { direction: 'sendrecv' });
+    } else {
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+    }
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    if (channel) {
+      av.channel = pc.createDataChannel('control');
+      av.channel.onopen = () => { av.opened = true; };
+      av.channel.onmessage = (ev) => av.received.push(ev.data);
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((res) => {
+      if (pc.iceGatheringState === 'complete') return res();
+      const t = setTimeout(res, 5000);
+      pc.addEventListener('icegatheringstatechange', () => {
+        if (pc.iceGatheringState === 'complete') { clearTimeout(t); res(); }
+      });
+    });
+    const headers = { 'Content-Type': 'application/json' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const resp = await fetch('/api/start-webrtc', {
+      method: 'POST', headers,
+      body: JSON.stringify({ type: 'offer', sdp: pc.localDescription.sdp,
+        device }),
+    });
+    const text = await resp.text();
+    if (resp.status !== 200) return { status: resp.status, body: text };
+    const answer = JSON.parse(text).webrtc_answer;
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    const countFrames = () => {
+      av.frames += 1;
+      video.requestVideoFrameCallback(countFrames);
+    };
+    video.requestVideoFrameCallback(countFrames);
+    av.audioDirection = pc.getTransceivers()
+      .find((t) => t.receiver.track.kind === 'audio')?.currentDirection;
+    av.applicationLine = (answer.match(/^m=application \d+/m) || [''])[0];
+    return { status: 200 };
+  }, { device: DEVICE, ...opts });
+}
+
+/** The loudest the page's audio track was over ms (RMS, 0..1). */
+function audioLevel(page, ms) {
+  return page.evaluate(async (ms) => {
+    const ctx = new AudioContext();
+    await ctx.resume();
+    const src = ctx.createMediaStreamSource(
+      new MediaStream([window.av.audioTrack]));
+    const an = ctx.createAnalyser();
+    an.fftSize = 2048;
+    src.connect(an);
+    const buf = new Float32Array(an.fftSize);
+    let max = 0;
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      an.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const x of buf) sum += x * x;
+      max = Math.max(max, Math.sqrt(sum / buf.length));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await ctx.close();
+    return max;
+  }, ms);
+}
+
+/** The RMS level (0..1) of the last second of raw S16LE mono PCM. */
+function pcmLevel(file) {
+  if (!existsSync(file)) return { bytes: 0, level: 0 };
+  const buf = readFileSync(file);
+  const n = Math.min(48000, Math.floor(buf.length / 2));
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const x = buf.readInt16LE(buf.length - 2 * (n - i)) / 32768;
+    sum += x * x;
+  }
+  return { bytes: buf.length, level: n ? Math.sqrt(sum / n) : 0 };
+}
+
+async function caseAudioControl(env) {
+  const st = await env.waitDevice((s) => s.audio && s.control && s.talkback,
+    10_000, 'with audio, control and talkback');
+  log(`status: ${JSON.stringify(st)}`);
+  const robot = env.spawn('echo-robot', ['python3',
+    join(SOURCE_ROOT, 'scripts', 'echo-robot'), '--broker', env.brokerUri,
+    '--device', DEVICE]);
+  const blank = (page) => page.route(`${env.base}/__av-test.html`,
+    (route) => route.fulfill({ status: 200, contentType: 'text/html',
+      body: '<!doctype html><title>av</title>' +
+        '<video autoplay muted playsinline width="320" height="180"></video>',
+    }));
+
+  // A steering viewer: audio heard, video plays, the channel both ways.
+  const pilot = await env.newPage('pilot');
+  await blank(pilot);
+  let r = await openAv(pilot, env.base, { token: env.controlToken,
+    channel: true });
+  check(r.status === 200, `start-webrtc with the control token: ${r.status} ` +
+    `${r.body}`);
+  check(await poll(() => pilot.evaluate(() => window.av.frames > 30), 10_000),
+    'the pilot\'s video does not play');
+  check(await poll(() => pilot.evaluate(() => !!window.av.audioTrack), 5000),
+    'no audio track');
+  const level = await audioLevel(pilot, 3000);
+  check(level > 0.01, `the tone is not heard: RMS ${level.toFixed(4)}`);
+  check(await poll(() => pilot.evaluate(() => window.av.opened), 10_000),
+    'the control channel did not open');
+  const rtts = [];
+  for (let i = 0; i < 20; i++) {
+    const rtt = await pilot.evaluate(async (i) => {
+      const n = window.av.received.length;
+      const t = performance.now();
+      window.av.channel.send(JSON.stringify({ cmd: 'forward', seq: i }));
+      while (window.av.received.length === n) {
+        if (performance.now() - t > 3000) return -1;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      return performance.now() - t;
+    }, i);
+    check(rtt >= 0, `no answer from the robot to message ${i}`);
+    rtts.push(rtt);
+  }
+  rtts.sort((a, b) => a - b);
+  const reply = await pilot.evaluate(() => window.av.received.at(-1));
+  check(/forward/.test(reply), `the robot's answer does not name the ` +
+    `command: ${reply}`);
+  log(`page -> robot -> page: p50 ${rtts[10].toFixed(1)} ms, max ` +
+    `${rtts[19].toFixed(1)} ms; last answer ${reply}`);
+
+  // Oversized and too fast: dropped, the next ones pass, video goes on.
+  const burst = await pilot.evaluate(async () => {
+    const av = window.av;
+    const before = av.received.length;
+    av.channel.send('x'.repeat(16 * 1024 + 1));
+    await new Promise((r) => setTimeout(r, 1500));
+    const afterBig = av.received.length - before;
+    for (let i = 0; i < 200; i++) av.channel.send(JSON.stringify({ cmd: 'left' }));
+    await new Promise((r) => setTimeout(r, 2500));
+    return { afterBig, burst: av.received.length - before - afterBig,
+      frames: av.frames };
+  });
+  check(burst.afterBig === 0, `an oversized message got ${burst.afterBig} ` +
+    'answers');
+  check(burst.burst >= 40 && burst.burst <= 80, `of 200 messages at once ` +
+    `${burst.burst} reached the robot (50 a second should)`);
+  const framesBefore = burst.frames;
+  check(await poll(() => pilot.evaluate((n) => window.av.frames > n + 30,
+    framesBefore), 5000), 'video stopped after the burst');
+
+  // Without the control token: the gateway removes the channel, video plays.
+  const viewer = await env.newPage('viewer');
+  await blank(viewer);
+  r = await openAv(viewer, env.base, { channel: true });
+  check(r.status === 200, `start-webrtc without the token: ${r.status} ` +
+    `${r.body}`);
+  const line = await viewer.evaluate(() => window.av.applicationLine);
+  check(line === 'm=application 0', `the answer's application m-line: ` +
+    `"${line}" (expected rejected, port 0)`);
+  check(await poll(() => viewer.evaluate(() => window.av.frames > 30), 10_000),
+    'video does not play without the control token');
+  check(!(await viewer.evaluate(() => window.av.opened)), 'the channel ' +
+    'opened without the control token');
+
+  // Talk-back: the first to offer its microphone talks, the next listens.
+  const talker = await env.newPage('talker');
+  await blank(talker);
+  r = await openAv(talker, env.base, { talk: true });
+  check(r.status === 200, `start-webrtc to talk: ${r.status} ${r.body}`);
+  const talkDir = await talker.evaluate(() => window.av.audioDirection);
+  check(talkDir === 'sendrecv', `the talker's audio is ${talkDir}`);
+  const heard = await poll(() => {
+    const p = pcmLevel(env.talkFile);
+    return p.bytes > 96000 && p.level > 0.01 ? p : null;
+  }, 10_000);
+  check(heard, `the talker's microphone did not reach the device's ` +
+    `speaker: ${JSON.stringify(pcmLevel(env.talkFile))}`);
+  const second = await env.newPage('second-talker');
+  await blank(second);
+  r = await openAv(second, env.base, { talk: true });
+  check(r.status === 200, `start-webrtc, a second talker: ${r.status}`);
+  const secondDir = await second.evaluate(() => window.av.audioDirection);
+  check(secondDir === 'recvonly', `the second talker's audio is ` +
+    `${secondDir}, expected recvonly (one talker at a time)`);
+  check(robot.alive(), 'the echo robot died');
+  env.alive();
+  return `tone RMS ${level.toFixed(3)}; control round trip p50 ` +
+    `${rtts[10].toFixed(1)} ms; burst ${burst.burst}/200 passed; no token: ` +
+    `${line}; talk-back ${heard.bytes} bytes at RMS ${heard.level.toFixed(3)}`;
+}
+
 // A probe of the harness itself: Chromium in the namespace loads a page
 // from a loopback server. Not a meson case; `node browser.mjs harness`.
 async function caseHarness(env) {
@@ -1226,6 +1450,7 @@ const CASES = {
   latency: caseLatency,
   loss: caseLoss,
   harness: caseHarness,
+  'audio-control': caseAudioControl,
 };
 
 async function inner(name) {

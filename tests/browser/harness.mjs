@@ -26,6 +26,8 @@ export const CHROMIUM_ARGS = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
   '--autoplay-policy=no-user-gesture-required',
   '--use-fake-ui-for-media-stream',
+  // a microphone for talk-back: Chromium's own test tone
+  '--use-fake-device-for-media-stream',
 ];
 
 export class Failure extends Error {}
