@@ -10,7 +10,13 @@
  * The capture time comes from the buffer's PTS: for a live source its running
  * time is the clock time at capture minus the base time, so
  *   wall = now_wall - (clock_now - (running_time + base_time)).
- * Without a clock or a PTS the frame gets the wall time it passes here. */
+ * Without a clock or a PTS the frame gets the wall time it passes here.
+ *
+ * With flash=true it also paints a white square into the bottom left corner
+ * of the frame nearest to each whole second of running time: a test tone
+ * that beeps on the same seconds (audiotestsrc wave=ticks) lets a viewer
+ * measure the offset between sound and picture (docs/audio-and-control.md).
+ */
 #include "config.h"
 
 #include "latencystamp.h"
@@ -27,12 +33,17 @@ GST_DEBUG_CATEGORY_STATIC (latencystamp_debug);
 
 #define DEFAULT_ENABLED TRUE
 #define DEFAULT_BLOCK_SIZE PCR_LATENCY_STAMP_DEFAULT_BLOCK
+#define DEFAULT_FLASH FALSE
+/* The flash's side in pixels: four macroblocks, clear after encoding. */
+#define FLASH_SIZE 64
+#define FLASH_LUMA 235
 
 enum
 {
   PROP_0,
   PROP_ENABLED,
   PROP_BLOCK_SIZE,
+  PROP_FLASH,
   N_PROPERTIES
 };
 
@@ -48,6 +59,7 @@ struct _PcrLatencyStampFilter
   /* properties, under the object lock */
   gboolean enabled;
   gint block_size;
+  gboolean flash;
 
   /* streaming thread only (and start/stop, which it does not overlap) */
   guint32 frame;
@@ -169,6 +181,52 @@ draw_band (PcrLatencyStampFilter * self, GstVideoFrame * frame,
   }
 }
 
+/* The frame nearest to a whole second of running time: its half-frame
+ * window around the PTS holds the second. */
+static gboolean
+flash_due (PcrLatencyStampFilter * self, GstVideoFrame * frame)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  GstClockTime pts = GST_BUFFER_PTS (frame->buffer), running, half;
+  gint fps_n = GST_VIDEO_INFO_FPS_N (&frame->info);
+  gint fps_d = GST_VIDEO_INFO_FPS_D (&frame->info);
+
+  if (!GST_CLOCK_TIME_IS_VALID (pts) || fps_n <= 0 || fps_d <= 0 ||
+      trans->segment.format != GST_FORMAT_TIME)
+    return FALSE;
+  running = gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME,
+      pts);
+  half = gst_util_uint64_scale_int (GST_SECOND, fps_d, 2 * fps_n);
+  if (!GST_CLOCK_TIME_IS_VALID (running))
+    return FALSE;
+  if (running < half)
+    return TRUE;                /* second 0 */
+  return (running + half) / GST_SECOND != (running - half) / GST_SECOND;
+}
+
+static void
+draw_flash (GstVideoFrame * frame)
+{
+  const GstVideoFormatInfo *finfo = frame->info.finfo;
+  gint width = GST_VIDEO_FRAME_WIDTH (frame);
+  gint height = GST_VIDEO_FRAME_HEIGHT (frame);
+  gint size = MIN (FLASH_SIZE, MIN (width, height));
+  gint top = (height - size) & ~15;
+  guint c;
+
+  for (c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS (frame); c++) {
+    gint stride = GST_VIDEO_FRAME_COMP_STRIDE (frame, c);
+    gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE (frame, c);
+    gint y0 = GST_VIDEO_FORMAT_INFO_SCALE_HEIGHT (finfo, c, top);
+    guint8 *data = GST_VIDEO_FRAME_COMP_DATA (frame, c) + (gsize) y0 * stride;
+
+    fill_component (data, stride, pstride,
+        GST_VIDEO_FORMAT_INFO_SCALE_WIDTH (finfo, c, size),
+        GST_VIDEO_FORMAT_INFO_SCALE_HEIGHT (finfo, c, size),
+        c == 0 ? FLASH_LUMA : PCR_LATENCY_STAMP_CHROMA);
+  }
+}
+
 static GstFlowReturn
 pcr_latency_stamp_filter_transform_frame_ip (GstVideoFilter * filter,
     GstVideoFrame * frame)
@@ -178,14 +236,17 @@ pcr_latency_stamp_filter_transform_frame_ip (GstVideoFilter * filter,
   PcrLatencyStampValue stamp;
   gint width = GST_VIDEO_FRAME_WIDTH (frame);
   gint height = GST_VIDEO_FRAME_HEIGHT (frame);
-  gboolean enabled;
+  gboolean enabled, flash;
   gint block_size, cols, rows;
 
   GST_OBJECT_LOCK (self);
   enabled = self->enabled;
   block_size = self->block_size;
+  flash = self->flash;
   GST_OBJECT_UNLOCK (self);
 
+  if (flash && flash_due (self, frame))
+    draw_flash (frame);
   if (!enabled)
     return GST_FLOW_OK;
 
@@ -242,12 +303,15 @@ pcr_latency_stamp_filter_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   PcrLatencyStampFilter *self = PCR_LATENCY_STAMP_FILTER (object);
-  gboolean enabled;
+  gboolean passthrough;
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_ENABLED:
       self->enabled = g_value_get_boolean (value);
+      break;
+    case PROP_FLASH:
+      self->flash = g_value_get_boolean (value);
       break;
     case PROP_BLOCK_SIZE:{
       gint size = g_value_get_int (value);
@@ -265,13 +329,14 @@ pcr_latency_stamp_filter_set_property (GObject * object, guint prop_id,
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
-  enabled = self->enabled;
+  passthrough = !self->enabled && !self->flash;
   GST_OBJECT_UNLOCK (self);
 
-  /* disabled: buffers pass without being mapped, made writable or copied;
-   * set_passthrough takes the object lock itself */
-  if (prop_id == PROP_ENABLED)
-    gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), !enabled);
+  /* nothing to draw: buffers pass without being mapped, made writable or
+   * copied; set_passthrough takes the object lock itself */
+  if (prop_id == PROP_ENABLED || prop_id == PROP_FLASH)
+    gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self),
+        passthrough);
 }
 
 static void
@@ -287,6 +352,9 @@ pcr_latency_stamp_filter_get_property (GObject * object, guint prop_id,
       break;
     case PROP_BLOCK_SIZE:
       g_value_set_int (value, self->block_size);
+      break;
+    case PROP_FLASH:
+      g_value_set_boolean (value, self->flash);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -340,6 +408,19 @@ pcr_latency_stamp_filter_class_init (PcrLatencyStampFilterClass * klass)
       "Side of one bit's block in pixels (a multiple of 8)",
       PCR_LATENCY_STAMP_MIN_BLOCK, PCR_LATENCY_STAMP_MAX_BLOCK,
       DEFAULT_BLOCK_SIZE,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
+
+  /**
+   * PcrLatencyStampFilter:flash:
+   *
+   * Paint a 64x64 white square into the bottom left corner of the frame
+   * nearest to each whole second of running time (with or without the
+   * stamp), for a lip-sync check against a tone beeping on the same
+   * seconds. May change while playing.
+   */
+  properties[PROP_FLASH] = g_param_spec_boolean ("flash", "Flash",
+      "A white square in the frame nearest to each whole second",
+      DEFAULT_FLASH,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
 
   g_object_class_install_properties (gobject_class, N_PROPERTIES, properties);

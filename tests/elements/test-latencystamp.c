@@ -270,6 +270,46 @@ GST_START_TEST (test_disabled_passthrough)
 
 GST_END_TEST;
 
+/* flash=true without the stamp: the frame nearest to each whole second
+ * of running time (at 30 frames a second: 0, 1 s = frame 30, 2 s = frame 60)
+ * has the white square at the bottom left, the others none. */
+GST_START_TEST (test_flash)
+{
+  GstHarness *h = gst_harness_new ("latencystamp");
+  gsize size = 640 * 480 * 3 / 2;
+  guint i, flashes = 0;
+
+  g_object_set (h->element, "enabled", FALSE, "flash", TRUE, NULL);
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=I420,width=640,"
+      "height=480,framerate=30/1");
+  for (i = 0; i < 70; i++) {
+    GstBuffer *in = gst_buffer_new_allocate (NULL, size, NULL), *out;
+    GstMapInfo map;
+    gboolean white;
+
+    gst_buffer_memset (in, 0, 0x10, size);
+    /* a little jitter, as a live source has */
+    GST_BUFFER_PTS (in) = gst_util_uint64_scale (i, GST_SECOND, 30) +
+        (i % 2 ? 3 : -3) * GST_MSECOND * (i > 0);
+    GST_BUFFER_DURATION (in) = GST_SECOND / 30;
+    out = gst_harness_push_and_pull (h, in);
+    fail_unless (gst_buffer_map (out, &map, GST_MAP_READ));
+    /* luma of the square's middle, and of the top right corner */
+    white = map.data[(480 - 32) * 640 + 32] == 235;
+    fail_unless (map.data[640 - 1] == 0x10);
+    if (white) {
+      fail_unless (i == 0 || i == 30 || i == 60, "flash on frame %u", i);
+      flashes++;
+    }
+    gst_buffer_unmap (out, &map);
+    gst_buffer_unref (out);
+  }
+  fail_unless_equals_int (flashes, 3);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
 /* Fills a width x height plane with blocks of @block_size showing @bits
  * (PCR_LATENCY_STAMP_BITS of them) in the stamp's layout. */
 static void
@@ -674,6 +714,7 @@ latencystamp_suite (void)
     tcase_add_test (tc, test_h264_720p);
     tcase_add_test (tc, test_h264_480p);
     tcase_add_test (tc, test_disabled);
+    tcase_add_test (tc, test_flash);
   } else {
     g_printerr ("x264enc (gstreamer1.0-plugins-ugly) or avdec_h264 "
         "(gstreamer1.0-libav) missing: H.264 round trips skipped\n");
