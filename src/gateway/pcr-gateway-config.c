@@ -52,6 +52,11 @@ static const PcrSetting settings[] = {
    pcr_check_readable_file, "FILE", "Require \"Authorization: Bearer <the "
    "token in FILE>\" on /metrics, instead of token-file's",
    OFF (metrics_token_file)},
+  {"control-token-file", 0, PCR_SETTING_FILE, 0, NULL, 0, 0,
+   pcr_check_readable_file, "FILE", "Offers with \"Authorization: Bearer "
+   "<the token in FILE>\" keep their data channel (m=application), to "
+   "steer the device; it also opens what token-file's token opens",
+   OFF (control_token_file)},
   {"tls-cert", 0, PCR_SETTING_FILE, 0, NULL, 0, 0, pcr_check_readable_file,
    "FILE", "Serve HTTPS with this certificate (PEM, chain allowed)",
    OFF (tls_cert)},
@@ -108,6 +113,7 @@ pcr_gateway_config_free (PcrGatewayConfig * config)
   g_free (config->www_dir);
   clear_secret (&config->token);
   clear_secret (&config->metrics_token);
+  clear_secret (&config->control_token);
   clear_secret (&config->password);
   g_clear_pointer (&config->turn_secret, g_bytes_unref);
   g_free (config);
@@ -330,6 +336,8 @@ pcr_gateway_config_read_secrets (PcrGatewayConfig * config,
           error)
       || !read_secret (s, "metrics-token-file", config->metrics_token_file,
           &config->metrics_token, error)
+      || !read_secret (s, "control-token-file", config->control_token_file,
+          &config->control_token, error)
       || !read_secret (s, "password-file", config->password_file,
           &config->password, error)
       || !read_secret (s, "turn-secret-file", config->turn_secret_file,
@@ -337,7 +345,9 @@ pcr_gateway_config_read_secrets (PcrGatewayConfig * config,
       || !check_token (s, "token-file", config->token_file, &config->token,
           error)
       || !check_token (s, "metrics-token-file", config->metrics_token_file,
-          &config->metrics_token, error))
+          &config->metrics_token, error)
+      || !check_token (s, "control-token-file", config->control_token_file,
+          &config->control_token, error))
     return FALSE;
   if (secret != NULL) {
     g_clear_pointer (&config->turn_secret, g_bytes_unref);

@@ -35,6 +35,7 @@ typedef struct
   gchar *device;                /* the default device of /api/start-webrtc */
   gchar *token_file;            /* nullable */
   gchar *metrics_token_file;    /* nullable */
+  gchar *control_token_file;    /* nullable */
   gchar *tls_cert;              /* nullable */
   gchar *tls_key;               /* nullable */
   gchar **stun_uris;            /* NULL-terminated, maybe empty */
@@ -54,6 +55,7 @@ typedef struct
   /* set by pcr_gateway_config_read_secrets (); never logged */
   gchar *token;
   gchar *metrics_token;
+  gchar *control_token;         /* nullable: nobody gets control */
   gchar *password;
   GBytes *turn_secret;
 } PcrGatewayConfig;
@@ -65,11 +67,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrGatewayConfig, pcr_gateway_config_free)
 /* Settings over @config (which must outlive them, as must @default_www)
  * with the table broker, username, password-file, ca-file, cert-file,
  * key-file, topic-prefix, listen, www, device, token-file,
- * metrics-token-file, tls-cert, tls-key, stun-uri, turn-uri,
- * turn-secret-file, turn-ttl, answer-timeout, max-body-size, max-sessions:
- * the table's checks, then the client certificate's pair, the listen
- * address, the TLS pair, the ICE URLs and the www directory (@default_www
- * when www is unset), which fill listen_host, listen_port and www_dir. */
+ * metrics-token-file, control-token-file, tls-cert, tls-key, stun-uri,
+ * turn-uri, turn-secret-file, turn-ttl, answer-timeout, max-body-size,
+ * max-sessions: the table's checks, then the client certificate's pair,
+ * the listen address, the TLS pair, the ICE URLs and the www directory
+ * (@default_www when www is unset), which fill listen_host, listen_port and
+ * www_dir. */
 PcrSettings *pcr_gateway_config_settings_new (PcrGatewayConfig * config,
     const gchar * default_www);
 
@@ -77,9 +80,10 @@ PcrSettings *pcr_gateway_config_settings_new (PcrGatewayConfig * config,
 gboolean pcr_gateway_config_validate (PcrGatewayConfig * config,
     const gchar * default_www, GError ** error);
 
-/* Reads token-file, metrics-token-file, turn-secret-file and password-file
- * (at most 4 KiB each, surrounding white space dropped; an empty one
- * fails; a token must be one printable word). @settings (nullable) says
+/* Reads token-file, metrics-token-file, control-token-file,
+ * turn-secret-file and password-file (at most 4 KiB each, surrounding
+ * white space dropped; an empty one fails; a token must be one printable
+ * word). @settings (nullable) says
  * where each file name came from. */
 gboolean pcr_gateway_config_read_secrets (PcrGatewayConfig * config,
     PcrSettings * settings, GError ** error);

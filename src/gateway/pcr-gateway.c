@@ -8,7 +8,10 @@
  * DELETE / stop-webrtc, the device's bye, or the device going offline.
  * Checks that need no body (token, route, method, content type, declared
  * length) run when the headers arrive, so a rejected body is never kept.
- * Everything runs on one GMainContext; the MQTT client delivers there. */
+ * An offer made without the control token loses its data channel's m-line
+ * before it goes to the device, and gets it back rejected in the answer
+ * (docs/security.md, "Who can steer"). Everything runs on one
+ * GMainContext; the MQTT client delivers there. */
 #include "pcr-gateway.h"
 
 #include <signal.h>
@@ -116,6 +119,7 @@ typedef struct
   gchar *name;                  /* a recording's */
   gchar *range;                 /* the request's Range, nullable (it is
                                  * taken off the request: on_request) */
+  gboolean control;             /* made with the control token */
 } Route;
 
 typedef struct
@@ -192,6 +196,8 @@ struct _Session
 
   GPtrArray *ice_servers;       /* PcrIceServer*: what the viewer got */
   gchar **mids;                 /* a=mid of the offer's m-lines ("" none) */
+  GPtrArray *stripped;          /* PcrStrippedMedia*: the m-lines taken out
+                                 * of the offer the device got; nullable */
   gchar *ice_ufrag;             /* the offer's, nullable */
   gchar *etag;                  /* WHEP */
 
@@ -558,6 +564,7 @@ session_free (Session * s)
   g_free (s->out_topic);
   g_clear_pointer (&s->ice_servers, g_ptr_array_unref);
   g_strfreev (s->mids);
+  g_clear_pointer (&s->stripped, g_ptr_array_unref);
   g_free (s->ice_ufrag);
   g_free (s->etag);
   g_clear_pointer (&s->stats, pcr_message_free);
@@ -762,9 +769,26 @@ session_read_offer (Session * s, const GstSDPMessage * offer)
 static void
 session_answer (Session * s, const gchar * sdp)
 {
-  g_autoptr (SoupServerMessage) msg = session_take_request (s);
+  g_autoptr (SoupServerMessage) msg = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree gchar *detail = NULL;
+  g_autofree gchar *restored = NULL;
 
+  /* the viewer's browser takes only an answer with its offer's m-lines */
+  if (s->stripped != NULL) {
+    restored = pcr_sdp_restore_rejected (sdp, g_strv_length (s->mids),
+        s->stripped, &error);
+    if (restored == NULL) {
+      g_autofree gchar *why = pcr_quote_untrusted (error->message, 200);
+
+      session_reply_error (s, SOUP_STATUS_BAD_GATEWAY, "device %s sent an "
+          "answer that does not fit the offer: %s", s->device, why);
+      session_end (s, TRUE, "the answer did not fit the offer");
+      return;
+    }
+    sdp = restored;
+  }
+  msg = session_take_request (s);
   if (msg == NULL)
     return;
   detail = g_strdup_printf ("session %s answered by device %s", s->id,
@@ -820,7 +844,7 @@ status_for_device_error (const gchar * code)
 /* A viewer's offer: checks, the session, subscribe, publish, wait. */
 static void
 start_session (PcrGateway * self, SoupServerMessage * msg,
-    const gchar * device, const gchar * sdp, gboolean whep)
+    const gchar * device, const gchar * sdp, gboolean whep, gboolean control)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GstSDPMessage) offer = NULL;
@@ -828,6 +852,8 @@ start_session (PcrGateway * self, SoupServerMessage * msg,
   g_autofree gchar *why = NULL;
   g_autofree gchar *id = NULL;
   g_autofree gchar *payload = NULL;
+  g_autofree gchar *stripped = NULL;
+  g_autoptr (GPtrArray) taken = NULL;
   guint max_sessions = self->config->max_sessions;
   Session *s;
   gsize len;
@@ -854,6 +880,15 @@ start_session (PcrGateway * self, SoupServerMessage * msg,
         "too many open sessions (%u); try again later", max_sessions);
     return;
   }
+  /* only the control token's holders may open a data channel to the
+   * device: it could steer the device (docs/security.md) */
+  if (!control)
+    stripped = pcr_sdp_strip_application (offer, &taken);
+  if (taken != NULL && taken->len == gst_sdp_message_medias_len (offer)) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "the offer has no m-line "
+        "but the data channel's, which needs the control token");
+    return;
+  }
   id = pcr_http_random_hex (SESSION_ID_BYTES, &error);
   if (id == NULL) {
     reply_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", error->message);
@@ -864,6 +899,10 @@ start_session (PcrGateway * self, SoupServerMessage * msg,
   s->ice_servers = pcr_ice_config_get_servers (self->ice,
       g_get_real_time () / G_USEC_PER_SEC);
   session_read_offer (s, offer);
+  s->stripped = g_steal_pointer (&taken);
+  if (s->stripped != NULL)
+    GST_DEBUG ("session %s: %u m=application line(s) taken out of the "
+        "offer (no control token)", id, s->stripped->len);
   if (whep) {
     g_autofree gchar *tag = pcr_http_random_hex (ETAG_BYTES, NULL);
 
@@ -873,7 +912,7 @@ start_session (PcrGateway * self, SoupServerMessage * msg,
   /* bulk ICE: the device answers with all its candidates; it gets the
    * same STUN/TURN servers as the viewer. Stats for GET .../stats; a
    * device that does not know them ignores the field. */
-  request = pcr_message_new_offer (sdp, FALSE);
+  request = pcr_message_new_offer (stripped ? stripped : sdp, FALSE);
   request->want_stats = TRUE;
   for (i = 0; i < s->ice_servers->len; i++)
     g_ptr_array_add (request->ice_servers,
@@ -892,8 +931,9 @@ start_session (PcrGateway * self, SoupServerMessage * msg,
   }
   s->offer_us = g_get_monotonic_time ();
   g_hash_table_insert (self->sessions, s->id, s);
-  g_message ("session %s: offer to device %s (%s, %u ICE servers)", s->id,
-      device, whep ? "WHEP" : "start-webrtc", s->ice_servers->len);
+  g_message ("session %s: offer to device %s (%s, %u ICE servers%s)",
+      s->id, device, whep ? "WHEP" : "start-webrtc", s->ice_servers->len,
+      control ? ", control token" : "");
   session_wait (s, msg, self->config->answer_timeout);
 }
 
@@ -1728,7 +1768,7 @@ request_object (SoupServerMessage * msg)
 }
 
 static void
-handle_start (PcrGateway * self, SoupServerMessage * msg)
+handle_start (PcrGateway * self, SoupServerMessage * msg, Route * route)
 {
   g_autoptr (JsonNode) root = request_object (msg);
   g_autofree gchar *type = NULL;
@@ -1761,7 +1801,8 @@ handle_start (PcrGateway * self, SoupServerMessage * msg)
         "\"device\" is not a device id (1 to 64 of A-Z a-z 0-9 _ -)");
     return;
   }
-  start_session (self, msg, device ? device : self->config->device, sdp, FALSE);
+  start_session (self, msg, device ? device : self->config->device, sdp, FALSE,
+      route->control);
 }
 
 static void
@@ -1909,7 +1950,7 @@ handle_whep_post (PcrGateway * self, SoupServerMessage * msg, Route * route)
     return;
   }
   sdp = g_strndup (data, len);
-  start_session (self, msg, route->device, sdp, TRUE);
+  start_session (self, msg, route->device, sdp, TRUE, route->control);
 }
 
 static Session *
@@ -1930,7 +1971,7 @@ handle_whep_patch (PcrGateway * self, SoupServerMessage * msg, Route * route)
   const gchar *if_match;
   Session *s = find_session (self, route);
   gsize len;
-  guint i;
+  guint i, dropped = 0;
   const gchar *data = g_bytes_get_data (body, &len);
 
   if (s == NULL) {
@@ -1967,17 +2008,25 @@ handle_whep_patch (PcrGateway * self, SoupServerMessage * msg, Route * route)
   }
   for (i = 0; i < frag->candidates->len; i++) {
     PcrFragCandidate *c = g_ptr_array_index (frag->candidates, i);
-    g_autoptr (PcrMessage) candidate = pcr_message_new_candidate
-        (c->candidate, c->mline, c->mid);
+    g_autoptr (PcrMessage) candidate = NULL;
+    guint mline;
 
+    /* the device's offer lacks the m-lines taken out: theirs have no
+     * place there, the others' indexes move up */
+    if (!pcr_sdp_map_mline (s->stripped, c->mline, &mline)) {
+      dropped++;
+      continue;
+    }
+    candidate = pcr_message_new_candidate (c->candidate, mline, c->mid);
     if (!session_publish (s, candidate)) {
       reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
           "cannot reach the MQTT broker; try again later");
       return;
     }
   }
-  detail = g_strdup_printf ("session %s, %u candidates", s->id,
-      frag->candidates->len);
+  detail = g_strdup_printf ("session %s, %u candidates%s", s->id,
+      frag->candidates->len - dropped, dropped > 0 ? " (those for the "
+      "data channel taken out dropped)" : "");
   reply_body (msg, SOUP_STATUS_NO_CONTENT, NULL, NULL, 0, detail);
 }
 
@@ -2034,7 +2083,7 @@ handle_request (SoupServer * server, SoupServerMessage * msg,
         log_reply (msg, SOUP_STATUS_NOT_FOUND, "not found");
       break;
     case ROUTE_START:
-      handle_start (self, msg);
+      handle_start (self, msg, route);
       break;
     case ROUTE_STOP:
       handle_stop (self, msg);
@@ -2114,10 +2163,17 @@ on_got_headers (SoupServerMessage * msg, PcrGateway * self)
   if (route->api && g_str_equal (method, SOUP_METHOD_OPTIONS))
     return;
 
+  /* the control token opens what the viewing token opens (not /metrics),
+   * and an offer made with it keeps its data channel */
+  if (route->api && self->config->control_token != NULL &&
+      pcr_http_check_bearer (msg, self->config->control_token) ==
+      PCR_HTTP_TOKEN_OK)
+    route->control = TRUE;
   /* /metrics has its own token when one is set, else /api's */
   token = route->kind == ROUTE_METRICS && self->config->metrics_token ?
       self->config->metrics_token : self->config->token;
-  if ((route->api || route->kind == ROUTE_METRICS) && token != NULL) {
+  if ((route->api || route->kind == ROUTE_METRICS) && token != NULL &&
+      !route->control) {
     PcrHttpTokenCheck check = pcr_http_check_bearer (msg, token);
 
     if (check != PCR_HTTP_TOKEN_OK) {
@@ -2404,6 +2460,14 @@ pcr_gateway_start (PcrGateway * self, GError ** error)
   g_message ("/metrics %s", self->config->metrics_token ? "takes its own "
       "bearer token" : self->config->token ? "takes the bearer token" :
       "is open");
+  g_message ("data channels (control) %s", self->config->control_token ?
+      "only for offers with the control token" : "taken out of every offer "
+      "(no control-token-file)");
+  if (self->config->control_token != NULL && self->config->token != NULL &&
+      pcr_http_secret_equal (self->config->control_token,
+          self->config->token))
+    g_warning ("control-token-file holds the token of token-file: every "
+        "viewer may steer the devices");
   uris = soup_server_get_uris (self->server);
   for (l = uris; l != NULL; l = l->next) {
     g_autofree gchar *text = g_uri_to_string (l->data);

@@ -2449,6 +2449,263 @@ def case_metrics_restarts(env):
     return f'a camera failing every run: {restarts:.0f} restarts on /metrics'
 
 
+# --- the control data channel (docs/security.md, "Who can steer") ----------
+
+DC_SECTION = ['m=application 9 UDP/DTLS/SCTP webrtc-datachannel',
+              'c=IN IP4 0.0.0.0', 'a=ice-ufrag:/3dY',
+              'a=ice-pwd:RM6k/kXkxPIHgLZQYsQaNv+B',
+              'a=fingerprint:sha-256 7B:0D:8A:3E:2C:11:5F:90:AA:01:C4:42:'
+              '9E:3D:61:77:08:B2:4C:DD:10:6A:93:5E:27:F1:C8:0B:44:A9:3E:12',
+              'a=setup:actpass', 'a=mid:dc', 'a=sctp-port:5000',
+              'a=max-message-size:262144']
+
+
+def sections(sdp):
+    """The session part and the m-sections of an SDP text, as line lists."""
+    parts = [[]]
+    for line in sdp.replace('\r\n', '\n').split('\n'):
+        if line.startswith('m='):
+            parts.append([])
+        if line:
+            parts[-1].append(line)
+    return parts[0], parts[1:]
+
+
+def join_sdp(session, medias):
+    return '\r\n'.join(session + [l_ for m in medias for l_ in m]) + '\r\n'
+
+
+def dc_offer(position):
+    """Chromium's audio+video offer (mids 0 and 1) with a data channel's
+    m-line (mid dc) put at @position, BUNDLE naming all three in order."""
+    session, medias = sections(fixture('chromium-audio-video.sdp'))
+    medias.insert(position, list(DC_SECTION))
+    mids = [next(l_[6:] for l_ in m if l_.startswith('a=mid:'))
+            for m in medias]
+    session = [('a=group:BUNDLE ' + ' '.join(mids))
+               if l_.startswith('a=group:BUNDLE') else l_ for l_ in session]
+    return join_sdp(session, medias)
+
+
+def without_dc(sdp):
+    """@sdp as the device must get it without the control token: no
+    application m-line, dc out of the BUNDLE group, the rest as it was."""
+    session, medias = sections(sdp)
+    session = [' '.join(w for w in l_.split(' ') if w != 'dc')
+               if l_.startswith('a=group:') else l_ for l_ in session]
+    return join_sdp(session, [m for m in medias
+                              if not m[0].startswith('m=application')])
+
+
+def fake_answer(offer):
+    """A device's answer to @offer, m-line for m-line (the data channel
+    accepted when offered)."""
+    _, medias = sections(offer)
+    mids = [next(l_[6:] for l_ in m if l_.startswith('a=mid:'))
+            for m in medias]
+    out = ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 't=0 0',
+           'a=group:BUNDLE ' + ' '.join(mids)]
+    for m, mid in zip(medias, mids):
+        kind = m[0].split(' ')[0]
+        if kind == 'm=application':
+            out += ['m=application 9 UDP/DTLS/SCTP webrtc-datachannel',
+                    'c=IN IP4 127.0.0.1', f'a=mid:{mid}', 'a=sctp-port:5000']
+        else:
+            pt = m[0].split(' ')[3]
+            out += [f'{kind} 9 UDP/TLS/RTP/SAVPF {pt}', 'c=IN IP4 127.0.0.1',
+                    f'a=mid:{mid}', 'a=sendonly']
+    out.append('a=candidate:1 1 udp 2122260223 127.0.0.1 40000 typ host')
+    return '\r\n'.join(out) + '\r\n'
+
+
+def case_control(env):
+    """The control token keeps an offer's data channel; any other offer
+    reaches the device without it, and its answer gets the m-line back
+    rejected where it was, so a browser takes it."""
+    env.start_broker()
+    fake_device(env, 'fake')
+    view = 'view-' + os.urandom(12).hex()
+    control = 'ctl-' + os.urandom(12).hex()
+    gw = env.gateway(['--token-file', env.write('token', view + '\n'),
+                      '--control-token-file',
+                      env.write('control-token', control + '\n'),
+                      '--answer-timeout', '10'],
+                     extra_env={'GST_DEBUG': 'pcrgateway:5'})
+    as_viewer = {'Authorization': f'Bearer {view}'}
+    as_pilot = {'Authorization': f'Bearer {control}'}
+    gw.wait_device('fake', lambda s: s.get('state') == 'online',
+                   headers=as_viewer)
+    sniff = Sniffer(env, f'{PREFIX}/fake/in/#', 'sniff-control')
+    seen = [0]
+
+    def offered(post, sdp, headers, answer=fake_answer, via=None):
+        """@post's reply (to gw, or @via), the offer the device got and the
+        answer it gave."""
+        pending = in_background(post, via or gw, device='fake', sdp=sdp,
+                                headers=headers)
+        seen[0] += 1
+        found = sniff.wait(lambda t, p: sum(
+            1 for _, p_ in sniff.lines if '"offer"' in p_) >= seen[0], 5)
+        check(found, 'no offer reached the fake device')
+        topic, payload = [(t, p) for t, p in sniff.lines
+                          if '"offer"' in p][seen[0] - 1]
+        got = json.loads(payload)['sdp']
+        reply = answer(got)
+        env.publish(topic.replace('/in/', '/out/'),
+                    json.dumps({'type': 'answer', 'sdp': reply}))
+        return pending.result(), got, reply, topic.split('/')[-1]
+
+    def check_rejected(answer, position, what):
+        session, medias = sections(answer)
+        check(len(medias) == 3, f'{what}: the answer has {len(medias)} '
+              f'm-lines, the offer 3:\n{answer}')
+        check(medias[position] == ['m=application 0 UDP/DTLS/SCTP '
+                                   'webrtc-datachannel', 'c=IN IP4 0.0.0.0',
+                                   'a=mid:dc'],
+              f'{what}: m-line {position} of the answer is '
+              f'{medias[position]}, expected the data channel rejected')
+        groups = [l_ for l_ in session if l_.startswith('a=group:')]
+        check(groups == ['a=group:BUNDLE 0 1'], f'{what}: the answer\'s '
+              f'groups are {groups}, expected BUNDLE 0 1 (no dc)')
+        others = [m[0].split(' ')[0] for i, m in enumerate(medias)
+                  if i != position]
+        check(others == ['m=audio', 'm=video'], f'{what}: the answer\'s '
+              f'other m-lines are {others}')
+
+    # the viewing token: the data channel never reaches the device
+    for position, (name, post) in enumerate([('start-webrtc', start_webrtc),
+                                             ('WHEP', whep_post)]):
+        sdp = dc_offer(position)
+        r, got, _, _ = offered(post, sdp, as_viewer)
+        check(got == without_dc(sdp), f'{name} with the viewing token: the '
+              f'device got\n{got}\nexpected the offer without its data '
+              f'channel:\n{without_dc(sdp)}')
+        if name == 'WHEP':
+            expect(r, 201, f'{name} with the viewing token')
+            answer, loc, etag = r.text(), r.header('Location'), \
+                r.header('ETag')
+        else:
+            answer = expect(r, 200, f'{name} with the viewing token').json()[
+                'webrtc_answer']
+        check_rejected(answer, position, f'{name} with the viewing token')
+
+    # ...and its trickled candidates for dc go nowhere; the video's move up
+    session = loc.split('/')[-1]
+    frag = ('a=ice-ufrag:/3dY\r\na=ice-pwd:RM6k/kXkxPIHgLZQYsQaNv+B\r\n'
+            'a=mid:dc\r\n'
+            'a=candidate:1 1 udp 2122260223 127.0.0.1 40001 typ host\r\n'
+            'a=end-of-candidates\r\n'
+            'a=mid:1\r\n'
+            'a=candidate:2 1 udp 2122260223 127.0.0.1 40002 typ host\r\n'
+            'a=mid:0\r\n'
+            'a=candidate:3 1 udp 2122260223 127.0.0.1 40003 typ host\r\n')
+    frag_headers = {'Content-Type': 'application/trickle-ice-sdpfrag',
+                    'If-Match': etag}
+    frag_headers.update(as_viewer)
+    expect(gw.request('PATCH', loc, frag, frag_headers), 204,
+           'PATCH with candidates for dc, 1 and 0')
+    last = sniff.wait_json(rf'{PREFIX}/fake/in/{session}$',
+                           lambda p: 'candidate:3 ' in p.get('candidate',
+                                                             ''), 5)
+    check(last, 'the candidate for mid 0 never reached the device')
+    cands = [p for _, p in sniff.messages(rf'{PREFIX}/fake/in/{session}$')
+             if p.get('type') == 'candidate']
+    want = [{'type': 'candidate', 'candidate': 'candidate:2 1 udp '
+             '2122260223 127.0.0.1 40002 typ host', 'sdpMLineIndex': 1,
+             'sdpMid': '1'},
+            {'type': 'candidate', 'candidate': 'candidate:3 1 udp '
+             '2122260223 127.0.0.1 40003 typ host', 'sdpMLineIndex': 0,
+             'sdpMid': '0'}]
+    check(cands == want, f'the device got the candidates {cands}, '
+          f'expected {want} (dc\'s dropped, mid 1 at index 1)')
+
+    # the control token: the offer and the answer go through as they are
+    for position, (name, post) in enumerate([('start-webrtc', start_webrtc),
+                                             ('WHEP', whep_post)]):
+        sdp = dc_offer(1 - position)
+        r, got, reply, session = offered(post, sdp, as_pilot)
+        check(got == sdp, f'{name} with the control token: the device got '
+              f'an altered offer:\n{got}')
+        if name == 'WHEP':
+            answer = expect(r, 201, f'{name} with the control token').text()
+            loc, etag = r.header('Location'), r.header('ETag')
+        else:
+            answer = expect(r, 200, f'{name} with the control token').json()[
+                'webrtc_answer']
+        check(answer == reply, f'{name} with the control token: the answer '
+              f'was altered:\n{answer}')
+    frag_headers = {'Content-Type': 'application/trickle-ice-sdpfrag',
+                    'If-Match': etag}
+    frag_headers.update(as_pilot)
+    expect(gw.request('PATCH', loc, 'a=mid:dc\r\na=candidate:4 1 udp 1 '
+                      '127.0.0.1 40004 typ host\r\n', frag_headers), 204,
+           'PATCH for dc with the control token')
+    got = sniff.wait_json(rf'{PREFIX}/fake/in/{loc.split("/")[-1]}$',
+                          lambda p: p.get('type') == 'candidate', 5)
+    check(got and got[1].get('sdpMid') == 'dc' and
+          got[1].get('sdpMLineIndex') == 0, f'the control token\'s '
+          f'candidate for dc reached the device as {got}')
+
+    # one debug line per offer stripped, none per candidate
+    lines = [l_ for l_ in gw.log_text().splitlines()
+             if 'taken out of the offer' in l_]
+    check(len(lines) == 2, f'{len(lines)} log lines say an offer lost its '
+          f'data channel, expected 2: {lines}')
+
+    # the control token opens what the viewing token opens, not /metrics
+    expect(gw.request('GET', '/api/turn-credentials', headers=as_pilot), 200,
+           'turn-credentials with the control token')
+    expect(gw.request('GET', '/metrics', headers=as_pilot), 401,
+           '/metrics with the control token')
+    expect(gw.request('GET', '/metrics', headers=as_viewer), 200,
+           '/metrics with the viewing token')
+    # a wrong token is refused as before, whichever it resembles
+    for what, token in [('none', None), ('a wrong one', 'x' + control[1:]),
+                        ('a longer control token', control + 'x')]:
+        h = {'Authorization': f'Bearer {token}'} if token else {}
+        expect(whep_post(gw, device='fake', sdp=dc_offer(1), headers=h), 401,
+               f'WHEP with {what}')
+        expect(start_webrtc(gw, device='fake', sdp=dc_offer(1), headers=h),
+               401, f'start-webrtc with {what}')
+
+    # hostile: only a data channel; an answer that does not fit
+    session_, medias = sections(dc_offer(0))
+    only_dc = join_sdp([l_ for l_ in session_ if not
+                        l_.startswith('a=group:')], medias[:1])
+    r = expect(whep_post(gw, device='fake', sdp=only_dc, headers=as_viewer),
+               400, 'an offer of nothing but a data channel, viewing token')
+    check('control token' in r.text(), f'the 400 says {r.text()!r}')
+    r, _, _, _ = offered(start_webrtc, dc_offer(2), as_viewer,
+                         answer=lambda o: fake_answer(dc_offer(2)))
+    expect(r, 502, 'a device answering the data channel it never got')
+    check(control not in gw.log_text() and view not in gw.log_text(),
+          'a token appears in the log')
+
+    # without --control-token-file nobody steers, whatever they send
+    open_gw = env.gateway(['--answer-timeout', '10'], name='gateway-open')
+    open_gw.wait_device('fake', lambda s: s.get('state') == 'online')
+    sdp = dc_offer(2)
+    r, got, _, _ = offered(whep_post, sdp, as_pilot, via=open_gw)
+    check(got == without_dc(sdp), 'without --control-token-file an offer '
+          f'kept its data channel:\n{got}')
+    check_rejected(expect(r, 201, 'WHEP to the gateway without control').text(),
+                   2, 'the gateway without control')
+
+    # the control token file is checked as the token file is
+    for what, text in [('empty', '\n'), ('two words', 'a b\n')]:
+        out = subprocess.run([env.gateway_bin, '--control-token-file',
+                              env.write('bad-control', text), '--listen',
+                              '127.0.0.1:0'], capture_output=True,
+                             timeout=10)
+        check(out.returncode == 2 and b'control-token-file' in out.stderr,
+              f'a control token file {what}: exit {out.returncode}, '
+              f'{out.stderr!r}')
+    return 'no control token: the device got no data channel, the answer ' \
+        'has it rejected in place (index 0 and 1), dc candidates dropped; ' \
+        'control token: unchanged both ways and opens /api, not /metrics; ' \
+        'wrong tokens 401; no --control-token-file: always stripped'
+
+
 CASES = {
     'static': case_static,
     'start-webrtc': case_start_webrtc,
@@ -2482,6 +2739,7 @@ CASES = {
     'recording-bench': case_recording_bench,
     'metrics': case_metrics,
     'metrics-restarts': case_metrics_restarts,
+    'control': case_control,
 }
 
 
