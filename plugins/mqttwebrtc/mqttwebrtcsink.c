@@ -1082,7 +1082,6 @@ on_recorder_state (gboolean recording, const gchar * error,
   self->recording = recording;
   self->record = recording;
   g_free (self->record_error);
-  g_free (self->talkback);
   self->record_error = g_strdup (error);
   GST_OBJECT_UNLOCK (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RECORDING]);
@@ -2098,6 +2097,7 @@ pcr_mqtt_webrtc_sink_finalize (GObject * object)
   g_clear_pointer (&self->snapshot, pcr_snapshot_free);
   g_free (self->record_dir);
   g_free (self->record_error);
+  g_free (self->talkback);
   g_main_context_unref (self->context);
   g_free (self->missing);
   g_free (self->broker_uri);

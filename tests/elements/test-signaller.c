@@ -1194,11 +1194,22 @@ on_channel_state (GstWebRTCDataChannel * channel, GParamSpec * pspec,
   g_atomic_int_set (&v->channel_state, state);
 }
 
-/* A viewer offering audio (with a microphone when @talk) before video,
- * as a browser page does, and a "control" channel when @channel; its offer
- * waits for its candidates (bulk ICE), so the two connect on loopback. */
+typedef enum
+{
+  LISTEN,                       /* audio recvonly */
+  TALK,                         /* sendrecv, a microphone sending */
+  ASK_TO_TALK,                  /* sendrecv offered, nothing sent: as a
+                                 * browser does when the answer says
+                                 * recvonly (a webrtcbin viewer would send
+                                 * anyway, which stops its transport in the
+                                 * device's webrtcbin 1.22) */
+} AvMode;
+
+/* A viewer offering audio before video, as a browser page does, and a
+ * "control" channel when @channel; its candidates are trickled to the
+ * device once it has the offer. */
 static AvViewer *
-av_viewer_new (gboolean talk, gboolean channel, gchar ** offer_text)
+av_viewer_new (AvMode mode, gboolean channel, gchar ** offer_text)
 {
   AvViewer *v = g_new0 (AvViewer, 1);
   g_autoptr (GstCaps) video = gst_caps_from_string (VIEWER_CAPS);
@@ -1219,16 +1230,20 @@ av_viewer_new (gboolean talk, gboolean channel, gchar ** offer_text)
   g_signal_connect (v->webrtc, "on-ice-candidate",
       G_CALLBACK (on_av_candidate), v);
   {
-    GObject *ice = NULL;
+    GObject *ice = NULL, *agent = NULL;
     gboolean ok = FALSE;
 
     /* libnice skips loopback unless told to use it */
     g_object_get (v->webrtc, "ice-agent", &ice, NULL);
     g_signal_emit_by_name (ice, "add-local-ip-address", "127.0.0.1", &ok);
     fail_unless (ok);
+    /* no UPnP search (its threads outlive the test) */
+    g_object_get (ice, "agent", &agent, NULL);
+    g_object_set (agent, "upnp", FALSE, NULL);
+    g_object_unref (agent);
     g_object_unref (ice);
   }
-  if (talk) {
+  if (mode == TALK) {
     g_autoptr (GError) error = NULL;
     GstElement *mic = gst_parse_bin_from_description ("audiotestsrc "
         "is-live=true ! audio/x-raw,rate=48000,channels=1 ! opusenc ! "
@@ -1248,8 +1263,9 @@ av_viewer_new (gboolean talk, gboolean channel, gchar ** offer_text)
         GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV, NULL);
     gst_object_unref (trans);
   } else {
-    g_signal_emit_by_name (v->webrtc, "add-transceiver",
-        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, audio, &trans);
+    g_signal_emit_by_name (v->webrtc, "add-transceiver", mode == LISTEN ?
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY :
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV, audio, &trans);
     gst_object_unref (trans);
   }
   g_signal_emit_by_name (v->webrtc, "add-transceiver",
@@ -1402,7 +1418,7 @@ deliver_control (TestSignaller * self, const gchar * id, const gchar * data)
  * @wait_us. */
 static guint
 count_published (TestSignaller * signaller, const gchar * prefix,
-    gint64 wait_us)
+    gint64 wait_us, gint64 * last_us)
 {
   guint n = 0;
   gchar *entry;
@@ -1410,6 +1426,7 @@ count_published (TestSignaller * signaller, const gchar * prefix,
   while ((entry = g_async_queue_timeout_pop (signaller->control, wait_us))) {
     fail_unless (g_str_has_prefix (entry, prefix), "%s", entry);
     g_free (entry);
+    *last_us = g_get_monotonic_time ();
     n++;
   }
   return n;
@@ -1424,14 +1441,14 @@ GST_START_TEST (test_audio_talkback_control)
   g_autoptr (GstElement) talkout = NULL;
   GstSample *sample = NULL;
   gchar *entry;
-  gint64 deadline;
+  gint64 deadline, start_us, last_us, allowed;
   guint i, published;
 
   pipeline = make_sender_with (&sink, &signaller, AUDIO_SENDER);
   play (pipeline);
 
   /* The first viewer to offer its microphone talks; audio both ways. */
-  talker = av_viewer_new (TRUE, TRUE, &offer);
+  talker = av_viewer_new (TALK, TRUE, &offer);
   fail_unless_equals_string (av_viewer_answer (talker, signaller, "talker",
           offer), "sendrecv");
   fail_unless_equals_int (wait_viewers (sink, signaller, 1), 1);
@@ -1458,7 +1475,7 @@ GST_START_TEST (test_audio_talkback_control)
   gst_sample_unref (sample);
 
   /* A second one asking to talk listens only: the device's answer sends. */
-  listener = av_viewer_new (TRUE, FALSE, &offer2);
+  listener = av_viewer_new (ASK_TO_TALK, FALSE, &offer2);
   fail_unless_equals_string (av_viewer_answer (listener, signaller,
           "listener", offer2), "sendonly");
   fail_unless (wait_until (&listener->audio_buffers, 50), "the listener "
@@ -1490,14 +1507,19 @@ GST_START_TEST (test_audio_talkback_control)
   fail_unless_equals_string (entry, "talker|after");
   g_free (entry);
 
-  /* 200 at once: about a second's worth (50) passes, the rest is dropped;
-   * video and audio go on. */
+  /* 200 at once: a second's worth (50) passes, and 50 a second more for
+   * as long as they take to come (longer under a sanitizer), the rest is
+   * dropped; video and audio go on. */
   g_usleep (G_USEC_PER_SEC);
+  start_us = last_us = g_get_monotonic_time ();
   for (i = 0; i < 200; i++)
     g_signal_emit_by_name (talker->channel, "send-string", "burst");
-  published = count_published (signaller, "talker|burst", 500000);
-  fail_unless (published >= 45 && published <= 70, "%u of 200 published",
-      published);
+  published = count_published (signaller, "talker|burst", 500000, &last_us);
+  allowed = 50 + 50 * (last_us - start_us) / G_USEC_PER_SEC + 1;
+  fail_unless (published >= 45 && published <= allowed && published < 200,
+      "%u of 200 published in %" G_GINT64_FORMAT " ms (at most %"
+      G_GINT64_FORMAT " allowed)", published, (last_us - start_us) / 1000,
+      allowed);
   i = g_atomic_int_get (&talker->audio_buffers);
   fail_unless (wait_until (&talker->audio_buffers, i + 50), "audio stopped");
 
@@ -1509,7 +1531,7 @@ GST_START_TEST (test_audio_talkback_control)
       "stopped for the listener");
   av_viewer_free (talker);
   g_free (offer);
-  talker = av_viewer_new (TRUE, FALSE, &offer);
+  talker = av_viewer_new (TALK, FALSE, &offer);
   fail_unless_equals_string (av_viewer_answer (talker, signaller, "talker2",
           offer), "sendrecv");
 
@@ -1539,7 +1561,7 @@ GST_START_TEST (test_no_audio_no_control)
   /* recvonly audio, as the web page offers it (a webrtcbin viewer keeps
    * sending on an m-line answered inactive, which stops its own session's
    * transport in webrtcbin 1.22; a browser does not send there) */
-  v = av_viewer_new (FALSE, TRUE, &offer);
+  v = av_viewer_new (LISTEN, TRUE, &offer);
   direction = av_viewer_answer (v, signaller, "plain", offer);
   fail_unless (g_str_equal (direction, "rejected") ||
       g_str_equal (direction, "inactive"), "audio answered %s", direction);
