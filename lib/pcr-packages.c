@@ -24,6 +24,12 @@ static const struct
   {"videoscale", "gstreamer1.0-plugins-base"},
   {"videorate", "gstreamer1.0-plugins-base"},
   {"decodebin", "gstreamer1.0-plugins-base"},
+  {"audiotestsrc", "gstreamer1.0-plugins-base"},
+  {"audioconvert", "gstreamer1.0-plugins-base"},
+  {"audioresample", "gstreamer1.0-plugins-base"},
+  {"opusenc", "gstreamer1.0-plugins-base"},
+  {"alsasrc", "gstreamer1.0-alsa"},
+  {"alsasink", "gstreamer1.0-alsa"},
   /* Debian ships the pango overlays in gstreamer1.0-x */
   {"clockoverlay", "gstreamer1.0-x"},
   {"timeoverlay", "gstreamer1.0-x"},
@@ -44,6 +50,7 @@ static const struct
   {"capsfilter", "libgstreamer1.0-0"},
   {"identity", "libgstreamer1.0-0"},
   {"fakesink", "libgstreamer1.0-0"},
+  {"filesink", "libgstreamer1.0-0"},
   {"mqttwebrtcsink", "picamrtc"},
   {"latencystamp", "picamrtc"},
 };

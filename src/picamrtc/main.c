@@ -35,6 +35,42 @@ check_own_element (const gchar * name)
   return FALSE;
 }
 
+/* The talk-back sink is made when a viewer first talks: say now what it
+ * would miss. */
+static gboolean
+check_talkback_elements (const PcrConfig * config)
+{
+  static const gchar *const file[] = { "audioconvert", "audioresample",
+    "filesink", NULL
+  };
+  static const gchar *const alsa[] = { "alsasink", NULL };
+  const gchar *const *needed;
+  g_autoptr (GPtrArray) missing = g_ptr_array_new ();
+  g_autofree gchar *list = NULL;
+  g_autofree gchar *message = NULL;
+  guint i;
+
+  if (g_str_equal (config->talkback, "none"))
+    return TRUE;
+  needed = g_str_has_prefix (config->talkback, "file:") ? file : alsa;
+  for (i = 0; needed[i] != NULL; i++) {
+    g_autoptr (GstElementFactory) factory =
+        gst_element_factory_find (needed[i]);
+
+    if (factory == NULL)
+      g_ptr_array_add (missing, (gpointer) needed[i]);
+  }
+  if (missing->len == 0)
+    return TRUE;
+  g_ptr_array_add (missing, NULL);
+  list = pcr_describe_missing_elements ((const gchar * const *)
+      missing->pdata);
+  message = g_strdup_printf ("talkback %s needs elements that are not "
+      "installed: %s", config->talkback, list);
+  pcr_print_error (PROGRAM, message);
+  return FALSE;
+}
+
 static gint
 run (const PcrConfig * config, gboolean print_pipeline)
 {
@@ -51,7 +87,15 @@ run (const PcrConfig * config, gboolean print_pipeline)
 
   if (config->pipeline != NULL && !g_str_equal (config->source, "auto"))
     g_message ("source %s ignored: the pipeline is given", config->source);
+  if (config->pipeline != NULL && !g_str_equal (config->audio, "auto"))
+    g_message ("audio %s ignored: the pipeline is given (audio there: "
+        "\"... ! opusenc ! sink.sink_audio\")", config->audio);
   platform = pcr_platform_probe_full (devices);
+  /* auto audio: the microphone of a V4L2 camera */
+  if (config->pipeline == NULL && g_str_equal (config->audio, "auto") &&
+      (g_str_equal (config->source, "auto") ||
+          g_str_has_prefix (config->source, "v4l2")))
+    pcr_platform_probe_microphones (platform);
   description = pcr_select_pipeline (config, platform, &selection, &error);
   if (description == NULL) {
     pcr_print_error (PROGRAM, error->message);
@@ -62,6 +106,7 @@ run (const PcrConfig * config, gboolean print_pipeline)
     g_message ("encoder: %s", selection->encoder_reason);
     g_message ("renditions: %s", selection->low_reason);
     g_message ("still images: %s", selection->snapshot_reason);
+    g_message ("audio: %s", selection->audio_reason);
   }
   if (config->pipeline != NULL &&
       g_file_test (config->pipeline, G_FILE_TEST_IS_REGULAR))
@@ -73,7 +118,8 @@ run (const PcrConfig * config, gboolean print_pipeline)
   g_message ("pipeline: %s", description);
 
   if (!check_own_element ("mqttwebrtcsink") ||
-      (config->latency_stamp && !check_own_element ("latencystamp")))
+      (config->latency_stamp && !check_own_element ("latencystamp")) ||
+      !check_talkback_elements (config))
     return PCR_EXIT_BAD_CONFIG;
 
   service = pcr_service_new (config, description, &error);

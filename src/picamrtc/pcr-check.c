@@ -274,6 +274,7 @@ report_pipeline (const PcrConfig * config, const PcrPlatform * platform)
     print_line ("encoder", "%s", selection->encoder_reason);
     print_line ("renditions", "%s", selection->low_reason);
     print_line ("still images", "%s", selection->snapshot_reason);
+    print_line ("audio", "%s", selection->audio_reason);
   } else if (description != NULL) {
     print_line ("source", "as the pipeline setting says");
   }
@@ -410,6 +411,8 @@ pcr_check_run (const PcrConfig * config)
   mqtt = broker_start (config, context, &broker);
   /* every camera, even when the source is set, for the list */
   platform = pcr_platform_probe_full (TRUE);
+  if (config->pipeline == NULL && g_str_equal (config->audio, "auto"))
+    pcr_platform_probe_microphones (platform);
   report_cameras (platform);
   report_encoders (platform);
   pipeline_ok = report_pipeline (config, platform);

@@ -5,6 +5,8 @@
 #include "pcr-select.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +80,105 @@ pcr_check_source (const gchar * value, GError ** error)
   return FALSE;
 }
 
+/* An ALSA device name goes into a gst-launch description too: hw:1,0,
+ * plughw:CARD=C920,DEV=0, default; no spaces, quotes or '!'. */
+static gboolean
+is_safe_alsa_device (const gchar * name)
+{
+  const gchar *c;
+
+  if (*name == '\0' || strlen (name) > 64)
+    return FALSE;
+  for (c = name; *c != '\0'; c++) {
+    if (!g_ascii_isalnum (*c) && strchr (":,=_-.", *c) == NULL)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* A file path in a description: the characters of ordinary file names. */
+static gboolean
+is_safe_file_path (const gchar * path)
+{
+  const gchar *c;
+
+  if (*path == '\0' || strlen (path) > 255)
+    return FALSE;
+  for (c = path; *c != '\0'; c++) {
+    if (!g_ascii_isalnum (*c) && strchr ("/._-+", *c) == NULL)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* alsa or alsa:DEVICE; fails naming @what's value. */
+static gboolean
+check_alsa (const gchar * value, const gchar * escaped, GError ** error)
+{
+  if (g_str_equal (value, "alsa") ||
+      (g_str_has_prefix (value, "alsa:") && is_safe_alsa_device (value + 5)))
+    return TRUE;
+  g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+      "\"%s\": alsa: needs an ALSA device name of A-Z a-z 0-9 : , = _ - . "
+      "such as hw:1,0 or plughw:CARD=C920,DEV=0", escaped);
+  return FALSE;
+}
+
+gboolean
+pcr_check_audio (const gchar * value, GError ** error)
+{
+  g_autofree gchar *escaped = pcr_quote_untrusted (value,
+      PCR_QUOTE_MAX_VALUE);
+
+  if (value != NULL && (g_str_equal (value, "auto") ||
+          g_str_equal (value, "none") || g_str_equal (value, "test")))
+    return TRUE;
+  if (value != NULL && g_str_has_prefix (value, "alsa"))
+    return check_alsa (value, escaped, error);
+  g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+      "\"%s\" is not one of auto, none, test, alsa, alsa:DEVICE", escaped);
+  return FALSE;
+}
+
+gboolean
+pcr_check_talkback (const gchar * value, GError ** error)
+{
+  g_autofree gchar *escaped = pcr_quote_untrusted (value,
+      PCR_QUOTE_MAX_VALUE);
+
+  if (value != NULL && g_str_equal (value, "none"))
+    return TRUE;
+  if (value != NULL && g_str_has_prefix (value, "alsa"))
+    return check_alsa (value, escaped, error);
+  if (value != NULL && g_str_has_prefix (value, "file:")) {
+    if (is_safe_file_path (value + 5))
+      return TRUE;
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "\"%s\": file: needs a path of A-Z a-z 0-9 / . _ - + only",
+        escaped);
+    return FALSE;
+  }
+  g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+      "\"%s\" is not one of none, alsa, alsa:DEVICE, file:PATH", escaped);
+  return FALSE;
+}
+
+gchar *
+pcr_talkback_description (const gchar * talkback)
+{
+  g_return_val_if_fail (talkback != NULL, NULL);
+  g_return_val_if_fail (pcr_check_talkback (talkback, NULL), NULL);
+
+  if (g_str_equal (talkback, "none"))
+    return NULL;
+  if (g_str_has_prefix (talkback, "file:"))
+    return g_strdup_printf ("audioconvert ! audioresample ! "
+        "audio/x-raw,format=S16LE,rate=48000,channels=1 ! "
+        "filesink location=%s", talkback + 5);
+  return g_strdup_printf ("alsasink device=%s sync=false",
+      talkback[4] == ':' ? talkback + 5 : "default");
+}
+
 /* ---- platform ---------------------------------------------------------- */
 
 PcrPlatform *
@@ -88,6 +189,10 @@ pcr_platform_new (void)
   platform->elements = g_hash_table_new_full (g_str_hash, g_str_equal,
       g_free, NULL);
   platform->cameras = g_ptr_array_new_with_free_func (g_free);
+  platform->v4l2_cameras = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  platform->microphones = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
   return platform;
 }
 
@@ -117,6 +222,8 @@ pcr_platform_free (PcrPlatform * platform)
   g_hash_table_unref (platform->elements);
   g_free (platform->v4l2_capture_device);
   g_ptr_array_unref (platform->cameras);
+  g_ptr_array_unref (platform->v4l2_cameras);
+  g_ptr_array_unref (platform->microphones);
   g_free (platform);
 }
 
@@ -128,6 +235,7 @@ static const gchar *probed_elements[] = {
   "tee", "queue", "valve",
   "h264parse", "rtph264pay", "webrtcbin", "nicesrc", "nicesink",
   "mqttwebrtcsink", "halfscale", "jpegenc",
+  "audiotestsrc", "alsasrc", "audioconvert", "audioresample", "opusenc",
 };
 
 static GList *
@@ -171,9 +279,10 @@ probe_libcamera (GPtrArray * cameras)
   return found;
 }
 
-/* The first V4L2 capture device's path; every one goes to @cameras. */
+/* The first V4L2 capture device's path; every one goes to @cameras, its
+ * properties to @props. */
 static gchar *
-probe_v4l2 (GPtrArray * cameras)
+probe_v4l2 (GPtrArray * cameras, GPtrArray * props_out)
 {
   GList *devices = provider_devices ("v4l2deviceprovider");
   gchar *path = NULL;
@@ -194,7 +303,11 @@ probe_v4l2 (GPtrArray * cameras)
       p = gst_structure_get_string (props, "api.v4l2.path");
     if (p != NULL && is_safe_device_path (p)) {
       g_autofree gchar *name = device_name (device);
+      GstStructure *copy = gst_structure_copy (props);
 
+      gst_structure_set (copy, "device.path", G_TYPE_STRING, p, NULL);
+      GST_DEBUG ("V4L2 %s: %" GST_PTR_FORMAT, p, copy);
+      g_ptr_array_add (props_out, copy);
       g_ptr_array_add (cameras, g_strdup_printf ("V4L2 %s (%s)", p, name));
       if (path == NULL)
         path = g_strdup (p);
@@ -203,6 +316,139 @@ probe_v4l2 (GPtrArray * cameras)
   GST_INFO ("first V4L2 capture device: %s", GST_STR_NULL (path));
   g_list_free_full (devices, gst_object_unref);
   return path;
+}
+
+void
+pcr_platform_probe_microphones (PcrPlatform * platform)
+{
+  GList *devices, *l;
+
+  g_return_if_fail (platform != NULL);
+
+  ensure_debug_category ();
+  if (!platform->v4l2_probed) {
+    g_autofree gchar *first = probe_v4l2 (platform->cameras,
+        platform->v4l2_cameras);
+
+    platform->v4l2_probed = TRUE;
+  }
+  g_ptr_array_set_size (platform->microphones, 0);
+  devices = provider_devices ("alsadeviceprovider");
+  for (l = devices; l != NULL; l = l->next) {
+    GstDevice *device = l->data;
+    g_autoptr (GstStructure) props = gst_device_get_properties (device);
+    g_autofree gchar *internal = NULL;
+    g_autofree gchar *longname = gst_device_get_display_name (device);
+    GstStructure *mic;
+    gint card = -1;
+
+    if (props == NULL || !gst_device_has_classes (device, "Audio/Source"))
+      continue;
+    if (g_object_class_find_property (G_OBJECT_GET_CLASS (device),
+            "internal-name") != NULL)
+      g_object_get (device, "internal-name", &internal, NULL);
+    if (internal == NULL || !is_safe_alsa_device (internal))
+      continue;
+    mic = gst_structure_copy (props);
+    gst_structure_set (mic, "alsa.device", G_TYPE_STRING, internal,
+        "alsa.longname", G_TYPE_STRING, longname ? longname : "", NULL);
+    /* the card's place in sysfs, for the USB device it belongs to */
+    if (gst_structure_get_int (mic, "alsa.card", &card) && card >= 0) {
+      g_autofree gchar *link = g_strdup_printf ("/sys/class/sound/card%d",
+          card);
+      g_autofree gchar *real = realpath (link, NULL);
+
+      if (real != NULL)
+        gst_structure_set (mic, "sysfs.path", G_TYPE_STRING, real, NULL);
+    }
+    GST_DEBUG ("ALSA capture %s: %" GST_PTR_FORMAT, internal, mic);
+    g_ptr_array_add (platform->microphones, mic);
+  }
+  GST_INFO ("%u ALSA capture device(s)", platform->microphones->len);
+  g_list_free_full (devices, gst_object_unref);
+}
+
+/* "1-1.4:1.0": a USB interface in a sysfs path (bus-port[.port]:config.if). */
+static gboolean
+is_usb_interface (const gchar * name)
+{
+  const gchar *colon = strchr (name, ':');
+
+  if (colon == NULL || colon == name || !g_ascii_isdigit (name[0]) ||
+      strchr (name, '-') == NULL || strchr (name, '-') > colon)
+    return FALSE;
+  return strspn (name, "0123456789-.") == (gsize) (colon - name) &&
+      colon[1] != '\0' && strspn (colon + 1, "0123456789.") ==
+      strlen (colon + 1);
+}
+
+/* The USB device directory of a sysfs path: up to its last USB interface
+ * component, or NULL. */
+static gchar *
+usb_device_dir (const gchar * sysfs_path)
+{
+  g_auto (GStrv) parts = NULL;
+  GString *dir;
+  gint i, last = -1;
+
+  if (sysfs_path == NULL || sysfs_path[0] != '/')
+    return NULL;
+  parts = g_strsplit (sysfs_path, "/", -1);
+  for (i = 0; parts[i] != NULL; i++) {
+    if (is_usb_interface (parts[i]))
+      last = i;
+  }
+  if (last < 2)
+    return NULL;
+  dir = g_string_new (NULL);
+  for (i = 1; i < last; i++)
+    g_string_append_printf (dir, "/%s", parts[i]);
+  return g_string_free (dir, FALSE);
+}
+
+gboolean
+pcr_microphone_of_camera (const GstStructure * camera,
+    const GstStructure * microphone)
+{
+  g_autofree gchar *camera_usb = NULL;
+  g_autofree gchar *mic_usb = NULL;
+  const gchar *bus_info, *longname;
+
+  g_return_val_if_fail (camera != NULL && microphone != NULL, FALSE);
+
+  camera_usb = usb_device_dir (gst_structure_get_string (camera,
+          "sysfs.path"));
+  mic_usb = usb_device_dir (gst_structure_get_string (microphone,
+          "sysfs.path"));
+  if (camera_usb != NULL && mic_usb != NULL)
+    return g_str_equal (camera_usb, mic_usb);
+
+  /* no sysfs (a container): the USB path both drivers name */
+  bus_info = gst_structure_get_string (camera, "v4l2.device.bus_info");
+  longname = gst_structure_get_string (microphone, "alsa.longname");
+  if (bus_info != NULL && g_str_has_prefix (bus_info, "usb-") &&
+      longname != NULL) {
+    g_autofree gchar *needle = g_strdup_printf (" at %s", bus_info);
+    const gchar *at = strstr (longname, needle);
+
+    if (at != NULL) {
+      gchar next = at[strlen (needle)];
+
+      return next == '\0' || next == ',';
+    }
+  }
+  return FALSE;
+}
+
+GstClockTime
+pcr_tick_shift (GstClockTime first, guint64 interval)
+{
+  GstClockTime rem;
+
+  if (!GST_CLOCK_TIME_IS_VALID (first) || interval == 0)
+    return 0;
+  rem = first % interval;
+  return rem == 0 ? 0 : interval - rem;
 }
 
 PcrPlatform *
@@ -224,8 +470,11 @@ pcr_platform_probe_full (gboolean with_devices)
   if (with_devices) {
     if (pcr_platform_has_element (platform, "libcamerasrc"))
       platform->libcamera_camera = probe_libcamera (platform->cameras);
-    if (pcr_platform_has_element (platform, "v4l2src"))
-      platform->v4l2_capture_device = probe_v4l2 (platform->cameras);
+    if (pcr_platform_has_element (platform, "v4l2src")) {
+      platform->v4l2_capture_device = probe_v4l2 (platform->cameras,
+          platform->v4l2_cameras);
+      platform->v4l2_probed = TRUE;
+    }
   }
   return platform;
 }
@@ -269,6 +518,8 @@ pcr_selection_free (PcrSelection * selection)
   g_free (selection->low_desc);
   g_free (selection->low_reason);
   g_free (selection->snapshot_reason);
+  g_free (selection->audio_desc);
+  g_free (selection->audio_reason);
   g_free (selection);
 }
 
@@ -515,6 +766,140 @@ select_low (const PcrConfig * config, const PcrPlatform * platform,
   return TRUE;
 }
 
+/* The test tone: a 440 Hz tick of ten periods (23 ms) at the start of
+ * every second; the service moves its timestamps so the ticks fall on
+ * whole seconds of running time (pcr_tick_shift), where a lip-sync test
+ * looks for them. */
+#define PCR_AUDIO_TEST "audiotestsrc is-live=true wave=ticks " \
+  "tick-interval=1000000000 volume=0.5"
+/* Opus as WebRTC wants it: 48 kHz mono, 10 ms frames for low latency */
+#define PCR_AUDIO_ENCODE "audioconvert ! audioresample ! " \
+  "audio/x-raw,rate=48000,channels=1 ! opusenc frame-size=10 " \
+  "bitrate=32000 audio-type=restricted-lowdelay"
+
+/* What source the video has, for the audio's auto choice. */
+typedef enum
+{
+  VIDEO_TEST,
+  VIDEO_LIBCAMERA,
+  VIDEO_V4L2,
+} VideoKind;
+
+/* The microphone of the V4L2 camera at @path, or NULL. */
+static const GstStructure *
+camera_microphone (const PcrPlatform * platform, const gchar * path)
+{
+  guint i, j;
+
+  for (i = 0; i < platform->v4l2_cameras->len; i++) {
+    const GstStructure *camera = g_ptr_array_index (platform->v4l2_cameras,
+        i);
+
+    if (g_strcmp0 (gst_structure_get_string (camera, "device.path"),
+            path) != 0)
+      continue;
+    for (j = 0; j < platform->microphones->len; j++) {
+      const GstStructure *mic = g_ptr_array_index (platform->microphones, j);
+
+      if (pcr_microphone_of_camera (camera, mic))
+        return mic;
+    }
+  }
+  return NULL;
+}
+
+static gboolean
+select_audio (const PcrConfig * config, const PcrPlatform * platform,
+    VideoKind video, const gchar * v4l2_path, PcrSelection * sel,
+    GError ** error)
+{
+  const gchar *audio = config->audio ? config->audio : PCR_DEFAULT_AUDIO;
+  const gchar *needed[] = { "audioconvert", "audioresample", "opusenc",
+    NULL, NULL
+  };
+  g_autofree gchar *source = NULL;
+  g_autofree gchar *why = NULL;
+
+  if (g_str_equal (audio, "none")) {
+    sel->audio_reason = g_strdup ("none (audio=none)");
+    return TRUE;
+  }
+  if (g_str_equal (audio, "test")) {
+    needed[3] = "audiotestsrc";
+    if (!require_elements (platform, "audio test", needed, error))
+      return FALSE;
+    sel->audio_desc = g_strdup (PCR_AUDIO_TEST " ! " PCR_AUDIO_ENCODE);
+    sel->audio_reason = g_strdup ("test tone (a tick each second, Opus)");
+    return TRUE;
+  }
+  if (g_str_has_prefix (audio, "alsa")) {
+    const gchar *device = audio[4] == ':' ? audio + 5 : "default";
+
+    if (!is_safe_alsa_device (device)) {
+      g_autofree gchar *escaped = pcr_quote_untrusted (audio,
+          PCR_QUOTE_MAX_VALUE);
+
+      g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+          "audio: \"%s\" is not an ALSA device name", escaped);
+      return FALSE;
+    }
+    needed[3] = "alsasrc";
+    if (!require_elements (platform, "audio alsa", needed, error))
+      return FALSE;
+    sel->audio_desc = g_strdup_printf ("alsasrc device=%s ! "
+        PCR_AUDIO_ENCODE, device);
+    sel->audio_reason = g_strdup_printf ("alsa %s (requested, Opus)",
+        device);
+    return TRUE;
+  }
+  if (!g_str_equal (audio, "auto")) {
+    g_autofree gchar *escaped = pcr_quote_untrusted (audio,
+        PCR_QUOTE_MAX_VALUE);
+
+    g_set_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID,
+        "audio: \"%s\" is not one of auto, none, test, alsa, "
+        "alsa:DEVICE", escaped);
+    return FALSE;
+  }
+
+  /* auto: only a USB camera brings its own microphone */
+  if (video == VIDEO_LIBCAMERA) {
+    sel->audio_reason = g_strdup ("none (libcamera cameras have no "
+        "microphone)");
+    return TRUE;
+  }
+  if (video == VIDEO_TEST) {
+    sel->audio_reason = g_strdup ("none (the test pattern has no "
+        "microphone; audio=test gives a tone)");
+    return TRUE;
+  }
+  {
+    const GstStructure *mic = camera_microphone (platform, v4l2_path);
+    const gchar *device, *name;
+
+    if (mic == NULL) {
+      sel->audio_reason = g_strdup_printf ("none (no microphone on the USB "
+          "device of %s)", v4l2_path);
+      return TRUE;
+    }
+    device = gst_structure_get_string (mic, "alsa.device");
+    needed[3] = "alsasrc";
+    if (!require_elements (platform, "audio", needed, NULL)) {
+      sel->audio_reason = g_strdup_printf ("none (the camera's microphone "
+          "%s needs alsasrc (gstreamer1.0-alsa), audioconvert, "
+          "audioresample and opusenc (gstreamer1.0-plugins-base))", device);
+      return TRUE;
+    }
+    name = gst_structure_get_string (mic, "alsa.card_name");
+    why = pcr_quote_untrusted (name ? name : "unnamed", PCR_QUOTE_MAX_VALUE);
+    source = g_strdup_printf ("alsasrc device=%s", device);
+    sel->audio_desc = g_strdup_printf ("%s ! " PCR_AUDIO_ENCODE, source);
+    sel->audio_reason = g_strdup_printf ("alsa %s (the microphone of the "
+        "USB camera %s: %s)", device, v4l2_path, why);
+  }
+  return TRUE;
+}
+
 PcrSelection *
 pcr_select (const PcrConfig * config, const PcrPlatform * platform,
     GError ** error)
@@ -523,6 +908,8 @@ pcr_select (const PcrConfig * config, const PcrPlatform * platform,
   const gchar *source;
   EncoderKind kind;
   gboolean needs_convert;
+  VideoKind video = VIDEO_TEST;
+  const gchar *v4l2_path = NULL;
   gboolean ok;
 
   g_return_val_if_fail (config != NULL, NULL);
@@ -535,20 +922,28 @@ pcr_select (const PcrConfig * config, const PcrPlatform * platform,
   if (g_str_equal (source, "test")) {
     ok = select_test (config, platform, "requested", sel, error);
   } else if (g_str_equal (source, "libcamera")) {
+    video = VIDEO_LIBCAMERA;
     ok = select_libcamera (config, platform, platform->libcamera_camera ?
         "requested" : "requested (libcamera sees no camera yet)", sel, error);
   } else if (g_str_equal (source, "v4l2")) {
+    video = VIDEO_V4L2;
+    v4l2_path = platform->v4l2_capture_device;
     ok = select_v4l2 (config, platform, platform->v4l2_capture_device,
         "requested, first V4L2 capture device", sel, error);
   } else if (g_str_has_prefix (source, "v4l2:")) {
+    video = VIDEO_V4L2;
+    v4l2_path = source + 5;
     ok = select_v4l2 (config, platform, source + 5, "requested", sel, error);
   } else if (g_str_equal (source, "auto")) {
     if (platform->libcamera_camera &&
         pcr_platform_has_element (platform, "libcamerasrc")) {
+      video = VIDEO_LIBCAMERA;
       ok = select_libcamera (config, platform, "libcamera sees a camera",
           sel, error);
     } else if (platform->v4l2_capture_device != NULL &&
         pcr_platform_has_element (platform, "v4l2src")) {
+      video = VIDEO_V4L2;
+      v4l2_path = platform->v4l2_capture_device;
       ok = select_v4l2 (config, platform, platform->v4l2_capture_device,
           "no libcamera camera, V4L2 capture device found", sel, error);
     } else {
@@ -576,9 +971,12 @@ pcr_select (const PcrConfig * config, const PcrPlatform * platform,
   if (!select_low (config, platform, kind, needs_convert, sel, error))
     return NULL;
   select_snapshots (platform, sel);
+  if (!select_audio (config, platform, video, v4l2_path, sel, error))
+    return NULL;
 
-  GST_INFO ("source %s; encoder %s; renditions %s", sel->source_reason,
-      sel->encoder_reason, sel->low_reason);
+  GST_INFO ("source %s; encoder %s; renditions %s; audio %s",
+      sel->source_reason, sel->encoder_reason, sel->low_reason,
+      sel->audio_reason);
   return g_steal_pointer (&sel);
 }
 
@@ -764,22 +1162,36 @@ pcr_build_pipeline (const PcrConfig * config,
   pipeline = config->pipeline;
   if (pipeline == NULL || *pipeline == '\0') {
     const gchar *stamp = config->latency_stamp ? "latencystamp ! " : "";
+    g_autofree gchar *sink = NULL;
+    g_autofree gchar *talkback = pcr_talkback_description (config->talkback ?
+        config->talkback : PCR_DEFAULT_TALKBACK);
+    g_autofree gchar *video = NULL;
 
     g_return_val_if_fail (selection != NULL, NULL);
+    /* checked values: no quote in a talk-back description */
+    sink = g_strdup_printf ("mqttwebrtcsink name=sink%s%s%s%s",
+        config->control ? " control=true" : "", talkback ? " talkback=\"" :
+        "", talkback ? talkback : "", talkback ? "\"" : "");
     /* right after the source caps: the stamp is the capture time, and the
      * encoders must see it */
     if (selection->low_desc == NULL && !selection->snapshots)
-      return g_strdup_printf ("%s ! %s%s ! mqttwebrtcsink name=sink",
-          selection->source_desc, stamp, selection->encoder_desc);
-    /* the main rendition last, so the description still ends in the sink;
-     * the snapshot pad's fakesink never blocks, so no queue before it */
-    return g_strdup_printf ("%s ! %stee name=t%s%s%s ! %s%s ! "
-        "mqttwebrtcsink name=sink", selection->source_desc, stamp,
-        selection->snapshots ? " ! sink.snapshot t." : "",
-        selection->low_desc ? " ! " : "",
-        selection->low_desc ? selection->low_desc : "",
-        selection->low_desc ? "sink.sink_low t. ! " PCR_BRANCH_QUEUE " ! " :
-        "", selection->encoder_desc);
+      video = g_strdup_printf ("%s ! %s%s ! %s", selection->source_desc,
+          stamp, selection->encoder_desc, sink);
+    else
+      /* the main rendition last, so the video ends in the sink; the
+       * snapshot pad's fakesink never blocks, so no queue before it */
+      video = g_strdup_printf ("%s ! %stee name=t%s%s%s ! %s%s ! %s",
+          selection->source_desc, stamp,
+          selection->snapshots ? " ! sink.snapshot t." : "",
+          selection->low_desc ? " ! " : "",
+          selection->low_desc ? selection->low_desc : "",
+          selection->low_desc ? "sink.sink_low t. ! " PCR_BRANCH_QUEUE
+          " ! " : "", selection->encoder_desc, sink);
+    /* the audio, a second source, after the sink it links to */
+    if (selection->audio_desc == NULL)
+      return g_steal_pointer (&video);
+    return g_strdup_printf ("%s %s ! sink.sink_audio", video,
+        selection->audio_desc);
   }
 
   if (g_file_test (pipeline, G_FILE_TEST_IS_REGULAR)) {

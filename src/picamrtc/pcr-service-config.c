@@ -110,6 +110,18 @@ static const PcrSetting settings[] = {
   {"record-max-age-h", 0, PCR_SETTING_INT, 0,
    G_STRINGIFY (PCR_DEFAULT_RECORD_MAX_AGE_H), 0, 87600, NULL, "H",
    "Hours a recording is kept; 0: no limit", OFF (record_max_age_h)},
+  {"audio", 0, PCR_SETTING_STRING, PCR_SETTING_REQUIRED, PCR_DEFAULT_AUDIO,
+   0, 0, pcr_check_audio, "auto|none|test|alsa[:DEVICE]", "Audio to "
+   "viewers (Opus): auto is the USB camera's own microphone, if it has one; "
+   "test a tick each second (not for --pipeline)", OFF (audio)},
+  {"talkback", 0, PCR_SETTING_STRING, PCR_SETTING_REQUIRED,
+   PCR_DEFAULT_TALKBACK, 0, 0, pcr_check_talkback,
+   "none|alsa[:DEVICE]|file:PATH", "Where one viewer's microphone plays: "
+   "an ALSA device, or a file of raw S16LE 48 kHz mono (for tests)",
+   OFF (talkback)},
+  {"control", 0, PCR_SETTING_BOOL, 0, "false", 0, 0, NULL, NULL,
+   "Accept viewers' control data channels, bridged to MQTT "
+   "(P/D/control/...)", OFF (control)},
 };
 /* *INDENT-ON* */
 

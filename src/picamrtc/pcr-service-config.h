@@ -15,6 +15,8 @@ G_BEGIN_DECLS
 #define PCR_DEFAULT_FRAMERATE 30
 #define PCR_DEFAULT_BITRATE 2000        /* kbit/s */
 #define PCR_DEFAULT_SOURCE "auto"
+#define PCR_DEFAULT_AUDIO "auto"
+#define PCR_DEFAULT_TALKBACK "none"
 #define PCR_DEFAULT_IDLE_STOP_SECONDS 5
 #define PCR_DEFAULT_RENDITIONS 2
 /* the low rendition when low-width, low-height and low-bitrate are 0 */
@@ -51,6 +53,9 @@ typedef struct
   gchar *record_dir;            /* NULL: no recording */
   gchar *record;                /* "off" or "continuous" */
   gint record_segment_s, record_max_mb, record_max_age_h;
+  gchar *audio;                 /* auto|none|test|alsa|alsa:DEVICE */
+  gchar *talkback;              /* none|alsa|alsa:DEVICE|file:PATH */
+  gboolean control;             /* the sink's control: data channels */
 } PcrConfig;
 
 PcrConfig *pcr_config_new (void);       /* all defaults */
@@ -63,7 +68,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrConfig, pcr_config_free)
  * width, height, framerate, bitrate, max-viewers, ice-address, stun-server,
  * turn-server, on-demand (--always-on is --on-demand=false),
  * idle-stop-seconds, latency-stamp, renditions, low-width, low-height,
- * low-bitrate, fec: the table's checks plus even sizes, a low rendition smaller
+ * low-bitrate, fec, record*, audio, talkback, control: the table's checks plus even sizes, a low rendition smaller
  * than the main one, no password without a user name and the client
  * certificate's pair. */
 PcrSettings *pcr_config_settings_new (PcrConfig * config);

@@ -28,8 +28,9 @@ G_DEFINE_QUARK (pcr-service-error-quark, pcr_service_error);
 #define BACKOFF_MAX 30
 #define STABLE_SECONDS 10       /* running this long resets the backoff */
 
-/* the sink's pads: the main rendition, and the low one when linked */
-static const gchar *sink_pad_names[] = { "sink", "sink_low" };
+/* the sink's pads: the main rendition, the low one and the audio when
+ * linked */
+static const gchar *sink_pad_names[] = { "sink", "sink_low", "sink_audio" };
 
 struct _PcrService
 {
@@ -200,6 +201,20 @@ configure_sink (PcrService * self, const PcrConfig * config)
     g_autofree gchar *joined = g_strjoinv (",", config->ice_addresses);
 
     set_sink_string (self, "ice-addresses", joined);
+  }
+  /* the generated description has them already; a --pipeline gets them
+   * here (its audio is its own: "... ! opusenc ! sink.sink_audio") */
+  if (config->control) {
+    g_auto (GValue) on = G_VALUE_INIT;
+
+    g_value_init (&on, G_TYPE_BOOLEAN);
+    g_value_set_boolean (&on, TRUE);
+    set_sink_property (self, "control", &on);
+  }
+  if (config->talkback != NULL) {
+    g_autofree gchar *talkback = pcr_talkback_description (config->talkback);
+
+    set_sink_string (self, "talkback", talkback);
   }
   if (config->record_dir != NULL) {
     set_sink_string (self, "record-dir", config->record_dir);
@@ -488,6 +503,97 @@ has_sometimes_src_pads (GstElement * element)
 
 /* ---- set-up ------------------------------------------------------------ */
 
+/* A tick source (audiotestsrc wave=ticks) ticks at its first sample, which
+ * a live source stamps with the running time it starts at: its timestamps
+ * move forward to the next whole tick interval, so the ticks fall on whole
+ * seconds of running time (a lip-sync test lines them up with the video).
+ * Recomputed at each start (a new segment). */
+typedef struct
+{
+  guint64 interval;
+  GstSegment segment;
+  gboolean first;
+  GstClockTime shift;
+} TickAlign;
+
+static GstPadProbeReturn
+on_tick_data (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  TickAlign *align = data;
+  GstBuffer *buffer;
+  GstClockTime pts;
+
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+    if (GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT) {
+      gst_event_copy_segment (event, &align->segment);
+      align->first = TRUE;
+    }
+    return GST_PAD_PROBE_OK;
+  }
+  buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  pts = GST_BUFFER_PTS (buffer);
+  if (!GST_CLOCK_TIME_IS_VALID (pts) ||
+      align->segment.format != GST_FORMAT_TIME)
+    return GST_PAD_PROBE_OK;
+  if (align->first) {
+    GstClockTime running = gst_segment_to_running_time (&align->segment,
+        GST_FORMAT_TIME, pts);
+
+    align->first = FALSE;
+    align->shift = pcr_tick_shift (running, align->interval);
+    GST_INFO_OBJECT (pad, "ticks from %" GST_TIME_FORMAT " moved by %"
+        GST_TIME_FORMAT, GST_TIME_ARGS (running),
+        GST_TIME_ARGS (align->shift));
+  }
+  if (align->shift == 0)
+    return GST_PAD_PROBE_OK;
+  buffer = gst_buffer_make_writable (buffer);
+  GST_BUFFER_PTS (buffer) = pts + align->shift;
+  if (GST_BUFFER_DTS_IS_VALID (buffer))
+    GST_BUFFER_DTS (buffer) += align->shift;
+  GST_PAD_PROBE_INFO_DATA (info) = buffer;
+  return GST_PAD_PROBE_OK;
+}
+
+static gboolean
+is_tick_source (GstElement * element)
+{
+  GstElementFactory *factory = gst_element_get_factory (element);
+  GParamSpec *pspec;
+  GEnumValue *value;
+  gint wave = 0;
+
+  if (factory == NULL ||
+      !g_str_equal (GST_OBJECT_NAME (factory), "audiotestsrc"))
+    return FALSE;
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (element),
+      "wave");
+  if (pspec == NULL || !G_IS_PARAM_SPEC_ENUM (pspec))
+    return FALSE;
+  g_object_get (element, "wave", &wave, NULL);
+  value = g_enum_get_value (G_PARAM_SPEC_ENUM (pspec)->enum_class, wave);
+  return value != NULL && g_str_equal (value->value_nick, "ticks");
+}
+
+static void
+align_ticks (GstElement * element)
+{
+  g_autoptr (GstPad) pad = gst_element_get_static_pad (element, "src");
+  TickAlign *align;
+
+  if (pad == NULL)
+    return;
+  align = g_new0 (TickAlign, 1);
+  g_object_get (element, "tick-interval", &align->interval, NULL);
+  gst_segment_init (&align->segment, GST_FORMAT_UNDEFINED);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_tick_data, align, g_free);
+  GST_DEBUG_OBJECT (element, "ticks aligned to whole %" G_GUINT64_FORMAT
+      " ns of running time", align->interval);
+}
+
 static GstElement *toplevel_of (GstElement * pipeline, GstObject * object);
 
 /* Runs on the thread that posts the ERROR, before the failing source pushes
@@ -708,6 +814,8 @@ pcr_service_new (const PcrConfig * config, const gchar * description,
      * still stopped live source never delivers: let it handle that alone */
     if (GST_IS_BIN (element))
       g_object_set (element, "async-handling", TRUE, NULL);
+    if (is_tick_source (element))
+      align_ticks (element);
     if (has_sometimes_src_pads (element)) {
       g_hash_table_insert (self->links, element,
           g_ptr_array_new_with_free_func (gst_object_unref));

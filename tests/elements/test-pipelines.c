@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <gst/check/gstcheck.h>
 
 #include "pcr-select.h"
@@ -136,6 +137,37 @@ GST_START_TEST (test_pipeline_files)
 
     GST_INFO ("%s: %s", base, desc);
     check_parses (base, desc);
+
+    /* the commented audio lines, uncommented, parse too (the ALSA source
+     * stood in for by a tone, for machines without gstreamer1.0-alsa) */
+    {
+      const gchar *audio = strstr (text, "\n# Audio to viewers");
+      g_autoptr (GRegex) alsa = g_regex_new ("alsasrc device=[^ \n]*", 0, 0,
+          NULL);
+      g_autoptr (GString) uncommented = NULL;
+      g_autofree gchar *tmp = NULL;
+      g_autofree gchar *with_audio = NULL;
+      g_autoptr (PcrConfig) audio_config = pcr_config_new ();
+
+      fail_unless (audio != NULL, "%s has no commented audio lines", base);
+      fail_unless (strstr (audio, "! sink.sink_audio") != NULL, "%s", base);
+      /* from there on only */
+      uncommented = g_string_new (audio);
+      g_string_replace (uncommented, "\n#  ", "\n", 0);
+      g_string_prepend_len (uncommented, text, audio - text);
+      tmp = g_regex_replace_literal (alsa, uncommented->str, -1, 0,
+          "audiotestsrc is-live=true", 0, NULL);
+      audio_config->pipeline = g_build_filename (g_get_tmp_dir (),
+          "picamrtc-test-audio.pipeline", NULL);
+      fail_unless (g_file_set_contents (audio_config->pipeline, tmp, -1,
+              NULL));
+      with_audio = pcr_build_pipeline (audio_config, NULL, &error);
+      g_unlink (audio_config->pipeline);
+      fail_unless (with_audio != NULL, "%s", error ? error->message : "?");
+      fail_unless (g_str_has_suffix (with_audio, "! sink.sink_audio"),
+          "%s: %s", base, with_audio);
+      check_parses (base, with_audio);
+    }
   }
 }
 
@@ -486,6 +518,51 @@ GST_START_TEST (test_service_restarts_camera)
 
 GST_END_TEST;
 
+/* picamrtc --audio test --print-pipeline: the description parses with
+ * our plugin, the tone reaching sink.sink_audio, control and talkback on
+ * the sink. */
+GST_START_TEST (test_service_print_audio)
+{
+  g_autofree gchar *path = service_path ();
+  g_autofree gchar *out = NULL;
+  g_autofree gchar *err = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GstElement) pipeline = NULL;
+  g_autoptr (GstElement) sink = NULL;
+  g_autoptr (GstPad) audio = NULL;
+  g_autofree gchar *talkback = NULL;
+  gboolean control = FALSE;
+  const gchar *argv[] = { path, "--broker", NO_BROKER, "--source", "test",
+    "--audio", "test", "--control=on", "--talkback", "file:/tmp/tb.raw",
+    "--print-pipeline", NULL
+  };
+  gint status = -1;
+
+  fail_unless (g_spawn_sync (NULL, (gchar **) argv, NULL, 0, NULL, NULL,
+          &out, &err, &status, &error), "%s", error ? error->message : "?");
+  fail_unless (g_spawn_check_wait_status (status, NULL), "%s", err);
+  fail_unless (strstr (err, "audio: test tone") != NULL, "%s", err);
+  g_strstrip (out);
+  g_print ("%s\n", out);
+  fail_unless (g_str_has_suffix (out, " ! sink.sink_audio"), "%s", out);
+
+  pipeline = gst_parse_launch_full (out, NULL, GST_PARSE_FLAG_FATAL_ERRORS,
+      &error);
+  fail_unless (pipeline != NULL, "does not parse: %s\n  %s",
+      error ? error->message : "?", out);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  fail_unless (sink != NULL);
+  audio = gst_element_get_static_pad (sink, "sink_audio");
+  fail_unless (audio != NULL && gst_pad_is_linked (audio));
+  g_object_get (sink, "control", &control, "talkback", &talkback, NULL);
+  fail_unless (control);
+  fail_unless_equals_string (talkback, "audioconvert ! audioresample ! "
+      "audio/x-raw,format=S16LE,rate=48000,channels=1 ! filesink "
+      "location=/tmp/tb.raw");
+}
+
+GST_END_TEST;
+
 /* A finite source ends in EOS: the service exits 0. */
 GST_START_TEST (test_service_eos)
 {
@@ -564,6 +641,7 @@ pipelines_suite (void)
   tcase_add_test (tc, test_service_test_source);
   tcase_add_test (tc, test_service_restarts_camera);
   tcase_add_test (tc, test_service_eos);
+  tcase_add_test (tc, test_service_print_audio);
   tcase_add_test (tc, test_service_start_errors);
   return s;
 }

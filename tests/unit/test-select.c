@@ -914,6 +914,367 @@ test_build_low_placeholders (void)
   assert_contains (error->message, "${LOW_BITRATE}");
 }
 
+/* ---- audio ------------------------------------------------------------- */
+
+#define AUDIO_ENCODE "audioconvert ! audioresample ! " \
+  "audio/x-raw,rate=48000,channels=1 ! opusenc frame-size=10 " \
+  "bitrate=32000 audio-type=restricted-lowdelay"
+
+static void
+test_audio_check (void)
+{
+  const gchar *good_audio[] = { "auto", "none", "test", "alsa", "alsa:hw:1",
+    "alsa:hw:1,0", "alsa:plughw:CARD=C920,DEV=0", "alsa:default", NULL
+  };
+  const gchar *good_talkback[] = { "none", "alsa", "alsa:hw:2,0",
+    "file:/tmp/talkback.raw", "file:out/tb-1+2.pcm", NULL
+  };
+  const struct
+  {
+    gboolean talkback;
+    const gchar *value;
+    const gchar *message;
+  } bad[] = {
+    {FALSE, "pulse", "\"pulse\" is not one of auto, none, test, alsa"},
+    {FALSE, "alsa:", "alsa: needs an ALSA device name"},
+    {FALSE, "alsa:hw:1 ! fakesink", "alsa: needs an ALSA device name"},
+    {FALSE, "alsa:hw:1\" location=x", "alsa: needs an ALSA device name"},
+    {FALSE, "alsahw", "alsa: needs an ALSA device name"},
+    {TRUE, "speaker", "is not one of none, alsa, alsa:DEVICE, file:PATH"},
+    {TRUE, "test", "is not one of none, alsa, alsa:DEVICE, file:PATH"},
+    {TRUE, "file:", "file: needs a path of A-Z a-z 0-9 / . _ - + only"},
+    {TRUE, "file:/tmp/a b", "file: needs a path"},
+    {TRUE, "file:/tmp/x\" ! fakesink", "file: needs a path"},
+    {TRUE, "file:/tmp/x;rm", "file: needs a path"},
+    {TRUE, "file:/tmp/$HOME", "file: needs a path"},
+    {TRUE, "alsa:hw:0 sync=true", "alsa: needs an ALSA device name"},
+  };
+  guint i;
+
+  for (i = 0; good_audio[i] != NULL; i++) {
+    g_autoptr (GError) error = NULL;
+
+    g_assert_true (pcr_check_audio (good_audio[i], &error));
+    g_assert_no_error (error);
+  }
+  for (i = 0; good_talkback[i] != NULL; i++) {
+    g_autoptr (GError) error = NULL;
+
+    g_assert_true (pcr_check_talkback (good_talkback[i], &error));
+    g_assert_no_error (error);
+  }
+  for (i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autoptr (GError) error = NULL;
+    gboolean ok = bad[i].talkback ? pcr_check_talkback (bad[i].value,
+        &error) : pcr_check_audio (bad[i].value, &error);
+
+    g_test_message ("%s -> %s", bad[i].value, error ? error->message : "ok");
+    g_assert_false (ok);
+    g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID);
+    assert_contains (error->message, bad[i].message);
+  }
+}
+
+static void
+test_audio_talkback_description (void)
+{
+  g_autofree gchar *alsa = pcr_talkback_description ("alsa");
+  g_autofree gchar *hw = pcr_talkback_description ("alsa:hw:1,0");
+  g_autofree gchar *file = pcr_talkback_description ("file:/tmp/tb.raw");
+
+  g_assert_null (pcr_talkback_description ("none"));
+  g_assert_cmpstr (alsa, ==, "alsasink device=default sync=false");
+  g_assert_cmpstr (hw, ==, "alsasink device=hw:1,0 sync=false");
+  g_assert_cmpstr (file, ==, "audioconvert ! audioresample ! "
+      "audio/x-raw,format=S16LE,rate=48000,channels=1 ! "
+      "filesink location=/tmp/tb.raw");
+}
+
+/* A UVC camera and its microphone: two interfaces of one USB device. */
+#define USB_DEV "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1"
+#define HUB_DEV "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1.4"
+
+static GstStructure *
+fake_camera (const gchar * sysfs, const gchar * bus_info)
+{
+  GstStructure *s = gst_structure_new ("v4l2deviceprovider",
+      "device.path", G_TYPE_STRING, "/dev/video0", NULL);
+
+  if (sysfs != NULL)
+    gst_structure_set (s, "sysfs.path", G_TYPE_STRING, sysfs, NULL);
+  if (bus_info != NULL)
+    gst_structure_set (s, "v4l2.device.bus_info", G_TYPE_STRING, bus_info,
+        NULL);
+  return s;
+}
+
+static GstStructure *
+fake_microphone (const gchar * device, const gchar * sysfs,
+    const gchar * longname)
+{
+  GstStructure *s = gst_structure_new ("alsa-proplist",
+      "device.api", G_TYPE_STRING, "alsa",
+      "alsa.card", G_TYPE_INT, 1,
+      "alsa.card_name", G_TYPE_STRING, "HD Pro Webcam C920",
+      "alsa.device", G_TYPE_STRING, device, NULL);
+
+  if (sysfs != NULL)
+    gst_structure_set (s, "sysfs.path", G_TYPE_STRING, sysfs, NULL);
+  if (longname != NULL)
+    gst_structure_set (s, "alsa.longname", G_TYPE_STRING, longname, NULL);
+  return s;
+}
+
+static void
+test_audio_usb_match (void)
+{
+  g_autoptr (GstStructure) camera = fake_camera (USB_DEV
+      "/1-1:1.0/video4linux/video0", "usb-0000:00:14.0-1");
+  g_autoptr (GstStructure) hub_camera = fake_camera (HUB_DEV
+      "/1-1.4:1.0/video4linux/video2", "usb-0000:00:14.0-1.4");
+  g_autoptr (GstStructure) bus_only = fake_camera (NULL,
+      "usb-0000:00:14.0-1");
+  g_autoptr (GstStructure) pci_camera = fake_camera
+      ("/sys/devices/pci0000:00/0000:00:1f.0/video4linux/video0",
+      "PCI:0000:00:1f.0");
+  g_autoptr (GstStructure) same = fake_microphone ("hw:1,0", USB_DEV
+      "/1-1:1.2/sound/card1", NULL);
+  g_autoptr (GstStructure) other_port = fake_microphone ("hw:2,0",
+      "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-10/1-10:1.1/sound/card2",
+      NULL);
+  g_autoptr (GstStructure) behind_hub = fake_microphone ("hw:3,0", HUB_DEV
+      "/1-1.4:1.3/sound/card3", NULL);
+  g_autoptr (GstStructure) onboard = fake_microphone ("hw:0,0",
+      "/sys/devices/pci0000:00/0000:00:1f.3/sound/card0", NULL);
+  g_autoptr (GstStructure) named = fake_microphone ("hw:1,0", NULL,
+      "HD Pro Webcam C920 at usb-0000:00:14.0-1, high speed");
+  g_autoptr (GstStructure) named_other = fake_microphone ("hw:2,0", NULL,
+      "USB Audio at usb-0000:00:14.0-10, full speed");
+  g_autoptr (GstStructure) bare = fake_microphone ("hw:4,0", NULL, NULL);
+
+  /* sysfs: the same USB device, another interface */
+  g_assert_true (pcr_microphone_of_camera (camera, same));
+  /* 1-10 is not 1-1, the hub's 1-1 not its port 1-1.4 */
+  g_assert_false (pcr_microphone_of_camera (camera, other_port));
+  g_assert_false (pcr_microphone_of_camera (camera, behind_hub));
+  g_assert_true (pcr_microphone_of_camera (hub_camera, behind_hub));
+  g_assert_false (pcr_microphone_of_camera (hub_camera, same));
+  /* a card on PCI (the board's own sound) is no camera's */
+  g_assert_false (pcr_microphone_of_camera (camera, onboard));
+  g_assert_false (pcr_microphone_of_camera (pci_camera, onboard));
+  /* without sysfs: the USB path both drivers name */
+  g_assert_true (pcr_microphone_of_camera (bus_only, named));
+  g_assert_true (pcr_microphone_of_camera (camera, named));
+  g_assert_false (pcr_microphone_of_camera (bus_only, named_other));
+  g_assert_false (pcr_microphone_of_camera (hub_camera, named));
+  g_assert_false (pcr_microphone_of_camera (pci_camera, named));
+  /* nothing to go by: no */
+  g_assert_false (pcr_microphone_of_camera (camera, bare));
+  g_assert_false (pcr_microphone_of_camera (bus_only, same));
+}
+
+static void assert_packages_known (const gchar * description);
+
+static PcrPlatform *
+audio_platform (void)
+{
+  PcrPlatform *platform = platform_with ("x264enc", "v4l2src", "jpegdec",
+      "libcamerasrc", "audiotestsrc", "alsasrc", "audioconvert",
+      "audioresample", "opusenc", NULL);
+
+  /* a UVC camera with a microphone, the board's sound card and a second
+   * USB microphone */
+  g_ptr_array_add (platform->v4l2_cameras, fake_camera (USB_DEV
+          "/1-1:1.0/video4linux/video0", "usb-0000:00:14.0-1"));
+  g_ptr_array_add (platform->microphones, fake_microphone ("hw:0,0",
+          "/sys/devices/pci0000:00/0000:00:1f.3/sound/card0", NULL));
+  g_ptr_array_add (platform->microphones, fake_microphone ("hw:2,0",
+          "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/sound/card2",
+          NULL));
+  g_ptr_array_add (platform->microphones, fake_microphone ("hw:1,0", USB_DEV
+          "/1-1:1.2/sound/card1", NULL));
+  return platform;
+}
+
+static PcrSelection *
+select_audio_with (PcrConfig * config, const PcrPlatform * platform,
+    const gchar * source, const gchar * audio)
+{
+  g_autoptr (GError) error = NULL;
+  PcrSelection *sel;
+
+  g_free (config->source);
+  config->source = g_strdup (source);
+  g_free (config->audio);
+  config->audio = g_strdup (audio);
+  sel = pcr_select (config, platform, &error);
+  g_assert_no_error (error);
+  g_test_message ("%s, audio %s: %s", source, audio, sel->audio_reason);
+  return sel;
+}
+
+static void
+test_audio_select (void)
+{
+  g_autoptr (PcrConfig) config = pcr_config_new ();
+  g_autoptr (PcrPlatform) platform = audio_platform ();
+  g_autoptr (PcrPlatform) no_alsa = platform_with ("x264enc",
+      "audiotestsrc", "audioconvert", "audioresample", "opusenc", NULL);
+  g_autoptr (PcrSelection) sel = NULL;
+  g_autoptr (GError) error = NULL;
+
+  /* auto on the UVC camera: its own microphone, not the others */
+  sel = select_audio_with (config, platform, "v4l2:/dev/video0", "auto");
+  g_assert_cmpstr (sel->audio_desc, ==, "alsasrc device=hw:1,0 ! "
+      AUDIO_ENCODE);
+  assert_contains (sel->audio_reason, "alsa hw:1,0 (the microphone of the "
+      "USB camera /dev/video0");
+  g_clear_pointer (&sel, pcr_selection_free);
+  platform->v4l2_capture_device = g_strdup ("/dev/video0");
+  sel = select_audio_with (config, platform, "auto", "auto");
+  g_assert_cmpstr (sel->audio_desc, ==, "alsasrc device=hw:1,0 ! "
+      AUDIO_ENCODE);
+
+  /* a camera without one, a Pi camera, the test pattern: none */
+  g_clear_pointer (&sel, pcr_selection_free);
+  sel = select_audio_with (config, platform, "v4l2:/dev/video4", "auto");
+  g_assert_null (sel->audio_desc);
+  assert_contains (sel->audio_reason, "none (no microphone on the USB "
+      "device of /dev/video4)");
+  g_clear_pointer (&sel, pcr_selection_free);
+  sel = select_audio_with (config, platform, "libcamera", "auto");
+  g_assert_null (sel->audio_desc);
+  g_assert_cmpstr (sel->audio_reason, ==,
+      "none (libcamera cameras have no microphone)");
+  g_clear_pointer (&sel, pcr_selection_free);
+  sel = select_audio_with (config, platform, "test", "auto");
+  g_assert_null (sel->audio_desc);
+  assert_contains (sel->audio_reason, "none (the test pattern");
+
+  /* asked for */
+  g_clear_pointer (&sel, pcr_selection_free);
+  sel = select_audio_with (config, platform, "libcamera", "test");
+  g_assert_cmpstr (sel->audio_desc, ==, "audiotestsrc is-live=true "
+      "wave=ticks tick-interval=1000000000 volume=0.5 ! " AUDIO_ENCODE);
+  assert_contains (sel->audio_reason, "test tone");
+  g_clear_pointer (&sel, pcr_selection_free);
+  sel = select_audio_with (config, platform, "test", "alsa");
+  g_assert_cmpstr (sel->audio_desc, ==, "alsasrc device=default ! "
+      AUDIO_ENCODE);
+  g_clear_pointer (&sel, pcr_selection_free);
+  sel = select_audio_with (config, platform, "v4l2:/dev/video0",
+      "alsa:plughw:CARD=C920,DEV=0");
+  g_assert_cmpstr (sel->audio_desc, ==,
+      "alsasrc device=plughw:CARD=C920,DEV=0 ! " AUDIO_ENCODE);
+  g_clear_pointer (&sel, pcr_selection_free);
+  sel = select_audio_with (config, platform, "v4l2:/dev/video0", "none");
+  g_assert_null (sel->audio_desc);
+  g_assert_cmpstr (sel->audio_reason, ==, "none (audio=none)");
+
+  /* alsa without gstreamer1.0-alsa: said so */
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_free (config->audio);
+  config->audio = g_strdup ("alsa:hw:1");
+  g_free (config->source);
+  config->source = g_strdup ("test");
+  sel = pcr_select (config, no_alsa, &error);
+  g_assert_null (sel);
+  g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_MISSING_ELEMENT);
+  assert_contains (error->message, "alsasrc (gstreamer1.0-alsa)");
+  g_clear_error (&error);
+  /* an unchecked bad value still cannot reach the description */
+  g_free (config->audio);
+  config->audio = g_strdup ("alsa:hw:1 ! fakesink");
+  sel = pcr_select (config, platform, &error);
+  g_assert_null (sel);
+  g_assert_error (error, PCR_SELECT_ERROR, PCR_SELECT_ERROR_INVALID);
+}
+
+/* The audio branch after the sink, control and talkback on it. */
+static void
+test_build_audio (void)
+{
+  g_autoptr (PcrConfig) config = pcr_config_new ();
+  g_autoptr (PcrPlatform) platform = audio_platform ();
+  g_autoptr (PcrSelection) sel = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *desc = NULL;
+  g_autofree gchar *expected = NULL;
+
+  config->renditions = 1;
+  sel = select_audio_with (config, platform, "test", "test");
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  expected = g_strdup_printf ("%s ! %s ! mqttwebrtcsink name=sink "
+      "audiotestsrc is-live=true wave=ticks tick-interval=1000000000 "
+      "volume=0.5 ! " AUDIO_ENCODE " ! sink.sink_audio", sel->source_desc,
+      sel->encoder_desc);
+  g_assert_cmpstr (desc, ==, expected);
+
+  /* none: the video alone, as before */
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  g_clear_pointer (&expected, g_free);
+  sel = select_audio_with (config, platform, "test", "none");
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  expected = g_strdup_printf ("%s ! %s ! mqttwebrtcsink name=sink",
+      sel->source_desc, sel->encoder_desc);
+  g_assert_cmpstr (desc, ==, expected);
+
+  /* alsa with two renditions, control and talk-back */
+  g_clear_pointer (&sel, pcr_selection_free);
+  g_clear_pointer (&desc, g_free);
+  g_clear_pointer (&expected, g_free);
+  config->renditions = 2;
+  config->control = TRUE;
+  g_free (config->talkback);
+  config->talkback = g_strdup ("alsa:hw:2,0");
+  sel = select_audio_with (config, platform, "v4l2:/dev/video0",
+      "alsa:hw:1,0");
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  assert_contains (desc, " ! mqttwebrtcsink name=sink control=true "
+      "talkback=\"alsasink device=hw:2,0 sync=false\" alsasrc device=hw:1,0 "
+      "! " AUDIO_ENCODE " ! sink.sink_audio");
+  g_assert_true (g_str_has_suffix (desc, " ! sink.sink_audio"));
+  assert_contains (desc, "sink.sink_low t. ! ");
+  assert_packages_known (desc);
+
+  /* the talk-back file */
+  g_clear_pointer (&desc, g_free);
+  g_free (config->talkback);
+  config->talkback = g_strdup ("file:/tmp/tb.raw");
+  config->control = FALSE;
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  assert_contains (desc, "mqttwebrtcsink name=sink talkback=\"audioconvert "
+      "! audioresample ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! "
+      "filesink location=/tmp/tb.raw\" alsasrc");
+  g_assert_null (strstr (desc, "control"));
+
+  /* an own pipeline keeps its text: the service sets both on the sink */
+  g_clear_pointer (&desc, g_free);
+  config->control = TRUE;
+  config->pipeline = g_strdup ("videotestsrc ! x264enc ! mqttwebrtcsink");
+  desc = pcr_build_pipeline (config, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (desc, ==, config->pipeline);
+}
+
+static void
+test_audio_tick_shift (void)
+{
+  /* to the next whole second; one already there stays */
+  g_assert_cmpuint (pcr_tick_shift (2302650701, GST_SECOND), ==, 697349299);
+  g_assert_cmpuint (pcr_tick_shift (60 * GST_SECOND, GST_SECOND), ==, 0);
+  g_assert_cmpuint (pcr_tick_shift (1, GST_SECOND), ==, GST_SECOND - 1);
+  g_assert_cmpuint (pcr_tick_shift (0, GST_SECOND), ==, 0);
+  g_assert_cmpuint (pcr_tick_shift (750 * GST_MSECOND, 500 * GST_MSECOND),
+      ==, 250 * GST_MSECOND);
+  g_assert_cmpuint (pcr_tick_shift (GST_CLOCK_TIME_NONE, GST_SECOND), ==, 0);
+}
+
 /* ---- packages ---------------------------------------------------------- */
 
 /* Every element (caps left out) of @description is one whose Debian
@@ -1205,6 +1566,49 @@ test_parse_service (void)
   }
 }
 
+/* The description with audio parses with the build tree's sink: the
+ * audio reaches sink.sink_audio, control and talkback are set on it. */
+static void
+test_parse_audio (void)
+{
+  g_autoptr (PcrConfig) config = pcr_config_new ();
+  g_autoptr (PcrPlatform) platform = audio_platform ();
+  g_autoptr (PcrSelection) sel = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GstElement) pipeline = NULL;
+  g_autoptr (GstElement) sink = NULL;
+  g_autoptr (GstPad) audio = NULL;
+  g_autoptr (GstElement) opusenc = NULL;
+  g_autofree gchar *desc = NULL;
+  g_autofree gchar *talkback = NULL;
+  gboolean control = FALSE;
+
+  if (!ensure_gst ())
+    return;
+  config->control = TRUE;
+  g_free (config->talkback);
+  config->talkback = g_strdup ("file:/tmp/picamrtc-talkback.raw");
+  sel = select_audio_with (config, platform, "test", "test");
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  assert_parses ("audio", desc, TRUE);
+
+  pipeline = gst_parse_launch_full (desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS,
+      &error);
+  g_assert_no_error (error);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  audio = gst_element_get_static_pad (sink, "sink_audio");
+  g_assert_nonnull (audio);
+  g_assert_true (gst_pad_is_linked (audio));
+  opusenc = find_upstream (audio, "opusenc");
+  g_assert_nonnull (opusenc);
+  g_object_get (sink, "control", &control, "talkback", &talkback, NULL);
+  g_assert_true (control);
+  g_assert_cmpstr (talkback, ==, "audioconvert ! audioresample ! "
+      "audio/x-raw,format=S16LE,rate=48000,channels=1 ! filesink "
+      "location=/tmp/picamrtc-talkback.raw");
+}
+
 /* Every shipped pipeline file has both renditions and parses; one with the
  * low branch cut out as its header says still parses, with one. */
 static void
@@ -1276,6 +1680,14 @@ main (int argc, char **argv)
   g_test_add_func ("/packages/named", test_packages_named);
   g_test_add_func ("/parse/service", test_parse_service);
   g_test_add_func ("/parse/pipeline-files", test_parse_pipeline_files);
+  g_test_add_func ("/parse/audio", test_parse_audio);
+  g_test_add_func ("/audio/check", test_audio_check);
+  g_test_add_func ("/audio/talkback-description",
+      test_audio_talkback_description);
+  g_test_add_func ("/audio/usb-match", test_audio_usb_match);
+  g_test_add_func ("/audio/select", test_audio_select);
+  g_test_add_func ("/audio/tick-shift", test_audio_tick_shift);
+  g_test_add_func ("/pipeline/audio", test_build_audio);
 
   return g_test_run ();
 }

@@ -48,6 +48,9 @@ test_defaults (void)
   g_assert_true (config->on_demand);
   g_assert_cmpint (config->idle_stop_seconds, ==, 5);
   g_assert_false (config->latency_stamp);
+  g_assert_cmpstr (config->audio, ==, "auto");
+  g_assert_cmpstr (config->talkback, ==, "none");
+  g_assert_false (config->control);
   g_assert_true (pcr_config_validate (config, &error));
   g_assert_no_error (error);
 }
@@ -74,7 +77,9 @@ test_load_good (TmpDir * t, gconstpointer data)
       "ice-address=127.0.0.1;192.0.2.10\n"
       "stun-server=stun://stun.example.org:3478\n"
       "turn-server=turn://u:p@turn.example.org:3478\n"
-      "on-demand=false\n" "idle-stop-seconds=30\n" "latency-stamp=true\n");
+      "on-demand=false\n" "idle-stop-seconds=30\n" "latency-stamp=true\n"
+      "audio=alsa:plughw:CARD=C920,DEV=0\n" "talkback=alsa:hw:1,0\n"
+      "control=true\n");
 
   g_assert_true (load (config, path, &error));
   g_assert_no_error (error);
@@ -97,6 +102,9 @@ test_load_good (TmpDir * t, gconstpointer data)
   g_assert_false (config->on_demand);
   g_assert_cmpint (config->idle_stop_seconds, ==, 30);
   g_assert_true (config->latency_stamp);
+  g_assert_cmpstr (config->audio, ==, "alsa:plughw:CARD=C920,DEV=0");
+  g_assert_cmpstr (config->talkback, ==, "alsa:hw:1,0");
+  g_assert_true (config->control);
   g_assert_true (pcr_config_validate (config, &error));
   g_assert_no_error (error);
 }
@@ -450,6 +458,42 @@ m_source_inject (PcrConfig * config)
 }
 
 static void
+m_audio_bad (PcrConfig * config)
+{
+  SET_STR (audio, "pulse");
+}
+
+static void
+m_audio_inject (PcrConfig * config)
+{
+  SET_STR (audio, "alsa:hw:1 ! fakesink");
+}
+
+static void
+m_audio_empty_device (PcrConfig * config)
+{
+  SET_STR (audio, "alsa:");
+}
+
+static void
+m_talkback_bad (PcrConfig * config)
+{
+  SET_STR (talkback, "speaker");
+}
+
+static void
+m_talkback_inject (PcrConfig * config)
+{
+  SET_STR (talkback, "file:/tmp/x\" ! fakesink");
+}
+
+static void
+m_talkback_space (PcrConfig * config)
+{
+  SET_STR (talkback, "file:/tmp/a b");
+}
+
+static void
 m_ice_bad (PcrConfig * config)
 {
   g_strfreev (config->ice_addresses);
@@ -513,6 +557,12 @@ static const struct
   {m_source_bad, "source"},
   {m_source_relative, "source"},
   {m_source_inject, "source"},
+  {m_audio_bad, "audio"},
+  {m_audio_inject, "audio"},
+  {m_audio_empty_device, "audio"},
+  {m_talkback_bad, "talkback"},
+  {m_talkback_inject, "talkback"},
+  {m_talkback_space, "talkback"},
   {m_ice_bad, "ice-address"},
   {m_stun_bad, "stun-server"},
   {m_turn_bad, "turn-server"},
@@ -647,8 +697,12 @@ test_command_line (TmpDir * t, gconstpointer data)
 static void
 test_command_line_bools (void)
 {
-  const gchar *on[] = { "--latency-stamp", "--on-demand", NULL };
-  const gchar *off[] = { "--latency-stamp=no", "--on-demand=off", NULL };
+  const gchar *on[] = { "--latency-stamp", "--on-demand", "--control=on",
+    NULL
+  };
+  const gchar *off[] = { "--latency-stamp=no", "--on-demand=off",
+    "--control=off", NULL
+  };
   g_autoptr (PcrConfig) a = pcr_config_new ();
   g_autoptr (PcrConfig) b = pcr_config_new ();
   g_autoptr (PcrSettings) sa = pcr_config_settings_new (a);
@@ -658,9 +712,11 @@ test_command_line_bools (void)
   g_assert_true (parse_and_load (sa, on, &error));
   g_assert_true (a->latency_stamp);
   g_assert_true (a->on_demand);
+  g_assert_true (a->control);
   g_assert_true (parse_and_load (sb, off, &error));
   g_assert_false (b->latency_stamp);
   g_assert_false (b->on_demand);
+  g_assert_false (b->control);
 }
 
 static void
