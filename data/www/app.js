@@ -95,8 +95,9 @@ function save(key, value) {
 }
 
 // A control token (?control=T, kept for the next visit) is also the
-// bearer token: the gateway lets it watch too.
-let controlToken = params.get('control') || load(CONTROL_KEY) || null;
+// bearer token: the gateway lets it watch too. A ?token=T without
+// ?control= in the URL wins over a kept control token.
+let controlToken = params.get('control') || (params.get('token') ? null : load(CONTROL_KEY)) || null;
 if (params.get('control')) save(CONTROL_KEY, controlToken);
 let token = controlToken || params.get('token') || load(TOKEN_KEY) || null;
 let tokenSource = controlToken ? 'control' : (params.get('token') ? 'url' : (token ? 'storage' : null));
