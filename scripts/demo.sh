@@ -4,7 +4,11 @@
 # a test pattern on a machine without a camera) and, once it exists, the web
 # gateway. On the test pattern each frame carries the latency stamp, and the
 # page shows the capture-to-display latency (docs/latency.md); a real camera
-# streams without it. Ctrl-C stops everything.
+# streams without it. The camera sends a test tone as its audio and takes
+# control data channels; the page opened with the printed control token
+# (?control=T, the gateway's --control-token-file) has a control panel whose
+# commands a toy robot (scripts/echo-robot) answers with its position.
+# Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -77,18 +81,35 @@ else
 fi
 # Recordings go to build/demo/recordings, when started from the page
 # (docs/recording.md): the demo keeps at most 200 MB of them.
+# A test tone as the audio, and control data channels accepted (only the
+# gateway's control token gets one through, see below).
 GST_PLUGIN_PATH="$plugin_path" "$picamrtc" --source "$source_arg" "${stamp_args[@]}" \
+  --audio test --control on \
   --broker "mqtt://127.0.0.1:$MQTT_PORT" --device "$DEVICE" "${ice_args[@]}" \
   --record-dir "$run_dir/recordings" --record-max-mb 200 &
+pids+=($!)
+
+# The toy robot behind the control panel: it answers each viewer's command
+# (P/D/control/from-viewer) with its position (P/D/control/to-viewers).
+log "starting the echo robot (answers the control panel of $DEVICE)"
+python3 "$PICAMRTC_ROOT/scripts/echo-robot" --broker "127.0.0.1:$MQTT_PORT" \
+  --device "$DEVICE" &
 pids+=($!)
 
 gateway="$BUILD_DIR/src/gateway/picamrtc-gateway"
 if [ -x "$gateway" ]; then
   port=${PICAMRTC_HTTP_PORT:-8080}
+  # A new control token each run: whoever has it drives the robot.
+  (umask 077 && openssl rand -hex 16 > "$run_dir/control-token")
+  control_token=$(cat "$run_dir/control-token")
   "$gateway" --broker "mqtt://127.0.0.1:$MQTT_PORT" --listen "127.0.0.1:$port" \
-    --www "$PICAMRTC_ROOT/data/www" --device "$DEVICE" &
+    --www "$PICAMRTC_ROOT/data/www" --device "$DEVICE" \
+    --control-token-file "$run_dir/control-token" &
   pids+=($!)
-  log "open http://127.0.0.1:$port/ to watch $DEVICE"
+  log "open http://127.0.0.1:$port/?control=$control_token to watch $DEVICE"
+  log "  (with its sound: unmute it on the page; and the control panel: arrow keys"
+  log "  or the buttons drive the echo robot, its position shows as telemetry)"
+  log "http://127.0.0.1:$port/ watches without the control panel"
 else
   log "camera $DEVICE is serving over mqtt://127.0.0.1:$MQTT_PORT; watch it with:"
   log "  $BUILD_DIR/tests/integration/pcr-test-viewer --broker mqtt://127.0.0.1:$MQTT_PORT --device $DEVICE --frames 300"

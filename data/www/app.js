@@ -4,9 +4,19 @@
 // (picamrtc --latency-stamp), the capture-to-display latency. No
 // dependencies, no build step.
 //
+// Every offer has an audio m-line (recvonly): the camera's sound plays in
+// the same <video>, muted until the Sound button (key M) turns it on; a
+// camera without audio rejects the m-line and the video plays as before.
+// A camera whose status says control:true, watched with a control token,
+// gets the data channel "control" and the control panel (control.js); one
+// whose status says talkback:true gets a hold-to-talk button (key T).
+//
 // URL parameters:
 //   ?device=D             the camera to play (default: the first online one)
 //   ?token=T              bearer token for api/ and whep/ requests
+//   ?control=T            control token: the bearer token then, and the
+//                         control channel for cameras with control:true
+//                         (kept in localStorage like a typed-in token)
 //   ?signalling=auto|whep|bulk   force one signalling path (default auto)
 //   ?stats=0|1            stats overlay off/on at start (default on)
 //   ?autoplay=0           do not start playing on load
@@ -24,6 +34,7 @@ import {
 import { StatsMonitor, renderStats, renderLatency, EMPTY } from './stats.js';
 import { LatencyMeter } from './latency-meter.js';
 import { RecordingsPanel } from './recordings.js';
+import { ControlPanel, PushToTalk } from './control.js';
 
 const POLL_MS = 2000;
 const BACKOFF_MIN_MS = 1000;
@@ -32,6 +43,8 @@ const STABLE_MS = 10000;          // live this long resets the backoff
 const CONNECT_TIMEOUT_MS = 15000; // answer applied -> connected
 const STALL_MS = 3000;            // no frame this long while live: say so
 const TOKEN_KEY = 'picamrtc.token';
+const CONTROL_KEY = 'picamrtc.control';
+const STATUS_WAIT_MS = 3000;      // with a control token: wait this long for the camera's status
 const STATS_KEY = 'picamrtc.stats';
 const THUMB_MS = 30000;           // a camera's thumbnail at most this often
 
@@ -59,6 +72,9 @@ const el = {
   statsBtn: $('stats-btn'),
   fsBtn: $('fs-btn'),
   snapBtn: $('snap-btn'),
+  soundBtn: $('sound-btn'),
+  talkBtn: $('talk-btn'),
+  controlPanel: $('control-panel'),
   metaDevice: $('meta-device'),
   metaInfo: $('meta-info'),
   gateway: $('gateway-status'),
@@ -78,8 +94,13 @@ function save(key, value) {
   } catch { /* storage disabled */ }
 }
 
-let token = params.get('token') || load(TOKEN_KEY) || null;
-let tokenSource = params.get('token') ? 'url' : (token ? 'storage' : null);
+// A control token (?control=T, kept for the next visit) is also the
+// bearer token: the gateway lets it watch too. A ?token=T without
+// ?control= in the URL wins over a kept control token.
+let controlToken = params.get('control') || (params.get('token') ? null : load(CONTROL_KEY)) || null;
+if (params.get('control')) save(CONTROL_KEY, controlToken);
+let token = controlToken || params.get('token') || load(TOKEN_KEY) || null;
+let tokenSource = controlToken ? 'control' : (params.get('token') ? 'url' : (token ? 'storage' : null));
 
 /** Everything the page knows. */
 const S = {
@@ -116,7 +137,108 @@ class SessionEnded extends Error {
 }
 
 const answerable = (st) => st === 'online' || st === 'error';
+
+/** The selected camera's last polled status object ({} when unknown). */
+function selectedStatus() {
+  const dev = S.devices.find((d) => d.id === S.device);
+  return (dev && dev.status) || {};
+}
+/** A session with the selected camera gets the control channel. */
+const wantsControl = () => Boolean(controlToken) && selectedStatus().control === true;
+const hasTalkback = () => selectedStatus().talkback === true;
 const api = (path) => new URL(path, document.baseURI).href;
+
+// ---- control channel, push-to-talk, sound (control.js) -------------------------
+
+const control = new ControlPanel(el.controlPanel);
+const talk = new PushToTalk(el.talkBtn, {
+  // a talking session is a new session (no renegotiation)
+  restart: () => {
+    if (!S.device) return;
+    S.userStopped = false;
+    S.failures = 0;
+    connect();
+  },
+});
+
+/** The camera's sound comes in the current session. */
+function audioReceived() {
+  const c = S.client;
+  if (!c || !c.mediaStream) return false;
+  return c.audioReceived && c.mediaStream.getAudioTracks().some((t) => t.readyState === 'live');
+}
+
+function renderAudio() {
+  const has = audioReceived();
+  el.soundBtn.hidden = !has;
+  const on = !el.video.muted;
+  el.soundBtn.setAttribute('aria-pressed', String(on));
+  el.soundBtn.classList.toggle('is-on', on);
+  const words = on ? 'Sound on' : 'Sound off';
+  el.soundBtn.setAttribute('aria-label', on ? 'Mute' : 'Unmute');
+  el.soundBtn.title = `${on ? 'Mute' : 'Unmute'} (M)`;
+  const label = el.soundBtn.querySelector('.btn-label');
+  if (label.textContent !== words) label.textContent = words;
+}
+
+function setMuted(muted) {
+  el.video.muted = Boolean(muted);
+  if (!el.video.muted && el.video.paused && el.video.srcObject) el.video.play().catch(() => {});
+  renderAudio();
+}
+
+/** getStats() of the audio this page receives, else null. */
+async function audioLevel() {
+  const pc = S.client && S.client.pc;
+  if (!pc) return null;
+  let out = null;
+  try {
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && (s.kind || s.mediaType) === 'audio') {
+        out = {
+          audioLevel: s.audioLevel ?? null,
+          totalAudioEnergy: s.totalAudioEnergy ?? null,
+          totalSamplesDuration: s.totalSamplesDuration ?? null,
+          totalSamplesReceived: s.totalSamplesReceived ?? null,
+          concealedSamples: s.concealedSamples ?? null,
+          packetsReceived: s.packetsReceived ?? 0,
+          bytesReceived: s.bytesReceived ?? 0,
+        };
+      }
+    });
+  } catch { return null; }
+  return out;
+}
+
+/** getStats() of the microphone audio this page sends, else null. */
+async function talkStats() {
+  const pc = S.client && S.client.pc;
+  if (!pc) return null;
+  let out = null;
+  try {
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp' && (s.kind || s.mediaType) === 'audio') {
+        out = { packetsSent: s.packetsSent ?? 0, bytesSent: s.bytesSent ?? 0 };
+      }
+    });
+  } catch { return null; }
+  return out;
+}
+
+// Resolved once a poll of api/devices has answered (or failed).
+let devicesWaiters = [];
+function devicesLoaded(ms) {
+  if (S.devicesLoaded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    devicesWaiters.push(() => { clearTimeout(t); resolve(); });
+  });
+}
+function wakeDevicesWaiters() {
+  const w = devicesWaiters;
+  devicesWaiters = [];
+  for (const f of w) f();
+}
 
 // ---- stats ------------------------------------------------------------------
 
@@ -282,6 +404,11 @@ function render() {
   el.playLabel.textContent = canStop ? 'Stop' : 'Play';
   el.playBtn.disabled = !S.device;
 
+  // The control panel and push-to-talk: what the camera's status offers.
+  control.shown = Boolean(S.device) && wantsControl();
+  talk.shown = Boolean(S.device) && !S.userStopped && hasTalkback();
+  renderAudio();
+
   // Meta line under the player.
   const dev = S.devices.find((d) => d.id === S.device);
   el.metaDevice.textContent = S.device ? S.device : 'No camera selected';
@@ -441,6 +568,8 @@ function dropClient(opts) {
   clearTimers();
   monitor.detach();
   S.camera = null;
+  control.attach(null);
+  talk.sessionDropped();
   if (c) {
     if (c.path) S.lastPath = c.path;
     return c.stop(opts);
@@ -483,15 +612,25 @@ async function connect() {
     return;
   }
   if (gen !== S.gen) return;
+  // Whether to open the control channel depends on the camera's status:
+  // with a control token, have it before the offer.
+  if (controlToken && !S.devicesLoaded) {
+    await devicesLoaded(STATUS_WAIT_MS);
+    if (gen !== S.gen) return;
+  }
 
   const client = new WhepClient({
     device: S.device, token, iceServers, signalling: SIGNALLING,
     // Once WHEP has worked here, a 404 means "camera offline", not "no WHEP".
     fallbackOn404: !S.whepWorks,
+    audio: true,
+    micTrack: talk.micTrackFor(hasTalkback()),
+    control: wantsControl(),
   });
   S.client = client;
+  client.mediaStream = new MediaStream();
   client.addEventListener('track', (e) => {
-    if (S.client === client) attachTrack(e.detail);
+    if (S.client === client) attachTrack(client, e.detail);
   });
   client.addEventListener('connectionstatechange', (e) => {
     if (S.client !== client) return;
@@ -511,6 +650,8 @@ async function connect() {
   if (S.client !== client) return;
   S.lastPath = client.path;
   if (client.path === 'whep') S.whepWorks = true;
+  control.attach(client.controlChannel); // made by start(), opens after the answer
+  talk.sessionStarted(client);
   monitor.attach(client.pc);
   if (client.pc.connectionState === 'connected') {
     onConnected(client);
@@ -539,12 +680,16 @@ function onConnected(client) {
   setState('live', 'Live');
 }
 
-function attachTrack({ track, streams }) {
-  const stream = streams && streams[0] ? streams[0] : new MediaStream([track]);
+/** The session's video and audio tracks, in one stream in the <video>
+ * (whatever stream ids the camera gave them). */
+function attachTrack(client, { track }) {
+  const stream = client.mediaStream;
+  if (!stream.getTracks().includes(track)) stream.addTrack(track);
   if (el.video.srcObject !== stream) {
     el.video.srcObject = stream;
     meter.reset(); // a new stream: look at every frame again
   }
+  renderAudio();
   const p = el.video.play();
   if (p && p.catch) p.catch(() => { /* muted autoplay; a click plays */ });
 }
@@ -594,6 +739,7 @@ function selectDevice(id) {
   if (S.device !== id) {
     S.device = id;
     S.selectedWas = undefined;
+    talk.reset();
     const p = new URLSearchParams(location.search);
     p.set('device', id);
     try { history.replaceState(null, '', `${location.pathname}?${p}${location.hash}`); } catch { /* file: URLs */ }
@@ -616,6 +762,7 @@ async function play(deviceId) {
 /** End the session (DELETE / stop-webrtc); no reconnect until play(). */
 async function stop() {
   S.userStopped = true;
+  talk.reset();
   const p = dropClient();
   el.video.srcObject = null;
   clearStats();
@@ -709,7 +856,9 @@ async function poll() {
     if (!Array.isArray(list)) throw new HttpError(502, 'api/devices: not a list');
     S.gatewayError = null;
     onDevices(normalizeDevices(list));
+    wakeDevicesWaiters();
   } catch (e) {
+    wakeDevicesWaiters();
     S.gatewayError = e instanceof HttpError || e instanceof NetworkError ? e : new NetworkError(e.message);
     if (e instanceof HttpError && e.status === 401) askToken(e.message, false);
     if (!S.device && S.state === 'idle') {
@@ -783,6 +932,10 @@ function onDevices(list) {
 function askToken(reason, userInitiated) {
   if (tokenSource === 'storage') {
     save(TOKEN_KEY, null); // the stored token was refused
+    tokenSource = null;
+  } else if (tokenSource === 'control') {
+    save(CONTROL_KEY, null); // the control token was refused
+    controlToken = null;
     tokenSource = null;
   }
   if (!userInitiated && S.tokenDismissed) return;
@@ -860,6 +1013,8 @@ el.retryBtn.addEventListener('click', () => {
 el.statsBtn.addEventListener('click', () => setStatsVisible(el.stats.hidden));
 el.fsBtn.addEventListener('click', toggleFullscreen);
 el.snapBtn.addEventListener('click', saveSnapshot);
+el.soundBtn.addEventListener('click', () => setMuted(!el.video.muted));
+el.video.addEventListener('volumechange', renderAudio);
 el.viewport.addEventListener('dblclick', (e) => {
   if (e.target.closest('button, .stats')) return;
   toggleFullscreen();
@@ -873,9 +1028,22 @@ el.video.addEventListener('click', () => { if (el.video.paused && el.video.srcOb
 document.addEventListener('keydown', (e) => {
   if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.target.closest && e.target.closest('input, textarea, select, dialog')) return;
-  if (e.key === 'f' || e.key === 'F') { e.preventDefault(); toggleFullscreen(); }
+  // Arrow keys drive (space stops) while the control panel shows; space on
+  // a focused button stays that button's.
+  if (!(e.key === ' ' && e.target.closest && e.target.closest('button')) && control.onKey(e)) return;
+  if ((e.key === 't' || e.key === 'T') && talk.shown) {
+    e.preventDefault();
+    if (!e.repeat) talk.press();
+    return;
+  }
+  if (e.key === 'm' || e.key === 'M') { e.preventDefault(); if (audioReceived()) setMuted(!el.video.muted); }
+  else if (e.key === 'f' || e.key === 'F') { e.preventDefault(); toggleFullscreen(); }
   else if (e.key === 's' || e.key === 'S') { e.preventDefault(); setStatsVisible(el.stats.hidden); }
   else if (e.key === 'p' || e.key === 'P') { e.preventDefault(); saveSnapshot(); }
+});
+
+document.addEventListener('keyup', (e) => {
+  if (e.key === 't' || e.key === 'T') talk.release();
 });
 
 window.addEventListener('pagehide', () => {
@@ -938,6 +1106,60 @@ const picamrtc = {
   clearLatencySamples() { meter.clear(); },
   /** the forced signalling path from ?signalling=, 'auto' by default */
   get signalling() { return SIGNALLING; },
+  /** The camera's sound: {received: the answer sends audio and a live audio
+   * track is in the <video>'s stream, muted: the <video> is muted (it starts
+   * muted), answer: the camera's direction for the audio m-line
+   * ('sendonly', 'sendrecv', 'rejected', 'inactive', null before an answer),
+   * direction: the audio transceiver's currentDirection as the browser
+   * sees it} */
+  get audio() {
+    const c = S.client;
+    const tr = c && c.audioTransceiver;
+    return {
+      received: audioReceived(),
+      muted: el.video.muted,
+      answer: (c && c.audioAnswer) || null,
+      direction: (tr && tr.currentDirection) || null,
+    };
+  },
+  /** Promise of the received audio's getStats() figures {audioLevel (0..1,
+   * the last ~second), totalAudioEnergy, totalSamplesDuration,
+   * totalSamplesReceived, concealedSamples, packetsReceived, bytesReceived},
+   * null without a session or an audio receiver */
+  audioLevel,
+  /** mute (true) or unmute (false) the camera's sound, like the Sound button */
+  setMuted,
+  /** The control channel (data channel "control"): shown: the panel shows
+   * (status control:true and a control token), state: the channel's
+   * readyState or null, send(text): sends a text, false unless open,
+   * command(cmd): sends {"cmd": cmd}, received / sent: every text received
+   * / sent on this page's control channels, oldest first (the live arrays,
+   * at most 500 each), telemetry: the last text received */
+  control: {
+    get shown() { return control.shown; },
+    get state() { return control.state; },
+    send: (text) => control.send(text),
+    command: (cmd) => control.command(cmd),
+    get received() { return control.received; },
+    get sent() { return control.sent; },
+    get telemetry() { return control.telemetry; },
+  },
+  /** Push-to-talk: shown (status talkback:true), state 'off' | 'asking' |
+   * 'denied' | 'unsupported' | 'starting' | 'ready' | 'talking' | 'busy'
+   * (someone else talks), pressed, canTalk: the current session's answer
+   * lets this viewer talk, micEnabled: the microphone track is on,
+   * press() / release(): like holding the button, stats(): Promise of the
+   * sent audio's {packetsSent, bytesSent} or null */
+  talk: {
+    get shown() { return talk.shown; },
+    get state() { return talk.state; },
+    get pressed() { return talk.pressed; },
+    get canTalk() { return Boolean(S.client && S.client.canTalk); },
+    get micEnabled() { return Boolean(talk.track && talk.track.enabled && talk.track.readyState === 'live'); },
+    press: () => talk.press(),
+    release: () => talk.release(),
+    stats: talkStats,
+  },
   play,
   stop,
 };

@@ -1,5 +1,7 @@
 // picamrtc web client: a small WHEP client (draft-ietf-wish-whep) for a
-// receive-only video session, with the seed's bulk API as a fallback.
+// video session (plus the camera's audio, and optionally the viewer's
+// microphone and a `control` data channel), with the seed's bulk API as a
+// fallback.
 //
 //   const c = new WhepClient({ device: 'cam1', iceServers, token });
 //   c.addEventListener('track', (e) => { video.srcObject = e.detail.streams[0]; });
@@ -16,6 +18,12 @@
 // {"webrtc_answer","session"}; stop with POST <base>/api/stop-webrtc.
 // 'auto' (the default) tries WHEP and falls back to bulk when the POST
 // answers 404, 405 or 501 or cannot be sent at all.
+//
+// The offer holds, in this order: the video m-line (recvonly, H.264
+// first), an audio m-line (Opus; recvonly, or sendrecv with the
+// microphone's track for push-to-talk; a camera without audio rejects it
+// and the video plays on), and with `control` an application m-line for the
+// data channel "control" (docs: contract of issue 11).
 //
 // No dependencies, no build step: an ES module for current browsers.
 
@@ -165,6 +173,63 @@ export function preferH264(transceiver) {
   }
 }
 
+/**
+ * The direction of the m-line with a=mid:`mid` in `sdp` ('sendrecv',
+ * 'sendonly', 'recvonly', 'inactive'; 'rejected' for port 0), or null when
+ * there is no such m-line.
+ */
+export function mediaDirection(sdp, mid) {
+  if (!sdp || mid == null) return null;
+  const sections = sdp.split(/\r?\n(?=m=)/).slice(1);
+  for (const sec of sections) {
+    const m = /^a=mid:(.+)$/m.exec(sec);
+    if (!m || m[1].trim() !== String(mid)) continue;
+    if (/^m=\S+ 0 /.test(sec)) return 'rejected';
+    const d = /^a=(sendrecv|sendonly|recvonly|inactive)\s*$/m.exec(sec);
+    return d ? d[1] : 'sendrecv';
+  }
+  return null;
+}
+
+/**
+ * `sdp` (an answer) with its m-line a=mid:`mid` rejected (port 0, out of
+ * the BUNDLE group) when the camera answered it inactive: the same for the
+ * media, but a camera that signals no a=ssrc for its video (webrtcbin
+ * without RTX) sends packets that Chromium routes to the video only while
+ * the video's m-line is the only one left in the bundle.
+ */
+export function rejectInactive(sdp, mid) {
+  if (mediaDirection(sdp, mid) !== 'inactive') return sdp;
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const parts = sdp.split(/\r?\n(?=m=)/);
+  for (let i = 1; i < parts.length; i++) {
+    const m = /^a=mid:(.+)$/m.exec(parts[i]);
+    if (m && m[1].trim() === String(mid)) parts[i] = parts[i].replace(/^(m=\S+) \d+/, '$1 0');
+  }
+  parts[0] = parts[0].replace(/^a=group:BUNDLE .*$/m,
+    (line) => line.split(' ').filter((x, k) => k === 0 || x !== String(mid)).join(' '));
+  return parts.join(eol);
+}
+
+/**
+ * Offer Opus only on the audio m-line (the camera speaks nothing else; no
+ * audio RED, which would double the microphone's bitrate for nothing).
+ */
+export function preferOpus(transceiver) {
+  if (!transceiver || typeof transceiver.setCodecPreferences !== 'function') return false;
+  let caps;
+  try { caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('audio'); } catch { caps = null; }
+  const opus = caps && caps.codecs ? caps.codecs.filter((c) => (c.mimeType || '').toLowerCase() === 'audio/opus') : [];
+  if (!opus.length) return false;
+  try {
+    transceiver.setCodecPreferences(opus);
+    return true;
+  } catch (e) {
+    console.warn('picamrtc: audio setCodecPreferences failed:', e);
+    return false;
+  }
+}
+
 /** Ask the receiver for the smallest playout delay the browser allows. */
 export function tuneReceiver(receiver) {
   if (!receiver) return;
@@ -236,7 +301,7 @@ function waitForIceGathering(pc, timeoutMs, quietMs) {
 }
 
 /**
- * One receive-only video session with a camera, over WHEP or the bulk API.
+ * One video session with a camera (its audio too), over WHEP or the bulk API.
  *
  * Events (EventTarget, data in `event.detail`):
  *  - 'track'                  {track, streams, receiver}
@@ -260,11 +325,15 @@ export class WhepClient extends EventTarget {
    *                                          false once WHEP is known to work (404 = offline)
    * @param {number} [o.requestTimeoutMs]     POST timeout (the gateway waits for the device)
    * @param {number} [o.disconnectGraceMs]    'disconnected' this long ends the session
+   * @param {boolean} [o.audio]               offer an audio m-line (default true)
+   * @param {MediaStreamTrack} [o.micTrack]   offer the audio m-line sendrecv with this
+   *                                          track (push-to-talk); else recvonly
+   * @param {boolean} [o.control]             create the data channel "control" before the offer
    */
   constructor({
     device, baseUrl, token = null, iceServers = [], signalling = 'auto',
     gatherTimeoutMs = 4000, gatherQuietMs = 1500, requestTimeoutMs = 20000, disconnectGraceMs = 5000,
-    fallbackOn404 = true,
+    fallbackOn404 = true, audio = true, micTrack = null, control = false,
   } = {}) {
     super();
     if (!device) throw new TypeError('WhepClient: device is required');
@@ -278,11 +347,24 @@ export class WhepClient extends EventTarget {
     this.fallbackOn404 = fallbackOn404;
     this.requestTimeoutMs = requestTimeoutMs;
     this.disconnectGraceMs = disconnectGraceMs;
+    this.audio = Boolean(audio);
+    this.micTrack = this.audio ? micTrack : null;
+    /** whether this session offered sendrecv audio (push-to-talk) */
+    this.talk = Boolean(this.micTrack);
+    this.control = Boolean(control);
 
     /** @type {RTCPeerConnection|null} */
     this.pc = null;
     /** @type {RTCRtpTransceiver|null} */
     this.transceiver = null;
+    /** @type {RTCRtpTransceiver|null} the audio m-line's */
+    this.audioTransceiver = null;
+    /** @type {RTCDataChannel|null} the "control" channel (control: true) */
+    this.controlChannel = null;
+    /** the answer's direction for the audio m-line, as the camera wrote it
+     * ('sendonly': it sends, 'sendrecv': it also plays our microphone,
+     * 'rejected', 'inactive'), null before the answer or without audio */
+    this.audioAnswer = null;
     /** 'whep' or 'bulk' once an answer came; null before */
     this.path = null;
     /** why WHEP was not used ('' when it was) */
@@ -337,6 +419,16 @@ export class WhepClient extends EventTarget {
     const tr = pc.addTransceiver('video', { direction: 'recvonly' });
     this.transceiver = tr;
     this.codecPreferencesSet = preferH264(tr);
+    if (this.audio) {
+      this.audioTransceiver = this.micTrack
+        ? pc.addTransceiver(this.micTrack, { direction: 'sendrecv' })
+        : pc.addTransceiver('audio', { direction: 'recvonly' });
+      preferOpus(this.audioTransceiver);
+    }
+    if (this.control) {
+      // Before the offer, so that the offer has the application m-line.
+      this.controlChannel = pc.createDataChannel('control', { ordered: true });
+    }
 
     pc.addEventListener('track', (e) => {
       if (this.closed) return;
@@ -379,8 +471,16 @@ export class WhepClient extends EventTarget {
     }
     this._check();
 
-    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    const audioMid = this.audioTransceiver && this.audioTransceiver.mid;
+    if (this.audioTransceiver) this.audioAnswer = mediaDirection(answer, audioMid);
+    await pc.setRemoteDescription({
+      type: 'answer',
+      sdp: this.audioAnswer === 'inactive' ? rejectInactive(answer, audioMid) : answer,
+    });
     tuneReceiver(tr.receiver);
+    if (this.audioTransceiver && this.audioAnswer !== 'rejected' && this.audioAnswer !== 'inactive') {
+      tuneReceiver(this.audioTransceiver.receiver);
+    }
     this._check();
 
     const dtls = tr.receiver && tr.receiver.transport;
@@ -395,6 +495,17 @@ export class WhepClient extends EventTarget {
   }
 
   _check() { if (this.closed) throw new AbortedError(); }
+
+  /** The camera plays what we send on the audio m-line (its answer is
+   * sendrecv or recvonly): this viewer may talk. */
+  get canTalk() {
+    return this.talk && (this.audioAnswer === 'sendrecv' || this.audioAnswer === 'recvonly');
+  }
+
+  /** The camera's audio comes (its answer sends on the audio m-line). */
+  get audioReceived() {
+    return this.audioAnswer === 'sendrecv' || this.audioAnswer === 'sendonly';
+  }
 
   async _postWhep() {
     this._offerSdp = this.pc.localDescription.sdp;
@@ -588,6 +699,9 @@ export class WhepClient extends EventTarget {
     clearTimeout(this._patchTimer);
     clearTimeout(this._disconnectTimer);
     this._abort.abort();
+    if (this.controlChannel) {
+      try { this.controlChannel.close(); } catch { /* already closed */ }
+    }
     if (this.pc) {
       try { this.pc.close(); } catch { /* already closed */ }
     }
