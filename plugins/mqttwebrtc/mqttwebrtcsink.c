@@ -2067,13 +2067,63 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
 }
 
+typedef struct
+{
+  PcrMqttWebrtcSink *self;
+  gchar *id;
+  gchar *why;
+} BranchError;
+
+static void
+branch_error_free (gpointer data)
+{
+  BranchError *e = data;
+
+  g_free (e->id);
+  g_free (e->why);
+  g_free (e);
+}
+
+static gboolean
+branch_error_cb (gpointer data)
+{
+  BranchError *e = data;
+  PcrViewer *viewer = lookup_session (e->self, e->id);
+
+  if (viewer)
+    remove_session (e->self, viewer, TRUE, e->why);
+  return G_SOURCE_REMOVE;
+}
+
 /* The recording branch's messages stay here: a full disk stops the
- * recording, not the pipeline. Any thread. */
+ * recording, not the pipeline. So do a viewer's: an error inside its
+ * branch (a transport webrtcbin gives up on, an SCTP association gone
+ * wrong) ends that session only. Any thread. */
 static void
 pcr_mqtt_webrtc_sink_handle_message (GstBin * bin, GstMessage * message)
 {
   PcrMqttWebrtcSink *self = PCR_MQTT_WEBRTC_SINK (bin);
   gboolean ours = FALSE;
+
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR) {
+    gchar *id = pcr_viewer_session_of (GST_MESSAGE_SRC (message));
+
+    if (id) {
+      g_autoptr (GError) err = NULL;
+      g_autofree gchar *debug = NULL;
+      BranchError *e = g_new0 (BranchError, 1);
+
+      gst_message_parse_error (message, &err, &debug);
+      GST_WARNING_OBJECT (self, "session %s: error from %s: %s (%s)", id,
+          GST_MESSAGE_SRC_NAME (message), err->message, GST_STR_NULL (debug));
+      e->self = self;
+      e->id = id;
+      e->why = g_strdup_printf ("its branch failed: %s", err->message);
+      post (self, branch_error_cb, e, branch_error_free);
+      gst_message_unref (message);
+      return;
+    }
+  }
 
   GST_OBJECT_LOCK (self);
   if (self->recorder)

@@ -139,7 +139,8 @@ struct _PcrViewer
   GStrv mids;                   /* the offer's a=mid per m-line ("" if none) */
   GStrv offer_ice_uris;         /* its iceServers as webrtcbin URIs */
   guint playout_delay_id;       /* 0: no playout-delay extension */
-  guint32 ssrc;                 /* of the media; 0 unless RTX is answered */
+  guint32 ssrc;                 /* of the video */
+  guint32 audio_ssrc;
   gboolean fec;                 /* RED and ULPFEC answered */
   PcrOpusChoice *opus;          /* the offer's audio, or NULL */
   gboolean playout_delay_directed;
@@ -176,6 +177,40 @@ struct _PcrViewer
   gboolean secured;             /* DTLS is too: media flows */
   guint remote_candidates;
 };
+
+/* Each element of a viewer's branch carries its session id: an error from
+ * inside (webrtcbin's nicesrc, sctpenc, ...) ends that session, not the
+ * pipeline (pcr_viewer_session_of). */
+/* *INDENT-OFF* */
+static G_DEFINE_QUARK (pcr-session, session);
+/* *INDENT-ON* */
+
+static void
+tag (GstElement * element, const gchar * id)
+{
+  if (element)
+    g_object_set_qdata_full (G_OBJECT (element), session_quark (),
+        g_strdup (id), g_free);
+}
+
+gchar *
+pcr_viewer_session_of (GstObject * object)
+{
+  gchar *id = NULL;
+  GstObject *o = object ? gst_object_ref (object) : NULL;
+
+  while (o && !id) {
+    GstObject *parent;
+
+    id = g_strdup (g_object_get_qdata (G_OBJECT (o), session_quark ()));
+    parent = gst_object_get_parent (o);
+    gst_object_unref (o);
+    o = parent;
+  }
+  if (o)
+    gst_object_unref (o);
+  return id;
+}
 
 static void
 ensure_debug_category (void)
@@ -760,6 +795,7 @@ drain_pad (Peer * peer, GstPad * pad)
   if (!sink)
     return;
   g_object_set (sink, "sync", FALSE, "async", FALSE, NULL);
+  tag (sink, peer->id);
   gst_bin_add (peer->bin, sink);
   g_mutex_lock (&peer->control_lock);
   g_ptr_array_add (peer->drains, gst_object_ref (sink));
@@ -805,6 +841,7 @@ on_webrtc_pad_added (GstElement * webrtc, GstPad * pad, Peer * peer)
         peer->id, peer->talkback, error->message);
     return;
   }
+  tag (bin, peer->id);
   gst_bin_add (peer->bin, bin);
   g_mutex_lock (&peer->control_lock);
   peer->talk_bin = gst_object_ref (bin);
@@ -1023,17 +1060,21 @@ pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
 
     viewer->twcc_id = directed ? 0 : id;
   }
-  /* Any non-zero value: 0 is what webrtcbin's FID group says when it did
-   * not know the media ssrc. */
   /* With RED every packet is RED, retransmissions too: they need the
    * offer's rtx format for RED, or NACKs would go unanswered. */
   viewer->fec = settings->fec && choice->red_pt >= 0 && choice->ulpfec_pt >= 0
       && (choice->rtx_pt < 0 || choice->red_rtx_pt >= 0);
   if (viewer->fec)
     viewer->peer->ulpfec_pt = choice->ulpfec_pt;
-  if (choice->rtx_pt >= 0)
-    while (!viewer->ssrc)
-      viewer->ssrc = g_random_int ();
+  /* Chosen here, so the answer names them (a=ssrc): with audio and video
+   * bundled a browser routes packets by ssrc (without a mid extension),
+   * and RTX needs its FID group. Any non-zero value: 0 is what webrtcbin's
+   * FID group says when it did not know the media ssrc. Distinct, so the
+   * receiver reports of one are never read as the other's. */
+  while (!viewer->ssrc)
+    viewer->ssrc = g_random_int ();
+  while (!viewer->audio_ssrc || viewer->audio_ssrc == viewer->ssrc)
+    viewer->audio_ssrc = g_random_int ();
   viewer->choice = g_steal_pointer (&choice);
   viewer->opus = pcr_sdp_find_opus (sdp);
   viewer->audio_tee = settings->audio_tee;
@@ -1517,7 +1558,8 @@ make_branch (PcrViewer * viewer, GError ** error)
     g_object_set (viewer->audio_queue, "leaky", 2, "max-size-buffers", 0,
         "max-size-bytes", 0, "max-size-time", (guint64) 200 * GST_MSECOND,
         NULL);
-    g_object_set (viewer->audio_pay, "pt", viewer->opus->pt, NULL);
+    g_object_set (viewer->audio_pay, "pt", viewer->opus->pt, "ssrc",
+        viewer->audio_ssrc, NULL);
   }
   return TRUE;
 }
@@ -1644,7 +1686,8 @@ audio_preferences (PcrViewer * viewer)
   return gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING,
       "audio", "encoding-name", G_TYPE_STRING, "OPUS", "clock-rate",
       G_TYPE_INT, 48000, "encoding-params", G_TYPE_STRING, "2", "payload",
-      G_TYPE_INT, viewer->opus->pt, NULL);
+      G_TYPE_INT, viewer->opus->pt, "ssrc", G_TYPE_UINT, viewer->audio_ssrc,
+      NULL);
 }
 
 /* The audio m-line's transceiver: the device's Opus (queue ! rtpopuspay on
@@ -1920,6 +1963,12 @@ pcr_viewer_start (PcrViewer * viewer, GstElement ** tees, guint n_tees,
 
   if (!make_branch (viewer, error))
     return FALSE;
+  tag (viewer->funnel, viewer->id);
+  tag (viewer->queue, viewer->id);
+  tag (viewer->pay, viewer->id);
+  tag (viewer->webrtc, viewer->id);
+  tag (viewer->audio_queue, viewer->id);
+  tag (viewer->audio_pay, viewer->id);
   gst_bin_add_many (viewer->host.bin, viewer->funnel, viewer->queue,
       viewer->pay, viewer->webrtc, NULL);
   configure_ice_agent (viewer);

@@ -78,6 +78,10 @@ PcrViewer *pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
 gboolean pcr_viewer_start (PcrViewer * viewer, GstElement ** tees,
     guint n_tees, guint rendition, GError ** error);
 
+/* The session whose branch holds @object (at any depth), or NULL; any
+ * thread. */
+gchar *pcr_viewer_session_of (GstObject * object);
+
 /* The viewer's offer sends Opus audio the device could play (talk-back). */
 gboolean pcr_viewer_offers_talk (PcrViewer * viewer);
 

@@ -146,9 +146,10 @@ GST_START_TEST (test_factory_and_caps)
 
   /* An always sink pad and a requested one for the low rendition, both
    * H.264 byte-stream, one access unit per buffer, in a profile every
-   * browser decodes; and a requested one for raw frames (still images). */
+   * browser decodes; a requested one for raw frames (still images) and
+   * one for Opus audio. */
   templates = gst_element_factory_get_static_pad_templates (factory);
-  fail_unless_equals_int (g_list_length ((GList *) templates), 3);
+  fail_unless_equals_int (g_list_length ((GList *) templates), 4);
   expected = gst_caps_from_string ("video/x-h264, "
       "stream-format=(string)byte-stream, alignment=(string)au, "
       "profile=(string){ constrained-baseline, baseline }");
@@ -165,6 +166,14 @@ GST_START_TEST (test_factory_and_caps)
       fail_unless (gst_caps_get_size (caps) == 1 &&
           gst_structure_has_name (gst_caps_get_structure (caps, 0),
               "video/x-raw"), "snapshot caps are %" GST_PTR_FORMAT, caps);
+      gst_clear_caps (&caps);
+      continue;
+    } else if (g_str_equal (templ->name_template, "sink_audio")) {
+      fail_unless_equals_int (templ->presence, GST_PAD_REQUEST);
+      caps = gst_static_caps_get (&templ->static_caps);
+      fail_unless (gst_caps_get_size (caps) == 1 &&
+          gst_structure_has_name (gst_caps_get_structure (caps, 0),
+              "audio/x-opus"), "sink_audio caps are %" GST_PTR_FORMAT, caps);
       gst_clear_caps (&caps);
       continue;
     } else {
