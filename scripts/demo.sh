@@ -84,7 +84,7 @@ fi
 # A test tone as the audio, and control data channels accepted (only the
 # gateway's control token gets one through, see below).
 GST_PLUGIN_PATH="$plugin_path" "$picamrtc" --source "$source_arg" "${stamp_args[@]}" \
-  --audio test --control on \
+  --audio test --control \
   --broker "mqtt://127.0.0.1:$MQTT_PORT" --device "$DEVICE" "${ice_args[@]}" \
   --record-dir "$run_dir/recordings" --record-max-mb 200 &
 pids+=($!)

@@ -13,9 +13,11 @@
  * Without a clock or a PTS the frame gets the wall time it passes here.
  *
  * With flash=true it also paints a white square into the bottom left corner
- * of the frame nearest to each whole second of running time: a test tone
- * that beeps on the same seconds (audiotestsrc wave=ticks) lets a viewer
- * measure the offset between sound and picture (docs/audio-and-control.md).
+ * of the frame nearest to each whole second of running time past
+ * flash-phase: a test tone that beeps on the same instants (audiotestsrc
+ * wave=ticks, whose ticks start at its first sample; picamrtc sets the
+ * phase from it) lets a viewer measure the offset between sound and
+ * picture (docs/audio-and-control.md).
  */
 #include "config.h"
 
@@ -44,6 +46,7 @@ enum
   PROP_ENABLED,
   PROP_BLOCK_SIZE,
   PROP_FLASH,
+  PROP_FLASH_PHASE,
   N_PROPERTIES
 };
 
@@ -60,6 +63,7 @@ struct _PcrLatencyStampFilter
   gboolean enabled;
   gint block_size;
   gboolean flash;
+  guint64 flash_phase;          /* ns past each whole second */
 
   /* streaming thread only (and start/stop, which it does not overlap) */
   guint32 frame;
@@ -184,7 +188,8 @@ draw_band (PcrLatencyStampFilter * self, GstVideoFrame * frame,
 /* The frame nearest to a whole second of running time: its half-frame
  * window around the PTS holds the second. */
 static gboolean
-flash_due (PcrLatencyStampFilter * self, GstVideoFrame * frame)
+flash_due (PcrLatencyStampFilter * self, GstVideoFrame * frame,
+    guint64 phase)
 {
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
   GstClockTime pts = GST_BUFFER_PTS (frame->buffer), running, half;
@@ -199,8 +204,10 @@ flash_due (PcrLatencyStampFilter * self, GstVideoFrame * frame)
   half = gst_util_uint64_scale_int (GST_SECOND, fps_d, 2 * fps_n);
   if (!GST_CLOCK_TIME_IS_VALID (running))
     return FALSE;
+  /* measured from the phase, a second later so nothing goes negative */
+  running = running + GST_SECOND - phase;
   if (running < half)
-    return TRUE;                /* second 0 */
+    return FALSE;
   return (running + half) / GST_SECOND != (running - half) / GST_SECOND;
 }
 
@@ -237,15 +244,17 @@ pcr_latency_stamp_filter_transform_frame_ip (GstVideoFilter * filter,
   gint width = GST_VIDEO_FRAME_WIDTH (frame);
   gint height = GST_VIDEO_FRAME_HEIGHT (frame);
   gboolean enabled, flash;
+  guint64 phase;
   gint block_size, cols, rows;
 
   GST_OBJECT_LOCK (self);
   enabled = self->enabled;
   block_size = self->block_size;
   flash = self->flash;
+  phase = self->flash_phase;
   GST_OBJECT_UNLOCK (self);
 
-  if (flash && flash_due (self, frame))
+  if (flash && flash_due (self, frame, phase))
     draw_flash (frame);
   if (!enabled)
     return GST_FLOW_OK;
@@ -313,6 +322,9 @@ pcr_latency_stamp_filter_set_property (GObject * object, guint prop_id,
     case PROP_FLASH:
       self->flash = g_value_get_boolean (value);
       break;
+    case PROP_FLASH_PHASE:
+      self->flash_phase = g_value_get_uint64 (value);
+      break;
     case PROP_BLOCK_SIZE:{
       gint size = g_value_get_int (value);
 
@@ -355,6 +367,9 @@ pcr_latency_stamp_filter_get_property (GObject * object, guint prop_id,
       break;
     case PROP_FLASH:
       g_value_set_boolean (value, self->flash);
+      break;
+    case PROP_FLASH_PHASE:
+      g_value_set_uint64 (value, self->flash_phase);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -421,6 +436,17 @@ pcr_latency_stamp_filter_class_init (PcrLatencyStampFilterClass * klass)
   properties[PROP_FLASH] = g_param_spec_boolean ("flash", "Flash",
       "A white square in the frame nearest to each whole second",
       DEFAULT_FLASH,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
+
+  /**
+   * PcrLatencyStampFilter:flash-phase:
+   *
+   * Where in each second of running time the flash falls, in ns (the
+   * test tone's first tick modulo a second). May change while playing.
+   */
+  properties[PROP_FLASH_PHASE] = g_param_spec_uint64 ("flash-phase",
+      "Flash phase", "Nanoseconds past each whole second of running time "
+      "the flash marks", 0, GST_SECOND - 1, 0,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
 
   g_object_class_install_properties (gobject_class, N_PROPERTIES, properties);

@@ -441,14 +441,11 @@ pcr_microphone_of_camera (const GstStructure * camera,
 }
 
 GstClockTime
-pcr_tick_shift (GstClockTime first, guint64 interval)
+pcr_tick_phase (GstClockTime first, guint64 interval)
 {
-  GstClockTime rem;
-
   if (!GST_CLOCK_TIME_IS_VALID (first) || interval == 0)
     return 0;
-  rem = first % interval;
-  return rem == 0 ? 0 : interval - rem;
+  return first % interval;
 }
 
 PcrPlatform *
@@ -767,9 +764,9 @@ select_low (const PcrConfig * config, const PcrPlatform * platform,
 }
 
 /* The test tone: a 440 Hz tick of ten periods (23 ms) at the start of
- * every second; the service moves its timestamps so the ticks fall on
- * whole seconds of running time (pcr_tick_shift), where a lip-sync test
- * looks for them. */
+ * every second from its first sample; with it the video gets a flash on
+ * the same instants (the service tells latencystamp the phase,
+ * pcr_tick_phase), where a lip-sync test looks for them. */
 #define PCR_AUDIO_TEST "audiotestsrc is-live=true wave=ticks " \
   "tick-interval=1000000000 volume=0.5"
 /* Opus as WebRTC wants it: 48 kHz mono, 10 ms frames for low latency */
@@ -1161,7 +1158,11 @@ pcr_build_pipeline (const PcrConfig * config,
 
   pipeline = config->pipeline;
   if (pipeline == NULL || *pipeline == '\0') {
-    const gchar *stamp = config->latency_stamp ? "latencystamp ! " : "";
+    /* the test tone's flash rides on the stamp's element */
+    gboolean flash = g_strcmp0 (config->audio, "test") == 0;
+    const gchar *stamp = config->latency_stamp ? (flash ?
+        "latencystamp flash=true ! " : "latencystamp ! ") : flash ?
+        "latencystamp enabled=false flash=true ! " : "";
     g_autofree gchar *sink = NULL;
     g_autofree gchar *talkback = pcr_talkback_description (config->talkback ?
         config->talkback : PCR_DEFAULT_TALKBACK);

@@ -162,12 +162,12 @@ gchar *pcr_select_pipeline (const PcrConfig * config,
     const PcrPlatform * platform, PcrSelection ** selection,
     GError ** error);
 
-/* How far to move the timestamps of a tick source (audiotestsrc
+/* Where in each @interval the ticks of a tick source (audiotestsrc
  * wave=ticks, which ticks at its first sample and every @interval after)
- * whose first buffer has running time @first: to the next multiple of
- * @interval, so the ticks fall on whole seconds of running time (0 when
- * already there). */
-GstClockTime pcr_tick_shift (GstClockTime first, guint64 interval);
+ * fall when its first buffer has running time @first: the flash-phase of
+ * the test pattern's latencystamp, so flash and beep mark the same
+ * instants (0 for an unknown time or interval). */
+GstClockTime pcr_tick_phase (GstClockTime first, guint64 interval);
 
 /* "x264enc (gstreamer1.0-plugins-ugly), foo (package unknown)" for a
  * NULL-terminated list of factory names. */

@@ -504,17 +504,27 @@ has_sometimes_src_pads (GstElement * element)
 /* ---- set-up ------------------------------------------------------------ */
 
 /* A tick source (audiotestsrc wave=ticks) ticks at its first sample, which
- * a live source stamps with the running time it starts at: its timestamps
- * move forward to the next whole tick interval, so the ticks fall on whole
- * seconds of running time (a lip-sync test lines them up with the video).
+ * a live source stamps with the running time it starts at: the test
+ * pattern's flash (latencystamp flash=true) is told that phase, so flash
+ * and beep mark the same instants (a lip-sync test lines them up). Timestamps
+ * stay as they are: they are the capture times the viewer syncs by.
  * Recomputed at each start (a new segment). */
 typedef struct
 {
   guint64 interval;
   GstSegment segment;
   gboolean first;
-  GstClockTime shift;
+  GPtrArray *flashes;           /* latencystamp elements with flash=true */
 } TickAlign;
+
+static void
+tick_align_free (gpointer data)
+{
+  TickAlign *align = data;
+
+  g_ptr_array_unref (align->flashes);
+  g_free (align);
+}
 
 static GstPadProbeReturn
 on_tick_data (GstPad * pad, GstPadProbeInfo * info, gpointer data)
@@ -540,20 +550,17 @@ on_tick_data (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   if (align->first) {
     GstClockTime running = gst_segment_to_running_time (&align->segment,
         GST_FORMAT_TIME, pts);
+    guint64 phase = pcr_tick_phase (running, align->interval);
+    guint i;
 
     align->first = FALSE;
-    align->shift = pcr_tick_shift (running, align->interval);
-    GST_INFO_OBJECT (pad, "ticks from %" GST_TIME_FORMAT " moved by %"
-        GST_TIME_FORMAT, GST_TIME_ARGS (running),
-        GST_TIME_ARGS (align->shift));
+    GST_INFO_OBJECT (pad, "ticks from %" GST_TIME_FORMAT ": the flash at "
+        "%" G_GUINT64_FORMAT " ns past each second", GST_TIME_ARGS (running),
+        phase);
+    for (i = 0; i < align->flashes->len; i++)
+      g_object_set (g_ptr_array_index (align->flashes, i), "flash-phase",
+          phase, NULL);
   }
-  if (align->shift == 0)
-    return GST_PAD_PROBE_OK;
-  buffer = gst_buffer_make_writable (buffer);
-  GST_BUFFER_PTS (buffer) = pts + align->shift;
-  if (GST_BUFFER_DTS_IS_VALID (buffer))
-    GST_BUFFER_DTS (buffer) += align->shift;
-  GST_PAD_PROBE_INFO_DATA (info) = buffer;
   return GST_PAD_PROBE_OK;
 }
 
@@ -577,8 +584,33 @@ is_tick_source (GstElement * element)
   return value != NULL && g_str_equal (value->value_nick, "ticks");
 }
 
+/* The pipeline's latencystamp elements with flash=true. */
+static GPtrArray *
+find_flashes (GstElement * pipeline)
+{
+  GPtrArray *flashes = g_ptr_array_new_with_free_func (gst_object_unref);
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
+  GValue item = G_VALUE_INIT;
+
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstElement *element = g_value_get_object (&item);
+    GstElementFactory *factory = gst_element_get_factory (element);
+    gboolean flash = FALSE;
+
+    if (factory && g_str_equal (GST_OBJECT_NAME (factory), "latencystamp")) {
+      g_object_get (element, "flash", &flash, NULL);
+      if (flash)
+        g_ptr_array_add (flashes, gst_object_ref (element));
+    }
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+  return flashes;
+}
+
 static void
-align_ticks (GstElement * element)
+align_ticks (GstElement * element, GstElement * pipeline)
 {
   g_autoptr (GstPad) pad = gst_element_get_static_pad (element, "src");
   TickAlign *align;
@@ -588,10 +620,12 @@ align_ticks (GstElement * element)
   align = g_new0 (TickAlign, 1);
   g_object_get (element, "tick-interval", &align->interval, NULL);
   gst_segment_init (&align->segment, GST_FORMAT_UNDEFINED);
+  align->flashes = find_flashes (pipeline);
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
-      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_tick_data, align, g_free);
-  GST_DEBUG_OBJECT (element, "ticks aligned to whole %" G_GUINT64_FORMAT
-      " ns of running time", align->interval);
+      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_tick_data, align,
+      tick_align_free);
+  GST_DEBUG_OBJECT (element, "ticks every %" G_GUINT64_FORMAT " ns, %u "
+      "flashes to follow them", align->interval, align->flashes->len);
 }
 
 static GstElement *toplevel_of (GstElement * pipeline, GstObject * object);
@@ -815,7 +849,7 @@ pcr_service_new (const PcrConfig * config, const gchar * description,
     if (GST_IS_BIN (element))
       g_object_set (element, "async-handling", TRUE, NULL);
     if (is_tick_source (element))
-      align_ticks (element);
+      align_ticks (element, self->pipeline);
     if (has_sometimes_src_pads (element)) {
       g_hash_table_insert (self->links, element,
           g_ptr_array_new_with_free_func (gst_object_unref));

@@ -85,7 +85,7 @@ class Env {
       const tokenFile = join(this.workdir, 'control-token');
       writeFileSync(tokenFile, `${this.controlToken}\n`);
       this.talkFile = join(this.workdir, 'talk.raw');
-      this.serviceArgs = ['--audio', 'test', '--control', 'on',
+      this.serviceArgs = ['--audio', 'test', '--control',
         '--talkback', `file:${this.talkFile}`];
       this.gatewayArgs = ['--control-token-file', tokenFile];
     }

@@ -1205,11 +1205,19 @@ test_build_audio (void)
   sel = select_audio_with (config, platform, "test", "test");
   desc = pcr_build_pipeline (config, sel, &error);
   g_assert_no_error (error);
-  expected = g_strdup_printf ("%s ! %s ! mqttwebrtcsink name=sink "
-      "audiotestsrc is-live=true wave=ticks tick-interval=1000000000 "
-      "volume=0.5 ! " AUDIO_ENCODE " ! sink.sink_audio", sel->source_desc,
-      sel->encoder_desc);
+  /* the tone's flash in the picture, for a lip-sync check */
+  expected = g_strdup_printf ("%s ! latencystamp enabled=false flash=true ! "
+      "%s ! mqttwebrtcsink name=sink audiotestsrc is-live=true wave=ticks "
+      "tick-interval=1000000000 volume=0.5 ! " AUDIO_ENCODE
+      " ! sink.sink_audio", sel->source_desc, sel->encoder_desc);
   g_assert_cmpstr (desc, ==, expected);
+  /* with the latency stamp, one element does both */
+  config->latency_stamp = TRUE;
+  g_free (desc);
+  desc = pcr_build_pipeline (config, sel, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (desc, "! latencystamp flash=true ! "));
+  config->latency_stamp = FALSE;
 
   /* none: the video alone, as before */
   g_clear_pointer (&sel, pcr_selection_free);
@@ -1263,16 +1271,16 @@ test_build_audio (void)
 }
 
 static void
-test_audio_tick_shift (void)
+test_audio_tick_phase (void)
 {
-  /* to the next whole second; one already there stays */
-  g_assert_cmpuint (pcr_tick_shift (2302650701, GST_SECOND), ==, 697349299);
-  g_assert_cmpuint (pcr_tick_shift (60 * GST_SECOND, GST_SECOND), ==, 0);
-  g_assert_cmpuint (pcr_tick_shift (1, GST_SECOND), ==, GST_SECOND - 1);
-  g_assert_cmpuint (pcr_tick_shift (0, GST_SECOND), ==, 0);
-  g_assert_cmpuint (pcr_tick_shift (750 * GST_MSECOND, 500 * GST_MSECOND),
+  /* a tone that started 2.30 s into the pipeline ticks at x.30 s */
+  g_assert_cmpuint (pcr_tick_phase (2302650701, GST_SECOND), ==, 302650701);
+  g_assert_cmpuint (pcr_tick_phase (60 * GST_SECOND, GST_SECOND), ==, 0);
+  g_assert_cmpuint (pcr_tick_phase (1, GST_SECOND), ==, 1);
+  g_assert_cmpuint (pcr_tick_phase (0, GST_SECOND), ==, 0);
+  g_assert_cmpuint (pcr_tick_phase (750 * GST_MSECOND, 500 * GST_MSECOND),
       ==, 250 * GST_MSECOND);
-  g_assert_cmpuint (pcr_tick_shift (GST_CLOCK_TIME_NONE, GST_SECOND), ==, 0);
+  g_assert_cmpuint (pcr_tick_phase (GST_CLOCK_TIME_NONE, GST_SECOND), ==, 0);
 }
 
 /* ---- packages ---------------------------------------------------------- */
@@ -1686,7 +1694,7 @@ main (int argc, char **argv)
       test_audio_talkback_description);
   g_test_add_func ("/audio/usb-match", test_audio_usb_match);
   g_test_add_func ("/audio/select", test_audio_select);
-  g_test_add_func ("/audio/tick-shift", test_audio_tick_shift);
+  g_test_add_func ("/audio/tick-phase", test_audio_tick_phase);
   g_test_add_func ("/pipeline/audio", test_build_audio);
 
   return g_test_run ();
