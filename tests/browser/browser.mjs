@@ -1241,16 +1241,20 @@ function lipSync(page, seconds) {
 
     const ctx = new AudioContext();
     await ctx.resume();
+    // a beep: a sample over 0.05 after 0.3 s without one
     const code = `class Onset extends AudioWorkletProcessor {
-      constructor() { super(); this.quiet = 0; }
+      constructor() { super(); this.since = 0; }
       process(inputs) {
         const ch = inputs[0][0];
         if (!ch) return true;
         for (let i = 0; i < ch.length; i++) {
-          const x = Math.abs(ch[i]);
-          if (x > 0.05 && this.quiet > sampleRate * 0.3)
+          if (Math.abs(ch[i]) <= 0.05) {
+            this.since += 1;
+            continue;
+          }
+          if (this.since > sampleRate * 0.3)
             this.port.postMessage(currentTime + i / sampleRate);
-          this.quiet = x < 0.01 ? this.quiet + 1 : 0;
+          this.since = 0;
         }
         return true;
       }
@@ -1266,6 +1270,8 @@ function lipSync(page, seconds) {
     };
     ctx.createMediaStreamSource(new MediaStream([window.av.audioTrack]))
       .connect(node);
+    // a worklet runs only when something pulls its output
+    node.connect(ctx.destination);
     await new Promise((r) => setTimeout(r, seconds * 1000));
     done = true;
     await ctx.close();
@@ -1292,13 +1298,16 @@ async function caseLipSync(env) {
   check(r.status === 200, `start-webrtc: ${r.status} ${r.body}`);
   check(await poll(() => page.evaluate(() => window.av.frames > 30 &&
     !!window.av.audioTrack), 10_000), 'no video or no audio');
-  // Chromium settles audio-video sync over the first seconds
-  await sleep(3000);
+  // Chromium brings sound and picture together over the first seconds (its
+  // audio jitter buffer shrinking, seen: 150 ms apart at first, 15 ms after
+  // half a minute): the check starts after 8 s
+  await sleep(Number(process.env.PCR_LIPSYNC_SETTLE_S || 8) * 1000);
   const seconds = Number(process.env.PCR_LIPSYNC_SECONDS || 12);
   const m = await lipSync(page, seconds);
   const o = [...m.offsets].sort((a, b) => a - b);
-  log(`lip sync: ${m.flashes} flashes, ${m.beeps} beeps, offsets (ms, ` +
-    `picture minus sound): ${o.map((x) => x.toFixed(0)).join(' ')}`);
+  log(`lip sync: ${m.flashes} flashes, ${m.beeps} beeps, offsets in ` +
+    `order (ms, picture minus sound): ` +
+    `${m.offsets.map((x) => x.toFixed(0)).join(' ')}`);
   check(o.length >= seconds / 2, `only ${o.length} beeps paired with a ` +
     `flash in ${seconds} s (${m.flashes} flashes, ${m.beeps} beeps)`);
   const median = o[Math.floor(o.length / 2)];
@@ -1306,9 +1315,12 @@ async function caseLipSync(env) {
   // and video drifting apart or unsynchronized streams
   check(Math.abs(median) <= 200, `picture and sound ${median.toFixed(0)} ms ` +
     'apart (median)');
+  const late = [...m.offsets.slice(Math.floor(m.offsets.length / 2))]
+    .sort((a, b) => a - b);
   env.alive();
   return `${o.length} beeps paired, offset median ${median.toFixed(0)} ms ` +
-    `(min ${o[0].toFixed(0)}, max ${o.at(-1).toFixed(0)})`;
+    `(min ${o[0].toFixed(0)}, max ${o.at(-1).toFixed(0)}; the second half's ` +
+    `median ${late[Math.floor(late.length / 2)].toFixed(0)} ms)`;
 }
 
 async function caseAudioControl(env) {
