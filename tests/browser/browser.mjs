@@ -1373,6 +1373,36 @@ async function caseAudioControl(env) {
   log(`page -> robot -> page: p50 ${rtts[10].toFixed(1)} ms, max ` +
     `${rtts[19].toFixed(1)} ms; last answer ${reply}`);
 
+  // The delay from the page to the robot's broker: each message carries
+  // the page's wall clock, a subscriber stamps its arrival (same machine).
+  const sub = env.spawn('control-sub', ['mosquitto_sub', '-h', '127.0.0.1',
+    '-p', String(env.brokerPort), '-t',
+    `picamrtc/${DEVICE}/control/from-viewer`, '-F', '%U %p']);
+  await sleep(500);
+  await pilot.evaluate(async () => {
+    for (let i = 0; i < 50; i++) {
+      window.av.channel.send(JSON.stringify({ cmd: 'ping', seq: i,
+        t: performance.timeOrigin + performance.now() }));
+      await new Promise((r) => setTimeout(r, 40));
+    }
+  });
+  const arrivals = await poll(() => {
+    const got = sub.logText(1e6).split('\n').map((line) => {
+      const m = /^(\d+\.\d+) (.*)$/.exec(line);
+      if (!m) return null;
+      try {
+        const sent = JSON.parse(JSON.parse(m[2]).data);
+        return sent.cmd === 'ping' ? Number(m[1]) * 1000 - sent.t : null;
+      } catch { return null; }
+    }).filter((x) => x !== null);
+    return got.length >= 50 ? got : null;
+  }, 5000);
+  check(arrivals, `the subscriber saw ${sub.logText(2000).split('\n').length} ` +
+    'of 50 pings on from-viewer');
+  arrivals.sort((a, b) => a - b);
+  log(`page -> P/D/control/from-viewer: p50 ${arrivals[25].toFixed(1)} ms, ` +
+    `p95 ${arrivals[47].toFixed(1)} ms, max ${arrivals[49].toFixed(1)} ms`);
+
   // Oversized and too fast: dropped, the next ones pass, video goes on.
   const burst = await pilot.evaluate(async () => {
     const av = window.av;
@@ -1430,7 +1460,8 @@ async function caseAudioControl(env) {
   check(robot.alive(), 'the echo robot died');
   env.alive();
   return `tone RMS ${level.toFixed(3)}; control round trip p50 ` +
-    `${rtts[10].toFixed(1)} ms; burst ${burst.burst}/200 passed; no token: ` +
+    `${rtts[10].toFixed(1)} ms, page to MQTT p50 ` +
+    `${arrivals[25].toFixed(1)} ms; burst ${burst.burst}/200 passed; no token: ` +
     `${line}; talk-back ${heard.bytes} bytes at RMS ${heard.level.toFixed(3)}`;
 }
 
