@@ -80,7 +80,7 @@ class Env {
     this.gateway = null;
     this.serviceArgs = SERVICE_ARGS[name] ?? [];
     this.gatewayArgs = [];
-    if (name === 'audio-control') {
+    if (name === 'audio-control' || name === 'web-av') {
       this.controlToken = 'ctl-' + Math.random().toString(36).slice(2);
       const tokenFile = join(this.workdir, 'control-token');
       writeFileSync(tokenFile, `${this.controlToken}\n`);
@@ -1465,6 +1465,70 @@ async function caseAudioControl(env) {
     `${line}; talk-back ${heard.bytes} bytes at RMS ${heard.level.toFixed(3)}`;
 }
 
+/** The web client itself (data/www) with sound, the control panel and
+ * push-to-talk, against the echo robot. */
+async function caseWebAv(env) {
+  await env.waitDevice((s) => s.audio && s.control && s.talkback, 10_000,
+    'with audio, control and talkback');
+  const robot = env.spawn('echo-robot', ['python3',
+    join(SOURCE_ROOT, 'scripts', 'echo-robot'), '--broker', env.brokerUri,
+    '--device', DEVICE]);
+  const page = await env.newPage('pilot');
+  await page.goto(`${env.base}/?device=${DEVICE}&control=${env.controlToken}`,
+    { waitUntil: 'load' });
+  await expectPlaying(page, 60, 15_000, 'with the control token');
+  const audio = await poll(() => page.evaluate(
+    () => window.picamrtc.audio.received && window.picamrtc.audio), 10_000);
+  check(audio, 'the page receives no sound: ' + JSON.stringify(
+    await page.evaluate(() => window.picamrtc.audio)));
+  check(await poll(() => page.evaluate(() => window.picamrtc.control.shown &&
+    window.picamrtc.control.state === 'open'), 10_000), 'no control panel ' +
+    'with an open channel: ' + JSON.stringify(await page.evaluate(() => ({
+    shown: window.picamrtc.control.shown,
+    state: window.picamrtc.control.state }))));
+  // the on-screen button, then the arrow key
+  await page.locator('[data-cmd="forward"]').click();
+  const fwd = await poll(() => page.evaluate(
+    () => /forward/.test(window.picamrtc.control.telemetry ?? '') &&
+      window.picamrtc.control.telemetry), 5000);
+  check(fwd, 'the robot\'s answer to Forward is not shown: ' +
+    await page.evaluate(() => window.picamrtc.control.telemetry));
+  await page.keyboard.press('ArrowLeft');
+  const left = await poll(() => page.evaluate(
+    () => /left/.test(window.picamrtc.control.telemetry ?? '') &&
+      window.picamrtc.control.telemetry), 5000);
+  check(left, 'the arrow key sent nothing the robot answered');
+
+  // push-to-talk: shown, the microphone asked for on the press, heard
+  check(await page.evaluate(() => window.picamrtc.talk.shown),
+    'no push-to-talk button with talkback:true');
+  await page.evaluate(() => window.picamrtc.talk.press());
+  const talking = await poll(() => page.evaluate(
+    () => window.picamrtc.talk.state === 'talking'), 15_000);
+  check(talking, 'push-to-talk never talked: ' + await page.evaluate(
+    () => window.picamrtc.talk.state));
+  const heard = await poll(() => {
+    const p = pcmLevel(env.talkFile);
+    return p.bytes > 96000 && p.level > 0.01 ? p : null;
+  }, 10_000);
+  check(heard, 'the page\'s microphone did not reach the device: ' +
+    JSON.stringify(pcmLevel(env.talkFile)));
+  await page.evaluate(() => window.picamrtc.talk.release());
+  await expectPlaying(page, (await snapshot(page)).framesRendered + 30,
+    10_000, 'after talking');
+
+  // without the control token: no panel, video plays
+  const viewer = await env.newPage('viewer');
+  await viewer.goto(`${env.base}/?device=${DEVICE}`, { waitUntil: 'load' });
+  await expectPlaying(viewer, 60, 15_000, 'without the control token');
+  check(!(await viewer.evaluate(() => window.picamrtc.control.shown)),
+    'the control panel shows without the control token');
+  check(robot.alive(), 'the echo robot died');
+  env.alive();
+  return `sound received, telemetry "${left.slice(0, 80)}", talk-back ` +
+    `${heard.bytes} bytes at RMS ${heard.level.toFixed(3)}`;
+}
+
 // A probe of the harness itself: Chromium in the namespace loads a page
 // from a loopback server. Not a meson case; `node browser.mjs harness`.
 async function caseHarness(env) {
@@ -1600,6 +1664,7 @@ const CASES = {
   harness: caseHarness,
   'audio-control': caseAudioControl,
   lipsync: caseLipSync,
+  'web-av': caseWebAv,
 };
 
 async function inner(name) {
