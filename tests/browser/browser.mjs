@@ -90,6 +90,10 @@ class Env {
       this.gatewayArgs = ['--control-token-file', tokenFile];
     }
     if (name === 'lipsync') this.serviceArgs = ['--audio', 'test'];
+    // for a benchmark by hand: e.g. the latency case with sound on
+    if (process.env.PCR_SERVICE_EXTRA_ARGS)
+      this.serviceArgs = [...this.serviceArgs,
+        ...process.env.PCR_SERVICE_EXTRA_ARGS.split(' ').filter(Boolean)];
     if (name === 'recording') {
       this.serviceArgs = ['--record-dir', join(this.workdir, 'recordings'),
         '--record', 'continuous', '--record-segment-s', '2'];
