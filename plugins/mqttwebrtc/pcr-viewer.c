@@ -1746,6 +1746,19 @@ link_audio (PcrViewer * viewer, GError ** error)
   return TRUE;
 }
 
+/* Sound waits for the viewer's DTLS, like the picture waits for a key
+ * frame: queued before, it would reach the browser in one burst, which
+ * its jitter buffer keeps as delay for half a minute (seen: the sound 400
+ * ms behind the picture at first). */
+static GstPadProbeReturn
+audio_gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  Peer *peer = user_data;
+
+  return g_atomic_int_get (&peer->secured) ? GST_PAD_PROBE_OK :
+      GST_PAD_PROBE_DROP;
+}
+
 static gboolean
 link_audio_tee (PcrViewer * viewer, GError ** error)
 {
@@ -1762,6 +1775,8 @@ link_audio_tee (PcrViewer * viewer, GError ** error)
         "cannot link the viewer to the audio");
     return FALSE;
   }
+  gst_pad_add_probe (viewer->audio_tee_pad, GST_PAD_PROBE_TYPE_BUFFER,
+      audio_gate_probe, peer_ref (viewer->peer), (GDestroyNotify) peer_unref);
   return TRUE;
 }
 
