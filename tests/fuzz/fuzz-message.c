@@ -282,6 +282,30 @@ check_metrics (const guint8 * data, gsize size)
 }
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
+/* A to-viewers payload (docs/audio-and-control.md): parsed or refused with
+ * bad-request; what is taken is within the bounds and goes out again as
+ * the same data. */
+static void
+check_control (const uint8_t * data, size_t size)
+{
+  g_autofree gchar *session = NULL, *text = NULL, *json = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (!pcr_control_parse ((const gchar *) data, size, &session, &text,
+          &error)) {
+    g_assert_nonnull (error);
+    g_assert_true (g_error_matches (error, PCR_MESSAGE_ERROR,
+            PCR_ERROR_BAD_REQUEST));
+    g_assert_null (text);
+    return;
+  }
+  g_assert_nonnull (text);
+  g_assert_cmpuint (strlen (text), <=, PCR_CONTROL_MAX_DATA);
+  g_assert_true (session == NULL || pcr_id_is_valid (session));
+  json = pcr_control_to_json (session ? session : "s", text, NULL);
+  g_assert_nonnull (json);
+}
+
 int LLVMFuzzerTestOneInput (const uint8_t * data, size_t size);
 
 /* One pass over every kind of message before fuzzing: json-glib and GLib
@@ -327,5 +351,6 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
   }
   check_topic (data, size);
   check_metrics (data, size);
+  check_control (data, size);
   return 0;
 }

@@ -1637,6 +1637,79 @@ test_candidate_rejected (void)
 }
 
 
+/* ---- the control channel's MQTT side ---- */
+
+static void
+test_control_parse (void)
+{
+  static const struct
+  {
+    const gchar *payload;
+    const gchar *why;           /* NULL: accepted */
+  } cases[] = {
+    {"{\"data\":\"hi\"}", NULL},
+    {"{\"session\":\"s1\",\"data\":\"{\\\"cmd\\\":1}\"}", NULL},
+    {"{\"session\":null,\"data\":\"\"}", NULL},
+    {"{}", "missing \"data\""},
+    {"{\"data\":1}", "\"data\" is not a string"},
+    {"{\"data\":\"x\",\"session\":\"a.b\"}", "not a valid session id"},
+    {"{\"data\":\"x\",\"session\":7}", "\"session\" is not a string"},
+    {"[\"data\"]", ""},
+    {"{\"data\":\"x\"", ""},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree gchar *session = NULL, *data = NULL;
+    g_autoptr (GError) error = NULL;
+    gboolean ok = pcr_control_parse (cases[i].payload,
+        strlen (cases[i].payload), &session, &data, &error);
+
+    if (!cases[i].why) {
+      g_assert_no_error (error);
+      g_assert_true (ok);
+      g_assert_nonnull (data);
+    } else {
+      g_assert_false (ok);
+      g_assert_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST);
+      g_assert_nonnull (strstr (error->message, cases[i].why));
+      g_assert_null (data);
+    }
+  }
+
+  /* 16 KiB of data pass, a byte more does not; nor does a payload over
+   * 64 KiB */
+  {
+    g_autofree gchar *text = g_strnfill (PCR_CONTROL_MAX_DATA, 'a');
+    g_autofree gchar *ok = g_strdup_printf ("{\"data\":\"%s\"}", text);
+    g_autofree gchar *over = g_strdup_printf ("{\"data\":\"%sa\"}", text);
+    g_autofree gchar *huge = g_strnfill (64 * 1024 + 1, ' ');
+    g_autofree gchar *session = NULL, *data = NULL;
+    g_autoptr (GError) error = NULL;
+
+    g_assert_true (pcr_control_parse (ok, strlen (ok), &session, &data,
+            &error));
+    g_assert_cmpuint (strlen (data), ==, PCR_CONTROL_MAX_DATA);
+    g_clear_pointer (&data, g_free);
+    g_assert_false (pcr_control_parse (over, strlen (over), &session, &data,
+            &error));
+    g_assert_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST);
+    g_clear_error (&error);
+    g_assert_false (pcr_control_parse (huge, strlen (huge), &session, &data,
+            &error));
+    g_assert_nonnull (strstr (error->message, "over the"));
+  }
+
+  /* from-viewer: the text comes back whole, escaped */
+  {
+    g_autofree gchar *json = pcr_control_to_json ("s1", "say \"hi\"\n",
+        NULL);
+
+    g_assert_cmpstr (json, ==,
+        "{\"session\":\"s1\",\"data\":\"say \\\"hi\\\"\\n\"}");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1694,6 +1767,7 @@ main (int argc, char **argv)
   g_test_add_func ("/candidate/accepted", test_candidate_accepted);
   g_test_add_func ("/candidate/mdns-skipped", test_candidate_mdns_skipped);
   g_test_add_func ("/candidate/rejected", test_candidate_rejected);
+  g_test_add_func ("/control/parse", test_control_parse);
 
   return g_test_run ();
 }
