@@ -893,7 +893,86 @@ def case_stats(env):
             f'bitrate {last["bitrate"]} bit/s, loss {last.get("loss")}, rtt '
             f'{last.get("rtt")} ms; none for the viewer that did not ask')
 
+def expect_exit_audio(v, timeout, what):
+    """expect_exit for a --audio viewer: its audio verdict in the message."""
+    rc, done = v.finish(timeout)
+    check(rc is not None, f'{v.name} still running {timeout} s after {what}')
+    check(rc == 0, f'{v.name} exited with {rc} (expected 0) {what}; '
+          f'audio: {[e.get("message") for e in v.find("audio-failed")]}, '
+          f'errors: {v.find("error")}, summary: {done}')
+    return done
+
+
+def case_audio(env):
+    """A viewer offering audio (Opus recvonly, m-line 0, before the video,
+    as browsers do) to `picamrtc --audio test`: the answer sends the audio
+    m-line, and by its 90th video frame the viewer has decoded both the
+    1280x720 video and the tone (its ticks: a peak far above silence).
+    The device's status says "audio":true."""
+    env.start_broker()
+    env.start_service(['--audio', 'test'])
+    st = env.retained_status()
+    check(st and st.get('audio') is True,
+          f'picamrtc --audio test publishes the status {st}, expected '
+          '"audio":true')
+    v = env.viewer(['--audio', '--frames', '90', '--timeout', '30'])
+    ff = expect_frames(v, 20)
+    done = expect_exit_audio(v, 20, 'after decoding 90 frames with audio')
+    answer = v.first('answer')
+    check(answer.get('audio') == 'sendonly',
+          f'the answer has the offered audio m-line {answer.get("audio")}, '
+          'expected sendonly')
+    check(done['frames'] >= 90, f'the viewer decoded only {done["frames"]} '
+          'video frames')
+    # the viewer itself fails below these; checked here too so a viewer
+    # that stops checking does not pass this case
+    check(done.get('audio_buffers', 0) >= 50,
+          f'only {done.get("audio_buffers")} audio buffers decoded '
+          f'({done.get("audio_rtp_packets")} audio RTP packets)')
+    check(done.get('audio_peak', 0) >= 0.01,
+          f'the decoded audio is silent: peak {done.get("audio_peak")} of '
+          'full scale (the test tone ticks each second)')
+    env.service_alive()
+    return (f'video {ff["width"]}x{ff["height"]} (first frame '
+            f'{ff["ms"]} ms) and audio answered sendonly: '
+            f'{done["audio_buffers"]} decoded audio buffers '
+            f'({done["audio_rtp_packets"]} RTP packets), peak '
+            f'{done["audio_peak"]:.2f} of full scale by the 90th frame')
+
+
+def case_audio_absent(env):
+    """The same viewer offering audio to a device without audio (the test
+    source's default --audio auto finds no microphone): the answer has the
+    audio m-line inactive, the video plays, and the viewer reports no
+    audio without failing."""
+    env.start_broker()
+    env.start_service()
+    st = env.retained_status()
+    check(st and not st.get('audio'),
+          f'picamrtc --source test (--audio auto) publishes the status {st}, '
+          'expected no "audio":true (no microphone here)')
+    v = env.viewer(['--audio', '--frames', '90', '--timeout', '30'])
+    ff = expect_frames(v, 20)
+    done = expect_exit_audio(v, 20, 'after decoding 90 frames, audio '
+                             'answered without sound')
+    answer = v.first('answer')
+    check(answer.get('audio') in ('inactive', 'rejected'),
+          f'a device without audio answered the audio m-line '
+          f'{answer.get("audio")}, expected inactive (or rejected)')
+    check(done['frames'] >= 90, f'the viewer decoded only {done["frames"]} '
+          'video frames')
+    check(done.get('audio_buffers') == 0,
+          f'{done.get("audio_buffers")} audio buffers decoded from a device '
+          'without audio')
+    env.service_alive()
+    return (f'audio m-line answered {answer["audio"]}, video '
+            f'{ff["width"]}x{ff["height"]} plays (first frame {ff["ms"]} ms, '
+            f'{done["frames"]} frames), 0 audio buffers')
+
+
 CASES = {
+    'audio': case_audio,
+    'audio-absent': case_audio_absent,
     'churn': case_churn,
     'flood': case_flood,
     'never-connects': case_never_connects,

@@ -15,8 +15,12 @@
  * that carried it and the last delays they asked for. It uses libmosquitto and
  * json-glib directly, not the project's own MQTT and message code, so it
  * checks those too. With --username, --password and an mqtts:// broker
- * (checked with --ca-file) it logs in over TLS like the gateway does. Exit
- * codes: 0 success, 1 failure or timeout, 2 usage. */
+ * (checked with --ca-file) it logs in over TLS like the gateway does. With
+ * --audio it also offers a recvonly Opus audio m-line (first, before the
+ * video, as browsers do), decodes what arrives and reports the decoded
+ * audio buffers and their peak level; "answer" then says how the device
+ * answered the audio m-line. Exit codes: 0 success, 1 failure or timeout,
+ * 2 usage. */
 
 #include <gst/gst.h>
 #include <gst/rtp/rtp.h>
@@ -36,6 +40,15 @@
     "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 #define VP8_CAPS "application/x-rtp,media=video,encoding-name=VP8," \
     "clock-rate=90000,payload=96"
+/* a=rtpmap:111 opus/48000/2, as browsers offer it */
+#define OPUS_CAPS "application/x-rtp,media=audio,encoding-name=OPUS," \
+    "clock-rate=48000,payload=111,encoding-params=(string)2"
+/* --audio, when the answer sends audio: what must have been decoded by the
+ * time the --frames target is reached. 10 ms Opus frames give 100 buffers
+ * a second, so 50 is half a second of sound; the peak, a fraction of full
+ * scale, tells sound from silence. */
+#define AUDIO_MIN_BUFFERS 50
+#define AUDIO_MIN_PEAK 0.01
 
 GST_DEBUG_CATEGORY_STATIC (viewer_debug);
 #define GST_CAT_DEFAULT viewer_debug
@@ -67,6 +80,7 @@ typedef struct
   gboolean wait_online;
   gint playout_delay_id;
   gboolean no_decode;
+  gboolean audio;
 
   /* state, main thread only unless noted */
   GMainLoop *loop;
@@ -99,6 +113,11 @@ typedef struct
   gboolean lost_reported;
   gboolean device_online;       /* --wait-online: its status said so */
   gchar *held_offer;            /* --wait-online: ready, not yet sent */
+  gchar **mids;                 /* the offer's, by m-line index */
+  gint video_mline;             /* the offer's video m-line */
+  const gchar *answer_audio;    /* how the answer has the audio m-line:
+                                 * "none" (no such m-line), "rejected"
+                                 * (port 0), or its direction */
 
   /* decoded-frame timing: the streaming thread writes, the main thread
    * reads, both under gap_lock */
@@ -110,6 +129,9 @@ typedef struct
   gint ext_packets;             /* with any RTP header extension */
   gint playout_delay_packets;   /* with playout-delay at its id */
   gint playout_delay;           /* last value: min_ms << 16 | max_ms */
+  gint audio_buffers;           /* atomic: decoded audio buffers */
+  gint audio_peak;              /* atomic: max abs sample, 32768 = full */
+  gint audio_rtp_packets;       /* atomic */
 } Viewer;
 
 static Viewer v;
@@ -263,7 +285,8 @@ publish_candidate (const gchar * candidate, guint mline)
   json_builder_set_member_name (b, "sdpMLineIndex");
   json_builder_add_int_value (b, mline);
   json_builder_set_member_name (b, "sdpMid");
-  json_builder_add_string_value (b, "0");
+  json_builder_add_string_value (b, v.mids && mline < g_strv_length (v.mids)
+      ? v.mids[mline] : "0");
   json_builder_end_object (b);
   publish_json (b);
   g_object_unref (b);
@@ -469,9 +492,9 @@ answer_playout_delay_id (const GstSDPMessage * sdp)
   const GstSDPMedia *media;
   guint i;
 
-  if (gst_sdp_message_medias_len (sdp) == 0)
+  if ((guint) v.video_mline >= gst_sdp_message_medias_len (sdp))
     return 0;
-  media = gst_sdp_message_get_media (sdp, 0);
+  media = gst_sdp_message_get_media (sdp, v.video_mline);
   for (i = 0; i < gst_sdp_media_attributes_len (media); i++) {
     const GstSDPAttribute *attr = gst_sdp_media_get_attribute (media, i);
     const gchar *uri;
@@ -483,6 +506,40 @@ answer_playout_delay_id (const GstSDPMessage * sdp)
       return atoi (attr->value);
   }
   return 0;
+}
+
+/* How the answer has the (first) audio m-line: "none" without one,
+ * "rejected" with port 0, else its direction attribute (sendrecv, the
+ * default, when it has none). */
+static const gchar *
+answer_audio_direction (const GstSDPMessage * sdp)
+{
+  static const gchar *const dirs[] = { "sendonly", "recvonly", "inactive",
+    "sendrecv"
+  };
+  guint i, d;
+
+  for (i = 0; i < gst_sdp_message_medias_len (sdp); i++) {
+    const GstSDPMedia *media = gst_sdp_message_get_media (sdp, i);
+
+    if (g_strcmp0 (gst_sdp_media_get_media (media), "audio") != 0)
+      continue;
+    if (gst_sdp_media_get_port (media) == 0)
+      return "rejected";
+    for (d = 0; d < G_N_ELEMENTS (dirs); d++)
+      if (gst_sdp_media_get_attribute_val (media, dirs[d]))
+        return dirs[d];
+    return "sendrecv";
+  }
+  return "none";
+}
+
+/* The answer says the device sends audio on the m-line the viewer offered. */
+static gboolean
+answer_sends_audio (void)
+{
+  return g_strcmp0 (v.answer_audio, "sendonly") == 0 ||
+      g_strcmp0 (v.answer_audio, "sendrecv") == 0;
 }
 
 static void
@@ -519,6 +576,9 @@ handle_answer (const gchar * sdp_text)
   }
   json_builder_set_member_name (b, "playout_delay_id");
   json_builder_add_int_value (b, answer_playout_delay_id (sdp));
+  v.answer_audio = answer_audio_direction (sdp);
+  json_builder_set_member_name (b, "audio");
+  json_builder_add_string_value (b, v.answer_audio);
   event_end (b);
   answer = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
   promise = gst_promise_new_with_change_func (on_remote_description_set,
@@ -778,6 +838,18 @@ on_offer_created_main (gpointer data)
   }
   g_signal_emit_by_name (v.webrtc, "set-local-description", offer, NULL);
   text = gst_sdp_message_as_text (offer->sdp);
+  {
+    guint n = gst_sdp_message_medias_len (offer->sdp), i;
+
+    g_strfreev (v.mids);
+    v.mids = g_new0 (gchar *, n + 1);
+    for (i = 0; i < n; i++) {
+      const GstSDPMedia *media = gst_sdp_message_get_media (offer->sdp, i);
+      const gchar *mid = gst_sdp_media_get_attribute_val (media, "mid");
+
+      v.mids[i] = g_strdup (mid ? mid : "");
+    }
+  }
   gst_webrtc_session_description_free (offer);
 
   /* trickle: at once, candidates follow; bulk: once gathering is complete,
@@ -852,11 +924,43 @@ hold_done (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* --audio: what was decoded by the time the video target was reached,
+ * when the answer said the device sends audio; NULL when that is enough
+ * (or no audio was to come), else why not. */
+static gchar *
+audio_shortfall (void)
+{
+  gint buffers = g_atomic_int_get (&v.audio_buffers);
+  gdouble peak = g_atomic_int_get (&v.audio_peak) / 32768.0;
+
+  if (!v.audio || !answer_sends_audio ())
+    return NULL;
+  if (buffers < AUDIO_MIN_BUFFERS)
+    return g_strdup_printf ("the answer sends audio (%s) but only %d audio "
+        "buffers were decoded by the time %d video frames were (expected "
+        "at least %d)", v.answer_audio, buffers, v.frames_target,
+        AUDIO_MIN_BUFFERS);
+  if (peak < AUDIO_MIN_PEAK)
+    return g_strdup_printf ("the %d decoded audio buffers are silent: peak "
+        "%.4f of full scale (expected at least %.2f)", buffers, peak,
+        AUDIO_MIN_PEAK);
+  return NULL;
+}
+
 static gboolean
 on_target_main (gpointer data)
 {
+  g_autofree gchar *shortfall = NULL;
+
   if (v.target_reached || v.finishing)
     return G_SOURCE_REMOVE;
+  shortfall = audio_shortfall ();
+  if (shortfall) {
+    g_printerr ("viewer: audio: %s\n", shortfall);
+    event_message ("audio-failed", shortfall);
+    finish (1);
+    return G_SOURCE_REMOVE;
+  }
   v.target_reached = TRUE;
   if (v.hold_s > 0)
     g_timeout_add_seconds (v.hold_s, hold_done, NULL);
@@ -902,7 +1006,8 @@ on_decoded_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
 }
 
 /* Counts the RTP packets webrtcbin hands out and what header extensions
- * they carry (streaming thread). */
+ * they carry (streaming thread); @data non-NULL on an audio pad, whose
+ * packets are counted apart. */
 static GstPadProbeReturn
 on_rtp_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
 {
@@ -910,6 +1015,10 @@ on_rtp_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   gpointer ext;
   guint size;
 
+  if (data) {                   /* audio: counted, nothing else */
+    g_atomic_int_inc (&v.audio_rtp_packets);
+    return GST_PAD_PROBE_OK;
+  }
   if (!gst_rtp_buffer_map (GST_PAD_PROBE_INFO_BUFFER (info), GST_MAP_READ,
           &rtp))
     return GST_PAD_PROBE_OK;
@@ -972,11 +1081,102 @@ make_decoder (const gchar * encoding)
   return bin;
 }
 
+/* The largest absolute sample of a decoded audio buffer, 32768 being full
+ * scale, for the formats opusdec gives (S16, F32); -1 for others. */
+static gint
+audio_buffer_peak (GstBuffer * buffer, const gchar * format)
+{
+  GstMapInfo map;
+  gboolean s16 = g_strcmp0 (format, "S16LE") == 0 ||
+      g_strcmp0 (format, "S16BE") == 0;
+  gboolean f32 = g_strcmp0 (format, "F32LE") == 0 ||
+      g_strcmp0 (format, "F32BE") == 0;
+  gboolean le = g_str_has_suffix (format ? format : "", "LE");
+  gint peak = 0;
+  gsize i;
+
+  if (!(s16 || f32) || !gst_buffer_map (buffer, &map, GST_MAP_READ))
+    return -1;
+  if (s16) {
+    for (i = 0; i + 2 <= map.size; i += 2) {
+      guint16 raw;
+      gint sample;
+
+      memcpy (&raw, map.data + i, 2);
+      sample = (gint16) (le ? GUINT16_FROM_LE (raw) : GUINT16_FROM_BE (raw));
+      peak = MAX (peak, ABS (sample));
+    }
+  } else {
+    for (i = 0; i + 4 <= map.size; i += 4) {
+      union
+      {
+        guint32 u;
+        gfloat f;
+      } raw;
+      gdouble level;
+
+      memcpy (&raw.u, map.data + i, 4);
+      raw.u = le ? GUINT32_FROM_LE (raw.u) : GUINT32_FROM_BE (raw.u);
+      level = MIN (raw.f < 0 ? -raw.f : raw.f, 1.0) * 32768.0;
+      peak = MAX (peak, (gint) level);
+    }
+  }
+  gst_buffer_unmap (buffer, &map);
+  return peak;
+}
+
+/* Each decoded audio buffer: counted, its peak kept (the audio streaming
+ * thread is the only writer). */
+static GstPadProbeReturn
+on_decoded_audio (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
+  const gchar *format = caps && gst_caps_get_size (caps) > 0 ?
+      gst_structure_get_string (gst_caps_get_structure (caps, 0), "format") :
+      NULL;
+  gint peak = audio_buffer_peak (GST_PAD_PROBE_INFO_BUFFER (info), format);
+
+  g_atomic_int_inc (&v.audio_buffers);
+  if (peak > g_atomic_int_get (&v.audio_peak))
+    g_atomic_int_set (&v.audio_peak, peak);
+  return GST_PAD_PROBE_OK;
+}
+
+/* The audio decoding branch (--audio), in the pipeline, its ghost "sink"
+ * pad not linked yet. */
+static GstElement *
+make_audio_decoder (void)
+{
+  g_autoptr (GError) error = NULL;
+  GstElement *bin;
+  GstElement *sink;
+  GstPad *sinkpad;
+
+  bin = gst_parse_bin_from_description ("rtpopusdepay ! opusdec ! "
+      "fakesink name=sink sync=false async=false", TRUE, &error);
+  if (bin == NULL) {
+    g_printerr ("viewer: cannot build the audio decoder: %s\n",
+        error->message);
+    return NULL;
+  }
+  sink = gst_bin_get_by_name (GST_BIN (bin), "sink");
+  sinkpad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (sinkpad, GST_PAD_PROBE_TYPE_BUFFER, on_decoded_audio,
+      NULL, NULL);
+  gst_object_unref (sinkpad);
+  gst_object_unref (sink);
+
+  gst_bin_add (GST_BIN (v.pipeline), bin);
+  gst_element_sync_state_with_parent (bin);
+  return bin;
+}
+
 static void
 on_pad_added (GstElement * webrtc, GstPad * pad, gpointer data)
 {
   g_autoptr (GstCaps) caps = NULL;
   const gchar *encoding = NULL;
+  const gchar *media = NULL;
   GstElement *bin;
   GstPad *ghost;
 
@@ -988,11 +1188,39 @@ on_pad_added (GstElement * webrtc, GstPad * pad, gpointer data)
   caps = gst_pad_get_current_caps (pad);
   if (caps == NULL)
     caps = gst_pad_query_caps (pad, NULL);
-  if (caps && gst_caps_get_size (caps) > 0)
-    encoding = gst_structure_get_string (gst_caps_get_structure (caps, 0),
-        "encoding-name");
+  if (caps && gst_caps_get_size (caps) > 0) {
+    GstStructure *s = gst_caps_get_structure (caps, 0);
+
+    encoding = gst_structure_get_string (s, "encoding-name");
+    media = gst_structure_get_string (s, "media");
+  }
 
   GST_INFO ("pad %s added, caps %" GST_PTR_FORMAT, GST_PAD_NAME (pad), caps);
+
+  /* audio or video by the caps: with bundle, webrtcbin 1.22 can give the
+   * pad the wrong "transceiver" */
+  if (g_strcmp0 (media, "audio") == 0) {
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_rtp_buffer,
+        GINT_TO_POINTER (1), NULL);
+    if (g_ascii_strcasecmp (encoding ? encoding : "", "OPUS") != 0) {
+      g_printerr ("viewer: audio in %s, not Opus: not decoded\n",
+          encoding ? encoding : "an unknown encoding");
+      bin = gst_element_factory_make ("fakesink", NULL);
+      g_object_set (bin, "sync", FALSE, "async", FALSE, NULL);
+      gst_bin_add (GST_BIN (v.pipeline), bin);
+      gst_element_sync_state_with_parent (bin);
+    } else {
+      bin = make_audio_decoder ();
+    }
+    if (bin == NULL)
+      return;
+    ghost = gst_element_get_static_pad (bin, "sink");
+    if (gst_pad_link (pad, ghost) != GST_PAD_LINK_OK)
+      g_printerr ("viewer: cannot link the audio decoder\n");
+    gst_object_unref (ghost);
+    return;
+  }
+
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_rtp_buffer, NULL, NULL);
 
   /* the one built ahead when it decodes this (a browser's decoder is ready
@@ -1049,6 +1277,11 @@ static const gchar *const warm_elements[] = { "dtlssrtpenc",
   "h264parse", "avdec_h264", "videoconvert"
 };
 
+/* and with --audio */
+static const gchar *const warm_audio_elements[] = { "rtpopusdepay",
+  "opusdec"
+};
+
 static gboolean
 build_pipeline (void)
 {
@@ -1067,6 +1300,11 @@ build_pipeline (void)
    * clock starts, none of it is counted in the time to the first frame. */
   for (i = 0; i < (gint) G_N_ELEMENTS (warm_elements); i++) {
     warm = gst_element_factory_make (warm_elements[i], NULL);
+    if (warm)
+      gst_object_unref (gst_object_ref_sink (warm));
+  }
+  for (i = 0; v.audio && i < (gint) G_N_ELEMENTS (warm_audio_elements); i++) {
+    warm = gst_element_factory_make (warm_audio_elements[i], NULL);
     if (warm)
       gst_object_unref (gst_object_ref_sink (warm));
   }
@@ -1098,6 +1336,16 @@ build_pipeline (void)
     }
   }
   g_clear_object (&ice);
+
+  /* audio first, m-line 0, as browsers often offer it */
+  if (v.audio) {
+    g_autoptr (GstCaps) audio = gst_caps_from_string (OPUS_CAPS);
+
+    g_signal_emit_by_name (v.webrtc, "add-transceiver",
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, audio, &trans);
+    g_clear_object (&trans);
+    v.video_mline = 1;
+  }
 
   caps = gst_caps_from_string (v.no_h264 ? VP8_CAPS : H264_CAPS);
   /* what browsers add; without it the level must match exactly */
@@ -1162,6 +1410,10 @@ print_frames (gpointer data)
   json_builder_add_int_value (b, elapsed_ms ());
   json_builder_set_member_name (b, "max_gap_ms");
   json_builder_add_int_value (b, gap / 1000);
+  if (v.audio) {
+    json_builder_set_member_name (b, "audio_buffers");
+    json_builder_add_int_value (b, g_atomic_int_get (&v.audio_buffers));
+  }
   event_end (b);
   return G_SOURCE_CONTINUE;
 }
@@ -1229,6 +1481,19 @@ finish (gint exit_code)
   json_builder_add_int_value (b, g_atomic_int_get (&v.playout_delay) >> 16);
   json_builder_set_member_name (b, "playout_delay_max_ms");
   json_builder_add_int_value (b, g_atomic_int_get (&v.playout_delay) & 0xffff);
+  /* with --audio: what the answer said of the audio m-line, the decoded
+   * buffers and their peak (a fraction of full scale) */
+  if (v.audio) {
+    json_builder_set_member_name (b, "audio");
+    json_builder_add_string_value (b, v.answer_audio ? v.answer_audio : "");
+    json_builder_set_member_name (b, "audio_rtp_packets");
+    json_builder_add_int_value (b, g_atomic_int_get (&v.audio_rtp_packets));
+    json_builder_set_member_name (b, "audio_buffers");
+    json_builder_add_int_value (b, g_atomic_int_get (&v.audio_buffers));
+    json_builder_set_member_name (b, "audio_peak");
+    json_builder_add_double_value (b,
+        g_atomic_int_get (&v.audio_peak) / 32768.0);
+  }
   json_builder_set_member_name (b, "exit");
   json_builder_add_int_value (b, exit_code);
   event_end (b);
@@ -1330,11 +1595,26 @@ parse_options (int argc, char **argv)
     {"playout-delay-extmap", 0, 0, G_OPTION_ARG_INT, &v.playout_delay_id,
           "Offer the playout-delay RTP header extension with id ID (1-14)",
         "ID"},
+    {"audio", 0, 0, G_OPTION_ARG_NONE, &v.audio,
+          "Also offer a recvonly Opus audio m-line (first, before the "
+          "video), decode the audio and report it (see below)", NULL},
     {NULL}
   };
 
   v.timeout_s = 30;
   ctx = g_option_context_new ("- picamrtc MQTT test viewer");
+  g_option_context_set_description (ctx,
+      "With --audio the \"answer\" event says how the device answered the "
+      "audio m-line\n(\"audio\": sendonly, inactive, rejected, none...) and "
+      "\"done\" reports \"audio_buffers\"\n(decoded) and \"audio_peak\" "
+      "(their largest sample, 1.0 = full scale). When the\nanswer sends "
+      "audio (sendonly or sendrecv), the viewer fails (exit 1, an\n"
+      "\"audio-failed\" event) if, when the --frames target is reached, "
+      "fewer than\n" G_STRINGIFY (AUDIO_MIN_BUFFERS) " audio buffers were "
+      "decoded or their peak is below "
+      G_STRINGIFY (AUDIO_MIN_PEAK) " (silence).\nWhen the answer does not "
+      "send audio (inactive, rejected: a device without\naudio), 0 audio "
+      "buffers are fine and only the video counts.");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_add_group (ctx, gst_init_get_option_group ());
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
