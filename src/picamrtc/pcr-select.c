@@ -175,7 +175,10 @@ pcr_talkback_description (const gchar * talkback)
     return g_strdup_printf ("audioconvert ! audioresample ! "
         "audio/x-raw,format=S16LE,rate=48000,channels=1 ! "
         "filesink location=%s", talkback + 5);
-  return g_strdup_printf ("alsasink device=%s sync=false",
+  /* sync=false: played as it comes; a 60 ms ring buffer of 10 ms
+   * periods, not the default 200 ms: talk-back should add little delay */
+  return g_strdup_printf ("alsasink device=%s sync=false buffer-time=60000 "
+      "latency-time=10000",
       talkback[4] == ':' ? talkback + 5 : "default");
 }
 

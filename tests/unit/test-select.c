@@ -983,8 +983,10 @@ test_audio_talkback_description (void)
   g_autofree gchar *file = pcr_talkback_description ("file:/tmp/tb.raw");
 
   g_assert_null (pcr_talkback_description ("none"));
-  g_assert_cmpstr (alsa, ==, "alsasink device=default sync=false");
-  g_assert_cmpstr (hw, ==, "alsasink device=hw:1,0 sync=false");
+  g_assert_cmpstr (alsa, ==, "alsasink device=default sync=false "
+      "buffer-time=60000 latency-time=10000");
+  g_assert_cmpstr (hw, ==, "alsasink device=hw:1,0 sync=false "
+      "buffer-time=60000 latency-time=10000");
   g_assert_cmpstr (file, ==, "audioconvert ! audioresample ! "
       "audio/x-raw,format=S16LE,rate=48000,channels=1 ! "
       "filesink location=/tmp/tb.raw");
@@ -1243,7 +1245,8 @@ test_build_audio (void)
   desc = pcr_build_pipeline (config, sel, &error);
   g_assert_no_error (error);
   assert_contains (desc, " ! mqttwebrtcsink name=sink control=true "
-      "talkback=\"alsasink device=hw:2,0 sync=false\" alsasrc device=hw:1,0 "
+      "talkback=\"alsasink device=hw:2,0 sync=false buffer-time=60000 "
+      "latency-time=10000\" alsasrc device=hw:1,0 "
       "! " AUDIO_ENCODE " ! sink.sink_audio");
   g_assert_true (g_str_has_suffix (desc, " ! sink.sink_audio"));
   assert_contains (desc, "sink.sink_low t. ! ");
