@@ -683,6 +683,7 @@ pcr_opus_choice_free (PcrOpusChoice * choice)
   if (!choice)
     return;
   g_free (choice->mid);
+  g_free (choice->fmtp);
   g_free (choice);
 }
 
@@ -716,6 +717,7 @@ pcr_sdp_find_opus (const GstSDPMessage * offer)
     choice->mline = i;
     choice->pt = pt;
     choice->mid = g_strdup (gst_sdp_media_get_attribute_val (media, "mid"));
+    choice->fmtp = g_strdup (table.fmtp[pt]);
     choice->receives = g_str_equal (direction, "sendrecv")
         || g_str_equal (direction, "recvonly");
     choice->sends = g_str_equal (direction, "sendrecv")

@@ -61,6 +61,7 @@ typedef struct
   guint mline;
   gint pt;                      /* the offer's opus/48000 payload type */
   gchar *mid;                   /* its a=mid, nullable */
+  gchar *fmtp;                  /* its a=fmtp value, nullable */
   gboolean receives;            /* the viewer wants the device's audio */
   gboolean sends;               /* the viewer offers its microphone */
 } PcrOpusChoice;

@@ -1683,11 +1683,29 @@ link_branch (PcrViewer * viewer, GError ** error)
 static GstCaps *
 audio_preferences (PcrViewer * viewer)
 {
-  return gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING,
-      "audio", "encoding-name", G_TYPE_STRING, "OPUS", "clock-rate",
-      G_TYPE_INT, 48000, "encoding-params", G_TYPE_STRING, "2", "payload",
-      G_TYPE_INT, viewer->opus->pt, "ssrc", G_TYPE_UINT, viewer->audio_ssrc,
-      NULL);
+  GstCaps *caps = gst_caps_new_simple ("application/x-rtp", "media",
+      G_TYPE_STRING, "audio", "encoding-name", G_TYPE_STRING, "OPUS",
+      "clock-rate", G_TYPE_INT, 48000, "encoding-params", G_TYPE_STRING, "2",
+      "payload", G_TYPE_INT, viewer->opus->pt, "ssrc", G_TYPE_UINT,
+      viewer->audio_ssrc, NULL);
+  g_auto (GStrv) params = viewer->opus->fmtp ?
+      g_strsplit (viewer->opus->fmtp, ";", 16) : NULL;
+  gchar **p;
+
+  /* The offer's Opus parameters the answer may echo (a=fmtp): in-band FEC
+   * and the shortest frame, for what the talker sends. Digits only: the
+   * values go into the SDP as they are. */
+  for (p = params; p && *p; p++) {
+    g_auto (GStrv) kv = g_strsplit (g_strstrip (*p), "=", 2);
+    guint64 value;
+
+    if (!kv[0] || !kv[1] || (g_strcmp0 (kv[0], "useinbandfec") != 0 &&
+            g_strcmp0 (kv[0], "minptime") != 0) ||
+        !g_ascii_string_to_unsigned (kv[1], 10, 0, 120, &value, NULL))
+      continue;
+    gst_caps_set_simple (caps, kv[0], G_TYPE_STRING, kv[1], NULL);
+  }
+  return caps;
 }
 
 /* The audio m-line's transceiver: the device's Opus (queue ! rtpopuspay on

@@ -1663,6 +1663,52 @@ GST_START_TEST (test_audio_talkback_control)
 
 GST_END_TEST;
 
+/* Chromium's offer (audio first, opus 111 with in-band FEC and 10 ms
+ * frames): the answer sends Opus on 111 with those parameters, names its
+ * ssrc, and sends video. */
+GST_START_TEST (test_chromium_audio_answer)
+{
+  GstElement *pipeline, *sink;
+  TestSignaller *signaller;
+  g_autofree gchar *path = NULL, *offer = NULL;
+  GstSDPMessage *sdp = NULL;
+  const GstSDPMedia *audio, *video;
+  PcrMessage *msg;
+
+  path = g_build_filename (g_getenv ("PICAMRTC_SOURCE_ROOT"), "tests",
+      "fixtures", "sdp", "chromium-audio-video.sdp", NULL);
+  fail_unless (g_file_get_contents (path, &offer, NULL, NULL), "no %s", path);
+  pipeline = make_sender_with (&sink, &signaller, AUDIO_SENDER);
+  play (pipeline);
+  deliver (signaller, "chromium", pcr_message_new_offer (offer, TRUE));
+  msg = next_sent_not_candidate (signaller, "chromium");
+  fail_unless_equals_int (msg->type, PCR_MESSAGE_ANSWER);
+  fail_unless_equals_int (gst_sdp_message_new_from_text (msg->sdp, &sdp),
+      GST_SDP_OK);
+  audio = gst_sdp_message_get_media (sdp, 0);
+  video = gst_sdp_message_get_media (sdp, 1);
+  fail_unless_equals_string (gst_sdp_media_get_media (audio), "audio");
+  fail_unless_equals_string (gst_sdp_media_get_format (audio, 0), "111");
+  fail_unless (gst_sdp_media_get_attribute_val (audio, "sendonly") ||
+      gst_sdp_media_get_attribute_val (audio, "sendrecv"), "%s", msg->sdp);
+  fail_unless (strstr (msg->sdp, "useinbandfec=1") &&
+      strstr (msg->sdp, "minptime=10"), "the offer's Opus parameters are "
+      "not answered: %s", msg->sdp);
+  fail_unless (gst_sdp_media_get_attribute_val (audio, "ssrc") != NULL,
+      "no audio ssrc: %s", msg->sdp);
+  fail_unless (gst_sdp_media_get_attribute_val (video, "sendonly") != NULL,
+      "%s", msg->sdp);
+  gst_sdp_message_free (sdp);
+  pcr_message_free (msg);
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_object_unref (signaller);
+}
+
+GST_END_TEST;
+
 /* A device without audio and without control: the offer's audio m-line is
  * rejected, its control channel closed, and video plays. */
 GST_START_TEST (test_no_audio_no_control)
@@ -1718,6 +1764,7 @@ signaller_suite (void)
   tcase_add_test (tc, test_recording_eos);
   tcase_add_test (tc, test_audio_talkback_control);
   tcase_add_test (tc, test_no_audio_no_control);
+  tcase_add_test (tc, test_chromium_audio_answer);
   return s;
 }
 
