@@ -24,8 +24,9 @@
  * sink_low -> capsfilter -> h264parse -> tee -+-> gate -'                                  |
  *  |  (optional)                               '-> ...        (viewer 2 ...)               |
  *  |    ^ force-key-unit requests per rendition (new viewer, switch, PLI/FIR), rate-limited |
+ * sink_audio -> tee -> queue -> rtpopuspay -> (each viewer's webrtcbin, a 2nd transceiver) |
  *  '---------------------------------------------------------------------------------------'
- *       signaller (MQTT) <-> offers, answers, candidates, bye, status
+ *       signaller (MQTT) <-> offers, answers, candidates, bye, status, control channel
  * Each viewer's gates pass one rendition; a switch happens at the next key
  * frame of the other. The encoders' bitrates follow the viewers' estimates.
  * ```
