@@ -8,7 +8,8 @@
  * housekeeping tick and the adaptation tick (each viewer's bandwidth
  * estimate, its rendition, the encoders' bitrates). Each sink pad's fixed
  * children and key-unit rate limit are a rendition, pcr-rendition.c. A
- * viewer's session (its branch and negotiation) is pcr-viewer.c; the MQTT topics,
+ * viewer's session (its branch and negotiation) is pcr-viewer.c, its sound and
+ * control channel pcr-viewer-media.c; the MQTT topics,
  * message codec and status publishing are the signaller, pcr-signaller.c,
  * which the "signaller" property can replace.
  *

@@ -9,7 +9,7 @@
  * its viewer through peer->viewer (NULL once the viewer is closing). */
 #include "config.h"
 
-#include "pcr-viewer.h"
+#include "pcr-viewer-private.h"
 
 #include <string.h>
 #include <gst/rtp/rtp.h>
@@ -19,7 +19,7 @@
 
 #include "rtphdrextplayoutdelay.h"
 
-GST_DEBUG_CATEGORY_STATIC (pcr_viewer_debug);
+GST_DEBUG_CATEGORY (pcr_viewer_debug);
 #define GST_CAT_DEFAULT pcr_viewer_debug
 
 /* A connected viewer that sends no RTCP this long is gone. */
@@ -59,14 +59,6 @@ GST_DEBUG_CATEGORY_STATIC (pcr_viewer_debug);
 /* Transport-wide congestion control (draft-holmer-rmcat-transport-wide-cc-
  * extensions-01): the viewer reports when each packet arrived, which the
  * bandwidth estimate reads as rtpsession's twcc-stats. */
-/* The data channel a viewer may steer the device on, and what one viewer
- * may send on it: 50 messages a second, a second's worth at once. */
-#define CONTROL_LABEL "control"
-#define CONTROL_RATE 50.0
-/* The talker's jitter buffer (webrtcbin's default is 200 ms): talk-back
- * should add little delay, and a voice tolerates a lost packet (Opus PLC)
- * better than a late one. */
-#define TALK_LATENCY_MS 40
 #define TWCC_URI \
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
@@ -74,119 +66,12 @@ GST_DEBUG_CATEGORY_STATIC (pcr_viewer_debug);
 G_DEFINE_QUARK (pcr-viewer-error-quark, pcr_viewer_error);
 /* *INDENT-ON* */
 
-typedef struct
-{
-  gint refcount;
-  GMainContext *context;
-  gchar *id;
-  gint last_rtcp_s;             /* monotonic seconds, atomic */
-  gint answered;                /* atomic: the create-answer promise is done */
-  gint interrupted;             /* atomic: free_branch gave up on it */
-  gint active;                  /* atomic: the rendition being sent */
-  gint pending;                 /* atomic: the one to switch to at its next
-                                 * key frame, or -1 */
-  gint cut;                     /* atomic: nothing is sent until a switch
-                                 * takes effect */
-  gint idle_pending;            /* atomic: tee pads not yet unlinked */
-  gint rtx_budget_bps;          /* atomic: retransmissions' share of the
-                                 * link, 0: unbounded */
-  GMutex rtx_lock;              /* the bucket below (RTCP threads) */
-  gdouble rtx_tokens;           /* bytes that may be resent now */
-  gint64 rtx_refill_us;
-  guint rtx_refused;            /* requests dropped over the budget */
-  gint rtx_copies;              /* atomic: each repair sent this often */
-  guint rtx_doubled;            /* repairs sent twice */
-  gint switch_marked;           /* atomic: a switch's first key frame is on
-                                 * its way to the payloader */
-  gint secured;                 /* atomic: DTLS is done, media can flow */
-  gint keyed;                   /* atomic: the branch has had a key frame
-                                 * since */
-  gint rtx_from_seq;            /* under rtx_lock: after a switch, the first
-                                 * packet worth repairing; -1: any */
-  gint64 rtx_from_us;           /* when that was set */
-  guint rtx_stale;              /* requests dropped as from before it */
-  guint rtx_requests;           /* every request, passed or dropped */
-  gint fec_packets;             /* atomic: FEC packets sent */
-  /* set before the branch is built, then read only: with FEC, what the
-   * RED encoder's probes need (the playout-delay extension nullable) */
-  gint ulpfec_pt;               /* -1: no FEC */
-  guint twcc_id;                /* 0: no transport-wide-cc extension */
-  GstRTPHeaderExtension *playout_delay;
-  PcrViewer *viewer;            /* context only; NULL once closing */
-  /* the control channel: set before the branch is built, then read only */
-  gboolean control;             /* a "control" channel is accepted */
-  GstBin *bin;                  /* the host's, for the talk-back bin */
-  gchar *talkback;              /* the talker's sink description, or NULL */
-  GMutex control_lock;          /* what follows */
-  GstWebRTCDataChannel *channel;        /* the accepted one, or NULL */
-  gdouble control_tokens;       /* messages that may come now */
-  gint64 control_refill_us;
-  guint control_dropped;        /* over the size or rate, or binary */
-  GstElement *talk_bin;         /* the talker's decoder and sink */
-  GPtrArray *drains;            /* fakesinks for streams nobody plays */
-} Peer;
-
-struct _PcrViewer
-{
-  PcrViewerHost host;
-  Peer *peer;
-  const gchar *id;              /* peer->id */
-
-  /* from the offer */
-  gboolean trickle;
-  GstSDPMessage *offer;         /* until handed to webrtcbin */
-  PcrH264Choice *choice;
-  GStrv mids;                   /* the offer's a=mid per m-line ("" if none) */
-  GStrv offer_ice_uris;         /* its iceServers as webrtcbin URIs */
-  guint playout_delay_id;       /* 0: no playout-delay extension */
-  guint32 ssrc;                 /* of the video */
-  guint32 audio_ssrc;
-  gboolean fec;                 /* RED and ULPFEC answered */
-  PcrOpusChoice *opus;          /* the offer's audio, or NULL */
-  gboolean playout_delay_directed;
-  gint playout_delay_max_ms;
-
-  /* the element's settings at the offer */
-  gchar *stun_server, *turn_server, *ice_addresses;
-
-  /* the branch */
-  GstElement *funnel, *queue, *pay, *webrtc;
-  GstElement *audio_tee;        /* the element's, or NULL: no audio sent */
-  GstElement *audio_queue, *audio_pay;
-  GstPad *audio_tee_pad;
-  gulong audio_idle_probe;
-  GstElement *rtpbin;           /* webrtcbin's, for the feedback */
-  GstWebRTCRTPTransceiver *trans;       /* its FEC percentage */
-  GstElement *tees[PCR_MAX_RENDITIONS];
-  GstPad *tee_pads[PCR_MAX_RENDITIONS];
-  gulong idle_probes[PCR_MAX_RENDITIONS];
-  guint n_tees;
-  guint twcc_id;                /* 0: no transport-wide-cc extension */
-  gint64 switch_us;             /* when the pending switch was asked for */
-  GstPromise *answer_promise;   /* create-answer's, until the branch goes */
-
-  /* negotiation */
-  gint64 created_us;
-  gint64 answer_set_us;         /* 0 until the local description is set */
-  gboolean answer_sent;
-  gboolean gathering_done;
-  guint turn_servers;           /* webrtcbin took */
-  guint relay_candidates;       /* gathered so far */
-  GSource *relay_grace;         /* bulk: the wait for the last of them */
-  gboolean connected;           /* ICE is */
-  gboolean secured;             /* DTLS is too: media flows */
-  guint remote_candidates;
-};
-
-/* Each element of a viewer's branch carries its session id: an error from
- * inside (webrtcbin's nicesrc, sctpenc, ...) ends that session, not the
- * pipeline (pcr_viewer_session_of). */
 /* *INDENT-OFF* */
 static G_DEFINE_QUARK (pcr-session, session);
 /* *INDENT-ON* */
 
-static void
-tag (GstElement * element, const gchar * id)
+void
+pcr_viewer_tag (GstElement * element, const gchar * id)
 {
   if (element)
     g_object_set_qdata_full (G_OBJECT (element), session_quark (),
@@ -234,15 +119,15 @@ monotonic_s (void)
  * Peer
  * ------------------------------------------------------------------------ */
 
-static Peer *
-peer_ref (Peer * peer)
+Peer *
+pcr_peer_ref (Peer * peer)
 {
   g_atomic_int_inc (&peer->refcount);
   return peer;
 }
 
-static void
-peer_unref (Peer * peer)
+void
+pcr_peer_unref (Peer * peer)
 {
   if (g_atomic_int_dec_and_test (&peer->refcount)) {
     g_mutex_clear (&peer->rtx_lock);
@@ -257,10 +142,10 @@ peer_unref (Peer * peer)
   }
 }
 
-static void
-peer_closure_unref (gpointer data, GClosure * closure)
+void
+pcr_peer_closure_unref (gpointer data, GClosure * closure)
 {
-  peer_unref (data);
+  pcr_peer_unref (data);
 }
 
 /* Runs @func on @context (not g_main_context_invoke, which may run it on
@@ -347,37 +232,10 @@ mid_of (PcrViewer * viewer, guint mline)
  * webrtcbin's callbacks: foreign threads, copy and post.
  * ------------------------------------------------------------------------ */
 
-typedef enum
-{
-  EV_LOCAL_CANDIDATE,
-  EV_GATHERING_DONE,
-  EV_CONNECTION,
-  EV_KEY_UNIT,                  /* the viewer asked for a key frame */
-  EV_SWITCHED,                  /* it now gets rendition ev->mline */
-  EV_ANSWER,
-  EV_CONTROL,                   /* a message on the control channel */
-  EV_REFUSE_CHANNEL,            /* a data channel not accepted */
-} EventKind;
-
-typedef struct
-{
-  Peer *peer;
-  EventKind kind;
-  guint mline;
-  gchar *candidate;
-  GstWebRTCSessionDescription *answer;  /* EV_ANSWER: a copy, or NULL */
-  gchar *error;                 /* EV_ANSWER without answer: why */
-  gboolean failed;
-  gboolean connected;
-  gboolean secured;
-  gchar *text;                  /* EV_CONTROL */
-  GstWebRTCDataChannel *channel;        /* EV_REFUSE_CHANNEL */
-} PeerEvent;
-
 static void
 peer_event_free (PeerEvent * ev)
 {
-  peer_unref (ev->peer);
+  pcr_peer_unref (ev->peer);
   g_free (ev->candidate);
   g_clear_pointer (&ev->answer, gst_webrtc_session_description_free);
   g_free (ev->error);
@@ -388,18 +246,18 @@ peer_event_free (PeerEvent * ev)
 
 static gboolean handle_peer_event (gpointer data);
 
-static PeerEvent *
-peer_event_new (Peer * peer, EventKind kind)
+PeerEvent *
+pcr_peer_event_new (Peer * peer, EventKind kind)
 {
   PeerEvent *ev = g_new0 (PeerEvent, 1);
 
-  ev->peer = peer_ref (peer);
+  ev->peer = pcr_peer_ref (peer);
   ev->kind = kind;
   return ev;
 }
 
-static void
-post_peer_event (PeerEvent * ev)
+void
+pcr_peer_event_post (PeerEvent * ev)
 {
   post (ev->peer->context, handle_peer_event, ev,
       (GDestroyNotify) peer_event_free);
@@ -409,11 +267,11 @@ static void
 on_ice_candidate (GstElement * webrtc, guint mline, const gchar * candidate,
     Peer * peer)
 {
-  PeerEvent *ev = peer_event_new (peer, EV_LOCAL_CANDIDATE);
+  PeerEvent *ev = pcr_peer_event_new (peer, EV_LOCAL_CANDIDATE);
 
   ev->mline = mline;
   ev->candidate = g_strdup (candidate);
-  post_peer_event (ev);
+  pcr_peer_event_post (ev);
 }
 
 static void
@@ -423,7 +281,7 @@ on_gathering_state (GstElement * webrtc, GParamSpec * pspec, Peer * peer)
 
   g_object_get (webrtc, "ice-gathering-state", &state, NULL);
   if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
-    post_peer_event (peer_event_new (peer, EV_GATHERING_DONE));
+    pcr_peer_event_post (pcr_peer_event_new (peer, EV_GATHERING_DONE));
 }
 
 static void
@@ -431,7 +289,7 @@ on_connection_state (GstElement * webrtc, GParamSpec * pspec, Peer * peer)
 {
   GstWebRTCPeerConnectionState pc;
   GstWebRTCICEConnectionState ice;
-  PeerEvent *ev = peer_event_new (peer, EV_CONNECTION);
+  PeerEvent *ev = pcr_peer_event_new (peer, EV_CONNECTION);
 
   g_object_get (webrtc, "connection-state", &pc, "ice-connection-state",
       &ice, NULL);
@@ -445,7 +303,7 @@ on_connection_state (GstElement * webrtc, GParamSpec * pspec, Peer * peer)
       ice == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED;
   GST_DEBUG ("session %s: connection-state %d ice-connection-state %d",
       peer->id, pc, ice);
-  post_peer_event (ev);
+  pcr_peer_event_post (ev);
 }
 
 static void
@@ -467,7 +325,7 @@ on_answer_created (GstPromise * promise, gpointer user_data)
   if (g_atomic_int_get (&peer->interrupted))
     return;
   reply = gst_promise_get_reply (promise);
-  ev = peer_event_new (peer, EV_ANSWER);
+  ev = pcr_peer_event_new (peer, EV_ANSWER);
   g_atomic_int_set (&ev->peer->answered, 1);
   /* gst_structure_get copies the boxed description. */
   if (!reply || !gst_structure_get (reply, "answer",
@@ -480,7 +338,7 @@ on_answer_created (GstPromise * promise, gpointer user_data)
     ev->error = g_strdup (error ? error->message : "webrtcbin made no answer");
     g_clear_error (&error);
   }
-  post_peer_event (ev);
+  pcr_peer_event_post (ev);
 }
 
 /* ------------------------------------------------------------------------
@@ -500,42 +358,6 @@ answer_sends_video (const GstSDPMessage * sdp, guint mline)
       gst_sdp_media_get_attribute_val (media, "sendrecv");
 }
 
-/* webrtcbin (1.22) answers an audio m-line it has no transceiver for with
- * one of its own, recvonly: the device would take a microphone nobody
- * plays. Such an m-line (no audio here, or a second one) is answered
- * inactive instead. Not port 0: the first m-line is the BUNDLE group's
- * transport, and webrtcbin (both ends) cannot move it to another. */
-static void
-refuse_unserved_audio (PcrViewer * viewer, GstSDPMessage * sdp)
-{
-  static const gchar *directions[] = { "sendrecv", "sendonly", "recvonly" };
-  gboolean served = viewer->audio_pay || viewer->peer->talkback;
-  guint i, j, d;
-
-  for (i = 0; i < gst_sdp_message_medias_len (sdp); i++) {
-    GstSDPMedia *media = (GstSDPMedia *) gst_sdp_message_get_media (sdp, i);
-
-    if (g_strcmp0 (gst_sdp_media_get_media (media), "audio") != 0 ||
-        gst_sdp_media_get_port (media) == 0 ||
-        (served && viewer->opus && viewer->opus->mline == i))
-      continue;
-    GST_INFO_OBJECT (viewer->host.bin, "session %s: audio m-line %u "
-        "answered inactive (%s)", viewer->id, i, served ? "not the first" :
-        "no audio to send or play");
-    for (j = gst_sdp_media_attributes_len (media); j > 0; j--) {
-      const GstSDPAttribute *attr = gst_sdp_media_get_attribute (media, j - 1);
-
-      for (d = 0; d < G_N_ELEMENTS (directions); d++)
-        if (g_strcmp0 (attr->key, directions[d]) == 0) {
-          gst_sdp_media_remove_attribute (media, j - 1);
-          break;
-        }
-    }
-    if (!gst_sdp_media_get_attribute_val (media, "inactive"))
-      gst_sdp_media_add_attribute (media, "inactive", "");
-  }
-}
-
 static void
 on_answer (PcrViewer * viewer, PeerEvent * ev)
 {
@@ -549,7 +371,7 @@ on_answer (PcrViewer * viewer, PeerEvent * ev)
         "answer would be inactive");
     return;
   }
-  refuse_unserved_audio (viewer, ev->answer->sdp);
+  pcr_viewer_refuse_unserved_audio (viewer, ev->answer->sdp);
   g_signal_emit_by_name (viewer->webrtc, "set-local-description", ev->answer,
       NULL);
   viewer->answer_set_us = g_get_monotonic_time ();
@@ -647,229 +469,6 @@ on_connection (PcrViewer * viewer, PeerEvent * ev)
   }
 }
 
-/* ------------------------------------------------------------------------
- * The control channel: webrtcbin's SCTP threads check each message and
- * post the good ones; the context hands them to the host.
- * ------------------------------------------------------------------------ */
-
-static void
-refuse_channel (PcrViewer * viewer, GstWebRTCDataChannel * channel)
-{
-  g_autofree gchar *label = NULL;
-
-  g_object_get (channel, "label", &label, NULL);
-  GST_INFO_OBJECT (viewer->host.bin, "session %s: data channel \"%s\" "
-      "refused (%s)", viewer->id, GST_STR_NULL (label),
-      !viewer->peer->control ? "control is off" :
-      g_strcmp0 (label, CONTROL_LABEL) != 0 ? "only \"" CONTROL_LABEL
-      "\" is accepted" : "the viewer has one already");
-  gst_webrtc_data_channel_close (channel);
-}
-
-/* The viewer's token bucket: FALSE (and counted) when over the rate. */
-static gboolean
-control_take (Peer * peer, gboolean ok)
-{
-  gint64 now = g_get_monotonic_time ();
-
-  g_mutex_lock (&peer->control_lock);
-  peer->control_tokens = MIN (CONTROL_RATE, peer->control_tokens +
-      (now - peer->control_refill_us) * CONTROL_RATE / G_USEC_PER_SEC);
-  peer->control_refill_us = now;
-  if (ok && peer->control_tokens >= 1.0)
-    peer->control_tokens -= 1.0;
-  else
-    ok = FALSE;
-  if (!ok && peer->control_dropped++ % 100 == 0)
-    GST_WARNING ("session %s: control message dropped (over %u bytes, over "
-        "%.0f a second, or binary), %u so far", peer->id,
-        PCR_CONTROL_MAX_DATA, CONTROL_RATE, peer->control_dropped);
-  g_mutex_unlock (&peer->control_lock);
-  return ok;
-}
-
-static void
-on_control_string (GstWebRTCDataChannel * channel, const gchar * text,
-    Peer * peer)
-{
-  PeerEvent *ev;
-
-  if (!control_take (peer, text != NULL
-          && strnlen (text, PCR_CONTROL_MAX_DATA + 1) <= PCR_CONTROL_MAX_DATA
-          && g_utf8_validate (text, -1, NULL)))
-    return;
-  ev = peer_event_new (peer, EV_CONTROL);
-  ev->text = g_strdup (text);
-  post_peer_event (ev);
-}
-
-/* The contract is text: binary messages count as dropped. */
-static void
-on_control_data (GstWebRTCDataChannel * channel, GBytes * data, Peer * peer)
-{
-  control_take (peer, FALSE);
-}
-
-static void
-on_data_channel (GstElement * webrtc, GstWebRTCDataChannel * channel,
-    Peer * peer)
-{
-  g_autofree gchar *label = NULL;
-  gboolean accepted = FALSE;
-  PeerEvent *ev;
-
-  g_object_get (channel, "label", &label, NULL);
-  if (peer->control && g_strcmp0 (label, CONTROL_LABEL) == 0) {
-    g_mutex_lock (&peer->control_lock);
-    if (!peer->channel) {
-      peer->channel = g_object_ref (channel);
-      peer->control_tokens = CONTROL_RATE;
-      peer->control_refill_us = g_get_monotonic_time ();
-      accepted = TRUE;
-    }
-    g_mutex_unlock (&peer->control_lock);
-  }
-  if (accepted) {
-    g_signal_connect_data (channel, "on-message-string",
-        G_CALLBACK (on_control_string), peer_ref (peer), peer_closure_unref,
-        0);
-    g_signal_connect_data (channel, "on-message-data",
-        G_CALLBACK (on_control_data), peer_ref (peer), peer_closure_unref, 0);
-    GST_INFO ("session %s: control channel accepted", peer->id);
-    return;
-  }
-  /* closed from the context, not from inside webrtcbin's signal */
-  ev = peer_event_new (peer, EV_REFUSE_CHANNEL);
-  ev->channel = g_object_ref (channel);
-  post_peer_event (ev);
-}
-
-void
-pcr_viewer_send_control (PcrViewer * viewer, const gchar * data)
-{
-  GstWebRTCDataChannel *channel = NULL;
-  GstWebRTCDataChannelState state = GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED;
-
-  g_mutex_lock (&viewer->peer->control_lock);
-  if (viewer->peer->channel)
-    channel = g_object_ref (viewer->peer->channel);
-  g_mutex_unlock (&viewer->peer->control_lock);
-  if (!channel)
-    return;
-  g_object_get (channel, "ready-state", &state, NULL);
-  if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN)
-    g_signal_emit_by_name (channel, "send-string", data);
-  else
-    GST_DEBUG_OBJECT (viewer->host.bin, "session %s: control channel not "
-        "open (%d), message dropped", viewer->id, state);
-  g_object_unref (channel);
-}
-
-guint
-pcr_viewer_get_control_dropped (PcrViewer * viewer)
-{
-  guint dropped;
-
-  g_mutex_lock (&viewer->peer->control_lock);
-  dropped = viewer->peer->control_dropped;
-  g_mutex_unlock (&viewer->peer->control_lock);
-  return dropped;
-}
-
-/* ------------------------------------------------------------------------
- * Talk-back: the talker's audio pad, on a streaming thread
- * ------------------------------------------------------------------------ */
-
-/* A stream the viewer sends that nobody plays (webrtcbin 1.22 may still
- * receive on an m-line answered inactive): an unlinked pad would stop the
- * whole bundled transport (not-linked), the video and the control channel
- * with it. */
-static void
-drain_pad (Peer * peer, GstPad * pad)
-{
-  GstElement *sink = gst_element_factory_make ("fakesink", NULL);
-  g_autoptr (GstPad) sink_pad = NULL;
-
-  GST_INFO ("session %s: dropping what it sends on %s", peer->id,
-      GST_PAD_NAME (pad));
-  if (!sink)
-    return;
-  g_object_set (sink, "sync", FALSE, "async", FALSE, NULL);
-  tag (sink, peer->id);
-  gst_bin_add (peer->bin, sink);
-  g_mutex_lock (&peer->control_lock);
-  g_ptr_array_add (peer->drains, gst_object_ref (sink));
-  g_mutex_unlock (&peer->control_lock);
-  gst_element_sync_state_with_parent (sink);
-  sink_pad = gst_element_get_static_pad (sink, "sink");
-  gst_pad_link (pad, sink_pad);
-}
-
-static void
-on_webrtc_pad_added (GstElement * webrtc, GstPad * pad, Peer * peer)
-{
-  g_autoptr (GstCaps) caps = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *description = NULL;
-  g_autoptr (GstPad) sink = NULL;
-  const GstStructure *s;
-  GstElement *bin;
-
-  if (GST_PAD_DIRECTION (pad) != GST_PAD_SRC)
-    return;
-  caps = gst_pad_get_current_caps (pad);
-  if (!caps)
-    caps = gst_pad_query_caps (pad, NULL);
-  s = caps && gst_caps_get_size (caps) > 0 ?
-      gst_caps_get_structure (caps, 0) : NULL;
-  g_mutex_lock (&peer->control_lock);
-  bin = peer->talk_bin;
-  g_mutex_unlock (&peer->control_lock);
-  if (!peer->talkback || bin || !s ||
-      g_strcmp0 (gst_structure_get_string (s, "media"), "audio") != 0) {
-    drain_pad (peer, pad);
-    return;
-  }
-  /* the leaky queue keeps a slow or stuck sink from holding webrtcbin */
-  description = g_strdup_printf ("rtpopusdepay ! opusdec plc=true ! "
-      "audioconvert ! audioresample ! queue leaky=downstream "
-      "max-size-buffers=0 max-size-bytes=0 max-size-time=200000000 ! %s",
-      peer->talkback);
-  bin = gst_parse_bin_from_description (description, TRUE, &error);
-  if (!bin) {
-    GST_ERROR ("session %s: cannot build the talk-back sink \"%s\": %s",
-        peer->id, peer->talkback, error->message);
-    return;
-  }
-  tag (bin, peer->id);
-  gst_bin_add (peer->bin, bin);
-  g_mutex_lock (&peer->control_lock);
-  peer->talk_bin = gst_object_ref (bin);
-  g_mutex_unlock (&peer->control_lock);
-  gst_element_sync_state_with_parent (bin);
-  sink = gst_element_get_static_pad (bin, "sink");
-  if (!sink || gst_pad_link (pad, sink) != GST_PAD_LINK_OK)
-    GST_ERROR ("session %s: cannot link the talk-back sink", peer->id);
-  else
-    GST_INFO ("session %s: talk-back playing into \"%s\"", peer->id,
-        peer->talkback);
-}
-
-gboolean
-pcr_viewer_offers_talk (PcrViewer * viewer)
-{
-  return viewer->opus && viewer->opus->sends;
-}
-
-void
-pcr_viewer_set_talkback (PcrViewer * viewer, const gchar * sink_description)
-{
-  g_return_if_fail (viewer->webrtc == NULL);
-
-  g_free (viewer->peer->talkback);
-  viewer->peer->talkback = g_strdup (sink_description);
-}
-
 static gboolean
 handle_peer_event (gpointer data)
 {
@@ -906,7 +505,7 @@ handle_peer_event (gpointer data)
       viewer->host.control (viewer, ev->text, viewer->host.user_data);
       break;
     case EV_REFUSE_CHANNEL:
-      refuse_channel (viewer, ev->channel);
+      pcr_viewer_refuse_channel (viewer, ev->channel);
       break;
   }
   return G_SOURCE_REMOVE;
@@ -1354,7 +953,7 @@ count_fec (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 static void
 peer_destroy_notify (gpointer data)
 {
-  peer_unref (data);
+  pcr_peer_unref (data);
 }
 
 /* The FEC encoder webrtcbin made: count its packets, and put the header
@@ -1367,10 +966,10 @@ hook_red_encoder (GstElement * redenc, Peer * peer)
 
   if (sink)
     gst_pad_add_probe (sink, GST_PAD_PROBE_TYPE_BUFFER, count_fec,
-        peer_ref (peer), peer_destroy_notify);
+        pcr_peer_ref (peer), peer_destroy_notify);
   if (src && (peer->playout_delay || peer->twcc_id))
     gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, restore_extensions,
-        peer_ref (peer), peer_destroy_notify);
+        pcr_peer_ref (peer), peer_destroy_notify);
 }
 
 /* webrtcbin (1.20+) puts a clocksync before its rtpbin that holds each
@@ -1480,7 +1079,8 @@ on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
         "max-size-packets", 0, NULL);
     if (src)
       gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
-          rtx_request_probe, peer_ref (peer), (GDestroyNotify) peer_unref);
+          rtx_request_probe, pcr_peer_ref (peer),
+          (GDestroyNotify) pcr_peer_unref);
   } else if (g_str_equal (name, "rtpredenc") && peer->ulpfec_pt >= 0) {
     hook_red_encoder (element, peer);
   }
@@ -1577,23 +1177,24 @@ connect_webrtc (PcrViewer * viewer)
     {"notify::ice-gathering-state", G_CALLBACK (on_gathering_state)},
     {"notify::connection-state", G_CALLBACK (on_connection_state)},
     {"notify::ice-connection-state", G_CALLBACK (on_connection_state)},
-    {"on-data-channel", G_CALLBACK (on_data_channel)},
-    {"pad-added", G_CALLBACK (on_webrtc_pad_added)},
+    {"on-data-channel", G_CALLBACK (pcr_viewer_on_data_channel)},
+    {"pad-added", G_CALLBACK (pcr_viewer_on_pad_added)},
   };
   GstElement *rtpbin;
   guint i;
 
   g_signal_connect_data (viewer->webrtc, "deep-element-added",
-      G_CALLBACK (on_deep_element_added), peer_ref (viewer->peer),
-      peer_closure_unref, 0);
+      G_CALLBACK (on_deep_element_added), pcr_peer_ref (viewer->peer),
+      pcr_peer_closure_unref, 0);
   for (i = 0; i < G_N_ELEMENTS (signals); i++)
     g_signal_connect_data (viewer->webrtc, signals[i].signal,
-        signals[i].callback, peer_ref (viewer->peer), peer_closure_unref, 0);
+        signals[i].callback, pcr_peer_ref (viewer->peer),
+        pcr_peer_closure_unref, 0);
   rtpbin = gst_bin_get_by_name (GST_BIN (viewer->webrtc), "rtpbin");
   if (rtpbin) {
     g_signal_connect_data (rtpbin, "on-ssrc-active",
-        G_CALLBACK (on_ssrc_active), peer_ref (viewer->peer),
-        peer_closure_unref, 0);
+        G_CALLBACK (on_ssrc_active), pcr_peer_ref (viewer->peer),
+        pcr_peer_closure_unref, 0);
     viewer->rtpbin = rtpbin;
   } else {
     GST_WARNING_OBJECT (viewer->host.bin, "webrtcbin has no rtpbin; RTCP "
@@ -1646,8 +1247,8 @@ link_branch (PcrViewer * viewer, GError ** error)
       rewrite_profile_level_id, g_strdup (viewer->choice->profile_level_id),
       g_free);
   gst_pad_add_probe (pay_sink, GST_PAD_PROBE_TYPE_BUFFER,
-      switch_seqnum_probe, peer_ref (viewer->peer),
-      (GDestroyNotify) peer_unref);
+      switch_seqnum_probe, pcr_peer_ref (viewer->peer),
+      (GDestroyNotify) pcr_peer_unref);
   webrtc_sink = gst_element_request_pad_simple (viewer->webrtc, "sink_%u");
   if (!webrtc_sink || gst_pad_link (pay_src, webrtc_sink) != GST_PAD_LINK_OK
       || !gst_element_link_many (viewer->funnel, viewer->queue, viewer->pay,
@@ -1679,125 +1280,6 @@ link_branch (PcrViewer * viewer, GError ** error)
   return TRUE;
 }
 
-/* The Opus caps a viewer's audio transceiver answers with. */
-static GstCaps *
-audio_preferences (PcrViewer * viewer)
-{
-  GstCaps *caps = gst_caps_new_simple ("application/x-rtp", "media",
-      G_TYPE_STRING, "audio", "encoding-name", G_TYPE_STRING, "OPUS",
-      "clock-rate", G_TYPE_INT, 48000, "encoding-params", G_TYPE_STRING, "2",
-      "payload", G_TYPE_INT, viewer->opus->pt, "ssrc", G_TYPE_UINT,
-      viewer->audio_ssrc, NULL);
-  g_auto (GStrv) params = viewer->opus->fmtp ?
-      g_strsplit (viewer->opus->fmtp, ";", 16) : NULL;
-  gchar **p;
-
-  /* The offer's Opus parameters the answer may echo (a=fmtp): in-band FEC
-   * and the shortest frame, for what the talker sends. Digits only: the
-   * values go into the SDP as they are. */
-  for (p = params; p && *p; p++) {
-    g_auto (GStrv) kv = g_strsplit (g_strstrip (*p), "=", 2);
-    guint64 value;
-
-    if (!kv[0] || !kv[1] || (g_strcmp0 (kv[0], "useinbandfec") != 0 &&
-            g_strcmp0 (kv[0], "minptime") != 0) ||
-        !g_ascii_string_to_unsigned (kv[1], 10, 0, 120, &value, NULL))
-      continue;
-    gst_caps_set_simple (caps, kv[0], G_TYPE_STRING, kv[1], NULL);
-  }
-  return caps;
-}
-
-/* The audio m-line's transceiver: the device's Opus (queue ! rtpopuspay on
- * the audio tee) and, for the talker, the viewer's microphone. Without
- * either the answer rejects the m-line (on_answer). */
-static gboolean
-link_audio (PcrViewer * viewer, GError ** error)
-{
-  gboolean talker = viewer->peer->talkback != NULL;
-  GstWebRTCRTPTransceiverDirection direction;
-  GstWebRTCRTPTransceiver *trans = NULL;
-  g_autoptr (GstCaps) prefs = NULL;
-
-  if (!viewer->opus)
-    return TRUE;
-  prefs = audio_preferences (viewer);
-  if (!viewer->audio_pay && !talker) {
-    /* or webrtcbin makes a recvonly one of its own */
-    g_signal_emit_by_name (viewer->webrtc, "add-transceiver",
-        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE, prefs, &trans);
-    if (trans)
-      gst_object_unref (trans);
-    return TRUE;
-  }
-  if (!viewer->audio_pay) {
-    g_signal_emit_by_name (viewer->webrtc, "add-transceiver",
-        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, prefs, &trans);
-    if (!trans) {
-      g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
-          "cannot add the talk-back transceiver");
-      return FALSE;
-    }
-    gst_object_unref (trans);
-    return TRUE;
-  } else {
-    g_autoptr (GstPad) pay_src = gst_element_get_static_pad (viewer->audio_pay,
-        "src");
-    g_autoptr (GstPad) webrtc_sink = gst_element_request_pad_simple
-        (viewer->webrtc, "sink_%u");
-
-    if (!webrtc_sink || gst_pad_link (pay_src, webrtc_sink) != GST_PAD_LINK_OK
-        || !gst_element_link (viewer->audio_queue, viewer->audio_pay)) {
-      g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
-          "cannot link the viewer's audio");
-      return FALSE;
-    }
-    g_object_get (webrtc_sink, "transceiver", &trans, NULL);
-  }
-  if (trans) {
-    direction = talker ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV :
-        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY;
-    g_object_set (trans, "direction", direction, "codec-preferences", prefs,
-        NULL);
-    gst_object_unref (trans);
-  }
-  return TRUE;
-}
-
-/* Sound waits for the viewer's DTLS, like the picture waits for a key
- * frame: queued before, it would reach the browser in one burst, which
- * its jitter buffer keeps as delay for half a minute (seen: the sound 400
- * ms behind the picture at first). */
-static GstPadProbeReturn
-audio_gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
-{
-  Peer *peer = user_data;
-
-  return g_atomic_int_get (&peer->secured) ? GST_PAD_PROBE_OK :
-      GST_PAD_PROBE_DROP;
-}
-
-static gboolean
-link_audio_tee (PcrViewer * viewer, GError ** error)
-{
-  g_autoptr (GstPad) queue_sink = NULL;
-
-  if (!viewer->audio_queue)
-    return TRUE;
-  queue_sink = gst_element_get_static_pad (viewer->audio_queue, "sink");
-  viewer->audio_tee_pad = gst_element_request_pad_simple (viewer->audio_tee,
-      "src_%u");
-  if (!viewer->audio_tee_pad
-      || gst_pad_link (viewer->audio_tee_pad, queue_sink) != GST_PAD_LINK_OK) {
-    g_set_error (error, PCR_VIEWER_ERROR, PCR_VIEWER_ERROR_LINK,
-        "cannot link the viewer to the audio");
-    return FALSE;
-  }
-  gst_pad_add_probe (viewer->audio_tee_pad, GST_PAD_PROBE_TYPE_BUFFER,
-      audio_gate_probe, peer_ref (viewer->peer), (GDestroyNotify) peer_unref);
-  return TRUE;
-}
-
 /* The gate on one rendition's tee pad (a streaming thread): the rendition
  * being sent passes; the one being switched to takes over at its first
  * key frame (the SPS/PPS h264parse puts before it come along, and the
@@ -1821,7 +1303,7 @@ gate_free (gpointer data)
 {
   Gate *gate = data;
 
-  peer_unref (gate->peer);
+  pcr_peer_unref (gate->peer);
   g_free (gate);
 }
 
@@ -1846,14 +1328,14 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
       g_atomic_int_get (&peer->secured) &&
       !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) &&
       g_atomic_int_compare_and_exchange (&peer->pending, index, -1)) {
-    PeerEvent *ev = peer_event_new (peer, EV_SWITCHED);
+    PeerEvent *ev = pcr_peer_event_new (peer, EV_SWITCHED);
 
     g_atomic_int_set (&peer->active, index);
     g_atomic_int_set (&peer->cut, 0);
     g_atomic_int_set (&peer->switch_marked, 1);
     g_atomic_int_set (&peer->keyed, 1);
     ev->mline = index;
-    post_peer_event (ev);
+    pcr_peer_event_post (ev);
     return GST_PAD_PROBE_OK;
   }
   if (g_atomic_int_get (&peer->active) != index ||
@@ -1887,9 +1369,9 @@ key_unit_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 
   if (!gst_video_event_is_force_key_unit (event))
     return GST_PAD_PROBE_OK;
-  ev = peer_event_new (peer, EV_KEY_UNIT);
+  ev = pcr_peer_event_new (peer, EV_KEY_UNIT);
   ev->mline = g_atomic_int_get (&peer->active);
-  post_peer_event (ev);
+  pcr_peer_event_post (ev);
   return GST_PAD_PROBE_DROP;
 }
 
@@ -1905,7 +1387,8 @@ link_to_tees (PcrViewer * viewer, GstElement ** tees, guint n_tees,
 
   g_atomic_int_set (&viewer->peer->active, rendition);
   gst_pad_add_probe (funnel_src, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
-      key_unit_probe, peer_ref (viewer->peer), (GDestroyNotify) peer_unref);
+      key_unit_probe, pcr_peer_ref (viewer->peer),
+      (GDestroyNotify) pcr_peer_unref);
   for (i = 0; i < n_tees && i < PCR_MAX_RENDITIONS; i++) {
     g_autoptr (GstPad) funnel_sink = NULL;
     Gate *gate;
@@ -1921,7 +1404,7 @@ link_to_tees (PcrViewer * viewer, GstElement ** tees, guint n_tees,
       return FALSE;
     }
     gate = g_new0 (Gate, 1);
-    gate->peer = peer_ref (viewer->peer);
+    gate->peer = pcr_peer_ref (viewer->peer);
     gate->index = i;
     gst_pad_add_probe (viewer->tee_pads[i], GST_PAD_PROBE_TYPE_BUFFER |
         GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, gate_probe, gate, gate_free);
@@ -1983,7 +1466,7 @@ negotiate (PcrViewer * viewer)
       NULL);
   gst_webrtc_session_description_free (offer);
   promise = gst_promise_new_with_change_func (on_answer_created,
-      peer_ref (viewer->peer), (GDestroyNotify) peer_unref);
+      pcr_peer_ref (viewer->peer), (GDestroyNotify) pcr_peer_unref);
   g_signal_emit_by_name (viewer->webrtc, "create-answer", NULL, promise);
   viewer->answer_promise = promise;
 }
@@ -1996,12 +1479,12 @@ pcr_viewer_start (PcrViewer * viewer, GstElement ** tees, guint n_tees,
 
   if (!make_branch (viewer, error))
     return FALSE;
-  tag (viewer->funnel, viewer->id);
-  tag (viewer->queue, viewer->id);
-  tag (viewer->pay, viewer->id);
-  tag (viewer->webrtc, viewer->id);
-  tag (viewer->audio_queue, viewer->id);
-  tag (viewer->audio_pay, viewer->id);
+  pcr_viewer_tag (viewer->funnel, viewer->id);
+  pcr_viewer_tag (viewer->queue, viewer->id);
+  pcr_viewer_tag (viewer->pay, viewer->id);
+  pcr_viewer_tag (viewer->webrtc, viewer->id);
+  pcr_viewer_tag (viewer->audio_queue, viewer->id);
+  pcr_viewer_tag (viewer->audio_pay, viewer->id);
   gst_bin_add_many (viewer->host.bin, viewer->funnel, viewer->queue,
       viewer->pay, viewer->webrtc, NULL);
   configure_ice_agent (viewer);
@@ -2009,7 +1492,7 @@ pcr_viewer_start (PcrViewer * viewer, GstElement ** tees, guint n_tees,
   if (viewer->audio_pay)
     gst_bin_add_many (viewer->host.bin, viewer->audio_queue,
         viewer->audio_pay, NULL);
-  if (!link_branch (viewer, error) || !link_audio (viewer, error))
+  if (!link_branch (viewer, error) || !pcr_viewer_link_audio (viewer, error))
     return FALSE;
   gst_element_sync_state_with_parent (viewer->webrtc);
   if (viewer->audio_pay) {
@@ -2020,7 +1503,7 @@ pcr_viewer_start (PcrViewer * viewer, GstElement ** tees, guint n_tees,
   gst_element_sync_state_with_parent (viewer->queue);
   gst_element_sync_state_with_parent (viewer->funnel);
   if (!link_to_tees (viewer, tees, n_tees, rendition, error) ||
-      !link_audio_tee (viewer, error))
+      !pcr_viewer_link_audio_tee (viewer, error))
     return FALSE;
   add_ice_servers (viewer);
   negotiate (viewer);
@@ -2254,7 +1737,7 @@ pcr_viewer_free (PcrViewer * viewer)
   g_free (viewer->stun_server);
   g_free (viewer->turn_server);
   g_free (viewer->ice_addresses);
-  peer_unref (viewer->peer);
+  pcr_peer_unref (viewer->peer);
   g_free (viewer);
 }
 

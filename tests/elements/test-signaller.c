@@ -1152,6 +1152,17 @@ onsets_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+static void
+onsets_free (gpointer data)
+{
+  Onsets *o = data;
+
+  g_mutex_clear (&o->lock);
+  g_array_unref (o->times);
+  g_free (o);
+}
+
+/* Watches @element's pad until it goes (the probe frees what it found). */
 static Onsets *
 onsets_watch (GstElement * element, const gchar * pad_name)
 {
@@ -1160,7 +1171,8 @@ onsets_watch (GstElement * element, const gchar * pad_name)
 
   g_mutex_init (&o->lock);
   o->times = g_array_new (FALSE, FALSE, sizeof (gint64));
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, onsets_probe, o, NULL);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, onsets_probe, o,
+      onsets_free);
   return o;
 }
 
