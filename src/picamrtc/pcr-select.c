@@ -330,9 +330,8 @@ pcr_platform_probe_microphones (PcrPlatform * platform)
 
   ensure_debug_category ();
   if (!platform->v4l2_probed) {
-    g_autofree gchar *first = probe_v4l2 (platform->cameras,
-        platform->v4l2_cameras);
-
+    /* the cameras, for their USB places; the first one's name is not needed */
+    g_free (probe_v4l2 (platform->cameras, platform->v4l2_cameras));
     platform->v4l2_probed = TRUE;
   }
   g_ptr_array_set_size (platform->microphones, 0);

@@ -125,5 +125,19 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
     else
       check_choice (offer, choice);
   }
+  /* the audio m-line the answer sends Opus on: one of the offer's, its
+   * payload type one the m-line lists */
+  {
+    g_autoptr (PcrOpusChoice) opus = pcr_sdp_find_opus (offer);
+
+    if (opus) {
+      const GstSDPMedia *media = gst_sdp_message_get_media (offer,
+          opus->mline);
+
+      if (media == NULL || opus->pt < 0 || opus->pt > 127 ||
+          g_strcmp0 (gst_sdp_media_get_media (media), "audio") != 0)
+        abort ();
+    }
+  }
   return 0;
 }

@@ -816,6 +816,74 @@ test_fec_pt (void)
   }
 }
 
+/* The audio m-line the device answers with Opus: Chromium's (audio
+ * first, opus 111 with its fmtp), and the offers it must leave alone. */
+static void
+test_opus (void)
+{
+  g_autofree gchar *text = load_fixture ("chromium-audio-video.sdp");
+  g_autoptr (GError) error = NULL;
+  GstSDPMessage *sdp = pcr_sdp_parse (text, &error);
+  static const gchar *refused[] = {
+    /* no audio m-line */
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\n",
+    /* audio without opus/48000 */
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 0 111\r\na=rtpmap:0 PCMU/8000\r\n"
+        "a=rtpmap:111 opus/44100/2\r\n",
+    /* rejected */
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+        "m=audio 0 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n",
+    /* inactive */
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+        "a=inactive\r\n",
+    /* a payload type the rtpmap names but the m-line does not list */
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:111 opus/48000/2\r\n",
+  };
+  guint i;
+
+  g_assert_no_error (error);
+  {
+    g_autoptr (PcrOpusChoice) opus = pcr_sdp_find_opus (sdp);
+
+    g_assert_nonnull (opus);
+    g_assert_cmpuint (opus->mline, ==, 0);
+    g_assert_cmpint (opus->pt, ==, 111);
+    g_assert_cmpstr (opus->fmtp, ==, "minptime=10;useinbandfec=1");
+    g_assert_true (opus->receives);
+  }
+  gst_sdp_message_free (sdp);
+
+  for (i = 0; i < G_N_ELEMENTS (refused); i++) {
+    g_autoptr (PcrOpusChoice) opus = NULL;
+
+    sdp = pcr_sdp_parse (refused[i], &error);
+    g_assert_no_error (error);
+    opus = pcr_sdp_find_opus (sdp);
+    if (opus)
+      g_error ("offer %u: opus chosen on m-line %u pt %d", i, opus->mline,
+          opus->pt);
+    gst_sdp_message_free (sdp);
+  }
+
+  /* sendrecv: the viewer offers its microphone */
+  sdp = pcr_sdp_parse ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+      "m=audio 9 UDP/TLS/RTP/SAVPF 109\r\na=rtpmap:109 OPUS/48000/2\r\n"
+      "a=sendrecv\r\n", &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr (PcrOpusChoice) opus = pcr_sdp_find_opus (sdp);
+
+    g_assert_nonnull (opus);
+    g_assert_cmpint (opus->pt, ==, 109);
+    g_assert_true (opus->sends && opus->receives);
+  }
+  gst_sdp_message_free (sdp);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -850,6 +918,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sdp/extmap-id", test_extmap_id);
   g_test_add_func ("/sdp/rtx-pt", test_rtx_pt);
   g_test_add_func ("/sdp/fec-pt", test_fec_pt);
+  g_test_add_func ("/sdp/opus", test_opus);
 
   return g_test_run ();
 }
