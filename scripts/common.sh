@@ -21,7 +21,7 @@ DEBIAN_PACKAGES="
   chromium nodejs
   python3-aiortc python3-aiohttp python3-numpy gnuplot-nox
   debhelper dpkg-dev lintian
-  prometheus
+  prometheus janus
 "
 
 log() { printf '==> %s\n' "$*" >&2; }
