@@ -191,10 +191,13 @@ post (Attempt * a, PostKind kind, gchar * text, guint number)
  * State
  * ------------------------------------------------------------------------ */
 
+/* Every failed attempt is told, changed or not: viewers waiting for the
+ * relay learn that it failed again. */
 static void
 set_state (PcrRelay * relay, PcrRelayState state, const gchar * error)
 {
-  if (relay->state == state && g_strcmp0 (relay->error, error) == 0)
+  if (relay->state == state && g_strcmp0 (relay->error, error) == 0 &&
+      state != PCR_RELAY_UNREACHABLE)
     return;
   if (state == PCR_RELAY_UNREACHABLE && relay->state != state)
     g_message ("relay: Janus at %s: %s; serving viewers directly meanwhile",
@@ -904,6 +907,15 @@ pcr_relay_set_wanted (PcrRelay * relay, gboolean wanted, GstElement ** tees,
   relay->n_tees = MIN (n_tees, MAX_LAYERS);
   if (!relay->attempt && !relay->retry)
     start_attempt (relay);
+}
+
+void
+pcr_relay_retry_now (PcrRelay * relay)
+{
+  if (!relay->wanted || relay->attempt || !relay->retry)
+    return;
+  clear_source (&relay->retry);
+  start_attempt (relay);
 }
 
 PcrRelayState
