@@ -1676,7 +1676,8 @@ start (PcrMqttWebrtcSink * self)
   }
   if (!make_relay (self, &error)) {
     g_object_unref (signaller);
-    post_start_error (self, error);
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", error->message),
+        (NULL));
     return FALSE;
   }
   GST_OBJECT_LOCK (self);
