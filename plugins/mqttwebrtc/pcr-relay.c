@@ -723,7 +723,8 @@ on_connected (PcrJanus * janus, JsonObject * reply, const GError * error,
   json_object_set_string_member (create, "request", "create");
   json_object_set_int_member (create, "room", relay->room);
   json_object_set_string_member (create, "description", description);
-  json_object_set_int_member (create, "publishers", 3);
+  /* a room named in several cameras' URLs holds them all */
+  json_object_set_int_member (create, "publishers", 16);
   json_object_set_string_member (create, "videocodec", "h264");
   json_object_set_boolean_member (create, "permanent", FALSE);
   if (relay->adminkey) {
