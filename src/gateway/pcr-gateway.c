@@ -1541,8 +1541,6 @@ handle_recording_get (PcrGateway * self, SoupServerMessage * msg,
 
 /* ---- relayed viewers (Janus, docs/http-api.md "Relayed viewers") ---- */
 
-static const gchar relay_request[] = "{\"type\":\"relay\"}";
-
 /* *INDENT-OFF* */
 static void reply_fallback (SoupServerMessage * msg, const gchar * format,
     ...) G_GNUC_PRINTF (2, 3);
@@ -1602,13 +1600,13 @@ relay_unavailable (Device * device, const gchar * id)
   return NULL;
 }
 
+/* {"type":"relay"}: the relay is asked for, or its lease renewed. */
 static gboolean
-session_publish_text (Session * s, const gchar * payload)
+session_ask_relay (Session * s)
 {
-  PcrGateway *self = s->gateway;
+  g_autoptr (PcrMessage) request = pcr_message_new_relay (0, 0);
 
-  return self->connected && pcr_mqtt_publish (self->mqtt, s->in_topic,
-      payload, strlen (payload), FALSE);
+  return session_publish (s, request);
 }
 
 static gboolean
@@ -1668,7 +1666,7 @@ on_relay_lease (gpointer user_data)
 {
   Session *s = user_data;
 
-  if (!session_publish_text (s, relay_request))
+  if (!session_ask_relay (s))
     g_message ("session %s: could not renew the relay with device %s "
         "(broker not connected)", s->id, s->device);
   return G_SOURCE_CONTINUE;
@@ -1849,94 +1847,68 @@ relay_join (Session * s)
       s);
 }
 
-/* A room or a feed: a JSON integer from 1 to 2^53-1, else 0. */
-static guint64
-relay_number (JsonObject * obj, const gchar * name)
-{
-  JsonNode *node = json_object_get_member (obj, name);
-  gint64 value;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_INT64)
-    return 0;
-  value = json_node_get_int (node);
-  if (value < 1 || value > (G_GINT64_CONSTANT (1) << 53) - 1)
-    return 0;
-  return (guint64) value;
-}
-
 /* The device's messages for a relayed viewer: relay (where it publishes),
  * error, bye (docs/signalling.md). */
 static void
-handle_relay_message (Session * s, const gchar * data, gsize len)
+handle_relay_message (Session * s, const PcrMessage * message)
 {
-  g_autoptr (JsonNode) root = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *type = NULL;
-  JsonObject *obj;
-  gboolean bad;
-
-  root = pcr_json_parse_object (data, len, &error);
-  if (root == NULL) {
-    g_autofree gchar *why = pcr_quote_untrusted (error->message, 200);
-
-    g_message ("session %s: malformed message from device %s ignored: %s",
-        s->id, s->device, why);
-    return;
-  }
-  obj = json_node_get_object (root);
-  type = json_string_member (obj, "type", &bad);
-  if (g_strcmp0 (type, "relay") == 0) {
-    guint64 room = relay_number (obj, "room"), feed = relay_number (obj,
-        "feed");
-
-    if (room == 0 || feed == 0) {
-      g_message ("session %s: a relay message from device %s without a "
-          "room and a feed (1 to 2^53-1) ignored", s->id, s->device);
-    } else if (s->stage == RELAY_ASKED) {
-      s->room = room;
-      s->feed = feed;
-      GST_INFO ("session %s: device %s publishes in room %" G_GUINT64_FORMAT
-          " as feed %" G_GUINT64_FORMAT, s->id, s->device, room, feed);
-      relay_join (s);
-    } else if (room != s->room || feed != s->feed) {
-      session_end (s, TRUE, "the device publishes in another room or "
-          "feed now");
-    } else {
-      GST_DEBUG ("session %s: relay renewed", s->id);
-    }
-  } else if (g_strcmp0 (type, "error") == 0) {
-    g_autofree gchar *code = json_string_member (obj, "code", &bad);
-    g_autofree gchar *text = json_string_member (obj, "message", &bad);
-    g_autofree gchar *qcode = pcr_quote_untrusted (code ? code : "", 64);
-    g_autofree gchar *qtext = pcr_quote_untrusted (text ? text : "", 400);
-
-    if (s->stage == RELAY_ASKED && g_strcmp0 (code, "relay-unavailable") == 0) {
-      g_autoptr (SoupServerMessage) msg = session_take_request (s);
-
-      if (msg != NULL) {
-        reply_fallback (msg, "device %s cannot relay: %s", s->device, qtext);
-        soup_server_message_unpause (msg);
+  switch (message->type) {
+    case PCR_MESSAGE_RELAY:
+      if (message->room == 0 || message->feed == 0) {
+        g_message ("session %s: a relay message from device %s without a "
+            "room and a feed ignored", s->id, s->device);
+      } else if (s->stage == RELAY_ASKED) {
+        s->room = message->room;
+        s->feed = message->feed;
+        GST_INFO ("session %s: device %s publishes in room %"
+            G_GUINT64_FORMAT " as feed %" G_GUINT64_FORMAT, s->id, s->device,
+            s->room, s->feed);
+        relay_join (s);
+      } else if (message->room != s->room || message->feed != s->feed) {
+        session_end (s, TRUE, "the device publishes in another room or "
+            "feed now");
+      } else {
+        GST_DEBUG ("session %s: relay renewed", s->id);
       }
-      session_end (s, FALSE, "the device cannot relay");
-    } else if (s->stage == RELAY_ASKED) {
-      session_reply_error (s, status_for_device_error (code ? code : ""),
-          "device %s refused the relay: %s: %s", s->device, qcode, qtext);
-      session_end (s, FALSE, "the device refused the relay");
-    } else if (g_strcmp0 (code, "relay-unavailable") == 0) {
-      session_end (s, TRUE, "the device lost Janus");
-    } else if (g_strcmp0 (code, "unknown-session") == 0) {
-      session_end (s, FALSE, "the device does not know it");
-    } else {
-      g_message ("session %s: device %s reports %s: %s", s->id, s->device,
-          qcode, qtext);
+      break;
+    case PCR_MESSAGE_ERROR_MSG:{
+      gboolean unavailable = g_strcmp0 (message->code,
+          pcr_error_code_to_string (PCR_ERROR_RELAY_UNAVAILABLE)) == 0;
+      g_autofree gchar *code = pcr_quote_untrusted (message->code, 64);
+      g_autofree gchar *text = pcr_quote_untrusted (message->message, 400);
+
+      if (s->stage == RELAY_ASKED && unavailable) {
+        g_autoptr (SoupServerMessage) msg = session_take_request (s);
+
+        if (msg != NULL) {
+          reply_fallback (msg, "device %s cannot relay: %s", s->device,
+              text);
+          soup_server_message_unpause (msg);
+        }
+        session_end (s, FALSE, "the device cannot relay");
+      } else if (s->stage == RELAY_ASKED) {
+        session_reply_error (s, status_for_device_error (message->code),
+            "device %s refused the relay: %s: %s", s->device, code, text);
+        session_end (s, FALSE, "the device refused the relay");
+      } else if (unavailable) {
+        session_end (s, TRUE, "the device lost Janus");
+      } else if (g_str_equal (message->code, "unknown-session")) {
+        session_end (s, FALSE, "the device does not know it");
+      } else {
+        g_message ("session %s: device %s reports %s: %s", s->id, s->device,
+            code, text);
+      }
+      break;
     }
-  } else if (g_strcmp0 (type, "bye") == 0) {
-    session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
-        "device %s ended the session", s->device);
-    session_end (s, FALSE, "bye from the device");
-  } else {
-    GST_DEBUG ("session %s: a message for a relayed viewer ignored", s->id);
+    case PCR_MESSAGE_BYE:
+      session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
+          "device %s ended the session", s->device);
+      session_end (s, FALSE, "bye from the device");
+      break;
+    default:
+      GST_DEBUG ("session %s: a %d message for a relayed viewer ignored",
+          s->id, message->type);
+      break;
   }
 }
 
@@ -1997,7 +1969,7 @@ handle_relay_post (PcrGateway * self, SoupServerMessage * msg,
   s->ice_servers = pcr_ice_config_get_servers (self->ice,
       g_get_real_time () / G_USEC_PER_SEC);
   if (!pcr_mqtt_subscribe (self->mqtt, s->out_topic) ||
-      !session_publish_text (s, relay_request)) {
+      !session_ask_relay (s)) {
     session_unsubscribe (s);
     session_free (s);
     reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
@@ -2246,11 +2218,6 @@ handle_device_message (PcrGateway * self, const gchar * device,
     GST_DEBUG ("message for a session that is not ours ignored");
     return;
   }
-  /* "relay" is no message of pcr_message_parse's */
-  if (s->kind == SESSION_RELAY) {
-    handle_relay_message (s, data, len);
-    return;
-  }
   message = pcr_message_parse (data, len, &error);
   if (message == NULL) {
     g_autofree gchar *why = pcr_quote_untrusted (error->message, 200);
@@ -2261,6 +2228,10 @@ handle_device_message (PcrGateway * self, const gchar * device,
   }
   if (s->kind == SESSION_SNAPSHOT) {
     handle_snapshot_message (s, message);
+    return;
+  }
+  if (s->kind == SESSION_RELAY) {
+    handle_relay_message (s, message);
     return;
   }
   if (s->kind != SESSION_VIEWER) {
@@ -2301,6 +2272,10 @@ handle_device_message (PcrGateway * self, const gchar * device,
       break;
     case PCR_MESSAGE_OFFER:
       g_message ("session %s: an offer from device %s ignored", s->id, device);
+      break;
+    case PCR_MESSAGE_RELAY:
+      GST_DEBUG ("session %s: a relay message for a direct viewer ignored",
+          s->id);
       break;
     case PCR_MESSAGE_SNAPSHOT:
     case PCR_MESSAGE_IMAGE:
