@@ -14,6 +14,7 @@
 #include "pcr-relay.h"
 
 #include "pcr-janus.h"
+#include "pcr-viewer.h"
 
 #include <gst/rtp/rtp.h>
 #include <gst/video/video.h>
@@ -78,6 +79,7 @@ struct _PcrRelay
   guint serial;
   GSource *retry;
   GSource *up_timeout;
+  gboolean kick;                /* our id is still in the room: kick it */
 };
 
 const gchar *
@@ -457,28 +459,18 @@ branch_caps (guint n_layers)
 static void
 configure_ice (PcrRelay * relay, GstElement * webrtc)
 {
-  g_auto (GStrv) addresses = NULL;
-  GObject *ice = NULL;
-
   if (relay->stun_server)
     g_object_set (webrtc, "stun-server", relay->stun_server, NULL);
   if (relay->turn_server) {
     gboolean ok = FALSE;
-    g_signal_emit_by_name (webrtc, "add-turn-server", relay->turn_server, &ok);
-  }
-  g_object_get (webrtc, "ice-agent", &ice, NULL);
-  if (!ice)
-    return;
-  if (relay->ice_addresses && *relay->ice_addresses)
-    addresses = g_strsplit (relay->ice_addresses, ",", -1);
-  for (gchar ** addr = addresses; addr && *addr; addr++) {
-    gboolean ok = FALSE;
 
-    g_strstrip (*addr);
-    if (**addr)
-      g_signal_emit_by_name (ice, "add-local-ip-address", *addr, &ok);
+    g_signal_emit_by_name (webrtc, "add-turn-server", relay->turn_server,
+        &ok);
+    if (!ok)
+      GST_WARNING ("turn-server is not a usable TURN URI");
   }
-  g_object_unref (ice);
+  pcr_webrtc_configure_ice (webrtc, relay->ice_addresses,
+      GST_OBJECT (relay->bin));
 }
 
 static GstElement *
@@ -533,11 +525,10 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
   g_signal_connect (a->webrtc, "deep-element-added",
       G_CALLBACK (on_deep_element_added), NULL);
 
-  gst_bin_add_many (a->bin, gst_object_ref (a->webrtc),
-      gst_object_ref (a->funnel), gst_object_ref (a->filter), NULL);
+  /* not floating: the bin takes a reference of its own */
+  gst_bin_add_many (a->bin, a->webrtc, a->funnel, a->filter, NULL);
   for (i = 0; i < a->n_layers; i++)
-    gst_bin_add_many (a->bin, gst_object_ref (a->queues[i]),
-        gst_object_ref (a->pays[i]), NULL);
+    gst_bin_add_many (a->bin, a->queues[i], a->pays[i], NULL);
   a->in_bin = TRUE;
   configure_ice (relay, a->webrtc);
 
@@ -623,18 +614,10 @@ on_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
   if (!relay)
     return;
   if (error) {
-    if (strstr (error->message, "error 436")) {
-      /* our publisher id is still in the room (a camera that restarted
-       * before Janus noticed): ask Janus to drop it, then try again */
-      JsonObject *kick = json_object_new ();
-      json_object_set_string_member (kick, "request", "kick");
-      json_object_set_int_member (kick, "room", relay->room);
-      json_object_set_int_member (kick, "id", relay->feed);
-      if (relay->adminkey)
-        json_object_set_string_member (kick, "secret", relay->adminkey);
-      pcr_janus_message (janus, kick, NULL, NULL, NULL, NULL);
-      json_object_unref (kick);
-    }
+    /* our publisher id is still in the room (a camera that restarted
+     * before Janus noticed): the next attempt drops it first */
+    if (strstr (error->message, "error 436"))
+      relay->kick = TRUE;
     fail (relay, error->message);
     return;
   }
@@ -679,13 +662,41 @@ send_offer (PcrRelay * relay, Attempt * a, const gchar * sdp)
 }
 
 static void
+offer (PcrRelay * relay, Attempt * a)
+{
+  g_autoptr (GError) build_error = NULL;
+  GstPromise *promise;
+
+  if (!build_branch (relay, a, &build_error)) {
+    fail (relay, build_error->message);
+    return;
+  }
+  promise = gst_promise_new_with_change_func (on_offer_created,
+      attempt_ref (a), attempt_unref);
+  g_signal_emit_by_name (a->webrtc, "create-offer", NULL, promise);
+}
+
+static void
+on_kicked (PcrJanus * janus, JsonObject * reply, const GError * error,
+    gpointer user_data)
+{
+  Attempt *a = user_data;
+  PcrRelay *relay = current (a);
+
+  if (!relay)
+    return;
+  if (error)
+    GST_INFO ("kicking our old publisher: %s", error->message);
+  offer (relay, a);
+}
+
+static void
 on_room (PcrJanus * janus, JsonObject * reply, const GError * error,
     gpointer user_data)
 {
   Attempt *a = user_data;
   PcrRelay *relay = current (a);
-  g_autoptr (GError) build_error = NULL;
-  GstPromise *promise;
+  JsonObject *kick;
 
   if (!relay)
     return;
@@ -694,13 +705,19 @@ on_room (PcrJanus * janus, JsonObject * reply, const GError * error,
     fail (relay, error->message);
     return;
   }
-  if (!build_branch (relay, a, &build_error)) {
-    fail (relay, build_error->message);
+  if (!relay->kick) {
+    offer (relay, a);
     return;
   }
-  promise = gst_promise_new_with_change_func (on_offer_created,
-      attempt_ref (a), NULL);
-  g_signal_emit_by_name (a->webrtc, "create-offer", NULL, promise);
+  relay->kick = FALSE;
+  kick = json_object_new ();
+  json_object_set_string_member (kick, "request", "kick");
+  json_object_set_int_member (kick, "room", relay->room);
+  json_object_set_int_member (kick, "id", relay->feed);
+  if (relay->adminkey)
+    json_object_set_string_member (kick, "secret", relay->adminkey);
+  pcr_janus_message (janus, kick, NULL, NULL, on_kicked, a);
+  json_object_unref (kick);
 }
 
 static void
