@@ -56,6 +56,7 @@ struct _Attempt
   gint unlinked;                /* tee pads unlinked so far (atomic) */
   gboolean in_bin;
   PcrRelay *owner;              /* while abandoned and not yet freed */
+  gchar *offer;                 /* our offer's SDP, sent with the join */
   gboolean finished;            /* the branch is gone */
 };
 
@@ -79,7 +80,6 @@ struct _PcrRelay
   guint serial;
   GSource *retry;
   GSource *up_timeout;
-  gboolean kick;                /* our id is still in the room: kick it */
 };
 
 const gchar *
@@ -135,6 +135,7 @@ attempt_unref (gpointer data)
     return;
   g_main_context_unref (a->context);
   gst_object_unref (a->bin);
+  g_free (a->offer);
   g_free (a);
 }
 
@@ -614,10 +615,6 @@ on_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
   if (!relay)
     return;
   if (error) {
-    /* our publisher id is still in the room (a camera that restarted
-     * before Janus noticed): the next attempt drops it first */
-    if (strstr (error->message, "error 436"))
-      relay->kick = TRUE;
     fail (relay, error->message);
     return;
   }
@@ -635,11 +632,26 @@ on_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
 }
 
 static void
+join (PcrRelay * relay, Attempt * a)
+{
+  JsonObject *join = json_object_new ();
+
+  json_object_set_string_member (join, "request", "joinandconfigure");
+  json_object_set_string_member (join, "ptype", "publisher");
+  json_object_set_int_member (join, "room", relay->room);
+  json_object_set_int_member (join, "id", relay->feed);
+  json_object_set_string_member (join, "display", relay->display);
+  json_object_set_boolean_member (join, "audio", FALSE);
+  json_object_set_boolean_member (join, "video", TRUE);
+  pcr_janus_message (a->janus, join, "offer", a->offer, on_joined, a);
+  json_object_unref (join);
+}
+
+static void
 send_offer (PcrRelay * relay, Attempt * a, const gchar * sdp)
 {
   GstSDPMessage *msg = NULL;
   GstWebRTCSessionDescription *offer;
-  JsonObject *join;
 
   if (gst_sdp_message_new_from_text (sdp, &msg) != GST_SDP_OK) {
     fail (relay, "webrtcbin's offer does not parse");
@@ -648,17 +660,9 @@ send_offer (PcrRelay * relay, Attempt * a, const gchar * sdp)
   offer = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_OFFER, msg);
   g_signal_emit_by_name (a->webrtc, "set-local-description", offer, NULL);
   gst_webrtc_session_description_free (offer);
-
-  join = json_object_new ();
-  json_object_set_string_member (join, "request", "joinandconfigure");
-  json_object_set_string_member (join, "ptype", "publisher");
-  json_object_set_int_member (join, "room", relay->room);
-  json_object_set_int_member (join, "id", relay->feed);
-  json_object_set_string_member (join, "display", relay->display);
-  json_object_set_boolean_member (join, "audio", FALSE);
-  json_object_set_boolean_member (join, "video", TRUE);
-  pcr_janus_message (a->janus, join, "offer", sdp, on_joined, a);
-  json_object_unref (join);
+  g_free (a->offer);
+  a->offer = g_strdup (sdp);
+  join (relay, a);
 }
 
 static void
@@ -690,26 +694,39 @@ on_kicked (PcrJanus * janus, JsonObject * reply, const GError * error,
   offer (relay, a);
 }
 
+/* Our publisher id still in the room (a camera that restarted before
+ * Janus noticed its old session gone, up to a minute) would refuse the
+ * join: drop it first. */
 static void
-on_room (PcrJanus * janus, JsonObject * reply, const GError * error,
+on_participants (PcrJanus * janus, JsonObject * reply, const GError * error,
     gpointer user_data)
 {
   Attempt *a = user_data;
   PcrRelay *relay = current (a);
+  JsonObject *data = reply ? pcr_janus_plugin_data (reply) : NULL;
+  JsonNode *node = data ? json_object_get_member (data, "participants") :
+      NULL;
+  JsonArray *people = node && JSON_NODE_HOLDS_ARRAY (node) ?
+      json_node_get_array (node) : NULL;
+  gboolean there = FALSE;
   JsonObject *kick;
 
   if (!relay)
     return;
-  /* 427: the room exists (made by an earlier run, or by hand) */
-  if (error && !strstr (error->message, "error 427")) {
-    fail (relay, error->message);
-    return;
+  for (guint i = 0; people && i < json_array_get_length (people); i++) {
+    JsonNode *p = json_array_get_element (people, i);
+
+    if (JSON_NODE_HOLDS_OBJECT (p) &&
+        (guint64) json_object_get_int_member_with_default
+        (json_node_get_object (p), "id", 0) == relay->feed)
+      there = TRUE;
   }
-  if (!relay->kick) {
+  if (!there) {
     offer (relay, a);
     return;
   }
-  relay->kick = FALSE;
+  GST_INFO ("our publisher id is still in room %" G_GUINT64_FORMAT
+      ": kicking it", relay->room);
   kick = json_object_new ();
   json_object_set_string_member (kick, "request", "kick");
   json_object_set_int_member (kick, "room", relay->room);
@@ -718,6 +735,28 @@ on_room (PcrJanus * janus, JsonObject * reply, const GError * error,
     json_object_set_string_member (kick, "secret", relay->adminkey);
   pcr_janus_message (janus, kick, NULL, NULL, on_kicked, a);
   json_object_unref (kick);
+}
+
+static void
+on_room (PcrJanus * janus, JsonObject * reply, const GError * error,
+    gpointer user_data)
+{
+  Attempt *a = user_data;
+  PcrRelay *relay = current (a);
+  JsonObject *list;
+
+  if (!relay)
+    return;
+  /* 427: the room exists (made by an earlier run, or by hand) */
+  if (error && !strstr (error->message, "error 427")) {
+    fail (relay, error->message);
+    return;
+  }
+  list = json_object_new ();
+  json_object_set_string_member (list, "request", "listparticipants");
+  json_object_set_int_member (list, "room", relay->room);
+  pcr_janus_message (janus, list, NULL, NULL, on_participants, a);
+  json_object_unref (list);
 }
 
 static void
