@@ -34,7 +34,8 @@ typedef void (*PcrJanusEventFunc) (PcrJanus * janus, JsonObject * event,
     gpointer user_data);
 
 /* The session is gone for good (Janus restarted, unreachable for the long
- * poll, "hangup" or "detached" of the handle): no more events come. */
+ * poll, the session timed out, the handle "detached"): no more events come.
+ * A "hangup" (the PeerConnection ended) is an event: the session lives on. */
 typedef void (*PcrJanusLostFunc) (PcrJanus * janus, const GError * error,
     gpointer user_data);
 

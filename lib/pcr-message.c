@@ -39,6 +39,7 @@ static const gchar *const type_names[] = {
   [PCR_MESSAGE_SEGMENTS] = "segments",
   [PCR_MESSAGE_FETCH] = "fetch",
   [PCR_MESSAGE_CHUNK] = "chunk",
+  [PCR_MESSAGE_RELAY] = "relay",
 };
 
 const gchar *
@@ -63,6 +64,8 @@ pcr_error_code_to_string (PcrErrorCode code)
       return "no-recording";
     case PCR_ERROR_NOT_FOUND:
       return "not-found";
+    case PCR_ERROR_RELAY_UNAVAILABLE:
+      return "relay-unavailable";
   }
   g_return_val_if_reached ("internal");
 }
@@ -180,6 +183,19 @@ pcr_message_new_stats (const PcrStats * stats)
   msg = message_new (PCR_MESSAGE_STATS);
   msg->stats = *stats;
   msg->stats.rendition = g_strdup (stats->rendition);
+  return msg;
+}
+
+PcrMessage *
+pcr_message_new_relay (guint64 room, guint64 feed)
+{
+  PcrMessage *msg;
+
+  g_return_val_if_fail (room <= PCR_RELAY_MAX_ID && feed <= PCR_RELAY_MAX_ID,
+      NULL);
+  msg = message_new (PCR_MESSAGE_RELAY);
+  msg->room = room;
+  msg->feed = feed;
   return msg;
 }
 
@@ -905,6 +921,11 @@ pcr_message_parse (const gchar * data, gsize len, GError ** error)
     case PCR_MESSAGE_CHUNK:
       ok = parse_chunk (obj, msg, error);
       break;
+    case PCR_MESSAGE_RELAY:
+      ok = get_uint64 (obj, "room", FALSE, PCR_RELAY_MAX_ID, &msg->room, error)
+          && get_uint64 (obj, "feed", FALSE, PCR_RELAY_MAX_ID, &msg->feed,
+          error);
+      break;
   }
   if (!ok)
     return NULL;
@@ -1105,6 +1126,12 @@ pcr_message_to_json (const PcrMessage * msg, gsize * len)
       add_int (builder, "offset", msg->offset);
       add_int (builder, "size", msg->size);
       add_base64 (builder, "data", msg->data);
+      break;
+    case PCR_MESSAGE_RELAY:
+      if (msg->room)
+        add_int (builder, "room", msg->room);
+      if (msg->feed)
+        add_int (builder, "feed", msg->feed);
       break;
   }
   json_builder_end_object (builder);
@@ -1325,6 +1352,17 @@ pcr_status_to_json (const PcrStatus * status, gsize * len)
   if (status->control) {
     json_builder_set_member_name (builder, "control");
     json_builder_add_boolean_value (builder, TRUE);
+  }
+  if (status->relay_state) {
+    json_builder_set_member_name (builder, "relay");
+    json_builder_begin_object (builder);
+    add_string (builder, "state", status->relay_state);
+    add_int (builder, "room", status->relay_room);
+    add_int (builder, "feed", status->relay_feed);
+    add_int (builder, "viewers", status->relay_viewers);
+    if (status->relay_error)
+      add_string (builder, "error", status->relay_error);
+    json_builder_end_object (builder);
   }
   json_builder_end_object (builder);
 

@@ -29,6 +29,7 @@ typedef enum
   PCR_ERROR_BUSY,               /* too many snapshots asked for at once */
   PCR_ERROR_NO_RECORDING,       /* the device has no recording directory */
   PCR_ERROR_NOT_FOUND,          /* no such segment */
+  PCR_ERROR_RELAY_UNAVAILABLE,  /* no relay configured, or Janus unreachable */
 } PcrErrorCode;
 
 const gchar *pcr_error_code_to_string (PcrErrorCode code);
@@ -49,7 +50,11 @@ typedef enum
   PCR_MESSAGE_SEGMENTS,         /* some of them, from the device */
   PCR_MESSAGE_FETCH,            /* a viewer asks for bytes of a segment */
   PCR_MESSAGE_CHUNK,            /* those bytes, from the device */
+  PCR_MESSAGE_RELAY,            /* a relayed viewer's lease; the room/feed */
 } PcrMessageType;
+
+/* Janus room and publisher ids are JSON numbers: at most 2^53-1. */
+#define PCR_RELAY_MAX_ID ((G_GUINT64_CONSTANT (1) << 53) - 1)
 
 /* One RTCIceServer: urls (at least one), optional username/credential. */
 typedef struct
@@ -136,6 +141,7 @@ typedef struct
   guint length;                 /* fetch: at most PCR_CHUNK_MAX */
   guint64 size;                 /* chunk: of the whole segment */
   GBytes *data;                 /* chunk: at most PCR_CHUNK_MAX bytes */
+  guint64 room, feed;           /* relay from the device; 0: left out */
 } PcrMessage;
 
 void pcr_message_free (PcrMessage * msg);
@@ -164,6 +170,9 @@ PcrMessage *pcr_message_new_error (PcrErrorCode code, const gchar * message);
  * PCR_STATS_MAX_RENDITION bytes. */
 PcrMessage *pcr_message_new_stats (const PcrStats * stats);
 PcrMessage *pcr_message_new_snapshot (void);
+/* A relayed viewer's request ({"type":"relay"}: both 0), or the device's
+ * answer naming the Janus room and its publisher id. */
+PcrMessage *pcr_message_new_relay (guint64 room, guint64 feed);
 PcrMessage *pcr_message_new_record (gboolean start);
 PcrMessage *pcr_message_new_recording (gboolean recording);
 PcrMessage *pcr_message_new_recordings (guint from);
@@ -225,6 +234,11 @@ typedef struct
   gboolean audio;               /* sends Opus audio; FALSE: left out */
   gboolean talkback;            /* plays a viewer's microphone; FALSE: out */
   gboolean control;             /* takes "control" data channels; FALSE: out */
+  const gchar *relay_state;     /* "idle", "connecting", "publishing",
+                                 * "unreachable"; NULL: no "relay" */
+  guint64 relay_room, relay_feed;
+  guint relay_viewers;          /* relayed sessions (leases) */
+  const gchar *relay_error;     /* why unreachable, or NULL */
 } PcrStatus;
 
 /* Serializes @status to a compact JSON object (NUL-terminated, length in
