@@ -677,11 +677,45 @@ pcr_janus_session_id (PcrJanus * self)
   return self->session;
 }
 
+static gint destroys_in_flight;
+
+static gboolean
+wake (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+pcr_janus_wait_destroyed (GMainContext * context, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () +
+      timeout_ms * G_TIME_SPAN_MILLISECOND;
+
+  /* libsoup completes a message only in its thread-default context */
+  g_main_context_push_thread_default (context);
+  while (g_atomic_int_get (&destroys_in_flight) > 0 &&
+      g_get_monotonic_time () < deadline) {
+    gboolean woken = FALSE;
+    GSource *tick = g_timeout_source_new (20);
+
+    g_source_set_callback (tick, wake, &woken, NULL);
+    g_source_attach (tick, context);
+    while (!woken && g_atomic_int_get (&destroys_in_flight) > 0)
+      g_main_context_iteration (context, TRUE);
+    g_source_destroy (tick);
+    g_source_unref (tick);
+  }
+  g_main_context_pop_thread_default (context);
+}
+
 static void
 on_destroyed (GObject * source, GAsyncResult * result, gpointer data)
 {
   g_autoptr (GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION
       (source), result, NULL);
+
+  g_atomic_int_dec_and_test (&destroys_in_flight);
   /* the last reference to the client's HTTP session goes with this */
   g_object_unref (data);
 }
@@ -714,6 +748,7 @@ pcr_janus_free (PcrJanus * self)
       text = json_generator_to_data (gen, &length);
       soup_message_set_request_body_from_bytes (msg, "application/json",
           g_bytes_new_take (text, length));
+      g_atomic_int_inc (&destroys_in_flight);
       soup_session_send_and_read_async (self->http, msg, G_PRIORITY_DEFAULT,
           NULL, on_destroyed, g_object_ref (self->http));
     }

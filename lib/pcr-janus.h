@@ -96,6 +96,11 @@ void pcr_janus_free (PcrJanus * janus);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrJanus, pcr_janus_free)
 
+/* Runs @context (of the freed clients) until their last "destroy" requests
+ * are done, at most @timeout_ms: a program stopping lets Janus know at
+ * once, and nothing of the requests is left over. */
+void pcr_janus_wait_destroyed (GMainContext * context, guint timeout_ms);
+
 /* The plugin data of a reply or event ("plugindata"."data"), or NULL. */
 JsonObject *pcr_janus_plugin_data (JsonObject * message);
 

@@ -18,6 +18,10 @@
 //                         control channel for cameras with control:true
 //                         (kept in localStorage like a typed-in token)
 //   ?signalling=auto|whep|bulk   force one signalling path (default auto)
+//   ?relay=0              never through Janus (default: a camera whose status
+//                         has "relay", in a state other than "unreachable", is
+//                         watched through its Janus relay, api/relay; the
+//                         gateway's 409 sends the page to the direct path)
 //   ?stats=0|1            stats overlay off/on at start (default on)
 //   ?autoplay=0           do not start playing on load
 //
@@ -51,6 +55,7 @@ const THUMB_MS = 30000;           // a camera's thumbnail at most this often
 const params = new URLSearchParams(location.search);
 const SIGNALLING = ['auto', 'whep', 'bulk'].includes(params.get('signalling')) ? params.get('signalling') : 'auto';
 const AUTOPLAY = params.get('autoplay') !== '0';
+const RELAY = params.get('relay') !== '0';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -146,6 +151,13 @@ function selectedStatus() {
 /** A session with the selected camera gets the control channel. */
 const wantsControl = () => Boolean(controlToken) && selectedStatus().control === true;
 const hasTalkback = () => selectedStatus().talkback === true;
+/** The selected camera publishes to Janus (docs/http-api.md, "Relayed
+ * viewers"): watch it there, unless ?relay=0 or ?signalling= forces a path. */
+function wantsRelay() {
+  const relay = selectedStatus().relay;
+  return RELAY && SIGNALLING === 'auto' && Boolean(relay) && typeof relay === 'object' &&
+    typeof relay.state === 'string' && relay.state !== 'unreachable';
+}
 const api = (path) => new URL(path, document.baseURI).href;
 
 // ---- control channel, push-to-talk, sound (control.js) -------------------------
@@ -417,7 +429,7 @@ function render() {
   if (st && st.width && st.height) info.push(`${st.width}×${st.height}${st.framerate ? ` @ ${st.framerate} fps` : ''}`);
   if (st && viewersText(st)) info.push(viewersText(st));
   const path = currentPath();
-  if (path) info.push(path === 'whep' ? 'WHEP' : 'bulk API');
+  if (path) info.push({ whep: 'WHEP', bulk: 'bulk API', relay: 'via Janus' }[path] || path);
   const session = S.client && S.client.session;
   if (session) info.push(`session ${session.length > 12 ? `${session.slice(0, 12)}…` : session}`);
   const infoText = info.join(' · ');
@@ -612,9 +624,9 @@ async function connect() {
     return;
   }
   if (gen !== S.gen) return;
-  // Whether to open the control channel depends on the camera's status:
-  // with a control token, have it before the offer.
-  if (controlToken && !S.devicesLoaded) {
+  // Whether to open the control channel, and whether the camera is
+  // relayed, depend on its status: have it before the offer.
+  if ((controlToken || RELAY) && !S.devicesLoaded) {
     await devicesLoaded(STATUS_WAIT_MS);
     if (gen !== S.gen) return;
   }
@@ -626,6 +638,8 @@ async function connect() {
     audio: true,
     micTrack: talk.micTrackFor(hasTalkback()),
     control: wantsControl(),
+    // talking and steering need the camera itself: the client goes direct
+    relay: wantsRelay(),
   });
   S.client = client;
   client.mediaStream = new MediaStream();
@@ -1073,8 +1087,13 @@ const picamrtc = {
   get devices() { return S.devices.map((d) => ({ ...d })); },
   /** the current session id (WHEP Location's last segment or the bulk "session"), else null */
   get session() { return (S.client && S.client.session) || null; },
-  /** 'whep' | 'bulk' for the current (or last) session, null before any */
+  /** 'whep' | 'bulk' (direct) or 'relay' (through Janus, api/relay) for the
+   * current (or last) session, null before any */
   get path() { return currentPath() || null; },
+  /** why the current session does not go through Janus although the
+   * camera's status says it is relayed (the gateway's 409 message), '' when
+   * it does or the relay was not tried */
+  get relayFallback() { return (S.client && S.client.relayFallback) || ''; },
   /** the current RTCPeerConnection, else null */
   get pc() { return (S.client && S.client.pc) || null; },
   /** the latest stats sample (see stats.js EMPTY for the fields) */

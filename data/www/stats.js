@@ -298,9 +298,17 @@ export function formatStats(s, extra = {}) {
     rtt: withUnit(s.rttMs, 'ms', s.rttMs != null && s.rttMs < 10 ? 1 : 0),
     codec: s.codecDetail || s.codec || DASH,
     ice,
-    path: extra.path ? extra.path.toUpperCase() : DASH,
+    path: formatPath(extra.path),
     camera: formatCamera(extra.camera),
   };
+}
+
+/** The signalling path for the overlay: through Janus (a relayed camera)
+ * or straight to the camera. */
+export function formatPath(path) {
+  if (!path) return DASH;
+  if (path === 'relay') return 'via Janus';
+  return `${path.toUpperCase()} · direct`;
 }
 
 /** Fill <dd data-stat="key"> cells under root. */

@@ -18,6 +18,13 @@
 // {"webrtc_answer","session"}; stop with POST <base>/api/stop-webrtc.
 // 'auto' (the default) tries WHEP and falls back to bulk when the POST
 // answers 404, 405 or 501 or cannot be sent at all.
+// Relayed (`relay: true`, a camera that publishes to a Janus VideoRoom):
+// POST <base>/api/relay/D gives Janus' offer; the answer, once ICE
+// gathering completed (at most ~2 s), goes by PATCH <base>/api/relay/D/S
+// (application/sdp) with every candidate inside; DELETE ends it. A 409
+// (or a gateway without /api/relay: 404, 405, 501) means "watch directly":
+// the session goes on over WHEP or bulk as above, and relayFallback says
+// why.
 //
 // The offer holds, in this order: the video m-line (recvonly, H.264
 // first), an audio m-line (Opus; recvonly, or sendrecv with the
@@ -329,11 +336,15 @@ export class WhepClient extends EventTarget {
    * @param {MediaStreamTrack} [o.micTrack]   offer the audio m-line sendrecv with this
    *                                          track (push-to-talk); else recvonly
    * @param {boolean} [o.control]             create the data channel "control" before the offer
+   * @param {boolean} [o.relay]               try the camera's Janus relay first (no
+   *                                          microphone, no control channel there)
+   * @param {number} [o.relayGatherMs]        relay: how long ICE gathering may take at most
    */
   constructor({
     device, baseUrl, token = null, iceServers = [], signalling = 'auto',
     gatherTimeoutMs = 4000, gatherQuietMs = 1500, requestTimeoutMs = 20000, disconnectGraceMs = 5000,
     fallbackOn404 = true, audio = true, micTrack = null, control = false,
+    relay = false, relayGatherMs = 2000,
   } = {}) {
     super();
     if (!device) throw new TypeError('WhepClient: device is required');
@@ -352,6 +363,8 @@ export class WhepClient extends EventTarget {
     /** whether this session offered sendrecv audio (push-to-talk) */
     this.talk = Boolean(this.micTrack);
     this.control = Boolean(control);
+    this.relay = Boolean(relay) && !this.micTrack && !this.control;
+    this.relayGatherMs = relayGatherMs;
 
     /** @type {RTCPeerConnection|null} */
     this.pc = null;
@@ -365,8 +378,11 @@ export class WhepClient extends EventTarget {
      * ('sendonly': it sends, 'sendrecv': it also plays our microphone,
      * 'rejected', 'inactive'), null before the answer or without audio */
     this.audioAnswer = null;
-    /** 'whep' or 'bulk' once an answer came; null before */
+    /** 'whep', 'bulk' or 'relay' (through Janus) once negotiation
+     * began; null before */
     this.path = null;
+    /** why the relay was not used ('' when it was, or was not tried) */
+    this.relayFallback = '';
     /** why WHEP was not used ('' when it was) */
     this.fallbackReason = '';
     /** session id: the last segment of the WHEP Location, or the bulk "session" */
@@ -392,6 +408,7 @@ export class WhepClient extends EventTarget {
   get whepUrl() { return new URL(`whep/${encodeURIComponent(this.device)}`, this.baseUrl).href; }
   get startUrl() { return new URL('api/start-webrtc', this.baseUrl).href; }
   get stopUrl() { return new URL('api/stop-webrtc', this.baseUrl).href; }
+  get relayUrl() { return new URL(`api/relay/${encodeURIComponent(this.device)}`, this.baseUrl).href; }
   /** Where the gateway serves the camera's stats for this session: the WHEP
    * resource's /stats, or api/stats?session=S on the bulk path; null before
    * the answer. */
@@ -410,6 +427,8 @@ export class WhepClient extends EventTarget {
   /** Negotiate. Resolves once the answer is applied (media may follow). */
   async start() {
     if (this.pc) throw new Error('WhepClient: start() called twice');
+    if (this.relay && await this._startRelay()) return this;
+    this._check();
     const pc = new RTCPeerConnection({
       iceServers: this.iceServers || [],
       bundlePolicy: 'max-bundle',
@@ -429,20 +448,7 @@ export class WhepClient extends EventTarget {
       // Before the offer, so that the offer has the application m-line.
       this.controlChannel = pc.createDataChannel('control', { ordered: true });
     }
-
-    pc.addEventListener('track', (e) => {
-      if (this.closed) return;
-      this._emit('track', { track: e.track, streams: e.streams, receiver: e.receiver });
-    });
-    pc.addEventListener('icecandidate', (e) => this._onCandidate(e.candidate));
-    pc.addEventListener('connectionstatechange', () => this._onConnectionState(pc.connectionState));
-    if (!('connectionState' in pc)) {
-      // Older engines: derive from the ICE state.
-      pc.addEventListener('iceconnectionstatechange', () => {
-        const s = pc.iceConnectionState;
-        this._onConnectionState(s === 'completed' ? 'connected' : s);
-      });
-    }
+    this._watch(pc);
 
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
@@ -482,16 +488,117 @@ export class WhepClient extends EventTarget {
       tuneReceiver(this.audioTransceiver.receiver);
     }
     this._check();
+    this._watchDtls(tr);
+    if (this.path === 'whep') this._schedulePatch();
+    return this;
+  }
 
-    const dtls = tr.receiver && tr.receiver.transport;
+  /** The peer connection's events, for either path. */
+  _watch(pc) {
+    pc.addEventListener('track', (e) => {
+      if (this.closed) return;
+      this._emit('track', { track: e.track, streams: e.streams, receiver: e.receiver });
+    });
+    pc.addEventListener('icecandidate', (e) => this._onCandidate(e.candidate));
+    pc.addEventListener('connectionstatechange', () => this._onConnectionState(pc.connectionState));
+    if (!('connectionState' in pc)) {
+      // Older engines: derive from the ICE state.
+      pc.addEventListener('iceconnectionstatechange', () => {
+        const s = pc.iceConnectionState;
+        this._onConnectionState(s === 'completed' ? 'connected' : s);
+      });
+    }
+  }
+
+  /** The far end closing DTLS ends the session at once. */
+  _watchDtls(tr) {
+    const dtls = tr && tr.receiver && tr.receiver.transport;
     if (dtls && 'onstatechange' in dtls) {
       dtls.addEventListener('statechange', () => {
         if (dtls.state === 'closed') this._end('the camera closed the session');
         else if (dtls.state === 'failed') this._end('DTLS failed');
       });
     }
-    if (this.path === 'whep') this._schedulePatch();
-    return this;
+  }
+
+  /**
+   * The relayed path: Janus' offer from POST api/relay/D, our answer with
+   * all its candidates by PATCH. Resolves to false, with nothing set up,
+   * when the gateway says to watch directly (409, or no /api/relay there).
+   */
+  async _startRelay() {
+    const res = await request(this.relayUrl, {
+      method: 'POST',
+      headers: this._headers({ 'Content-Type': 'application/json', Accept: 'application/json' }),
+      body: '{}',
+      timeoutMs: this.requestTimeoutMs,
+      signal: this._abort.signal,
+    });
+    if ([404, 405, 409, 501].includes(res.status)) {
+      let why = '';
+      if (res.status === 409) {
+        try {
+          const b = await res.json();
+          if (b && typeof b.error === 'string') why = b.error.slice(0, 240);
+        } catch { /* not JSON */ }
+      } else {
+        why = (await readError(res)).message;
+      }
+      this.relayFallback = why || `HTTP ${res.status}`;
+      console.info(`picamrtc: not relayed (${this.relayFallback}); watching directly`);
+      return false;
+    }
+    if (res.status !== 201 && res.status !== 200) throw await readError(res);
+    let body;
+    try { body = await res.json(); } catch { body = null; }
+    if (body && typeof body.session === 'string') this.session = body.session;
+    const location = res.headers.get('Location');
+    if (location) this.resourceUrl = new URL(location, res.url || this.relayUrl).href;
+    else if (this.session) this.resourceUrl = `${this.relayUrl}/${encodeURIComponent(this.session)}`;
+    // from here stop() ends the gateway's session
+    this.path = 'relay';
+    this._trickle = false;
+    if (this.closed) {
+      this._deleteResource(false);
+      throw new AbortedError();
+    }
+    const offer = body && typeof body.sdp === 'string' ? body.sdp : '';
+    if (!/^v=0/m.test(offer) || !this.resourceUrl) {
+      throw new HttpError(502, 'the gateway answered the relay without an offer', res.url);
+    }
+    const servers = body && Array.isArray(body.iceServers)
+      ? body.iceServers.filter((x) => x && x.urls) : (this.iceServers || []);
+    const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    this.pc = pc;
+    this._watch(pc);
+    await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    this._check();
+    for (const tr of pc.getTransceivers()) {
+      const kind = tr.receiver && tr.receiver.track && tr.receiver.track.kind;
+      if (kind === 'video' && !this.transceiver) this.transceiver = tr;
+      else if (kind === 'audio' && !this.audioTransceiver) this.audioTransceiver = tr;
+      try { tr.direction = 'recvonly'; } catch { /* a stopped transceiver */ }
+    }
+    // Janus offers what it sends: 'sendonly' for the camera's sound
+    if (this.audioTransceiver) this.audioAnswer = mediaDirection(offer, this.audioTransceiver.mid);
+    await pc.setLocalDescription(await pc.createAnswer());
+    this._check();
+    const complete = await waitForIceGathering(pc, this.relayGatherMs, this.relayGatherMs);
+    this._check();
+    if (!complete) console.info('picamrtc: ICE gathering still running; answering Janus with the candidates so far');
+    const patch = await request(this.resourceUrl, {
+      method: 'PATCH',
+      headers: this._headers({ 'Content-Type': 'application/sdp' }),
+      body: pc.localDescription.sdp,
+      timeoutMs: this.requestTimeoutMs,
+      signal: this._abort.signal,
+    });
+    if (!patch.ok) throw await readError(patch);
+    this._check();
+    if (this.transceiver) tuneReceiver(this.transceiver.receiver);
+    if (this.audioTransceiver) tuneReceiver(this.audioTransceiver.receiver);
+    this._watchDtls(this.transceiver);
+    return true;
   }
 
   _check() { if (this.closed) throw new AbortedError(); }
@@ -689,7 +796,7 @@ export class WhepClient extends EventTarget {
 
   /**
    * End the session: close the peer connection and tell the gateway
-   * (DELETE the WHEP resource, or POST /api/stop-webrtc). Safe to call
+   * (DELETE the WHEP or relay resource, or POST /api/stop-webrtc). Safe to call
    * at any time, also while start() is running; idempotent.
    * @param {{keepalive?: boolean}} [o] keepalive: the page is going away
    */
@@ -705,7 +812,7 @@ export class WhepClient extends EventTarget {
     if (this.pc) {
       try { this.pc.close(); } catch { /* already closed */ }
     }
-    if (this.path === 'whep') await this._deleteResource(keepalive);
+    if (this.path === 'whep' || this.path === 'relay') await this._deleteResource(keepalive);
     else if (this.path === 'bulk') await this._stopBulk(keepalive);
   }
 }

@@ -44,6 +44,8 @@
 #include "pcr-packages.h"
 #include "pcr-message.h"
 #include "pcr-recorder.h"
+#include "pcr-relay.h"
+#include "pcr-janus.h"
 #include "pcr-rendition.h"
 #include "pcr-sdp.h"
 #include "pcr-signaller.h"
@@ -83,6 +85,12 @@ GST_DEBUG_CATEGORY_STATIC (mqttwebrtcsink_debug);
 #define DEFAULT_METRICS_INTERVAL 10
 /* The most a stop waits for the viewers' branches to go. */
 #define STOP_TIMEOUT_US (5 * G_TIME_SPAN_SECOND)
+#define DEFAULT_RELAY_ON_DEMAND TRUE
+/* a relayed viewer renews its lease every 10 s */
+#define RELAY_LEASE_US (30 * G_TIME_SPAN_SECOND)
+/* publishing goes on this long after the last relayed viewer (a reload) */
+#define RELAY_LINGER_US (5 * G_TIME_SPAN_SECOND)
+#define RELAY_MAX_LEASES 10000
 
 enum
 {
@@ -114,6 +122,8 @@ enum
   PROP_RECORDING,
   PROP_CONTROL,
   PROP_TALKBACK,
+  PROP_RELAY,
+  PROP_RELAY_ON_DEMAND,
   N_PROPERTIES
 };
 
@@ -181,6 +191,12 @@ struct _PcrMqttWebrtcSink
   gint playout_delay_max_ms;
   gboolean control;             /* accept viewers' control channels */
   gchar *talkback;              /* the talk-back sink description, or NULL */
+  gchar *relay_url;             /* the Janus relay's URL, or NULL */
+  gboolean relay_on_demand;     /* publish only while relayed viewers watch */
+  const gchar *relay_state;     /* for the status; NULL: no relay */
+  gchar *relay_error;           /* why unreachable */
+  guint64 relay_room, relay_feed;
+  guint relay_viewers;          /* leases */
   PcrSignaller *signaller;      /* set by the application, or NULL */
   gboolean adaptive;
   PcrFecMode fec;
@@ -208,6 +224,11 @@ struct _PcrMqttWebrtcSink
   GHashTable *sessions;         /* id -> PcrViewer */
   GHashTable *adapt;            /* PcrViewer -> Adapt */
   PcrViewer *talker;            /* whose microphone plays, or NULL */
+  PcrRelay *relay;              /* while relay_url is set */
+  GHashTable *leases;           /* relayed session id -> expiry (gint64*) */
+  GHashTable *relay_waiting;    /* relayed session ids awaiting the answer */
+  gint64 relay_unwanted_since;  /* the last lease went then; 0: wanted */
+  gboolean relay_wanted;        /* asked to publish */
   gboolean run_control;         /* control as it was at start */
 
   /* closes under way (pcr_viewer_close called, branch not yet freed) */
@@ -318,6 +339,11 @@ fill_status (PcrMqttWebrtcSink * self, gboolean online, PcrStatus * status)
   status->audio = self->audio_pad != NULL;
   status->talkback = self->talkback != NULL;
   status->control = self->control;
+  status->relay_state = online ? self->relay_state : NULL;
+  status->relay_room = self->relay_room;
+  status->relay_feed = self->relay_feed;
+  status->relay_viewers = self->relay_viewers;
+  status->relay_error = self->relay_error;
 }
 
 static void
@@ -326,6 +352,7 @@ publish_status (PcrMqttWebrtcSink * self)
   PcrStatus status;
   g_autofree gchar *state = NULL;
   g_autofree gchar *record_error = NULL;
+  g_autofree gchar *relay_error = NULL;
 
   if (!self->run_signaller)
     return;
@@ -333,6 +360,7 @@ publish_status (PcrMqttWebrtcSink * self)
   fill_status (self, TRUE, &status);
   status.state = state = g_strdup (status.state);
   status.record_error = record_error = g_strdup (status.record_error);
+  status.relay_error = relay_error = g_strdup (status.relay_error);
   GST_OBJECT_UNLOCK (self);
   pcr_signaller_publish_status (self->run_signaller, &status);
 }
@@ -678,6 +706,9 @@ adapt_tick (gpointer data)
     g_array_free (estimates[r][0], TRUE);
     g_array_free (estimates[r][1], TRUE);
   }
+  /* the relay publishes both renditions as simulcast layers */
+  if (self->relay_wanted)
+    low_needed = TRUE;
   if (n > 1)
     pcr_rendition_set_needed (self->renditions[1], low_needed);
   return G_SOURCE_CONTINUE;
@@ -1197,6 +1228,252 @@ on_signaller_control (PcrSignaller * signaller, const gchar * id,
     pcr_viewer_send_control (viewer, data);
 }
 
+/* ------------------------------------------------------------------------
+ * The relay: relayed viewers hold leases; the camera publishes to Janus
+ * while any does (docs/scaling.md)
+ * ------------------------------------------------------------------------ */
+
+static void
+relay_set_wanted (PcrMqttWebrtcSink * self, gboolean wanted)
+{
+  GstElement *tees[PCR_MAX_RENDITIONS];
+  guint n = 0;
+
+  while (n < PCR_MAX_RENDITIONS && self->renditions[n]) {
+    tees[n] = pcr_rendition_get_tee (self->renditions[n]);
+    n++;
+  }
+  self->relay_wanted = wanted;
+  if (!wanted)
+    self->relay_unwanted_since = 0;
+  pcr_relay_set_wanted (self->relay, wanted, tees, n);
+}
+
+/* After the leases changed: the counts, and whether to publish. */
+static void
+update_relay (PcrMqttWebrtcSink * self)
+{
+  guint n = g_hash_table_size (self->leases);
+  gboolean changed;
+
+  GST_OBJECT_LOCK (self);
+  changed = self->relay_viewers != n;
+  self->relay_viewers = n;
+  GST_OBJECT_UNLOCK (self);
+  if (changed) {
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEWERS]);
+    publish_status (self);
+  }
+  if (n > 0 || !self->relay_on_demand) {
+    self->relay_unwanted_since = 0;
+    if (!self->relay_wanted)
+      relay_set_wanted (self, TRUE);
+  } else if (self->relay_wanted && self->relay_unwanted_since == 0) {
+    self->relay_unwanted_since = g_get_monotonic_time ();
+  }
+}
+
+static gboolean
+update_relay_cb (gpointer data)
+{
+  update_relay (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The waiting relayed viewers learn where to subscribe, or that they
+ * must watch directly (their leases then go). */
+static void
+relay_answer_waiting (PcrMqttWebrtcSink * self, const gchar * error)
+{
+  GHashTableIter iter;
+  gpointer id;
+
+  g_hash_table_iter_init (&iter, self->relay_waiting);
+  while (g_hash_table_iter_next (&iter, &id, NULL)) {
+    if (error) {
+      g_autofree gchar *text = g_strdup_printf ("the relay is unreachable "
+          "(%s): watch directly", error);
+      pcr_viewer_reply_error (self->run_signaller, id,
+          PCR_ERROR_RELAY_UNAVAILABLE, text);
+      g_hash_table_remove (self->leases, id);
+    } else {
+      g_autoptr (PcrMessage) msg = pcr_message_new_relay (self->relay_room,
+          self->relay_feed);
+      pcr_signaller_send (self->run_signaller, id, msg);
+    }
+    g_hash_table_iter_remove (&iter);
+  }
+}
+
+static void
+on_relay_state (PcrRelay * relay, PcrRelayState state, const gchar * error,
+    gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+  const gchar *name = pcr_relay_state_to_string (state);
+  gboolean changed;
+
+  GST_OBJECT_LOCK (self);
+  changed = self->relay_state != name ||
+      g_strcmp0 (self->relay_error, error) != 0;
+  self->relay_state = name;
+  g_free (self->relay_error);
+  self->relay_error = g_strdup (error);
+  GST_OBJECT_UNLOCK (self);
+  if (state == PCR_RELAY_PUBLISHING) {
+    relay_answer_waiting (self, NULL);
+  } else if (state == PCR_RELAY_UNREACHABLE) {
+    if (changed)
+      GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE,
+          ("relay unreachable: %s; viewers are served directly", error),
+          (NULL));
+    relay_answer_waiting (self, error);
+    update_relay (self);
+  }
+  if (changed)
+    publish_status (self);
+}
+
+static void
+on_relay_key_unit (PcrRelay * relay, guint rendition, gpointer user_data)
+{
+  PcrMqttWebrtcSink *self = user_data;
+
+  if (rendition < PCR_MAX_RENDITIONS && self->renditions[rendition])
+    pcr_rendition_request_key_unit (self->renditions[rendition]);
+}
+
+static void
+handle_relay (PcrMqttWebrtcSink * self, const gchar * id)
+{
+  gint64 *expiry;
+
+  if (!self->relay) {
+    pcr_viewer_reply_error (self->run_signaller, id,
+        PCR_ERROR_RELAY_UNAVAILABLE, "this camera is not relayed: watch "
+        "directly");
+    return;
+  }
+  if (lookup_session (self, id)) {
+    pcr_viewer_reply_error (self->run_signaller, id, PCR_ERROR_BAD_REQUEST,
+        "this session watches directly");
+    return;
+  }
+  if (!g_hash_table_contains (self->leases, id) &&
+      g_hash_table_size (self->leases) >= RELAY_MAX_LEASES) {
+    pcr_viewer_reply_error (self->run_signaller, id, PCR_ERROR_MAX_VIEWERS,
+        "too many relayed sessions");
+    return;
+  }
+  expiry = g_new (gint64, 1);
+  *expiry = g_get_monotonic_time () + RELAY_LEASE_US;
+  g_hash_table_replace (self->leases, g_strdup (id), expiry);
+  if (pcr_relay_get_state (self->relay) == PCR_RELAY_PUBLISHING) {
+    g_autoptr (PcrMessage) msg = pcr_message_new_relay (self->relay_room,
+        self->relay_feed);
+    pcr_signaller_send (self->run_signaller, id, msg);
+  } else {
+    g_hash_table_add (self->relay_waiting, g_strdup (id));
+  }
+  update_relay (self);
+  pcr_relay_retry_now (self->relay);
+}
+
+static void
+end_lease (PcrMqttWebrtcSink * self, const gchar * id)
+{
+  g_hash_table_remove (self->relay_waiting, id);
+  if (g_hash_table_remove (self->leases, id))
+    update_relay (self);
+}
+
+/* Once a second: leases not renewed end; the relay stops publishing a
+ * while after the last one. */
+static void
+relay_tick (PcrMqttWebrtcSink * self, gint64 now)
+{
+  GHashTableIter iter;
+  gpointer id, expiry;
+  guint before = g_hash_table_size (self->leases);
+
+  g_hash_table_iter_init (&iter, self->leases);
+  while (g_hash_table_iter_next (&iter, &id, &expiry)) {
+    if (*(gint64 *) expiry > now)
+      continue;
+    GST_INFO_OBJECT (self, "relayed session %s: lease expired",
+        (const gchar *) id);
+    g_hash_table_remove (self->relay_waiting, id);
+    g_hash_table_iter_remove (&iter);
+  }
+  if (g_hash_table_size (self->leases) != before)
+    update_relay (self);
+  if (self->relay_wanted && self->relay_unwanted_since != 0 &&
+      now - self->relay_unwanted_since >= RELAY_LINGER_US)
+    relay_set_wanted (self, FALSE);
+}
+
+/* Parses the relay URL and makes the relay (start, before the context
+ * runs). */
+static gboolean
+make_relay (PcrMqttWebrtcSink * self, GError ** error)
+{
+  static const PcrRelayCallbacks callbacks = { on_relay_state,
+    on_relay_key_unit
+  };
+  g_autofree gchar *url = NULL, *base = NULL, *adminkey = NULL;
+  g_autofree gchar *apisecret = NULL, *device = NULL;
+  g_autofree gchar *stun = NULL, *turn = NULL, *ice = NULL;
+  guint64 room;
+  PcrRelaySettings settings;
+
+  GST_OBJECT_LOCK (self);
+  url = g_strdup (self->relay_url);
+  device = g_strdup (self->device_id);
+  stun = g_strdup (self->stun_server);
+  turn = g_strdup (self->turn_server);
+  ice = g_strdup (self->ice_addresses);
+  self->relay_state = NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (!url)
+    return TRUE;
+  if (!pcr_janus_parse_url (url, &base, &room, &adminkey, &apisecret, error))
+    return FALSE;
+  settings.url = base;
+  settings.apisecret = apisecret;
+  settings.adminkey = adminkey;
+  settings.room = room ? room : pcr_relay_id_for (device, "room");
+  settings.feed = pcr_relay_id_for (device, "feed");
+  settings.display = device;
+  settings.stun_server = stun;
+  settings.turn_server = turn;
+  settings.ice_addresses = ice;
+  self->relay = pcr_relay_new (GST_BIN (self), self->context, &settings,
+      &callbacks, self);
+  self->leases = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      g_free);
+  self->relay_waiting = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, NULL);
+  self->relay_wanted = FALSE;
+  self->relay_unwanted_since = 0;
+  GST_OBJECT_LOCK (self);
+  self->relay_room = settings.room;
+  self->relay_feed = settings.feed;
+  self->relay_state = pcr_relay_state_to_string (PCR_RELAY_IDLE);
+  g_clear_pointer (&self->relay_error, g_free);
+  self->relay_viewers = 0;
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static gboolean
+free_relay_cb (gpointer data)
+{
+  PcrMqttWebrtcSink *self = data;
+
+  g_clear_pointer (&self->relay, pcr_relay_free);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_signaller_message (PcrSignaller * signaller, const gchar * id,
     const PcrMessage * msg, gpointer user_data)
@@ -1218,6 +1495,11 @@ on_signaller_message (PcrSignaller * signaller, const gchar * id,
     case PCR_MESSAGE_BYE:
       if (viewer)
         remove_session (self, viewer, FALSE, "viewer said bye");
+      else if (self->leases)
+        end_lease (self, id);
+      break;
+    case PCR_MESSAGE_RELAY:
+      handle_relay (self, id);
       break;
     case PCR_MESSAGE_RECORD:
     case PCR_MESSAGE_RECORDINGS:
@@ -1234,7 +1516,7 @@ on_signaller_message (PcrSignaller * signaller, const gchar * id,
       break;
     default:
       pcr_viewer_reply_error (signaller, id, PCR_ERROR_BAD_REQUEST,
-          "a device takes offer, candidate, bye, snapshot, record, "
+          "a device takes offer, candidate, bye, relay, snapshot, record, "
           "recordings and fetch messages only");
       break;
   }
@@ -1272,6 +1554,8 @@ housekeeping (gpointer data)
   g_list_free (viewers);
   if (self->snapshot)
     pcr_snapshot_tick (self->snapshot, now);
+  if (self->relay)
+    relay_tick (self, now);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1390,6 +1674,12 @@ start (PcrMqttWebrtcSink * self)
     post_start_error (self, error);
     return FALSE;
   }
+  if (!make_relay (self, &error)) {
+    g_object_unref (signaller);
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", error->message),
+        (NULL));
+    return FALSE;
+  }
   GST_OBJECT_LOCK (self);
   self->run_signaller = signaller;
   self->run_control = self->control;
@@ -1447,6 +1737,8 @@ start (PcrMqttWebrtcSink * self)
   GST_OBJECT_UNLOCK (self);
   if (self->recorder)
     post (self, apply_record_cb, self, NULL);
+  if (self->relay && !self->relay_on_demand)
+    post (self, update_relay_cb, self, NULL);
   self->thread = g_thread_new ("mqttwebrtcsink", context_thread, self);
   self->warm_up_thread = g_thread_new ("mqttwebrtcsink-warm", warm_up,
       NULL);
@@ -1520,6 +1812,10 @@ stop (PcrMqttWebrtcSink * self)
     g_thread_join (self->warm_up_thread);
     self->warm_up_thread = NULL;
   }
+  if (self->thread && self->relay) {
+    /* on the context: the relay's Janus client lives there */
+    post (self, free_relay_cb, self, NULL);
+  }
   if (self->thread) {
     /* Quit from inside the loop: a g_main_loop_quit() from here before the
      * thread reached g_main_loop_run() would be lost, and the join hang. */
@@ -1551,8 +1847,17 @@ stop (PcrMqttWebrtcSink * self)
   for (i = 0; i < PCR_MAX_RENDITIONS; i++)
     if (self->renditions[i])
       pcr_rendition_stop (self->renditions[i]);
-  /* Drain what is still queued (closes under way) now that no thread runs. */
+  /* Drain what is still queued (closes under way) now that no thread runs;
+   * as the thread-default context, which libsoup (the relay's Janus
+   * client) wants for its callbacks. */
+  g_main_context_push_thread_default (self->context);
   while (g_main_context_iteration (self->context, FALSE));
+  g_clear_pointer (&self->relay, pcr_relay_free);
+  g_main_context_pop_thread_default (self->context);
+  pcr_janus_wait_destroyed (self->context, 500);
+  g_clear_pointer (&self->leases, g_hash_table_unref);
+  g_clear_pointer (&self->relay_waiting, g_hash_table_unref);
+  self->relay_wanted = FALSE;
   if (self->snapshot)
     pcr_snapshot_stop (self->snapshot);
   GST_OBJECT_LOCK (self);
@@ -1579,6 +1884,8 @@ stop (PcrMqttWebrtcSink * self)
   g_clear_pointer (&self->loop, g_main_loop_unref);
   GST_OBJECT_LOCK (self);
   self->viewers = 0;
+  self->relay_viewers = 0;
+  self->relay_state = NULL;
   self->snapshots = 0;
   signaller = g_steal_pointer (&self->run_signaller);
   GST_OBJECT_UNLOCK (self);
@@ -1747,6 +2054,16 @@ pcr_mqtt_webrtc_sink_set_property (GObject * object, guint prop_id,
       self->talkback = text && *text ? g_strdup (text) : NULL;
       break;
     }
+    case PROP_RELAY:{
+      const gchar *text = g_value_get_string (value);
+
+      g_free (self->relay_url);
+      self->relay_url = text && *text ? g_strdup (text) : NULL;
+      break;
+    }
+    case PROP_RELAY_ON_DEMAND:
+      self->relay_on_demand = g_value_get_boolean (value);
+      break;
     case PROP_RECORDING:
       self->record = g_value_get_boolean (value);
       if (self->recorder) {
@@ -1815,7 +2132,7 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
       g_value_set_string (value, self->camera_state);
       break;
     case PROP_VIEWERS:
-      g_value_set_uint (value, self->viewers);
+      g_value_set_uint (value, self->viewers + self->relay_viewers);
       break;
     case PROP_SNAPSHOTS:
       g_value_set_uint (value, self->snapshots);
@@ -1840,6 +2157,12 @@ pcr_mqtt_webrtc_sink_get_property (GObject * object, guint prop_id,
       break;
     case PROP_TALKBACK:
       g_value_set_string (value, self->talkback);
+      break;
+    case PROP_RELAY:
+      g_value_set_string (value, self->relay_url);
+      break;
+    case PROP_RELAY_ON_DEMAND:
+      g_value_set_boolean (value, self->relay_on_demand);
       break;
     case PROP_PLAYOUT_DELAY_MAX_MS:
       g_value_set_int (value, self->playout_delay_max_ms);
@@ -2039,6 +2362,7 @@ pcr_mqtt_webrtc_sink_init (PcrMqttWebrtcSink * self)
   self->topic_prefix = g_strdup (DEFAULT_TOPIC_PREFIX);
   self->camera_state = g_strdup (DEFAULT_CAMERA_STATE);
   self->max_viewers = DEFAULT_MAX_VIEWERS;
+  self->relay_on_demand = DEFAULT_RELAY_ON_DEMAND;
   self->playout_delay_max_ms = DEFAULT_PLAYOUT_DELAY_MAX_MS;
   self->adaptive = DEFAULT_ADAPTIVE;
   self->fec = DEFAULT_FEC;
@@ -2150,6 +2474,8 @@ pcr_mqtt_webrtc_sink_finalize (GObject * object)
   g_free (self->record_dir);
   g_free (self->record_error);
   g_free (self->talkback);
+  g_free (self->relay_url);
+  g_free (self->relay_error);
   g_main_context_unref (self->context);
   g_free (self->missing);
   g_free (self->broker_uri);
@@ -2296,8 +2622,10 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
   /**
    * mqttwebrtcsink:viewers:
    *
-   * Viewers now served (from offer to removal). Notified from the element's
-   * own thread.
+   * Viewers now served (from offer to removal), directly or through the
+   * relay (the relayed sessions' leases): what an application runs its
+   * camera for. The status splits them ("viewers", "relay"."viewers").
+   * Notified from the element's own thread.
    */
   properties[PROP_VIEWERS] = g_param_spec_uint ("viewers", "Viewers",
       "Viewers now served", 0, G_MAXUINT, 0,
@@ -2443,6 +2771,30 @@ pcr_mqtt_webrtc_sink_class_init (PcrMqttWebrtcSinkClass * klass)
       "Where one viewer's microphone plays: a sink description taking raw "
       "audio (e.g. \"alsasink device=hw:1\"); empty: off", NULL,
       rw | GST_PARAM_MUTABLE_READY);
+  /**
+   * mqttwebrtcsink:relay:
+   *
+   * A Janus server to publish the stream to, where any number of viewers
+   * subscribe (docs/scaling.md):
+   * `http://HOST:PORT/janus?room=N&adminkey=K&apisecret=S` (the room
+   * defaults to a number derived from the device id; the VideoRoom admin
+   * key, which also becomes the room's secret, and the API secret only when
+   * Janus is set up with them). Relayed viewers ask with {"type":"relay"};
+   * the status says where ("relay"). Empty: off.
+   */
+  properties[PROP_RELAY] = g_param_spec_string ("relay", "Relay",
+      "A Janus VideoRoom to publish to: http://HOST:PORT/janus"
+      "[?room=N&adminkey=K&apisecret=S]; empty: off", NULL,
+      rw | GST_PARAM_MUTABLE_READY);
+  /**
+   * mqttwebrtcsink:relay-on-demand:
+   *
+   * Publish to the relay only while relayed viewers hold leases (and 5 s
+   * after the last). FALSE: publish from start to stop.
+   */
+  properties[PROP_RELAY_ON_DEMAND] = g_param_spec_boolean ("relay-on-demand",
+      "Relay on demand", "Publish to the relay only while relayed viewers "
+      "watch", DEFAULT_RELAY_ON_DEMAND, rw | GST_PARAM_MUTABLE_READY);
   properties[PROP_SIGNALLER] = g_param_spec_object ("signaller", "Signaller",
       "How viewers reach the device (a PcrSignaller); unset: MQTT from the "
       "broker properties", PCR_TYPE_SIGNALLER, rw);

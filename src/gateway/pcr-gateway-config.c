@@ -11,6 +11,7 @@
 #include <gio/gio.h>
 
 #include "pcr-ice.h"
+#include "pcr-janus.h"
 #include "pcr-quote.h"
 
 /* *INDENT-OFF* */
@@ -20,6 +21,7 @@ G_DEFINE_QUARK (pcr-gateway-config-error-quark, pcr_gateway_config_error);
 #define MAX_SECRET_FILE 4096
 
 static gboolean check_listen (const gchar * value, GError ** error);
+static gboolean check_janus (const gchar * value, GError ** error);
 
 #define OFF(field) G_STRUCT_OFFSET (PcrGatewayConfig, field)
 
@@ -83,6 +85,10 @@ static const PcrSetting settings[] = {
   {"max-sessions", 0, PCR_SETTING_INT, 0,
    G_STRINGIFY (PCR_GATEWAY_DEFAULT_MAX_SESSIONS), 1, 4096, NULL, "N",
    "Most open sessions at once", OFF (max_sessions)},
+  {"janus", 0, PCR_SETTING_STRING, 0, NULL, 0, 0, check_janus,
+   "URL", "Janus' HTTP API (http://HOST:8088/janus[?apisecret=S]): viewers "
+   "of cameras relayed through its VideoRoom (picamrtc --relay) watch "
+   "through it; unset, every viewer is direct", OFF (janus)},
 };
 /* *INDENT-ON* */
 
@@ -111,6 +117,8 @@ pcr_gateway_config_free (PcrGatewayConfig * config)
   pcr_settings_clear (settings, G_N_ELEMENTS (settings), config);
   g_free (config->listen_host);
   g_free (config->www_dir);
+  g_free (config->janus_base);
+  clear_secret (&config->janus_apisecret);
   clear_secret (&config->token);
   clear_secret (&config->metrics_token);
   clear_secret (&config->control_token);
@@ -176,6 +184,46 @@ check_listen (const gchar * value, GError ** error)
   return parse_listen (value, NULL, NULL, error);
 }
 
+/* A Janus URL (pcr_janus_parse_url) that takes only ?apisecret=: rooms
+ * and the admin key are the cameras' business. The URL's text is not
+ * repeated, as it may hold the secret. */
+static gboolean
+parse_janus (const gchar * value, gchar ** base_out, gchar ** secret_out,
+    GError ** error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree gchar *base = NULL;
+  g_autofree gchar *adminkey = NULL;
+  gchar *secret = NULL;
+  guint64 room = 0;
+
+  if (!pcr_janus_parse_url (value, &base, &room, &adminkey, &secret,
+          &local)) {
+    g_set_error (error, PCR_GATEWAY_CONFIG_ERROR, 0, "%s", local->message);
+    return FALSE;
+  }
+  if (room != 0 || adminkey != NULL || (secret != NULL && *secret == '\0')) {
+    clear_secret (&secret);
+    g_set_error (error, PCR_GATEWAY_CONFIG_ERROR, 0, "the gateway's Janus "
+        "URL takes only ?apisecret=S (not empty); rooms and the admin key "
+        "are the cameras' (picamrtc --relay)");
+    return FALSE;
+  }
+  if (base_out != NULL)
+    *base_out = g_steal_pointer (&base);
+  if (secret_out != NULL)
+    *secret_out = secret;
+  else
+    clear_secret (&secret);
+  return TRUE;
+}
+
+static gboolean
+check_janus (const gchar * value, GError ** error)
+{
+  return parse_janus (value, NULL, NULL, error);
+}
+
 /* pcr-ice names the key first ("turn-uri: ..."): put where the value came
  * from in its place. */
 static gboolean
@@ -234,6 +282,12 @@ check_all (PcrSettings * s, gpointer data, gpointer user_data,
       &local);
   if (ice == NULL)
     return ice_error (s, local, error);
+
+  g_clear_pointer (&config->janus_base, g_free);
+  clear_secret (&config->janus_apisecret);
+  if (config->janus != NULL && !parse_janus (config->janus,
+          &config->janus_base, &config->janus_apisecret, &local))
+    return pcr_settings_fail (s, "janus", error, "%s", local->message);
 
   www = config->www != NULL ? config->www : default_www;
   g_clear_pointer (&config->www_dir, g_free);

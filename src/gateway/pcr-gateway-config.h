@@ -45,12 +45,16 @@ typedef struct
   gint answer_timeout;          /* seconds */
   gint max_body_size;           /* bytes */
   gint max_sessions;
+  gchar *janus;                 /* nullable: the Janus HTTP API, for relayed
+                                 * viewers (docs/http-api.md) */
 
   /* set by pcr_gateway_config_validate () */
   gchar *listen_host;           /* "" = every interface, "localhost" */
   guint listen_port;            /* 0 = any free port */
   gchar *www_dir;               /* canonical, or NULL when the default
                                  * directory does not exist */
+  gchar *janus_base;            /* janus without its query; nullable */
+  gchar *janus_apisecret;       /* its ?apisecret=, nullable; never logged */
 
   /* set by pcr_gateway_config_read_secrets (); never logged */
   gchar *token;
@@ -69,10 +73,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrGatewayConfig, pcr_gateway_config_free)
  * key-file, topic-prefix, listen, www, device, token-file,
  * metrics-token-file, control-token-file, tls-cert, tls-key, stun-uri,
  * turn-uri, turn-secret-file, turn-ttl, answer-timeout, max-body-size,
- * max-sessions: the table's checks, then the client certificate's pair,
- * the listen address, the TLS pair, the ICE URLs and the www directory
- * (@default_www when www is unset), which fill listen_host, listen_port and
- * www_dir. */
+ * max-sessions, janus: the table's checks, then the client certificate's
+ * pair, the listen address, the TLS pair, the ICE URLs, the www directory
+ * (@default_www when www is unset) and the Janus URL, which fill
+ * listen_host, listen_port, www_dir, janus_base and janus_apisecret. */
 PcrSettings *pcr_gateway_config_settings_new (PcrGatewayConfig * config,
     const gchar * default_www);
 

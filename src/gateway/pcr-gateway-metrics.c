@@ -34,6 +34,7 @@ struct _PcrGatewayMetrics
   gboolean connected;
   gboolean ever_connected;
   guint64 reconnects;
+  guint relay_sessions;
   GHashTable *devices;          /* id -> DeviceFigures */
 };
 
@@ -102,6 +103,13 @@ pcr_gateway_metrics_observe_answer (PcrGatewayMetrics * self,
   }
   self->answers++;
   self->answer_sum += seconds;
+}
+
+void
+pcr_gateway_metrics_set_relay_sessions (PcrGatewayMetrics * self,
+    guint relay_sessions)
+{
+  self->relay_sessions = relay_sessions;
 }
 
 void
@@ -267,6 +275,11 @@ render_gateway (PcrGatewayMetrics * self, GString * out, guint sessions)
   family (out, "picamrtc_gateway_sessions", "gauge",
       "Viewer sessions open now.");
   sample (out, "picamrtc_gateway_sessions", NULL, NULL, NULL, sessions);
+  family (out, "picamrtc_gateway_relay_sessions", "gauge",
+      "Viewer sessions through Janus open now (counted in "
+      "picamrtc_gateway_sessions too).");
+  sample (out, "picamrtc_gateway_relay_sessions", NULL, NULL, NULL,
+      self->relay_sessions);
   family (out, "picamrtc_gateway_answer_seconds", "histogram",
       "Time from an offer sent to a device to its answer.");
   for (i = 0; i < G_N_ELEMENTS (answer_buckets); i++) {

@@ -47,6 +47,10 @@ void pcr_gateway_metrics_report (PcrGatewayMetrics * self,
 void pcr_gateway_metrics_forget (PcrGatewayMetrics * self,
     const gchar * device);
 
+/* Viewer sessions through Janus open now (a part of render's @sessions). */
+void pcr_gateway_metrics_set_relay_sessions (PcrGatewayMetrics * self,
+    guint relay_sessions);
+
 /* The exposition at @now_us, with @sessions open. A device's report older
  * than three of its intervals is left out (and dropped); its online
  * figure stays. */

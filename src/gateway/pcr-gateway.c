@@ -27,6 +27,7 @@
 #include "pcr-gateway-metrics.h"
 #include "pcr-http.h"
 #include "pcr-ice.h"
+#include "pcr-janus.h"
 #include "pcr-json.h"
 #include "pcr-message.h"
 #include "pcr-mqtt.h"
@@ -65,6 +66,15 @@ G_DEFINE_QUARK (pcr-gateway-error-quark, pcr_gateway_error);
 /* A download with nothing asked of the device waits this long for its
  * client to take more (a paused player stops reading) before it is cut. */
 #define DOWNLOAD_IDLE_S 60
+/* A relayed viewer (docs/http-api.md, "Relayed viewers"): its lease on the
+ * device is renewed this often (the device drops it after 30 s), and an
+ * offer of Janus' waits this long for the viewer's answer. */
+#define RELAY_LEASE_S 10
+#define RELAY_ANSWER_S 30
+/* At exit, the time the Janus sessions' destroy requests get. */
+#define RELAY_FLUSH_MS 300
+/* Janus' offer is handed on only up to this size. */
+#define MAX_RELAY_OFFER (64 * 1024)
 
 #define TYPE_SDP "application/sdp"
 #define TYPE_SDPFRAG "application/trickle-ice-sdpfrag"
@@ -88,6 +98,8 @@ typedef enum
   ROUTE_WHEP_SESSION,           /* /whep/D/S */
   ROUTE_WHEP_STATS,             /* /whep/D/S/stats */
   ROUTE_METRICS,                /* /metrics */
+  ROUTE_RELAY,                  /* /api/relay/D */
+  ROUTE_RELAY_SESSION,          /* /api/relay/D/S */
   ROUTE_NOT_FOUND,              /* under /api or /whep, nothing there */
 } RouteKind;
 
@@ -107,6 +119,8 @@ static const gchar *const route_names[] = {
   [ROUTE_WHEP_SESSION] = "whep-session",
   [ROUTE_WHEP_STATS] = "whep-stats",
   [ROUTE_METRICS] = "metrics",
+  [ROUTE_RELAY] = "relay",
+  [ROUTE_RELAY_SESSION] = "relay-session",
   [ROUTE_NOT_FOUND] = "not-found",
 };
 
@@ -137,7 +151,20 @@ typedef enum
   SESSION_RECORD,
   SESSION_RECORDINGS,
   SESSION_FETCH,
+  SESSION_RELAY,                /* a viewer through Janus */
 } SessionKind;
+
+/* Where a relayed session is: asked the device, joining Janus (the POST
+ * waits for both), Janus' offer sent to the viewer, its answer given to
+ * Janus (the PATCH waits), playing. */
+typedef enum
+{
+  RELAY_ASKED,
+  RELAY_JOINING,
+  RELAY_OFFERED,
+  RELAY_STARTING,
+  RELAY_LIVE,
+} RelayStage;
 
 struct _PcrGateway
 {
@@ -203,6 +230,16 @@ struct _Session
 
   PcrMessage *stats;            /* the device's last stats, nullable */
   gint64 stats_us;              /* when it came (monotonic) */
+
+  /* a relayed viewer's */
+  RelayStage stage;
+  guint64 room, feed;           /* the device's publisher in Janus */
+  PcrJanus *janus;              /* our subscriber; nullable */
+  GSource *lease_source;        /* {"type":"relay"} every RELAY_LEASE_S */
+  GSource *idle_source;         /* no answer to Janus' offer in time */
+  GSource *end_source;          /* the end, out of a Janus callback */
+  gboolean end_bye;
+  gchar *end_why;
 };
 
 static void session_end (Session * s, gboolean send_bye, const gchar * why);
@@ -279,6 +316,19 @@ route_parse (const gchar * path)
         route->device = g_strdup (parts[0]);
         route->name = g_strdup (parts[1]);
       }
+    } else if (g_str_has_prefix (path, "/api/relay/")) {
+      g_auto (GStrv) parts = g_strsplit (path + strlen ("/api/relay/"),
+          "/", 3);
+
+      if (g_strv_length (parts) == 1 && pcr_id_is_valid (parts[0])) {
+        route->kind = ROUTE_RELAY;
+        route->device = g_strdup (parts[0]);
+      } else if (g_strv_length (parts) == 2 && pcr_id_is_valid (parts[0])
+          && pcr_id_is_valid (parts[1])) {
+        route->kind = ROUTE_RELAY_SESSION;
+        route->device = g_strdup (parts[0]);
+        route->session = g_strdup (parts[1]);
+      }
     }
   } else if (g_str_equal (path, "/whep") || g_str_has_prefix (path, "/whep/")) {
     g_auto (GStrv) parts = NULL;
@@ -315,6 +365,7 @@ route_allow (RouteKind kind)
     case ROUTE_STOP:
     case ROUTE_WHEP:
     case ROUTE_RECORD:
+    case ROUTE_RELAY:
       return "POST, OPTIONS";
     case ROUTE_TURN:
     case ROUTE_DEVICES:
@@ -325,6 +376,7 @@ route_allow (RouteKind kind)
     case ROUTE_WHEP_STATS:
       return "GET, HEAD, OPTIONS";
     case ROUTE_WHEP_SESSION:
+    case ROUTE_RELAY_SESSION:
       return "PATCH, DELETE, OPTIONS";
     case ROUTE_STATIC:
     case ROUTE_METRICS:
@@ -568,6 +620,12 @@ session_free (Session * s)
   g_free (s->ice_ufrag);
   g_free (s->etag);
   g_clear_pointer (&s->stats, pcr_message_free);
+  clear_source (&s->lease_source);
+  clear_source (&s->idle_source);
+  clear_source (&s->end_source);
+  g_free (s->end_why);
+  /* never from a callback of its own: those end the session later */
+  g_clear_pointer (&s->janus, pcr_janus_free);
   if (s->image)
     g_byte_array_unref (s->image);
   g_clear_object (&s->list);
@@ -615,7 +673,7 @@ static void
 session_end (Session * s, gboolean send_bye, const gchar * why)
 {
   /* a snapshot is no session on the device's side */
-  if (send_bye && s->kind == SESSION_VIEWER) {
+  if (send_bye && (s->kind == SESSION_VIEWER || s->kind == SESSION_RELAY)) {
     g_autoptr (PcrMessage) bye = pcr_message_new_bye ();
 
     if (!session_publish (s, bye))
@@ -711,8 +769,12 @@ on_answer_timeout (gpointer user_data)
         "in time" : "the client took nothing for a while");
     return G_SOURCE_REMOVE;
   }
-  session_reply_error (s, SOUP_STATUS_GATEWAY_TIMEOUT,
-      "device %s did not answer within %u s", s->device, s->timeout_s);
+  if (s->kind == SESSION_RELAY && s->stage != RELAY_ASKED)
+    session_reply_error (s, SOUP_STATUS_GATEWAY_TIMEOUT,
+        "Janus did not answer within %u s", s->timeout_s);
+  else
+    session_reply_error (s, SOUP_STATUS_GATEWAY_TIMEOUT,
+        "device %s did not answer within %u s", s->device, s->timeout_s);
   session_end (s, TRUE, "no answer in time");
   return G_SOURCE_REMOVE;
 }
@@ -1477,6 +1539,563 @@ handle_recording_get (PcrGateway * self, SoupServerMessage * msg,
   s->requested = first;
 }
 
+/* ---- relayed viewers (Janus, docs/http-api.md "Relayed viewers") ---- */
+
+/* *INDENT-OFF* */
+static void reply_fallback (SoupServerMessage * msg, const gchar * format,
+    ...) G_GNUC_PRINTF (2, 3);
+/* *INDENT-ON* */
+
+/* 409 {"error":"...","fallback":"direct"}: the client watches directly. */
+static void
+reply_fallback (SoupServerMessage * msg, const gchar * format, ...)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree gchar *message = NULL;
+  g_autofree gchar *line = NULL;
+  g_autofree gchar *body = NULL;
+  va_list args;
+  gsize len;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  line = pcr_quote_untrusted (message, PCR_HTTP_MAX_ERROR_LINE);
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "error");
+  json_builder_add_string_value (builder, line);
+  json_builder_set_member_name (builder, "fallback");
+  json_builder_add_string_value (builder, "direct");
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  body = pcr_http_json_to_string (root, &len);
+  reply_body (msg, SOUP_STATUS_CONFLICT, TYPE_JSON, body, len, line);
+}
+
+/* NULL when device @id's status says it is relayed and Janus is
+ * reachable for it; else why not. */
+static gchar *
+relay_unavailable (Device * device, const gchar * id)
+{
+  JsonObject *status = json_node_get_object (device->status);
+  JsonNode *node = json_object_get_member (status, "relay");
+  g_autofree gchar *state = NULL;
+  gboolean bad;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return g_strdup_printf ("device %s is not relayed through Janus (its "
+        "status has no \"relay\")", id);
+  state = json_string_member (json_node_get_object (node), "state", &bad);
+  if (state == NULL)
+    return g_strdup_printf ("device %s's relay has no state", id);
+  if (g_str_equal (state, "unreachable")) {
+    g_autofree gchar *error = json_string_member (json_node_get_object
+        (node), "error", &bad);
+    g_autofree gchar *shown = pcr_quote_untrusted (error ? error : "", 200);
+
+    return g_strdup_printf ("device %s cannot reach Janus now%s%s", id,
+        error ? ": " : "", shown);
+  }
+  return NULL;
+}
+
+/* {"type":"relay"}: the relay is asked for, or its lease renewed. */
+static gboolean
+session_ask_relay (Session * s)
+{
+  g_autoptr (PcrMessage) request = pcr_message_new_relay (0, 0);
+
+  return session_publish (s, request);
+}
+
+static gboolean
+on_relay_end (gpointer user_data)
+{
+  Session *s = user_data;
+  GSource *source = s->end_source;
+  g_autofree gchar *why = g_steal_pointer (&s->end_why);
+
+  /* the source is being dispatched: session_free must not destroy it */
+  s->end_source = NULL;
+  g_source_unref (source);
+  session_end (s, s->end_bye, why);
+  return G_SOURCE_REMOVE;
+}
+
+/* Ends @s from the main loop: a PcrJanus is never freed in its own
+ * callback. */
+static void
+relay_end_later (Session * s, gboolean send_bye, const gchar * why)
+{
+  if (s->end_source != NULL)
+    return;
+  s->end_bye = send_bye;
+  s->end_why = g_strdup (why);
+  s->end_source = g_idle_source_new ();
+  g_source_set_callback (s->end_source, on_relay_end, s, NULL);
+  g_source_attach (s->end_source, s->gateway->context);
+}
+
+/* *INDENT-OFF* */
+static void relay_setup_failed (Session * s, const gchar * format, ...)
+    G_GNUC_PRINTF (2, 3);
+/* *INDENT-ON* */
+
+/* Janus failed before the viewer got its offer: the POST gets 409 (the
+ * viewer watches directly), the device a bye. */
+static void
+relay_setup_failed (Session * s, const gchar * format, ...)
+{
+  g_autoptr (SoupServerMessage) msg = session_take_request (s);
+  g_autofree gchar *why = NULL;
+  va_list args;
+
+  va_start (args, format);
+  why = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (msg != NULL) {
+    reply_fallback (msg, "%s", why);
+    soup_server_message_unpause (msg);
+  }
+  relay_end_later (s, TRUE, why);
+}
+
+static gboolean
+on_relay_lease (gpointer user_data)
+{
+  Session *s = user_data;
+
+  if (!session_ask_relay (s))
+    g_message ("session %s: could not renew the relay with device %s "
+        "(broker not connected)", s->id, s->device);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_relay_idle (gpointer user_data)
+{
+  Session *s = user_data;
+  GSource *source = s->idle_source;
+
+  s->idle_source = NULL;
+  g_source_unref (source);
+  session_end (s, TRUE, "no answer to Janus' offer within "
+      G_STRINGIFY (RELAY_ANSWER_S) " s");
+  return G_SOURCE_REMOVE;
+}
+
+/* Janus' reply to the subscriber's join: its offer goes to the viewer. */
+static void
+on_relay_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
+    gpointer user_data)
+{
+  Session *s = user_data;
+  g_autoptr (SoupServerMessage) msg = NULL;
+  g_autoptr (GstSDPMessage) offer = NULL;
+  g_autoptr (GError) sdp_error = NULL;
+  g_autoptr (JsonBuilder) builder = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree gchar *servers = NULL;
+  g_autofree gchar *body = NULL;
+  g_autofree gchar *location = NULL;
+  g_autofree gchar *detail = NULL;
+  JsonObject *data;
+  JsonNode *servers_node;
+  const gchar *sdp;
+  gsize len;
+
+  if (error != NULL) {
+    relay_setup_failed (s, "Janus did not let the viewer subscribe to "
+        "device %s (room %" G_GUINT64_FORMAT ", feed %" G_GUINT64_FORMAT
+        "): %s", s->device, s->room, s->feed, error->message);
+    return;
+  }
+  data = pcr_janus_plugin_data (reply);
+  sdp = pcr_janus_jsep_sdp (reply, "offer");
+  if (data == NULL || g_strcmp0 (json_object_get_string_member_with_default
+          (data, "videoroom", ""), "attached") != 0 || sdp == NULL) {
+    relay_setup_failed (s, "Janus answered the subscriber's join without "
+        "an offer");
+    return;
+  }
+  if (strlen (sdp) > MAX_RELAY_OFFER ||
+      (offer = pcr_sdp_parse (sdp, &sdp_error)) == NULL) {
+    relay_setup_failed (s, "Janus sent an unusable offer: %s", sdp_error ?
+        sdp_error->message : "too large");
+    return;
+  }
+  msg = session_take_request (s);
+  if (msg == NULL) {
+    relay_end_later (s, TRUE, "nobody waits for Janus' offer");
+    return;
+  }
+  servers = pcr_ice_servers_to_json (s->ice_servers);
+  servers_node = json_from_string (servers, NULL);
+  builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "session");
+  json_builder_add_string_value (builder, s->id);
+  json_builder_set_member_name (builder, "sdp");
+  json_builder_add_string_value (builder, sdp);
+  json_builder_set_member_name (builder, "iceServers");
+  if (servers_node != NULL)
+    json_builder_add_value (builder, servers_node);
+  else {
+    json_builder_begin_array (builder);
+    json_builder_end_array (builder);
+  }
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  body = pcr_http_json_to_string (root, &len);
+  location = g_strdup_printf ("/api/relay/%s/%s", s->device, s->id);
+  soup_message_headers_replace (soup_server_message_get_response_headers
+      (msg), "Location", location);
+  detail = g_strdup_printf ("session %s: Janus' offer for device %s (room %"
+      G_GUINT64_FORMAT ", feed %" G_GUINT64_FORMAT ") in %" G_GINT64_FORMAT
+      " ms", s->id, s->device, s->room, s->feed,
+      (g_get_monotonic_time () - s->offer_us) / 1000);
+  reply_body (msg, SOUP_STATUS_CREATED, TYPE_JSON, body, len, detail);
+  soup_server_message_unpause (msg);
+  s->stage = RELAY_OFFERED;
+  s->idle_source = g_timeout_source_new_seconds (RELAY_ANSWER_S);
+  g_source_set_callback (s->idle_source, on_relay_idle, s, NULL);
+  g_source_attach (s->idle_source, s->gateway->context);
+}
+
+static void
+on_relay_connected (PcrJanus * janus, JsonObject * reply,
+    const GError * error, gpointer user_data)
+{
+  Session *s = user_data;
+  g_autoptr (JsonObject) body = NULL;
+  g_autoptr (JsonObject) stream = NULL;
+  g_autoptr (JsonArray) streams = NULL;
+
+  if (error != NULL) {
+    relay_setup_failed (s, "cannot use Janus: %s", error->message);
+    return;
+  }
+  GST_INFO ("session %s: Janus session %" G_GUINT64_FORMAT, s->id,
+      pcr_janus_session_id (janus));
+  stream = json_object_new ();
+  json_object_set_int_member (stream, "feed", (gint64) s->feed);
+  streams = json_array_new ();
+  json_array_add_object_element (streams, json_object_ref (stream));
+  body = json_object_new ();
+  json_object_set_string_member (body, "request", "join");
+  json_object_set_string_member (body, "ptype", "subscriber");
+  json_object_set_int_member (body, "room", (gint64) s->room);
+  json_object_set_array_member (body, "streams", json_array_ref (streams));
+  pcr_janus_message (janus, body, NULL, NULL, on_relay_joined, s);
+}
+
+/* What Janus says of the subscriber on its own: a hangup (ICE or DTLS
+ * failed, the viewer's media stopped) or the publisher gone ends it. */
+static void
+on_relay_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
+{
+  Session *s = user_data;
+  const gchar *kind = json_object_get_string_member_with_default (event,
+      "janus", "");
+  JsonObject *data = pcr_janus_plugin_data (event);
+  const gchar *videoroom = data ?
+      json_object_get_string_member_with_default (data, "videoroom", "") : "";
+
+  if (g_str_equal (kind, "hangup")) {
+    g_autofree gchar *reason = pcr_quote_untrusted
+        (json_object_get_string_member_with_default (event, "reason", ""),
+        100);
+    g_autofree gchar *why = g_strdup_printf ("Janus hung up (%s)", reason);
+
+    relay_end_later (s, TRUE, why);
+  } else if (g_str_equal (kind, "webrtcup")) {
+    g_message ("session %s: Janus sends device %s's stream", s->id,
+        s->device);
+  } else if (g_str_equal (videoroom, "updated") ||
+      (g_str_equal (videoroom, "event") && data != NULL &&
+          (json_object_has_member (data, "unpublished") ||
+              json_object_has_member (data, "leaving")))) {
+    /* the camera left Janus or republished: the viewer starts over */
+    relay_end_later (s, TRUE, "the camera's stream in Janus changed");
+  } else {
+    GST_DEBUG ("session %s: Janus event %.40s", s->id, kind);
+  }
+}
+
+static void
+on_relay_lost (PcrJanus * janus, const GError * error, gpointer user_data)
+{
+  Session *s = user_data;
+  g_autofree gchar *why = g_strdup_printf ("lost the Janus session: %s",
+      error ? error->message : "gone");
+
+  relay_end_later (s, TRUE, why);
+}
+
+static void
+relay_join (Session * s)
+{
+  PcrGateway *self = s->gateway;
+
+  s->stage = RELAY_JOINING;
+  /* Janus gets the answer timeout of its own */
+  session_touch (s, self->config->answer_timeout);
+  s->janus = pcr_janus_new (self->config->janus_base,
+      self->config->janus_apisecret, on_relay_event, on_relay_lost, s);
+  pcr_janus_connect (s->janus, "janus.plugin.videoroom", on_relay_connected,
+      s);
+}
+
+/* The device's messages for a relayed viewer: relay (where it publishes),
+ * error, bye (docs/signalling.md). */
+static void
+handle_relay_message (Session * s, const PcrMessage * message)
+{
+  switch (message->type) {
+    case PCR_MESSAGE_RELAY:
+      if (message->room == 0 || message->feed == 0) {
+        g_message ("session %s: a relay message from device %s without a "
+            "room and a feed ignored", s->id, s->device);
+      } else if (s->stage == RELAY_ASKED) {
+        s->room = message->room;
+        s->feed = message->feed;
+        GST_INFO ("session %s: device %s publishes in room %"
+            G_GUINT64_FORMAT " as feed %" G_GUINT64_FORMAT, s->id, s->device,
+            s->room, s->feed);
+        relay_join (s);
+      } else if (message->room != s->room || message->feed != s->feed) {
+        session_end (s, TRUE, "the device publishes in another room or "
+            "feed now");
+      } else {
+        GST_DEBUG ("session %s: relay renewed", s->id);
+      }
+      break;
+    case PCR_MESSAGE_ERROR_MSG:{
+      gboolean unavailable = g_strcmp0 (message->code,
+          pcr_error_code_to_string (PCR_ERROR_RELAY_UNAVAILABLE)) == 0;
+      g_autofree gchar *code = pcr_quote_untrusted (message->code, 64);
+      g_autofree gchar *text = pcr_quote_untrusted (message->message, 400);
+
+      if (s->stage == RELAY_ASKED && unavailable) {
+        g_autoptr (SoupServerMessage) msg = session_take_request (s);
+
+        if (msg != NULL) {
+          reply_fallback (msg, "device %s cannot relay: %s", s->device,
+              text);
+          soup_server_message_unpause (msg);
+        }
+        session_end (s, FALSE, "the device cannot relay");
+      } else if (s->stage == RELAY_ASKED) {
+        session_reply_error (s, status_for_device_error (message->code),
+            "device %s refused the relay: %s: %s", s->device, code, text);
+        session_end (s, FALSE, "the device refused the relay");
+      } else if (unavailable) {
+        session_end (s, TRUE, "the device lost Janus");
+      } else if (g_str_equal (message->code, "unknown-session")) {
+        session_end (s, FALSE, "the device does not know it");
+      } else {
+        g_message ("session %s: device %s reports %s: %s", s->id, s->device,
+            code, text);
+      }
+      break;
+    }
+    case PCR_MESSAGE_BYE:
+      session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
+          "device %s ended the session", s->device);
+      session_end (s, FALSE, "bye from the device");
+      break;
+    default:
+      GST_DEBUG ("session %s: a %d message for a relayed viewer ignored",
+          s->id, message->type);
+      break;
+  }
+}
+
+/* POST /api/relay/D (empty body or a JSON object) */
+static void
+handle_relay_post (PcrGateway * self, SoupServerMessage * msg,
+    Route * route)
+{
+  g_autoptr (GBytes) body = request_body (msg);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *why = NULL;
+  g_autofree gchar *id = NULL;
+  const gchar *device = route->device;
+  guint max_sessions = self->config->max_sessions;
+  Device *d;
+  Session *s;
+
+  if (g_bytes_get_size (body) > 0) {
+    g_autoptr (JsonNode) root = request_object (msg);
+
+    if (root == NULL)
+      return;
+  }
+  if (self->config->janus_base == NULL) {
+    reply_fallback (msg, "this gateway has no Janus (--janus): watch "
+        "directly");
+    return;
+  }
+  if (!self->connected) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "the gateway is not connected to the MQTT broker; try again later");
+    return;
+  }
+  why = device_unavailable (self, device);
+  if (why != NULL) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "%s", why);
+    return;
+  }
+  d = g_hash_table_lookup (self->devices, device);
+  why = relay_unavailable (d, device);
+  if (why != NULL) {
+    reply_fallback (msg, "%s", why);
+    return;
+  }
+  if (g_hash_table_size (self->sessions) >= max_sessions) {
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "too many open sessions (%u); try again later", max_sessions);
+    return;
+  }
+  id = pcr_http_random_hex (SESSION_ID_BYTES, &error);
+  if (id == NULL) {
+    reply_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", error->message);
+    return;
+  }
+  s = session_new (self, id, device, FALSE);
+  s->kind = SESSION_RELAY;
+  s->stage = RELAY_ASKED;
+  s->ice_servers = pcr_ice_config_get_servers (self->ice,
+      g_get_real_time () / G_USEC_PER_SEC);
+  if (!pcr_mqtt_subscribe (self->mqtt, s->out_topic) ||
+      !session_ask_relay (s)) {
+    session_unsubscribe (s);
+    session_free (s);
+    reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        "cannot reach the MQTT broker; try again later");
+    return;
+  }
+  s->offer_us = g_get_monotonic_time ();
+  g_hash_table_insert (self->sessions, s->id, s);
+  g_message ("session %s: relay asked of device %s", s->id, device);
+  s->lease_source = g_timeout_source_new_seconds (RELAY_LEASE_S);
+  g_source_set_callback (s->lease_source, on_relay_lease, s, NULL);
+  g_source_attach (s->lease_source, self->context);
+  session_wait (s, msg, self->config->answer_timeout);
+}
+
+static Session *
+find_relay_session (PcrGateway * self, Route * route)
+{
+  Session *s = g_hash_table_lookup (self->sessions, route->session);
+
+  return (s != NULL && s->kind == SESSION_RELAY &&
+      g_str_equal (s->device, route->device)) ? s : NULL;
+}
+
+static void
+on_relay_started (PcrJanus * janus, JsonObject * reply,
+    const GError * error, gpointer user_data)
+{
+  Session *s = user_data;
+  g_autoptr (SoupServerMessage) msg = session_take_request (s);
+  g_autofree gchar *detail = NULL;
+
+  if (error != NULL) {
+    g_autofree gchar *why = g_strdup_printf ("Janus refused the viewer's "
+        "answer: %s", error->message);
+
+    if (msg != NULL) {
+      reply_error (msg, SOUP_STATUS_BAD_GATEWAY, "%s", why);
+      soup_server_message_unpause (msg);
+    }
+    relay_end_later (s, TRUE, why);
+    return;
+  }
+  s->stage = RELAY_LIVE;
+  if (msg != NULL) {
+    detail = g_strdup_printf ("session %s: the answer went to Janus", s->id);
+    reply_body (msg, SOUP_STATUS_NO_CONTENT, NULL, NULL, 0, detail);
+    soup_server_message_unpause (msg);
+  }
+}
+
+/* PATCH /api/relay/D/S, application/sdp: the viewer's answer to Janus'
+ * offer, its candidates inside. */
+static void
+handle_relay_patch (PcrGateway * self, SoupServerMessage * msg,
+    Route * route)
+{
+  g_autoptr (GBytes) body = request_body (msg);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GstSDPMessage) answer = NULL;
+  g_autoptr (JsonObject) start = NULL;
+  g_autofree gchar *sdp = NULL;
+  Session *s = find_relay_session (self, route);
+  gsize len;
+  const gchar *data = g_bytes_get_data (body, &len);
+
+  if (s == NULL) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown session");
+    return;
+  }
+  if (len == 0 || memchr (data, '\0', len) != NULL ||
+      !g_utf8_validate (data, len, NULL)) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+        "bad SDP answer: the body is empty or not UTF-8 text");
+    return;
+  }
+  sdp = g_strndup (data, len);
+  answer = pcr_sdp_parse (sdp, &error);
+  if (answer == NULL) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST, "bad SDP answer: %s",
+        error->message);
+    return;
+  }
+  if (s->stage != RELAY_OFFERED) {
+    reply_error (msg, SOUP_STATUS_CONFLICT, "%s", s->stage < RELAY_OFFERED ?
+        "the session has no offer to answer yet" :
+        "the session's offer was answered already");
+    return;
+  }
+  clear_source (&s->idle_source);
+  s->stage = RELAY_STARTING;
+  start = json_object_new ();
+  json_object_set_string_member (start, "request", "start");
+  pcr_janus_message (s->janus, start, "answer", sdp, on_relay_started, s);
+  session_wait (s, msg, self->config->answer_timeout);
+}
+
+static void
+handle_relay_delete (PcrGateway * self, SoupServerMessage * msg,
+    Route * route)
+{
+  Session *s = find_relay_session (self, route);
+
+  if (s == NULL) {
+    reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown session");
+    return;
+  }
+  session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
+      "the session was deleted");
+  reply_body (msg, SOUP_STATUS_OK, NULL, NULL, 0, s->id);
+  session_end (s, TRUE, "deleted by the viewer (relay DELETE)");
+}
+
+static guint
+count_relay_sessions (PcrGateway * self)
+{
+  GHashTableIter iter;
+  Session *s;
+  guint n = 0;
+
+  g_hash_table_iter_init (&iter, self->sessions);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & s))
+    n += s->kind == SESSION_RELAY;
+  return n;
+}
+
 /* ---- device messages ---- */
 
 static void
@@ -1611,6 +2230,10 @@ handle_device_message (PcrGateway * self, const gchar * device,
     handle_snapshot_message (s, message);
     return;
   }
+  if (s->kind == SESSION_RELAY) {
+    handle_relay_message (s, message);
+    return;
+  }
   if (s->kind != SESSION_VIEWER) {
     handle_recording_message (s, message);
     return;
@@ -1649,6 +2272,10 @@ handle_device_message (PcrGateway * self, const gchar * device,
       break;
     case PCR_MESSAGE_OFFER:
       g_message ("session %s: an offer from device %s ignored", s->id, device);
+      break;
+    case PCR_MESSAGE_RELAY:
+      GST_DEBUG ("session %s: a relay message for a direct viewer ignored",
+          s->id);
       break;
     case PCR_MESSAGE_SNAPSHOT:
     case PCR_MESSAGE_IMAGE:
@@ -1749,6 +2376,8 @@ handle_options (SoupServerMessage * msg, Route * route)
     soup_message_headers_replace (headers, "Accept-Post", TYPE_SDP);
   if (route->kind == ROUTE_WHEP_SESSION)
     soup_message_headers_replace (headers, "Accept-Patch", TYPE_SDPFRAG);
+  if (route->kind == ROUTE_RELAY_SESSION)
+    soup_message_headers_replace (headers, "Accept-Patch", TYPE_SDP);
   soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
 }
 
@@ -1927,6 +2556,8 @@ handle_metrics_get (PcrGateway * self, SoupServerMessage * msg)
   g_autofree gchar *body = NULL;
   gsize len;
 
+  pcr_gateway_metrics_set_relay_sessions (self->metrics,
+      count_relay_sessions (self));
   body = pcr_gateway_metrics_render (self->metrics,
       g_hash_table_size (self->sessions), g_get_monotonic_time (), &len);
   soup_message_headers_replace (soup_server_message_get_response_headers
@@ -1958,7 +2589,9 @@ find_session (PcrGateway * self, Route * route)
 {
   Session *s = g_hash_table_lookup (self->sessions, route->session);
 
-  return (s != NULL && g_str_equal (s->device, route->device)) ? s : NULL;
+  /* a relayed viewer's session is /api/relay's */
+  return (s != NULL && s->kind != SESSION_RELAY &&
+      g_str_equal (s->device, route->device)) ? s : NULL;
 }
 
 static void
@@ -2132,6 +2765,15 @@ handle_request (SoupServer * server, SoupServerMessage * msg,
       else
         handle_whep_delete (self, msg, route);
       break;
+    case ROUTE_RELAY:
+      handle_relay_post (self, msg, route);
+      break;
+    case ROUTE_RELAY_SESSION:
+      if (g_str_equal (method, "PATCH"))
+        handle_relay_patch (self, msg, route);
+      else
+        handle_relay_delete (self, msg, route);
+      break;
     case ROUTE_NOT_FOUND:
       reply_error (msg, SOUP_STATUS_NOT_FOUND, "no such endpoint");
       break;
@@ -2205,6 +2847,11 @@ on_got_headers (SoupServerMessage * msg, PcrGateway * self)
       !pcr_http_content_type_is (msg, TYPE_SDPFRAG)) {
     reply_error (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
         "expected Content-Type: " TYPE_SDPFRAG);
+  } else if (route->kind == ROUTE_RELAY_SESSION &&
+      g_str_equal (method, "PATCH") &&
+      !pcr_http_content_type_is (msg, TYPE_SDP)) {
+    reply_error (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
+        "expected Content-Type: " TYPE_SDP " (the answer)");
   } else if (soup_message_headers_get_encoding (headers) ==
       SOUP_ENCODING_CONTENT_LENGTH &&
       /* unsigned: libsoup 3.2 hands a length of 2^63 or more on as a
@@ -2460,6 +3107,8 @@ pcr_gateway_start (PcrGateway * self, GError ** error)
   g_message ("/metrics %s", self->config->metrics_token ? "takes its own "
       "bearer token" : self->config->token ? "takes the bearer token" :
       "is open");
+  g_message ("relayed viewers %s", self->config->janus_base ?
+      "through Janus (--janus)" : "off (no --janus): every viewer is direct");
   g_message ("data channels (control) %s", self->config->control_token ?
       "only for offers with the control token" : "taken out of every offer "
       "(no control-token-file)");
@@ -2526,6 +3175,7 @@ gint
 pcr_gateway_run (PcrGateway * self)
 {
   GSource *sigint, *sigterm, *watchdog;
+  guint relays;
 
   g_return_val_if_fail (self != NULL, 1);
 
@@ -2537,7 +3187,17 @@ pcr_gateway_run (PcrGateway * self)
       "serving");
   g_main_loop_run (self->loop);
   pcr_systemd_stop (watchdog);
+  relays = count_relay_sessions (self);
   close_sessions (self, TRUE);
+  if (relays > 0) {
+    /* the Janus sessions' destroy requests go out from this context */
+    gint64 until = g_get_monotonic_time () + RELAY_FLUSH_MS * 1000;
+
+    while (g_get_monotonic_time () < until) {
+      if (!g_main_context_iteration (self->context, FALSE))
+        g_usleep (10000);
+    }
+  }
   pcr_mqtt_stop (self->mqtt, SHUTDOWN_FLUSH_MS);
   g_source_destroy (sigint);
   g_source_unref (sigint);

@@ -3,6 +3,8 @@
  * command line, validation and --help cannot disagree. */
 #include "pcr-service-config.h"
 
+#include "pcr-janus.h"
+
 #include <string.h>
 
 #include "pcr-quote.h"
@@ -22,6 +24,16 @@ check_record_mode (const gchar * value, GError ** error)
   g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
       "\"%s\" is not off or continuous", escaped);
   return FALSE;
+}
+
+static gboolean
+check_relay (const gchar * value, GError ** error)
+{
+  g_autofree gchar *base = NULL, *adminkey = NULL, *apisecret = NULL;
+  guint64 room;
+
+  return pcr_janus_parse_url (value, &base, &room, &adminkey, &apisecret,
+      error);
 }
 
 /* *INDENT-OFF* */
@@ -122,6 +134,10 @@ static const PcrSetting settings[] = {
   {"control", 0, PCR_SETTING_BOOL, 0, "false", 0, 0, NULL, NULL,
    "Accept viewers' control data channels, bridged to MQTT "
    "(P/D/control/...)", OFF (control)},
+  {"relay", 0, PCR_SETTING_STRING, 0, NULL, 0, 0, check_relay,
+   "http://HOST:PORT/janus[?room=N&adminkey=K&apisecret=S]", "Publish to "
+   "this Janus server's VideoRoom while viewers watch through it "
+   "(docs/scaling.md); unset: viewers only directly", OFF (relay)},
 };
 /* *INDENT-ON* */
 

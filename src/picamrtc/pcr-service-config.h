@@ -56,6 +56,7 @@ typedef struct
   gchar *audio;                 /* auto|none|test|alsa|alsa:DEVICE */
   gchar *talkback;              /* none|alsa|alsa:DEVICE|file:PATH */
   gboolean control;             /* the sink's control: data channels */
+  gchar *relay;                 /* nullable: the Janus relay URL */
 } PcrConfig;
 
 PcrConfig *pcr_config_new (void);       /* all defaults */
@@ -68,7 +69,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrConfig, pcr_config_free)
  * width, height, framerate, bitrate, max-viewers, ice-address, stun-server,
  * turn-server, on-demand (--always-on is --on-demand=false),
  * idle-stop-seconds, latency-stamp, renditions, low-width, low-height,
- * low-bitrate, fec, record*, audio, talkback, control: the table's checks plus even sizes, a low rendition smaller
+ * low-bitrate, fec, record*, audio, talkback, control, relay: the table's checks plus even sizes, a low rendition smaller
  * than the main one, no password without a user name and the client
  * certificate's pair. */
 PcrSettings *pcr_config_settings_new (PcrConfig * config);

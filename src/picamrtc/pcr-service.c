@@ -204,6 +204,14 @@ configure_sink (PcrService * self, const PcrConfig * config)
   }
   /* the generated description has them already; a --pipeline gets them
    * here (its audio is its own: "... ! opusenc ! sink.sink_audio") */
+  if (config->relay != NULL) {
+    g_auto (GValue) on_demand = G_VALUE_INIT;
+
+    set_sink_string (self, "relay", config->relay);
+    g_value_init (&on_demand, G_TYPE_BOOLEAN);
+    g_value_set_boolean (&on_demand, config->on_demand);
+    set_sink_property (self, "relay-on-demand", &on_demand);
+  }
   if (config->control) {
     g_auto (GValue) on = G_VALUE_INIT;
 

@@ -13,10 +13,11 @@
 // again under `unshare -rn`, where it never reaches anything but loopback.
 // What it shares with the latency benchmark is in harness.mjs.
 
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire, isBuiltin } from 'node:module';
 import {
-  existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
+  existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -39,6 +40,15 @@ const NFT = process.env.PCR_NFT || '/usr/sbin/nft';
 // dropped, for this long.
 const LOSS_PERCENT = 3;
 const LOSS_MS = 15_000;
+// browser-relay: Janus 1.1.2 (VideoRoom, HTTP transport) inside the
+// namespace. Its libnice leaves loopback out, so it gathers on a veth made
+// here with a loopback address (127.0.1.1/32): every packet still goes
+// through lo. The same approach as tests/pcrtest.py's Janus helper; this
+// case writes a minimal config of its own until data/janus/ lands here.
+const JANUS_IFACE = 'pcrjanus0';
+const JANUS_ADDRESS = '127.0.1.1';
+const JANUS_ADMIN_KEY = 'picamrtc-browser-room-key';
+const JANUS_LIB = '/usr/lib/x86_64-linux-gnu/janus';
 const SCRIPT = fileURLToPath(import.meta.url);
 const HERE = dirname(SCRIPT);
 const SOURCE_ROOT = process.env.PICAMRTC_SOURCE_ROOT || resolve(HERE, '..', '..');
@@ -90,6 +100,7 @@ class Env {
       this.gatewayArgs = ['--control-token-file', tokenFile];
     }
     if (name === 'lipsync') this.serviceArgs = ['--audio', 'test'];
+    this.relay = name === 'relay';
     // for a benchmark by hand: e.g. the latency case with sound on
     if (process.env.PCR_SERVICE_EXTRA_ARGS)
       this.serviceArgs = [...this.serviceArgs,
@@ -195,8 +206,61 @@ class Env {
     log(`gateway ${this.base} up, ${DEVICE} online: ${JSON.stringify(st)}`);
   }
 
+  /** Janus for the relay (see JANUS_IFACE); its API URL in janusUrl. */
+  async startJanus() {
+    const ip = (...a) => execFileSync('ip', a, { stdio: 'pipe' });
+    ip('link', 'add', JANUS_IFACE, 'type', 'veth', 'peer', 'name',
+      `${JANUS_IFACE}p`);
+    ip('addr', 'add', `${JANUS_ADDRESS}/32`, 'dev', JANUS_IFACE);
+    ip('link', 'set', `${JANUS_IFACE}p`, 'up');
+    ip('link', 'set', JANUS_IFACE, 'up');
+    const conf = join(this.workdir, 'janus-conf');
+    mkdirSync(conf);
+    const port = await freePort();
+    const others = (kind, keep) => readdirSync(join(JANUS_LIB, kind))
+      .filter((f) => f.endsWith('.so') && f !== keep).join(',');
+    writeFileSync(join(conf, 'janus.jcfg'), `general: {
+  configs_folder = "${conf}"
+  plugins_folder = "${JANUS_LIB}/plugins"
+  transports_folder = "${JANUS_LIB}/transports"
+  events_folder = "${JANUS_LIB}/events"
+  loggers_folder = "${JANUS_LIB}/loggers"
+  session_timeout = 60
+}
+nat: { full_trickle = false ice_lite = false ice_tcp = false ignore_mdns = true }
+plugins: { disable = "${others('plugins', 'libjanus_videoroom.so')}" }
+transports: { disable = "${others('transports', 'libjanus_http.so')}" }
+loggers: { disable = "${others('loggers', '')}" }
+events: { broadcast = false }
+`);
+    writeFileSync(join(conf, 'janus.plugin.videoroom.jcfg'), 'general: { ' +
+      `admin_key = "${JANUS_ADMIN_KEY}" string_ids = false events = false }\n`);
+    writeFileSync(join(conf, 'janus.transport.http.jcfg'), 'general: { ' +
+      `json = "plain" base_path = "/janus" http = true port = ${port} ` +
+      'ip = "127.0.0.1" https = false }\nadmin: { admin_http = false }\n');
+    this.janusUrl = `http://127.0.0.1:${port}/janus`;
+    this.janus = this.spawn('janus', ['janus', '-F', conf, '-N', '-o',
+      '-L', join(this.workdir, 'janus-file.log'), '--ice-enforce-list',
+      JANUS_IFACE]);
+    const up = await poll(async () => {
+      check(this.janus.alive(), `Janus exited at start-up (${this.janus.code})`);
+      try {
+        return (await http(`${this.janusUrl}/info`)).json?.janus === 'server_info';
+      } catch { return false; }
+    }, 15_000, 100);
+    check(up, `Janus does not answer on ${this.janusUrl}`);
+    log(`Janus up on ${this.janusUrl}, ICE on ${JANUS_IFACE} ${JANUS_ADDRESS}`);
+    // the camera's connection to Janus failed with candidates on 127.0.0.1
+    // only: it gets Janus' interface address too
+    this.serviceArgs = [...this.serviceArgs, '--relay',
+      `${this.janusUrl}?adminkey=${JANUS_ADMIN_KEY}`, '--ice-address',
+      JANUS_ADDRESS];
+    this.gatewayArgs = [...this.gatewayArgs, '--janus', this.janusUrl];
+  }
+
   async start() {
     await this.startBroker();
+    if (this.relay) await this.startJanus();
     this.startService();
     await this.startGateway();
     await this.waitReady();
@@ -1657,6 +1721,121 @@ async function caseLoss(env) {
   return `${got}; overlay "${text}"; camera: ${line[0]}`;
 }
 
+/** The UDP ports the process `pid` has open (ss -uanp). */
+function udpPorts(pid) {
+  const out = execFileSync('ss', ['-uanpH'], { encoding: 'utf8' });
+  const ports = new Set();
+  for (const line of out.split('\n')) {
+    if (!line.includes(`pid=${pid},`)) continue;
+    const m = /:(\d+)\s+\S+:\S+\s/.exec(line);
+    if (m) ports.add(Number(m[1]));
+  }
+  return [...ports];
+}
+
+/** The UDP bytes per second the camera service and Janus send over the
+ * next `ms`, counted by nftables on the namespace's output hook by the
+ * source ports each process has open now. */
+async function udpRates(env, ms) {
+  const cam = udpPorts(env.service.pid);
+  const janus = udpPorts(env.janus.pid);
+  check(cam.length && janus.length, `no UDP sockets found (camera ${cam}, ` +
+    `Janus ${janus})`);
+  const set = (ports) => `{ ${ports.join(', ')} }`;
+  spawnSync(NFT, ['delete', 'table', 'inet', 'pcrrelay']);
+  execFileSync(NFT, ['-f', '-'], { input: 'table inet pcrrelay {\n' +
+    '  counter camera {}\n  counter janus {}\n' +
+    '  chain out { type filter hook output priority 0; policy accept;\n' +
+    `    udp sport ${set(cam)} counter name camera\n` +
+    `    udp sport ${set(janus)} counter name janus\n` +
+    '  }\n}\n' });
+  const read = () => {
+    const out = execFileSync(NFT, ['list', 'table', 'inet', 'pcrrelay'],
+      { encoding: 'utf8' });
+    const bytes = (name) => Number((new RegExp(`counter ${name} \\{[^}]*` +
+      'bytes (\\d+)').exec(out) || [0, 0])[1]);
+    return { camera: bytes('camera'), janus: bytes('janus'), at: Date.now() };
+  };
+  const a = read();
+  await sleep(ms);
+  const b = read();
+  const s = (b.at - a.at) / 1000;
+  return { camera: (b.camera - a.camera) / s, janus: (b.janus - a.janus) / s };
+}
+
+const kbits = (bytesPerS) => `${Math.round(bytesPerS * 8 / 1000)} kbit/s`;
+
+async function playsRelayed(page, what) {
+  const { snap, ms } = await expectPlaying(page, 90, 30_000, what);
+  check(snap.path === 'relay', `${page.label} plays ${what} over ` +
+    `"${snap.path}", expected "relay" (relayFallback: ` +
+    `${JSON.stringify(await page.evaluate(() => window.picamrtc.relayFallback))})`);
+  const signal = await page.locator('[data-stat="path"]').innerText();
+  check(signal === 'via Janus', `${page.label}'s stats overlay says ` +
+    `Signal "${signal}", expected "via Janus"`);
+  await expectPicture(page);
+  return ms;
+}
+
+/** A camera relayed through Janus: two pages play it through the gateway's
+ * api/relay; the camera serves neither itself (its direct viewer count
+ * stays 0, what it sends does not grow with the second page, while what
+ * Janus sends does); a page that stops gives its lease back and the other
+ * plays on. */
+async function caseRelay(env) {
+  const st0 = await env.waitDevice((s) => s.relay && typeof s.relay === 'object',
+    10_000, 'with "relay" in its status');
+  log(`relay before any viewer: ${JSON.stringify(st0.relay)}`);
+  const a = await openPlayer(env, 'page-a');
+  const msA = await playsRelayed(a, 'through Janus');
+  const st1 = await env.waitDevice((s) => s.relay?.viewers === 1 &&
+    s.relay?.state === 'publishing', 15_000, 'publishing for 1 relayed viewer');
+  check(st1.viewers === 0, `the camera counts ${st1.viewers} direct viewers ` +
+    'with one page watching through Janus, expected 0');
+  const rate1 = await udpRates(env, 4000);
+  log(`one page: the camera sends ${kbits(rate1.camera)}, Janus ${kbits(rate1.janus)}`);
+  check(rate1.camera > 100_000 / 8, `the camera sends only ` +
+    `${kbits(rate1.camera)}: no video stream to relay`);
+
+  const b = await openPlayer(env, 'page-b');
+  const msB = await playsRelayed(b, 'through Janus, second');
+  const st2 = await env.waitDevice((s) => s.relay?.viewers === 2, 15_000,
+    'with 2 relayed viewers');
+  check(st2.viewers === 0, `the camera counts ${st2.viewers} direct viewers ` +
+    'with two pages watching through Janus, expected 0');
+  const rate2 = await udpRates(env, 4000);
+  log(`two pages: the camera sends ${kbits(rate2.camera)}, Janus ${kbits(rate2.janus)}`);
+  check(rate2.camera < rate1.camera * 1.3, `the camera's stream grew from ` +
+    `${kbits(rate1.camera)} to ${kbits(rate2.camera)} with the second page`);
+  check(rate2.janus > rate1.janus * 1.5, `Janus sends ${kbits(rate2.janus)} to ` +
+    `two pages, ${kbits(rate1.janus)} to one: the second page gets no stream ` +
+    'of its own');
+  for (const p of [a, b]) {
+    const fps = await frameRate(p, 2000);
+    check(fps >= 15, `${p.label} stutters through Janus: ${fps.toFixed(1)} ` +
+      'frames/s (the camera sends 30)');
+  }
+
+  // Stop on page A: its lease ends at once (bye), page B plays on.
+  await a.evaluate(() => window.picamrtc.stop());
+  await env.waitDevice((s) => s.relay?.viewers === 1, 10_000,
+    'back to 1 relayed viewer after page A stopped');
+  const fpsB = await frameRate(b, 2000);
+  check(fpsB >= 15, `page-b stopped playing when page-a stopped ` +
+    `(${fpsB.toFixed(1)} frames/s)`);
+  const m = await http(`${env.base}/metrics`);
+  check(/^picamrtc_gateway_relay_sessions 1$/m.test(m.text),
+    'the gateway\'s /metrics does not count 1 relayed session: ' +
+    (/^picamrtc_gateway_relay_sessions .*$/m.exec(m.text) || ['none'])[0]);
+  env.alive();
+  check(env.janus.alive(), `Janus died (${env.janus.code})`);
+  return `two pages play through Janus ("via Janus", ${msA} and ${msB} ms ` +
+    `to 90 frames); camera: 0 direct viewers, sends ${kbits(rate1.camera)} ` +
+    `→ ${kbits(rate2.camera)}; Janus sends ${kbits(rate1.janus)} → ` +
+    `${kbits(rate2.janus)}; a stop gives the lease back, the other page ` +
+    `plays on at ${fpsB.toFixed(0)} frames/s`;
+}
+
 const CASES = {
   plays: casePlays,
   'two-pages': caseTwoPages,
@@ -1672,6 +1851,7 @@ const CASES = {
   'audio-control': caseAudioControl,
   lipsync: caseLipSync,
   'web-av': caseWebAv,
+  relay: caseRelay,
 };
 
 async function inner(name) {

@@ -2002,6 +2002,15 @@ def case_config(env):
         bad(['--config', conf('[gateway]\nlisten=x\n')], 'listen'),
         bad(['--config', conf('[other]\nlisten=x\n')], 'gateway'),
         bad(['--config', '/nonexistent.conf'], 'nonexistent'),
+        bad(['--janus', 'ftp://127.0.0.1/janus'], 'janus'),
+        bad(['--janus', 'not a url'], 'janus'),
+        bad(['--janus', 'http:///janus'], 'janus'),
+        bad(['--janus', 'http://127.0.0.1:8088/janus?room=5'], 'janus'),
+        bad(['--janus', 'http://127.0.0.1:8088/janus?adminkey=k'], 'janus'),
+        bad(['--janus', 'http://127.0.0.1:8088/janus?secret=k'], 'janus'),
+        bad(['--janus', 'http://127.0.0.1:8088/janus?apisecret='], 'janus'),
+        bad(['--config', conf('[gateway]\njanus=http://h/j?room=x\n')],
+            'janus'),
     ]
     log('config errors:\n  ' + '\n  '.join(msgs))
     path = conf(f'[gateway]\nbroker={env.broker_uri}\nlisten=127.0.0.1:0\n'
@@ -2706,6 +2715,171 @@ def case_control(env):
         'wrong tokens 401; no --control-token-file: always stripped'
 
 
+# --- relayed viewers (/api/relay, issue 14) ----------------------------------
+
+def relay_status(env, device, relay=None, state='online'):
+    """A retained status with (or without) the relay object of
+    docs/signalling.md."""
+    st = {'state': state, 'viewers': 0}
+    if relay is not None:
+        st['relay'] = relay
+    subprocess.run(['mosquitto_pub', '-h', '127.0.0.1', '-p', str(env.port),
+                    '-q', '1', '-r', '-t', f'{PREFIX}/{device}/status', '-m',
+                    json.dumps(st)], check=True, timeout=10)
+
+
+def relay_post(gw, device, body=b'', headers=None, timeout=30):
+    return gw.request('POST', f'/api/relay/{device}', body, headers or {},
+                      timeout)
+
+
+def expect_fallback(r, what, says=None):
+    """409 {"error": one line, "fallback": "direct"}: the client watches
+    directly."""
+    check(r.status == 409, f'{what}: expected 409, got {r}')
+    check((r.header('Content-Type') or '').startswith('application/json'),
+          f'{what}: the 409 is {r.header("Content-Type")}, expected JSON')
+    body = r.json()
+    check(body.get('fallback') == 'direct', f'{what}: {body} does not say '
+          '"fallback":"direct"')
+    check(isinstance(body.get('error'), str) and body['error'] and
+          '\n' not in body['error'], f'{what}: no one-line error: {body}')
+    if says:
+        check(says in body['error'], f'{what}: the error {body["error"]!r} '
+              f'does not say {says!r}')
+    check(r.header('Access-Control-Allow-Origin') == '*',
+          f'{what}: the 409 has no CORS header')
+    return body
+
+
+def case_relay_errors(env):
+    """/api/relay without a working relay: what a client is told to do
+    (409: watch directly) and the usual 400/404/405/413/415/504, each with a
+    gateway, a broker and devices that answer what the case makes them."""
+    env.start_broker()
+    relayed = {'state': 'idle', 'room': 1234, 'feed': 5678, 'viewers': 0}
+    relay_status(env, 'plain')
+    relay_status(env, 'relayed', relayed)
+    relay_status(env, 'down', {'state': 'unreachable', 'room': 1234,
+                               'feed': 5678, 'viewers': 0,
+                               'error': 'connection refused'})
+    relay_status(env, 'gone', relayed, state='offline')
+
+    # no --janus: every relay request is sent to the direct path
+    plain_gw = env.gateway([], name='no-janus')
+    plain_gw.wait_device('relayed', lambda s: 'relay' in s)
+    expect_fallback(relay_post(plain_gw, 'relayed'), 'no --janus',
+                    '--janus')
+    check('relayed viewers off' in plain_gw.log_text(), 'the gateway did '
+          'not log that relayed viewers are off')
+
+    # Janus where nothing listens: only devices that say they relay are tried
+    gw = env.gateway(['--janus', 'http://127.0.0.1:1/janus?apisecret=Xsecret42',
+                      '--answer-timeout', '2'])
+    gw.wait_device('gone', lambda s: s.get('state') == 'offline')
+    sniff = Sniffer(env, f'{PREFIX}/+/in/#', 'sniff-relay')
+    expect_fallback(relay_post(gw, 'plain'), 'a device without relay',
+                    'not relayed')
+    expect_fallback(relay_post(gw, 'down'), 'relay unreachable',
+                    'connection refused')
+    expect(relay_post(gw, 'nobody'), 404, 'an unknown device')
+    expect(relay_post(gw, 'gone'), 404, 'an offline device')
+    for body in (b'not json', b'[1]', b'{"a":', b'\xff'):
+        expect(relay_post(gw, 'relayed', body,
+                          {'Content-Type': 'application/json'}), 400,
+               f'POST body {body!r}')
+    expect(relay_post(gw, 'relayed', b'x' * 70000), 413, 'a 70 KB POST')
+    expect(gw.request('GET', '/api/relay/relayed'), 405, 'GET /api/relay/D')
+    session = '0' * 32
+    expect(gw.request('PATCH', f'/api/relay/relayed/{session}', 'v=0\r\n',
+                      {'Content-Type': 'application/sdp'}), 404,
+           'PATCH of an unknown session')
+    expect(gw.request('PATCH', f'/api/relay/relayed/{session}', 'v=0\r\n',
+                      {'Content-Type': 'application/trickle-ice-sdpfrag'}),
+           415, 'PATCH with a trickle fragment')
+    expect(gw.request('PATCH', f'/api/relay/relayed/{session}', 'v=0\r\n'),
+           415, 'PATCH without Content-Type')
+    expect(gw.request('DELETE', f'/api/relay/relayed/{session}'), 404,
+           'DELETE of an unknown session')
+    expect(gw.request('GET', '/api/relay/relayed/x/y/z'), 404,
+           'a path under /api/relay that is nothing')
+    r = expect(gw.request('OPTIONS', '/api/relay/relayed'), 204,
+               'OPTIONS /api/relay/D')
+    check('POST' in (r.header('Allow') or '') and
+          r.header('Access-Control-Allow-Origin') == '*',
+          f'OPTIONS /api/relay/D: Allow {r.header("Allow")!r}, no CORS?')
+    r = expect(gw.request('OPTIONS', f'/api/relay/relayed/{session}'), 204,
+               'OPTIONS /api/relay/D/S')
+    check(r.header('Accept-Patch') == 'application/sdp' and
+          'PATCH' in (r.header('Access-Control-Allow-Methods') or ''),
+          f'OPTIONS /api/relay/D/S: Accept-Patch {r.header("Accept-Patch")!r}')
+    reached = [m for t, m in sniff.messages() if not t.endswith('/probe')]
+    check(not reached, f'refused requests reached devices: {reached}')
+
+    def relay_asked(count):
+        def seen():
+            return [t for t, m in sniff.messages(r'.*/relayed/in/')
+                    if m.get('type') == 'relay']
+        found = sniff.wait(lambda t, p: len(seen()) >= count, 5)
+        check(found, f'relay request {count} never reached the device')
+        return seen()[count - 1].replace('/in/', '/out/')
+
+    def byes(topic):
+        return [m for t, m in sniff.messages()
+                if t == topic.replace('/out/', '/in/') and
+                m.get('type') == 'bye']
+
+    # the device cannot reach Janus: 409, no bye (it holds no lease)
+    pending = in_background(relay_post, gw, 'relayed', b'{}')
+    out = relay_asked(1)
+    env.publish(out, json.dumps({'type': 'error', 'code': 'relay-unavailable',
+                                 'message': 'Janus refused the connection'}))
+    expect_fallback(pending.result(), 'the device cannot relay',
+                    'Janus refused the connection')
+    # the device does not answer: 504 after --answer-timeout, then a bye
+    pending = in_background(relay_post, gw, 'relayed')
+    out = relay_asked(2)
+    r = expect(pending.result(), 504, 'a device that does not answer')
+    check(1.5 < r.took < 5, f'the 504 came after {r.took:.1f} s, expected '
+          'about the 2 s answer timeout')
+    check(sniff.wait(lambda t, p: byes(out), 5), 'no bye after the 504')
+    # the device relays, but Janus is not there: 409, and the lease it took
+    # is given back
+    pending = in_background(relay_post, gw, 'relayed')
+    out = relay_asked(3)
+    env.publish(out, json.dumps({'type': 'relay', 'room': 1234,
+                                 'feed': 5678}))
+    expect_fallback(pending.result(), 'Janus unreachable', 'Janus')
+    check(sniff.wait(lambda t, p: byes(out), 5),
+          'no bye to the device after Janus failed')
+    # hostile replies are ignored; the device's bye ends it (503)
+    pending = in_background(relay_post, gw, 'relayed')
+    out = relay_asked(4)
+    for junk in ['not json', '{"type":"relay"}', '{"type":"relay",'
+                 '"room":-1,"feed":2}', '{"type":"relay","room":"1",'
+                 '"feed":2}', '{"type":"relay","room":9007199254740992,'
+                 '"feed":2}', '[' * 3000]:
+        env.publish(out, junk)
+    time.sleep(0.3)
+    env.publish(out, '{"type":"bye"}')
+    expect(pending.result(), 503, 'the device said bye')
+    check(gw.alive(), 'the gateway died on hostile relay replies')
+    # nothing left open
+    m = parse_metrics(expect(gw.request('GET', '/metrics'), 200,
+                             '/metrics').text())
+    check(metric(m, 'picamrtc_gateway_relay_sessions') == 0 and
+          metric(m, 'picamrtc_gateway_sessions') == 0,
+          'sessions left open: relay '
+          f'{metric(m, "picamrtc_gateway_relay_sessions")}, all '
+          f'{metric(m, "picamrtc_gateway_sessions")}')
+    check('Xsecret42' not in gw.log_text(),
+          'the apisecret shows in the log')
+    return '409 fallback:direct without --janus, not relayed, unreachable, ' \
+        'relay-unavailable, Janus down (bye sent); 404/400/405/413/415; ' \
+        '504 after the answer timeout (bye sent); junk ignored; bye → 503; ' \
+        'no session left'
+
+
 CASES = {
     'static': case_static,
     'start-webrtc': case_start_webrtc,
@@ -2740,6 +2914,7 @@ CASES = {
     'metrics': case_metrics,
     'metrics-restarts': case_metrics_restarts,
     'control': case_control,
+    'relay-errors': case_relay_errors,
 }
 
 
