@@ -495,6 +495,12 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
   GstWebRTCRTPTransceiver *trans = NULL;
   guint i;
 
+  /* the layers carry the same frames: the same RTP timestamps for them,
+   * as a browser's simulcast has, so that Janus moving a viewer from one
+   * layer to the other keeps its clock (with unrelated bases the viewer's
+   * jitter buffer grew by 50 ms) */
+  guint32 timestamp_offset = g_random_int ();
+
   a->n_layers = MIN (relay->n_tees, MAX_LAYERS);
   if (!(a->webrtc = make ("webrtcbin", error)) ||
       !(a->funnel = make ("rtpfunnel", error)) ||
@@ -508,7 +514,8 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
         QUEUE_MAX_BUFFERS, "max-size-bytes", 0, "max-size-time",
         (guint64) 0, NULL);
     g_object_set (a->pays[i], "pt", PAYLOAD_TYPE, "config-interval", -1,
-        "ssrc", g_random_int (), "mtu", 1200, NULL);
+        "ssrc", g_random_int (), "mtu", 1200, "timestamp-offset",
+        timestamp_offset, NULL);
     gst_util_set_object_arg (G_OBJECT (a->pays[i]), "aggregate-mode",
         "zero-latency");
     if (!add_extension (a->pays[i], MID_URI, MID_EXT_ID, "mid", MID) ||
