@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -2896,6 +2897,9 @@ def start_janus(env):
     Proc."""
     check(os.environ.get(pcrtest.NS_MARK) == '1',
           'Janus is only started inside the test namespace')
+    if shutil.which('janus') is None:
+        print('SKIP: janus is not installed (apt-get install janus)')
+        sys.exit(77)
     for cmd in (['ip', 'link', 'add', JANUS_IFACE, 'type', 'veth', 'peer',
                  'name', JANUS_IFACE + 'p'],
                 ['ip', 'addr', 'add', JANUS_ADDRESS + '/32', 'dev',
