@@ -222,6 +222,165 @@ class Subscriber:
             lambda: not self.proc.alive())
 
 
+# --- Janus (the relay, issue 14) -----------------------------------------
+
+JANUS_ADMIN_KEY = 'picamrtc-test-room-key'
+JANUS_ADMIN_SECRET = 'picamrtc-test-admin-secret'
+# Janus gathers ICE candidates with libnice, which leaves the loopback
+# interface out: --ice-enforce-list=lo gives no candidate at all. A veth
+# created inside the test's namespace with a loopback address (127.0.1.1/32)
+# gives Janus an interface to gather on while every packet still goes
+# through lo (127.0.0.0/8 is local: the kernel delivers it without the veth,
+# whose other end v1 stays unused). The namespace has no route out, and
+# 127.x is never routed anyway. A dummy interface fails in Janus 1.1.2
+# ("Error setting ICE locally").
+JANUS_ICE_IFACE = 'pcrjanus0'
+JANUS_ICE_ADDRESS = os.environ.get('PCR_JANUS_ICE_ADDRESS', '127.0.1.1')
+
+
+def janus_ice_interface():
+    """Creates the veth Janus gathers on (once per namespace); returns its
+    name. Only inside the private namespace (never on the host)."""
+    check(os.environ.get(NS_MARK) == '1',
+          'the Janus ICE interface is only made inside the test namespace')
+    # (/sys/class/net is the host's: sysfs is not remounted by unshare)
+    if subprocess.run(['ip', 'link', 'show', 'dev', JANUS_ICE_IFACE],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                      check=False).returncode == 0:
+        return JANUS_ICE_IFACE
+    for cmd in (['ip', 'link', 'add', JANUS_ICE_IFACE, 'type', 'veth',
+                 'peer', 'name', JANUS_ICE_IFACE + 'p'],
+                ['ip', 'addr', 'add', JANUS_ICE_ADDRESS + ('/32' if JANUS_ICE_ADDRESS.startswith('127.') else '/24'), 'dev',
+                 JANUS_ICE_IFACE],
+                ['ip', 'link', 'set', JANUS_ICE_IFACE + 'p', 'up'],
+                ['ip', 'link', 'set', JANUS_ICE_IFACE, 'up']):
+        out = subprocess.run(cmd, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, check=False)
+        check(out.returncode == 0, f'{" ".join(cmd)}: '
+              f'{out.stdout.decode(errors="replace").strip()}')
+    return JANUS_ICE_IFACE
+
+
+class Janus:
+    """Janus 1.1.2 with picamrtc's config (data/janus/, its ports and
+    secrets rewritten) inside the test namespace, its log in the case's
+    workdir. url is the Janus API (http://127.0.0.1:PORT/janus);
+    relay_url(room) what the camera's --relay takes. stop() and start()
+    again keep the ports (a restart, for the fault cases)."""
+
+    def __init__(self, env, port=None, admin_port=None,
+                 admin_key=JANUS_ADMIN_KEY, api_secret=None, debug_level=4):
+        self.env = env
+        self.port = port or free_port()
+        self.admin_port = admin_port or free_port()
+        self.admin_key = admin_key
+        self.api_secret = api_secret
+        self.debug_level = debug_level
+        self.url = f'http://127.0.0.1:{self.port}/janus'
+        self.admin_url = f'http://127.0.0.1:{self.admin_port}/admin'
+        self.proc = None
+        self.starts = 0
+        self.confdir = os.path.join(env.workdir, 'janus-conf')
+        self._write_config()
+
+    def _write_config(self):
+        import re
+        src = os.path.join(os.environ.get('PICAMRTC_SOURCE_ROOT') or
+                           os.path.join(os.path.dirname(
+                               os.path.abspath(__file__)), '..'),
+                           'data', 'janus')
+        os.makedirs(self.confdir, exist_ok=True)
+        subs = {
+            'janus.jcfg': [
+                (r'(?m)^(\s*admin_secret\s*=\s*)"[^"]*"',
+                 rf'\1"{JANUS_ADMIN_SECRET}"'),
+                (r'(?m)^(\s*configs_folder\s*=\s*)"[^"]*"',
+                 rf'\1"{self.confdir}"'),
+                (r'(?m)^(\s*debug_level\s*=\s*)\d+',
+                 rf'\g<1>{self.debug_level}')] + (
+                [(r'(?m)^\s*#\s*api_secret\s*=\s*"[^"]*"',
+                  f'\tapi_secret = "{self.api_secret}"')]
+                if self.api_secret else []),
+            'janus.plugin.videoroom.jcfg': [
+                (r'(?m)^(\s*admin_key\s*=\s*)"[^"]*"',
+                 rf'\1"{self.admin_key}"')],
+            'janus.transport.http.jcfg': [
+                (r'(?m)^(\s*port\s*=\s*)\d+', rf'\g<1>{self.port}'),
+                # IPv4 loopback only (the namespace's ::1 is not used)
+                (r'(?m)^\s*#ip\s*=\s*"[^"]*"', '\tip = "127.0.0.1"'),
+                (r'(?m)^(\s*admin_port\s*=\s*)\d+',
+                 rf'\g<1>{self.admin_port}')],
+        }
+        for name, rules in subs.items():
+            with open(os.path.join(src, name)) as f:
+                text = f.read()
+            for pattern, repl in rules:
+                text, n = re.subn(pattern, repl, text, count=1)
+                check(n == 1, f'data/janus/{name} has no line matching '
+                      f'{pattern}: the test cannot configure Janus')
+            with open(os.path.join(self.confdir, name), 'w') as f:
+                f.write(text)
+
+    def relay_url(self, room=None):
+        """The camera's --relay URL for this Janus."""
+        q = [f'adminkey={self.admin_key}']
+        if room is not None:
+            q.insert(0, f'room={room}')
+        if self.api_secret:
+            q.append(f'apisecret={self.api_secret}')
+        return self.url + '?' + '&'.join(q)
+
+    def start(self, timeout=15):
+        """Starts Janus; returns once its API answers an info request."""
+        iface = janus_ice_interface()
+        self.starts += 1
+        name = 'janus' if self.starts == 1 else f'janus-{self.starts}'
+        self.log_path = os.path.join(self.env.workdir, name + '-janus.log')
+        self.proc = self.env.spawn(name, [
+            'janus', '-F', self.confdir, '-L', self.log_path, '-N',
+            '--ice-enforce-list', iface, '-o'])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            check(self.proc.alive(), 'Janus exited at start-up: ' +
+                  self.log_text(3000))
+            if self.info() is not None:
+                return self.url
+            time.sleep(0.1)
+        raise Failure(f'Janus did not answer on {self.url} within '
+                      f'{timeout} s: ' + self.log_text(3000))
+
+    def info(self):
+        """Janus' answer to {"janus":"info"}, or None."""
+        import urllib.request
+        try:
+            with urllib.request.urlopen(self.url + '/info', timeout=1) as r:
+                return json.loads(r.read())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        """SIGKILL (a crash or a pulled cable as the clients see it: no
+        goodbye); the ports are free again once it is gone."""
+        if self.proc:
+            self.proc.signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+    def restart(self, down_seconds=0.0):
+        self.stop()
+        time.sleep(down_seconds)
+        return self.start()
+
+    def log_text(self, limit=12000):
+        try:
+            with open(self.log_path, 'rb') as f:
+                data = f.read()
+        except (OSError, AttributeError):
+            return ''
+        text = data.decode('utf-8', 'replace')
+        return text if len(text) <= limit else '[... cut ...]\n' + \
+            text[-limit:]
+
+
 # --- the environment of one case -----------------------------------------
 
 class Env:
@@ -252,6 +411,7 @@ class Env:
         self.port = None
         self.broker_uri = None
         self.viewer_seq = 0
+        self.janus = None
 
     # broker
 
@@ -410,6 +570,13 @@ class Env:
         self.viewers.append(v)
         return v
 
+    def start_janus(self, **kwargs):
+        """Janus (the relay) in this namespace: the Janus object, started
+        (its url, relay_url(), stop(), start(), restart())."""
+        self.janus = Janus(self, **kwargs)
+        self.janus.start()
+        return self.janus
+
     def finish(self):
         """Checks at the end of a case that passed (a clean exit of what it
         started, say)."""
@@ -424,6 +591,9 @@ class Env:
                     print(f'----- log of {p.name}: {" ".join(p.argv)[:300]}'
                           f' (exit {p.proc.returncode})')
                     print(p.log_text(4000 if p is self.broker else 12000))
+            if self.janus:
+                print(f'----- Janus log ({self.janus.log_path})')
+                print(self.janus.log_text(6000))
             print(f'----- logs kept in {self.workdir}')
         elif os.environ.get('PCR_KEEP_LOGS'):
             print(f'----- logs kept in {self.workdir} (PCR_KEEP_LOGS)')

@@ -1310,22 +1310,28 @@ on_relay_state (PcrRelay * relay, PcrRelayState state, const gchar * error,
     gpointer user_data)
 {
   PcrMqttWebrtcSink *self = user_data;
+  const gchar *name = pcr_relay_state_to_string (state);
+  gboolean changed;
 
   GST_OBJECT_LOCK (self);
-  self->relay_state = pcr_relay_state_to_string (state);
+  changed = self->relay_state != name ||
+      g_strcmp0 (self->relay_error, error) != 0;
+  self->relay_state = name;
   g_free (self->relay_error);
   self->relay_error = g_strdup (error);
   GST_OBJECT_UNLOCK (self);
   if (state == PCR_RELAY_PUBLISHING) {
     relay_answer_waiting (self, NULL);
   } else if (state == PCR_RELAY_UNREACHABLE) {
-    GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE,
-        ("relay unreachable: %s; viewers are served directly", error),
-        (NULL));
+    if (changed)
+      GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE,
+          ("relay unreachable: %s; viewers are served directly", error),
+          (NULL));
     relay_answer_waiting (self, error);
     update_relay (self);
   }
-  publish_status (self);
+  if (changed)
+    publish_status (self);
 }
 
 static void
@@ -1370,6 +1376,7 @@ handle_relay (PcrMqttWebrtcSink * self, const gchar * id)
     g_hash_table_add (self->relay_waiting, g_strdup (id));
   }
   update_relay (self);
+  pcr_relay_retry_now (self->relay);
 }
 
 static void
@@ -1669,7 +1676,8 @@ start (PcrMqttWebrtcSink * self)
   }
   if (!make_relay (self, &error)) {
     g_object_unref (signaller);
-    post_start_error (self, error);
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", error->message),
+        (NULL));
     return FALSE;
   }
   GST_OBJECT_LOCK (self);

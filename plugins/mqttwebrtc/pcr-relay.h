@@ -25,7 +25,8 @@ const gchar *pcr_relay_state_to_string (PcrRelayState state);
 
 typedef struct
 {
-  /* the state changed; @error says why when UNREACHABLE */
+  /* the state changed, or another attempt failed (UNREACHABLE again);
+   * @error says why when UNREACHABLE */
   void (*state_changed) (PcrRelay * relay, PcrRelayState state,
       const gchar * error, gpointer user_data);
   /* Janus asked for a key frame of @rendition (0 high, 1 low) */
@@ -51,6 +52,9 @@ PcrRelay *pcr_relay_new (GstBin * bin, GMainContext * context,
  * stops publishing when not. */
 void pcr_relay_set_wanted (PcrRelay * relay, gboolean wanted,
     GstElement ** tees, guint n_tees);
+
+/* Between failed attempts: the next one now (a new relayed viewer asks). */
+void pcr_relay_retry_now (PcrRelay * relay);
 
 PcrRelayState pcr_relay_get_state (PcrRelay * relay);
 

@@ -1794,6 +1794,10 @@ on_relay_connected (PcrJanus * janus, JsonObject * reply,
       pcr_janus_session_id (janus));
   stream = json_object_new ();
   json_object_set_int_member (stream, "feed", (gint64) s->feed);
+  /* the playout-delay extension (10 ms steps): the browser renders each
+   * frame once decoded, as a direct viewer's does */
+  json_object_set_int_member (stream, "min_delay", 0);
+  json_object_set_int_member (stream, "max_delay", 0);
   streams = json_array_new ();
   json_array_add_object_element (streams, json_object_ref (stream));
   body = json_object_new ();

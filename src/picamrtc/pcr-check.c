@@ -15,6 +15,7 @@
 #include <gst/gst.h>
 
 #include "config.h"
+#include "pcr-janus.h"
 #include "pcr-mqtt.h"
 #include "pcr-packages.h"
 #include "pcr-quote.h"
@@ -382,6 +383,79 @@ report_clock (GMainContext * context)
   return sane;
 }
 
+/* ---- the relay ---------------------------------------------------------- */
+
+typedef struct
+{
+  GMainLoop *loop;
+  gchar *error;
+  gboolean done;
+} RelayCheck;
+
+static void
+on_relay_connected (PcrJanus * janus, JsonObject * reply, const GError * error,
+    gpointer user_data)
+{
+  RelayCheck *check = user_data;
+
+  check->done = TRUE;
+  check->error = error ? g_strdup (error->message) : NULL;
+  g_main_loop_quit (check->loop);
+}
+
+static gboolean
+on_relay_timeout (gpointer user_data)
+{
+  RelayCheck *check = user_data;
+
+  if (!check->done) {
+    check->error = g_strdup ("no answer within 5 s");
+    g_main_loop_quit (check->loop);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* Janus answers and has the VideoRoom plugin: a session and a handle made
+ * and destroyed. Not being able to is no reason not to stream: the camera
+ * serves its viewers directly meanwhile. */
+static void
+report_relay (const PcrConfig * config, GMainContext * context)
+{
+  g_autofree gchar *base = NULL, *adminkey = NULL, *apisecret = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  g_autoptr (GSource) timeout = NULL;
+  RelayCheck check = { 0 };
+  PcrJanus *janus;
+  guint64 room;
+
+  if (config->relay == NULL)
+    return;
+  if (!pcr_janus_parse_url (config->relay, &base, &room, &adminkey,
+          &apisecret, &error)) {
+    print_line ("relay", "WRONG: %s", error->message);
+    return;
+  }
+  loop = g_main_loop_new (context, FALSE);
+  check.loop = loop;
+  janus = pcr_janus_new (base, apisecret, NULL, NULL, NULL);
+  pcr_janus_connect (janus, "janus.plugin.videoroom", on_relay_connected,
+      &check);
+  timeout = g_timeout_source_new_seconds (5);
+  g_source_set_callback (timeout, on_relay_timeout, &check, NULL);
+  g_source_attach (timeout, context);
+  g_main_loop_run (loop);
+  g_source_destroy (timeout);
+  pcr_janus_free (janus);
+  pcr_janus_wait_destroyed (context, 1000);
+  if (check.error)
+    print_line ("relay", "UNREACHABLE, %s: %s; viewers would be served "
+        "directly", base, check.error);
+  else
+    print_line ("relay", "ok, Janus at %s answers, with its VideoRoom", base);
+  g_free (check.error);
+}
+
 /* ---- all of it --------------------------------------------------------- */
 
 gint
@@ -420,6 +494,7 @@ pcr_check_run (const PcrConfig * config)
   /* a clean DISCONNECT: nothing was published, no will is left */
   g_clear_pointer (&mqtt, pcr_mqtt_free);
   clock_ok = report_clock (context);
+  report_relay (config, context);
   g_main_context_pop_thread_default (context);
   g_free (broker.error);
 

@@ -753,6 +753,28 @@ GST_START_TEST (test_invalid_broker_uri)
 
 GST_END_TEST;
 
+/* A relay URL that cannot be a Janus server fails at READY with the same
+ * one-line message as picamrtc's --relay; a good one is taken. */
+GST_START_TEST (test_relay_url_checked)
+{
+  GstElement *sink = make_sink ();
+  GstMessage *msg;
+  g_autofree gchar *text = NULL;
+  gboolean on_demand = FALSE;
+
+  g_object_get (sink, "relay-on-demand", &on_demand, NULL);
+  fail_unless (on_demand, "relay-on-demand is on by default");
+  g_object_set (sink, "relay", "http://10.0.0.1:8088/janus?room=x", NULL);
+  msg = ready_fails_with_error (sink);
+  text = error_text (msg, NULL, NULL);
+  fail_unless (strstr (text, "room must be a number") != NULL,
+      "the error does not say what is wrong: %s", text);
+  gst_message_unref (msg);
+  gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
 /* mqtts:// with a CA file that is not there fails at once, naming the file,
  * instead of retrying a TLS handshake that can never work. */
 GST_START_TEST (test_missing_ca_file)
@@ -1300,6 +1322,7 @@ mqttwebrtcsink_suite (void)
   tcase_add_test (tc, test_factory_and_caps);
   tcase_add_test (tc, test_property_defaults);
   tcase_add_test (tc, test_property_round_trip);
+  tcase_add_test (tc, test_relay_url_checked);
   tcase_add_test (tc, test_secrets_masked);
   tcase_add_test (tc, test_camera_state);
   tcase_add_test (tc, test_max_viewers_range);

@@ -22,6 +22,8 @@
  * answered the audio m-line. Exit codes: 0 success, 1 failure or timeout,
  * 2 usage. */
 
+#include "pcr-test-viewer-relay.h"
+
 #include <gst/gst.h>
 #include <gst/rtp/rtp.h>
 #include <gst/sdp/sdp.h>
@@ -81,6 +83,10 @@ typedef struct
   gint playout_delay_id;
   gboolean no_decode;
   gboolean audio;
+  gchar *relay;                 /* --relay: pcr-test-viewer-relay.c */
+  gboolean session_given;
+  gint count;
+  gint stagger_ms;
 
   /* state, main thread only unless noted */
   GMainLoop *loop;
@@ -1595,6 +1601,14 @@ parse_options (int argc, char **argv)
     {"playout-delay-extmap", 0, 0, G_OPTION_ARG_INT, &v.playout_delay_id,
           "Offer the playout-delay RTP header extension with id ID (1-14)",
         "ID"},
+    {"relay", 0, 0, G_OPTION_ARG_STRING, &v.relay,
+          "Watch through Janus at URL (http://HOST:PORT/janus[?apisecret=S]):"
+          " ask the device for its relay, subscribe to its feed",
+        "URL"},
+    {"count", 0, 0, G_OPTION_ARG_INT, &v.count,
+          "With --relay: run N viewers in this process (default 1)", "N"},
+    {"stagger-ms", 0, 0, G_OPTION_ARG_INT, &v.stagger_ms,
+          "With --count: start one viewer every MS ms (default 100)", "MS"},
     {"audio", 0, 0, G_OPTION_ARG_NONE, &v.audio,
           "Also offer a recvonly Opus audio m-line (first, before the "
           "video), decode the audio and report it (see below)", NULL},
@@ -1602,6 +1616,8 @@ parse_options (int argc, char **argv)
   };
 
   v.timeout_s = 30;
+  v.count = 1;
+  v.stagger_ms = 100;
   ctx = g_option_context_new ("- picamrtc MQTT test viewer");
   g_option_context_set_description (ctx,
       "With --audio the \"answer\" event says how the device answered the "
@@ -1660,6 +1676,7 @@ parse_options (int argc, char **argv)
   }
   if (v.prefix == NULL)
     v.prefix = g_strdup ("picamrtc");
+  v.session_given = v.session != NULL;
   /* any session is allowed, so tests can probe invalid ones */
   if (v.session == NULL)
     v.session = random_session ();
@@ -1670,6 +1687,19 @@ parse_options (int argc, char **argv)
   if (v.wait_online && (v.trickle || v.raw)) {
     /* trickled candidates would go out before the held offer */
     g_printerr ("viewer: --wait-online works with bulk offers only\n");
+    return FALSE;
+  }
+  if (v.relay && (v.raw || v.audio || v.no_h264 || v.wait_online ||
+          v.stats || v.playout_delay_id || v.level_asymmetry)) {
+    /* Janus offers and the device is not asked for media */
+    g_printerr ("viewer: --relay takes none of --raw, --audio, --no-h264, "
+        "--wait-online, --stats, --playout-delay-extmap, "
+        "--level-asymmetry-allowed\n");
+    return FALSE;
+  }
+  if (v.count < 1 || v.count > 500 || v.stagger_ms < 0 ||
+      (v.count > 1 && !v.relay)) {
+    g_printerr ("viewer: --count takes 1 .. 500, with --relay only\n");
     return FALSE;
   }
   if (v.timeout_s <= 0 || v.frames_target < 0 || v.hold_s < 0) {
@@ -1689,6 +1719,21 @@ main (int argc, char **argv)
       "picamrtc test viewer");
   if (!parse_options (argc, argv))
     return 2;
+  if (v.relay) {
+    RelayOptions o = {
+      .relay = v.relay,.broker_host = v.broker_host,.broker_port =
+          v.broker_port,.broker_tls = v.broker_tls,.username =
+          v.username,.password = v.password,.ca_file = v.ca_file,.device =
+          v.device,.prefix = v.prefix,.session =
+          v.session_given ? v.session : NULL,.ice_addresses =
+          v.ice_addresses,.trickle = v.trickle,.no_decode =
+          v.no_decode,.frames_target = v.frames_target,.timeout_s =
+          v.timeout_s,.hold_s = v.hold_s,.count = v.count,.stagger_ms =
+          v.stagger_ms,.expect_error = v.expect_error,.no_bye = v.no_bye,
+    };
+
+    return relay_main (&o);
+  }
 
   v.context = g_main_context_default ();
   v.loop = g_main_loop_new (v.context, FALSE);

@@ -1527,6 +1527,71 @@ test_ice_from_parsed_offer (void)
 
 /* ---- status ---- */
 
+/* A relayed viewer's request has no ids; the device's answer names the
+ * Janus room and feed, numbers JSON holds exactly. */
+static void
+test_relay_round_trip (void)
+{
+  g_autoptr (PcrMessage) ask = pcr_message_new_relay (0, 0);
+  g_autoptr (PcrMessage) answer = pcr_message_new_relay (1234,
+      PCR_RELAY_MAX_ID);
+  g_autoptr (PcrMessage) parsed = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *json = pcr_message_to_json (ask, NULL);
+
+  g_assert_cmpstr (json, ==, "{\"type\":\"relay\"}");
+  g_clear_pointer (&json, g_free);
+  json = pcr_message_to_json (answer, NULL);
+  g_assert_cmpstr (json, ==, "{\"type\":\"relay\",\"room\":1234,"
+      "\"feed\":9007199254740991}");
+  parsed = pcr_message_parse (json, strlen (json), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (parsed->type, ==, PCR_MESSAGE_RELAY);
+  g_assert_cmpuint (parsed->room, ==, 1234);
+  g_assert_cmpuint (parsed->feed, ==, PCR_RELAY_MAX_ID);
+  g_assert_cmpstr (pcr_error_code_to_string (PCR_ERROR_RELAY_UNAVAILABLE),
+      ==, "relay-unavailable");
+}
+
+static void
+test_relay_rejected (void)
+{
+  const gchar *bad[] = {
+    "{\"type\":\"relay\",\"room\":-1}",
+    "{\"type\":\"relay\",\"room\":\"12\"}",
+    "{\"type\":\"relay\",\"feed\":9007199254740992}",
+    "{\"type\":\"relay\",\"feed\":1.5}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (PcrMessage) msg = pcr_message_parse (bad[i], strlen (bad[i]),
+        &error);
+
+    g_assert_null (msg);
+    g_assert_error (error, PCR_MESSAGE_ERROR, PCR_ERROR_BAD_REQUEST);
+  }
+}
+
+/* The status of a relayed camera says where viewers subscribe. */
+static void
+test_status_relay (void)
+{
+  PcrStatus status = { "online", 1, 8, "H264", 0, 0, 0, 0 };
+  g_autofree gchar *json = NULL;
+
+  status.relay_state = "unreachable";
+  status.relay_room = 7;
+  status.relay_feed = 9;
+  status.relay_viewers = 3;
+  status.relay_error = "Janus unreachable: refused";
+  json = pcr_status_to_json (&status, NULL);
+  g_assert_cmpstr (json, ==, "{\"state\":\"online\",\"viewers\":1,"
+      "\"maxViewers\":8,\"codec\":\"H264\",\"relay\":{\"state\":"
+      "\"unreachable\",\"room\":7,\"feed\":9,\"viewers\":3,\"error\":"
+      "\"Janus unreachable: refused\"}}");
+}
+
 static void
 test_status_wire_form (void)
 {
@@ -1768,6 +1833,9 @@ main (int argc, char **argv)
   g_test_add_func ("/candidate/mdns-skipped", test_candidate_mdns_skipped);
   g_test_add_func ("/candidate/rejected", test_candidate_rejected);
   g_test_add_func ("/control/parse", test_control_parse);
+  g_test_add_func ("/relay/round-trip", test_relay_round_trip);
+  g_test_add_func ("/relay/rejected", test_relay_rejected);
+  g_test_add_func ("/status/relay", test_status_relay);
 
   return g_test_run ();
 }

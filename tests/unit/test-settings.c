@@ -79,7 +79,8 @@ test_load_good (TmpDir * t, gconstpointer data)
       "turn-server=turn://u:p@turn.example.org:3478\n"
       "on-demand=false\n" "idle-stop-seconds=30\n" "latency-stamp=true\n"
       "audio=alsa:plughw:CARD=C920,DEV=0\n" "talkback=alsa:hw:1,0\n"
-      "control=true\n");
+      "control=true\n"
+      "relay=http://janus.example.org:8088/janus?room=7&adminkey=k\n");
 
   g_assert_true (load (config, path, &error));
   g_assert_no_error (error);
@@ -105,6 +106,8 @@ test_load_good (TmpDir * t, gconstpointer data)
   g_assert_cmpstr (config->audio, ==, "alsa:plughw:CARD=C920,DEV=0");
   g_assert_cmpstr (config->talkback, ==, "alsa:hw:1,0");
   g_assert_true (config->control);
+  g_assert_cmpstr (config->relay, ==,
+      "http://janus.example.org:8088/janus?room=7&adminkey=k");
   g_assert_true (pcr_config_validate (config, &error));
   g_assert_no_error (error);
 }
@@ -494,6 +497,18 @@ m_talkback_space (PcrConfig * config)
 }
 
 static void
+m_relay_scheme (PcrConfig * config)
+{
+  SET_STR (relay, "ws://janus:8188/");
+}
+
+static void
+m_relay_room (PcrConfig * config)
+{
+  SET_STR (relay, "http://janus:8088/janus?room=lobby");
+}
+
+static void
 m_ice_bad (PcrConfig * config)
 {
   g_strfreev (config->ice_addresses);
@@ -563,6 +578,8 @@ static const struct
   {m_talkback_bad, "talkback"},
   {m_talkback_inject, "talkback"},
   {m_talkback_space, "talkback"},
+  {m_relay_scheme, "relay"},
+  {m_relay_room, "relay"},
   {m_ice_bad, "ice-address"},
   {m_stun_bad, "stun-server"},
   {m_turn_bad, "turn-server"},

@@ -1,0 +1,121 @@
+/* The relay URL a camera's config or the gateway's names: what is taken,
+ * what is refused with which message. */
+#include "pcr-janus.h"
+
+#include <gio/gio.h>
+#include <string.h>
+
+static void
+test_url_accepted (void)
+{
+  g_autofree gchar *base = NULL, *key = NULL, *secret = NULL;
+  g_autoptr (GError) error = NULL;
+  guint64 room = 99;
+
+  g_assert_true (pcr_janus_parse_url ("http://10.0.0.2:8088/janus", &base,
+          &room, &key, &secret, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (base, ==, "http://10.0.0.2:8088/janus");
+  g_assert_cmpuint (room, ==, 0);
+  g_assert_null (key);
+  g_assert_null (secret);
+  g_clear_pointer (&base, g_free);
+
+  g_assert_true (pcr_janus_parse_url ("https://janus.example:8089/janus?"
+          "room=1234&adminkey=k%20ey&apisecret=s3", &base, &room, &key,
+          &secret, &error));
+  g_assert_cmpstr (base, ==, "https://janus.example:8089/janus");
+  g_assert_cmpuint (room, ==, 1234);
+  g_assert_cmpstr (key, ==, "k ey");
+  g_assert_cmpstr (secret, ==, "s3");
+}
+
+static void
+test_url_refused (void)
+{
+  const struct
+  {
+    const gchar *url, *says;
+  } cases[] = {
+    {"ftp://h/janus", "http:// or https://"},
+    {"http:///janus", "no host"},
+    {"http://user:pw@h/janus", "credentials go in the query"},
+    {"http://h/janus?room=0", "room must be a number"},
+    {"http://h/janus?room=9007199254740992", "room must be a number"},
+    {"http://h/janus?room=12a", "room must be a number"},
+    {"http://h/janus?pin=1", "unknown parameter 'pin'"},
+    {"not a url", "relay URL"},
+  };
+  g_autofree gchar *long_url = g_strnfill (2000, 'a');
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree gchar *base = NULL, *key = NULL, *secret = NULL;
+    g_autoptr (GError) error = NULL;
+    guint64 room;
+
+    g_assert_false (pcr_janus_parse_url (cases[i].url, &base, &room, &key,
+            &secret, &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+    if (!g_strrstr (error->message, cases[i].says))
+      g_error ("%s: \"%s\" does not say \"%s\"", cases[i].url,
+          error->message, cases[i].says);
+    g_assert_null (strchr (error->message, '\n'));
+    g_assert_null (base);
+  }
+  {
+    g_autofree gchar *base = NULL, *key = NULL, *secret = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autofree gchar *url = g_strconcat ("http://h/", long_url, NULL);
+    guint64 room;
+
+    g_assert_false (pcr_janus_parse_url (url, &base, &room, &key, &secret,
+            &error));
+    g_assert_nonnull (g_strrstr (error->message, "longer than"));
+  }
+}
+
+/* Nothing listens: the connect fails fast with UNREACHABLE, and freeing
+ * the client then leaves nothing behind (LSan). */
+static void
+on_connected (PcrJanus * janus, JsonObject * reply, const GError * error,
+    gpointer user_data)
+{
+  GError **out = user_data;
+
+  *out = error ? g_error_copy (error) : g_error_new_literal (G_IO_ERROR,
+      G_IO_ERROR_FAILED, "connected to nothing?");
+}
+
+static void
+test_unreachable (void)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *url = NULL;
+  PcrJanus *janus;
+  guint16 port;
+
+  /* a port that was free a moment ago, closed again: refused */
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  g_socket_listener_close (listener);
+  url = g_strdup_printf ("http://127.0.0.1:%u/janus", port);
+  janus = pcr_janus_new (url, NULL, NULL, NULL, NULL);
+  pcr_janus_connect (janus, "janus.plugin.videoroom", on_connected, &error);
+  while (!error)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_error (error, PCR_JANUS_ERROR, PCR_JANUS_ERROR_UNREACHABLE);
+  g_assert_false (pcr_janus_is_connected (janus));
+  pcr_janus_free (janus);
+  pcr_janus_wait_destroyed (g_main_context_default (), 500);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/janus/url/accepted", test_url_accepted);
+  g_test_add_func ("/janus/url/refused", test_url_refused);
+  g_test_add_func ("/janus/unreachable", test_unreachable);
+  return g_test_run ();
+}
