@@ -49,6 +49,7 @@ struct _Attempt
   GstBin *bin;                  /* ref */
   GstElement *webrtc, *funnel, *filter;
   GstElement *queues[MAX_LAYERS], *pays[MAX_LAYERS];
+  guint32 ssrcs[MAX_LAYERS];
   GstElement *tees[MAX_LAYERS];
   GstPad *tee_pads[MAX_LAYERS];
   gulong idle_probes[MAX_LAYERS];
@@ -346,23 +347,29 @@ fail (PcrRelay * relay, const gchar * why)
  * The branch
  * ------------------------------------------------------------------------ */
 
-static GstPadProbeReturn
-key_unit_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+/* Janus' PLIs and FIRs, read from RTCP as it arrives (an RTCP thread).
+ * rtpsession turns them into force-key-unit events upstream, but the
+ * rtpfunnel inside webrtcbin routes those by the SSRC of its sink pad's
+ * caps, and ours carries two: it drops them. A PLI names the layer by its
+ * SSRC; a FIR (in its FCI) or an unknown SSRC asks for both. */
+static void
+on_feedback_rtcp (GObject * session, guint type, guint fbtype,
+    guint sender_ssrc, guint media_ssrc, GstBuffer * fci, gpointer user_data)
 {
   Attempt *a = user_data;
-  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
-  guint layer;
+  gboolean known = FALSE;
 
-  if (!gst_video_event_is_force_key_unit (event))
-    return GST_PAD_PROBE_OK;
-  for (layer = 0; layer < a->n_layers; layer++) {
-    g_autoptr (GstPad) sink = gst_element_get_static_pad (a->pays[layer],
-        "sink");
-    if (sink == pad)
-      break;
+  if (type != GST_RTCP_TYPE_PSFB || (fbtype != GST_RTCP_PSFB_TYPE_PLI &&
+          fbtype != GST_RTCP_PSFB_TYPE_FIR))
+    return;
+  for (guint layer = 0; layer < a->n_layers; layer++) {
+    if (fbtype == GST_RTCP_PSFB_TYPE_PLI && a->ssrcs[layer] == media_ssrc) {
+      post (a, POST_KEY_UNIT, NULL, layer);
+      known = TRUE;
+    }
   }
-  post (a, POST_KEY_UNIT, NULL, layer < a->n_layers ? layer : 0);
-  return GST_PAD_PROBE_DROP;
+  for (guint layer = 0; !known && layer < a->n_layers; layer++)
+    post (a, POST_KEY_UNIT, NULL, layer);
 }
 
 static void
@@ -394,6 +401,9 @@ on_connection_state (GObject * webrtc, GParamSpec * pspec, gpointer user_data)
 }
 
 static void
+attempt_closure_unref (gpointer data, GClosure * closure);
+
+static void
 on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
     gpointer user_data)
 {
@@ -401,8 +411,18 @@ on_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * element,
   const gchar *name = factory ? GST_OBJECT_NAME (factory) : "";
 
   /* as for viewers: packets leave as soon as they are made */
-  if (g_str_equal (name, "clocksync") || g_str_equal (name, "nicesink"))
+  if (g_str_equal (name, "clocksync") || g_str_equal (name, "nicesink")) {
     g_object_set (element, "sync", FALSE, NULL);
+  } else if (g_str_equal (name, "rtpsession")) {
+    GObject *session = NULL;
+
+    g_object_get (element, "internal-session", &session, NULL);
+    if (session)
+      g_signal_connect_data (session, "on-feedback-rtcp",
+          G_CALLBACK (on_feedback_rtcp), attempt_ref (user_data),
+          attempt_closure_unref, 0);
+    g_clear_object (&session);
+  }
 }
 
 static void
@@ -513,8 +533,9 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
     g_object_set (a->queues[i], "leaky", 2, "max-size-buffers",
         QUEUE_MAX_BUFFERS, "max-size-bytes", 0, "max-size-time",
         (guint64) 0, NULL);
+    a->ssrcs[i] = g_random_int ();
     g_object_set (a->pays[i], "pt", PAYLOAD_TYPE, "config-interval", -1,
-        "ssrc", g_random_int (), "mtu", 1200, "timestamp-offset",
+        "ssrc", a->ssrcs[i], "mtu", 1200, "timestamp-offset",
         timestamp_offset, NULL);
     gst_util_set_object_arg (G_OBJECT (a->pays[i]), "aggregate-mode",
         "zero-latency");
@@ -530,8 +551,9 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
   g_object_set (a->filter, "caps", caps, NULL);
   gst_util_set_object_arg (G_OBJECT (a->webrtc), "bundle-policy",
       "max-bundle");
-  g_signal_connect (a->webrtc, "deep-element-added",
-      G_CALLBACK (on_deep_element_added), NULL);
+  g_signal_connect_data (a->webrtc, "deep-element-added",
+      G_CALLBACK (on_deep_element_added), attempt_ref (a),
+      attempt_closure_unref, 0);
 
   /* not floating: the bin takes a reference of its own */
   gst_bin_add_many (a->bin, a->webrtc, a->funnel, a->filter, NULL);
@@ -555,16 +577,11 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
     gst_object_unref (trans);
   }
   for (i = 0; i < a->n_layers; i++) {
-    g_autoptr (GstPad) pay_sink = gst_element_get_static_pad (a->pays[i],
-        "sink");
-
     if (!gst_element_link_many (a->queues[i], a->pays[i], a->funnel, NULL)) {
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
           "cannot link the relay's payloader");
       return FALSE;
     }
-    gst_pad_add_probe (pay_sink, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
-        key_unit_probe, attempt_ref (a), attempt_unref);
   }
   g_signal_connect_data (a->webrtc, "on-ice-candidate",
       G_CALLBACK (on_ice_candidate), attempt_ref (a),
@@ -857,6 +874,7 @@ handle_post (gpointer data)
       fail (relay, p->text);
       break;
     case POST_KEY_UNIT:
+      GST_DEBUG ("Janus asks for a key frame of layer %u", p->number);
       if (relay->callbacks.key_unit)
         relay->callbacks.key_unit (relay, p->number, relay->user_data);
       break;
