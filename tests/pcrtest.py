@@ -231,11 +231,15 @@ JANUS_ADMIN_SECRET = 'picamrtc-test-admin-secret'
 # created inside the test's namespace with a loopback address (127.0.1.1/32)
 # gives Janus an interface to gather on while every packet still goes
 # through lo (127.0.0.0/8 is local: the kernel delivers it without the veth,
-# whose other end v1 stays unused). The namespace has no route out, and
-# 127.x is never routed anyway. A dummy interface fails in Janus 1.1.2
-# ("Error setting ICE locally").
+# whose other end stays unused). The namespace has no route out, and 127.x
+# is never routed anyway. A dummy interface fails in Janus 1.1.2 ("Error
+# setting ICE locally"). The peers of Janus (the camera, the viewers) need
+# that address among their own ICE addresses too (JANUS_PEER_ARGS): with
+# candidates on 127.0.0.1 only, ICE with Janus' 127.0.1.1 never connects.
 JANUS_ICE_IFACE = 'pcrjanus0'
-JANUS_ICE_ADDRESS = os.environ.get('PCR_JANUS_ICE_ADDRESS', '127.0.1.1')
+JANUS_ICE_ADDRESS = '127.0.1.1'
+# what picamrtc and pcr-test-viewer add to their arguments to reach Janus
+JANUS_PEER_ARGS = ['--ice-address', JANUS_ICE_ADDRESS]
 
 
 def janus_ice_interface():
@@ -250,7 +254,7 @@ def janus_ice_interface():
         return JANUS_ICE_IFACE
     for cmd in (['ip', 'link', 'add', JANUS_ICE_IFACE, 'type', 'veth',
                  'peer', 'name', JANUS_ICE_IFACE + 'p'],
-                ['ip', 'addr', 'add', JANUS_ICE_ADDRESS + ('/32' if JANUS_ICE_ADDRESS.startswith('127.') else '/24'), 'dev',
+                ['ip', 'addr', 'add', JANUS_ICE_ADDRESS + '/32', 'dev',
                  JANUS_ICE_IFACE],
                 ['ip', 'link', 'set', JANUS_ICE_IFACE + 'p', 'up'],
                 ['ip', 'link', 'set', JANUS_ICE_IFACE, 'up']):
@@ -618,7 +622,8 @@ def expect_frames(v, timeout, width=1280, height=720):
         if not v.find('answer') and why.startswith('within'):
             why += ', no answer to the offer'
         raise Failure(f'{v.name} saw no video {why}')
-    check((ff['width'], ff['height']) == (width, height),
+    # width None: any size (the caller checks it)
+    check(width is None or (ff['width'], ff['height']) == (width, height),
           f'{v.name} got {ff["width"]}x{ff["height"]} video, '
           f'expected {width}x{height}')
     # the viewer offers profile-level-id 42e01f only

@@ -13,7 +13,8 @@
  * (since that viewer's first relay request): "relay-request", "relay" (the
  * device's answer: room, feed), "janus-offer", "answer" (with the number of
  * candidates in it), "started", "webrtcup", "first-frame" (width, height,
- * profile), "frames" once a second (count, max_gap_ms), "lost" (reason),
+ * profile), "resolution" (each new picture size: width, height), "frames"
+ * once a second (count, max_gap_ms), "lost" (reason),
  * "reconnected" (reconnect_ms: from the loss to the first new frame),
  * "error" (the device's error reply: code, message), "bye", "timeout" and at
  * the end "done" (frames, reconnects, the longest reconnect and gap). */
@@ -370,6 +371,54 @@ on_decoded_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+typedef struct
+{
+  gint width;
+  gint height;
+} Size;
+
+static void
+on_size_main (Relayed * rv, gpointer data)
+{
+  Size *size = data;
+  JsonBuilder *b;
+
+  if (size->width == rv->width && size->height == rv->height)
+    return;
+  rv->width = size->width;
+  rv->height = size->height;
+  b = event_begin (rv, "resolution");
+  json_builder_set_member_name (b, "width");
+  json_builder_add_int_value (b, size->width);
+  json_builder_set_member_name (b, "height");
+  json_builder_add_int_value (b, size->height);
+  event_end (b);
+}
+
+/* Each new size of the picture (the relay switching between the camera's
+ * renditions shows here), on the streaming thread */
+static GstPadProbeReturn
+on_caps_event (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  Counter *c = data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+  GstCaps *caps;
+  GstStructure *s;
+  Size *size;
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
+    return GST_PAD_PROBE_OK;
+  gst_event_parse_caps (event, &caps);
+  s = gst_caps_get_structure (caps, 0);
+  size = g_new0 (Size, 1);
+  if (s && gst_structure_get_int (s, "width", &size->width) &&
+      gst_structure_get_int (s, "height", &size->height))
+    post (c->rv, c->generation, on_size_main, size, g_free);
+  else
+    g_free (size);
+  return GST_PAD_PROBE_OK;
+}
+
 /* The branch for a pad of webrtcbin, built on webrtcbin's thread (data is
  * about to flow). Decoding as the direct mode does: one decoder thread;
  * --no-decode counts the access units out of h264parse. */
@@ -408,6 +457,21 @@ make_decoder (Relayed * rv, guint generation, const gchar * encoding)
       c, counter_free);
   gst_object_unref (sinkpad);
   gst_object_unref (sink);
+  /* the size: the decoder's output, with --no-decode the parser's */
+  {
+    GstElement *at = gst_bin_get_by_name (GST_BIN (bin), r.o->no_decode ?
+        "parse" : "sink");
+    GstPad *pad = gst_element_get_static_pad (at, r.o->no_decode ?
+        "src" : "sink");
+    Counter *cc = g_new0 (Counter, 1);
+
+    cc->rv = rv;
+    cc->generation = generation;
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+        on_caps_event, cc, counter_free);
+    gst_object_unref (pad);
+    gst_object_unref (at);
+  }
   return bin;
 }
 
@@ -915,7 +979,9 @@ lose (Relayed * rv, const gchar * reason)
 {
   if (r.finishing || rv->state == STATE_LOST)
     return;
-  if (rv->t_lost == 0)
+  /* a reconnect is timed from the loss of a picture: failures before the
+   * first frame only delay the first frame */
+  if (rv->t_lost == 0 && g_atomic_int_get (&rv->frames) > 0)
     rv->t_lost = g_get_monotonic_time ();
   event_message (rv, "lost", reason);
   start_over (rv, RESTART_DELAY_MS);
