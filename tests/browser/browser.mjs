@@ -16,15 +16,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire, isBuiltin } from 'node:module';
 import {
-  existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync,
-  writeFileSync,
+  existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CHROMIUM, Proc, check, ensureNodeModules, freePort, http, launchChromium,
-  log, poll, reexecInNamespace, runCase, sleep, t0, tcpOpen,
+  CHROMIUM, JANUS_ADDRESS, Proc, check, ensureNodeModules, freePort, http,
+  launchChromium, log, poll, reexecInNamespace, runCase, sleep, startJanus,
+  t0, tcpOpen,
 } from './harness.mjs';
 
 const NS_MARK = 'PCR_BROWSER_IN_NETNS';
@@ -40,15 +40,9 @@ const NFT = process.env.PCR_NFT || '/usr/sbin/nft';
 // dropped, for this long.
 const LOSS_PERCENT = 3;
 const LOSS_MS = 15_000;
-// browser-relay: Janus 1.1.2 (VideoRoom, HTTP transport) inside the
-// namespace. Its libnice leaves loopback out, so it gathers on a veth made
-// here with a loopback address (127.0.1.1/32): every packet still goes
-// through lo. The same approach as tests/pcrtest.py's Janus helper; this
-// case writes a minimal config of its own until data/janus/ lands here.
-const JANUS_IFACE = 'pcrjanus0';
-const JANUS_ADDRESS = '127.0.1.1';
+// browser-relay: Janus 1.1.2 from data/janus in the namespace
+// (harness.mjs startJanus) and the VideoRoom admin key the camera uses.
 const JANUS_ADMIN_KEY = 'picamrtc-browser-room-key';
-const JANUS_LIB = '/usr/lib/x86_64-linux-gnu/janus';
 const SCRIPT = fileURLToPath(import.meta.url);
 const HERE = dirname(SCRIPT);
 const SOURCE_ROOT = process.env.PICAMRTC_SOURCE_ROOT || resolve(HERE, '..', '..');
@@ -206,41 +200,11 @@ class Env {
     log(`gateway ${this.base} up, ${DEVICE} online: ${JSON.stringify(st)}`);
   }
 
-  /** Janus for the relay (see JANUS_IFACE); its API URL in janusUrl. */
+  /** Janus for the relay; its API URL in janusUrl, its Proc in janus. */
   async startJanus() {
-    const ip = (...a) => execFileSync('ip', a, { stdio: 'pipe' });
-    ip('link', 'add', JANUS_IFACE, 'type', 'veth', 'peer', 'name',
-      `${JANUS_IFACE}p`);
-    ip('addr', 'add', `${JANUS_ADDRESS}/32`, 'dev', JANUS_IFACE);
-    ip('link', 'set', `${JANUS_IFACE}p`, 'up');
-    ip('link', 'set', JANUS_IFACE, 'up');
-    const conf = join(this.workdir, 'janus-conf');
-    mkdirSync(conf);
-    const port = await freePort();
-    const others = (kind, keep) => readdirSync(join(JANUS_LIB, kind))
-      .filter((f) => f.endsWith('.so') && f !== keep).join(',');
-    writeFileSync(join(conf, 'janus.jcfg'), `general: {
-  configs_folder = "${conf}"
-  plugins_folder = "${JANUS_LIB}/plugins"
-  transports_folder = "${JANUS_LIB}/transports"
-  events_folder = "${JANUS_LIB}/events"
-  loggers_folder = "${JANUS_LIB}/loggers"
-  session_timeout = 60
-}
-nat: { full_trickle = false ice_lite = false ice_tcp = false ignore_mdns = true }
-plugins: { disable = "${others('plugins', 'libjanus_videoroom.so')}" }
-transports: { disable = "${others('transports', 'libjanus_http.so')}" }
-loggers: { disable = "${others('loggers', '')}" }
-events: { broadcast = false }
-`);
-    writeFileSync(join(conf, 'janus.plugin.videoroom.jcfg'), 'general: { ' +
-      `admin_key = "${JANUS_ADMIN_KEY}" string_ids = false events = false }\n`);
-    writeFileSync(join(conf, 'janus.transport.http.jcfg'), 'general: { ' +
-      `json = "plain" base_path = "/janus" http = true port = ${port} ` +
-      'ip = "127.0.0.1" https = false }\nadmin: { admin_http = false }\n');
-    this.janusUrl = `http://127.0.0.1:${port}/janus`;
-    this.janusConf = conf;
-    await this.runJanus('janus');
+    this.relayJanus = await startJanus(this.workdir, JANUS_ADMIN_KEY);
+    this.procs.push(this.relayJanus.proc);
+    this.janusUrl = this.relayJanus.url;
     // the camera's connection to Janus failed with candidates on 127.0.0.1
     // only: it gets Janus' interface address too
     this.serviceArgs = [...this.serviceArgs, '--relay',
@@ -249,19 +213,12 @@ events: { broadcast = false }
     this.gatewayArgs = [...this.gatewayArgs, '--janus', this.janusUrl];
   }
 
-  /** Starts Janus (again) with the config of startJanus(). */
-  async runJanus(name) {
-    this.janus = this.spawn(name, ['janus', '-F', this.janusConf, '-N', '-o',
-      '-L', join(this.workdir, `${name}-file.log`), '--ice-enforce-list',
-      JANUS_IFACE]);
-    const up = await poll(async () => {
-      check(this.janus.alive(), `Janus exited at start-up (${this.janus.code})`);
-      try {
-        return (await http(`${this.janusUrl}/info`)).json?.janus === 'server_info';
-      } catch { return false; }
-    }, 15_000, 100);
-    check(up, `Janus does not answer on ${this.janusUrl}`);
-    log(`Janus up on ${this.janusUrl}, ICE on ${JANUS_IFACE} ${JANUS_ADDRESS}`);
+  get janus() { return this.relayJanus ? this.relayJanus.proc : null; }
+
+  /** Starts Janus again (the same ports and config) after it was killed. */
+  async runJanus() {
+    await this.relayJanus.start();
+    this.procs.push(this.relayJanus.proc);
   }
 
   async start() {
@@ -1855,7 +1812,7 @@ async function caseRelay(env) {
   env.janus.signal('SIGKILL');
   await env.janus.wait(5000);
   await poll(async () => (await snapshot(b)).state !== 'live', 20_000, 200);
-  await env.runJanus('janus-2');
+  await env.runJanus();
   const before = (await snapshot(b)).framesRendered;
   const back = await poll(async () => {
     const sn = await snapshot(b);
