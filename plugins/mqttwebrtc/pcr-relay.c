@@ -6,8 +6,7 @@
  *
  * One attempt is one Janus session plus one branch: connect, make the
  * room (427 "already exists" is fine), offer, "joinandconfigure" with the
- * offer, take the answer (publishing from then on: Janus lists the feed),
- * up at Janus' "webrtcup". Anything going wrong
+ * offer, take the answer; up at Janus' "webrtcup". Anything going wrong
  * (Janus unreachable, restarted, hanging up, no "webrtcup" within 10 s)
  * ends the attempt and, while the relay is wanted, a new one starts a
  * second later. Janus needs the mid header extension on every packet of a
@@ -654,10 +653,6 @@ on_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
       msg);
   g_signal_emit_by_name (a->webrtc, "set-remote-description", answer, NULL);
   gst_webrtc_session_description_free (answer);
-  /* Janus lists the feed from its answer on: viewers may subscribe while
-   * our ICE and DTLS complete (a few hundred ms less before their first
-   * frame). Still not up 10 s later: the attempt fails. */
-  set_state (relay, PCR_RELAY_PUBLISHING, NULL);
 }
 
 static void
@@ -831,8 +826,8 @@ on_janus_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
   if (!relay)
     return;
   if (g_str_equal (kind, "webrtcup")) {
-    GST_INFO ("Janus receives our stream");
     clear_source (&relay->up_timeout);
+    set_state (relay, PCR_RELAY_PUBLISHING, NULL);
   } else if (g_str_equal (kind, "hangup")) {
     g_autofree gchar *why = g_strdup_printf ("Janus hung up: %.100s",
         json_object_get_string_member_with_default (event, "reason", ""));
