@@ -89,9 +89,11 @@ def viewer_counts(procs):
 
 
 def window(env, counter, janus, procs, seconds):
-    """Camera CPU %, camera kbit/s, Janus CPU %, each viewer's frames/s."""
+    """Camera CPU %, camera kbit/s, Janus CPU %, each viewer's frames/s,
+    the viewers' processes' CPU %."""
     counter.refresh()
     f0 = viewer_counts(procs)
+    v0 = sum(cpu_seconds(p.pid) for p, _ in procs)
     c0, j0, b0, t0 = (cpu_seconds(env.service.pid),
                       cpu_seconds(janus.proc.pid), counter.bytes(),
                       time.monotonic())
@@ -100,12 +102,13 @@ def window(env, counter, janus, procs, seconds):
     c1, j1, b1, t1 = (cpu_seconds(env.service.pid),
                       cpu_seconds(janus.proc.pid), counter.bytes(),
                       time.monotonic())
+    v1 = sum(cpu_seconds(p.pid) for p, _ in procs)
     f1 = viewer_counts(procs)
     # each viewer's rate between its reports nearest to the window's ends
     fps = [1000 * (b[2] - a[2]) / (b[3] - a[3]) if b[3] > a[3] else 0.0
            for a, b in zip(f0, f1)]
     return (100 * (c1 - c0) / (t1 - t0), 8 * (b1 - b0) / (t1 - t0) / 1000,
-            100 * (j1 - j0) / (t1 - t0), fps)
+            100 * (j1 - j0) / (t1 - t0), fps, 100 * (v1 - v0) / (t1 - t0))
 
 
 def bench(env):
@@ -165,12 +168,12 @@ def bench(env):
     print()
     print('| relayed viewers | camera CPU (% of a core) | camera sends '
           '(kbit/s) | Janus CPU (% of a core) | viewers\' frames/s '
-          '(min / median / max) |')
-    print('| --- | --- | --- | --- | --- |')
+          '(min / median / max) | viewers\' processes CPU (% of a core) |')
+    print('| --- | --- | --- | --- | --- | --- |')
     print(f'| 1 | {one[0]:.1f} | {one[1]:.0f} | {one[2]:.1f} | '
-          f'{fps_cell(one[3])} |')
+          f'{fps_cell(one[3])} | {one[4]:.0f} |')
     print(f'| {n} | {many[0]:.1f} | {many[1]:.0f} | {many[2]:.1f} | '
-          f'{fps_cell(many[3])} |')
+          f'{fps_cell(many[3])} | {many[4]:.0f} |')
     print()
     print(f'{decode} viewer(s) decoded 1280x720 (avdec_h264), {n - decode} '
           'counted access units without decoding; windows of '
