@@ -26,6 +26,8 @@ typedef struct
 
 struct _PcrJanus
 {
+  gint refs;                    /* the owner's, and one per exchange */
+  gboolean freed;               /* by the owner: call nobody any more */
   gchar *base;
   gchar *apisecret;
   PcrJanusEventFunc on_event;
@@ -147,6 +149,7 @@ pcr_janus_new (const gchar * base, const gchar * apisecret,
 {
   PcrJanus *self = g_new0 (PcrJanus, 1);
 
+  self->refs = 1;
   self->base = g_strdup (base);
   self->apisecret = g_strdup (apisecret);
   self->on_event = on_event;
@@ -160,6 +163,31 @@ pcr_janus_new (const gchar * base, const gchar * apisecret,
   self->pending = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
       (GDestroyNotify) request_free);
   return self;
+}
+
+/* The owner may free the client from any callback: each exchange holds a
+ * reference, and after calling out the code checks self->freed before
+ * touching anything else. */
+static PcrJanus *
+janus_ref (PcrJanus * self)
+{
+  self->refs++;
+  return self;
+}
+
+static void
+janus_unref (PcrJanus * self)
+{
+  if (--self->refs > 0)
+    return;
+  g_hash_table_destroy (self->pending);
+  g_object_unref (self->cancel);
+  g_object_unref (self->http);
+  g_object_unref (self->poll_http);
+  g_free (self->plugin);
+  g_free (self->base);
+  g_free (self->apisecret);
+  g_free (self);
 }
 
 /* One HTTP exchange: the answer's JSON node, bounded. */
@@ -180,14 +208,15 @@ exchange_free (Exchange * ex)
 {
   g_object_unref (ex->cancel);
   g_clear_object (&ex->sink);
+  janus_unref (ex->self);
   g_free (ex);
 }
 
 static void
 exchange_finish (Exchange * ex, JsonNode * answer, const GError * error)
 {
-  /* a freed client cancelled its exchanges: call nobody */
-  if (!g_cancellable_is_cancelled (ex->cancel))
+  /* a freed client calls nobody */
+  if (!ex->self->freed)
     ex->func (ex->self, answer, error, ex->data);
   exchange_free (ex);
 }
@@ -267,7 +296,7 @@ exchange (PcrJanus * self, const gchar * method, const gchar * path,
   g_autofree gchar *url = NULL;
   g_autoptr (SoupMessage) msg = NULL;
 
-  ex->self = self;
+  ex->self = janus_ref (self);
   ex->cancel = g_object_ref (self->cancel);
   ex->func = func;
   ex->data = data;
@@ -292,14 +321,15 @@ exchange (PcrJanus * self, const gchar * method, const gchar * path,
     g_autoptr (JsonGenerator) gen = json_generator_new ();
     gsize length;
     gchar *text;
+    g_autoptr (GBytes) bytes = NULL;
 
     if (self->apisecret != NULL)
       json_object_set_string_member (body, "apisecret", self->apisecret);
     json_node_set_object (node, body);
     json_generator_set_root (gen, node);
     text = json_generator_to_data (gen, &length);
-    soup_message_set_request_body_from_bytes (msg, "application/json",
-        g_bytes_new_take (text, length));
+    bytes = g_bytes_new_take (text, length);
+    soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
   }
   /* libsoup's timeout is per session: requests must not wait as long as
    * the poll may */
@@ -337,11 +367,11 @@ lose (PcrJanus * self, GError * error)
   }
   for (GList * l = requests; l != NULL; l = l->next) {
     Request *r = l->data;
-    if (r->done != NULL)
+    if (r->done != NULL && !self->freed)
       r->done (self, NULL, error, r->user_data);
     request_free (r);
   }
-  if (self->on_lost != NULL)
+  if (self->on_lost != NULL && !self->freed)
     self->on_lost (self, error, self->user_data);
 }
 
@@ -448,13 +478,14 @@ on_poll (PcrJanus * self, JsonNode * answer, const GError * error,
     dispatch_event (self, msg);
   } else if (JSON_NODE_HOLDS_ARRAY (answer)) {
     JsonArray *events = json_node_get_array (answer);
-    for (guint i = 0; i < json_array_get_length (events) && !self->lost; i++) {
+    for (guint i = 0; i < json_array_get_length (events) && !self->lost &&
+        !self->freed; i++) {
       JsonNode *n = json_array_get_element (events, i);
       if (JSON_NODE_HOLDS_OBJECT (n))
         dispatch_event (self, json_node_get_object (n));
     }
   }
-  if (!self->lost)
+  if (!self->lost && !self->freed)
     poll_events (self);
 }
 
@@ -485,7 +516,8 @@ on_posted (PcrJanus * self, JsonNode * answer, const GError * error,
       r->done (self, NULL, e, r->user_data);
     request_free (r);
     /* Janus refused or is gone: the session goes with it */
-    if (e->code == PCR_JANUS_ERROR_UNREACHABLE && self->session != 0)
+    if (!self->freed && e->code == PCR_JANUS_ERROR_UNREACHABLE &&
+        self->session != 0)
       lose (self, e);
     return;
   }
@@ -510,7 +542,7 @@ on_posted (PcrJanus * self, JsonNode * answer, const GError * error,
   if (g_strcmp0 (janus, "error") == 0) {
     g_autoptr (GError) e = message_error (msg);
     complete (self, transaction, msg);
-    if (e->code == PCR_JANUS_ERROR_LOST && self->session != 0)
+    if (!self->freed && e->code == PCR_JANUS_ERROR_LOST && self->session != 0)
       lose (self, e);
     return;
   }
@@ -725,6 +757,7 @@ pcr_janus_free (PcrJanus * self)
 {
   if (self == NULL)
     return;
+  self->freed = TRUE;
   g_cancellable_cancel (self->cancel);
   if (self->session != 0 && !self->lost) {
     /* a last request nobody waits for: Janus frees the session now
@@ -740,27 +773,24 @@ pcr_janus_free (PcrJanus * self)
       g_autoptr (JsonGenerator) gen = json_generator_new ();
       gsize length;
       gchar *text;
+      g_autoptr (GBytes) bytes = NULL;
 
       if (self->apisecret != NULL)
         json_object_set_string_member (body, "apisecret", self->apisecret);
       json_node_set_object (node, body);
       json_generator_set_root (gen, node);
       text = json_generator_to_data (gen, &length);
+      bytes = g_bytes_new_take (text, length);
       soup_message_set_request_body_from_bytes (msg, "application/json",
-          g_bytes_new_take (text, length));
+          bytes);
       g_atomic_int_inc (&destroys_in_flight);
       soup_session_send_and_read_async (self->http, msg, G_PRIORITY_DEFAULT,
           NULL, on_destroyed, g_object_ref (self->http));
     }
   }
-  g_hash_table_destroy (self->pending);
-  g_object_unref (self->cancel);
-  g_object_unref (self->http);
-  g_object_unref (self->poll_http);
-  g_free (self->plugin);
-  g_free (self->base);
-  g_free (self->apisecret);
-  g_free (self);
+  /* no request is answered now */
+  g_hash_table_remove_all (self->pending);
+  janus_unref (self);
 }
 
 JsonObject *

@@ -1357,6 +1357,8 @@ pcr_status_to_json (const PcrStatus * status, gsize * len)
     json_builder_set_member_name (builder, "relay");
     json_builder_begin_object (builder);
     add_string (builder, "state", status->relay_state);
+    if (status->relay_url)
+      add_string (builder, "url", status->relay_url);
     add_int (builder, "room", status->relay_room);
     add_int (builder, "feed", status->relay_feed);
     add_int (builder, "viewers", status->relay_viewers);

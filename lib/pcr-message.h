@@ -236,6 +236,8 @@ typedef struct
   gboolean control;             /* takes "control" data channels; FALSE: out */
   const gchar *relay_state;     /* "idle", "connecting", "publishing",
                                  * "unreachable"; NULL: no "relay" */
+  const gchar *relay_url;       /* the Janus API the camera publishes to,
+                                 * without its query (no secrets) */
   guint64 relay_room, relay_feed;
   guint relay_viewers;          /* relayed sessions (leases) */
   const gchar *relay_error;     /* why unreachable, or NULL */

@@ -127,6 +127,7 @@ const S = {
   liveSince: 0,
   framesAtLive: 0,
   failures: 0,
+  relayFailures: 0,          // relayed attempts in a row that never played
   retryAt: 0,
   retryTimer: null,
   connectTimer: null,
@@ -155,8 +156,11 @@ const hasTalkback = () => selectedStatus().talkback === true;
  * viewers"): watch it there, unless ?relay=0 or ?signalling= forces a path. */
 function wantsRelay() {
   const relay = selectedStatus().relay;
+  // Two relayed attempts in a row that never played (Janus' media ports
+  // unreachable from here, say): direct until Play is pressed again.
   return RELAY && SIGNALLING === 'auto' && Boolean(relay) && typeof relay === 'object' &&
-    typeof relay.state === 'string' && relay.state !== 'unreachable';
+    typeof relay.state === 'string' && relay.state !== 'unreachable' &&
+    S.relayFailures < 2;
 }
 const api = (path) => new URL(path, document.baseURI).href;
 
@@ -681,6 +685,7 @@ async function connect() {
 
 function onConnected(client) {
   if (S.client !== client || S.state === 'live') return;
+  if (client.path === 'relay') S.relayFailures = 0;
   clearTimeout(S.connectTimer);
   S.connectTimer = null;
   S.liveSince = performance.now();
@@ -710,6 +715,8 @@ function attachTrack(client, { track }) {
 
 function fail(err) {
   if (S.userStopped) return;
+  if (S.client && S.client.relay && S.client.path !== 'whep' && S.client.path !== 'bulk' &&
+    S.state !== 'live') S.relayFailures += 1;
   const selected = S.devices.find((d) => d.id === S.device);
   const wasOffline = S.devicesLoaded && !S.gatewayError && (!selected || selected.state === 'offline');
   dropClient();
@@ -770,6 +777,7 @@ async function play(deviceId) {
   S.needsToken = false;
   S.tokenDismissed = false;
   S.failures = 0;
+  S.relayFailures = 0;
   await connect();
 }
 
@@ -1090,6 +1098,9 @@ const picamrtc = {
   /** 'whep' | 'bulk' (direct) or 'relay' (through Janus, api/relay) for the
    * current (or last) session, null before any */
   get path() { return currentPath() || null; },
+  /** relayed attempts in a row that never played; from 2 on the page
+   * watches directly until play() */
+  get relayFailures() { return S.relayFailures; },
   /** why the current session does not go through Janus although the
    * camera's status says it is relayed (the gateway's 409 message), '' when
    * it does or the relay was not tried */

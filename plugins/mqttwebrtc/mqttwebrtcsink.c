@@ -194,6 +194,7 @@ struct _PcrMqttWebrtcSink
   gchar *relay_url;             /* the Janus relay's URL, or NULL */
   gboolean relay_on_demand;     /* publish only while relayed viewers watch */
   const gchar *relay_state;     /* for the status; NULL: no relay */
+  gchar *relay_base;            /* the relay URL without its query */
   gchar *relay_error;           /* why unreachable */
   guint64 relay_room, relay_feed;
   guint relay_viewers;          /* leases */
@@ -340,6 +341,7 @@ fill_status (PcrMqttWebrtcSink * self, gboolean online, PcrStatus * status)
   status->talkback = self->talkback != NULL;
   status->control = self->control;
   status->relay_state = online ? self->relay_state : NULL;
+  status->relay_url = self->relay_base;
   status->relay_room = self->relay_room;
   status->relay_feed = self->relay_feed;
   status->relay_viewers = self->relay_viewers;
@@ -353,6 +355,7 @@ publish_status (PcrMqttWebrtcSink * self)
   g_autofree gchar *state = NULL;
   g_autofree gchar *record_error = NULL;
   g_autofree gchar *relay_error = NULL;
+  g_autofree gchar *relay_url = NULL;
 
   if (!self->run_signaller)
     return;
@@ -361,6 +364,7 @@ publish_status (PcrMqttWebrtcSink * self)
   status.state = state = g_strdup (status.state);
   status.record_error = record_error = g_strdup (status.record_error);
   status.relay_error = relay_error = g_strdup (status.relay_error);
+  status.relay_url = relay_url = g_strdup (status.relay_url);
   GST_OBJECT_UNLOCK (self);
   pcr_signaller_publish_status (self->run_signaller, &status);
 }
@@ -1456,6 +1460,8 @@ make_relay (PcrMqttWebrtcSink * self, GError ** error)
   self->relay_wanted = FALSE;
   self->relay_unwanted_since = 0;
   GST_OBJECT_LOCK (self);
+  g_free (self->relay_base);
+  self->relay_base = g_strdup (base);
   self->relay_room = settings.room;
   self->relay_feed = settings.feed;
   self->relay_state = pcr_relay_state_to_string (PCR_RELAY_IDLE);
@@ -2475,6 +2481,7 @@ pcr_mqtt_webrtc_sink_finalize (GObject * object)
   g_free (self->record_error);
   g_free (self->talkback);
   g_free (self->relay_url);
+  g_free (self->relay_base);
   g_free (self->relay_error);
   g_main_context_unref (self->context);
   g_free (self->missing);

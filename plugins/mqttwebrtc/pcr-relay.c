@@ -14,6 +14,7 @@
 #include "pcr-relay.h"
 
 #include "pcr-janus.h"
+#include "pcr-viewer.h"
 
 #include <gst/rtp/rtp.h>
 #include <gst/video/video.h>
@@ -55,6 +56,7 @@ struct _Attempt
   gint unlinked;                /* tee pads unlinked so far (atomic) */
   gboolean in_bin;
   PcrRelay *owner;              /* while abandoned and not yet freed */
+  gchar *offer;                 /* our offer's SDP, sent with the join */
   gboolean finished;            /* the branch is gone */
 };
 
@@ -133,6 +135,7 @@ attempt_unref (gpointer data)
     return;
   g_main_context_unref (a->context);
   gst_object_unref (a->bin);
+  g_free (a->offer);
   g_free (a);
 }
 
@@ -457,28 +460,18 @@ branch_caps (guint n_layers)
 static void
 configure_ice (PcrRelay * relay, GstElement * webrtc)
 {
-  g_auto (GStrv) addresses = NULL;
-  GObject *ice = NULL;
-
   if (relay->stun_server)
     g_object_set (webrtc, "stun-server", relay->stun_server, NULL);
   if (relay->turn_server) {
     gboolean ok = FALSE;
-    g_signal_emit_by_name (webrtc, "add-turn-server", relay->turn_server, &ok);
-  }
-  g_object_get (webrtc, "ice-agent", &ice, NULL);
-  if (!ice)
-    return;
-  if (relay->ice_addresses && *relay->ice_addresses)
-    addresses = g_strsplit (relay->ice_addresses, ",", -1);
-  for (gchar ** addr = addresses; addr && *addr; addr++) {
-    gboolean ok = FALSE;
 
-    g_strstrip (*addr);
-    if (**addr)
-      g_signal_emit_by_name (ice, "add-local-ip-address", *addr, &ok);
+    g_signal_emit_by_name (webrtc, "add-turn-server", relay->turn_server,
+        &ok);
+    if (!ok)
+      GST_WARNING ("turn-server is not a usable TURN URI");
   }
-  g_object_unref (ice);
+  pcr_webrtc_configure_ice (webrtc, relay->ice_addresses,
+      GST_OBJECT (relay->bin));
 }
 
 static GstElement *
@@ -502,6 +495,12 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
   GstWebRTCRTPTransceiver *trans = NULL;
   guint i;
 
+  /* the layers carry the same frames: the same RTP timestamps for them,
+   * as a browser's simulcast has, so that Janus moving a viewer from one
+   * layer to the other keeps its clock (with unrelated bases the viewer's
+   * jitter buffer grew by 50 ms) */
+  guint32 timestamp_offset = g_random_int ();
+
   a->n_layers = MIN (relay->n_tees, MAX_LAYERS);
   if (!(a->webrtc = make ("webrtcbin", error)) ||
       !(a->funnel = make ("rtpfunnel", error)) ||
@@ -515,7 +514,8 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
         QUEUE_MAX_BUFFERS, "max-size-bytes", 0, "max-size-time",
         (guint64) 0, NULL);
     g_object_set (a->pays[i], "pt", PAYLOAD_TYPE, "config-interval", -1,
-        "ssrc", g_random_int (), "mtu", 1200, NULL);
+        "ssrc", g_random_int (), "mtu", 1200, "timestamp-offset",
+        timestamp_offset, NULL);
     gst_util_set_object_arg (G_OBJECT (a->pays[i]), "aggregate-mode",
         "zero-latency");
     if (!add_extension (a->pays[i], MID_URI, MID_EXT_ID, "mid", MID) ||
@@ -533,11 +533,10 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
   g_signal_connect (a->webrtc, "deep-element-added",
       G_CALLBACK (on_deep_element_added), NULL);
 
-  gst_bin_add_many (a->bin, gst_object_ref (a->webrtc),
-      gst_object_ref (a->funnel), gst_object_ref (a->filter), NULL);
+  /* not floating: the bin takes a reference of its own */
+  gst_bin_add_many (a->bin, a->webrtc, a->funnel, a->filter, NULL);
   for (i = 0; i < a->n_layers; i++)
-    gst_bin_add_many (a->bin, gst_object_ref (a->queues[i]),
-        gst_object_ref (a->pays[i]), NULL);
+    gst_bin_add_many (a->bin, a->queues[i], a->pays[i], NULL);
   a->in_bin = TRUE;
   configure_ice (relay, a->webrtc);
 
@@ -623,18 +622,6 @@ on_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
   if (!relay)
     return;
   if (error) {
-    if (strstr (error->message, "error 436")) {
-      /* our publisher id is still in the room (a camera that restarted
-       * before Janus noticed): ask Janus to drop it, then try again */
-      JsonObject *kick = json_object_new ();
-      json_object_set_string_member (kick, "request", "kick");
-      json_object_set_int_member (kick, "room", relay->room);
-      json_object_set_int_member (kick, "id", relay->feed);
-      if (relay->adminkey)
-        json_object_set_string_member (kick, "secret", relay->adminkey);
-      pcr_janus_message (janus, kick, NULL, NULL, NULL, NULL);
-      json_object_unref (kick);
-    }
     fail (relay, error->message);
     return;
   }
@@ -652,11 +639,26 @@ on_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
 }
 
 static void
+join (PcrRelay * relay, Attempt * a)
+{
+  JsonObject *join = json_object_new ();
+
+  json_object_set_string_member (join, "request", "joinandconfigure");
+  json_object_set_string_member (join, "ptype", "publisher");
+  json_object_set_int_member (join, "room", relay->room);
+  json_object_set_int_member (join, "id", relay->feed);
+  json_object_set_string_member (join, "display", relay->display);
+  json_object_set_boolean_member (join, "audio", FALSE);
+  json_object_set_boolean_member (join, "video", TRUE);
+  pcr_janus_message (a->janus, join, "offer", a->offer, on_joined, a);
+  json_object_unref (join);
+}
+
+static void
 send_offer (PcrRelay * relay, Attempt * a, const gchar * sdp)
 {
   GstSDPMessage *msg = NULL;
   GstWebRTCSessionDescription *offer;
-  JsonObject *join;
 
   if (gst_sdp_message_new_from_text (sdp, &msg) != GST_SDP_OK) {
     fail (relay, "webrtcbin's offer does not parse");
@@ -665,17 +667,81 @@ send_offer (PcrRelay * relay, Attempt * a, const gchar * sdp)
   offer = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_OFFER, msg);
   g_signal_emit_by_name (a->webrtc, "set-local-description", offer, NULL);
   gst_webrtc_session_description_free (offer);
+  g_free (a->offer);
+  a->offer = g_strdup (sdp);
+  join (relay, a);
+}
 
-  join = json_object_new ();
-  json_object_set_string_member (join, "request", "joinandconfigure");
-  json_object_set_string_member (join, "ptype", "publisher");
-  json_object_set_int_member (join, "room", relay->room);
-  json_object_set_int_member (join, "id", relay->feed);
-  json_object_set_string_member (join, "display", relay->display);
-  json_object_set_boolean_member (join, "audio", FALSE);
-  json_object_set_boolean_member (join, "video", TRUE);
-  pcr_janus_message (a->janus, join, "offer", sdp, on_joined, a);
-  json_object_unref (join);
+static void
+offer (PcrRelay * relay, Attempt * a)
+{
+  g_autoptr (GError) build_error = NULL;
+  GstPromise *promise;
+
+  if (!build_branch (relay, a, &build_error)) {
+    fail (relay, build_error->message);
+    return;
+  }
+  promise = gst_promise_new_with_change_func (on_offer_created,
+      attempt_ref (a), attempt_unref);
+  g_signal_emit_by_name (a->webrtc, "create-offer", NULL, promise);
+}
+
+static void
+on_kicked (PcrJanus * janus, JsonObject * reply, const GError * error,
+    gpointer user_data)
+{
+  Attempt *a = user_data;
+  PcrRelay *relay = current (a);
+
+  if (!relay)
+    return;
+  if (error)
+    GST_INFO ("kicking our old publisher: %s", error->message);
+  offer (relay, a);
+}
+
+/* Our publisher id still in the room (a camera that restarted before
+ * Janus noticed its old session gone, up to a minute) would refuse the
+ * join: drop it first. */
+static void
+on_participants (PcrJanus * janus, JsonObject * reply, const GError * error,
+    gpointer user_data)
+{
+  Attempt *a = user_data;
+  PcrRelay *relay = current (a);
+  JsonObject *data = reply ? pcr_janus_plugin_data (reply) : NULL;
+  JsonNode *node = data ? json_object_get_member (data, "participants") :
+      NULL;
+  JsonArray *people = node && JSON_NODE_HOLDS_ARRAY (node) ?
+      json_node_get_array (node) : NULL;
+  gboolean there = FALSE;
+  JsonObject *kick;
+
+  if (!relay)
+    return;
+  for (guint i = 0; people && i < json_array_get_length (people); i++) {
+    JsonNode *p = json_array_get_element (people, i);
+
+    if (JSON_NODE_HOLDS_OBJECT (p) &&
+        (guint64) json_object_get_int_member_with_default
+        (json_node_get_object (p), "id", 0) == relay->feed)
+      there = TRUE;
+  }
+  if (!there) {
+    offer (relay, a);
+    return;
+  }
+  GST_INFO ("our publisher id is still in room %" G_GUINT64_FORMAT
+      ": kicking it", relay->room);
+  kick = json_object_new ();
+  json_object_set_string_member (kick, "request", "kick");
+  json_object_set_int_member (kick, "room", relay->room);
+  json_object_set_int_member (kick, "id", relay->feed);
+  if (relay->adminkey)
+    json_object_set_string_member (kick, "secret", relay->adminkey);
+  pcr_janus_message (janus, kick, NULL, NULL, on_kicked, a);
+  json_object_unref (kick);
 }
 
 static void
@@ -684,8 +750,7 @@ on_room (PcrJanus * janus, JsonObject * reply, const GError * error,
 {
   Attempt *a = user_data;
   PcrRelay *relay = current (a);
-  g_autoptr (GError) build_error = NULL;
-  GstPromise *promise;
+  JsonObject *list;
 
   if (!relay)
     return;
@@ -694,13 +759,11 @@ on_room (PcrJanus * janus, JsonObject * reply, const GError * error,
     fail (relay, error->message);
     return;
   }
-  if (!build_branch (relay, a, &build_error)) {
-    fail (relay, build_error->message);
-    return;
-  }
-  promise = gst_promise_new_with_change_func (on_offer_created,
-      attempt_ref (a), NULL);
-  g_signal_emit_by_name (a->webrtc, "create-offer", NULL, promise);
+  list = json_object_new ();
+  json_object_set_string_member (list, "request", "listparticipants");
+  json_object_set_int_member (list, "room", relay->room);
+  pcr_janus_message (janus, list, NULL, NULL, on_participants, a);
+  json_object_unref (list);
 }
 
 static void

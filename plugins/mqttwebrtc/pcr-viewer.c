@@ -757,19 +757,20 @@ disable_upnp (GObject * ice)
   g_clear_object (&agent);
 }
 
-static void
-configure_ice_agent (PcrViewer * viewer)
+void
+pcr_webrtc_configure_ice (GstElement * webrtc, const gchar * ice_addresses,
+    GstObject * owner)
 {
   g_auto (GStrv) addresses = NULL;
   GObject *ice = NULL;
   gchar **addr;
 
-  g_object_get (viewer->webrtc, "ice-agent", &ice, NULL);
+  g_object_get (webrtc, "ice-agent", &ice, NULL);
   if (!ice)
     return;
   disable_upnp (ice);
-  if (viewer->ice_addresses && *viewer->ice_addresses)
-    addresses = g_strsplit (viewer->ice_addresses, ",", -1);
+  if (ice_addresses && *ice_addresses)
+    addresses = g_strsplit (ice_addresses, ",", -1);
   for (addr = addresses; addr && *addr; addr++) {
     gboolean ok = FALSE;
 
@@ -778,10 +779,16 @@ configure_ice_agent (PcrViewer * viewer)
       continue;
     g_signal_emit_by_name (ice, "add-local-ip-address", *addr, &ok);
     if (!ok)
-      GST_WARNING_OBJECT (viewer->host.bin, "ICE agent refused local "
-          "address %s", *addr);
+      GST_WARNING_OBJECT (owner, "ICE agent refused local address %s", *addr);
   }
   g_object_unref (ice);
+}
+
+static void
+configure_ice_agent (PcrViewer * viewer)
+{
+  pcr_webrtc_configure_ice (viewer->webrtc, viewer->ice_addresses,
+      GST_OBJECT (viewer->host.bin));
 }
 
 /* The codec preferences for a viewer's transceiver. webrtcbin answers with

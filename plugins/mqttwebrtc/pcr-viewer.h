@@ -78,6 +78,12 @@ PcrViewer *pcr_viewer_new (const PcrViewerHost * host, const gchar * id,
 gboolean pcr_viewer_start (PcrViewer * viewer, GstElement ** tees,
     guint n_tees, guint rendition, GError ** error);
 
+/* Before gathering: no UPnP-IGD port mapping, and candidates only on the
+ * comma-separated @ice_addresses when set (the element's ice-addresses);
+ * for the relay's webrtcbin too. */
+void pcr_webrtc_configure_ice (GstElement * webrtc,
+    const gchar * ice_addresses, GstObject * owner);
+
 /* The session whose branch holds @object (at any depth), or NULL; any
  * thread. */
 gchar *pcr_viewer_session_of (GstObject * object);

@@ -1648,17 +1648,27 @@ static void
 relay_setup_failed (Session * s, const gchar * format, ...)
 {
   g_autoptr (SoupServerMessage) msg = session_take_request (s);
+  g_autofree gchar *message = NULL;
   g_autofree gchar *why = NULL;
   va_list args;
 
   va_start (args, format);
-  why = g_strdup_vprintf (format, args);
+  message = g_strdup_vprintf (format, args);
   va_end (args);
+  why = pcr_quote_untrusted (message, PCR_HTTP_MAX_ERROR_LINE);
   if (msg != NULL) {
     reply_fallback (msg, "%s", why);
     soup_server_message_unpause (msg);
   }
   relay_end_later (s, TRUE, why);
+}
+
+/* What Janus (or the way to it) said, fit for a log line and a reply:
+ * its reason strings are not ours. */
+static gchar *
+janus_error_text (const GError * error)
+{
+  return pcr_quote_untrusted (error ? error->message : "gone", 300);
 }
 
 static gboolean
@@ -1706,9 +1716,11 @@ on_relay_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
   gsize len;
 
   if (error != NULL) {
+    g_autofree gchar *why = janus_error_text (error);
+
     relay_setup_failed (s, "Janus did not let the viewer subscribe to "
         "device %s (room %" G_GUINT64_FORMAT ", feed %" G_GUINT64_FORMAT
-        "): %s", s->device, s->room, s->feed, error->message);
+        "): %s", s->device, s->room, s->feed, why);
     return;
   }
   data = pcr_janus_plugin_data (reply);
@@ -1773,13 +1785,19 @@ on_relay_connected (PcrJanus * janus, JsonObject * reply,
   g_autoptr (JsonArray) streams = NULL;
 
   if (error != NULL) {
-    relay_setup_failed (s, "cannot use Janus: %s", error->message);
+    g_autofree gchar *why = janus_error_text (error);
+
+    relay_setup_failed (s, "cannot use Janus: %s", why);
     return;
   }
   GST_INFO ("session %s: Janus session %" G_GUINT64_FORMAT, s->id,
       pcr_janus_session_id (janus));
   stream = json_object_new ();
   json_object_set_int_member (stream, "feed", (gint64) s->feed);
+  /* the playout-delay extension (10 ms steps): the browser renders each
+   * frame once decoded, as a direct viewer's does */
+  json_object_set_int_member (stream, "min_delay", 0);
+  json_object_set_int_member (stream, "max_delay", 0);
   streams = json_array_new ();
   json_array_add_object_element (streams, json_object_ref (stream));
   body = json_object_new ();
@@ -1827,8 +1845,9 @@ static void
 on_relay_lost (PcrJanus * janus, const GError * error, gpointer user_data)
 {
   Session *s = user_data;
+  g_autofree gchar *text = janus_error_text (error);
   g_autofree gchar *why = g_strdup_printf ("lost the Janus session: %s",
-      error ? error->message : "gone");
+      text);
 
   relay_end_later (s, TRUE, why);
 }
@@ -2003,8 +2022,9 @@ on_relay_started (PcrJanus * janus, JsonObject * reply,
   g_autofree gchar *detail = NULL;
 
   if (error != NULL) {
+    g_autofree gchar *text = janus_error_text (error);
     g_autofree gchar *why = g_strdup_printf ("Janus refused the viewer's "
-        "answer: %s", error->message);
+        "answer: %s", text);
 
     if (msg != NULL) {
       reply_error (msg, SOUP_STATUS_BAD_GATEWAY, "%s", why);

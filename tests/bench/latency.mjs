@@ -28,8 +28,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  Failure, Proc, check, ensureNodeModules, freePort, launchChromium, log,
-  poll, procUsage, reexecInNamespace, sleep, tcpOpen,
+  Failure, JANUS_ADDRESS, Proc, check, ensureNodeModules, freePort,
+  launchChromium, log, poll, procUsage, reexecInNamespace, sleep, startJanus,
+  tcpOpen,
 } from '../browser/harness.mjs';
 
 const NS_MARK = 'PCR_BENCH_IN_NETNS';
@@ -40,7 +41,7 @@ const SOURCE_ROOT = resolve(HERE, '..', '..');
 const HZ = Number(spawnSync('getconf', ['CLK_TCK']).stdout) || 100;
 const PYTHON = '/usr/bin/python3'; // Debian's, where python3-aiortc is
 
-const PHASES = ['ours1', 'ours5', 'ours20', 'breakdown', 'fanout', 'aiortc1',
+const PHASES = ['ours1', 'relay1', 'ours5', 'ours20', 'breakdown', 'fanout', 'aiortc1',
   'aiortc5'];
 
 function parseArgs(argv) {
@@ -148,11 +149,17 @@ class Run {
 
   /** The camera service on the stamped test pattern; env adds tracers. */
   async startService(name, env = {}) {
+    // relayed: candidates on Janus' interface too (harness.mjs)
+    const relay = this.janus ? ['--relay', `${this.janus.url}?adminkey=bench`,
+      '--ice-address', JANUS_ADDRESS] : [];
     this.service = this.spawn(name, [BIN.service, '--source', 'test',
       '--latency-stamp', '--width', '1280', '--height', '720',
       '--framerate', '30', '--broker', this.brokerUri, '--device', DEVICE,
       '--ice-address', '127.0.0.1', '--max-viewers', '64',
-      '--idle-stop-seconds', '30'], { GST_PLUGIN_PATH: BIN.plugins, ...env });
+      '--idle-stop-seconds', '30', ...relay,
+      // by hand, e.g. PCR_BENCH_SERVICE_ARGS="--renditions 1"
+      ...(process.env.PCR_BENCH_SERVICE_ARGS || '').split(' ').filter(Boolean)],
+    { GST_PLUGIN_PATH: BIN.plugins, ...env });
     // online: its retained status says so
     const ok = await poll(() => {
       check(this.service.alive(), `the service exited (${this.service.code})` +
@@ -168,7 +175,8 @@ class Run {
   async startGateway() {
     const port = await freePort();
     const p = this.spawn('gateway', [BIN.gateway, '--broker', this.brokerUri,
-      '--listen', `127.0.0.1:${port}`, '--www', BIN.www, '--device', DEVICE]);
+      '--listen', `127.0.0.1:${port}`, '--www', BIN.www, '--device', DEVICE,
+      ...(this.janus ? ['--janus', this.janus.url] : [])]);
     await this.waitPort(port, p, 'the gateway');
     return `http://127.0.0.1:${port}`;
   }
@@ -213,6 +221,15 @@ const INIT_SCRIPT = () => {
   RTCPeerConnection.prototype.createOffer = function (...a) {
     if (window.__bench.offerAt === null) window.__bench.offerAt = performance.now();
     return create.apply(this, a);
+  };
+  // relayed, Janus offers: the page's request to the gateway starts it
+  const get = window.fetch;
+  window.fetch = function (url, opts, ...rest) {
+    if (window.__bench.offerAt === null && opts && opts.method === 'POST' &&
+        String(url).includes('api/relay/')) {
+      window.__bench.offerAt = performance.now();
+    }
+    return get.call(this, url, opts, ...rest);
   };
   // per presented frame: last packet received -> expected on screen
   window.__bench.receiveToDisplay = [];
@@ -314,6 +331,7 @@ async function measure(pages, seconds, proc, label) {
         [s.frame, s.latencyMs, s.presentedFrames]),
       receiveToDisplay: window.__bench.receiveToDisplay.slice(),
       bench: window.__bench,
+      path: window.picamrtc.path,
     };
   })));
 
@@ -345,6 +363,7 @@ async function measure(pages, seconds, proc, label) {
         (d('jitterBufferEmittedCount') || 1),
       decodeMs: 1000 * d('totalDecodeTime') / (decoded || 1),
       processingMs: 1000 * d('totalProcessingDelay') / (decoded || 1),
+      path: a.path,
       firstFrameMs: a.bench && a.bench.offerAt !== null && a.bench.firstFrameAt !== null
         ? a.bench.firstFrameAt - a.bench.offerAt : null,
     };
@@ -565,7 +584,8 @@ function markdown(res, made, imgPrefix) {
     'slowest viewer fps (decoded / on screen)', 'frames not shown',
     'offer → first frame (ms)', 'sender CPU (%)', 'sender RSS (MB)');
   row('---', '---', '---', '---', '---', '---', '---', '---', '---');
-  const rows = [['ours1', 'picamrtc, 1'], ['aiortc1', 'aiortc, 1'],
+  const rows = [['ours1', 'picamrtc, 1'], ['relay1', 'picamrtc through Janus, 1'],
+    ['aiortc1', 'aiortc, 1'],
     ['ours5', 'picamrtc, 5'], ['aiortc5', 'aiortc, 5'],
     ['ours20', 'picamrtc, 20 (1 page + 19 C viewers)']];
   for (const [k, name] of rows) {
@@ -674,25 +694,38 @@ async function inner() {
     }
     const res = { date: new Date().toISOString().slice(0, 10), seconds: opts.seconds };
     await run.startBroker();
+    const want = (p) => opts.phases.includes(p);
+    // with relay1 the camera is relayed through Janus; the other phases of
+    // picamrtc then stay direct (?relay=0)
+    if (want('relay1')) run.janus = await startJanus(run.workdir, 'bench');
+    const direct = run.janus ? '&relay=0' : '';
+    if (run.janus) run.procs.push(run.janus.proc);
     await run.startService('picamrtc');
     const ours = await run.startGateway();
     run.browser = await launchChromium(BIN.nodeModules);
     res.chromium = `Chromium ${run.browser.version()}`;
     const half = Math.max(5, Math.round(opts.seconds / 2));
 
-    const want = (p) => opts.phases.includes(p);
     if (want('ours1')) {
-      res.ours1 = await pagePhase(run, ours, 1, opts.seconds, run.service, 'picamrtc 1');
+      res.ours1 = await pagePhase(run, ours, 1, opts.seconds, run.service,
+        'picamrtc 1', direct);
+    }
+    if (want('relay1')) {
+      res.relay1 = await pagePhase(run, ours, 1, opts.seconds, run.service,
+        'picamrtc via Janus 1');
+      const path = res.relay1.pages[0].path;
+      check(path === 'relay', `the relayed page played ${path}, not through Janus`);
     }
     if (want('ours5')) {
-      res.ours5 = await pagePhase(run, ours, 5, half, run.service, 'picamrtc 5');
+      res.ours5 = await pagePhase(run, ours, 5, half, run.service, 'picamrtc 5',
+        direct);
     }
     if (want('ours20')) {
       await waitNoViewers(ours);
       const cv = startCViewers(run, 19, half + 40, 'load');
       await waitFirstFrames(cv, 30_000);
       res.ours20 = await pagePhase(run, ours, 1, half, run.service, 'picamrtc 20',
-        '', false);
+        direct, false);
       await stopViewers(run, cv);
     }
     if (want('breakdown')) res.breakdown = await breakdownPhase(run, ours);
@@ -739,7 +772,7 @@ async function inner() {
 
     // what no machine should show, even a loaded one
     // (picamrtc only: the baseline is someone else's code on a busy machine)
-    for (const k of ['ours1'].filter((p) => res[p])) {
+    for (const k of ['ours1', 'relay1'].filter((p) => res[p])) {
       const r = res[k];
       check(r.latency.n >= opts.seconds * 5, `${k}: only ${r.latency.n} ` +
         `stamped frames in ${opts.seconds} s`);

@@ -239,8 +239,20 @@ events: { broadcast = false }
       `json = "plain" base_path = "/janus" http = true port = ${port} ` +
       'ip = "127.0.0.1" https = false }\nadmin: { admin_http = false }\n');
     this.janusUrl = `http://127.0.0.1:${port}/janus`;
-    this.janus = this.spawn('janus', ['janus', '-F', conf, '-N', '-o',
-      '-L', join(this.workdir, 'janus-file.log'), '--ice-enforce-list',
+    this.janusConf = conf;
+    await this.runJanus('janus');
+    // the camera's connection to Janus failed with candidates on 127.0.0.1
+    // only: it gets Janus' interface address too
+    this.serviceArgs = [...this.serviceArgs, '--relay',
+      `${this.janusUrl}?adminkey=${JANUS_ADMIN_KEY}`, '--ice-address',
+      JANUS_ADDRESS];
+    this.gatewayArgs = [...this.gatewayArgs, '--janus', this.janusUrl];
+  }
+
+  /** Starts Janus (again) with the config of startJanus(). */
+  async runJanus(name) {
+    this.janus = this.spawn(name, ['janus', '-F', this.janusConf, '-N', '-o',
+      '-L', join(this.workdir, `${name}-file.log`), '--ice-enforce-list',
       JANUS_IFACE]);
     const up = await poll(async () => {
       check(this.janus.alive(), `Janus exited at start-up (${this.janus.code})`);
@@ -250,12 +262,6 @@ events: { broadcast = false }
     }, 15_000, 100);
     check(up, `Janus does not answer on ${this.janusUrl}`);
     log(`Janus up on ${this.janusUrl}, ICE on ${JANUS_IFACE} ${JANUS_ADDRESS}`);
-    // the camera's connection to Janus failed with candidates on 127.0.0.1
-    // only: it gets Janus' interface address too
-    this.serviceArgs = [...this.serviceArgs, '--relay',
-      `${this.janusUrl}?adminkey=${JANUS_ADMIN_KEY}`, '--ice-address',
-      JANUS_ADDRESS];
-    this.gatewayArgs = [...this.gatewayArgs, '--janus', this.janusUrl];
   }
 
   async start() {
@@ -1781,7 +1787,8 @@ async function playsRelayed(page, what) {
  * api/relay; the camera serves neither itself (its direct viewer count
  * stays 0, what it sends does not grow with the second page, while what
  * Janus sends does); a page that stops gives its lease back and the other
- * plays on. */
+ * plays on; ?relay=0 plays directly; a page whose Janus dies plays again
+ * once it is back. */
 async function caseRelay(env) {
   const st0 = await env.waitDevice((s) => s.relay && typeof s.relay === 'object',
     10_000, 'with "relay" in its status');
@@ -1827,13 +1834,47 @@ async function caseRelay(env) {
   check(/^picamrtc_gateway_relay_sessions 1$/m.test(m.text),
     'the gateway\'s /metrics does not count 1 relayed session: ' +
     (/^picamrtc_gateway_relay_sessions .*$/m.exec(m.text) || ['none'])[0]);
-  env.alive();
   check(env.janus.alive(), `Janus died (${env.janus.code})`);
+
+  // ?relay=0: the same camera directly, over WHEP
+  const c = await env.newPage('page-direct');
+  await c.goto(`${env.base}/?device=${DEVICE}&relay=0`, { waitUntil: 'load' });
+  const { snap: snapC } = await expectPlaying(c, 30, 20_000, 'with ?relay=0');
+  check(snapC.path === 'whep', `?relay=0 plays over "${snapC.path}", ` +
+    'expected "whep"');
+  const signalC = await c.locator('[data-stat="path"]').innerText();
+  check(signalC === 'WHEP · direct', `?relay=0: Signal "${signalC}"`);
+  await env.waitDevice((s) => s.viewers === 1 && s.relay?.viewers === 1,
+    10_000, 'with 1 direct and 1 relayed viewer');
+  await c.evaluate(() => window.picamrtc.stop());
+
+  // Janus goes away (SIGKILL) and comes back: page B reconnects by itself
+  // (through Janus again, or directly while the camera cannot reach it)
+  const killedAt = Date.now();
+  const logFrom = env.pageLog.length;
+  env.janus.signal('SIGKILL');
+  await env.janus.wait(5000);
+  await poll(async () => (await snapshot(b)).state !== 'live', 20_000, 200);
+  await env.runJanus('janus-2');
+  const before = (await snapshot(b)).framesRendered;
+  const back = await poll(async () => {
+    const sn = await snapshot(b);
+    return sn.state === 'live' && sn.framesRendered > before + 60 ? sn : null;
+  }, 60_000, 250);
+  check(back, 'page-b did not play again after Janus restarted: ' +
+    JSON.stringify(await snapshot(b)));
+  const backS = ((Date.now() - killedAt) / 1000).toFixed(1);
+  log(`page-b plays again over ${back.path}, ${backS} s after Janus was ` +
+    `killed; what it did meanwhile:\n${env.pageLog.slice(logFrom)
+      .filter((l) => l.includes('[page-b]')).join('\n')}`);
+  env.alive();
   return `two pages play through Janus ("via Janus", ${msA} and ${msB} ms ` +
     `to 90 frames); camera: 0 direct viewers, sends ${kbits(rate1.camera)} ` +
     `→ ${kbits(rate2.camera)}; Janus sends ${kbits(rate1.janus)} → ` +
     `${kbits(rate2.janus)}; a stop gives the lease back, the other page ` +
-    `plays on at ${fpsB.toFixed(0)} frames/s`;
+    `plays on at ${fpsB.toFixed(0)} frames/s; ?relay=0 plays over WHEP; ` +
+    `after Janus was killed and restarted page-b plays again over ` +
+    `${back.path} (${backS} s)`;
 }
 
 const CASES = {

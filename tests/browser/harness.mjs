@@ -3,10 +3,11 @@
 // ports, the private network namespace, playwright-core in the build tree
 // and Debian's Chromium.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import {
   closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync,
+  readdirSync, writeFileSync,
 } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -273,4 +274,65 @@ export function procUsage(pid) {
   } catch {
     return null;
   }
+}
+
+// --- Janus, for the relay (docs/scaling.md) ----------------------------------
+
+// Janus' libnice leaves loopback interfaces out, so Janus gathers on a veth
+// pair made inside the private namespace, holding a loopback address: every
+// packet still goes to a loopback address of this namespace, which has no
+// route anywhere else.
+export const JANUS_ADDRESS = '127.0.1.1';
+const JANUS_IFACE = 'pcrjanus0';
+
+/**
+ * Janus 1.1.2 on data/janus's configuration (ports, the VideoRoom admin key
+ * and the folder of the copy changed), in @workdir. Returns the Proc, its
+ * API URL, and restart() (the same ports, for the fault tests).
+ */
+export async function startJanus(workdir, adminKey) {
+  const ip = (...a) => execFileSync('ip', a, { stdio: 'pipe' });
+  if (!existsSync(`/sys/class/net/${JANUS_IFACE}`)) {
+    ip('link', 'add', JANUS_IFACE, 'type', 'veth', 'peer', 'name',
+      `${JANUS_IFACE}p`);
+    ip('addr', 'add', `${JANUS_ADDRESS}/32`, 'dev', JANUS_IFACE);
+    ip('link', 'set', `${JANUS_IFACE}p`, 'up');
+    ip('link', 'set', JANUS_IFACE, 'up');
+  }
+  const conf = join(workdir, 'janus-conf');
+  mkdirSync(conf, { recursive: true });
+  const port = await freePort();
+  const adminPort = await freePort();
+  const src = join(HERE, '..', '..', 'data', 'janus');
+  for (const f of readdirSync(src).filter((n) => n.endsWith('.jcfg'))) {
+    const text = readFileSync(join(src, f), 'utf8')
+      .replace(/configs_folder = "[^"]*"/, `configs_folder = "${conf}"`)
+      .replace(/(\n\s*)port = \d+/, `$1port = ${port}`)
+      .replace(/admin_port = \d+/, `admin_port = ${adminPort}`)
+      .replace(/admin_key = "[^"]*"/, `admin_key = "${adminKey}"`);
+    writeFileSync(join(conf, f), text);
+  }
+  const url = `http://127.0.0.1:${port}/janus`;
+  const janus = { url, adminUrl: `http://127.0.0.1:${adminPort}/admin` };
+  janus.start = async () => {
+    janus.proc = new Proc('janus', ['janus', '-F', conf, '-N', '-o',
+      '-L', join(workdir, 'janus-file.log'), '--ice-enforce-list',
+      JANUS_IFACE], workdir);
+    const up = await poll(async () => {
+      check(janus.proc.alive(), `Janus exited at start-up (${janus.proc.code})` +
+        `:\n${janus.proc.logText(3000)}`);
+      try {
+        return (await http(`${url}/info`)).json?.janus === 'server_info';
+      } catch { return false; }
+    }, 15_000, 100);
+    check(up, `Janus does not answer on ${url}`);
+  };
+  janus.restart = async () => {
+    janus.proc.signal('SIGKILL');
+    await janus.proc.wait(5000);
+    await janus.start();
+  };
+  await janus.start();
+  log(`Janus up on ${url}, ICE on ${JANUS_IFACE} ${JANUS_ADDRESS}`);
+  return janus;
 }

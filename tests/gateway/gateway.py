@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -2880,6 +2881,229 @@ def case_relay_errors(env):
         'no session left'
 
 
+# Janus for case relay, inside the namespace. Its libnice leaves loopback
+# out: it gathers on a veth made here with a loopback address, and every
+# packet still goes through lo. tests/pcrtest.py's Janus helper (with
+# data/janus/) does the same; this minimal start of the case's own is to be
+# replaced by it once both are in one branch.
+JANUS_IFACE = 'pcrjanus0'
+JANUS_ADDRESS = '127.0.1.1'
+JANUS_ADMIN_KEY = 'picamrtc-gateway-room-key'
+JANUS_LIB = '/usr/lib/x86_64-linux-gnu/janus'
+
+
+def start_janus(env):
+    """Janus (VideoRoom, HTTP transport); returns its API URL and its
+    Proc."""
+    check(os.environ.get(pcrtest.NS_MARK) == '1',
+          'Janus is only started inside the test namespace')
+    if shutil.which('janus') is None:
+        print('SKIP: janus is not installed (apt-get install janus)')
+        sys.exit(77)
+    for cmd in (['ip', 'link', 'add', JANUS_IFACE, 'type', 'veth', 'peer',
+                 'name', JANUS_IFACE + 'p'],
+                ['ip', 'addr', 'add', JANUS_ADDRESS + '/32', 'dev',
+                 JANUS_IFACE],
+                ['ip', 'link', 'set', JANUS_IFACE + 'p', 'up'],
+                ['ip', 'link', 'set', JANUS_IFACE, 'up']):
+        subprocess.run(cmd, check=True, capture_output=True, timeout=10)
+    conf = os.path.join(env.workdir, 'janus-conf')
+    os.makedirs(conf)
+    port = free_port()
+
+    def others(kind, keep):
+        return ','.join(f for f in sorted(os.listdir(os.path.join(
+            JANUS_LIB, kind))) if f.endswith('.so') and f != keep)
+    files = {
+        'janus.jcfg':
+            f'general: {{\n configs_folder = "{conf}"\n'
+            f' plugins_folder = "{JANUS_LIB}/plugins"\n'
+            f' transports_folder = "{JANUS_LIB}/transports"\n'
+            f' events_folder = "{JANUS_LIB}/events"\n'
+            f' loggers_folder = "{JANUS_LIB}/loggers"\n'
+            ' session_timeout = 60\n}\n'
+            'nat: { full_trickle = false ice_lite = false ice_tcp = false '
+            'ignore_mdns = true }\n'
+            f'plugins: {{ disable = "{others("plugins", "libjanus_videoroom.so")}" }}\n'
+            f'transports: {{ disable = "{others("transports", "libjanus_http.so")}" }}\n'
+            f'loggers: {{ disable = "{others("loggers", "")}" }}\n'
+            'events: { broadcast = false }\n',
+        'janus.plugin.videoroom.jcfg':
+            f'general: {{ admin_key = "{JANUS_ADMIN_KEY}" string_ids = false '
+            'events = false }\n',
+        'janus.transport.http.jcfg':
+            f'general: {{ json = "plain" base_path = "/janus" http = true '
+            f'port = {port} ip = "127.0.0.1" https = false }}\n'
+            'admin: { admin_http = false }\n',
+    }
+    for name, text in files.items():
+        with open(os.path.join(conf, name), 'w') as f:
+            f.write(text)
+    url = f'http://127.0.0.1:{port}/janus'
+    proc = env.spawn('janus', ['janus', '-F', conf, '-N', '-o', '-L',
+                               os.path.join(env.workdir, 'janus-file.log'),
+                               '--ice-enforce-list', JANUS_IFACE])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        check(proc.alive(), 'Janus exited at start-up: ' +
+              proc.log_text(3000))
+        try:
+            conn = http.client.HTTPConnection('127.0.0.1', port, timeout=1)
+            conn.request('GET', '/janus/info')
+            if json.loads(conn.getresponse().read()).get('janus') == \
+                    'server_info':
+                return url, proc
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+        time.sleep(0.1)
+    raise Failure(f'Janus did not answer on {url} within 15 s')
+
+
+def relay_answer(offer):
+    """An answer to Janus' offer that a browser could have written, for a
+    peer that is not there: recvonly, its own ICE credentials, a host
+    candidate nobody listens on. Janus takes it; its ICE then fails."""
+    out = []
+    for line in offer.replace('\r\n', '\n').split('\n'):
+        if line.startswith('a=candidate') or line == 'a=end-of-candidates':
+            continue
+        if line.startswith('a=ice-ufrag:'):
+            line = 'a=ice-ufrag:pcrT'
+        elif line.startswith('a=ice-pwd:'):
+            line = 'a=ice-pwd:pcrtestpcrtestpcrtest00'
+        elif line in ('a=sendonly', 'a=sendrecv'):
+            line = 'a=recvonly'
+        elif line.startswith('a=setup:'):
+            line = 'a=setup:active'
+        elif line.startswith('a=ice-options') or line.startswith('a=rid:') \
+                or line.startswith('a=simulcast:'):
+            continue
+        out.append(line)
+        if line.startswith('a=mid:'):
+            out.append('a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host')
+            out.append('a=end-of-candidates')
+    return '\r\n'.join(l for l in out if l) + '\r\n'
+
+
+def case_relay(env):
+    """The camera relayed through a real Janus: POST /api/relay gets
+    Janus' offer (201) once the camera publishes; the camera counts the
+    relayed viewer apart from its direct ones; the gateway renews the lease
+    every 10 s and ends a session left without an answer after 30 s; a
+    PATCH reaches Janus (204, a second one 409), and when Janus hangs up
+    (its ICE fails: nobody is there) the session ends; DELETE ends one at
+    once; WHEP to the relayed camera stays direct."""
+    env.start_broker()
+    janus, janus_proc = start_janus(env)
+
+    def janus_alive(when):
+        check(janus_proc.alive(), f'Janus died {when} (exit '
+              f'{janus_proc.proc.returncode}; log: '
+              f'{janus_proc.log_text(800)!r})')
+    # the camera's connection to Janus fails with candidates on 127.0.0.1
+    # only: it gets Janus' interface address too
+    env.start_service(['--max-viewers', '4', '--relay',
+                       f'{janus}?adminkey={JANUS_ADMIN_KEY}',
+                       '--ice-address', JANUS_ADDRESS])
+    gw = env.gateway(['--janus', janus, '--stun-uri', 'stun:stun.example:3478'])
+    gw.wait_device(DEVICE, lambda s: (s.get('relay') or {}).get('state') ==
+                   'idle', what='relayed and idle')
+    sniff = Sniffer(env, f'{PREFIX}/{DEVICE}/in/#', 'sniff-relay')
+
+    def relay_viewers(n, what, timeout=15):
+        return gw.wait_device(DEVICE, lambda s: (s.get('relay') or {}).get(
+            'viewers') == n, timeout, what)
+
+    def sent(session, kind):
+        return [m for t, m in sniff.messages()
+                if t == f'{PREFIX}/{DEVICE}/in/{session}' and
+                m.get('type') == kind]
+
+    def post():
+        r = expect(relay_post(gw, DEVICE, b'{}',
+                              {'Content-Type': 'application/json'}), 201,
+                   'POST /api/relay/cam1')
+        body = r.json()
+        check(HEX32.match(body.get('session', '')), f'session: {body}')
+        check(r.header('Location') == f'/api/relay/{DEVICE}/'
+              f'{body["session"]}', f'Location {r.header("Location")!r}')
+        check(r.header('Access-Control-Allow-Origin') == '*', 'no CORS')
+        sdp = body.get('sdp', '')
+        check(sdp.startswith('v=0') and 'm=video' in sdp and
+              'H264' in sdp and 'a=candidate' in sdp,
+              f'Janus\' offer lacks video, H.264 or candidates: {sdp[:300]!r}')
+        check(body.get('iceServers') == [{'urls': ['stun:stun.example:3478']}],
+              f'iceServers {body.get("iceServers")}')
+        return r, body['session'], sdp
+
+    # 1. an offer, then no answer: leases every 10 s, the end after 30 s
+    r, idle, _ = post()
+    log(f'first relayed offer after {r.took:.1f} s')
+    st = relay_viewers(1, 'with 1 relayed viewer')
+    check(st['relay']['state'] == 'publishing' and st.get('viewers') == 0,
+          f'status with one relayed viewer: {st}')
+    found = sniff.wait(lambda t, p: len(sent(idle, 'relay')) >= 3, 25)
+    janus_alive('while an offer waited for its answer')
+    check(found, f'the lease was not renewed twice in 25 s: '
+          f'{len(sent(idle, "relay"))} relay messages')
+    check(sniff.wait(lambda t, p: sent(idle, 'bye'), 12), 'no bye after '
+          '30 s without an answer')
+    check(f'session {idle} (device {DEVICE}) ended: no answer to Janus' in
+          gw.log_text(), 'the gateway does not say why it ended the session')
+    relay_viewers(0, 'after the unanswered session ended')
+
+    # 2. an answer for a peer that is not there: 204, a second one 409;
+    # Janus hangs up when its ICE fails, and the session ends
+    r, gone, offer = post()
+    answer = relay_answer(offer)
+    env.write('relay-offer.sdp', offer)
+    env.write('relay-answer.sdp', answer)
+    expect(gw.request('PATCH', f'/api/relay/{DEVICE}/{gone}', answer,
+                      {'Content-Type': 'application/sdp'}), 204,
+           'PATCH with the answer')
+    r = expect(gw.request('PATCH', f'/api/relay/{DEVICE}/{gone}', answer,
+                          {'Content-Type': 'application/sdp'}), 409,
+               'a second PATCH')
+    expect(gw.request('PATCH', f'/api/relay/{DEVICE}/{idle}', answer,
+                      {'Content-Type': 'application/sdp'}), 404,
+           'PATCH of the ended session')
+    t0 = time.monotonic()
+    found = sniff.wait(lambda t, p: sent(gone, 'bye'), 60)
+    janus_alive('after an answer from a peer that is not there')
+    check(found, 'Janus never hung '
+          'up the subscriber whose peer is not there (no bye within 60 s)')
+    log(f'Janus hung up after {time.monotonic() - t0:.1f} s')
+    check(re.search(f'session {gone} .*ended: (Janus hung up|lost the Janus)',
+                    gw.log_text()), 'the gateway does not say Janus ended it')
+    relay_viewers(0, 'after Janus hung up')
+
+    # 3. DELETE: at once, with a bye
+    _, deleted, _ = post()
+    relay_viewers(1, 'with the third relayed viewer')
+    expect(gw.request('DELETE', f'/api/relay/{DEVICE}/{deleted}'), 200,
+           'DELETE')
+    check(sniff.wait(lambda t, p: sent(deleted, 'bye'), 5), 'no bye after '
+          'DELETE')
+    relay_viewers(0, 'after DELETE', 5)
+    expect(gw.request('DELETE', f'/api/relay/{DEVICE}/{deleted}'), 404,
+           'a second DELETE')
+
+    # 4. WHEP to the relayed camera stays direct
+    r = expect(whep_post(gw), 201, 'WHEP to a relayed camera')
+    st = wait_viewers(env, 1, 'a WHEP viewer of a relayed camera')
+    check((st.get('relay') or {}).get('viewers') == 0,
+          f'a WHEP viewer counted as relayed: {st}')
+    expect(gw.request('DELETE', r.header('Location')), 200, 'WHEP DELETE')
+    m = parse_metrics(gw.request('GET', '/metrics').text())
+    check(metric(m, 'picamrtc_gateway_relay_sessions') == 0,
+          'relayed sessions left on /metrics')
+    janus_alive('at the end')
+    return 'offer 201 with H.264 and candidates; relay.viewers 1 (direct ' \
+        '0); lease renewed every 10 s; no answer → bye at 30 s; PATCH 204, ' \
+        'again 409; Janus hangup → bye; DELETE → bye at once; WHEP stays ' \
+        'direct'
+
+
 CASES = {
     'static': case_static,
     'start-webrtc': case_start_webrtc,
@@ -2915,6 +3139,7 @@ CASES = {
     'metrics-restarts': case_metrics_restarts,
     'control': case_control,
     'relay-errors': case_relay_errors,
+    'relay': case_relay,
 }
 
 
