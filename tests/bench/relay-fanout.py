@@ -103,12 +103,17 @@ def window(env, counter, janus, procs, seconds):
                       cpu_seconds(janus.proc.pid), counter.bytes(),
                       time.monotonic())
     v1 = sum(cpu_seconds(p.pid) for p, _ in procs)
+    # the longest wait for a frame any viewer reported in the window: a
+    # stall shows here even when a catch-up burst evens the rate out
+    gap = max((e['max_gap_ms'] for p, _ in procs for e in p.find('frames')
+               if t0 < e['_t'] <= t1 + 0.5), default=0)
     f1 = viewer_counts(procs)
     # each viewer's rate between its reports nearest to the window's ends
     fps = [1000 * (b[2] - a[2]) / (b[3] - a[3]) if b[3] > a[3] else 0.0
            for a, b in zip(f0, f1)]
     return (100 * (c1 - c0) / (t1 - t0), 8 * (b1 - b0) / (t1 - t0) / 1000,
-            100 * (j1 - j0) / (t1 - t0), fps, 100 * (v1 - v0) / (t1 - t0))
+            100 * (j1 - j0) / (t1 - t0), fps, 100 * (v1 - v0) / (t1 - t0),
+            gap)
 
 
 def bench(env):
@@ -168,16 +173,21 @@ def bench(env):
     print()
     print('| relayed viewers | camera CPU (% of a core) | camera sends '
           '(kbit/s) | Janus CPU (% of a core) | viewers\' frames/s '
-          '(min / median / max) | viewers\' processes CPU (% of a core) |')
-    print('| --- | --- | --- | --- | --- | --- |')
+          '(min / median / max) | longest wait for a frame (ms) | '
+          'viewers\' processes CPU (% of a core) |')
+    print('| --- | --- | --- | --- | --- | --- | --- |')
     print(f'| 1 | {one[0]:.1f} | {one[1]:.0f} | {one[2]:.1f} | '
-          f'{fps_cell(one[3])} | {one[4]:.0f} |')
+          f'{fps_cell(one[3])} | {one[5]} | {one[4]:.0f} |')
     print(f'| {n} | {many[0]:.1f} | {many[1]:.0f} | {many[2]:.1f} | '
-          f'{fps_cell(many[3])} | {many[4]:.0f} |')
+          f'{fps_cell(many[3])} | {many[5]} | {many[4]:.0f} |')
     print()
     print(f'{decode} viewer(s) decoded 1280x720 (avdec_h264), {n - decode} '
           'counted access units without decoding; windows of '
-          f'{seconds} s; {os.cpu_count()} cores; no delay or loss emulated.')
+          f'{seconds} s; {os.cpu_count()} cores shared by the camera, Janus '
+          'and the viewers (load average '
+          f'{os.getloadavg()[0]:.1f}: other work on the machine skews it); '
+          'no delay or loss emulated. A rate above 30 is a catch-up burst '
+          'after a stall.')
     slow = [f for f in many[3] if f < 25]
     if slow:
         print(f'{len(slow)} of {n} viewers got under 25 frames/s: '
