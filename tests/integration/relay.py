@@ -15,7 +15,7 @@ import sys
 import time
 
 import pcrtest
-from pcrtest import (DEVICE, JANUS_PEER_ARGS, Env, check, expect_exit,
+from pcrtest import (JANUS_PEER_ARGS, Env, check, expect_exit,
                      expect_frames, free_port, log, watch_to_end)
 
 
