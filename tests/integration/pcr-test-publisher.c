@@ -4,8 +4,10 @@
  * and the gateway without the camera. By hand only:
  *
  *   pcr-test-publisher --janus http://127.0.0.1:8088/janus?adminkey=K \
- *       --room 1234 --feed 42 [--ice-address 127.0.0.1] [--size 640x360]
+ *       --room 1234 --feed 42 [--ice-address IP]... [--size 640x360]
  *
+ * (in the tests' namespace: --ice-address 127.0.0.1 --ice-address
+ * 127.0.1.1, Janus' own address; tests/pcrtest.py says why)
  * Prints "publishing" once Janus says webrtcup; runs until SIGINT/SIGTERM
  * or the Janus session is lost (exit 1). */
 
@@ -96,8 +98,6 @@ on_configured (PcrJanus * janus, JsonObject * reply, const GError * error,
     quit (1);
     return;
   }
-  if (g_getenv ("PCR_PUBLISHER_DUMP"))
-    g_printerr ("answer:\n%s\n", sdp);
   answer = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER,
       msg);
   g_signal_emit_by_name (p.webrtc, "set-remote-description", answer,
@@ -119,8 +119,6 @@ send_offer (gpointer data)
   g_object_get (p.webrtc, "local-description", &desc, NULL);
   text = gst_sdp_message_as_text (desc->sdp);
   gst_webrtc_session_description_free (desc);
-  if (g_getenv ("PCR_PUBLISHER_DUMP"))
-    g_printerr ("offer:\n%s\n", text);
   json_object_set_string_member (body, "request", "joinandconfigure");
   json_object_set_string_member (body, "ptype", "publisher");
   json_object_set_int_member (body, "room", p.room);

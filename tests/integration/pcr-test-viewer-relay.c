@@ -666,8 +666,9 @@ on_answer_created (GstPromise * promise, gpointer data)
 {
   AttemptRef *pc = data;
 
-  post (pc->rv, pc->generation, on_answer_created_main,
-      gst_promise_ref (promise), (GDestroyNotify) gst_promise_unref);
+  /* the promise's only reference goes with the posted work */
+  post (pc->rv, pc->generation, on_answer_created_main, promise,
+      (GDestroyNotify) gst_promise_unref);
 }
 
 static void

@@ -19,8 +19,9 @@
  * --audio it also offers a recvonly Opus audio m-line (first, before the
  * video, as browsers do), decodes what arrives and reports the decoded
  * audio buffers and their peak level; "answer" then says how the device
- * answered the audio m-line. Exit codes: 0 success, 1 failure or timeout,
- * 2 usage. */
+ * answered the audio m-line. With --relay URL it watches through Janus
+ * instead (pcr-test-viewer-relay.c; --count N viewers in one process).
+ * Exit codes: 0 success, 1 failure or timeout, 2 usage. */
 
 #include "pcr-test-viewer-relay.h"
 
@@ -1720,18 +1721,28 @@ main (int argc, char **argv)
   if (!parse_options (argc, argv))
     return 2;
   if (v.relay) {
-    RelayOptions o = {
-      .relay = v.relay,.broker_host = v.broker_host,.broker_port =
-          v.broker_port,.broker_tls = v.broker_tls,.username =
-          v.username,.password = v.password,.ca_file = v.ca_file,.device =
-          v.device,.prefix = v.prefix,.session =
-          v.session_given ? v.session : NULL,.ice_addresses =
-          v.ice_addresses,.trickle = v.trickle,.no_decode =
-          v.no_decode,.frames_target = v.frames_target,.timeout_s =
-          v.timeout_s,.hold_s = v.hold_s,.count = v.count,.stagger_ms =
-          v.stagger_ms,.expect_error = v.expect_error,.no_bye = v.no_bye,
-    };
+    RelayOptions o = { 0 };
 
+    o.relay = v.relay;
+    o.broker_host = v.broker_host;
+    o.broker_port = v.broker_port;
+    o.broker_tls = v.broker_tls;
+    o.username = v.username;
+    o.password = v.password;
+    o.ca_file = v.ca_file;
+    o.device = v.device;
+    o.prefix = v.prefix;
+    o.session = v.session_given ? v.session : NULL;
+    o.ice_addresses = v.ice_addresses;
+    o.trickle = v.trickle;
+    o.no_decode = v.no_decode;
+    o.frames_target = v.frames_target;
+    o.timeout_s = v.timeout_s;
+    o.hold_s = v.hold_s;
+    o.count = v.count;
+    o.stagger_ms = v.stagger_ms;
+    o.expect_error = v.expect_error;
+    o.no_bye = v.no_bye;
     return relay_main (&o);
   }
 

@@ -15,7 +15,7 @@ import sys
 import time
 
 import pcrtest
-from pcrtest import (DEVICE, JANUS_PEER_ARGS, Env, check, expect_exit,
+from pcrtest import (JANUS_PEER_ARGS, Env, check, expect_exit,
                      expect_frames, free_port, log, watch_to_end)
 
 
@@ -380,7 +380,64 @@ def case_relay_unreachable(env):
             f'played ({done["frames"]} frames, first after {ff["ms"]} ms)')
 
 
+def case_relay_janus_config(env):
+    """data/janus/ as an operator would check it: only the VideoRoom plugin
+    and the HTTP transport load, there are no rooms, creating a room needs
+    the admin key, and the admin API refuses requests without its
+    secret."""
+    import urllib.request
+
+    janus = env.start_janus()
+
+    def post(url, body):
+        req = urllib.request.Request(url, json.dumps(body).encode(),
+                                     {'Content-Type': 'application/json'})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+
+    info = janus.info()
+    check(list(info.get('plugins', {})) == ['janus.plugin.videoroom'],
+          f'Janus loaded the plugins {list(info.get("plugins", {}))}, '
+          'expected only janus.plugin.videoroom')
+    check(list(info.get('transports', {})) == ['janus.transport.http'],
+          f'Janus loaded the transports {list(info.get("transports", {}))}, '
+          'expected only janus.transport.http')
+    session = post(janus.url, {'janus': 'create', 'transaction': 'a'})
+    path = f'{janus.url}/{session["data"]["id"]}'
+    handle = post(path, {'janus': 'attach', 'transaction': 'b',
+                         'plugin': 'janus.plugin.videoroom'})
+    path += f'/{handle["data"]["id"]}'
+
+    def videoroom(body):
+        return post(path, {'janus': 'message', 'transaction': 'c',
+                           'body': body})['plugindata']['data']
+
+    rooms = videoroom({'request': 'list'}).get('list')
+    check(rooms == [], f'Janus starts with the rooms {rooms}: data/janus/ '
+          'must not have sample rooms')
+    created = videoroom({'request': 'create', 'room': 5})
+    check(created.get('error_code') == 429, f'a room was created without '
+          f'the admin key: {created}')
+    created = videoroom({'request': 'create', 'room': 5,
+                         'admin_key': janus.admin_key})
+    check(created.get('videoroom') == 'created', f'the admin key did not '
+          f'create a room: {created}')
+    refused = post(janus.admin_url, {'janus': 'list_sessions',
+                                     'transaction': 'd'})
+    check(refused.get('janus') == 'error' and
+          refused['error'].get('code') == 403, f'the admin API answered a '
+          f'request without its secret: {refused}')
+    listed = post(janus.admin_url, {'janus': 'list_sessions',
+                                    'transaction': 'e', 'admin_secret':
+                                    pcrtest.JANUS_ADMIN_SECRET})
+    check(listed.get('janus') == 'success', f'the admin API refused its '
+          f'secret: {listed}')
+    return ('VideoRoom and HTTP only, no rooms, create needs the admin key '
+            '(429 without), admin API 403 without its secret')
+
+
 CASES = {
+    'relay-janus-config': case_relay_janus_config,
     'relay-plays': case_relay_plays,
     'relay-cost': case_relay_cost,
     'relay-on-demand': case_relay_on_demand,
