@@ -69,8 +69,10 @@ pcr_janus_parse_url (const gchar * url, gchar ** base, guint64 * room,
   }
   uri = g_uri_parse (url, G_URI_FLAGS_ENCODED_QUERY, &uri_error);
   if (uri == NULL) {
+    /* GLib's message quotes the URL, and with it any secret in it */
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-        "relay URL: %s", uri_error->message);
+        "relay URL does not parse (http://HOST:PORT/janus[?room=N&"
+        "adminkey=K&apisecret=S])");
     return FALSE;
   }
   scheme = g_uri_get_scheme (uri);
@@ -123,7 +125,7 @@ pcr_janus_parse_url (const gchar * url, gchar ** base, guint64 * room,
     }
     if (params_error != NULL) {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-          "relay URL: %s", params_error->message);
+          "relay URL: its query does not parse");
       return FALSE;
     }
   }

@@ -45,6 +45,7 @@ test_url_refused (void)
     {"http://h/janus?room=12a", "room must be a number"},
     {"http://h/janus?pin=1", "unknown parameter 'pin'"},
     {"not a url", "relay URL"},
+    {"http://h:99999/janus?apisecret=TOPSECRET", "does not parse"},
   };
   g_autofree gchar *long_url = g_strnfill (2000, 'a');
 
@@ -60,6 +61,7 @@ test_url_refused (void)
       g_error ("%s: \"%s\" does not say \"%s\"", cases[i].url,
           error->message, cases[i].says);
     g_assert_null (strchr (error->message, '\n'));
+    g_assert_null (strstr (error->message, "TOPSECRET"));
     g_assert_null (base);
   }
   {
