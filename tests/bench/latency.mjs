@@ -41,7 +41,7 @@ const SOURCE_ROOT = resolve(HERE, '..', '..');
 const HZ = Number(spawnSync('getconf', ['CLK_TCK']).stdout) || 100;
 const PYTHON = '/usr/bin/python3'; // Debian's, where python3-aiortc is
 
-const PHASES = ['ours1', 'relay1', 'ours5', 'ours20', 'breakdown', 'fanout', 'aiortc1',
+const PHASES = ['ours1', 'relay1', 'relay50', 'ours5', 'ours20', 'breakdown', 'fanout', 'aiortc1',
   'aiortc5'];
 
 function parseArgs(argv) {
@@ -452,6 +452,46 @@ async function waitFirstFrames(viewers, timeoutMs) {
     ` of ${viewers.length} C viewers got no frame within ${timeoutMs / 1000} s`);
 }
 
+/** Each relayed C viewer's frame rate over its last @seconds (its own
+ * clock), from one --count process's "frames" lines. */
+function relayedFps(proc, seconds) {
+  const per = new Map();
+  for (const line of proc.logText(1e8).split('\n')) {
+    try {
+      const e = JSON.parse(line);
+      if (e.event !== 'frames') continue;
+      if (!per.has(e.viewer)) per.set(e.viewer, []);
+      per.get(e.viewer).push([e.ms, e.count]);
+    } catch { /* not JSON */ }
+  }
+  return [...per.values()].map((c) => {
+    const last = c[c.length - 1];
+    const first = c.find((x) => x[0] >= last[0] - seconds * 1000) || c[0];
+    return viewerFps(first, last);
+  });
+}
+
+/** A page through Janus beside 49 relayed C viewers (--no-decode). */
+async function relay50Phase(run, base, seconds) {
+  await waitNoViewers(base);
+  const cv = run.spawn('viewers-relay', [BIN.viewer, '--broker', run.brokerUri,
+    '--device', DEVICE, '--relay', run.janus.url, '--ice-address',
+    JANUS_ADDRESS, '--count', '49', '--no-decode', '--frames', '1',
+    '--hold', String(seconds + 40), '--timeout', String(seconds + 90)], {});
+  const ok = await poll(() => new Set(cv.logText(1e8).split('\n')
+    .filter((l) => l.includes('"first-frame"'))
+    .map((l) => JSON.parse(l).viewer)).size >= 49, 60_000, 500);
+  check(ok, `not all 49 relayed C viewers got a frame within 60 s:\n${cv.logText(3000)}`);
+  const r = await pagePhase(run, base, 1, seconds, run.service,
+    'picamrtc via Janus 50', '', false);
+  const fps = relayedFps(cv, seconds).sort((a, b) => a - b);
+  await run.stop(cv);
+  r.cViewerFps = { n: fps.length, min: fps[0], median: fps[fps.length >> 1] };
+  log(`relay50: the 49 C viewers' frame rates, min ${fmt(fps[0])}, median ` +
+    `${fmt(r.cViewerFps.median)} fps`);
+  return r;
+}
+
 async function stopViewers(run, viewers) {
   await Promise.all(viewers.map((v) => run.stop(v)));
 }
@@ -585,6 +625,7 @@ function markdown(res, made, imgPrefix) {
     'offer → first frame (ms)', 'sender CPU (%)', 'sender RSS (MB)');
   row('---', '---', '---', '---', '---', '---', '---', '---', '---');
   const rows = [['ours1', 'picamrtc, 1'], ['relay1', 'picamrtc through Janus, 1'],
+    ['relay50', 'picamrtc through Janus, 50 (1 page + 49 C viewers)'],
     ['aiortc1', 'aiortc, 1'],
     ['ours5', 'picamrtc, 5'], ['aiortc5', 'aiortc, 5'],
     ['ours20', 'picamrtc, 20 (1 page + 19 C viewers)']];
@@ -597,6 +638,12 @@ function markdown(res, made, imgPrefix) {
       fmt(r.pages[0].firstFrameMs, 0), fmt(r.cpu), fmt(r.rssMb));
   }
   L.push('');
+  if (res.relay50?.cViewerFps) {
+    const c = res.relay50.cViewerFps;
+    L.push(`Through Janus with 50 viewers, the ${c.n} C viewers (receiving, ` +
+      `counting whole frames without decoding) got min ${fmt(c.min)}, median ` +
+      `${fmt(c.median)} fps; the page's numbers are in the table.`, '');
+  }
   const ratio = (a, b, k) => (res[a] && res[b] && res[b].latency[k]
     ? (res[a].latency[k] / res[b].latency[k]).toFixed(2) : '–');
   if (res.aiortc1) {
@@ -697,7 +744,9 @@ async function inner() {
     const want = (p) => opts.phases.includes(p);
     // with relay1 the camera is relayed through Janus; the other phases of
     // picamrtc then stay direct (?relay=0)
-    if (want('relay1')) run.janus = await startJanus(run.workdir, 'bench');
+    if (want('relay1') || want('relay50')) {
+      run.janus = await startJanus(run.workdir, 'bench');
+    }
     const direct = run.janus ? '&relay=0' : '';
     if (run.janus) run.procs.push(run.janus.proc);
     await run.startService('picamrtc');
@@ -716,6 +765,7 @@ async function inner() {
       const path = res.relay1.pages[0].path;
       check(path === 'relay', `the relayed page played ${path}, not through Janus`);
     }
+    if (want('relay50')) res.relay50 = await relay50Phase(run, ours, half);
     if (want('ours5')) {
       res.ours5 = await pagePhase(run, ours, 5, half, run.service, 'picamrtc 5',
         direct);
