@@ -290,6 +290,25 @@ on_sent (GObject * source, GAsyncResult * result, gpointer data)
       on_spliced, ex);
 }
 
+/* @body as the request's JSON, with the API secret when there is one. */
+static void
+set_body (PcrJanus * self, SoupMessage * msg, JsonObject * body)
+{
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (GBytes) bytes = NULL;
+  gsize length;
+  gchar *text;
+
+  if (self->apisecret != NULL)
+    json_object_set_string_member (body, "apisecret", self->apisecret);
+  json_node_set_object (node, body);
+  json_generator_set_root (gen, node);
+  text = json_generator_to_data (gen, &length);
+  bytes = g_bytes_new_take (text, length);
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+}
+
 static void
 exchange (PcrJanus * self, const gchar * method, const gchar * path,
     JsonObject * body, ExchangeFunc func, gpointer data)
@@ -318,21 +337,8 @@ exchange (PcrJanus * self, const gchar * method, const gchar * path,
     exchange_finish (ex, NULL, e);
     return;
   }
-  if (body != NULL) {
-    g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
-    g_autoptr (JsonGenerator) gen = json_generator_new ();
-    gsize length;
-    gchar *text;
-    g_autoptr (GBytes) bytes = NULL;
-
-    if (self->apisecret != NULL)
-      json_object_set_string_member (body, "apisecret", self->apisecret);
-    json_node_set_object (node, body);
-    json_generator_set_root (gen, node);
-    text = json_generator_to_data (gen, &length);
-    bytes = g_bytes_new_take (text, length);
-    soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  }
+  if (body != NULL)
+    set_body (self, msg, body);
   /* libsoup's timeout is per session: requests must not wait as long as
    * the poll may */
   soup_session_send_async (body == NULL ? self->poll_http : self->http, msg,
@@ -771,20 +777,8 @@ pcr_janus_free (PcrJanus * self)
       g_autofree gchar *transaction = NULL;
       g_autoptr (JsonObject) body = new_request (self, "destroy",
           &transaction);
-      g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
-      g_autoptr (JsonGenerator) gen = json_generator_new ();
-      gsize length;
-      gchar *text;
-      g_autoptr (GBytes) bytes = NULL;
 
-      if (self->apisecret != NULL)
-        json_object_set_string_member (body, "apisecret", self->apisecret);
-      json_node_set_object (node, body);
-      json_generator_set_root (gen, node);
-      text = json_generator_to_data (gen, &length);
-      bytes = g_bytes_new_take (text, length);
-      soup_message_set_request_body_from_bytes (msg, "application/json",
-          bytes);
+      set_body (self, msg, body);
       g_atomic_int_inc (&destroys_in_flight);
       soup_session_send_and_read_async (self->http, msg, G_PRIORITY_DEFAULT,
           NULL, on_destroyed, g_object_ref (self->http));

@@ -2087,20 +2087,27 @@ handle_relay_patch (PcrGateway * self, SoupServerMessage * msg,
   session_wait (s, msg, self->config->answer_timeout);
 }
 
+/* A viewer's DELETE of @s (NULL: not found): 200, and the session ends
+ * with a bye; a request still waiting for the device gets 503 @pending. */
 static void
-handle_relay_delete (PcrGateway * self, SoupServerMessage * msg,
-    Route * route)
+delete_session (SoupServerMessage * msg, Session * s, const gchar * pending,
+    const gchar * why)
 {
-  Session *s = find_relay_session (self, route);
-
   if (s == NULL) {
     reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown session");
     return;
   }
-  session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
-      "the session was deleted");
+  session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE, "%s", pending);
   reply_body (msg, SOUP_STATUS_OK, NULL, NULL, 0, s->id);
-  session_end (s, TRUE, "deleted by the viewer (relay DELETE)");
+  session_end (s, TRUE, why);
+}
+
+static void
+handle_relay_delete (PcrGateway * self, SoupServerMessage * msg,
+    Route * route)
+{
+  delete_session (msg, find_relay_session (self, route), "the session was "
+      "deleted", "deleted by the viewer (relay DELETE)");
 }
 
 static guint
@@ -2686,16 +2693,8 @@ handle_whep_patch (PcrGateway * self, SoupServerMessage * msg, Route * route)
 static void
 handle_whep_delete (PcrGateway * self, SoupServerMessage * msg, Route * route)
 {
-  Session *s = find_session (self, route);
-
-  if (s == NULL) {
-    reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown session");
-    return;
-  }
-  session_reply_error (s, SOUP_STATUS_SERVICE_UNAVAILABLE,
-      "the session was deleted before the device answered");
-  reply_body (msg, SOUP_STATUS_OK, NULL, NULL, 0, s->id);
-  session_end (s, TRUE, "deleted by the viewer (WHEP DELETE)");
+  delete_session (msg, find_session (self, route), "the session was deleted "
+      "before the device answered", "deleted by the viewer (WHEP DELETE)");
 }
 
 static void
