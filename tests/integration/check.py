@@ -243,6 +243,31 @@ def case_clock(env):
             'TLS error, the last line points at the clock')
 
 
+def case_relay(env):
+    """With --relay: a relay line, ok for a Janus that answers, UNREACHABLE
+    (still ready: the camera would serve viewers directly) for none."""
+    env.start_broker()
+    janus = env.start_janus()
+    rc, out, took = run_check(env, ['--broker', env.broker_uri, '--device',
+                                    DEVICE, '--relay', janus.relay_url()])
+    check(rc == 0, f'--check with Janus up exited {rc}, expected 0')
+    ok = line(out, 'relay')
+    check(ok.startswith('relay:      ok') and janus.url in ok,
+          f'the relay line does not say Janus answers: {out}')
+    check('adminkey' not in out, f'the check printed the admin key: {out}')
+    port = free_port()
+    rc, out, took2 = run_check(env, ['--broker', env.broker_uri, '--device',
+                                     DEVICE, '--relay',
+                                     f'http://127.0.0.1:{port}/janus'])
+    down = line(out, 'relay')
+    check(rc == 0 and 'UNREACHABLE' in down and 'directly' in down,
+          f'Janus down: exit {rc}, relay line "{down}"')
+    check(out.strip().splitlines()[-1].startswith('ready'),
+          f'Janus down should not make the camera not ready: {out}')
+    return (f'Janus up: relay ok in {took:.1f} s; down: exit 0, "{down}" '
+            f'in {took2:.1f} s')
+
+
 CASES = {
     'check-ready': case_ready,
     'check-broker-down': case_broker_down,
@@ -250,6 +275,7 @@ CASES = {
     'check-bad-option': case_bad_option,
     'check-beside-service': case_beside_service,
     'check-clock': case_clock,
+    'check-relay': case_relay,
 }
 
 
