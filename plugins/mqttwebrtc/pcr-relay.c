@@ -9,8 +9,10 @@
  * offer, take the answer; up at Janus' "webrtcup". Anything going wrong
  * (Janus unreachable, restarted, hanging up, no "webrtcup" within 10 s)
  * ends the attempt and, while the relay is wanted, a new one starts a
- * second later. Janus needs the mid header extension on every packet of a
- * simulcast m-line and the rid one to tell the layers apart. */
+ * second later. A publisher id of ours still in the room (a camera that
+ * restarted before Janus noticed) is kicked before the join. Janus needs
+ * the mid header extension on every packet of a simulcast m-line and the
+ * rid one to tell the layers apart. */
 #include "pcr-relay.h"
 
 #include "pcr-janus.h"
