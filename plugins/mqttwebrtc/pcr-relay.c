@@ -573,16 +573,12 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
     return FALSE;
   }
   g_object_get (webrtc_sink, "transceiver", &trans, NULL);
-  /* No NACK/RTX towards Janus: rtprtxsend copies the rid header extension
-   * into its retransmissions (not as repaired-rid), and Janus took them for
-   * the layer itself, switching its sequence numbers back and forth ("Big
-   * sequence number jump" on substream 0) until its viewers stalled; seen
-   * when the loaded machine lost packets. A loss on the camera's link to
-   * Janus costs a key frame (Janus' PLI) instead. */
+  /* NACK/RTX towards Janus: a packet lost on the camera's link is sent
+   * again (integration-relay-loss: longest gap 0.2 s at 3 % loss, 0.5 s
+   * when each loss waited for a key frame) */
   if (trans) {
     g_object_set (trans, "direction",
-        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "do-nack", FALSE,
-        NULL);
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "do-nack", TRUE, NULL);
     gst_object_unref (trans);
   }
   for (i = 0; i < a->n_layers; i++) {

@@ -191,6 +191,35 @@ def case_relay_plays(env):
             f'longest gap {done["max_gap_ms"]} ms')
 
 
+def case_relay_loss(env):
+    """3 % of the UDP packets to Janus lost (the camera's and the viewer's):
+    the relayed viewer keeps playing, with no stall of seconds. (With
+    NACK/RTX towards Janus, rtprtxsend's retransmissions carried the rid
+    extension, Janus took them for the layer itself and its viewers
+    stalled.)"""
+    env.start_broker()
+    janus = env.start_janus()
+    env.start_relayed_camera(janus.relay_url())
+    rules = [
+        ['add', 'table', 'inet', 'pcrloss'],
+        ['add', 'chain', 'inet', 'pcrloss', 'out',
+         '{ type filter hook output priority 0; }'],
+        ['add', 'rule', 'inet', 'pcrloss', 'out', 'ip', 'daddr',
+         pcrtest.JANUS_ICE_ADDRESS, 'meta', 'l4proto', 'udp', 'numgen',
+         'random', 'mod', '100', '<', '3', 'drop'],
+    ]
+    for r in rules:
+        subprocess.run(['nft'] + r, check=True, timeout=10)
+    v = env.relayed_viewer(janus.url, ['--frames', '450', '--timeout', '60'])
+    expect_relayed_frames(v, 25)
+    done = expect_exit(v, 0, 60, 'after 450 relayed frames at 3 % loss')
+    check(done['max_gap_ms'] < 1500, f'the relayed viewer stalled for '
+          f'{done["max_gap_ms"]} ms at 3 % loss')
+    env.service_alive()
+    return (f'3 % loss to Janus: {done["frames"]} frames, longest gap '
+            f'{done["max_gap_ms"]} ms')
+
+
 def case_relay_cost(env):
     """The camera's own cost does not grow with relayed viewers: its CPU and
     the UDP it sends with 10 relayed viewers stay close to what they are
@@ -439,6 +468,7 @@ def case_relay_janus_config(env):
 CASES = {
     'relay-janus-config': case_relay_janus_config,
     'relay-plays': case_relay_plays,
+    'relay-loss': case_relay_loss,
     'relay-cost': case_relay_cost,
     'relay-on-demand': case_relay_on_demand,
     'relay-janus-restart': case_relay_janus_restart,
