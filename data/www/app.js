@@ -128,6 +128,7 @@ const S = {
   framesAtLive: 0,
   failures: 0,
   relayFailures: 0,          // relayed attempts in a row that never played
+  relayLow: false,           // relayed on the low layer without NACK (a slow link)
   retryAt: 0,
   retryTimer: null,
   connectTimer: null,
@@ -644,6 +645,7 @@ async function connect() {
     control: wantsControl(),
     // talking and steering need the camera itself: the client goes direct
     relay: wantsRelay(),
+    relayLow: S.relayLow,
   });
   S.client = client;
   client.mediaStream = new MediaStream();
@@ -656,6 +658,8 @@ async function connect() {
     render();
   });
   client.addEventListener('ended', (e) => {
+    // too slow for Janus' retransmissions: relayed again without them
+    if (client.slowLink) S.relayLow = true;
     if (S.client === client) fail(new SessionEnded(e.detail.reason));
   });
 
@@ -778,6 +782,7 @@ async function play(deviceId) {
   S.tokenDismissed = false;
   S.failures = 0;
   S.relayFailures = 0;
+  S.relayLow = false;
   await connect();
 }
 
@@ -1105,6 +1110,9 @@ const picamrtc = {
    * camera's status says it is relayed (the gateway's 409 message), '' when
    * it does or the relay was not tried */
   get relayFallback() { return (S.client && S.client.relayFallback) || ''; },
+  /** relayed: the layer asked of Janus ('high', or 'low' while this page's
+   * link loses packets), else null */
+  get layer() { return S.client && S.client.path === 'relay' ? S.client.layer : null; },
   /** the current RTCPeerConnection, else null */
   get pc() { return (S.client && S.client.pc) || null; },
   /** the latest stats sample (see stats.js EMPTY for the fields) */

@@ -339,12 +339,14 @@ export class WhepClient extends EventTarget {
    * @param {boolean} [o.relay]               try the camera's Janus relay first (no
    *                                          microphone, no control channel there)
    * @param {number} [o.relayGatherMs]        relay: how long ICE gathering may take at most
+   * @param {boolean} [o.relayLow]            relay: this link was too slow before; start on
+   *                                          the low layer, ask Janus for no retransmission
    */
   constructor({
     device, baseUrl, token = null, iceServers = [], signalling = 'auto',
     gatherTimeoutMs = 4000, gatherQuietMs = 1500, requestTimeoutMs = 20000, disconnectGraceMs = 5000,
     fallbackOn404 = true, audio = true, micTrack = null, control = false,
-    relay = false, relayGatherMs = 2000,
+    relay = false, relayGatherMs = 2000, relayLow = false,
   } = {}) {
     super();
     if (!device) throw new TypeError('WhepClient: device is required');
@@ -383,6 +385,12 @@ export class WhepClient extends EventTarget {
     this.path = null;
     /** why the relay was not used ('' when it was, or was not tried) */
     this.relayFallback = '';
+    this.relayLow = Boolean(relayLow);
+    /** relayed: the camera's simulcast layer asked of Janus, 'high' or 'low' */
+    this.layer = this.relayLow ? 'low' : 'high';
+    /** relayed: ended because the link could not carry even the low layer
+     * with Janus' retransmissions (see _checkLayer) */
+    this.slowLink = false;
     /** why WHEP was not used ('' when it was) */
     this.fallbackReason = '';
     /** session id: the last segment of the WHEP Location, or the bulk "session" */
@@ -530,7 +538,7 @@ export class WhepClient extends EventTarget {
     const res = await request(this.relayUrl, {
       method: 'POST',
       headers: this._headers({ 'Content-Type': 'application/json', Accept: 'application/json' }),
-      body: '{}',
+      body: this.relayLow ? '{"layer":"low"}' : '{}',
       timeoutMs: this.requestTimeoutMs,
       signal: this._abort.signal,
     });
@@ -589,7 +597,13 @@ export class WhepClient extends EventTarget {
     const patch = await request(this.resourceUrl, {
       method: 'PATCH',
       headers: this._headers({ 'Content-Type': 'application/sdp' }),
-      body: pc.localDescription.sdp,
+      // relayLow: Janus 1.1.2 retransmits whatever is NACKed, with no
+      // budget, so on a link too slow for the stream it multiplied the
+      // traffic (7 Mbit/s at a 1 Mbit/s link) and froze the picture even on
+      // the low layer; without NACK a loss costs a key frame instead
+      body: this.relayLow
+        ? pc.localDescription.sdp.replace(/^a=rtcp-fb:\d+ nack\r\n/gm, '')
+        : pc.localDescription.sdp,
       timeoutMs: this.requestTimeoutMs,
       signal: this._abort.signal,
     });
@@ -598,7 +612,69 @@ export class WhepClient extends EventTarget {
     if (this.transceiver) tuneReceiver(this.transceiver.receiver);
     if (this.audioTransceiver) tuneReceiver(this.audioTransceiver.receiver);
     this._watchDtls(this.transceiver);
+    this._layerTimer = setInterval(() => { this._checkLayer(); }, 1000);
     return true;
+  }
+
+  /**
+   * Relayed: Janus sends the camera's high simulcast layer unless asked.
+   * This viewer's link loses what does not fit, so: losing over 5 % of
+   * the packets 2 seconds running, ask for the low layer (PATCH
+   * {"layer":"low"}); 20 clean seconds on it, try the high one again,
+   * after twice as long each time it failed within 15 s (at most 5 min).
+   * Still losing as much 5 seconds on the low layer, the link drowns in
+   * Janus' retransmissions: end, to subscribe again with relayLow.
+   */
+  async _checkLayer() {
+    if (this.closed || !this.pc || !this.resourceUrl) return;
+    let v = null;
+    try {
+      for (const r of (await this.pc.getStats()).values()) {
+        if (r.type === 'inbound-rtp' && r.kind === 'video') v = r;
+      }
+    } catch { return; }
+    if (!v) return;
+    const L = this._layerState || (this._layerState = {
+      lost: v.packetsLost || 0, got: v.packetsReceived || 0, bad: 0, good: 0,
+      upAt: 0, waitS: 20,
+    });
+    const lost = (v.packetsLost || 0) - L.lost;
+    const got = (v.packetsReceived || 0) - L.got;
+    L.lost = v.packetsLost || 0;
+    L.got = v.packetsReceived || 0;
+    const loss = lost + got > 0 ? lost / (lost + got) : 0;
+    L.bad = loss > 0.05 ? L.bad + 1 : 0;
+    L.good = loss < 0.01 ? L.good + 1 : 0;
+    if (this.layer !== 'low' && L.bad >= 2) {
+      // back down soon after going up: the link did not hold it
+      if (L.upAt && Date.now() - L.upAt < 15_000) L.waitS = Math.min(L.waitS * 2, 300);
+      L.good = 0;
+      L.lowAt = Date.now();
+      await this._setLayer('low', loss);
+    } else if (this.layer === 'low' && !this.relayLow && L.bad >= 3 &&
+      Date.now() - L.lowAt >= 5000) {
+      this.slowLink = true;
+      this._end(`${(loss * 100).toFixed(0)} % lost on the low layer: the link ` +
+        'is too slow for Janus\' retransmissions');
+    } else if (this.layer === 'low' && L.good >= L.waitS) {
+      L.upAt = Date.now();
+      L.bad = 0;
+      await this._setLayer('high', loss);
+    }
+  }
+
+  async _setLayer(layer, loss) {
+    this.layer = layer;
+    console.info(`picamrtc: ${(loss * 100).toFixed(1)} % lost; asking Janus for the ${layer} layer`);
+    try {
+      await request(this.resourceUrl, {
+        method: 'PATCH',
+        headers: this._headers({ 'Content-Type': 'application/json' }),
+        body: JSON.stringify({ layer }),
+        timeoutMs: this.requestTimeoutMs,
+        signal: this._abort.signal,
+      });
+    } catch { /* the session is ending */ }
   }
 
   _check() { if (this.closed) throw new AbortedError(); }
@@ -805,6 +881,7 @@ export class WhepClient extends EventTarget {
     this.closed = true;
     clearTimeout(this._patchTimer);
     clearTimeout(this._disconnectTimer);
+    clearInterval(this._layerTimer);
     this._abort.abort();
     if (this.controlChannel) {
       try { this.controlChannel.close(); } catch { /* already closed */ }

@@ -70,6 +70,9 @@ G_DEFINE_QUARK (pcr-gateway-error-quark, pcr_gateway_error);
  * device is renewed this often (the device drops it after 30 s), and an
  * offer of Janus' waits this long for the viewer's answer. */
 #define RELAY_LEASE_S 10
+/* Janus' simulcast substreams: 0 the lowest; 2 the best there is */
+#define SUBSTREAM_LOW 0
+#define SUBSTREAM_HIGH 2
 #define RELAY_ANSWER_S 30
 /* At exit, the time the Janus sessions' destroy requests get. */
 #define RELAY_FLUSH_MS 300
@@ -240,6 +243,7 @@ struct _Session
   GSource *end_source;          /* the end, out of a Janus callback */
   gboolean end_bye;
   gchar *end_why;
+  gboolean low;                 /* Janus sends it the low layer */
 };
 
 static void session_end (Session * s, gboolean send_bye, const gchar * why);
@@ -1671,6 +1675,29 @@ janus_error_text (const GError * error)
   return pcr_quote_untrusted (error ? error->message : "gone", 300);
 }
 
+/* Asks Janus to send the viewer the low (or again the high) layer of the
+ * camera's simulcast: Janus switches at that layer's next key frame. */
+static void
+relay_set_layer (Session * s, gboolean low)
+{
+  g_autoptr (JsonObject) body = json_object_new ();
+  g_autoptr (JsonObject) stream = json_object_new ();
+  g_autoptr (JsonArray) streams = json_array_new ();
+
+  if (s->janus == NULL || s->low == low)
+    return;
+  s->low = low;
+  g_message ("session %s: the viewer asks for the %s layer", s->id,
+      low ? "low" : "high");
+  json_object_set_string_member (stream, "mid", "0");
+  json_object_set_int_member (stream, "substream", low ? SUBSTREAM_LOW :
+      SUBSTREAM_HIGH);
+  json_array_add_object_element (streams, json_object_ref (stream));
+  json_object_set_string_member (body, "request", "configure");
+  json_object_set_array_member (body, "streams", json_array_ref (streams));
+  pcr_janus_message (s->janus, body, NULL, NULL, NULL, NULL);
+}
+
 static gboolean
 on_relay_lease (gpointer user_data)
 {
@@ -1798,6 +1825,8 @@ on_relay_connected (PcrJanus * janus, JsonObject * reply,
    * frame once decoded, as a direct viewer's does */
   json_object_set_int_member (stream, "min_delay", 0);
   json_object_set_int_member (stream, "max_delay", 0);
+  if (s->low)
+    json_object_set_int_member (stream, "substream", SUBSTREAM_LOW);
   streams = json_array_new ();
   json_array_add_object_element (streams, json_object_ref (stream));
   body = json_object_new ();
@@ -1942,6 +1971,8 @@ handle_relay_post (PcrGateway * self, SoupServerMessage * msg,
   g_autofree gchar *id = NULL;
   const gchar *device = route->device;
   guint max_sessions = self->config->max_sessions;
+  const gchar *layer;
+  gboolean low = FALSE;
   Device *d;
   Session *s;
 
@@ -1950,6 +1981,14 @@ handle_relay_post (PcrGateway * self, SoupServerMessage * msg,
 
     if (root == NULL)
       return;
+    layer = json_object_get_string_member_with_default
+        (json_node_get_object (root), "layer", "high");
+    if (!g_str_equal (layer, "low") && !g_str_equal (layer, "high")) {
+      reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+          "\"layer\" is \"low\" or \"high\"");
+      return;
+    }
+    low = g_str_equal (layer, "low");
   }
   if (self->config->janus_base == NULL) {
     reply_fallback (msg, "this gateway has no Janus (--janus): watch "
@@ -1985,6 +2024,7 @@ handle_relay_post (PcrGateway * self, SoupServerMessage * msg,
   s = session_new (self, id, device, FALSE);
   s->kind = SESSION_RELAY;
   s->stage = RELAY_ASKED;
+  s->low = low;
   s->ice_servers = pcr_ice_config_get_servers (self->ice,
       g_get_real_time () / G_USEC_PER_SEC);
   if (!pcr_mqtt_subscribe (self->mqtt, s->out_topic) ||
@@ -2041,6 +2081,32 @@ on_relay_started (PcrJanus * janus, JsonObject * reply,
   }
 }
 
+/* PATCH /api/relay/D/S, application/json {"layer":"low"|"high"}: the
+ * viewer on a link too slow for the camera's high simulcast layer (or
+ * well again) asks Janus for the other one. */
+static void
+relay_patch_layer (Session * s, SoupServerMessage * msg)
+{
+  g_autoptr (JsonNode) root = request_object (msg);
+  const gchar *layer;
+
+  if (root == NULL)
+    return;
+  layer = json_object_get_string_member_with_default
+      (json_node_get_object (root), "layer", "");
+  if (!g_str_equal (layer, "low") && !g_str_equal (layer, "high")) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+        "expected {\"layer\":\"low\"} or {\"layer\":\"high\"}");
+    return;
+  }
+  if (s->stage != RELAY_LIVE) {
+    reply_error (msg, SOUP_STATUS_CONFLICT, "the session does not play yet");
+    return;
+  }
+  relay_set_layer (s, g_str_equal (layer, "low"));
+  reply_body (msg, SOUP_STATUS_NO_CONTENT, NULL, NULL, 0, "layer");
+}
+
 /* PATCH /api/relay/D/S, application/sdp: the viewer's answer to Janus'
  * offer, its candidates inside. */
 static void
@@ -2058,6 +2124,10 @@ handle_relay_patch (PcrGateway * self, SoupServerMessage * msg,
 
   if (s == NULL) {
     reply_error (msg, SOUP_STATUS_NOT_FOUND, "unknown session");
+    return;
+  }
+  if (pcr_http_content_type_is (msg, TYPE_JSON)) {
+    relay_patch_layer (s, msg);
     return;
   }
   if (len == 0 || memchr (data, '\0', len) != NULL ||
@@ -2868,9 +2938,11 @@ on_got_headers (SoupServerMessage * msg, PcrGateway * self)
         "expected Content-Type: " TYPE_SDPFRAG);
   } else if (route->kind == ROUTE_RELAY_SESSION &&
       g_str_equal (method, "PATCH") &&
-      !pcr_http_content_type_is (msg, TYPE_SDP)) {
+      !pcr_http_content_type_is (msg, TYPE_SDP) &&
+      !pcr_http_content_type_is (msg, TYPE_JSON)) {
     reply_error (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
-        "expected Content-Type: " TYPE_SDP " (the answer)");
+        "expected Content-Type: " TYPE_SDP " (the answer) or " TYPE_JSON
+        " (the layer)");
   } else if (soup_message_headers_get_encoding (headers) ==
       SOUP_ENCODING_CONTENT_LENGTH &&
       /* unsigned: libsoup 3.2 hands a length of 2^63 or more on as a

@@ -130,11 +130,11 @@ export class BenchSystems {
   }
 
   /** The gateway serving the web client; its base URL. */
-  async gateway(brokerUri) {
+  async gateway(brokerUri, args = []) {
     const port = await freePort();
     await this.listening(port, this.spawn('gateway', [this.bin.gateway,
       '--broker', brokerUri, '--listen', `127.0.0.1:${port}`,
-      '--www', this.bin.www, '--device', DEVICE]));
+      '--www', this.bin.www, '--device', DEVICE, ...args]));
     return `http://127.0.0.1:${port}`;
   }
 

@@ -19,8 +19,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CHROMIUM, check, ensureNodeModules, launchChromium, log, poll, procUsage,
-  reexecInNamespace, runCase, sleep,
+  CHROMIUM, JANUS_ADDRESS, check, ensureNodeModules, launchChromium, log, poll,
+  procUsage, reexecInNamespace, runCase, sleep, startJanus,
 } from './harness.mjs';
 import {
   BenchSystems, DEVICE, HZ, Link, PAGE_STATS_SCRIPT, Sampler, benchBinaries,
@@ -393,7 +393,85 @@ async function caseLoss10Fec(systems, link) {
   return `${got}; camera: ${fec} FEC packets sent`;
 }
 
+/** Janus, the camera relayed to it, the gateway with --janus and a page
+ * playing 1280x720 through Janus; the page's sampler. */
+async function startRelayed(systems) {
+  const broker = await systems.broker();
+  const janus = await startJanus(systems.workdir, 'networks');
+  systems.procs.push(janus.proc);
+  systems.camera = await systems.service(broker, 'picamrtc', {}, ['--relay',
+    `${janus.url}?adminkey=networks`, '--ice-address', JANUS_ADDRESS]);
+  const base = await systems.gateway(broker, ['--janus', janus.url]);
+  systems.browser = await launchChromium(BIN.nodeModules);
+  const [page, sa] = await openSampled(systems, base);
+  systems.samplers.push(sa);
+  await expectFullPicture(sa, 'the relayed page');
+  const path = await page.evaluate(() => window.picamrtc.path);
+  check(path === 'relay', `the page plays over "${path}", not through Janus`);
+  return sa;
+}
+
+// 3 % of UDP lost each way for 20 s, through Janus. Not in the suite: it
+// fails today (docs/scaling.md, "Loss through Janus": about 2-5 fps, Janus
+// switching the page between the layers); run by hand with
+// `node tests/browser/networks.mjs relay-loss3`.
+async function caseRelayLoss3(systems, link) {
+  const sa = await startRelayed(systems);
+  link.loss(3);
+  const t0 = Date.now();
+  log(`3 % of UDP dropped each way for ${IMPAIRED_MS / 1000} s`);
+  await sleep(IMPAIRED_MS);
+  const t1 = Date.now();
+  const dropped = link.dropped();
+  link.clear();
+  const w = windowOf(sa.series[0], t0, t1);
+  check(w, 'no statistics from the page under loss');
+  const got = `${describe(w)}, heights ${heights(sa, t0, t1).join(', ')}; ` +
+    `${dropped} datagrams dropped`;
+  log(`each second: ${trace(sa, t0, t1)}`);
+  check(dropped > 0, `the loss dropped nothing: ${got}`);
+  check(w.fps >= MOVING_FPS, `the relayed picture does not move at 3 % ` +
+    `loss (≥ ${MOVING_FPS} fps expected): ${got}`);
+  return `3 % loss through Janus: ${got}`;
+}
+
+// A page watching through Janus is policed to 1 Mbit/s for 20 s: Janus
+// reports it losing packets (slowlink), the gateway moves it to the
+// camera's 640x360 simulcast layer, and its picture keeps moving; the
+// camera's own stream does not change.
+async function caseRelaySlow(systems, link) {
+  const sa = await startRelayed(systems);
+  await sleep(2000);
+  const port = sa.last(0).port;
+  check(port, 'the page has no selected candidate pair');
+  link.police(port, 125);
+  const t0 = Date.now();
+  log(`UDP to the relayed page's port ${port} policed to 1 Mbit/s for ` +
+    `${IMPAIRED_MS / 1000} s`);
+  await sleep(IMPAIRED_MS);
+  const t1 = Date.now();
+  const dropped = link.dropped();
+  link.clear();
+  const a = windowOf(sa.series[0], t0 + SETTLE_MS, t1);
+  check(a, 'no statistics from the page while it was policed');
+  const got = `from ${SETTLE_MS / 1000} s on: ${describe(a)}, heights ` +
+    `${heights(sa, t0, t1).join(', ')}; ${dropped} packets dropped`;
+  log(got);
+  log(`each second: ${trace(sa, t0, t1)}`);
+  const lowered = /the low layer/.test(systems.procs.find((p) =>
+    p.name === 'gateway').logText(1e6));
+  check(dropped > 0, `the policing dropped nothing: ${got}`);
+  check(lowered, `the gateway never moved the page to the low layer: ${got}`);
+  check(heights(sa, t0, t1).includes(360), 'the relayed page never got ' +
+    `the 640x360 layer at 1 Mbit/s: ${got}`);
+  check(a.fps >= MOVING_FPS, `the relayed page's picture does not move at ` +
+    `1 Mbit/s (≥ ${MOVING_FPS} fps expected): ${got}`);
+  return `policed to 1 Mbit/s, through Janus: ${got}`;
+}
+
 const CASES = {
+  'relay-slow': caseRelaySlow,
+  'relay-loss3': caseRelayLoss3,
   bottleneck: caseBottleneck,
   'bottleneck-500k': caseBottleneck500k,
   mixed: caseMixed,

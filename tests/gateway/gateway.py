@@ -2785,7 +2785,8 @@ def case_relay_errors(env):
                     'connection refused')
     expect(relay_post(gw, 'nobody'), 404, 'an unknown device')
     expect(relay_post(gw, 'gone'), 404, 'an offline device')
-    for body in (b'not json', b'[1]', b'{"a":', b'\xff'):
+    for body in (b'not json', b'[1]', b'{"a":', b'\xff',
+                 b'{"layer":"sideways"}'):
         expect(relay_post(gw, 'relayed', body,
                           {'Content-Type': 'application/json'}), 400,
                f'POST body {body!r}')
@@ -2800,6 +2801,9 @@ def case_relay_errors(env):
            415, 'PATCH with a trickle fragment')
     expect(gw.request('PATCH', f'/api/relay/relayed/{session}', 'v=0\r\n'),
            415, 'PATCH without Content-Type')
+    expect(gw.request('PATCH', f'/api/relay/relayed/{session}',
+                      '{"layer":"low"}', {'Content-Type': 'application/json'}),
+           404, 'a layer PATCH of an unknown session')
     expect(gw.request('DELETE', f'/api/relay/relayed/{session}'), 404,
            'DELETE of an unknown session')
     expect(gw.request('GET', '/api/relay/relayed/x/y/z'), 404,
