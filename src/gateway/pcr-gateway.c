@@ -272,6 +272,26 @@ route_free (Route * route)
   g_free (route);
 }
 
+
+/* "D" or "D/X" under a prefix: @one (D a valid id) or @two (X valid by
+ * @second_ok, given back in @second); TRUE for the latter. */
+static gboolean
+device_route (Route * route, const gchar * rest, RouteKind one,
+    RouteKind two, gboolean (*second_ok) (const gchar *), gchar ** second)
+{
+  g_auto (GStrv) parts = g_strsplit (rest, "/", 3);
+  guint n = g_strv_length (parts);
+
+  if (n < 1 || n > 2 || !pcr_id_is_valid (parts[0]) ||
+      (n == 2 && !second_ok (parts[1])))
+    return FALSE;
+  route->kind = n == 1 ? one : two;
+  route->device = g_strdup (parts[0]);
+  if (n == 2)
+    *second = g_strdup (parts[1]);
+  return n == 2;
+}
+
 static Route *
 route_parse (const gchar * path)
 {
@@ -308,31 +328,18 @@ route_parse (const gchar * path)
       route->kind = ROUTE_RECORD;
       route->device = g_strdup (path + strlen ("/api/record/"));
     } else if (g_str_has_prefix (path, "/api/recordings/")) {
-      g_auto (GStrv) parts = g_strsplit (path + strlen ("/api/recordings/"),
-          "/", 3);
+      gchar *name = NULL;
 
-      if (g_strv_length (parts) == 1 && pcr_id_is_valid (parts[0])) {
-        route->kind = ROUTE_RECORDINGS;
-        route->device = g_strdup (parts[0]);
-      } else if (g_strv_length (parts) == 2 && pcr_id_is_valid (parts[0])
-          && pcr_segment_name_is_valid (parts[1])) {
-        route->kind = ROUTE_RECORDING;
-        route->device = g_strdup (parts[0]);
-        route->name = g_strdup (parts[1]);
-      }
+      if (device_route (route, path + strlen ("/api/recordings/"),
+              ROUTE_RECORDINGS, ROUTE_RECORDING, pcr_segment_name_is_valid,
+              &name))
+        route->name = name;
     } else if (g_str_has_prefix (path, "/api/relay/")) {
-      g_auto (GStrv) parts = g_strsplit (path + strlen ("/api/relay/"),
-          "/", 3);
+      gchar *session = NULL;
 
-      if (g_strv_length (parts) == 1 && pcr_id_is_valid (parts[0])) {
-        route->kind = ROUTE_RELAY;
-        route->device = g_strdup (parts[0]);
-      } else if (g_strv_length (parts) == 2 && pcr_id_is_valid (parts[0])
-          && pcr_id_is_valid (parts[1])) {
-        route->kind = ROUTE_RELAY_SESSION;
-        route->device = g_strdup (parts[0]);
-        route->session = g_strdup (parts[1]);
-      }
+      if (device_route (route, path + strlen ("/api/relay/"), ROUTE_RELAY,
+              ROUTE_RELAY_SESSION, pcr_id_is_valid, &session))
+        route->session = session;
     }
   } else if (g_str_equal (path, "/whep") || g_str_has_prefix (path, "/whep/")) {
     g_auto (GStrv) parts = NULL;
