@@ -877,7 +877,10 @@ async function caseWhepThirdparty(env) {
   await env.waitDevice((s) => s.viewers === 0, 15_000,
     'with viewers == 0 after the player was unloaded');
   const goneMs = Date.now() - t2;
-  const del = exchanges.find((e) => e.method === 'DELETE');
+  // the camera may drop the viewer (its DTLS closed) before the DELETE's
+  // response reaches the page's listener: wait for that too (seen in CI)
+  const del = await poll(() => exchanges.find((e) => e.method === 'DELETE'),
+    5000, 100);
   check(del && del.status === 200 &&
     del.path === new URL(post.location, env.base).pathname,
     `the player's unload did not DELETE ${post.location} with 200: ` +
