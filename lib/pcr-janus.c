@@ -10,6 +10,11 @@
 
 G_DEFINE_QUARK (pcr-janus-error-quark, pcr_janus_error);
 
+/* the last "destroy" requests of freed clients, not answered yet */
+static gint destroys_in_flight;
+/* every HTTP exchange of every client, those destroys included */
+static gint requests_in_flight;
+
 #define MAX_URL_LENGTH 1024
 /* Janus answers a long poll after 30 s at the latest (a keepalive) */
 #define POLL_TIMEOUT_S 45
@@ -208,6 +213,7 @@ typedef struct
 static void
 exchange_free (Exchange * ex)
 {
+  g_atomic_int_dec_and_test (&requests_in_flight);
   g_object_unref (ex->cancel);
   g_clear_object (&ex->sink);
   janus_unref (ex->self);
@@ -317,6 +323,7 @@ exchange (PcrJanus * self, const gchar * method, const gchar * path,
   g_autofree gchar *url = NULL;
   g_autoptr (SoupMessage) msg = NULL;
 
+  g_atomic_int_inc (&requests_in_flight);
   ex->self = janus_ref (self);
   ex->cancel = g_object_ref (self->cancel);
   ex->func = func;
@@ -717,7 +724,11 @@ pcr_janus_session_id (PcrJanus * self)
   return self->session;
 }
 
-static gint destroys_in_flight;
+guint
+pcr_janus_requests_in_flight (void)
+{
+  return (guint) g_atomic_int_get (&requests_in_flight);
+}
 
 static gboolean
 wake (gpointer data)
@@ -756,6 +767,7 @@ on_destroyed (GObject * source, GAsyncResult * result, gpointer data)
       (source), result, NULL);
 
   g_atomic_int_dec_and_test (&destroys_in_flight);
+  g_atomic_int_dec_and_test (&requests_in_flight);
   /* the last reference to the client's HTTP session goes with this */
   g_object_unref (data);
 }
@@ -780,6 +792,7 @@ pcr_janus_free (PcrJanus * self)
 
       set_body (self, msg, body);
       g_atomic_int_inc (&destroys_in_flight);
+      g_atomic_int_inc (&requests_in_flight);
       soup_session_send_and_read_async (self->http, msg, G_PRIORITY_DEFAULT,
           NULL, on_destroyed, g_object_ref (self->http));
     }

@@ -101,6 +101,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PcrJanus, pcr_janus_free)
  * once, and nothing of the requests is left over. */
 void pcr_janus_wait_destroyed (GMainContext * context, guint timeout_ms);
 
+/* HTTP requests of all clients not finished yet (the cancelled ones of
+ * freed clients and their last "destroy" included): a program waits for 0
+ * while the clients' context still runs, before it stops that. */
+guint pcr_janus_requests_in_flight (void);
+
 /* The plugin data of a reply or event ("plugindata"."data"), or NULL. */
 JsonObject *pcr_janus_plugin_data (JsonObject * message);
 

@@ -1819,8 +1819,17 @@ stop (PcrMqttWebrtcSink * self)
     self->warm_up_thread = NULL;
   }
   if (self->thread && self->relay) {
-    /* on the context: the relay's Janus client lives there */
+    gint64 deadline = g_get_monotonic_time () + G_TIME_SPAN_SECOND;
+
+    /* On the context, where the relay's Janus client lives: libsoup
+     * completes its requests (the cancelled ones, the last "destroy" that
+     * lets Janus drop our publisher at once) only in their own context,
+     * so that thread runs until they are done. */
     post (self, free_relay_cb, self, NULL);
+    while ((g_atomic_pointer_get (&self->relay) != NULL ||
+            pcr_janus_requests_in_flight () > 0) &&
+        g_get_monotonic_time () < deadline)
+      g_usleep (5 * G_TIME_SPAN_MILLISECOND);
   }
   if (self->thread) {
     /* Quit from inside the loop: a g_main_loop_quit() from here before the
@@ -1853,14 +1862,9 @@ stop (PcrMqttWebrtcSink * self)
   for (i = 0; i < PCR_MAX_RENDITIONS; i++)
     if (self->renditions[i])
       pcr_rendition_stop (self->renditions[i]);
-  /* Drain what is still queued (closes under way) now that no thread runs;
-   * as the thread-default context, which libsoup (the relay's Janus
-   * client) wants for its callbacks. */
-  g_main_context_push_thread_default (self->context);
+  /* Drain what is still queued (closes under way) now that no thread runs. */
   while (g_main_context_iteration (self->context, FALSE));
   g_clear_pointer (&self->relay, pcr_relay_free);
-  g_main_context_pop_thread_default (self->context);
-  pcr_janus_wait_destroyed (self->context, 500);
   g_clear_pointer (&self->leases, g_hash_table_unref);
   g_clear_pointer (&self->relay_waiting, g_hash_table_unref);
   self->relay_wanted = FALSE;
