@@ -35,8 +35,6 @@ GST_DEBUG_CATEGORY_STATIC (relay_debug);
 #define RID_EXT_ID 2
 #define MID_URI "urn:ietf:params:rtp-hdrext:sdes:mid"
 #define RID_URI "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
-#define RRID_EXT_ID 3
-#define RRID_URI "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 #define MAX_LAYERS 2
 
 static const gchar *const rids[MAX_LAYERS] = { "h", "l" };
@@ -474,13 +472,8 @@ branch_caps (guint n_layers)
       "a-mid", G_TYPE_STRING, MID,
       "extmap-1", G_TYPE_STRING, MID_URI, NULL);
 
-  /* with the repaired-rid one offered, rtprtxsend rewrites each
-   * retransmission's rid into it: Janus tells a retransmission from its
-   * layer (without it a lost packet sent again was taken for the layer
-   * itself, and Janus' viewers froze at 3 % loss) */
   if (n_layers > 1)
     gst_caps_set_simple (caps, "extmap-2", G_TYPE_STRING, RID_URI,
-        "extmap-3", G_TYPE_STRING, RRID_URI,
         "rid-h", G_TYPE_STRING, "send", "rid-l", G_TYPE_STRING, "send",
         "a-simulcast", G_TYPE_STRING, "send h;l", NULL);
   return caps;
