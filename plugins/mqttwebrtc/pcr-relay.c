@@ -573,12 +573,16 @@ build_branch (PcrRelay * relay, Attempt * a, GError ** error)
     return FALSE;
   }
   g_object_get (webrtc_sink, "transceiver", &trans, NULL);
-  /* NACK/RTX towards Janus: a packet lost on the camera's link is sent
-   * again (integration-relay-loss: longest gap 0.2 s at 3 % loss, 0.5 s
-   * when each loss waited for a key frame) */
+  /* No NACK/RTX towards Janus: rtprtxsend copies the rid extension into
+   * its retransmissions, and Janus 1.1.2 then took the retransmission's
+   * SSRC for the layer's own, back and forth ("Big sequence number jump"
+   * on one substream, both sequence spaces), and its viewers stuttered
+   * (browser-relay, 4 fps, seen in CI). A loss on the camera's link to
+   * Janus costs a key frame (Janus' PLI) instead. */
   if (trans) {
     g_object_set (trans, "direction",
-        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "do-nack", TRUE, NULL);
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "do-nack", FALSE,
+        NULL);
     gst_object_unref (trans);
   }
   for (i = 0; i < a->n_layers; i++) {
