@@ -764,7 +764,7 @@ GST_START_TEST (test_relay_url_checked)
 
   g_object_get (sink, "relay-on-demand", &on_demand, NULL);
   fail_unless (on_demand, "relay-on-demand is on by default");
-  g_object_set (sink, "relay", "http://10.0.0.1:8088/janus?room=x", NULL);
+  g_object_set (sink, "relay", "http://127.0.0.1:8088/janus?room=x", NULL);
   msg = ready_fails_with_error (sink);
   text = error_text (msg, NULL, NULL);
   fail_unless (strstr (text, "room must be a number") != NULL,

@@ -1581,7 +1581,7 @@ test_status_relay (void)
   g_autofree gchar *json = NULL;
 
   status.relay_state = "unreachable";
-  status.relay_url = "http://10.0.0.2:8088/janus";
+  status.relay_url = "http://127.0.0.1:8088/janus";
   status.relay_room = 7;
   status.relay_feed = 9;
   status.relay_viewers = 3;
@@ -1589,7 +1589,7 @@ test_status_relay (void)
   json = pcr_status_to_json (&status, NULL);
   g_assert_cmpstr (json, ==, "{\"state\":\"online\",\"viewers\":1,"
       "\"maxViewers\":8,\"codec\":\"H264\",\"relay\":{\"state\":"
-      "\"unreachable\",\"url\":\"http://10.0.0.2:8088/janus\",\"room\":7,\"feed\":9,\"viewers\":3,\"error\":"
+      "\"unreachable\",\"url\":\"http://127.0.0.1:8088/janus\",\"room\":7,\"feed\":9,\"viewers\":3,\"error\":"
       "\"Janus unreachable: refused\"}}");
 }
 
