@@ -46,7 +46,6 @@ struct _Attempt
   gint refs;
   GMainContext *context;        /* ref: posts outlive the relay */
   PcrRelay *relay;              /* NULL once abandoned; context only */
-  guint serial;
   PcrJanus *janus;
   GstBin *bin;                  /* ref */
   GstElement *webrtc, *funnel, *filter;
@@ -59,7 +58,6 @@ struct _Attempt
   gint unlinked;                /* tee pads unlinked so far (atomic) */
   gboolean in_bin;
   PcrRelay *owner;              /* while abandoned and not yet freed */
-  gchar *offer;                 /* our offer's SDP, sent with the join */
   gboolean finished;            /* the branch is gone */
 };
 
@@ -80,7 +78,6 @@ struct _PcrRelay
   gchar *error;
   Attempt *attempt;
   GList *dying;                 /* abandoned attempts, branch not yet freed */
-  guint serial;
   GSource *retry;
   GSource *up_timeout;
 };
@@ -138,7 +135,6 @@ attempt_unref (gpointer data)
     return;
   g_main_context_unref (a->context);
   gst_object_unref (a->bin);
-  g_free (a->offer);
   g_free (a);
 }
 
@@ -665,7 +661,7 @@ on_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
 }
 
 static void
-join (PcrRelay * relay, Attempt * a)
+join (PcrRelay * relay, Attempt * a, const gchar * sdp)
 {
   JsonObject *join = json_object_new ();
 
@@ -676,7 +672,7 @@ join (PcrRelay * relay, Attempt * a)
   json_object_set_string_member (join, "display", relay->display);
   json_object_set_boolean_member (join, "audio", FALSE);
   json_object_set_boolean_member (join, "video", TRUE);
-  pcr_janus_message (a->janus, join, "offer", a->offer, on_joined, a);
+  pcr_janus_message (a->janus, join, "offer", sdp, on_joined, a);
   json_object_unref (join);
 }
 
@@ -693,9 +689,7 @@ send_offer (PcrRelay * relay, Attempt * a, const gchar * sdp)
   offer = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_OFFER, msg);
   g_signal_emit_by_name (a->webrtc, "set-local-description", offer, NULL);
   gst_webrtc_session_description_free (offer);
-  g_free (a->offer);
-  a->offer = g_strdup (sdp);
-  join (relay, a);
+  join (relay, a, sdp);
 }
 
 static void
@@ -912,7 +906,6 @@ start_attempt (PcrRelay * relay)
   a->context = g_main_context_ref (relay->context);
   a->bin = gst_object_ref (relay->bin);
   a->relay = relay;
-  a->serial = ++relay->serial;
   relay->attempt = a;
   a->janus = pcr_janus_new (relay->url, relay->apisecret, on_janus_event,
       on_janus_lost, a);
