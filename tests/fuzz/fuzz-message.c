@@ -121,6 +121,8 @@ message_equal (const PcrMessage * a, const PcrMessage * b)
     case PCR_MESSAGE_CHUNK:
       return g_strcmp0 (a->name, b->name) == 0 && a->offset == b->offset
           && a->size == b->size && g_bytes_equal (a->data, b->data);
+    case PCR_MESSAGE_RELAY:
+      return a->room == b->room && a->feed == b->feed;
   }
   return FALSE;
 }
