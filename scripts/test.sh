@@ -102,11 +102,17 @@ if [ "${PICAMRTC_SANITIZERS:-yes}" != no ]; then
     # Not here: churn asserts the service's RSS growth, which ASan's
     # quarantine of freed memory makes meaningless (LSan sees the leaks
     # themselves), and three-viewers' 3 s first-frame limit, which three
-    # ASan decoders and an ASan encoder on two cores come close to.
+    # ASan decoders and an ASan encoder on two cores come close to; nor
+    # relay-cost, which measures the camera's CPU and its viewers' frame
+    # rates with 10 ASan peers beside an ASan camera and Janus on two cores
+    # (in CI31 the nine peers of one process got 13-18 frames/s of 30: the
+    # machine measured, not the camera; relay-on-demand holds leases and
+    # relay-plays the relay's media under ASan).
     mapfile -t cases < <(cd "$asan_dir" &&
       meson test --list --no-rebuild --suite integration 2>/dev/null |
       sed 's|.* / ||' |
-      grep -vxF -e integration-churn -e integration-three-viewers)
+      grep -vxF -e integration-churn -e integration-three-viewers \
+        -e integration-relay-cost)
     log "integration tests under ASan/UBSan/LSan"
     run_suites "$asan_dir" asan-integration --no-rebuild --num-processes 1 \
       --timeout-multiplier 3 "${cases[@]}"

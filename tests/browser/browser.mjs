@@ -1757,8 +1757,8 @@ async function playsRelayed(page, what) {
  * api/relay; the camera serves neither itself (its direct viewer count
  * stays 0, what it sends does not grow with the second page, while what
  * Janus sends does); a page that stops gives its lease back and the other
- * plays on; ?relay=0 plays directly; a page whose Janus dies plays again
- * once it is back. */
+ * plays on; ?relay=0 plays directly; a page opened while Janus is down
+ * plays directly; a page whose Janus dies plays again once it is back. */
 async function caseRelay(env) {
   const st0 = await env.waitDevice((s) => s.relay && typeof s.relay === 'object',
     10_000, 'with "relay" in its status');
@@ -1825,6 +1825,20 @@ async function caseRelay(env) {
   env.janus.signal('SIGKILL');
   await env.janus.wait(5000);
   await poll(async () => (await snapshot(b)).state !== 'live', 20_000, 200);
+  // a page opened while Janus is down watches the camera directly (the
+  // gateway's 409 "fallback":"direct", or a status already "unreachable")
+  const d = await env.newPage('page-fallback');
+  await d.goto(`${env.base}/?device=${DEVICE}`, { waitUntil: 'load' });
+  const { snap: snapD } = await expectPlaying(d, 30, 20_000,
+    'while Janus is down');
+  check(snapD.path === 'whep', `with Janus down a new page plays over ` +
+    `"${snapD.path}", expected "whep" (directly)`);
+  const fallbackD = await d.evaluate(() => window.picamrtc.relayFallback);
+  const relayD = (await env.waitDevice((s) => s.viewers >= 1, 10_000,
+    'serving the fallback page directly')).relay;
+  log(`with Janus down a new page plays directly; relayFallback ` +
+    `${JSON.stringify(fallbackD)}, the camera's relay ${JSON.stringify(relayD)}`);
+  await d.evaluate(() => window.picamrtc.stop());
   await env.runJanus();
   const before = (await snapshot(b)).framesRendered;
   const back = await poll(async () => {
@@ -1843,7 +1857,8 @@ async function caseRelay(env) {
     `→ ${kbits(rate2.camera)}; Janus sends ${kbits(rate1.janus)} → ` +
     `${kbits(rate2.janus)}; a stop gives the lease back, the other page ` +
     `plays on at ${fpsB.toFixed(0)} frames/s; ?relay=0 plays over WHEP; ` +
-    `after Janus was killed and restarted page-b plays again over ` +
+    `with Janus down a new page plays over WHEP; after Janus was killed ` +
+    `and restarted page-b plays again over ` +
     `${back.path} (${backS} s)`;
 }
 
