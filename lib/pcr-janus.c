@@ -394,7 +394,7 @@ lose (PcrJanus * self, GError * error)
 static GError *
 message_error (JsonObject * msg)
 {
-  const gchar *janus = json_object_get_string_member_with_default (msg,
+  const gchar *janus = pcr_janus_string (msg,
       "janus", "");
   JsonObject *data;
 
@@ -402,9 +402,9 @@ message_error (JsonObject * msg)
     JsonObject *e = json_object_get_member (msg, "error") &&
         JSON_NODE_HOLDS_OBJECT (json_object_get_member (msg, "error")) ?
         json_object_get_object_member (msg, "error") : NULL;
-    gint64 code = e ? json_object_get_int_member_with_default (e, "code",
+    gint64 code = e ? pcr_janus_int (e, "code",
         0) : 0;
-    const gchar *reason = e ? json_object_get_string_member_with_default (e,
+    const gchar *reason = e ? pcr_janus_string (e,
         "reason", "") : "";
     /* 458 no such session, 459 no such handle */
     return g_error_new (PCR_JANUS_ERROR, code == 458 || code == 459 ?
@@ -413,9 +413,9 @@ message_error (JsonObject * msg)
   }
   data = pcr_janus_plugin_data (msg);
   if (data != NULL && json_object_has_member (data, "error_code")) {
-    gint64 code = json_object_get_int_member_with_default (data,
+    gint64 code = pcr_janus_int (data,
         "error_code", 0);
-    const gchar *reason = json_object_get_string_member_with_default (data,
+    const gchar *reason = pcr_janus_string (data,
         "error", "");
     return g_error_new (PCR_JANUS_ERROR, PCR_JANUS_ERROR_PLUGIN,
         "Janus plugin error %" G_GINT64_FORMAT ": %.200s", code, reason);
@@ -443,9 +443,9 @@ static void poll_events (PcrJanus * self);
 static void
 dispatch_event (PcrJanus * self, JsonObject * msg)
 {
-  const gchar *janus = json_object_get_string_member_with_default (msg,
+  const gchar *janus = pcr_janus_string (msg,
       "janus", "");
-  const gchar *transaction = json_object_get_string_member_with_default (msg,
+  const gchar *transaction = pcr_janus_string (msg,
       "transaction", NULL);
 
   if (g_strcmp0 (janus, "keepalive") == 0)
@@ -456,7 +456,7 @@ dispatch_event (PcrJanus * self, JsonObject * msg)
     return;
   }
   if ((g_strcmp0 (janus, "detached") == 0 &&
-          json_object_get_int_member_with_default (msg, "sender", 0) ==
+          pcr_janus_int (msg, "sender", 0) ==
           (gint64) self->handle) ||
       g_strcmp0 (janus, "timeout") == 0) {
     g_autoptr (GError) e = g_error_new (PCR_JANUS_ERROR, PCR_JANUS_ERROR_LOST,
@@ -484,7 +484,7 @@ on_poll (PcrJanus * self, JsonNode * answer, const GError * error,
     JsonObject *msg = json_node_get_object (answer);
     g_autoptr (GError) e = NULL;
 
-    if (g_strcmp0 (json_object_get_string_member_with_default (msg, "janus",
+    if (g_strcmp0 (pcr_janus_string (msg, "janus",
                 ""), "error") == 0) {
       e = message_error (msg);
       lose (self, e);
@@ -546,7 +546,7 @@ on_posted (PcrJanus * self, JsonNode * answer, const GError * error,
     return;
   }
   msg = json_node_get_object (answer);
-  janus = json_object_get_string_member_with_default (msg, "janus", "");
+  janus = pcr_janus_string (msg, "janus", "");
   if (g_strcmp0 (janus, "ack") == 0) {
     r->async = TRUE;            /* the answer comes from the poll */
     if (r->done == NULL) {
@@ -588,7 +588,7 @@ on_attached (PcrJanus * self, JsonObject * reply, const GError * error,
     d = json_object_get_member (reply, "data") &&
         JSON_NODE_HOLDS_OBJECT (json_object_get_member (reply, "data")) ?
         json_object_get_object_member (reply, "data") : NULL;
-    self->handle = d ? (guint64) json_object_get_int_member_with_default (d,
+    self->handle = d ? (guint64) pcr_janus_int (d,
         "id", 0) : 0;
     if (self->handle == 0) {
       g_autoptr (GError) e = g_error_new (PCR_JANUS_ERROR,
@@ -616,7 +616,7 @@ on_created (PcrJanus * self, JsonObject * reply, const GError * error,
   d = json_object_get_member (reply, "data") &&
       JSON_NODE_HOLDS_OBJECT (json_object_get_member (reply, "data")) ?
       json_object_get_object_member (reply, "data") : NULL;
-  self->session = d ? (guint64) json_object_get_int_member_with_default (d,
+  self->session = d ? (guint64) pcr_janus_int (d,
       "id", 0) : 0;
   if (self->session == 0) {
     g_autoptr (GError) e = g_error_new (PCR_JANUS_ERROR,
@@ -817,6 +817,29 @@ pcr_janus_plugin_data (JsonObject * message)
 }
 
 const gchar *
+pcr_janus_string (JsonObject * object, const gchar * name,
+    const gchar * fallback)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING)
+    return fallback;
+  return json_node_get_string (node);
+}
+
+gint64
+pcr_janus_int (JsonObject * object, const gchar * name, gint64 fallback)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_INT64)
+    return fallback;
+  return json_node_get_int (node);
+}
+
+const gchar *
 pcr_janus_jsep_sdp (JsonObject * message, const gchar * type)
 {
   JsonNode *j = json_object_get_member (message, "jsep");
@@ -825,8 +848,8 @@ pcr_janus_jsep_sdp (JsonObject * message, const gchar * type)
   if (j == NULL || !JSON_NODE_HOLDS_OBJECT (j))
     return NULL;
   jsep = json_node_get_object (j);
-  if (g_strcmp0 (json_object_get_string_member_with_default (jsep, "type",
+  if (g_strcmp0 (pcr_janus_string (jsep, "type",
               ""), type) != 0)
     return NULL;
-  return json_object_get_string_member_with_default (jsep, "sdp", NULL);
+  return pcr_janus_string (jsep, "sdp", NULL);
 }

@@ -106,6 +106,15 @@ void pcr_janus_wait_destroyed (GMainContext * context, guint timeout_ms);
  * while the clients' context still runs, before it stops that. */
 guint pcr_janus_requests_in_flight (void);
 
+/* Members of a message from Janus, which is not trusted: the string (or
+ * integer) @name, or @fallback when it is missing or of another type.
+ * (json-glib's *_with_default return NULL for a number where a string
+ * was expected, and warn for an object or array.) */
+const gchar *pcr_janus_string (JsonObject * object, const gchar * name,
+    const gchar * fallback);
+gint64 pcr_janus_int (JsonObject * object, const gchar * name,
+    gint64 fallback);
+
 /* The plugin data of a reply or event ("plugindata"."data"), or NULL. */
 JsonObject *pcr_janus_plugin_data (JsonObject * message);
 

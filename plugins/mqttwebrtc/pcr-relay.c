@@ -744,7 +744,7 @@ on_participants (PcrJanus * janus, JsonObject * reply, const GError * error,
     JsonNode *p = json_array_get_element (people, i);
 
     if (JSON_NODE_HOLDS_OBJECT (p) &&
-        (guint64) json_object_get_int_member_with_default
+        (guint64) pcr_janus_int
         (json_node_get_object (p), "id", 0) == relay->feed)
       there = TRUE;
   }
@@ -823,7 +823,7 @@ on_janus_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
 {
   Attempt *a = user_data;
   PcrRelay *relay = current (a);
-  const gchar *kind = json_object_get_string_member_with_default (event,
+  const gchar *kind = pcr_janus_string (event,
       "janus", "");
 
   if (!relay)
@@ -833,7 +833,7 @@ on_janus_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
     set_state (relay, PCR_RELAY_PUBLISHING, NULL);
   } else if (g_str_equal (kind, "hangup")) {
     g_autofree gchar *why = g_strdup_printf ("Janus hung up: %.100s",
-        json_object_get_string_member_with_default (event, "reason", ""));
+        pcr_janus_string (event, "reason", ""));
     fail (relay, why);
   }
 }

@@ -1759,7 +1759,7 @@ on_relay_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
   }
   data = pcr_janus_plugin_data (reply);
   sdp = pcr_janus_jsep_sdp (reply, "offer");
-  if (data == NULL || g_strcmp0 (json_object_get_string_member_with_default
+  if (data == NULL || g_strcmp0 (pcr_janus_string
           (data, "videoroom", ""), "attached") != 0 || sdp == NULL) {
     relay_setup_failed (s, "Janus answered the subscriber's join without "
         "an offer");
@@ -1850,15 +1850,15 @@ static void
 on_relay_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
 {
   Session *s = user_data;
-  const gchar *kind = json_object_get_string_member_with_default (event,
+  const gchar *kind = pcr_janus_string (event,
       "janus", "");
   JsonObject *data = pcr_janus_plugin_data (event);
   const gchar *videoroom = data ?
-      json_object_get_string_member_with_default (data, "videoroom", "") : "";
+      pcr_janus_string (data, "videoroom", "") : "";
 
   if (g_str_equal (kind, "hangup")) {
     g_autofree gchar *reason = pcr_quote_untrusted
-        (json_object_get_string_member_with_default (event, "reason", ""),
+        (pcr_janus_string (event, "reason", ""),
         100);
     g_autofree gchar *why = g_strdup_printf ("Janus hung up (%s)", reason);
 
@@ -1967,6 +1967,31 @@ handle_relay_message (Session * s, const PcrMessage * message)
   }
 }
 
+/* The body {"layer":"low"|"high"} of a relay request; @fallback when it
+ * has no "layer" (NULL: one is needed). FALSE, with the reply set, when
+ * the body is anything else. */
+static gboolean
+read_layer (SoupServerMessage * msg, const gchar * fallback, gboolean * low)
+{
+  g_autoptr (JsonNode) root = request_object (msg);
+  g_autofree gchar *layer = NULL;
+  gboolean bad = FALSE;
+
+  if (root == NULL)
+    return FALSE;
+  layer = json_string_member (json_node_get_object (root), "layer", &bad);
+  if (layer == NULL && !bad)
+    layer = g_strdup (fallback);
+  if (layer == NULL || (!g_str_equal (layer, "low") &&
+          !g_str_equal (layer, "high"))) {
+    reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+        "expected {\"layer\":\"low\"} or {\"layer\":\"high\"}");
+    return FALSE;
+  }
+  *low = g_str_equal (layer, "low");
+  return TRUE;
+}
+
 /* POST /api/relay/D (empty body or a JSON object) */
 static void
 handle_relay_post (PcrGateway * self, SoupServerMessage * msg,
@@ -1978,25 +2003,12 @@ handle_relay_post (PcrGateway * self, SoupServerMessage * msg,
   g_autofree gchar *id = NULL;
   const gchar *device = route->device;
   guint max_sessions = self->config->max_sessions;
-  const gchar *layer;
   gboolean low = FALSE;
   Device *d;
   Session *s;
 
-  if (g_bytes_get_size (body) > 0) {
-    g_autoptr (JsonNode) root = request_object (msg);
-
-    if (root == NULL)
-      return;
-    layer = json_object_get_string_member_with_default
-        (json_node_get_object (root), "layer", "high");
-    if (!g_str_equal (layer, "low") && !g_str_equal (layer, "high")) {
-      reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-          "\"layer\" is \"low\" or \"high\"");
-      return;
-    }
-    low = g_str_equal (layer, "low");
-  }
+  if (g_bytes_get_size (body) > 0 && !read_layer (msg, "high", &low))
+    return;
   if (self->config->janus_base == NULL) {
     reply_fallback (msg, "this gateway has no Janus (--janus): watch "
         "directly");
@@ -2094,23 +2106,15 @@ on_relay_started (PcrJanus * janus, JsonObject * reply,
 static void
 relay_patch_layer (Session * s, SoupServerMessage * msg)
 {
-  g_autoptr (JsonNode) root = request_object (msg);
-  const gchar *layer;
+  gboolean low;
 
-  if (root == NULL)
+  if (!read_layer (msg, NULL, &low))
     return;
-  layer = json_object_get_string_member_with_default
-      (json_node_get_object (root), "layer", "");
-  if (!g_str_equal (layer, "low") && !g_str_equal (layer, "high")) {
-    reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-        "expected {\"layer\":\"low\"} or {\"layer\":\"high\"}");
-    return;
-  }
   if (s->stage != RELAY_LIVE) {
     reply_error (msg, SOUP_STATUS_CONFLICT, "the session does not play yet");
     return;
   }
-  relay_set_layer (s, g_str_equal (layer, "low"));
+  relay_set_layer (s, low);
   reply_body (msg, SOUP_STATUS_NO_CONTENT, NULL, NULL, 0, "layer");
 }
 

@@ -294,18 +294,19 @@ async function caseNoRtx(systems) {
     `"${shown.resolution}", changed "${shown.sizeChanged}", ${shown.bitrate}`;
 }
 
-/** 10 % of UDP lost each way for IMPAIRED_MS: [the page's window, drops]. */
-async function lossWindow(sampler, link) {
-  link.loss(10);
+/** `percent` of UDP lost each way for IMPAIRED_MS: [the page's window,
+ * drops, when it started, when it ended]. */
+async function lossWindow(sampler, link, percent = 10) {
+  link.loss(percent);
   const t0 = Date.now();
-  log(`10 % of UDP dropped each way for ${IMPAIRED_MS / 1000} s`);
+  log(`${percent} % of UDP dropped each way for ${IMPAIRED_MS / 1000} s`);
   await sleep(IMPAIRED_MS);
   const t1 = Date.now();
   const dropped = link.dropped();
   link.clear();
   const w = windowOf(sampler.series[0], t0, t1);
   check(w, 'no statistics from the page under loss');
-  return [w, dropped];
+  return [w, dropped, t0, t1];
 }
 
 // 10 % of UDP lost each way for 20 s: the picture keeps moving (NACK, RTX),
@@ -417,15 +418,7 @@ async function startRelayed(systems) {
 // `node tests/browser/networks.mjs relay-loss3`.
 async function caseRelayLoss3(systems, link) {
   const sa = await startRelayed(systems);
-  link.loss(3);
-  const t0 = Date.now();
-  log(`3 % of UDP dropped each way for ${IMPAIRED_MS / 1000} s`);
-  await sleep(IMPAIRED_MS);
-  const t1 = Date.now();
-  const dropped = link.dropped();
-  link.clear();
-  const w = windowOf(sa.series[0], t0, t1);
-  check(w, 'no statistics from the page under loss');
+  const [w, dropped, t0, t1] = await lossWindow(sa, link, 3);
   const got = `${describe(w)}, heights ${heights(sa, t0, t1).join(', ')}; ` +
     `${dropped} datagrams dropped`;
   log(`each second: ${trace(sa, t0, t1)}`);

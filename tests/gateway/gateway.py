@@ -2785,8 +2785,11 @@ def case_relay_errors(env):
                     'connection refused')
     expect(relay_post(gw, 'nobody'), 404, 'an unknown device')
     expect(relay_post(gw, 'gone'), 404, 'an offline device')
+    # a layer that is a number, object or boolean: json-glib's getters
+    # give NULL or warn there (fatal in the tests), a crash once
     for body in (b'not json', b'[1]', b'{"a":', b'\xff',
-                 b'{"layer":"sideways"}'):
+                 b'{"layer":"sideways"}', b'{"layer":1}', b'{"layer":{}}',
+                 b'{"layer":true}', b'{"layer":["low"]}'):
         expect(relay_post(gw, 'relayed', body,
                           {'Content-Type': 'application/json'}), 400,
                f'POST body {body!r}')
@@ -3016,6 +3019,18 @@ def case_relay(env):
     # 3. DELETE: at once, with a bye
     _, deleted, _ = post()
     relay_viewers(1, 'with the third relayed viewer')
+    # a layer PATCH: the body checked first, then that the session plays
+    for body in ('{"layer":1}', '{"layer":{}}', '{"layer":null}', '{}',
+                 '{"layer":"sideways"}', 'not json'):
+        r = expect(gw.request('PATCH', f'/api/relay/{DEVICE}/{deleted}',
+                              body, {'Content-Type': 'application/json'}),
+                   400, f'a layer PATCH {body}')
+        check(body == 'not json' or '"layer":"low"' in r.text(),
+              f'the 400 for {body} does not say what is expected: '
+              f'{r.text()!r}')
+    expect(gw.request('PATCH', f'/api/relay/{DEVICE}/{deleted}',
+                      '{"layer":"low"}', {'Content-Type': 'application/json'}),
+           409, 'a layer PATCH before the session plays')
     expect(gw.request('DELETE', f'/api/relay/{DEVICE}/{deleted}'), 200,
            'DELETE')
     check(sniff.wait(lambda t, p: sent(deleted, 'bye'), 5), 'no bye after '
@@ -3036,8 +3051,8 @@ def case_relay(env):
     janus_alive('at the end')
     return 'offer 201 with H.264 and candidates; relay.viewers 1 (direct ' \
         '0); lease renewed every 10 s; no answer → bye at 30 s; PATCH 204, ' \
-        'again 409; Janus hangup → bye; DELETE → bye at once; WHEP stays ' \
-        'direct'
+        'again 409; Janus hangup → bye; bad layer PATCHes 400; DELETE → ' \
+        'bye at once; WHEP stays direct'
 
 
 CASES = {

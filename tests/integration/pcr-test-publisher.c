@@ -54,7 +54,7 @@ on_lost (PcrJanus * janus, const GError * error, gpointer data)
 static void
 on_event (PcrJanus * janus, JsonObject * event, gpointer data)
 {
-  const gchar *type = json_object_get_string_member_with_default (event,
+  const gchar *type = pcr_janus_string (event,
       "janus", "");
 
   if (g_str_equal (type, "webrtcup")) {

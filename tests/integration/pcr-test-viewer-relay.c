@@ -853,7 +853,7 @@ feed_gone (Relayed * rv, JsonObject * data)
   if (data == NULL)
     return NULL;
   if (json_object_has_member (data, "videoroom") &&
-      g_strcmp0 (json_object_get_string_member_with_default (data,
+      g_strcmp0 (pcr_janus_string (data,
               "videoroom", ""), "destroyed") == 0)
     return "the room was destroyed";
   for (i = 0; i < G_N_ELEMENTS (members); i++) {
@@ -876,10 +876,10 @@ on_janus_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
 
   if (janus != rv->janus)
     return;
-  type = json_object_get_string_member_with_default (event, "janus", "");
+  type = pcr_janus_string (event, "janus", "");
   if (g_str_equal (type, "hangup")) {
     g_autofree gchar *why = g_strdup_printf ("Janus hung up: %s",
-        json_object_get_string_member_with_default (event, "reason", "?"));
+        pcr_janus_string (event, "reason", "?"));
 
     lose (rv, why);
   } else if (g_str_equal (type, "webrtcup")) {
@@ -889,9 +889,9 @@ on_janus_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
 
     if (cand && json_object_has_member (cand, "candidate"))
       g_signal_emit_by_name (rv->webrtc, "add-ice-candidate",
-          (guint) json_object_get_int_member_with_default (cand,
+          (guint) pcr_janus_int (cand,
               "sdpMLineIndex", 0),
-          json_object_get_string_member_with_default (cand, "candidate",
+          pcr_janus_string (cand, "candidate",
               ""));
   } else if ((gone = feed_gone (rv, pcr_janus_plugin_data (event)))) {
     lose (rv, gone);
@@ -1007,10 +1007,10 @@ handle_message (Relayed * rv, gpointer data)
     return;
   }
   obj = json_node_get_object (json_parser_get_root (parser));
-  type = json_object_get_string_member_with_default (obj, "type", "");
+  type = pcr_janus_string (obj, "type", "");
   if (g_str_equal (type, "relay")) {
-    gint64 room = json_object_get_int_member_with_default (obj, "room", 0);
-    gint64 feed = json_object_get_int_member_with_default (obj, "feed", 0);
+    gint64 room = pcr_janus_int (obj, "room", 0);
+    gint64 feed = pcr_janus_int (obj, "feed", 0);
     JsonBuilder *b;
 
     /* a lease renewal's answer while watching says nothing new */
@@ -1033,14 +1033,14 @@ handle_message (Relayed * rv, gpointer data)
     subscribe (rv);
   } else if (g_str_equal (type, "error")) {
     const gchar *code =
-        json_object_get_string_member_with_default (obj, "code", "");
+        pcr_janus_string (obj, "code", "");
     JsonBuilder *b = event_begin (rv, "error");
 
     json_builder_set_member_name (b, "code");
     json_builder_add_string_value (b, code);
     json_builder_set_member_name (b, "message");
     json_builder_add_string_value (b,
-        json_object_get_string_member_with_default (obj, "message", ""));
+        pcr_janus_string (obj, "message", ""));
     event_end (b);
     if (r.o->expect_error) {
       finish (g_str_equal (code, r.o->expect_error) ? 0 : 1);

@@ -88,6 +88,45 @@ on_connected (PcrJanus * janus, JsonObject * reply, const GError * error,
       G_IO_ERROR_FAILED, "connected to nothing?");
 }
 
+static JsonObject *
+parse_object (JsonParser * parser, const gchar * text)
+{
+  g_assert_true (json_parser_load_from_data (parser, text, -1, NULL));
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+/* What Janus sends is read by type: a member of another type is missing,
+ * with no NULL where a string is expected and no GLib warning (fatal
+ * here) for an object or array. */
+static void
+test_members_typed (void)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o = parse_object (parser, "{\"s\":\"x\",\"n\":5,"
+      "\"f\":1.5,\"b\":true,\"o\":{},\"a\":[1],\"z\":null}");
+
+  g_assert_cmpstr (pcr_janus_string (o, "s", "-"), ==, "x");
+  for (const gchar * const *m = (const gchar *[]) {
+        "n", "f", "b", "o", "a", "z", "missing", NULL}; *m; m++) {
+    g_assert_cmpstr (pcr_janus_string (o, *m, "-"), ==, "-");
+    g_assert_null (pcr_janus_string (o, *m, NULL));
+  }
+  g_assert_cmpint (pcr_janus_int (o, "n", -1), ==, 5);
+  for (const gchar * const *m = (const gchar *[]) {
+        "s", "f", "b", "o", "a", "z", "missing", NULL}; *m; m++)
+    g_assert_cmpint (pcr_janus_int (o, *m, -1), ==, -1);
+
+  /* an offer whose SDP is not a string, a jsep that is not an object */
+  o = parse_object (parser, "{\"jsep\":{\"type\":\"offer\",\"sdp\":5}}");
+  g_assert_null (pcr_janus_jsep_sdp (o, "offer"));
+  o = parse_object (parser, "{\"jsep\":{\"type\":[],\"sdp\":\"v=0\"}}");
+  g_assert_null (pcr_janus_jsep_sdp (o, "offer"));
+  o = parse_object (parser, "{\"jsep\":{\"type\":\"offer\",\"sdp\":\"v=0\"}}");
+  g_assert_cmpstr (pcr_janus_jsep_sdp (o, "offer"), ==, "v=0");
+  o = parse_object (parser, "{\"plugindata\":{\"data\":7}}");
+  g_assert_null (pcr_janus_plugin_data (o));
+}
+
 static void
 test_unreachable (void)
 {
@@ -118,6 +157,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/janus/url/accepted", test_url_accepted);
   g_test_add_func ("/janus/url/refused", test_url_refused);
+  g_test_add_func ("/janus/members-typed", test_members_typed);
   g_test_add_func ("/janus/unreachable", test_unreachable);
   return g_test_run ();
 }
