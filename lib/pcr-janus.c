@@ -394,18 +394,15 @@ lose (PcrJanus * self, GError * error)
 static GError *
 message_error (JsonObject * msg)
 {
-  const gchar *janus = pcr_janus_string (msg,
-      "janus", "");
+  const gchar *janus = pcr_janus_string (msg, "janus", "");
   JsonObject *data;
 
   if (g_strcmp0 (janus, "error") == 0) {
     JsonObject *e = json_object_get_member (msg, "error") &&
         JSON_NODE_HOLDS_OBJECT (json_object_get_member (msg, "error")) ?
         json_object_get_object_member (msg, "error") : NULL;
-    gint64 code = e ? pcr_janus_int (e, "code",
-        0) : 0;
-    const gchar *reason = e ? pcr_janus_string (e,
-        "reason", "") : "";
+    gint64 code = e ? pcr_janus_int (e, "code", 0) : 0;
+    const gchar *reason = e ? pcr_janus_string (e, "reason", "") : "";
     /* 458 no such session, 459 no such handle */
     return g_error_new (PCR_JANUS_ERROR, code == 458 || code == 459 ?
         PCR_JANUS_ERROR_LOST : PCR_JANUS_ERROR_JANUS, "Janus error %"
@@ -413,10 +410,8 @@ message_error (JsonObject * msg)
   }
   data = pcr_janus_plugin_data (msg);
   if (data != NULL && json_object_has_member (data, "error_code")) {
-    gint64 code = pcr_janus_int (data,
-        "error_code", 0);
-    const gchar *reason = pcr_janus_string (data,
-        "error", "");
+    gint64 code = pcr_janus_int (data, "error_code", 0);
+    const gchar *reason = pcr_janus_string (data, "error", "");
     return g_error_new (PCR_JANUS_ERROR, PCR_JANUS_ERROR_PLUGIN,
         "Janus plugin error %" G_GINT64_FORMAT ": %.200s", code, reason);
   }
@@ -443,10 +438,8 @@ static void poll_events (PcrJanus * self);
 static void
 dispatch_event (PcrJanus * self, JsonObject * msg)
 {
-  const gchar *janus = pcr_janus_string (msg,
-      "janus", "");
-  const gchar *transaction = pcr_janus_string (msg,
-      "transaction", NULL);
+  const gchar *janus = pcr_janus_string (msg, "janus", "");
+  const gchar *transaction = pcr_janus_string (msg, "transaction", NULL);
 
   if (g_strcmp0 (janus, "keepalive") == 0)
     return;
@@ -484,8 +477,7 @@ on_poll (PcrJanus * self, JsonNode * answer, const GError * error,
     JsonObject *msg = json_node_get_object (answer);
     g_autoptr (GError) e = NULL;
 
-    if (g_strcmp0 (pcr_janus_string (msg, "janus",
-                ""), "error") == 0) {
+    if (g_strcmp0 (pcr_janus_string (msg, "janus", ""), "error") == 0) {
       e = message_error (msg);
       lose (self, e);
       return;
@@ -588,8 +580,7 @@ on_attached (PcrJanus * self, JsonObject * reply, const GError * error,
     d = json_object_get_member (reply, "data") &&
         JSON_NODE_HOLDS_OBJECT (json_object_get_member (reply, "data")) ?
         json_object_get_object_member (reply, "data") : NULL;
-    self->handle = d ? (guint64) pcr_janus_int (d,
-        "id", 0) : 0;
+    self->handle = d ? (guint64) pcr_janus_int (d, "id", 0) : 0;
     if (self->handle == 0) {
       g_autoptr (GError) e = g_error_new (PCR_JANUS_ERROR,
           PCR_JANUS_ERROR_PROTOCOL, "Janus attached no handle");
@@ -616,8 +607,7 @@ on_created (PcrJanus * self, JsonObject * reply, const GError * error,
   d = json_object_get_member (reply, "data") &&
       JSON_NODE_HOLDS_OBJECT (json_object_get_member (reply, "data")) ?
       json_object_get_object_member (reply, "data") : NULL;
-  self->session = d ? (guint64) pcr_janus_int (d,
-      "id", 0) : 0;
+  self->session = d ? (guint64) pcr_janus_int (d, "id", 0) : 0;
   if (self->session == 0) {
     g_autoptr (GError) e = g_error_new (PCR_JANUS_ERROR,
         PCR_JANUS_ERROR_PROTOCOL, "Janus created no session");
@@ -848,8 +838,7 @@ pcr_janus_jsep_sdp (JsonObject * message, const gchar * type)
   if (j == NULL || !JSON_NODE_HOLDS_OBJECT (j))
     return NULL;
   jsep = json_node_get_object (j);
-  if (g_strcmp0 (pcr_janus_string (jsep, "type",
-              ""), type) != 0)
+  if (g_strcmp0 (pcr_janus_string (jsep, "type", ""), type) != 0)
     return NULL;
   return pcr_janus_string (jsep, "sdp", NULL);
 }

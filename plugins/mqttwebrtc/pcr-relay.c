@@ -744,8 +744,8 @@ on_participants (PcrJanus * janus, JsonObject * reply, const GError * error,
     JsonNode *p = json_array_get_element (people, i);
 
     if (JSON_NODE_HOLDS_OBJECT (p) &&
-        (guint64) pcr_janus_int
-        (json_node_get_object (p), "id", 0) == relay->feed)
+        (guint64) pcr_janus_int (json_node_get_object (p), "id",
+            0) == relay->feed)
       there = TRUE;
   }
   if (!there) {
@@ -823,8 +823,7 @@ on_janus_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
 {
   Attempt *a = user_data;
   PcrRelay *relay = current (a);
-  const gchar *kind = pcr_janus_string (event,
-      "janus", "");
+  const gchar *kind = pcr_janus_string (event, "janus", "");
 
   if (!relay)
     return;

@@ -1759,8 +1759,8 @@ on_relay_joined (PcrJanus * janus, JsonObject * reply, const GError * error,
   }
   data = pcr_janus_plugin_data (reply);
   sdp = pcr_janus_jsep_sdp (reply, "offer");
-  if (data == NULL || g_strcmp0 (pcr_janus_string
-          (data, "videoroom", ""), "attached") != 0 || sdp == NULL) {
+  if (data == NULL || g_strcmp0 (pcr_janus_string (data, "videoroom", ""),
+          "attached") != 0 || sdp == NULL) {
     relay_setup_failed (s, "Janus answered the subscriber's join without "
         "an offer");
     return;
@@ -1850,8 +1850,7 @@ static void
 on_relay_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
 {
   Session *s = user_data;
-  const gchar *kind = pcr_janus_string (event,
-      "janus", "");
+  const gchar *kind = pcr_janus_string (event, "janus", "");
   JsonObject *data = pcr_janus_plugin_data (event);
   const gchar *videoroom = data ?
       pcr_janus_string (data, "videoroom", "") : "";

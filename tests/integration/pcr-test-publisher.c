@@ -54,8 +54,7 @@ on_lost (PcrJanus * janus, const GError * error, gpointer data)
 static void
 on_event (PcrJanus * janus, JsonObject * event, gpointer data)
 {
-  const gchar *type = pcr_janus_string (event,
-      "janus", "");
+  const gchar *type = pcr_janus_string (event, "janus", "");
 
   if (g_str_equal (type, "webrtcup")) {
     printf ("publishing\n");

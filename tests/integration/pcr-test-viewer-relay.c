@@ -853,8 +853,7 @@ feed_gone (Relayed * rv, JsonObject * data)
   if (data == NULL)
     return NULL;
   if (json_object_has_member (data, "videoroom") &&
-      g_strcmp0 (pcr_janus_string (data,
-              "videoroom", ""), "destroyed") == 0)
+      g_strcmp0 (pcr_janus_string (data, "videoroom", ""), "destroyed") == 0)
     return "the room was destroyed";
   for (i = 0; i < G_N_ELEMENTS (members); i++) {
     JsonNode *node = json_object_get_member (data, members[i]);
@@ -889,10 +888,8 @@ on_janus_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
 
     if (cand && json_object_has_member (cand, "candidate"))
       g_signal_emit_by_name (rv->webrtc, "add-ice-candidate",
-          (guint) pcr_janus_int (cand,
-              "sdpMLineIndex", 0),
-          pcr_janus_string (cand, "candidate",
-              ""));
+          (guint) pcr_janus_int (cand, "sdpMLineIndex", 0),
+          pcr_janus_string (cand, "candidate", ""));
   } else if ((gone = feed_gone (rv, pcr_janus_plugin_data (event)))) {
     lose (rv, gone);
   } else if (pcr_janus_jsep_sdp (event, "offer")) {
