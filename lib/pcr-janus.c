@@ -390,6 +390,17 @@ lose (PcrJanus * self, GError * error)
     self->on_lost (self, error, self->user_data);
 }
 
+/* The object @name of a message from Janus, or NULL (missing, or not an
+ * object). */
+static JsonObject *
+object_member (JsonObject * object, const gchar * name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ?
+      json_node_get_object (node) : NULL;
+}
+
 /* The error a Janus message carries, if any. */
 static GError *
 message_error (JsonObject * msg)
@@ -398,9 +409,7 @@ message_error (JsonObject * msg)
   JsonObject *data;
 
   if (g_strcmp0 (janus, "error") == 0) {
-    JsonObject *e = json_object_get_member (msg, "error") &&
-        JSON_NODE_HOLDS_OBJECT (json_object_get_member (msg, "error")) ?
-        json_object_get_object_member (msg, "error") : NULL;
+    JsonObject *e = object_member (msg, "error");
     gint64 code = e ? pcr_janus_int (e, "code", 0) : 0;
     const gchar *reason = e ? pcr_janus_string (e, "reason", "") : "";
     /* 458 no such session, 459 no such handle */
@@ -449,8 +458,7 @@ dispatch_event (PcrJanus * self, JsonObject * msg)
     return;
   }
   if ((g_strcmp0 (janus, "detached") == 0 &&
-          pcr_janus_int (msg, "sender", 0) ==
-          (gint64) self->handle) ||
+          pcr_janus_int (msg, "sender", 0) == (gint64) self->handle) ||
       g_strcmp0 (janus, "timeout") == 0) {
     g_autoptr (GError) e = g_error_new (PCR_JANUS_ERROR, PCR_JANUS_ERROR_LOST,
         "Janus %s the session", g_strcmp0 (janus, "timeout") == 0 ?
@@ -577,9 +585,7 @@ on_attached (PcrJanus * self, JsonObject * reply, const GError * error,
   JsonObject *d;
 
   if (error == NULL) {
-    d = json_object_get_member (reply, "data") &&
-        JSON_NODE_HOLDS_OBJECT (json_object_get_member (reply, "data")) ?
-        json_object_get_object_member (reply, "data") : NULL;
+    d = object_member (reply, "data");
     self->handle = d ? (guint64) pcr_janus_int (d, "id", 0) : 0;
     if (self->handle == 0) {
       g_autoptr (GError) e = g_error_new (PCR_JANUS_ERROR,
@@ -604,9 +610,7 @@ on_created (PcrJanus * self, JsonObject * reply, const GError * error,
     self->connect_done (self, NULL, error, self->connect_data);
     return;
   }
-  d = json_object_get_member (reply, "data") &&
-      JSON_NODE_HOLDS_OBJECT (json_object_get_member (reply, "data")) ?
-      json_object_get_object_member (reply, "data") : NULL;
+  d = object_member (reply, "data");
   self->session = d ? (guint64) pcr_janus_int (d, "id", 0) : 0;
   if (self->session == 0) {
     g_autoptr (GError) e = g_error_new (PCR_JANUS_ERROR,
@@ -795,15 +799,9 @@ pcr_janus_free (PcrJanus * self)
 JsonObject *
 pcr_janus_plugin_data (JsonObject * message)
 {
-  JsonNode *pd = json_object_get_member (message, "plugindata");
-  JsonNode *d;
+  JsonObject *pd = object_member (message, "plugindata");
 
-  if (pd == NULL || !JSON_NODE_HOLDS_OBJECT (pd))
-    return NULL;
-  d = json_object_get_member (json_node_get_object (pd), "data");
-  if (d == NULL || !JSON_NODE_HOLDS_OBJECT (d))
-    return NULL;
-  return json_node_get_object (d);
+  return pd != NULL ? object_member (pd, "data") : NULL;
 }
 
 const gchar *
@@ -832,13 +830,10 @@ pcr_janus_int (JsonObject * object, const gchar * name, gint64 fallback)
 const gchar *
 pcr_janus_jsep_sdp (JsonObject * message, const gchar * type)
 {
-  JsonNode *j = json_object_get_member (message, "jsep");
-  JsonObject *jsep;
+  JsonObject *jsep = object_member (message, "jsep");
 
-  if (j == NULL || !JSON_NODE_HOLDS_OBJECT (j))
-    return NULL;
-  jsep = json_node_get_object (j);
-  if (g_strcmp0 (pcr_janus_string (jsep, "type", ""), type) != 0)
+  if (jsep == NULL ||
+      g_strcmp0 (pcr_janus_string (jsep, "type", ""), type) != 0)
     return NULL;
   return pcr_janus_string (jsep, "sdp", NULL);
 }

@@ -272,7 +272,6 @@ route_free (Route * route)
   g_free (route);
 }
 
-
 /* "D" or "D/X" under a prefix: @one (D a valid id) or @two (X valid by
  * @second_ok, given back in @second); TRUE for the latter. */
 static gboolean
@@ -1856,9 +1855,8 @@ on_relay_event (PcrJanus * janus, JsonObject * event, gpointer user_data)
       pcr_janus_string (data, "videoroom", "") : "";
 
   if (g_str_equal (kind, "hangup")) {
-    g_autofree gchar *reason = pcr_quote_untrusted
-        (pcr_janus_string (event, "reason", ""),
-        100);
+    g_autofree gchar *reason =
+        pcr_quote_untrusted (pcr_janus_string (event, "reason", ""), 100);
     g_autofree gchar *why = g_strdup_printf ("Janus hung up (%s)", reason);
 
     relay_end_later (s, TRUE, why);
