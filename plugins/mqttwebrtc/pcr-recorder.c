@@ -6,8 +6,15 @@
  * One branch per segment. The gates are probes on the tee's pads, so they
  * all judge each buffer in the tee's thread, in order: a new segment takes
  * over at a key frame, and that same frame is the first the old segment
- * does not get. The old one then gets EOS (mp4mux writes its last
- * fragment) and goes once its filesink says it is done.
+ * does not get. The old one then leaves the tee, gets EOS (mp4mux writes
+ * its last fragment) and goes once its filesink says it is done.
+ *
+ * Nothing a branch does may stop the camera: the tee hands any flow other
+ * than OK upstream, and the source then stops. So a branch leaves the tee
+ * before its EOS (a sticky event, a tag say, pushed to a branch past EOS
+ * makes every later push there return EOS), and the gate hands the frames
+ * to the queue itself: what the branch answers stops the recording, never
+ * the stream.
  *
  * The files are fragmented MP4 (a fragment a second), so a file cut short
  * by a power cut or kill -9 plays up to its last whole fragment: at most
@@ -49,10 +56,12 @@ typedef struct
   Core *core;
   gint id;
   gchar *name;                  /* its file's, in the directory */
-  GstPad *tee_pad;
+  GstPad *tee_pad;              /* NULL once the branch left the tee */
+  GstPad *queue_sink;
   GstElement *queue, *parse, *mux, *sink;
   gboolean ended;               /* EOS sent */
   gboolean started;             /* the tee's thread only: a frame passed */
+  gboolean refused;             /* the tee's thread only: a frame refused */
 } Branch;
 
 struct _PcrRecorder
@@ -73,11 +82,20 @@ struct _PcrRecorder
   GCond gone;                   /* a branch went */
 };
 
+/* What the streaming side tells the context of a branch. */
+typedef enum
+{
+  BRANCH_SUPERSEDED,            /* a new segment took over from it */
+  BRANCH_CLOSED,                /* its filesink has the EOS */
+  BRANCH_FAILED,                /* one of its elements posted an error */
+  BRANCH_REFUSED,               /* it answered a frame with another flow than OK */
+} BranchEvent;
+
 typedef struct
 {
   Core *core;
   gint id;
-  gboolean eos;                 /* else switched */
+  BranchEvent what;
   gchar *error;
 } Event;
 
@@ -108,7 +126,7 @@ event_free (gpointer data)
 }
 
 static void
-post_event (Core * core, gint id, gboolean eos, const gchar * error,
+post_event (Core * core, gint id, BranchEvent what, const gchar * error,
     GSourceFunc func)
 {
   Event *ev = g_new0 (Event, 1);
@@ -116,7 +134,7 @@ post_event (Core * core, gint id, gboolean eos, const gchar * error,
 
   ev->core = core_ref (core);
   ev->id = id;
-  ev->eos = eos;
+  ev->what = what;
   ev->error = g_strdup (error);
   g_source_set_callback (source, func, ev, event_free);
   g_source_attach (source, core->context);
@@ -300,15 +318,16 @@ start_at (GstPad * pad, GstBuffer * buffer)
   gst_pad_push_event (pad, gst_event_new_segment (&segment));
 }
 
-/* A tee pad's gate (the tee's thread): the current branch passes; the
- * pending one takes over at a key frame, which the old one no longer
- * gets. */
+/* A tee pad's gate (the tee's thread): the current branch gets the frame
+ * from the gate's hand; the pending one takes over at a key frame, which
+ * the old one no longer gets. */
 static GstPadProbeReturn
 gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
   Branch *branch = user_data;
   Core *core = branch->core;
   GstBuffer *buffer;
+  GstFlowReturn flow;
   gint current;
 
   /* events go to every branch: caps, segment, and the stream's EOS (the
@@ -323,7 +342,7 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     current = g_atomic_int_get (&core->current);
     if (g_atomic_int_compare_and_exchange (&core->pending, pending, 0)) {
       g_atomic_int_set (&core->current, pending);
-      post_event (core, current, FALSE, NULL, on_event);
+      post_event (core, current, BRANCH_SUPERSEDED, NULL, on_event);
     }
   }
   if (g_atomic_int_get (&core->current) != branch->id)
@@ -332,7 +351,14 @@ gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     branch->started = TRUE;
     start_at (pad, buffer);
   }
-  return GST_PAD_PROBE_OK;
+  /* the sticky events went the usual way, before this probe */
+  flow = gst_pad_chain (branch->queue_sink, buffer);
+  if (flow != GST_FLOW_OK && !branch->refused) {
+    branch->refused = TRUE;
+    post_event (core, branch->id, BRANCH_REFUSED, gst_flow_get_name (flow),
+        on_event);
+  }
+  return GST_PAD_PROBE_HANDLED;
 }
 
 /* The branch's elements are named "pcr-record-ID-FACTORY": a message is
@@ -354,6 +380,28 @@ make (const gchar * factory, gint id, GError ** error)
   return element;
 }
 
+/* The branch gets nothing more from the tee. */
+static void
+leave_tee (Branch * branch)
+{
+  GstPad *peer;
+  GstElement *tee;
+
+  if (!branch->tee_pad)
+    return;
+  peer = gst_pad_get_peer (branch->tee_pad);
+  tee = gst_pad_get_parent_element (branch->tee_pad);
+  if (peer) {
+    gst_pad_unlink (branch->tee_pad, peer);
+    gst_object_unref (peer);
+  }
+  if (tee) {
+    gst_element_release_request_pad (tee, branch->tee_pad);
+    gst_object_unref (tee);
+  }
+  gst_clear_object (&branch->tee_pad);
+}
+
 static void
 branch_free (Branch * branch)
 {
@@ -363,20 +411,8 @@ branch_free (Branch * branch)
   GstBin *bin = branch->core->owner ? branch->core->owner->bin : NULL;
   guint i;
 
-  if (branch->tee_pad) {
-    GstPad *peer = gst_pad_get_peer (branch->tee_pad);
-    GstElement *tee = gst_pad_get_parent_element (branch->tee_pad);
-
-    if (peer) {
-      gst_pad_unlink (branch->tee_pad, peer);
-      gst_object_unref (peer);
-    }
-    if (tee) {
-      gst_element_release_request_pad (tee, branch->tee_pad);
-      gst_object_unref (tee);
-    }
-    gst_object_unref (branch->tee_pad);
-  }
+  leave_tee (branch);
+  gst_clear_object (&branch->queue_sink);
   for (i = 0; i < G_N_ELEMENTS (children); i++) {
     if (!children[i])
       continue;
@@ -415,20 +451,18 @@ remove_branch (PcrRecorder * self, Branch * branch)
   g_mutex_unlock (&self->lock);
 }
 
-/* The branch no longer gets data: EOS through its queue, so mp4mux writes
- * its last fragment; it goes when its filesink has the EOS. */
+/* The branch no longer gets data: it leaves the tee, then EOS through its
+ * queue, so mp4mux writes its last fragment; it goes when its filesink has
+ * the EOS. */
 static void
 end_branch (PcrRecorder * self, Branch * branch)
 {
-  GstPad *sink;
-
   if (!branch || branch->ended)
     return;
   branch->ended = TRUE;
-  sink = gst_element_get_static_pad (branch->queue, "sink");
+  leave_tee (branch);
   GST_DEBUG_OBJECT (self->bin, "recording: ending %s", branch->name);
-  gst_pad_send_event (sink, gst_event_new_eos ());
-  gst_object_unref (sink);
+  gst_pad_send_event (branch->queue_sink, gst_event_new_eos ());
 }
 
 /* A branch for a new segment, pending: it takes over at a key frame. */
@@ -437,7 +471,6 @@ add_branch (PcrRecorder * self, GError ** error)
 {
   Branch *branch;
   GstElement *queue, *parse, *mux, *sink;
-  GstPad *queue_sink;
   g_autofree gchar *name = new_name (self);
   g_autofree gchar *path = NULL;
   gint id = ++self->next_id;
@@ -481,6 +514,7 @@ add_branch (PcrRecorder * self, GError ** error)
   branch->parse = gst_object_ref (parse);
   branch->mux = gst_object_ref (mux);
   branch->sink = gst_object_ref (sink);
+  branch->queue_sink = gst_element_get_static_pad (queue, "sink");
   gst_bin_add_many (self->bin, queue, parse, mux, sink, NULL);
   if (!gst_element_link_many (queue, parse, mux, sink, NULL)) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
@@ -499,10 +533,10 @@ add_branch (PcrRecorder * self, GError ** error)
   branch->tee_pad = gst_element_request_pad_simple (self->tee, "src_%u");
   gst_pad_add_probe (branch->tee_pad, GST_PAD_PROBE_TYPE_BUFFER |
       GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, gate_probe, branch, NULL);
+  /* linked before it may take over: the gate hands it frames, and the
+   * caps and segment reach it through the link first */
+  gst_pad_link (branch->tee_pad, branch->queue_sink);
   g_atomic_int_set (&self->core->pending, branch->id);
-  queue_sink = gst_element_get_static_pad (queue, "sink");
-  gst_pad_link (branch->tee_pad, queue_sink);
-  gst_object_unref (queue_sink);
   GST_INFO_OBJECT (self->bin, "recording: %s from the next key frame",
       branch->name);
   self->host.want_key_unit (self->host.user_data);
@@ -595,22 +629,34 @@ on_event (gpointer data)
   if (!self)
     return G_SOURCE_REMOVE;
   branch = find_branch (self, ev->id);
-  if (ev->error) {
-    /* the first of a branch's errors stops it all; the rest find it gone */
-    if (branch)
-      fail (self, ev->error);
-    return G_SOURCE_REMOVE;
-  }
-  if (ev->eos) {
-    /* its last fragment is on disk */
-    if (branch) {
-      GST_INFO_OBJECT (self->bin, "recording: %s closed", branch->name);
-      remove_branch (self, branch);
-    }
-    apply_retention (self);
-  } else {
-    /* a new segment took over from branch ev->id (0: the first) */
-    end_branch (self, branch);
+  switch (ev->what) {
+    case BRANCH_FAILED:
+      /* the first of a branch's errors stops it all; the rest find it
+       * gone */
+      if (branch)
+        fail (self, ev->error);
+      break;
+    case BRANCH_REFUSED:
+      /* a frame that raced the branch's end is no failure */
+      if (branch && !branch->ended) {
+        g_autofree gchar *why = g_strdup_printf ("the recording's elements "
+            "refused a frame (%s)", ev->error);
+
+        fail (self, why);
+      }
+      break;
+    case BRANCH_CLOSED:
+      /* its last fragment is on disk */
+      if (branch) {
+        GST_INFO_OBJECT (self->bin, "recording: %s closed", branch->name);
+        remove_branch (self, branch);
+      }
+      apply_retention (self);
+      break;
+    case BRANCH_SUPERSEDED:
+      /* a new segment took over from branch ev->id (0: the first) */
+      end_branch (self, branch);
+      break;
   }
   return G_SOURCE_REMOVE;
 }
@@ -750,7 +796,7 @@ pcr_recorder_handle_message (PcrRecorder * self, GstMessage * message)
     return FALSE;
   switch (GST_MESSAGE_TYPE (message)) {
     case GST_MESSAGE_EOS:
-      post_event (self->core, id, TRUE, NULL, on_event);
+      post_event (self->core, id, BRANCH_CLOSED, NULL, on_event);
       /* the bin counts its sinks' EOS too */
       return FALSE;
     case GST_MESSAGE_ERROR:{
@@ -760,7 +806,7 @@ pcr_recorder_handle_message (PcrRecorder * self, GstMessage * message)
       gst_message_parse_error (message, &error, &debug);
       GST_WARNING_OBJECT (self->bin, "recording: %s (%s)", error->message,
           debug ? debug : "");
-      post_event (self->core, id, FALSE, error->message, on_event);
+      post_event (self->core, id, BRANCH_FAILED, error->message, on_event);
       break;
     }
     default:

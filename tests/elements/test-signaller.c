@@ -1089,6 +1089,92 @@ GST_START_TEST (test_recording_eos)
 
 GST_END_TEST;
 
+/* Counts the frames the encoder hands on, and ahead of each one sends a
+ * tag event, as h264parse does when its bitrate estimate moves. */
+static GstPadProbeReturn
+tag_each_frame (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  gint *frames = user_data;
+  gint n = g_atomic_int_add (frames, 1);
+
+  gst_pad_push_event (pad, gst_event_new_tag (gst_tag_list_new (GST_TAG_BITRATE,
+              (guint) (100000 + n), NULL)));
+  return GST_PAD_PROBE_OK;
+}
+
+static gint
+frames_in (gint * frames, gint64 us)
+{
+  gint before = g_atomic_int_get (frames);
+
+  g_usleep (us);
+  return g_atomic_int_get (frames) - before;
+}
+
+/* Recording never holds the stream back: whatever arrives while a segment
+ * is being closed (here a tag event before every frame), the frames go on
+ * through segment after segment. A closed segment's branch once turned
+ * such an event into EOS for the whole stream, and the camera stopped. */
+GST_START_TEST (test_recording_keeps_stream)
+{
+  GError *error = NULL;
+  g_autofree gchar *dir = g_dir_make_tmp ("pcr-record-XXXXXX", NULL);
+  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
+      "video/x-raw,width=64,height=64,framerate=1000/1 ! x264enc "
+      "tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+      "identity name=tagger ! mqttwebrtcsink name=sink "
+      "ice-addresses=127.0.0.1", &error);
+  GstElement *sink, *tagger;
+  GstPad *pad;
+  TestSignaller *signaller = g_object_new (test_signaller_get_type (), NULL);
+  g_autoptr (GstBus) bus = NULL;
+  g_autoptr (GstMessage) msg = NULL;
+  g_autoptr (GDir) d = NULL;
+  const gchar *name;
+  guint files = 0;
+  gint frames = 0, i;
+
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  tagger = gst_bin_get_by_name (GST_BIN (pipeline), "tagger");
+  pad = gst_element_get_static_pad (tagger, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, tag_each_frame, &frames,
+      NULL);
+  g_object_set (sink, "signaller", signaller, "record-dir", dir,
+      "record-segment-s", 1, "recording", TRUE, NULL);
+  play (pipeline);
+  /* a segment a second, each closed while the next is written */
+  for (i = 0; i < 6; i++) {
+    gint n = frames_in (&frames, G_USEC_PER_SEC);
+
+    fail_unless (n >= 10, "%d frames in second %d of recording 1 s "
+        "segments (30 a second expected)", n, i + 1);
+  }
+  bus = gst_element_get_bus (pipeline);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
+  fail_unless (msg == NULL, "%s from %s", msg ?
+      GST_MESSAGE_TYPE_NAME (msg) : "", msg ? GST_OBJECT_NAME (msg->src) : "");
+  fail_unless (get_recording (sink), "the recording stopped");
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  d = g_dir_open (dir, 0, NULL);
+  while (d && (name = g_dir_read_name (d)) != NULL) {
+    g_autofree gchar *path = g_build_filename (dir, name, NULL);
+
+    files++;
+    g_unlink (path);
+  }
+  g_rmdir (dir);
+  fail_unless (files >= 4, "%u segments of 1 s in 6 s", files);
+  gst_object_unref (pad);
+  gst_object_unref (tagger);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_object_unref (signaller);
+}
+
+GST_END_TEST;
+
 /* ------------------------------------------------------------------------
  * Audio, talk-back and the control channel
  * ------------------------------------------------------------------------ */
@@ -1774,6 +1860,7 @@ signaller_suite (void)
   tcase_add_test (tc, test_snapshot);
   tcase_add_test (tc, test_recording);
   tcase_add_test (tc, test_recording_eos);
+  tcase_add_test (tc, test_recording_keeps_stream);
   tcase_add_test (tc, test_audio_talkback_control);
   tcase_add_test (tc, test_no_audio_no_control);
   tcase_add_test (tc, test_chromium_audio_answer);
