@@ -51,8 +51,12 @@ typedef struct
   PcrRecorder *owner;           /* context thread only; NULL once freed */
 } Core;
 
+/* A segment's branch. Its gate holds a reference too: a frame the gate is
+ * handing on when the branch is torn down finds the struct and its queue's
+ * pad still there (the pad then answers FLUSHING). */
 typedef struct
 {
+  gint refcount;
   Core *core;
   gint id;
   gchar *name;                  /* its file's, in the directory */
@@ -380,6 +384,26 @@ make (const gchar * factory, gint id, GError ** error)
   return element;
 }
 
+static Branch *
+branch_ref (Branch * branch)
+{
+  g_atomic_int_inc (&branch->refcount);
+  return branch;
+}
+
+static void
+branch_unref (gpointer data)
+{
+  Branch *branch = data;
+
+  if (!g_atomic_int_dec_and_test (&branch->refcount))
+    return;
+  gst_object_unref (branch->queue_sink);
+  core_unref (branch->core);
+  g_free (branch->name);
+  g_free (branch);
+}
+
 /* The branch gets nothing more from the tee. */
 static void
 leave_tee (Branch * branch)
@@ -402,6 +426,7 @@ leave_tee (Branch * branch)
   gst_clear_object (&branch->tee_pad);
 }
 
+/* Its elements stopped and gone, then the recorder's reference. */
 static void
 branch_free (Branch * branch)
 {
@@ -412,7 +437,6 @@ branch_free (Branch * branch)
   guint i;
 
   leave_tee (branch);
-  gst_clear_object (&branch->queue_sink);
   for (i = 0; i < G_N_ELEMENTS (children); i++) {
     if (!children[i])
       continue;
@@ -422,9 +446,7 @@ branch_free (Branch * branch)
       gst_bin_remove (bin, children[i]);
     gst_object_unref (children[i]);
   }
-  core_unref (branch->core);
-  g_free (branch->name);
-  g_free (branch);
+  branch_unref (branch);
 }
 
 static Branch *
@@ -507,6 +529,7 @@ add_branch (PcrRecorder * self, GError ** error)
       NULL);
 
   branch = g_new0 (Branch, 1);
+  branch->refcount = 1;
   branch->core = core_ref (self->core);
   branch->id = id;
   branch->name = g_steal_pointer (&name);
@@ -532,7 +555,8 @@ add_branch (PcrRecorder * self, GError ** error)
 
   branch->tee_pad = gst_element_request_pad_simple (self->tee, "src_%u");
   gst_pad_add_probe (branch->tee_pad, GST_PAD_PROBE_TYPE_BUFFER |
-      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, gate_probe, branch, NULL);
+      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, gate_probe, branch_ref (branch),
+      branch_unref);
   /* linked before it may take over: the gate hands it frames, and the
    * caps and segment reach it through the link first */
   gst_pad_link (branch->tee_pad, branch->queue_sink);
