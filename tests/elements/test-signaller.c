@@ -928,21 +928,60 @@ get_recording (GstElement * sink)
   return on;
 }
 
+/* @video, then the element recording into @dir in segments of
+ * @segment_s, told by a test signaller of its own. */
+static GstElement *
+make_recorder (const gchar * video, const gchar * dir, guint segment_s,
+    GstElement ** sink, TestSignaller ** signaller)
+{
+  GError *error = NULL;
+  g_autofree gchar *desc = g_strdup_printf ("%s ! mqttwebrtcsink name=sink "
+      "ice-addresses=127.0.0.1", video);
+  GstElement *pipeline = gst_parse_launch (desc, &error);
+
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  *signaller = g_object_new (test_signaller_get_type (), NULL);
+  g_object_set (*sink, "signaller", *signaller, "record-dir", dir,
+      "record-segment-s", segment_s, "recording", TRUE, NULL);
+  return pipeline;
+}
+
+/* Deletes the segments in @dir, each of more than @min_bytes (-1: empty
+ * ones too, a segment that never began), then @dir; how many there were. */
+static guint
+remove_segments (const gchar * dir, goffset min_bytes)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const gchar *name;
+  guint files = 0;
+
+  while (d && (name = g_dir_read_name (d)) != NULL) {
+    g_autofree gchar *path = g_build_filename (dir, name, NULL);
+    GStatBuf st;
+
+    fail_unless (g_stat (path, &st) == 0 && st.st_size > min_bytes,
+        "%s has %d bytes", name, (gint) st.st_size);
+    files++;
+    g_unlink (path);
+  }
+  g_rmdir (dir);
+  return files;
+}
+
 /* Recording through the element: segments of record-segment-s in the
  * directory, listed and read back whole by "recordings" and "fetch"
  * messages, started and stopped by "record"; without record-dir a
  * "no-recording" error. */
 GST_START_TEST (test_recording)
 {
-  GError *error = NULL;
   g_autofree gchar *dir = g_dir_make_tmp ("pcr-record-XXXXXX", NULL);
-  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
-      "video/x-raw,width=320,height=240,framerate=30/1 ! x264enc "
-      "tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
-      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", &error);
   GstElement *sink, *plain, *plain_sink;
-  TestSignaller *signaller = g_object_new (test_signaller_get_type (), NULL);
-  TestSignaller *plain_signaller;
+  TestSignaller *signaller, *plain_signaller;
+  GstElement *pipeline = make_recorder ("videotestsrc is-live=true ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! x264enc "
+      "tune=zerolatency speed-preset=ultrafast key-int-max=30", dir, 1, &sink,
+      &signaller);
   PcrMessage *msg;
   PcrSegment *first;
   g_autofree gchar *path = NULL;
@@ -952,10 +991,6 @@ GST_START_TEST (test_recording)
   guint64 offset = 0;
   gint64 deadline;
 
-  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
-  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  g_object_set (sink, "signaller", signaller, "record-dir", dir,
-      "record-segment-s", 1, "recording", TRUE, NULL);
   play (pipeline);
   deadline = g_get_monotonic_time () + WAIT_US;
   while (!get_recording (sink) && g_get_monotonic_time () < deadline)
@@ -1026,17 +1061,7 @@ GST_START_TEST (test_recording)
   gst_object_unref (plain_sink);
   gst_object_unref (plain);
   g_object_unref (plain_signaller);
-  {
-    g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-    const gchar *name;
-
-    while (d && (name = g_dir_read_name (d)) != NULL) {
-      g_autofree gchar *p = g_build_filename (dir, name, NULL);
-
-      g_unlink (p);
-    }
-    g_rmdir (dir);
-  }
+  remove_segments (dir, -1);
 }
 
 GST_END_TEST;
@@ -1045,24 +1070,16 @@ GST_END_TEST;
  * EOS still comes (the bin counts the recording's filesinks). */
 GST_START_TEST (test_recording_eos)
 {
-  GError *error = NULL;
   g_autofree gchar *dir = g_dir_make_tmp ("pcr-record-XXXXXX", NULL);
-  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true "
-      "num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
-      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
-      "mqttwebrtcsink name=sink ice-addresses=127.0.0.1", &error);
   GstElement *sink;
-  TestSignaller *signaller = g_object_new (test_signaller_get_type (), NULL);
+  TestSignaller *signaller;
+  GstElement *pipeline = make_recorder ("videotestsrc is-live=true "
+      "num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30", dir,
+      60, &sink, &signaller);
   g_autoptr (GstBus) bus = NULL;
   g_autoptr (GstMessage) msg = NULL;
-  g_autoptr (GDir) d = NULL;
-  const gchar *name;
-  guint files = 0;
 
-  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
-  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  g_object_set (sink, "signaller", signaller, "record-dir", dir,
-      "record-segment-s", 60, "recording", TRUE, NULL);
   play (pipeline);
   bus = gst_element_get_bus (pipeline);
   msg = gst_bus_timed_pop_filtered (bus, 15 * GST_SECOND, GST_MESSAGE_EOS |
@@ -1070,18 +1087,7 @@ GST_START_TEST (test_recording_eos)
   fail_unless (msg != NULL && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS,
       "no EOS from a recording pipeline at the stream's end");
   gst_element_set_state (pipeline, GST_STATE_NULL);
-  d = g_dir_open (dir, 0, NULL);
-  while (d && (name = g_dir_read_name (d)) != NULL) {
-    g_autofree gchar *path = g_build_filename (dir, name, NULL);
-    GStatBuf st;
-
-    fail_unless (g_stat (path, &st) == 0 && st.st_size > 10000,
-        "%s has %d bytes", name, (gint) st.st_size);
-    files++;
-    g_unlink (path);
-  }
-  g_rmdir (dir);
-  fail_unless_equals_int (files, 1);
+  fail_unless_equals_int (remove_segments (dir, 10000), 1);
   gst_object_unref (sink);
   gst_object_unref (pipeline);
   g_object_unref (signaller);
@@ -1102,6 +1108,32 @@ tag_each_frame (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
+/* A disk slow to take a segment's end: each segment's EOS waits 100 ms in
+ * its queue's thread. */
+static GstPadProbeReturn
+hold_eos (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS)
+    g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+slow_segment_ends (GstBin * bin, GstBin * sub_bin, GstElement * element,
+    gpointer user_data)
+{
+  const gchar *name = GST_OBJECT_NAME (element);
+  GstPad *src;
+
+  if (!g_str_has_prefix (name, "pcr-record-") ||
+      !g_str_has_suffix (name, "-queue"))
+    return;
+  src = gst_element_get_static_pad (element, "src");
+  gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, hold_eos,
+      NULL, NULL);
+  gst_object_unref (src);
+}
+
 static gint
 frames_in (gint * frames, gint64 us)
 {
@@ -1112,43 +1144,38 @@ frames_in (gint * frames, gint64 us)
 }
 
 /* Recording never holds the stream back: whatever arrives while a segment
- * is being closed (here a tag event before every frame), the frames go on
- * through segment after segment. A closed segment's branch once turned
- * such an event into EOS for the whole stream, and the camera stopped. */
+ * is being closed (here a tag event before every frame, while a slow disk
+ * takes 100 ms to close each segment), the frames go on through segment
+ * after segment. A closed segment's branch once turned such an event into
+ * EOS for the whole stream, and the camera stopped. */
 GST_START_TEST (test_recording_keeps_stream)
 {
-  GError *error = NULL;
   g_autofree gchar *dir = g_dir_make_tmp ("pcr-record-XXXXXX", NULL);
-  GstElement *pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
-      "video/x-raw,width=64,height=64,framerate=1000/1 ! x264enc "
-      "tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
-      "identity name=tagger ! mqttwebrtcsink name=sink "
-      "ice-addresses=127.0.0.1", &error);
   GstElement *sink, *tagger;
+  TestSignaller *signaller;
+  GstElement *pipeline = make_recorder ("videotestsrc is-live=true ! "
+      "video/x-raw,width=64,height=64,framerate=100/1 ! x264enc "
+      "tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+      "identity name=tagger", dir, 1, &sink, &signaller);
   GstPad *pad;
-  TestSignaller *signaller = g_object_new (test_signaller_get_type (), NULL);
   g_autoptr (GstBus) bus = NULL;
   g_autoptr (GstMessage) msg = NULL;
-  g_autoptr (GDir) d = NULL;
-  const gchar *name;
-  guint files = 0;
+  guint files;
   gint frames = 0, i;
 
-  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
-  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_signal_connect (pipeline, "deep-element-added",
+      G_CALLBACK (slow_segment_ends), NULL);
   tagger = gst_bin_get_by_name (GST_BIN (pipeline), "tagger");
   pad = gst_element_get_static_pad (tagger, "src");
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, tag_each_frame, &frames,
       NULL);
-  g_object_set (sink, "signaller", signaller, "record-dir", dir,
-      "record-segment-s", 1, "recording", TRUE, NULL);
   play (pipeline);
   /* a segment a second, each closed while the next is written */
   for (i = 0; i < 6; i++) {
     gint n = frames_in (&frames, G_USEC_PER_SEC);
 
     fail_unless (n >= 10, "%d frames in second %d of recording 1 s "
-        "segments (30 a second expected)", n, i + 1);
+        "segments (the source makes 100 a second)", n, i + 1);
   }
   bus = gst_element_get_bus (pipeline);
   msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
@@ -1157,14 +1184,7 @@ GST_START_TEST (test_recording_keeps_stream)
   fail_unless (get_recording (sink), "the recording stopped");
   fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
       GST_STATE_CHANGE_SUCCESS);
-  d = g_dir_open (dir, 0, NULL);
-  while (d && (name = g_dir_read_name (d)) != NULL) {
-    g_autofree gchar *path = g_build_filename (dir, name, NULL);
-
-    files++;
-    g_unlink (path);
-  }
-  g_rmdir (dir);
+  files = remove_segments (dir, -1);
   fail_unless (files >= 4, "%u segments of 1 s in 6 s", files);
   gst_object_unref (pad);
   gst_object_unref (tagger);
